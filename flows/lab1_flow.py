@@ -1,0 +1,202 @@
+"""The Lab 1 pipeline as a Prefect flow, and its command line.
+
+    python flows/lab1_flow.py --help
+    python flows/lab1_flow.py --offline --dry-run      # seconds: the smoke test
+
+The flow only orchestrates: every step is a task in ``tasks/`` over a function in ``lab1/``;
+tasks exchange file paths and small dicts, never models or tensors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import time
+import typing
+from dataclasses import fields
+from datetime import datetime, timezone
+from pathlib import Path
+
+# Route the library's own loggers (progress lines, dataset source) into Prefect's logs.
+os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "lab1")
+# No telemetry from the temporary server: lab machines are often offline.
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+# The CLI preflight logs before any flow run exists; those lines stay local.
+os.environ.setdefault("PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW", "ignore")
+logging.getLogger("lab1").setLevel(logging.INFO)
+
+from prefect import flow  # noqa: E402
+
+from lab1.config import Lab1Config  # noqa: E402
+from lab1.data import check_data_dir  # noqa: E402
+from lab1.devices import resolve_devices, training_device  # noqa: E402
+from lab1.environment import capture_environment  # noqa: E402
+from lab1.errors import Lab1Error  # noqa: E402
+from lab1.rundir import RunPaths, check_runs_dir, create_run_dir, update_manifest  # noqa: E402
+from lab1.train import Recipe  # noqa: E402
+from tasks.download_data import download_data  # noqa: E402
+from tasks.export_graph import export_graph  # noqa: E402
+from tasks.train_and_log import train_and_log  # noqa: E402
+
+# The flow's parameter defaults are read from the one config dataclass, never restated.
+_F = {f.name: f for f in fields(Lab1Config)}
+
+
+def _default(name: str):
+    return _F[name].default
+
+
+@flow(name="lab1")
+def lab1_pipeline(
+    dataset: str = _default("dataset"),
+    data_dir: str | None = _default("data_dir"),
+    offline: bool = _default("offline"),
+    epochs: int = _default("epochs"),
+    batch_size: int = _default("batch_size"),
+    test_batch_size: int = _default("test_batch_size"),
+    lr: float = _default("lr"),
+    gamma: float = _default("gamma"),
+    seed: int = _default("seed"),
+    log_interval: int = _default("log_interval"),
+    devices: list[str] = list(_default("devices")),  # noqa: B008 - a fresh list per import
+    runs_dir: str = _default("runs_dir"),
+    run_name: str | None = _default("run_name"),
+    resume: bool = _default("resume"),
+    dry_run: bool = _default("dry_run"),
+) -> dict:
+    """download-data → export-graph → train-and-log, into <runs_dir>/<run_name>/."""
+    cfg = Lab1Config(**{k: v for k, v in locals().items() if k in _F})
+    found = resolve_devices(cfg.devices)
+    device = training_device(found)
+    run = RunPaths(create_run_dir(cfg.runs_dir, cfg.run_name, resume=cfg.resume))
+    update_manifest(
+        run.root,
+        status="running",
+        run_name=cfg.run_name,
+        run_dir=str(run.root),
+        started_at=datetime.now(timezone.utc).isoformat(),
+        parameters=cfg.to_dict(),
+        devices={"resolved": found, "training": device},
+        environment=capture_environment(),
+    )
+    timings: dict[str, float] = {}
+
+    def timed(name: str, task, **kwargs):
+        start = time.perf_counter()
+        result = task(**kwargs)
+        timings[name] = round(time.perf_counter() - start, 3)
+        update_manifest(run.root, timings=timings)
+        return result
+
+    try:
+        data = timed(
+            "download-data",
+            download_data,
+            dataset=cfg.dataset,
+            data_dir=cfg.data_dir,
+            offline=cfg.offline,
+            out_dir=str(run.data),
+        )
+        update_manifest(run.root, dataset={k: v for k, v in data.items() if k != "path"})
+        graph = timed(
+            "export-graph",
+            export_graph,
+            data_path=data["path"],
+            dataset=cfg.dataset,
+            device=device,
+            tb_dir=str(run.tensorboard),
+            out_dir=str(run.graph),
+        )
+        recipe = Recipe(
+            dataset=cfg.dataset,
+            data_checksum=data["checksum"],
+            batch_size=cfg.batch_size,
+            test_batch_size=cfg.test_batch_size,
+            lr=cfg.lr,
+            gamma=cfg.gamma,
+            seed=cfg.seed,
+        )
+        trained = timed(
+            "train-and-log",
+            train_and_log,
+            data_path=data["path"],
+            device=device,
+            tb_dir=str(run.tensorboard),
+            ckpt_dir=str(run.checkpoints),
+            recipe=recipe.__dict__,
+            epochs=cfg.effective_epochs,
+            log_interval=cfg.log_interval,
+            max_train_batches=cfg.train_batches_limit,
+            max_test_batches=cfg.test_batches_limit,
+        )
+    except BaseException as exc:
+        update_manifest(run.root, status="failed", error=f"{type(exc).__name__}: {exc}")
+        raise
+    results = {k: trained[k] for k in ("test_accuracy", "test_loss", "epochs_completed")}
+    update_manifest(
+        run.root,
+        status="completed",
+        finished_at=datetime.now(timezone.utc).isoformat(),
+        graph=graph,
+        training=trained,
+        results=results,
+    )
+    return {"run_dir": str(run.root), "tensorboard": str(run.tensorboard), **results}
+
+
+# ------------------------------------------------------------------------------------- CLI
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """One option per Lab1Config field; help and defaults come from the dataclass."""
+    parser = argparse.ArgumentParser(
+        prog="python flows/lab1_flow.py",
+        description="Run AI-System Lab 1 (MNIST end to end) as a Prefect flow.",
+    )
+    hints = typing.get_type_hints(Lab1Config)
+    for f in fields(Lab1Config):
+        flag = "--" + f.name.replace("_", "-")
+        hint, help_text = hints[f.name], f.metadata.get("help", "")
+        # default=None everywhere: only what the user typed overrides the dataclass.
+        if hint is bool:
+            parser.add_argument(flag, action="store_true", default=None, help=help_text)
+            continue
+        if typing.get_origin(hint) is tuple:
+            kwargs = {"nargs": "+", "type": str}
+        else:
+            base = next((a for a in typing.get_args(hint) if a is not type(None)), hint)
+            kwargs = {"type": base}
+        if f.default is not None:
+            help_text += f" (default: {' '.join(f.default) if kwargs.get('nargs') else f.default})"
+        parser.add_argument(flag, default=None, help=help_text, **kwargs)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    overrides = {k: v for k, v in vars(args).items() if v is not None}
+    try:
+        # Preflight: the checks the flow makes anyway, done before the Prefect engine starts so
+        # that bad input costs one clear line and leaves no run directory behind.
+        cfg = Lab1Config(**overrides)
+        resolve_devices(cfg.devices)
+        check_runs_dir(cfg.runs_dir)
+        check_data_dir(cfg.dataset, Path(cfg.data_dir))
+    except Lab1Error as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        summary = lab1_pipeline(**cfg.to_dict())
+    except Lab1Error as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"\nrun directory: {summary['run_dir']}")
+    print(f"test accuracy: {summary['test_accuracy']:.4f}  test loss: {summary['test_loss']:.4f}")
+    print(f"view the curves and graph: tensorboard --logdir {summary['tensorboard']}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

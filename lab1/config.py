@@ -1,0 +1,116 @@
+"""The single source of defaults: the pytorch/examples MNIST recipe, validated on creation."""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from lab1.errors import ConfigError
+from lab1.rundir import new_run_name
+
+DATASETS = ("mnist", "fashion-mnist")
+RUN_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+# Accepted device spellings; availability is checked later by lab1.devices.
+DEVICE_RE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
+
+
+def default_data_dir() -> str:
+    """A per-user dataset cache, shared by runs (downloads never land in the current directory)."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return str(Path(base) / "lab1" / "datasets")
+
+
+@dataclass
+class Lab1Config:
+    """Every knob of a lab run. Field metadata holds the CLI help text."""
+
+    dataset: str = field(default="mnist", metadata={"help": f"one of {', '.join(DATASETS)}"})
+    data_dir: str | None = field(
+        default=None,
+        metadata={
+            "help": "dataset cache in torchvision's layout (DIR/MNIST/raw/...); "
+            "default: $XDG_CACHE_HOME/lab1/datasets"
+        },
+    )
+    offline: bool = field(default=False, metadata={"help": "never try the download mirrors"})
+    epochs: int = field(default=14, metadata={"help": "training epochs (reference: 14)"})
+    batch_size: int = field(default=64, metadata={"help": "training batch size"})
+    test_batch_size: int = field(default=1000, metadata={"help": "evaluation batch size"})
+    lr: float = field(default=1.0, metadata={"help": "Adadelta learning rate"})
+    gamma: float = field(default=0.7, metadata={"help": "StepLR decay per epoch"})
+    seed: int = field(default=1, metadata={"help": "random seed"})
+    log_interval: int = field(default=10, metadata={"help": "batches between progress lines"})
+    devices: tuple[str, ...] = field(
+        default=("auto",),
+        metadata={"help": "auto, or any of cpu, cuda, cuda:N, mps (training uses the first GPU)"},
+    )
+    runs_dir: str = field(default="./runs", metadata={"help": "parent of all run directories"})
+    run_name: str | None = field(
+        default=None,
+        metadata={"help": "run directory name (default: timestamp-dataset-random)"},
+    )
+    resume: bool = field(
+        default=False, metadata={"help": "continue an existing run from its last checkpoint"}
+    )
+    dry_run: bool = field(
+        default=False,
+        metadata={"help": "smoke test: at most 2 epochs of 3 train batches and 1 test batch"},
+    )
+
+    def __post_init__(self) -> None:
+        self.devices = tuple(self.devices)
+        if self.dataset not in DATASETS:
+            raise ConfigError(
+                f"--dataset {self.dataset!r} is not supported; choose one of {', '.join(DATASETS)}"
+            )
+        for name in ("epochs", "batch_size", "test_batch_size", "log_interval"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                flag = "--" + name.replace("_", "-")
+                raise ConfigError(f"{flag} must be a positive integer, got {value!r}")
+        if not self.lr > 0:
+            raise ConfigError(f"--lr must be > 0, got {self.lr!r}")
+        if not 0 < self.gamma <= 1:
+            raise ConfigError(f"--gamma must be in (0, 1], got {self.gamma!r}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise ConfigError(f"--seed must be a non-negative integer, got {self.seed!r}")
+        if not self.devices:
+            raise ConfigError("--devices needs at least one device")
+        for dev in self.devices:
+            if not DEVICE_RE.match(dev):
+                raise ConfigError(
+                    f"--devices {dev!r} is not a device; use auto, cpu, cuda, cuda:N or mps"
+                )
+        if "auto" in self.devices and len(self.devices) > 1:
+            raise ConfigError("--devices auto cannot be combined with explicit devices")
+        if self.run_name is not None and not RUN_NAME_RE.match(self.run_name):
+            raise ConfigError(
+                f"--run-name {self.run_name!r} must be 1-100 characters of letters, digits, "
+                "'.', '_' or '-', starting with a letter or digit"
+            )
+        if self.resume and self.run_name is None:
+            raise ConfigError("--resume needs --run-name of the run to continue")
+        if self.data_dir is None:
+            self.data_dir = default_data_dir()
+        if self.run_name is None:
+            self.run_name = new_run_name(self.dataset)
+
+    @property
+    def train_batches_limit(self) -> int | None:
+        """Batches per training epoch in a dry run (None: the whole epoch)."""
+        return 3 if self.dry_run else None
+
+    @property
+    def test_batches_limit(self) -> int | None:
+        return 1 if self.dry_run else None
+
+    @property
+    def effective_epochs(self) -> int:
+        return min(self.epochs, 2) if self.dry_run else self.epochs
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["devices"] = list(self.devices)
+        return d

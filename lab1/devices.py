@@ -1,0 +1,76 @@
+"""Turn the user's device list into torch devices that really exist here."""
+
+from __future__ import annotations
+
+import logging
+
+import torch
+
+from lab1.errors import DeviceError
+
+log = logging.getLogger("lab1.devices")
+
+
+def _mps_available() -> bool:
+    return bool(getattr(torch.backends, "mps", None)) and torch.backends.mps.is_available()
+
+
+def resolve_devices(requested: tuple[str, ...] | list[str]) -> list[str]:
+    """``auto`` → every device here (cpu, then each CUDA GPU or mps); explicit names are checked.
+
+    Raises DeviceError for an explicitly requested device this machine does not have.
+    """
+    if list(requested) == ["auto"]:
+        found = ["cpu"]
+        n_cuda = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        found += ["cuda"] if n_cuda == 1 else [f"cuda:{i}" for i in range(n_cuda)]
+        if _mps_available():
+            found.append("mps")
+        if n_cuda == 0:
+            log.info("devices auto: no CUDA GPU visible, skipping cuda")
+        return found
+    resolved: list[str] = []
+    for name in requested:
+        if name.startswith("cuda"):
+            if not torch.cuda.is_available():
+                raise DeviceError(
+                    f"--devices {name}: no CUDA GPU is visible to torch on this machine "
+                    f"(torch {torch.__version__}, built for CUDA {torch.version.cuda}); "
+                    "use --devices cpu or auto"
+                )
+            index = int(name.split(":")[1]) if ":" in name else 0
+            if index >= torch.cuda.device_count():
+                raise DeviceError(
+                    f"--devices {name}: only {torch.cuda.device_count()} CUDA device(s) here"
+                )
+        elif name == "mps" and not _mps_available():
+            raise DeviceError("--devices mps: Apple's MPS backend is not available here")
+        if name not in resolved:
+            resolved.append(name)
+    return resolved
+
+
+def training_device(devices: list[str]) -> str:
+    """The device that trains: the first accelerator if there is one, else the CPU."""
+    return next((d for d in devices if d != "cpu"), devices[0])
+
+
+def synchronize(device: torch.device | str) -> None:
+    """Wait for queued kernels, so wall-clock timings cover the work they claim to."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    elif device.type == "mps":
+        torch.mps.synchronize()
+
+
+def device_name(device: str) -> str:
+    """A human name: the GPU model, or the CPU model."""
+    dev = torch.device(device)
+    if dev.type == "cuda":
+        return torch.cuda.get_device_name(dev)
+    if dev.type == "mps":
+        return "Apple MPS"
+    from lab1.environment import cpu_model
+
+    return cpu_model()

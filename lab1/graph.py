@@ -1,0 +1,112 @@
+"""The network's dataflow graph: TensorBoard graph, a sample image grid, a layer table."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+
+import torch
+from torch import fx, nn
+from torch.fx.passes.shape_prop import ShapeProp
+from torch.utils.tensorboard import SummaryWriter
+from torchvision.utils import make_grid
+
+from lab1.data import load_tensors, normalized_images
+from lab1.model import Net, count_parameters
+
+GRID_IMAGES = 64
+
+
+def _macs(module: nn.Module | None, out_shape: tuple[int, ...]) -> int:
+    """Multiply-accumulates of one call (batch included); 0 for layers without weights."""
+    if isinstance(module, nn.Conv2d):
+        kh, kw = module.kernel_size
+        per_output = (module.in_channels // module.groups) * kh * kw
+        return per_output * int(torch.Size(out_shape).numel())
+    if isinstance(module, nn.Linear):
+        return module.in_features * int(torch.Size(out_shape).numel())
+    return 0
+
+
+def layer_table(model: nn.Module, example: torch.Tensor) -> list[dict]:
+    """One row per node of the traced dataflow graph (modules and functional ops alike).
+
+    torch.fx traces the forward pass (the reference Net has no data-dependent control flow),
+    and ShapeProp runs ``example`` through it to record every intermediate shape.
+    """
+    traced = fx.symbolic_trace(model)
+    ShapeProp(traced).propagate(example)
+    modules = dict(traced.named_modules())
+    rows = []
+    for node in traced.graph.nodes:
+        if node.op in ("placeholder", "output"):
+            continue
+        meta = node.meta.get("tensor_meta")
+        shape = tuple(meta.shape) if meta is not None else ()
+        module = modules.get(node.target) if node.op == "call_module" else None
+        if module is not None:
+            kind = type(module).__name__
+        else:
+            kind = getattr(node.target, "__name__", str(node.target))
+        params = sum(p.numel() for p in module.parameters()) if module is not None else 0
+        rows.append(
+            {
+                "layer": node.name,
+                "op": kind,
+                "inputs": [str(a) for a in node.args if isinstance(a, fx.Node)],
+                "output_shape": list(shape),
+                "parameters": params,
+                "macs": _macs(module, shape),
+            }
+        )
+    return rows
+
+
+def format_layer_table(rows: list[dict], batch: int) -> str:
+    lines = [
+        f"Layer table of Net for a batch of {batch} (MACs are per batch)",
+        "",
+        "| layer | op | output shape | parameters | MACs |",
+        "|---|---|---|---:|---:|",
+    ]
+    for r in rows:
+        shape = "×".join(str(d) for d in r["output_shape"])
+        lines.append(
+            f"| {r['layer']} | {r['op']} | {shape} | {r['parameters']:,} | {r['macs']:,} |"
+        )
+    total_p = sum(r["parameters"] for r in rows)
+    total_m = sum(r["macs"] for r in rows)
+    lines.append(f"| **total** | | | **{total_p:,}** | **{total_m:,}** |")
+    return "\n".join(lines) + "\n"
+
+
+def export_graph(
+    data_path: str | Path, dataset: str, device: str, tb_dir: str | Path, out_dir: str | Path
+) -> dict:
+    """Write the graph and a batch grid to TensorBoard, and the layer table to out_dir."""
+    dev = torch.device(device)
+    tensors = load_tensors(data_path)
+    images = tensors["train_images"][:GRID_IMAGES]
+    model = Net().to(dev).eval()  # eval: dropout off, so the traced graph is deterministic
+    # The example lives on the model's device: a CPU tensor into a CUDA model is the lab's
+    # classic add_graph crash.
+    example = normalized_images(images[:1], dataset, dev)
+    with SummaryWriter(log_dir=str(tb_dir)) as writer:
+        with warnings.catch_warnings():  # add_graph traces with torch.jit, which now warns
+            warnings.simplefilter("ignore", FutureWarning)
+            writer.add_graph(model, example)
+        grid = make_grid(images.unsqueeze(1).float().div(255.0), nrow=8, pad_value=1.0)
+        writer.add_image("Data/train_batch", grid, global_step=0)
+    rows = layer_table(model, example)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "layers.md").write_text(format_layer_table(rows, batch=1))
+    (out / "layers.json").write_text(json.dumps(rows, indent=2) + "\n")
+    return {
+        "parameters": count_parameters(model),
+        "macs_per_image": sum(r["macs"] for r in rows),
+        "layers": len(rows),
+        "layer_table": str(out / "layers.md"),
+        "grid_images": len(images),
+    }

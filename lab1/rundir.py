@@ -1,0 +1,101 @@
+"""One directory per run, and its manifest.json, always written atomically."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from lab1.errors import RunDirError
+
+MANIFEST = "manifest.json"
+
+
+def new_run_name(dataset: str) -> str:
+    """Timestamp + dataset + a random suffix: two runs started in the same second differ."""
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    return f"{stamp}-{dataset}-{secrets.token_hex(2)}"
+
+
+def check_runs_dir(runs_dir: str | Path) -> Path:
+    """Create the runs directory if needed and prove it is writable (leaves nothing behind)."""
+    runs = Path(runs_dir).expanduser().resolve()
+    try:
+        runs.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=runs):
+            pass
+    except OSError as exc:
+        raise RunDirError(f"--runs-dir {runs_dir} is not writable: {exc.strerror or exc}") from exc
+    return runs
+
+
+def create_run_dir(runs_dir: str | Path, run_name: str, resume: bool = False) -> Path:
+    """The run's own directory. A new run never reuses a name; --resume requires the old one."""
+    runs = check_runs_dir(runs_dir)
+    run_dir = runs / run_name
+    if run_dir.resolve().parent != runs:  # names are validated, but never trust a path
+        raise RunDirError(f"run name {run_name!r} escapes the runs directory")
+    if resume:
+        if not (run_dir / MANIFEST).is_file():
+            raise RunDirError(f"--resume: no run {run_name!r} with a manifest under {runs}")
+        return run_dir
+    try:
+        run_dir.mkdir()
+    except FileExistsError as exc:
+        raise RunDirError(
+            f"run {run_name!r} already exists under {runs}: pick another --run-name, "
+            "or pass --resume to continue it"
+        ) from exc
+    return run_dir
+
+
+def read_manifest(run_dir: str | Path) -> dict[str, Any]:
+    path = Path(run_dir) / MANIFEST
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def update_manifest(run_dir: str | Path, /, **fields: Any) -> dict[str, Any]:
+    """Merge fields into manifest.json (top-level keys; dicts merged one level deep)."""
+    manifest = read_manifest(run_dir)
+    for key, value in fields.items():
+        if isinstance(value, dict) and isinstance(manifest.get(key), dict):
+            manifest[key] = {**manifest[key], **value}
+        else:
+            manifest[key] = value
+    manifest["updated_at"] = datetime.now(timezone.utc).isoformat()
+    path = Path(run_dir) / MANIFEST
+    fd, tmp = tempfile.mkstemp(dir=run_dir, prefix=".manifest.", suffix=".tmp")
+    with os.fdopen(fd, "w") as f:
+        json.dump(manifest, f, indent=2, sort_keys=True, default=str)
+        f.write("\n")
+    os.replace(tmp, path)
+    return manifest
+
+
+class Timer:
+    """``with Timer() as t: ...; t.seconds``"""
+
+    def __enter__(self) -> Timer:
+        self.start = time.perf_counter()
+        self.seconds = 0.0
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.seconds = time.perf_counter() - self.start
+
+
+class RunPaths:
+    """Where each artifact of a run lives, relative to its directory."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+        self.manifest = self.root / MANIFEST
+        self.data = self.root / "data"
+        self.graph = self.root / "graph"
+        self.tensorboard = self.root / "tensorboard"
+        self.checkpoints = self.root / "checkpoints"

@@ -1,0 +1,1 @@
+"""Thin Prefect tasks: retries, caching and artifacts here; the work in ``lab1``."""

@@ -1,0 +1,12 @@
+"""export-graph: TensorBoard graph + image grid + layer table."""
+
+from __future__ import annotations
+
+from prefect import task
+
+from lab1 import graph
+
+
+@task(name="export-graph")
+def export_graph(data_path: str, dataset: str, device: str, tb_dir: str, out_dir: str) -> dict:
+    return graph.export_graph(data_path, dataset, device, tb_dir, out_dir)

@@ -1,0 +1,32 @@
+"""train-and-log: the reference recipe with TensorBoard scalars and per-epoch checkpoints."""
+
+from __future__ import annotations
+
+from prefect import task
+
+from lab1 import train
+
+
+@task(name="train-and-log")
+def train_and_log(
+    data_path: str,
+    device: str,
+    tb_dir: str,
+    ckpt_dir: str,
+    recipe: dict,
+    epochs: int,
+    log_interval: int,
+    max_train_batches: int | None,
+    max_test_batches: int | None,
+) -> dict:
+    return train.train_and_log(
+        data_path,
+        device,
+        tb_dir,
+        ckpt_dir,
+        train.Recipe(**recipe),
+        epochs,
+        log_interval,
+        max_train_batches,
+        max_test_batches,
+    )

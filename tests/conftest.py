@@ -1,0 +1,62 @@
+"""Shared fixtures: tiny IDX datasets written by the tests, and one Prefect server per session."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+# The library's loggers into Prefect's, no telemetry: same as the CLI sets.
+os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "lab1")
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+
+from lab1 import data  # noqa: E402
+
+
+def synthetic_split(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """n learnable 28×28 'digits': class k lights up row band k (+ noise)."""
+    rng = np.random.default_rng(seed)
+    labels = (np.arange(n) % 10).astype(np.uint8)
+    rng.shuffle(labels)
+    images = rng.integers(0, 40, size=(n, 28, 28), dtype=np.uint8)
+    for i, k in enumerate(labels):
+        images[i, 2 + 2 * k : 4 + 2 * k, 4:24] = 255
+    return images, labels
+
+
+def write_mnist_layout(
+    root: Path, name: str = "mnist", n_train: int = 200, n_test: int = 50, gz: bool = False
+) -> Path:
+    """Write the four IDX files in torchvision's layout under root; returns the raw folder."""
+    folder = data.raw_dir(name, root)
+    folder.mkdir(parents=True, exist_ok=True)
+    suffix = ".gz" if gz else ""
+    for split, n, seed in (("train", n_train, 1), ("t10k", n_test, 2)):
+        images, labels = synthetic_split(n, seed)
+        data.write_idx(folder / f"{split}-images-idx3-ubyte{suffix}", images, compress=gz)
+        data.write_idx(folder / f"{split}-labels-idx1-ubyte{suffix}", labels, compress=gz)
+    return folder
+
+
+@pytest.fixture
+def tiny_data_dir(tmp_path: Path) -> Path:
+    root = tmp_path / "datasets"
+    write_mnist_layout(root)
+    return root
+
+
+@pytest.fixture
+def tiny_dataset(tiny_data_dir: Path, tmp_path: Path) -> data.DatasetInfo:
+    """The tiny dataset decoded to a .pt file, as download-data leaves it."""
+    return data.prepare_dataset("mnist", tiny_data_dir, tmp_path / "run" / "data")
+
+
+@pytest.fixture(scope="session")
+def prefect_harness():
+    """One temporary Prefect server + database for every test that needs the engine."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield

@@ -1,0 +1,36 @@
+import json
+
+import torch
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from lab1.graph import export_graph, layer_table
+from lab1.model import Net
+
+
+def test_layer_table_covers_every_op_with_macs():
+    rows = layer_table(Net().eval(), torch.zeros(1, 1, 28, 28))
+    by_name = {r["layer"]: r for r in rows}
+    assert by_name["conv1"]["output_shape"] == [1, 32, 26, 26]
+    assert by_name["conv2"]["output_shape"] == [1, 64, 24, 24]
+    assert by_name["max_pool2d"]["output_shape"] == [1, 64, 12, 12]
+    assert by_name["flatten"]["output_shape"] == [1, 9216]
+    assert by_name["log_softmax"]["output_shape"] == [1, 10]
+    # conv1: 32·26·26 outputs × 9 MACs; conv2: 64·24·24 × 32·9; fc1: 9216·128; fc2: 128·10
+    assert by_name["conv1"]["macs"] == 32 * 26 * 26 * 9
+    assert by_name["conv2"]["macs"] == 64 * 24 * 24 * 32 * 9
+    assert by_name["fc1"]["macs"] == 9216 * 128
+    assert sum(r["parameters"] for r in rows) == 1_199_882
+
+
+def test_export_graph_writes_graph_grid_and_table(tiny_dataset, tmp_path):
+    tb, out = tmp_path / "tb", tmp_path / "graph"
+    info = export_graph(tiny_dataset.path, "mnist", "cpu", tb, out)
+    assert info["parameters"] == 1_199_882 and info["grid_images"] == 64
+    assert "| conv2 | Conv2d | 1×64×24×24 | 18,496 | 10,616,832 |" in (out / "layers.md").read_text()
+    assert len(json.loads((out / "layers.json").read_text())) == info["layers"]
+    acc = EventAccumulator(str(tb), size_guidance={"images": 0})
+    acc.Reload()
+    assert acc.Tags()["graph"] is True
+    assert "Data/train_batch" in acc.Tags()["images"]
+    graph_ops = {node.op for node in acc.Graph().node}
+    assert any("conv2d" in op.lower() or "convolution" in op.lower() for op in graph_ops)

@@ -1,0 +1,100 @@
+import torch
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from lab1.data import load_tensors, normalized_images
+from lab1.model import Net
+from lab1.train import Recipe, evaluate, train_and_log
+
+TAGS = {
+    "Loss/train",
+    "Accuracy/train",
+    "Loss/test",
+    "Accuracy/test",
+    "LR",
+    "Throughput/train_images_per_s",
+}
+
+
+def _recipe(info, batch_size=16):
+    return Recipe(
+        dataset="mnist",
+        data_checksum=info.checksum,
+        batch_size=batch_size,
+        test_batch_size=25,
+        lr=1.0,
+        gamma=0.7,
+        seed=1,
+    )
+
+
+def test_loss_is_per_sample_whatever_the_batch_size(tiny_dataset):
+    t = load_tensors(tiny_dataset.path)
+    x = normalized_images(t["test_images"], "mnist", torch.device("cpu"))
+    torch.manual_seed(0)
+    model = Net()
+    results = [evaluate(model, x, t["test_labels"], bs) for bs in (1, 7, 50)]
+    for loss, acc in results[1:]:
+        assert abs(loss - results[0][0]) < 1e-5 and acc == results[0][1]
+
+
+def test_training_logs_every_tag_and_checkpoints(tiny_dataset, tmp_path):
+    summary = train_and_log(
+        tiny_dataset.path, "cpu", tmp_path / "tb", tmp_path / "ck", _recipe(tiny_dataset), 3
+    )
+    assert summary["epochs_completed"] == 3
+    hist = summary["history"]
+    assert hist[-1]["train_loss"] < hist[0]["train_loss"]
+    assert [h["lr"] for h in hist] == [1.0, 0.7, 0.7 * 0.7]
+    assert summary["test_accuracy"] > 0.5  # the synthetic classes are easy
+    assert sorted(p.name for p in (tmp_path / "ck").iterdir()) == [
+        "epoch_1.pt",
+        "epoch_2.pt",
+        "epoch_3.pt",
+    ]
+    state = torch.load(tmp_path / "ck" / "epoch_3.pt", weights_only=True)
+    assert {"model", "optimizer", "scheduler", "epoch", "rng", "recipe"} <= set(state)
+    acc = EventAccumulator(str(tmp_path / "tb"))
+    acc.Reload()
+    assert set(acc.Tags()["scalars"]) >= TAGS
+    assert [e.step for e in acc.Scalars("Loss/train")] == [1, 2, 3]
+    for tag in ("Accuracy/train", "Accuracy/test"):
+        assert all(0.0 <= e.value <= 1.0 for e in acc.Scalars(tag))
+
+
+def test_resume_gives_the_same_result_as_an_uninterrupted_run(tiny_dataset, tmp_path):
+    recipe = _recipe(tiny_dataset)
+    full = train_and_log(tiny_dataset.path, "cpu", tmp_path / "a", tmp_path / "ca", recipe, 3)
+    train_and_log(tiny_dataset.path, "cpu", tmp_path / "b", tmp_path / "cb", recipe, 1)
+    resumed = train_and_log(tiny_dataset.path, "cpu", tmp_path / "b", tmp_path / "cb", recipe, 3)
+    assert resumed["resumed_from_epoch"] == 1
+    # Same RNG streams, same data order, same kernels on one CPU: bit-identical.
+    assert resumed["history"] == [
+        {**h, "images_per_s": r["images_per_s"], "train_seconds": r["train_seconds"]}
+        for h, r in zip(full["history"], resumed["history"], strict=True)
+    ]
+
+
+def test_resume_refuses_a_different_recipe(tiny_dataset, tmp_path):
+    import pytest
+
+    from lab1.errors import RunDirError
+
+    train_and_log(tiny_dataset.path, "cpu", tmp_path / "b", tmp_path / "c", _recipe(tiny_dataset), 1)
+    with pytest.raises(RunDirError, match="cannot resume"):
+        train_and_log(
+            tiny_dataset.path, "cpu", tmp_path / "b", tmp_path / "c", _recipe(tiny_dataset, 32), 2
+        )
+
+
+def test_dry_run_limits_batches(tiny_dataset, tmp_path):
+    summary = train_and_log(
+        tiny_dataset.path,
+        "cpu",
+        tmp_path / "tb",
+        tmp_path / "ck",
+        _recipe(tiny_dataset),
+        1,
+        max_train_batches=2,
+        max_test_batches=1,
+    )
+    assert summary["history"][0]["images_per_s"] > 0

@@ -27,7 +27,7 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW", "ignore")
 logging.getLogger("lab1").setLevel(logging.INFO)
 
-from prefect import flow  # noqa: E402
+from prefect import flow, get_run_logger  # noqa: E402
 
 from lab1.config import Lab1Config  # noqa: E402
 from lab1.data import check_data_dir  # noqa: E402
@@ -70,6 +70,8 @@ def lab1_pipeline(
     cfg = Lab1Config(**{k: v for k, v in locals().items() if k in _F})
     found = resolve_devices(cfg.devices)
     device = training_device(found)
+    if cfg.devices == ("auto",):
+        get_run_logger().info("devices auto: %s found (cuda is used only if listed)", found)
     run = RunPaths(create_run_dir(cfg.runs_dir, cfg.run_name, resume=cfg.resume))
     update_manifest(
         run.root,

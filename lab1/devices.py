@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import logging
-
 import torch
 
 from lab1.errors import DeviceError
-
-log = logging.getLogger("lab1.devices")
 
 
 def _mps_available() -> bool:
@@ -26,8 +22,6 @@ def resolve_devices(requested: tuple[str, ...] | list[str]) -> list[str]:
         found += ["cuda"] if n_cuda == 1 else [f"cuda:{i}" for i in range(n_cuda)]
         if _mps_available():
             found.append("mps")
-        if n_cuda == 0:
-            log.info("devices auto: no CUDA GPU visible, skipping cuda")
         return found
     resolved: list[str] = []
     for name in requested:

@@ -1,0 +1,316 @@
+"""The report's pictures, drawn with matplotlib alone (no graphviz): every function writes a PNG.
+
+Each plot takes plain rows or a DataFrame and a path, so it can be drawn from a run directory
+or from synthetic data in tests; none of them reads files itself.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # headless: CI and lab servers have no display
+
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+from matplotlib.lines import Line2D  # noqa: E402
+from matplotlib.patches import FancyBboxPatch, Patch  # noqa: E402
+
+DPI = 110
+# Op kinds of the traced graph → (legend label, fill colour). Keys are lower-case op names.
+OP_KINDS = {
+    "conv2d": ("convolution", "#9ecae1"),
+    "linear": ("fully connected", "#fdae6b"),
+    "relu": ("activation", "#a1d99b"),
+    "max_pool2d": ("pooling", "#bcbddc"),
+    "maxpool2d": ("pooling", "#bcbddc"),
+    "dropout": ("dropout", "#d9d9d9"),
+    "flatten": ("reshape", "#fff3a0"),
+    "log_softmax": ("output (log-softmax)", "#fc9272"),
+    "softmax": ("output (log-softmax)", "#fc9272"),
+}
+OTHER_KIND = ("other", "#f0f0f0")
+IO_KIND = ("input / output", "#ffffff")
+# Devices get colours, phases get line styles: a device × phase pair is readable at a glance.
+DEVICE_COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#8c564b")
+PHASE_STYLES = {"train_step": "-", "inference": "--"}
+
+
+def human_count(n: float) -> str:
+    """1_199_882 → '1.20M' (for labels inside small boxes; tables print exact numbers)."""
+    for div, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "K")):
+        if abs(n) >= div:
+            return f"{n / div:.3g}{suffix}".replace(".0" + suffix, suffix)
+    return f"{n:g}"
+
+
+def _save(fig: plt.Figure, path: str | Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=DPI, bbox_inches="tight", facecolor="white")
+    plt.close(fig)
+    return path
+
+
+# --------------------------------------------------------------------------- network graph
+
+
+def _depths(rows: list[dict]) -> dict[str, int]:
+    """Longest-path depth of every node (inputs that are not rows, e.g. ``x``, get depth 0)."""
+    names = {r["layer"] for r in rows}
+    depth: dict[str, int] = {}
+    for r in rows:  # fx emits nodes in topological order, so one pass suffices
+        for src in r["inputs"]:
+            if src not in names:
+                depth.setdefault(src, 0)
+        depth[r["layer"]] = 1 + max((depth[s] for s in r["inputs"]), default=-1)
+    return depth
+
+
+def draw_network_graph(rows: list[dict], path: str | Path, title: str = "Net") -> Path:
+    """The traced dataflow graph top to bottom: one box per node, arrows along ``inputs``.
+
+    Boxes show the node name and op, the output shape and (for layers with weights) the
+    parameter count and MACs; the colour says what kind of op it is. Nodes at the same depth
+    (parallel branches) sit side by side, so the drawing works for any DAG, not just a chain.
+    """
+    depth = _depths(rows)
+    consumed = {s for r in rows for s in r["inputs"]}
+    sinks = [r["layer"] for r in rows if r["layer"] not in consumed]
+    out_depth = max(depth.values(), default=0) + 1
+    levels: dict[int, list[str]] = defaultdict(list)
+    for name, d in depth.items():
+        levels[d].append(name)
+    if sinks:
+        levels[out_depth].append("output")
+    width = max(len(v) for v in levels.values())
+    box_w, box_h, gap_x, gap_y = 3.6, 0.78, 0.5, 0.42
+    pos = {}
+    for d, names in levels.items():
+        offset = (width - len(names)) * (box_w + gap_x) / 2
+        for i, name in enumerate(names):
+            pos[name] = (offset + i * (box_w + gap_x), -d * (box_h + gap_y))
+
+    by_name = {r["layer"]: r for r in rows}
+    fig_w = max(6.0, width * (box_w + gap_x) * 0.95 + 0.6)
+    fig_h = len(levels) * (box_h + gap_y) * 0.95 + 1.0
+    fig, ax = plt.subplots(figsize=(fig_w, fig_h))
+    used_kinds: dict[str, str] = {}
+    for name, (x, y) in pos.items():
+        row = by_name.get(name)
+        if row is None:  # graph input or the output sink
+            kind = IO_KIND
+            lines = [f"{name}  ·  {'input' if name != 'output' else 'output'}"]
+            if name == "output":
+                lines = [f"output  ←  {', '.join(sinks)}"]
+        else:
+            kind = OP_KINDS.get(row["op"].lower(), OTHER_KIND)
+            shape = "×".join(str(d) for d in row["output_shape"]) or "?"
+            lines = [f"{name}  ·  {row['op']}", f"out {shape}"]
+            if row["parameters"]:
+                lines.append(
+                    f"{row['parameters']:,} params  ·  {human_count(row['macs'])} MACs"
+                )
+        used_kinds[kind[0]] = kind[1]
+        ax.add_patch(
+            FancyBboxPatch(
+                (x, y - box_h),
+                box_w,
+                box_h,
+                boxstyle="round,pad=0.02,rounding_size=0.12",
+                facecolor=kind[1],
+                edgecolor="#333333",
+                linewidth=1.0,
+            )
+        )
+        # Lines are spaced evenly around the box's middle, whatever their number.
+        line_h = 0.2
+        top = y - box_h / 2 + (len(lines) - 1) * line_h / 2
+        for k, text in enumerate(lines):
+            ax.text(x + box_w / 2, top - k * line_h, text, ha="center", va="center",
+                    fontsize=9.5 if k == 0 else 8.5, fontweight="bold" if k == 0 else "normal",
+                    color="#111111" if k == 0 else "#222222")
+
+    edges = [(s, r["layer"]) for r in rows for s in r["inputs"]]
+    edges += [(s, "output") for s in sinks]
+    for src, dst in edges:
+        (x0, y0), (x1, y1) = pos[src], pos[dst]
+        # Edges that skip a level bend, so they do not run through the boxes in between.
+        bend = 0.0 if depth.get(dst, out_depth) - depth[src] <= 1 else 0.35
+        ax.annotate(
+            "",
+            xy=(x1 + box_w / 2, y1),
+            xytext=(x0 + box_w / 2, y0 - box_h),
+            arrowprops={
+                "arrowstyle": "-|>",
+                "color": "#444444",
+                "lw": 1.2,
+                "shrinkA": 1,
+                "shrinkB": 1,
+                "connectionstyle": f"arc3,rad={bend}",
+            },
+        )
+    total_p = sum(r["parameters"] for r in rows)
+    total_m = sum(r["macs"] for r in rows)
+    ax.set_title(
+        f"{title}: {len(rows)} ops, {total_p:,} parameters, {human_count(total_m)} MACs per image",
+        fontsize=11,
+    )
+    ax.legend(
+        handles=[Patch(facecolor=c, edgecolor="#333333", label=k) for k, c in used_kinds.items()],
+        loc="upper left",
+        bbox_to_anchor=(1.0, 1.0),
+        fontsize=8.5,
+        frameon=False,
+    )
+    ax.set_xlim(-0.2, width * (box_w + gap_x))
+    ax.set_ylim(-len(levels) * (box_h + gap_y), 0.2)
+    ax.set_aspect("equal")
+    ax.axis("off")
+    return _save(fig, path)
+
+
+# --------------------------------------------------------------------------- training curves
+
+
+def plot_training_curves(
+    scalars: dict[str, list[tuple[int, float]]], path: str | Path, title: str = ""
+) -> Path:
+    """2×2 panels from the logged scalars: loss, accuracy (%), learning rate, throughput.
+
+    ``scalars`` maps TensorBoard tags to (epoch, value) pairs; accuracies are fractions and
+    are shown in percent. Panels whose tags are missing say so instead of staying blank.
+    """
+    fig, axes = plt.subplots(2, 2, figsize=(11, 7.5))
+    panels = (
+        ("Loss", "loss (mean NLL per sample)", ("Loss/train", "Loss/test"), 1.0),
+        ("Accuracy", "accuracy (%)", ("Accuracy/train", "Accuracy/test"), 100.0),
+        ("Learning rate (Adadelta, StepLR)", "learning rate", ("LR",), 1.0),
+        ("Training throughput", "images / s", ("Throughput/train_images_per_s",), 1.0),
+    )
+    styles = {"train": ("#1f77b4", "o", "-"), "test": ("#d62728", "s", "--")}
+    epochs = sorted({s for pts in scalars.values() for s, _ in pts})
+    for ax, (name, ylabel, tags, scale) in zip(axes.flat, panels, strict=True):
+        drawn = False
+        for tag in tags:
+            pts = sorted(scalars.get(tag, []))
+            if not pts:
+                continue
+            split = tag.rsplit("/", 1)[-1]
+            colour, marker, ls = styles.get(split, ("#2ca02c", "o", "-"))
+            label = split if split in styles else None
+            ax.plot([s for s, _ in pts], [v * scale for _, v in pts], marker=marker,
+                    linestyle=ls, color=colour, label=label, linewidth=1.8, markersize=5)
+            drawn = True
+        if not drawn:
+            ax.text(0.5, 0.5, f"no {', '.join(tags)} logged", ha="center", va="center",
+                    transform=ax.transAxes, color="#888888")
+            ax.set_yticks([])
+        ax.set_title(name, fontsize=11)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(ylabel)
+        ax.grid(True, alpha=0.3)
+        if epochs and len(epochs) <= 20:
+            ax.set_xticks(epochs)
+        if ax.get_legend_handles_labels()[1]:
+            ax.legend()
+    if title:
+        fig.suptitle(title, fontsize=12)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+# --------------------------------------------------------------------------- profiling
+
+
+def _device_colours(devices: list[str]) -> dict[str, str]:
+    return {d: DEVICE_COLOURS[i % len(DEVICE_COLOURS)] for i, d in enumerate(devices)}
+
+
+def plot_throughput(comparison: pd.DataFrame, path: str | Path) -> Path:
+    """Images/s against batch size: colour per device, line style per phase, log-log axes."""
+    fig, ax = plt.subplots(figsize=(8.5, 5))
+    devices = sorted(comparison["device"].unique())
+    colours = _device_colours(devices)
+    for (device, phase), g in comparison.groupby(["device", "phase"], sort=True):
+        g = g.sort_values("batch_size")
+        ax.plot(g["batch_size"], g["images_per_s"], marker="o", color=colours[device],
+                linestyle=PHASE_STYLES.get(phase, ":"), linewidth=2, label=f"{device} · {phase}")
+    sizes = sorted(comparison["batch_size"].unique())
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log")
+    ax.set_xticks(sizes)
+    ax.set_xticklabels([str(s) for s in sizes])
+    ax.set_xlabel("batch size (images per step)")
+    ax.set_ylabel("throughput (images / s, log scale)")
+    ax.set_title("Throughput against batch size")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(title="device · phase")
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def plot_op_share(top: pd.DataFrame, path: str | Path, ops: int = 6) -> Path:
+    """Per (device, phase): stacked bars, one per batch size, of each heavy op's share (%).
+
+    ``top`` needs device, phase, batch_size, op_name and a ``share`` column (fraction of the
+    config's total self time). The ``ops`` heaviest ops overall get colours; the rest of the
+    top-N is one grey 'other' segment.
+    """
+    groups = list(top.groupby(["device", "phase"], sort=True))
+    fig, axes = plt.subplots(1, len(groups), figsize=(max(6.0, 4.6 * len(groups)), 4.8),
+                             squeeze=False, sharey=True)
+    heavy = top.groupby("op_name")["share"].sum().sort_values(ascending=False).index[:ops]
+    cmap = plt.get_cmap("tab10")
+    colours = {op: cmap(i) for i, op in enumerate(heavy)}
+    for ax, ((device, phase), g) in zip(axes[0], groups, strict=True):
+        sizes = sorted(g["batch_size"].unique())
+        xs = range(len(sizes))
+        bottom = [0.0] * len(sizes)
+        for op in [*heavy, "other"]:
+            if op == "other":
+                vals = [100 * g[(g.batch_size == b) & ~g.op_name.isin(heavy)]["share"].sum()
+                        for b in sizes]
+            else:
+                vals = [100 * g[(g.batch_size == b) & (g.op_name == op)]["share"].sum()
+                        for b in sizes]
+            ax.bar(xs, vals, bottom=bottom, color=colours.get(op, "#bbbbbb"),
+                   edgecolor="white", width=0.7)
+            bottom = [b + v for b, v in zip(bottom, vals, strict=True)]
+        ax.set_xticks(list(xs))
+        ax.set_xticklabels([str(s) for s in sizes])
+        ax.set_xlabel("batch size")
+        ax.set_title(f"{device} · {phase}", fontsize=10.5)
+        ax.grid(True, axis="y", alpha=0.3)
+    axes[0][0].set_ylabel("share of self time (%)")
+    handles = [Patch(color=colours[op], label=op) for op in heavy]
+    handles.append(Patch(color="#bbbbbb", label="other ops in the top 10"))
+    fig.legend(handles=handles, loc="lower center", ncol=min(4, len(handles)), fontsize=8.5,
+               frameon=False, bbox_to_anchor=(0.5, -0.02))
+    fig.suptitle("Where the time goes: heaviest operators per batch size")
+    fig.tight_layout(rect=(0, 0.1, 1, 1))
+    return _save(fig, path)
+
+
+def plot_speedup(comparison: pd.DataFrame, path: str | Path) -> Path:
+    """GPU over CPU speedup (×) per batch size, one line per phase; 1× drawn as a reference."""
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    for phase, g in comparison.groupby("phase", sort=True):
+        g = g.sort_values("batch_size")
+        ax.plot(g["batch_size"], g["speedup"], marker="o", linewidth=2,
+                linestyle=PHASE_STYLES.get(phase, ":"), label=phase)
+    ax.axhline(1.0, color="#888888", linewidth=1)
+    sizes = sorted(comparison["batch_size"].unique())
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(sizes)
+    ax.set_xticklabels([str(s) for s in sizes])
+    ax.set_xlabel("batch size (images per step)")
+    ax.set_ylabel("speedup over CPU (×, images/s ratio)")
+    ax.set_title("GPU speedup over CPU")
+    ax.grid(True, alpha=0.3)
+    ax.legend(handles=[*ax.get_legend_handles_labels()[0],
+                       Line2D([], [], color="#888888", label="1× (no gain)")])
+    fig.tight_layout()
+    return _save(fig, path)

@@ -1,0 +1,136 @@
+"""The flow under a real (temporary) Prefect server, and the CLI's handling of bad input."""
+
+import json
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+ROOT = Path(__file__).resolve().parents[1]
+TAGS = {"Loss/train", "Accuracy/train", "Loss/test", "Accuracy/test", "LR"}
+
+
+def test_dry_run_flow_completes_with_manifest(prefect_harness, tiny_data_dir, tmp_path):
+    from flows.lab1_flow import lab1_pipeline
+
+    runs = tmp_path / "runs"
+    out = lab1_pipeline(
+        data_dir=str(tiny_data_dir), offline=True, runs_dir=str(runs), run_name="t1", dry_run=True
+    )
+    run = runs / "t1"
+    assert out["run_dir"] == str(run)
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert manifest["status"] == "completed"
+    assert manifest["dataset"]["source"] == "local"
+    assert manifest["dataset"]["train_size"] == 200
+    assert set(manifest["timings"]) >= {"download-data", "export-graph", "train-and-log"}
+    assert manifest["results"]["epochs_completed"] == 2
+    assert 0 <= manifest["results"]["test_accuracy"] <= 1
+    assert manifest["environment"]["packages"]["torch"]
+    assert (run / "checkpoints" / "epoch_2.pt").is_file()
+    acc = EventAccumulator(str(run / "tensorboard"))
+    acc.Reload()
+    assert acc.Tags()["graph"] and TAGS <= set(acc.Tags()["scalars"])
+    # A second run with the same name must not clobber the first.
+    from lab1.errors import RunDirError
+
+    with pytest.raises(RunDirError, match="already exists"):
+        lab1_pipeline(
+            data_dir=str(tiny_data_dir), offline=True, runs_dir=str(runs), run_name="t1"
+        )
+    assert json.loads((run / "manifest.json").read_text())["status"] == "completed"
+
+
+def test_failure_inside_the_flow_marks_the_run_failed(prefect_harness, tmp_path):
+    from conftest import write_mnist_layout
+
+    from flows.lab1_flow import lab1_pipeline
+    from lab1.errors import DataError
+
+    data_dir = tmp_path / "d"
+    folder = write_mnist_layout(data_dir)
+    (folder / "train-labels-idx1-ubyte").write_bytes(b"\x00\x00\x08\x01garbage")
+    with pytest.raises(DataError):
+        lab1_pipeline(
+            data_dir=str(data_dir), offline=True, runs_dir=str(tmp_path / "r"), run_name="bad"
+        )
+    manifest = json.loads((tmp_path / "r" / "bad" / "manifest.json").read_text())
+    assert manifest["status"] == "failed" and "train-labels-idx1-ubyte" in manifest["error"]
+
+
+def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, str(ROOT / "flows" / "lab1_flow.py"), *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "CUDA_VISIBLE_DEVICES": ""},  # 'no GPU', also on a GPU machine
+    )
+
+
+def _garbage_data_dir(tmp_path: Path) -> str:
+    from conftest import write_mnist_layout
+
+    folder = write_mnist_layout(tmp_path / "garbage")
+    (folder / "train-images-idx3-ubyte").write_bytes(b"garbage!" * 600)
+    return str(tmp_path / "garbage")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--batch-size", "0"], "--batch-size must be a positive integer"),
+        (["--epochs", "-1"], "--epochs must be a positive integer"),
+        (["--dataset", "foo"], "--dataset 'foo' is not supported"),
+        (["--devices", "cuda"], "--devices cuda: no CUDA GPU is visible"),
+        (["--runs-dir", "/proc/lab1-runs"], "--runs-dir /proc/lab1-runs is not writable"),
+        (["--data-dir", "GARBAGE"], "train-images-idx3-ubyte: not an IDX file"),
+        (["--run-name", "../../etc"], "--run-name '../../etc' must be"),
+    ],
+)
+def test_bad_input_gives_one_clear_line(args, message, tmp_path):
+    args = [_garbage_data_dir(tmp_path) if a == "GARBAGE" else a for a in args]
+    runs = tmp_path / "runs"
+    if "--runs-dir" not in args:
+        args += ["--runs-dir", str(runs)]
+    result = _cli("--offline", "--dry-run", *args, cwd=tmp_path)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], lines
+    assert "Traceback" not in result.stderr + result.stdout
+    assert not runs.exists() or not any(runs.iterdir())  # nothing half-written
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root can write to a read-only directory")
+def test_read_only_runs_dir(tmp_path):
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(stat.S_IRUSR | stat.S_IXUSR)
+    result = _cli("--offline", "--runs-dir", str(ro / "runs"), cwd=tmp_path)
+    assert result.returncode == 2 and "is not writable" in result.stderr
+
+
+def test_help_lists_the_typed_options(tmp_path):
+    result = _cli("--help", cwd=tmp_path)
+    assert result.returncode == 0
+    for flag in (
+        "--dataset",
+        "--data-dir",
+        "--offline",
+        "--epochs",
+        "--batch-size",
+        "--test-batch-size",
+        "--lr",
+        "--gamma",
+        "--seed",
+        "--devices",
+        "--runs-dir",
+        "--run-name",
+        "--dry-run",
+    ):
+        assert flag in result.stdout

@@ -10,12 +10,15 @@ tasks exchange file paths and small dicts, never models or tensors.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import sys
 import time
 import typing
-from dataclasses import fields
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, fields
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -28,20 +31,34 @@ os.environ.setdefault("PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW", "ignore")
 logging.getLogger("lab1").setLevel(logging.INFO)
 
 from prefect import flow, get_run_logger  # noqa: E402
+from prefect.deployments import run_deployment  # noqa: E402
+from prefect.runtime import flow_run  # noqa: E402
+from tasks.compare import compare  # noqa: E402
 
+from flows.profile_flow import profile_device  # noqa: E402
 from lab1.config import Lab1Config  # noqa: E402
 from lab1.data import check_data_dir  # noqa: E402
 from lab1.devices import resolve_devices, training_device  # noqa: E402
 from lab1.environment import capture_environment  # noqa: E402
 from lab1.errors import Lab1Error  # noqa: E402
-from lab1.rundir import RunPaths, check_runs_dir, create_run_dir, update_manifest  # noqa: E402
+from lab1.rundir import (  # noqa: E402
+    RunPaths,
+    check_runs_dir,
+    create_run_dir,
+    read_manifest,
+    update_manifest,
+)
 from lab1.train import Recipe  # noqa: E402
+from lab1.version import code_version  # noqa: E402
 from tasks.download_data import download_data  # noqa: E402
 from tasks.export_graph import export_graph  # noqa: E402
+from tasks.report import report as write_report  # noqa: E402
 from tasks.train_and_log import train_and_log  # noqa: E402
 
 # The flow's parameter defaults are read from the one config dataclass, never restated.
 _F = {f.name: f for f in fields(Lab1Config)}
+# Deployments of flows/profile_flow.py declared in prefect.yaml, one per work pool.
+DEPLOYMENTS = {"cpu": "lab1-profile-device/profile-cpu", "gpu": "lab1-profile-device/profile-gpu"}
 
 
 def _default(name: str):
@@ -60,34 +77,44 @@ def lab1_pipeline(
     gamma: float = _default("gamma"),
     seed: int = _default("seed"),
     log_interval: int = _default("log_interval"),
-    devices: list[str] = list(_default("devices")),  # noqa: B008 - a fresh list per import
+    devices: tuple[str, ...] = _default("devices"),
+    batch_sizes: tuple[int, ...] = _default("batch_sizes"),
+    dispatch: str = _default("dispatch"),
     runs_dir: str = _default("runs_dir"),
     run_name: str | None = _default("run_name"),
     resume: bool = _default("resume"),
     dry_run: bool = _default("dry_run"),
 ) -> dict:
-    """download-data → export-graph → train-and-log, into <runs_dir>/<run_name>/."""
+    """download-data → export-graph → train-and-log → profile (devices × batch sizes) →
+    compare → report, all into <runs_dir>/<run_name>/."""
     cfg = Lab1Config(**{k: v for k, v in locals().items() if k in _F})
+    logger = get_run_logger()
+    # A retry of this flow run (UI button, or flow retries) continues the same run directory.
+    resuming = cfg.resume or flow_run.run_count > 1
     found = resolve_devices(cfg.devices)
     device = training_device(found)
     if cfg.devices == ("auto",):
-        get_run_logger().info("devices auto: %s found (cuda is used only if listed)", found)
-    run = RunPaths(create_run_dir(cfg.runs_dir, cfg.run_name, resume=cfg.resume))
+        logger.info("devices auto: %s found (cuda is used only if listed)", found)
+    run = RunPaths(create_run_dir(cfg.runs_dir, cfg.run_name, resume=resuming))
+    run_id = read_manifest(run.root).get("run_id") or uuid.uuid4().hex
     update_manifest(
         run.root,
         status="running",
+        run_id=run_id,
         run_name=cfg.run_name,
         run_dir=str(run.root),
         started_at=datetime.now(timezone.utc).isoformat(),
         parameters=cfg.to_dict(),
         devices={"resolved": found, "training": device},
         environment=capture_environment(),
+        code_version=code_version(),
     )
     timings: dict[str, float] = {}
 
     def timed(name: str, task, **kwargs):
+        """Run a task (cached results reused only when resuming) and record its wall time."""
         start = time.perf_counter()
-        result = task(**kwargs)
+        result = task.with_options(refresh_cache=not resuming)(**kwargs)
         timings[name] = round(time.perf_counter() - start, 3)
         update_manifest(run.root, timings=timings)
         return result
@@ -127,25 +154,83 @@ def lab1_pipeline(
             device=device,
             tb_dir=str(run.tensorboard),
             ckpt_dir=str(run.checkpoints),
-            recipe=recipe.__dict__,
+            recipe=asdict(recipe),
             epochs=cfg.effective_epochs,
             log_interval=cfg.log_interval,
             max_train_batches=cfg.train_batches_limit,
             max_test_batches=cfg.test_batches_limit,
         )
+        results = {k: trained[k] for k in ("test_accuracy", "test_loss", "epochs_completed")}
+        update_manifest(run.root, graph=graph, training=trained, results=results)
+
+        start = time.perf_counter()
+        profile_args = {
+            "run_dir": str(run.root),
+            "data_path": data["path"],
+            "dataset": cfg.dataset,
+            "batch_sizes": list(cfg.batch_sizes),
+            "run_id": run_id,
+            "dry_run": cfg.dry_run,
+            "refresh": not resuming,
+        }
+        if cfg.dispatch == "deployments":
+            _dispatch_profiling(found, cfg.devices == ("auto",), profile_args)
+        else:
+            # In one process the profiler is exclusive (torch allows one active profiler per
+            # process), so devices take turns here; --dispatch deployments runs them in parallel.
+            for dev in found:
+                profile_device(device=dev, **profile_args)
+        timings["profile"] = round(time.perf_counter() - start, 3)
+        profiled = [json.loads(p.read_text()) for p in run.profile_results()]
+        comparison = timed(
+            "compare",
+            compare,
+            part_paths=[r["op_stats"] for r in profiled],
+            throughput=[row for r in profiled for row in r["throughput"]],
+            out_dir=str(run.root),
+            run_id=run_id,
+        )
+        update_manifest(run.root, comparison=comparison)
+        report = timed("report", write_report, run_dir=str(run.root))
     except BaseException as exc:
         update_manifest(run.root, status="failed", error=f"{type(exc).__name__}: {exc}")
         raise
-    results = {k: trained[k] for k in ("test_accuracy", "test_loss", "epochs_completed")}
     update_manifest(
         run.root,
         status="completed",
         finished_at=datetime.now(timezone.utc).isoformat(),
-        graph=graph,
-        training=trained,
-        results=results,
+        report=report,
     )
-    return {"run_dir": str(run.root), "tensorboard": str(run.tensorboard), **results}
+    return {
+        "run_dir": str(run.root),
+        "tensorboard": str(run.tensorboard),
+        "report": report.get("html"),
+        **results,
+    }
+
+
+def _dispatch_profiling(devices: list[str], auto: bool, profile_args: dict) -> None:
+    """Send each device's profiling to its deployment and wait for all of them.
+
+    CPU configs go to the CPU pool, every GPU to the GPU pool; they run in parallel on their
+    own workers. Under ``auto`` the GPU half is attempted even when this machine has no GPU
+    (the GPU worker may), and it is skipped there rather than failed if it has none either.
+    """
+    targets = {d: d for d in devices}
+    if auto and not any(d.startswith("cuda") for d in devices):
+        targets["cuda"] = "cuda"
+    runs = {}
+    with ThreadPoolExecutor(max_workers=len(targets)) as pool:
+        for dev in targets:
+            deployment = DEPLOYMENTS["cpu" if dev == "cpu" else "gpu"]
+            params = {**profile_args, "device": dev, "required": not auto or dev == "cpu"}
+            runs[dev] = pool.submit(run_deployment, name=deployment, parameters=params)
+        finished = {dev: fut.result() for dev, fut in runs.items()}
+    failed = [
+        f"{dev}: {fr.state.message}" for dev, fr in finished.items() if not fr.state.is_completed()
+    ]
+    if failed:
+        raise RuntimeError("profiling deployments failed: " + "; ".join(failed))
 
 
 # ------------------------------------------------------------------------------------- CLI
@@ -166,7 +251,7 @@ def build_parser() -> argparse.ArgumentParser:
             parser.add_argument(flag, action="store_true", default=None, help=help_text)
             continue
         if typing.get_origin(hint) is tuple:
-            kwargs = {"nargs": "+", "type": str}
+            kwargs = {"nargs": "+", "type": typing.get_args(hint)[0]}
         else:
             base = next((a for a in typing.get_args(hint) if a is not type(None)), hint)
             kwargs = {"type": base}
@@ -196,6 +281,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     print(f"\nrun directory: {summary['run_dir']}")
     print(f"test accuracy: {summary['test_accuracy']:.4f}  test loss: {summary['test_loss']:.4f}")
+    print(f"report: {summary['report']}")
     print(f"view the curves and graph: tensorboard --logdir {summary['tensorboard']}")
     return 0
 

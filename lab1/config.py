@@ -11,9 +11,20 @@ from lab1.errors import ConfigError
 from lab1.rundir import new_run_name
 
 DATASETS = ("mnist", "fashion-mnist")
+DISPATCH = ("local", "deployments")
 RUN_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 # Accepted device spellings; availability is checked later by lab1.devices.
 DEVICE_RE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
+
+
+def profile_schedule(dry_run: bool) -> dict[str, int]:
+    """Profiler schedule (wait/warmup/active steps) and unprofiled timing steps per phase.
+
+    A dry run keeps one step of each, so the smoke test still exercises every code path.
+    """
+    if dry_run:
+        return {"wait": 0, "warmup": 1, "active": 1, "throughput_steps": 2}
+    return {"wait": 1, "warmup": 2, "active": 5, "throughput_steps": 30}
 
 
 def default_data_dir() -> str:
@@ -46,6 +57,17 @@ class Lab1Config:
         default=("auto",),
         metadata={"help": "auto, or any of cpu, cuda, cuda:N, mps (training uses the first GPU)"},
     )
+    batch_sizes: tuple[int, ...] = field(
+        default=(1, 16, 64),
+        metadata={"help": "batch sizes to profile (each on every device)"},
+    )
+    dispatch: str = field(
+        default="local",
+        metadata={
+            "help": "local: profile every device in this process; deployments: send each "
+            "device's profiling to its work pool (see prefect.yaml)"
+        },
+    )
     runs_dir: str = field(default="./runs", metadata={"help": "parent of all run directories"})
     run_name: str | None = field(
         default=None,
@@ -61,6 +83,7 @@ class Lab1Config:
 
     def __post_init__(self) -> None:
         self.devices = tuple(self.devices)
+        self.batch_sizes = tuple(self.batch_sizes)
         if self.dataset not in DATASETS:
             raise ConfigError(
                 f"--dataset {self.dataset!r} is not supported; choose one of {', '.join(DATASETS)}"
@@ -70,6 +93,18 @@ class Lab1Config:
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 flag = "--" + name.replace("_", "-")
                 raise ConfigError(f"{flag} must be a positive integer, got {value!r}")
+        if not self.batch_sizes or any(
+            isinstance(b, bool) or not isinstance(b, int) or b < 1 for b in self.batch_sizes
+        ):
+            raise ConfigError(
+                f"--batch-sizes must be positive integers, got {list(self.batch_sizes)}"
+            )
+        if len(set(self.batch_sizes)) != len(self.batch_sizes):
+            raise ConfigError(f"--batch-sizes has duplicates: {list(self.batch_sizes)}")
+        if self.dispatch not in DISPATCH:
+            raise ConfigError(
+                f"--dispatch must be one of {', '.join(DISPATCH)}, got {self.dispatch!r}"
+            )
         if not self.lr > 0:
             raise ConfigError(f"--lr must be > 0, got {self.lr!r}")
         if not 0 < self.gamma <= 1:
@@ -113,4 +148,5 @@ class Lab1Config:
     def to_dict(self) -> dict:
         d = asdict(self)
         d["devices"] = list(self.devices)
+        d["batch_sizes"] = list(self.batch_sizes)
         return d

@@ -202,8 +202,11 @@ def download(name: str, data_dir: Path, timeout_s: float = 10.0) -> Path:
             fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{filename}.", suffix=".part")
             try:
                 log.info("downloading %s", url)
-                with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout_s) as r:
-                    shutil.copyfileobj(r, out)
+                with (
+                    os.fdopen(fd, "wb") as out,
+                    urllib.request.urlopen(url, timeout=timeout_s) as response,
+                ):
+                    shutil.copyfileobj(response, out)
                 got = _md5(Path(tmp))
                 if got != md5:
                     raise DataError(f"{url}: MD5 {got} does not match the expected {md5}")

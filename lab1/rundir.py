@@ -54,6 +54,18 @@ def create_run_dir(runs_dir: str | Path, run_name: str, resume: bool = False) ->
     return run_dir
 
 
+def write_json(path: str | Path, obj: Any) -> Path:
+    """Write JSON atomically (temp file + rename): readers never see half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    with os.fdopen(fd, "w") as f:
+        json.dump(obj, f, indent=2, sort_keys=True, default=str)
+        f.write("\n")
+    os.replace(tmp, path)
+    return path
+
+
 def read_manifest(run_dir: str | Path) -> dict[str, Any]:
     path = Path(run_dir) / MANIFEST
     return json.loads(path.read_text()) if path.is_file() else {}
@@ -68,12 +80,7 @@ def update_manifest(run_dir: str | Path, /, **fields: Any) -> dict[str, Any]:
         else:
             manifest[key] = value
     manifest["updated_at"] = datetime.now(timezone.utc).isoformat()
-    path = Path(run_dir) / MANIFEST
-    fd, tmp = tempfile.mkstemp(dir=run_dir, prefix=".manifest.", suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        json.dump(manifest, f, indent=2, sort_keys=True, default=str)
-        f.write("\n")
-    os.replace(tmp, path)
+    write_json(Path(run_dir) / MANIFEST, manifest)
     return manifest
 
 
@@ -99,3 +106,12 @@ class RunPaths:
         self.graph = self.root / "graph"
         self.tensorboard = self.root / "tensorboard"
         self.checkpoints = self.root / "checkpoints"
+        self.profiles = self.root / "profiles"
+
+    def profile_result(self, device: str, batch_size: int) -> Path:
+        """Where one (device, batch size) profiling summary lands, for the parent to gather."""
+        safe = device.replace(":", "")
+        return self.profiles / "results" / f"{safe}_bs{batch_size}.json"
+
+    def profile_results(self) -> list[Path]:
+        return sorted((self.profiles / "results").glob("*.json"))

@@ -8,6 +8,7 @@ from prefect import task
 from prefect.tasks import exponential_backoff
 
 from lab1 import data
+from tasks.caching import RUN_CACHE
 
 
 @task(
@@ -21,7 +22,7 @@ def fetch_mirrors(dataset: str, data_dir: str, timeout_s: float = 10.0) -> str:
     return str(data.download(dataset, Path(data_dir), timeout_s=timeout_s))
 
 
-@task(name="download-data")
+@task(name="download-data", cache_policy=RUN_CACHE, persist_result=True)
 def download_data(dataset: str, data_dir: str, offline: bool, out_dir: str) -> dict:
     """Returns the DatasetInfo dict: source, sizes, checksum and the decoded tensors' path."""
     fetch = None if offline else (lambda: Path(fetch_mirrors(dataset, data_dir)))

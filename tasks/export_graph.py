@@ -5,8 +5,9 @@ from __future__ import annotations
 from prefect import task
 
 from lab1 import graph
+from tasks.caching import RUN_CACHE
 
 
-@task(name="export-graph")
+@task(name="export-graph", cache_policy=RUN_CACHE, persist_result=True)
 def export_graph(data_path: str, dataset: str, device: str, tb_dir: str, out_dir: str) -> dict:
     return graph.export_graph(data_path, dataset, device, tb_dir, out_dir)

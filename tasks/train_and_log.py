@@ -5,9 +5,11 @@ from __future__ import annotations
 from prefect import task
 
 from lab1 import train
+from tasks.caching import RUN_CACHE
 
 
-@task(name="train-and-log")
+# One retry: a crash (e.g. a preempted GPU) resumes from the last epoch checkpoint.
+@task(name="train-and-log", retries=1, cache_policy=RUN_CACHE, persist_result=True)
 def train_and_log(
     data_path: str,
     device: str,

@@ -1,0 +1,60 @@
+"""Profile one device at every batch size: the unit a CPU or GPU worker runs.
+
+The parent flow (flows/lab1_flow.py) calls this as a subflow for each device, or, with
+``--dispatch deployments``, through its deployment on the device's work pool (prefect.yaml),
+so a CPU worker and a GPU worker each do their half. Results travel as small JSON files in the
+run directory (a shared path), never as pickled models.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "lab1")
+
+from prefect import flow, get_run_logger
+from tasks.profile import profile
+
+from lab1.config import profile_schedule
+from lab1.devices import resolve_devices
+from lab1.errors import DeviceError
+from lab1.rundir import RunPaths, write_json
+
+
+@flow(name="lab1-profile-device")
+def profile_device(
+    run_dir: str,
+    data_path: str,
+    dataset: str,
+    device: str,
+    batch_sizes: list[int],
+    run_id: str,
+    required: bool = True,
+    dry_run: bool = False,
+    refresh: bool = True,
+) -> list[dict]:
+    """One profile task per batch size, one after another: configs on the same device must
+    not overlap, or they would distort each other's timings."""
+    try:
+        resolve_devices([device])
+    except DeviceError as exc:
+        if required:
+            raise
+        get_run_logger().warning("skipping %s on this worker: %s", device, exc)
+        return []
+    paths = RunPaths(run_dir)
+    task = profile.with_options(refresh_cache=refresh)
+    results = []
+    for batch_size in batch_sizes:
+        result = task(
+            data_path=data_path,
+            dataset=dataset,
+            device=device,
+            batch_size=batch_size,
+            out_dir=str(paths.profiles),
+            run_id=run_id,
+            **profile_schedule(dry_run),
+        )
+        write_json(paths.profile_result(device, batch_size), result)
+        results.append(result)
+    return results

@@ -52,7 +52,7 @@ from lab1.train import Recipe  # noqa: E402
 from lab1.version import code_version  # noqa: E402
 from tasks.download_data import download_data  # noqa: E402
 from tasks.export_graph import export_graph  # noqa: E402
-from tasks.report import report as write_report  # noqa: E402
+from tasks.report import write_report  # noqa: E402
 from tasks.train_and_log import train_and_log  # noqa: E402
 
 # The flow's parameter defaults are read from the one config dataclass, never restated.
@@ -204,7 +204,7 @@ def lab1_pipeline(
     return {
         "run_dir": str(run.root),
         "tensorboard": str(run.tensorboard),
-        "report": report.get("html"),
+        "report": report["report_html"],
         **results,
     }
 

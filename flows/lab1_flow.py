@@ -16,7 +16,6 @@ import os
 import sys
 import time
 import typing
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, fields
 from datetime import datetime, timezone
@@ -33,7 +32,6 @@ logging.getLogger("lab1").setLevel(logging.INFO)
 from prefect import flow, get_run_logger  # noqa: E402
 from prefect.deployments import run_deployment  # noqa: E402
 from prefect.runtime import flow_run  # noqa: E402
-from tasks.compare import compare  # noqa: E402
 
 from flows.profile_flow import profile_device  # noqa: E402
 from lab1.config import Lab1Config  # noqa: E402
@@ -45,11 +43,11 @@ from lab1.rundir import (  # noqa: E402
     RunPaths,
     check_runs_dir,
     create_run_dir,
-    read_manifest,
     update_manifest,
 )
 from lab1.train import Recipe  # noqa: E402
 from lab1.version import code_version  # noqa: E402
+from tasks.compare import compare  # noqa: E402
 from tasks.download_data import download_data  # noqa: E402
 from tasks.export_graph import export_graph  # noqa: E402
 from tasks.report import write_report  # noqa: E402
@@ -96,7 +94,7 @@ def lab1_pipeline(
     if cfg.devices == ("auto",):
         logger.info("devices auto: %s found (cuda is used only if listed)", found)
     run = RunPaths(create_run_dir(cfg.runs_dir, cfg.run_name, resume=resuming))
-    run_id = read_manifest(run.root).get("run_id") or uuid.uuid4().hex
+    run_id = cfg.run_name  # unique under runs_dir: a name is never reused except to resume
     update_manifest(
         run.root,
         status="running",
@@ -189,6 +187,7 @@ def lab1_pipeline(
             throughput=[row for r in profiled for row in r["throughput"]],
             out_dir=str(run.root),
             run_id=run_id,
+            runs_dir=str(run.root.parent),
         )
         update_manifest(run.root, comparison=comparison)
         report = timed("report", write_report, run_dir=str(run.root))
@@ -256,7 +255,8 @@ def build_parser() -> argparse.ArgumentParser:
             base = next((a for a in typing.get_args(hint) if a is not type(None)), hint)
             kwargs = {"type": base}
         if f.default is not None:
-            help_text += f" (default: {' '.join(f.default) if kwargs.get('nargs') else f.default})"
+            shown = " ".join(map(str, f.default)) if kwargs.get("nargs") else f.default
+            help_text += f" (default: {shown})"
         parser.add_argument(flag, default=None, help=help_text, **kwargs)
     return parser
 

@@ -13,12 +13,12 @@ import os
 os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "lab1")
 
 from prefect import flow, get_run_logger
-from tasks.profile import profile
 
 from lab1.config import profile_schedule
 from lab1.devices import resolve_devices
 from lab1.errors import DeviceError
 from lab1.rundir import RunPaths, write_json
+from tasks.profile import profile
 
 
 @flow(name="lab1-profile-device")

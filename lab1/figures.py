@@ -13,10 +13,12 @@ import matplotlib
 
 matplotlib.use("Agg")  # headless: CI and lab servers have no display
 
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
-from matplotlib.lines import Line2D  # noqa: E402
-from matplotlib.patches import FancyBboxPatch, Patch  # noqa: E402
+import matplotlib.pyplot as plt
+import pandas as pd
+from matplotlib.patches import FancyBboxPatch, Patch
+from matplotlib.ticker import FuncFormatter, LogLocator, NullLocator
+
+from lab1.tables import PHASES
 
 DPI = 110
 # Op kinds of the traced graph → (legend label, fill colour). Keys are lower-case op names.
@@ -36,6 +38,8 @@ IO_KIND = ("input / output", "#ffffff")
 # Devices get colours, phases get line styles: a device × phase pair is readable at a glance.
 DEVICE_COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#8c564b")
 PHASE_STYLES = {"train_step": "-", "inference": "--"}
+PHASE_MARKERS = {"train_step": "o", "inference": "s"}
+PHASE_RANK = {phase: i for i, phase in enumerate(PHASES)}
 
 
 def human_count(n: float) -> str:
@@ -110,9 +114,7 @@ def draw_network_graph(rows: list[dict], path: str | Path, title: str = "Net") -
             shape = "×".join(str(d) for d in row["output_shape"]) or "?"
             lines = [f"{name}  ·  {row['op']}", f"out {shape}"]
             if row["parameters"]:
-                lines.append(
-                    f"{row['parameters']:,} params  ·  {human_count(row['macs'])} MACs"
-                )
+                lines.append(f"{row['parameters']:,} params  ·  {human_count(row['macs'])} MACs")
         used_kinds[kind[0]] = kind[1]
         ax.add_patch(
             FancyBboxPatch(
@@ -129,29 +131,35 @@ def draw_network_graph(rows: list[dict], path: str | Path, title: str = "Net") -
         line_h = 0.2
         top = y - box_h / 2 + (len(lines) - 1) * line_h / 2
         for k, text in enumerate(lines):
-            ax.text(x + box_w / 2, top - k * line_h, text, ha="center", va="center",
-                    fontsize=9.5 if k == 0 else 8.5, fontweight="bold" if k == 0 else "normal",
-                    color="#111111" if k == 0 else "#222222")
+            ax.text(
+                x + box_w / 2,
+                top - k * line_h,
+                text,
+                ha="center",
+                va="center",
+                fontsize=9.5 if k == 0 else 8.5,
+                fontweight="bold" if k == 0 else "normal",
+                color="#111111" if k == 0 else "#222222",
+            )
 
     edges = [(s, r["layer"]) for r in rows for s in r["inputs"]]
     edges += [(s, "output") for s in sinks]
+    arrow = {"arrowstyle": "-|>", "color": "#444444", "lw": 1.2, "shrinkA": 1, "shrinkB": 1}
+    right = max(x for x, _ in pos.values()) + box_w
+    lanes = 0
     for src, dst in edges:
         (x0, y0), (x1, y1) = pos[src], pos[dst]
-        # Edges that skip a level bend, so they do not run through the boxes in between.
-        bend = 0.0 if depth.get(dst, out_depth) - depth[src] <= 1 else 0.35
-        ax.annotate(
-            "",
-            xy=(x1 + box_w / 2, y1),
-            xytext=(x0 + box_w / 2, y0 - box_h),
-            arrowprops={
-                "arrowstyle": "-|>",
-                "color": "#444444",
-                "lw": 1.2,
-                "shrinkA": 1,
-                "shrinkB": 1,
-                "connectionstyle": f"arc3,rad={bend}",
-            },
-        )
+        if depth.get(dst, out_depth) - depth[src] <= 1:
+            top, bottom = (x1 + box_w / 2, y1), (x0 + box_w / 2, y0 - box_h)
+            ax.annotate("", xy=top, xytext=bottom, arrowprops=arrow)
+            continue
+        # An edge that skips levels (a residual) runs in its own lane right of every box,
+        # so it never crosses the boxes in between.
+        lanes += 1
+        lane_x = right + 0.3 * lanes
+        y_out, y_in = y0 - box_h / 2, y1 - box_h / 2
+        ax.plot([x0 + box_w, lane_x, lane_x], [y_out, y_out, y_in], color="#444444", lw=1.2)
+        ax.annotate("", xy=(x1 + box_w, y_in), xytext=(lane_x, y_in), arrowprops=arrow)
     total_p = sum(r["parameters"] for r in rows)
     total_m = sum(r["macs"] for r in rows)
     ax.set_title(
@@ -165,7 +173,7 @@ def draw_network_graph(rows: list[dict], path: str | Path, title: str = "Net") -
         fontsize=8.5,
         frameon=False,
     )
-    ax.set_xlim(-0.2, width * (box_w + gap_x))
+    ax.set_xlim(-0.2, max(width * (box_w + gap_x), right + 0.3 * lanes + 0.3))
     ax.set_ylim(-len(levels) * (box_h + gap_y), 0.2)
     ax.set_aspect("equal")
     ax.axis("off")
@@ -201,12 +209,27 @@ def plot_training_curves(
             split = tag.rsplit("/", 1)[-1]
             colour, marker, ls = styles.get(split, ("#2ca02c", "o", "-"))
             label = split if split in styles else None
-            ax.plot([s for s, _ in pts], [v * scale for _, v in pts], marker=marker,
-                    linestyle=ls, color=colour, label=label, linewidth=1.8, markersize=5)
+            ax.plot(
+                [s for s, _ in pts],
+                [v * scale for _, v in pts],
+                marker=marker,
+                linestyle=ls,
+                color=colour,
+                label=label,
+                linewidth=1.8,
+                markersize=5,
+            )
             drawn = True
         if not drawn:
-            ax.text(0.5, 0.5, f"no {', '.join(tags)} logged", ha="center", va="center",
-                    transform=ax.transAxes, color="#888888")
+            ax.text(
+                0.5,
+                0.5,
+                f"no {', '.join(tags)} logged",
+                ha="center",
+                va="center",
+                transform=ax.transAxes,
+                color="#888888",
+            )
             ax.set_yticks([])
         ax.set_title(name, fontsize=11)
         ax.set_xlabel("epoch")
@@ -229,88 +252,138 @@ def _device_colours(devices: list[str]) -> dict[str, str]:
     return {d: DEVICE_COLOURS[i % len(DEVICE_COLOURS)] for i, d in enumerate(devices)}
 
 
+def _groups(df: pd.DataFrame, keys: list[str]) -> list[tuple[tuple, pd.DataFrame]]:
+    """groupby in the report's order: cpu first, then each GPU; train_step before inference."""
+
+    def order(key: tuple) -> tuple:
+        named = dict(zip(keys, key, strict=True))
+        device, phase = named.get("device", ""), named.get("phase", "")
+        return (device != "cpu", device, PHASE_RANK.get(phase, 9), str(phase))
+
+    groups = [(k if isinstance(k, tuple) else (k,), g) for k, g in df.groupby(keys)]
+    return sorted(groups, key=lambda kg: order(kg[0]))
+
+
+def _batch_axis(ax: plt.Axes, sizes: list[int]) -> None:
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(sizes)
+    ax.set_xticklabels([str(s) for s in sizes])
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.set_xlabel("batch size (images per step, log scale)")
+
+
 def plot_throughput(comparison: pd.DataFrame, path: str | Path) -> Path:
     """Images/s against batch size: colour per device, line style per phase, log-log axes."""
     fig, ax = plt.subplots(figsize=(8.5, 5))
-    devices = sorted(comparison["device"].unique())
-    colours = _device_colours(devices)
-    for (device, phase), g in comparison.groupby(["device", "phase"], sort=True):
+    colours = _device_colours([k[0] for k, _ in _groups(comparison, ["device"])])
+    for (device, phase), g in _groups(comparison, ["device", "phase"]):
         g = g.sort_values("batch_size")
-        ax.plot(g["batch_size"], g["images_per_s"], marker="o", color=colours[device],
-                linestyle=PHASE_STYLES.get(phase, ":"), linewidth=2, label=f"{device} · {phase}")
-    sizes = sorted(comparison["batch_size"].unique())
-    ax.set_xscale("log", base=2)
+        ax.plot(
+            g["batch_size"],
+            g["images_per_s"],
+            marker=PHASE_MARKERS.get(phase, "^"),
+            color=colours[device],
+            linestyle=PHASE_STYLES.get(phase, ":"),
+            linewidth=2,
+            markersize=6,
+            label=f"{device} · {phase}",
+        )
+    _batch_axis(ax, sorted(comparison["batch_size"].unique()))
     ax.set_yscale("log")
-    ax.set_xticks(sizes)
-    ax.set_xticklabels([str(s) for s in sizes])
-    ax.set_xlabel("batch size (images per step)")
+    # Plain numbers at 1-2-3-5 steps: "20,000" reads faster than "2×10^4".
+    ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 3.0, 5.0)))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
+    ax.yaxis.set_minor_locator(NullLocator())
     ax.set_ylabel("throughput (images / s, log scale)")
     ax.set_title("Throughput against batch size")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(title="device · phase")
+    ax.grid(True, which="major", alpha=0.3)
+    ax.legend(title="device · phase", handlelength=3.5)
     fig.tight_layout()
     return _save(fig, path)
 
 
 def plot_op_share(top: pd.DataFrame, path: str | Path, ops: int = 6) -> Path:
-    """Per (device, phase): stacked bars, one per batch size, of each heavy op's share (%).
+    """Stacked bars, one per batch size, of each heavy op's share of the time (%).
 
-    ``top`` needs device, phase, batch_size, op_name and a ``share`` column (fraction of the
-    config's total self time). The ``ops`` heaviest ops overall get colours; the rest of the
-    top-N is one grey 'other' segment.
+    One panel per device (rows) and phase (columns). ``top`` needs device, phase, batch_size,
+    op_name and ``share`` (fraction of the config's total self time over all ops). The ``ops``
+    heaviest ops overall get colours, the rest of the top 10 is grey, and the time of the ops
+    outside the top 10 tops each bar up to 100%.
     """
-    groups = list(top.groupby(["device", "phase"], sort=True))
-    fig, axes = plt.subplots(1, len(groups), figsize=(max(6.0, 4.6 * len(groups)), 4.8),
-                             squeeze=False, sharey=True)
-    heavy = top.groupby("op_name")["share"].sum().sort_values(ascending=False).index[:ops]
+    devices = [k[0] for k, _ in _groups(top, ["device"])]
+    phases = sorted(top["phase"].unique(), key=lambda p: (PHASE_RANK.get(p, 9), p))
+    fig, axes = plt.subplots(
+        len(devices),
+        len(phases),
+        figsize=(max(6.0, 5.2 * len(phases)), 3.6 * len(devices) + 1.0),
+        squeeze=False,
+        sharey=True,
+    )
+    heavy = list(top.groupby("op_name")["share"].sum().sort_values(ascending=False).index[:ops])
     cmap = plt.get_cmap("tab10")
     colours = {op: cmap(i) for i, op in enumerate(heavy)}
-    for ax, ((device, phase), g) in zip(axes[0], groups, strict=True):
-        sizes = sorted(g["batch_size"].unique())
-        xs = range(len(sizes))
-        bottom = [0.0] * len(sizes)
-        for op in [*heavy, "other"]:
-            if op == "other":
-                vals = [100 * g[(g.batch_size == b) & ~g.op_name.isin(heavy)]["share"].sum()
-                        for b in sizes]
-            else:
-                vals = [100 * g[(g.batch_size == b) & (g.op_name == op)]["share"].sum()
-                        for b in sizes]
-            ax.bar(xs, vals, bottom=bottom, color=colours.get(op, "#bbbbbb"),
-                   edgecolor="white", width=0.7)
-            bottom = [b + v for b, v in zip(bottom, vals, strict=True)]
-        ax.set_xticks(list(xs))
-        ax.set_xticklabels([str(s) for s in sizes])
-        ax.set_xlabel("batch size")
-        ax.set_title(f"{device} · {phase}", fontsize=10.5)
-        ax.grid(True, axis="y", alpha=0.3)
-    axes[0][0].set_ylabel("share of self time (%)")
-    handles = [Patch(color=colours[op], label=op) for op in heavy]
-    handles.append(Patch(color="#bbbbbb", label="other ops in the top 10"))
-    fig.legend(handles=handles, loc="lower center", ncol=min(4, len(handles)), fontsize=8.5,
-               frameon=False, bbox_to_anchor=(0.5, -0.02))
+    colours["other ops in the top 10"] = "#9e9e9e"
+    colours["ops outside the top 10"] = "#e6e6e6"
+    for r, device in enumerate(devices):
+        for c, phase in enumerate(phases):
+            ax = axes[r][c]
+            g = top[(top["device"] == device) & (top["phase"] == phase)]
+            ax.set_title(f"{device} · {phase}", fontsize=10.5)
+            ax.grid(True, axis="y", alpha=0.3)
+            if g.empty:
+                ax.text(0.5, 0.5, "not profiled", ha="center", va="center", transform=ax.transAxes)
+                continue
+            sizes = sorted(g["batch_size"].unique())
+            xs = list(range(len(sizes)))
+            per_size = [g[g["batch_size"] == b] for b in sizes]
+
+            def pct(mask_of, per_size=per_size):
+                return [100 * b.loc[mask_of(b), "share"].sum() for b in per_size]
+
+            segments = [(op, pct(lambda b, op=op: b["op_name"] == op)) for op in heavy]
+            segments.append(("other ops in the top 10", pct(lambda b: ~b["op_name"].isin(heavy))))
+            rest = [max(0.0, 100 - 100 * b["share"].sum()) for b in per_size]
+            segments.append(("ops outside the top 10", rest))
+            bottom = [0.0] * len(sizes)
+            for op, vals in segments:
+                ax.bar(xs, vals, bottom=bottom, color=colours[op], edgecolor="white", width=0.7)
+                bottom = [b + v for b, v in zip(bottom, vals, strict=True)]
+            ax.set_xticks(xs)
+            ax.set_xticklabels([str(s) for s in sizes])
+            ax.set_ylim(0, 100)
+            if r == len(devices) - 1:
+                ax.set_xlabel("batch size")
+        axes[r][0].set_ylabel("share of self time (%)")
+    handles = [Patch(color=colours[op], label=op) for op in colours]
+    fig.legend(handles=handles, loc="lower center", ncol=4, fontsize=8.5, frameon=False)
     fig.suptitle("Where the time goes: heaviest operators per batch size")
-    fig.tight_layout(rect=(0, 0.1, 1, 1))
+    rows_of_legend = -(-len(handles) // 4)
+    fig.tight_layout(rect=(0, 0.035 * rows_of_legend + 0.02, 1, 1))
     return _save(fig, path)
 
 
-def plot_speedup(comparison: pd.DataFrame, path: str | Path) -> Path:
-    """GPU over CPU speedup (×) per batch size, one line per phase; 1× drawn as a reference."""
+def plot_speedup(speedup: pd.DataFrame, path: str | Path) -> Path:
+    """GPU over CPU speedup (×) per batch size: colour per GPU, line style per phase."""
     fig, ax = plt.subplots(figsize=(8, 4.5))
-    for phase, g in comparison.groupby("phase", sort=True):
+    gpus = [k[0] for k, _ in _groups(speedup, ["device"])]
+    colours = {d: DEVICE_COLOURS[(i + 1) % len(DEVICE_COLOURS)] for i, d in enumerate(gpus)}
+    for (device, phase), g in _groups(speedup, ["device", "phase"]):
         g = g.sort_values("batch_size")
-        ax.plot(g["batch_size"], g["speedup"], marker="o", linewidth=2,
-                linestyle=PHASE_STYLES.get(phase, ":"), label=phase)
-    ax.axhline(1.0, color="#888888", linewidth=1)
-    sizes = sorted(comparison["batch_size"].unique())
-    ax.set_xscale("log", base=2)
-    ax.set_xticks(sizes)
-    ax.set_xticklabels([str(s) for s in sizes])
-    ax.set_xlabel("batch size (images per step)")
-    ax.set_ylabel("speedup over CPU (×, images/s ratio)")
+        ax.plot(
+            g["batch_size"],
+            g["speedup"],
+            marker=PHASE_MARKERS.get(phase, "^"),
+            color=colours[device],
+            linestyle=PHASE_STYLES.get(phase, ":"),
+            linewidth=2,
+            label=f"{device} · {phase}",
+        )
+    ax.axhline(1.0, color="#888888", linewidth=1, label="1× (no gain)")
+    _batch_axis(ax, sorted(speedup["batch_size"].unique()))
+    ax.set_ylim(bottom=0)
+    ax.set_ylabel("speedup over CPU (×, ratio of images/s)")
     ax.set_title("GPU speedup over CPU")
     ax.grid(True, alpha=0.3)
-    ax.legend(handles=[*ax.get_legend_handles_labels()[0],
-                       Line2D([], [], color="#888888", label="1× (no gain)")])
+    ax.legend(handlelength=3.5)
     fig.tight_layout()
     return _save(fig, path)

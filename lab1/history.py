@@ -1,0 +1,72 @@
+"""Every run's tables in one Parquet dataset per table, partitioned by run (hive layout).
+
+    <runs_dir>/history/<table>/run_id=<run id>/part-0.parquet
+
+so all runs read back as one table, with ``run_id`` as a column from the directory name:
+
+    pyarrow.dataset.dataset(path, partitioning="hive").to_table()
+    pandas.read_parquet(path)
+    duckdb: SELECT * FROM read_parquet('<path>/*/*.parquet', hive_partitioning = true)
+
+The files themselves hold no ``run_id`` column (the partition supplies it, and a column of the
+same name in the files would clash with it). Appending a run again replaces its partition.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+
+from lab1.config import RUN_NAME_RE
+
+TABLE_RE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+PART = "part-0.parquet"
+# run_id is a string even for a run named "2024": declared, not inferred from directory names.
+PARTITIONING = ds.partitioning(pa.schema([("run_id", pa.string())]), flavor="hive")
+
+
+def history_dir(runs_dir: str | Path, table: str) -> Path:
+    if not TABLE_RE.match(table):
+        raise ValueError(f"history table name {table!r}: use lowercase letters, digits, '_'")
+    return Path(runs_dir) / "history" / table
+
+
+def append_history(runs_dir: str | Path, run_id: str, tables: dict[str, str | Path]) -> dict:
+    """Copy each table file into its history dataset as run_id's partition; returns the
+    partition files by table name. Idempotent: the run's old partition is replaced whole."""
+    if not RUN_NAME_RE.match(run_id):
+        raise ValueError(f"run id {run_id!r} cannot name a partition directory")
+    written = {}
+    for name, path in tables.items():
+        table = pq.read_table(path)
+        if "run_id" in table.column_names:
+            table = table.drop_columns(["run_id"])
+        root = history_dir(runs_dir, name)
+        final = root / f"run_id={run_id}"
+        # Written beside the partition under a dot-name (dataset discovery skips those), then
+        # swapped in by renames: a reader sees the old partition or the new one, never half.
+        tmp = root / f".run_id={run_id}.{secrets.token_hex(4)}.tmp"
+        tmp.mkdir(parents=True)
+        pq.write_table(table, tmp / PART)
+        old = None
+        if final.exists():
+            old = root / f".run_id={run_id}.{secrets.token_hex(4)}.old"
+            final.rename(old)
+        tmp.rename(final)
+        if old is not None:
+            shutil.rmtree(old)
+        written[name] = str(final / PART)
+    return written
+
+
+def read_history(runs_dir: str | Path, table: str) -> pd.DataFrame:
+    """Every run's rows of one table, with run_id as a string column."""
+    dataset = ds.dataset(history_dir(runs_dir, table), format="parquet", partitioning=PARTITIONING)
+    return dataset.to_table().to_pandas()

@@ -1,0 +1,352 @@
+"""Profile one config (device × batch size): torch.profiler op stats, Chrome traces, throughput.
+
+Two labelled phases, each on real batches of exactly ``batch_size`` training images:
+
+* ``train_step``: zero_grad, forward, nll_loss, backward, Adadelta step (the training recipe);
+* ``inference``: forward only, ``model.eval()`` under ``torch.inference_mode()``.
+
+Each phase is profiled with a wait / warmup / active schedule (operator table + one Chrome trace,
+which opens in Perfetto and TensorBoard's trace viewer), then timed again with the profiler off,
+so images/s are not inflated by the profiler and its overhead can be reported. Batches are
+gathered before either loop: data loading is never inside the measured region.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+import math
+import re
+import statistics
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.optim import Adadelta
+from torch.profiler import ProfilerAction, ProfilerActivity, profile, record_function, schedule
+
+from lab1.data import load_tensors, normalized_images
+from lab1.devices import device_name, synchronize
+from lab1.errors import ConfigError
+from lab1.model import Net
+from lab1.tables import OP_STATS_SCHEMA, PHASES, write_parquet
+
+log = logging.getLogger("lab1.profiling")
+
+# torch's profiler is process-global (one session at a time), and two configs timed at once
+# would slow each other down: configs of one process run one after the other.
+_PROFILER_LOCK = threading.Lock()
+_RECORDING = (ProfilerAction.RECORD, ProfilerAction.RECORD_AND_SAVE)
+TIMING_CHUNKS = 5
+
+Batch = tuple[torch.Tensor, torch.Tensor]  # (B,1,28,28) float32 images, (B,) int64 labels
+
+
+def safe_device(device: str) -> str:
+    """A device name usable in file names: ``cuda:0`` → ``cuda0``."""
+    return re.sub(r"[^A-Za-z0-9_.-]", "", device)
+
+
+def batch_indices(n: int, batch_size: int, steps: int, generator: torch.Generator) -> torch.Tensor:
+    """(steps, batch_size) indices into n images: seeded permutations laid end to end, so a
+    dataset smaller than steps × batch_size (or than one batch) is cycled, never padded."""
+    need = steps * batch_size
+    perms = [torch.randperm(n, generator=generator) for _ in range(math.ceil(need / n))]
+    return torch.cat(perms)[:need].view(steps, batch_size)
+
+
+def check_batch(data: torch.Tensor, target: torch.Tensor, batch_size: int) -> None:
+    """The guard: what reaches the model is a full batch, not one image or a short tail."""
+    if data.shape[0] != batch_size or target.shape[0] != batch_size:
+        raise RuntimeError(
+            f"profiling batch has {data.shape[0]} images / {target.shape[0]} labels, "
+            f"configured batch size is {batch_size}"
+        )
+
+
+def _train_step(model: nn.Module, optimizer: torch.optim.Optimizer) -> Callable[[Batch], None]:
+    model.train()
+
+    def step(batch: Batch) -> None:
+        data, target = batch
+        optimizer.zero_grad(set_to_none=True)
+        with record_function("forward"):
+            output = model(data)  # (B,10) log-probabilities
+        with record_function("loss"):
+            loss = F.nll_loss(output, target)
+        with record_function("backward"):
+            loss.backward()
+        optimizer.step()  # torch labels it Optimizer.step#Adadelta.step itself
+
+    return step
+
+
+def _inference_step(model: nn.Module) -> Callable[[Batch], None]:
+    model.eval()
+
+    def step(batch: Batch) -> None:
+        with torch.inference_mode():
+            model(batch[0])
+
+    return step
+
+
+def _run(phase: str, step: Callable[[Batch], None], batch: Batch, batch_size: int) -> None:
+    check_batch(*batch, batch_size)
+    with record_function(phase):
+        step(batch)
+
+
+def _kind(event) -> str:
+    if event.is_user_annotation:
+        return "annotation"
+    return "op" if event.device_type == torch.autograd.DeviceType.CPU else "kernel"
+
+
+def _op_rows(prof: profile, config: dict, active: int) -> list[dict]:
+    """One row per (operator, input shapes) of the active steps: the op_stats table."""
+    rows = []
+    for e in prof.key_averages(group_by_input_shape=True):
+        rows.append(
+            {
+                **config,
+                "active_steps": active,
+                "kind": _kind(e),
+                "op_name": e.key,
+                "input_shapes": json.dumps(e.input_shapes or []),
+                "calls": e.count,
+                "self_cpu_us": float(e.self_cpu_time_total),
+                "cpu_total_us": float(e.cpu_time_total),
+                "self_device_us": float(e.self_device_time_total),
+                "device_total_us": float(e.device_time_total),
+                "self_cpu_memory_bytes": e.self_cpu_memory_usage,
+                "cpu_memory_bytes": e.cpu_memory_usage,
+                "self_device_memory_bytes": e.self_device_memory_usage,
+                "device_memory_bytes": e.device_memory_usage,
+                "flops": e.flops or 0,
+            }
+        )
+    return rows
+
+
+def _trace_peak_bytes(trace_path: Path, device_type: int = 0) -> int:
+    """Peak of the net allocations the profiler saw during the recorded steps.
+
+    The ``[memory]`` events of a Chrome trace carry each allocation's signed size; their
+    running sum is the working set of the profiled steps (activations, gradients, temporaries;
+    tensors allocated before the profiler started, such as the dataset, are not in it).
+    """
+    events = json.loads(trace_path.read_text())["traceEvents"]
+    mem = sorted(
+        (e["ts"], e["args"]["Bytes"])
+        for e in events
+        if e.get("name") == "[memory]" and e["args"].get("Device Type") == device_type
+    )
+    peak = total = 0
+    for _, nbytes in mem:
+        total += nbytes
+        peak = max(peak, total)
+    return peak
+
+
+def _profile_phase(
+    phase: str,
+    step: Callable[[Batch], None],
+    batches: list[Batch],
+    batch_size: int,
+    dev: torch.device,
+    sched: Callable[[int], ProfilerAction],
+    trace_path: Path,
+) -> tuple[profile, float]:
+    """Run len(batches) steps under the profiler; returns it and the active steps' median
+    ms/step (each step synchronized, so its wall time covers its kernels)."""
+    activities = [ProfilerActivity.CPU]
+    if dev.type == "cuda":
+        activities.append(ProfilerActivity.CUDA)
+    seconds = []
+    with profile(
+        activities=activities,
+        schedule=sched,
+        on_trace_ready=lambda p: p.export_chrome_trace(str(trace_path)),
+        record_shapes=True,
+        profile_memory=True,
+        with_flops=True,
+    ) as prof:
+        for i, batch in enumerate(batches):
+            synchronize(dev)
+            start = time.perf_counter()
+            _run(phase, step, batch, batch_size)
+            synchronize(dev)  # the step's kernels belong to the step's wall time
+            if sched(i) in _RECORDING:
+                seconds.append(time.perf_counter() - start)
+            prof.step()
+    return prof, 1e3 * statistics.median(seconds)
+
+
+def _time_phase(
+    phase: str,
+    step: Callable[[Batch], None],
+    batches: list[Batch],
+    batch_size: int,
+    dev: torch.device,
+    warmup: int,
+) -> float:
+    """Seconds per step over batches[warmup:], profiler off.
+
+    The timed steps run in up to TIMING_CHUNKS chunks with a sync only between chunks (a
+    per-step sync would stall a GPU's queue); the median chunk is reported, so a burst of
+    load from another process on a shared machine moves it less than a plain mean.
+    """
+    for batch in batches[:warmup]:
+        _run(phase, step, batch, batch_size)
+    timed = batches[warmup:]
+    chunks = min(TIMING_CHUNKS, len(timed))
+    bounds = [round(i * len(timed) / chunks) for i in range(chunks + 1)]
+    per_step = []
+    synchronize(dev)
+    for lo, hi in itertools.pairwise(bounds):
+        start = time.perf_counter()
+        for batch in timed[lo:hi]:
+            _run(phase, step, batch, batch_size)
+        synchronize(dev)
+        per_step.append((time.perf_counter() - start) / (hi - lo))
+    return statistics.median(per_step)
+
+
+def profile_config(
+    data_path: str,
+    dataset: str,
+    device: str,
+    batch_size: int,
+    out_dir: str | Path,
+    run_id: str,
+    *,
+    wait: int = 1,
+    warmup: int = 2,
+    active: int = 5,
+    throughput_steps: int = 30,
+    seed: int = 1,
+) -> dict:
+    """Profile and time both phases of one config; write its op_stats part and Chrome traces.
+
+    Files: ``<out_dir>/parts/op_stats_<device>_bs<N>.parquet`` (OP_STATS_SCHEMA) and
+    ``<out_dir>/traces/<device>_bs<N>_<phase>.json``. Returns a small JSON-ready dict: paths,
+    thread settings, and one ``throughput`` row per phase (the comparison table's inputs).
+    """
+    if min(batch_size, active, throughput_steps) < 1 or min(wait, warmup) < 0:
+        raise ConfigError(
+            "profiling needs batch_size, active and throughput_steps >= 1 and wait, warmup >= 0; "
+            f"got {batch_size}, {active}, {throughput_steps} and {wait}, {warmup}"
+        )
+    with _PROFILER_LOCK:
+        return _profile_config(
+            data_path, dataset, device, batch_size, Path(out_dir), run_id,
+            wait, warmup, active, throughput_steps, seed,
+        )  # fmt: skip
+
+
+def _profile_config(
+    data_path: str,
+    dataset: str,
+    device: str,
+    batch_size: int,
+    out_dir: Path,
+    run_id: str,
+    wait: int,
+    warmup: int,
+    active: int,
+    throughput_steps: int,
+    seed: int,
+) -> dict:
+    started = time.perf_counter()
+    dev = torch.device(device)
+    torch.manual_seed(seed)  # weights and dropout masks
+    generator = torch.Generator().manual_seed(seed)  # batch order, the same on every device
+    if dev.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # as in training; the warm-up steps absorb it
+
+    tensors = load_tensors(data_path)
+    x = normalized_images(tensors["train_images"], dataset, dev)  # (N,1,28,28), once
+    y = tensors["train_labels"].to(dev)
+    model = Net().to(dev)
+    optimizer = Adadelta(model.parameters(), lr=1.0)
+
+    profiled_steps = wait + warmup + active
+    time_warmup = max(2, throughput_steps // 10)
+    per_phase = profiled_steps + time_warmup + throughput_steps
+    idx = batch_indices(x.shape[0], batch_size, 2 * per_phase, generator).to(dev)
+    sched = schedule(wait=wait, warmup=warmup, active=active, repeat=1)
+
+    tag = f"{safe_device(device)}_bs{batch_size}"
+    config = {
+        "run_id": run_id,
+        "torch_version": torch.__version__,
+        "device": device,
+        "device_name": device_name(device),
+        "batch_size": batch_size,
+    }
+    rows: list[dict] = []
+    traces: dict[str, str] = {}
+    throughput: list[dict] = []
+    for p, phase in enumerate(PHASES):
+        step = _train_step(model, optimizer) if phase == "train_step" else _inference_step(model)
+        # Gathered here, outside both measured loops: (B,1,28,28) and (B,) per step.
+        batches = [(x[i], y[i]) for i in idx[p * per_phase : (p + 1) * per_phase]]
+        trace = out_dir / "traces" / f"{tag}_{phase}.json"
+        trace.parent.mkdir(parents=True, exist_ok=True)
+        prof, profiled_ms = _profile_phase(
+            phase, step, batches[:profiled_steps], batch_size, dev, sched, trace
+        )
+        rows += _op_rows(prof, {**config, "phase": phase}, active)
+        del prof  # its event tree is large; the rows have what we keep
+        if dev.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(dev)
+        seconds = _time_phase(phase, step, batches[profiled_steps:], batch_size, dev, time_warmup)
+        if dev.type == "cuda":
+            peak = torch.cuda.max_memory_allocated(dev)
+            source = "torch.cuda.max_memory_allocated (timed steps; dataset and model included)"
+        else:
+            peak = _trace_peak_bytes(trace)
+            source = "profiler trace: peak net CPU allocations of the profiled steps"
+        ms = 1e3 * seconds
+        throughput.append(
+            {
+                **config,
+                "phase": phase,
+                "images_per_s": batch_size / seconds,
+                "ms_per_step": ms,
+                "us_per_sample": 1e6 * seconds / batch_size,
+                "throughput_steps": throughput_steps,
+                "profiled_ms_per_step": profiled_ms,
+                "profiler_overhead": profiled_ms / ms,
+                "active_steps": active,
+                "peak_memory_bytes": int(peak),
+                "peak_memory_source": source,
+                "num_threads": torch.get_num_threads(),
+                "num_interop_threads": torch.get_num_interop_threads(),
+            }
+        )
+        traces[phase] = str(trace)
+        log.info(
+            "profile %s batch %d %s: %.2f ms/step, %.0f images/s, %.1f µs/sample "
+            "(profiled %.2f ms/step, %.2f× overhead)",
+            device, batch_size, phase, ms, batch_size / seconds, 1e6 * seconds / batch_size,
+            profiled_ms, profiled_ms / ms,
+        )  # fmt: skip
+
+    part = write_parquet(rows, OP_STATS_SCHEMA, out_dir / "parts" / f"op_stats_{tag}.parquet")
+    return {
+        **config,
+        "op_stats": str(part),
+        "traces": traces,
+        "throughput": throughput,
+        "num_threads": torch.get_num_threads(),
+        "num_interop_threads": torch.get_num_interop_threads(),
+        "schedule": {"wait": wait, "warmup": warmup, "active": active},
+        "seconds": round(time.perf_counter() - started, 3),
+    }

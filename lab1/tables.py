@@ -1,0 +1,153 @@
+"""The profiling tables' explicit pyarrow schemas, and atomic Parquet I/O that enforces them.
+
+Units: times are microseconds (``_us``) and **totals over the ``active_steps`` profiled steps**
+(the profiler schedule's active window), exactly as ``key_averages()`` reports them, so
+``self_cpu_us / active_steps`` is the per-step cost. Memory is bytes (net allocations, so it can
+be negative for an op that frees more than it allocates); flops are totals like the times.
+Shares are fractions 0..1. Every table carries ``run_id``, so tables of many runs concatenate.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+PHASES = ("train_step", "inference")  # the profiled phases, in display order
+_STR, _I32, _I64, _F64 = pa.string(), pa.int32(), pa.int64(), pa.float64()
+
+
+def _key(name: str, type_: pa.DataType) -> pa.Field:
+    """A column that identifies a row: never null."""
+    return pa.field(name, type_, nullable=False)
+
+
+# What a config is: one device × batch size (× phase, where a table has phases).
+_CONFIG = [
+    _key("run_id", _STR),
+    _key("torch_version", _STR),
+    _key("device", _STR),  # as requested: cpu, cuda, cuda:1 …
+    _key("device_name", _STR),  # CPU or GPU model
+    _key("batch_size", _I32),
+    _key("phase", _STR),  # train_step | inference
+]
+_OP_MEASURES = [
+    _key("calls", _I64),
+    _key("self_cpu_us", _F64),
+    _key("cpu_total_us", _F64),
+    _key("self_device_us", _F64),  # 0 on CPU-only configs
+    _key("device_total_us", _F64),
+    _key("self_cpu_memory_bytes", _I64),
+    _key("cpu_memory_bytes", _I64),
+    _key("self_device_memory_bytes", _I64),
+    _key("device_memory_bytes", _I64),
+    _key("flops", _I64),  # only ops torch counts (conv, mm, addmm, add, mul); 0 elsewhere
+]
+
+OP_STATS_SCHEMA = pa.schema(
+    [
+        *_CONFIG,
+        _key("active_steps", _I32),  # per-step value = total / active_steps
+        # op: an aten/autograd operator; annotation: a record_function label (the phase,
+        # forward/loss/backward, Optimizer.step, ProfilerStep*); kernel: a GPU kernel or memcpy.
+        # Annotations and kernels overlap the ops' time, so shares use kind == "op" only.
+        _key("kind", _STR),
+        _key("op_name", _STR),
+        _key("input_shapes", _STR),  # JSON list of the recorded input shapes
+        *_OP_MEASURES,
+    ],
+    metadata={"units": "us and bytes, totals over active_steps profiled steps"},
+)
+
+TOP10_SCHEMA = pa.schema(
+    [
+        *_CONFIG,
+        _key("sort_key", _STR),  # self_cpu | self_device (GPU configs only)
+        _key("rank", _I32),  # 1..10
+        _key("op_name", _STR),  # input shapes merged, like key_averages()
+        _key("share", _F64),  # of the sort key's total over all ops of the config and phase
+        _key("active_steps", _I32),
+        *_OP_MEASURES,
+    ],
+    metadata={"units": "us and bytes, totals over active_steps profiled steps"},
+)
+
+COMPARISON_SCHEMA = pa.schema(
+    [
+        *_CONFIG,
+        # Profiler off: throughput_steps timed steps after a warm-up.
+        _key("images_per_s", _F64),
+        _key("ms_per_step", _F64),
+        _key("us_per_sample", _F64),
+        _key("throughput_steps", _I32),
+        # Profiler on: wall time of the active steps, and its ratio to the unprofiled time.
+        _key("profiled_ms_per_step", _F64),
+        _key("profiler_overhead", _F64),  # profiled_ms_per_step / ms_per_step
+        _key("active_steps", _I32),
+        pa.field("top_op", _STR),
+        pa.field("top_op_share", _F64),
+        _key("share_basis", _STR),  # self_cpu on CPU, self_device on GPU
+        _key("peak_memory_bytes", _I64),
+        _key("peak_memory_source", _STR),  # how peak_memory_bytes was measured
+        _key("num_threads", _I32),  # torch.get_num_threads()
+        _key("num_interop_threads", _I32),
+        # ms_per_step on cpu / on this device, same batch size and phase; 1.0 on cpu rows,
+        # null where cpu did not run that config.
+        pa.field("speedup_vs_cpu", _F64),
+    ]
+)
+
+SHARE_CHANGE_SCHEMA = pa.schema(
+    [
+        _key("run_id", _STR),
+        _key("device", _STR),
+        _key("phase", _STR),
+        _key("share_basis", _STR),
+        _key("op_name", _STR),
+        _key("share_at_min_bs", _F64),
+        _key("share_at_max_bs", _F64),
+        _key("change", _F64),  # share_at_max_bs - share_at_min_bs
+        _key("min_bs", _I32),
+        _key("max_bs", _I32),
+    ]
+)
+
+
+def to_arrow(rows: list[dict] | pd.DataFrame, schema: pa.Schema) -> pa.Table:
+    """Rows or a DataFrame → a table of exactly ``schema`` (extra columns dropped; a missing
+    column, a null key or a value of the wrong type raises)."""
+    if isinstance(rows, pd.DataFrame):
+        table = pa.Table.from_pandas(rows[schema.names], schema=schema, preserve_index=False)
+    else:
+        table = pa.Table.from_pylist(list(rows), schema=schema)
+    return table.replace_schema_metadata(schema.metadata)  # drop pandas' own metadata
+
+
+def write_parquet(rows: list[dict] | pd.DataFrame | pa.Table, schema: pa.Schema, path) -> Path:
+    """Write atomically (temp file + rename): a reader never sees half a table."""
+    table = rows if isinstance(rows, pa.Table) else to_arrow(rows, schema)
+    if not table.schema.equals(schema):
+        table = table.cast(schema)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        pq.write_table(table, tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+def read_parquet(path: str | Path, schema: pa.Schema | None = None) -> pd.DataFrame:
+    """A table as a DataFrame; with ``schema``, only its columns, checked against it."""
+    table = pq.read_table(path)
+    if schema is not None:
+        table = table.select(schema.names).cast(schema)
+    return table.to_pandas()

@@ -1,0 +1,210 @@
+"""Look at a run: open its report in a browser, serve its TensorBoard, take screenshots.
+
+    python -m lab1.viewer RUN_DIR --screenshots OUT_DIR   # TensorBoard scalars + report PNGs
+
+Screenshots use a headless Chromium (Debian's ``chromium``; scripts/ensure_chromium.sh
+installs it). Every process started here is stopped again, with its children, before the
+function that started it returns.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import logging
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+import webbrowser
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger("lab1.viewer")
+
+CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+# Headless, and nothing that phones home or waits on a network a lab machine may not have.
+CHROMIUM_FLAGS = (
+    "--headless",
+    "--no-sandbox",  # CI runs as root, where Chromium's sandbox refuses to start
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--hide-scrollbars",
+)
+
+
+def open_report(report_html: str | Path) -> bool:
+    """Open the HTML report with the default browser; False (and a log line) if none is there.
+
+    A headless server has no browser: webbrowser then returns False rather than raising, and
+    the path is logged so the user can copy the file elsewhere.
+    """
+    uri = Path(report_html).resolve().as_uri()
+    try:
+        opened = webbrowser.open(uri, new=2)
+    except webbrowser.Error:
+        opened = False
+    if not opened:
+        log.info("no browser available here; open %s yourself", uri)
+    return opened
+
+
+def find_chromium() -> str | None:
+    return next((p for p in map(shutil.which, CHROMIUM_NAMES) if p), None)
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def get_json(url: str, timeout_s: float = 10.0) -> Any:
+    with urllib.request.urlopen(url, timeout=timeout_s) as r:
+        return json.loads(r.read())
+
+
+def get_bytes(url: str, timeout_s: float = 10.0) -> bytes:
+    with urllib.request.urlopen(url, timeout=timeout_s) as r:
+        return r.read()
+
+
+def _stop(proc: subprocess.Popen, grace_s: float = 10.0) -> None:
+    """Stop a process started in its own session, and everything it started (its group)."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout=grace_s)
+    # Children (TensorBoard's data server, Chromium's helpers) may outlive the leader.
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+
+@contextlib.contextmanager
+def tensorboard_server(
+    logdir: str | Path, host: str = "127.0.0.1", port: int | None = None, timeout_s: float = 90
+) -> Iterator[str]:
+    """Serve logdir with TensorBoard; yields its base URL once it lists at least one run."""
+    port = port or free_port(host)
+    base = f"http://{host}:{port}"
+    with tempfile.TemporaryFile(mode="w+") as out:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "tensorboard.main",
+                "--logdir",
+                str(logdir),
+                "--host",
+                host,
+                "--port",
+                str(port),
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            deadline = time.monotonic() + timeout_s
+            while True:
+                if proc.poll() is not None:
+                    out.seek(0)
+                    raise RuntimeError(f"tensorboard exited with {proc.returncode}: {out.read()}")
+                with contextlib.suppress(OSError, ValueError):
+                    if get_json(f"{base}/data/runs", timeout_s=2):
+                        break
+                if time.monotonic() > deadline:
+                    out.seek(0)
+                    raise TimeoutError(
+                        f"tensorboard on {base} not ready in {timeout_s} s: {out.read()[-2000:]}"
+                    )
+                time.sleep(0.5)
+            yield base
+        finally:
+            _stop(proc)
+
+
+def screenshot(
+    url: str,
+    out: str | Path,
+    *,
+    size: tuple[int, int] = (1400, 1000),
+    budget_ms: int = 10_000,
+    timeout_s: float = 120,
+    chromium: str | None = None,
+) -> Path:
+    """Save a PNG of url as headless Chromium renders it after budget_ms of (virtual) time."""
+    chromium = chromium or find_chromium()
+    if chromium is None:
+        raise FileNotFoundError("no chromium here: run scripts/ensure_chromium.sh")
+    out = Path(out).resolve()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.unlink(missing_ok=True)
+    with tempfile.TemporaryDirectory(prefix="lab1-chromium-") as profile:
+        cmd = [
+            chromium,
+            *CHROMIUM_FLAGS,
+            f"--user-data-dir={profile}",  # a fresh profile: no state from earlier runs
+            f"--window-size={size[0]},{size[1]}",
+            f"--virtual-time-budget={budget_ms}",
+            f"--screenshot={out}",
+            url,
+        ]
+        proc = subprocess.Popen(
+            cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        try:
+            output, _ = proc.communicate(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            output = b"(timed out)"
+        finally:
+            _stop(proc, grace_s=5)
+    if not out.is_file():
+        text = output.decode(errors="replace")[-2000:]
+        raise RuntimeError(f"chromium wrote no screenshot of {url}: {text}")
+    return out
+
+
+def capture_screenshots(run_dir: str | Path, out_dir: str | Path) -> dict[str, str]:
+    """TensorBoard's scalars page and the top of report.html, as PNGs in out_dir."""
+    run_dir, out_dir = Path(run_dir), Path(out_dir)
+    shots = {}
+    with tensorboard_server(run_dir / "tensorboard") as base:
+        shots["tensorboard_scalars"] = screenshot(
+            # Smoothing off: the page shows the logged values themselves.
+            f"{base}/?darkMode=false#scalars&_smoothingWeight=0",
+            out_dir / "tensorboard_scalars.png",
+        )
+    shots["report"] = screenshot(
+        (run_dir / "report.html").resolve().as_uri(), out_dir / "report.png"
+    )
+    return {k: str(v) for k, v in shots.items()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m lab1.viewer", description=__doc__)
+    parser.add_argument("run_dir", help="a run directory (runs/<run-name>)")
+    parser.add_argument("--screenshots", metavar="OUT_DIR", help="write PNG screenshots here")
+    args = parser.parse_args(argv)
+    if args.screenshots:
+        for name, path in capture_screenshots(args.run_dir, args.screenshots).items():
+            print(f"{name}: {path}")
+        return 0
+    return 0 if open_report(Path(args.run_dir) / "report.html") else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

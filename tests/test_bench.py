@@ -1,0 +1,78 @@
+"""Smoke tests of benchmarks/bench_train.py and scripts/gpu_check.py on tiny data (no timings)."""
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from lab1.data import load_tensors, normalized_images, prepare_dataset
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _load(name: str, path: Path):
+    """A script as a module (benchmarks/ and scripts/ are not packages)."""
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def bench():
+    return _load("bench_train", ROOT / "benchmarks" / "bench_train.py")
+
+
+@pytest.fixture
+def tensors(tiny_dataset):
+    return load_tensors(tiny_dataset.path)
+
+
+def test_reference_loader_sees_the_same_normalized_images(bench, tensors, tmp_path):
+    root = bench.write_reference_idx(tensors, tmp_path / "idx")
+    dataset = bench.reference_loader(root, 4, "cpu", workers=0).dataset
+    x = normalized_images(tensors["train_images"][:3], "mnist", torch.device("cpu"))
+    for i in range(3):
+        image, label = dataset[i]  # per-sample PIL → ToTensor → Normalize
+        torch.testing.assert_close(image, x[i], rtol=0, atol=1e-6)
+        assert label == int(tensors["train_labels"][i])
+
+
+def test_each_path_runs_two_steps(bench, tensors, tmp_path):
+    root = bench.write_reference_idx(tensors, tmp_path / "idx")
+    images, seconds = bench.reference_runner(root, "cpu", 8, workers=0)(2)
+    assert images == 16 and seconds > 0
+    run, training = bench.lab1_runner(tensors, "cpu", 8)
+    images, seconds = run(2)
+    assert images == 16 and seconds > 0
+    assert training.step.mode == "eager"
+
+
+def test_lab1_steps_cross_epoch_boundaries(bench, tensors):
+    run, _ = bench.lab1_runner(tensors, "cpu", 64)  # 200 images: 4 batches per epoch, last 8
+    images, _ = run(6)
+    assert images == 200 + 2 * 64
+
+
+def test_bench_config_table_and_targets(bench, tensors, tmp_path):
+    root = bench.write_reference_idx(tensors, tmp_path / "idx")
+    r = bench.bench_config(tensors, root, "cpu", 4, steps=2, repeats=2, warmup=1, workers=1)
+    assert set(r["images_per_s"]) == {"reference", "lab1"}
+    assert all(len(v) == 2 for v in r["blocks_images_per_s"].values())
+    assert r["ratio"]["lab1"] > 0
+    table = bench.format_table([r])
+    assert "reference img/s" in table and table.splitlines()[-1].split()[:2] == ["cpu", "4"]
+    flow = {"returncode": 0, "total_s": 100.0, "overhead_s": 30.0}
+    targets = bench.check_targets([{**r, "batch_size": 64, "ratio": {"lab1": 1.3}}], flow)
+    assert [t["ok"] for t in targets] == [True, True, False]
+
+
+def test_gpu_check_prepare_exports_idx_that_load_back_unchanged(tiny_dataset, tmp_path):
+    gpu_check = _load("gpu_check", ROOT / "scripts" / "gpu_check.py")
+    original = load_tensors(tiny_dataset.path)
+    gpu_check.export_idx(original, tmp_path / "gpu-data")
+    info = prepare_dataset("mnist", tmp_path / "gpu-data", tmp_path / "decoded")
+    assert info.source == "local" and info.checksum == tiny_dataset.checksum

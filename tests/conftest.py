@@ -12,7 +12,7 @@ import pytest
 os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "lab1")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
-from lab1 import data  # noqa: E402
+from lab1 import data
 
 
 def synthetic_split(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:

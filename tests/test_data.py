@@ -2,7 +2,6 @@ import functools
 import hashlib
 import http.server
 import threading
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -166,7 +165,7 @@ def test_fetch_path_reports_download_source(tmp_path, mirror):
 
 
 def test_md5_mismatch_leaves_no_file(tmp_path, mirror, monkeypatch):
-    served, resources = mirror
+    _, resources = mirror
     bad = [(name, "0" * 32) for name, _ in resources]
     monkeypatch.setattr(data, "resources", lambda name: bad)
     root = tmp_path / "cache"

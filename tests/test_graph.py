@@ -26,7 +26,8 @@ def test_export_graph_writes_graph_grid_and_table(tiny_dataset, tmp_path):
     tb, out = tmp_path / "tb", tmp_path / "graph"
     info = export_graph(tiny_dataset.path, "mnist", "cpu", tb, out)
     assert info["parameters"] == 1_199_882 and info["grid_images"] == 64
-    assert "| conv2 | Conv2d | 1×64×24×24 | 18,496 | 10,616,832 |" in (out / "layers.md").read_text()
+    table = (out / "layers.md").read_text()
+    assert "| conv2 | Conv2d | 1×64×24×24 | 18,496 | 10,616,832 |" in table
     assert len(json.loads((out / "layers.json").read_text())) == info["layers"]
     acc = EventAccumulator(str(tb), size_guidance={"images": 0})
     acc.Reload()

@@ -6,7 +6,12 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 ARGS   ?=
 
-.PHONY: venv run test lint tensorboard clean-venv
+PREFECT    := $(VENV)/bin/prefect
+# Not named PREFECT_*: make would export it, and prefect reads every PREFECT_* variable.
+SERVER_API ?= $(or $(PREFECT_API_URL),http://127.0.0.1:4200/api)
+ON_SERVER  := PREFECT_API_URL=$(SERVER_API) PREFECT_SERVER_ANALYTICS_ENABLED=false
+
+.PHONY: venv run test lint tensorboard server pools deploy worker-cpu worker-gpu run-deployed
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -22,6 +27,8 @@ run: $(STAMP)
 
 ## The whole test suite (CI runs exactly this through .ci/run).
 test: $(STAMP)
+	@# The slow visual tests drive Debian's chromium; installing it needs root (CI is root).
+	-bash scripts/ensure_chromium.sh
 	$(PY) -m ruff check .
 	$(PY) -m pytest -q $(ARGS)
 
@@ -32,3 +39,30 @@ lint: $(STAMP)
 ## TensorBoard over every run: make tensorboard  (then open http://127.0.0.1:6006)
 tensorboard: $(STAMP)
 	$(VENV)/bin/tensorboard --logdir runs --host 127.0.0.1 --port 6006
+
+## A Prefect server + UI on this machine (leave it running), then open http://127.0.0.1:4200
+server: $(STAMP)
+	PREFECT_SERVER_ANALYTICS_ENABLED=false $(PREFECT) server start --host 127.0.0.1 --port 4200
+
+## The CPU and GPU process work pools of prefect.yaml (idempotent)
+pools: $(STAMP)
+	for pool in lab1-cpu lab1-gpu; do \
+	  $(ON_SERVER) $(PREFECT) work-pool inspect $$pool >/dev/null 2>&1 || \
+	  $(ON_SERVER) $(PREFECT) work-pool create $$pool --type process; \
+	done
+
+## Register every deployment of prefect.yaml on the server
+deploy: pools
+	$(ON_SERVER) $(PREFECT) --no-prompt deploy --all
+
+## Workers: one per pool, on the machine that has the devices (GPU: one per GPU host)
+worker-cpu: $(STAMP)
+	$(ON_SERVER) LAB1_HOME=$(CURDIR) $(PREFECT) worker start --pool lab1-cpu
+
+worker-gpu: $(STAMP)
+	$(ON_SERVER) LAB1_HOME=$(CURDIR) CUDA_VISIBLE_DEVICES=$${CUDA_VISIBLE_DEVICES:-0} \
+	  $(PREFECT) worker start --pool lab1-gpu
+
+## Trigger the CPU deployment (a worker-cpu must be running)
+run-deployed: $(STAMP)
+	$(ON_SERVER) $(PREFECT) deployment run lab1/lab1-cpu --param offline=true --param dry_run=true

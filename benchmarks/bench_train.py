@@ -17,10 +17,12 @@ with the same Adadelta (lr 1.0) for a fixed number of steps along each path:
 
 Each path is built and warmed up once (``--warmup`` steps: allocator, oneDNN/cuDNN kernel
 choice, graph capture), then timed in ``--repeats`` blocks of ``--steps`` steps, the paths
-taking turns block by block; a path's images/s is its median block, so a burst of load from
-other processes on a shared machine hits every path alike and moves no median far. A
-reference block starts its DataLoader iterator and takes 2 untimed batches first, so worker
-start-up is not counted; a new epoch inside a block starts a new iterator, as in the reference.
+taking turns block by block (a, b, c, then c, b, a, ...). A path's images/s is its median
+block; its ratio to the reference is the median over repeats of the ratio of the two blocks of
+one repeat, which ran back to back, so load from other processes on a shared machine, which
+drifts over seconds to minutes, mostly cancels. A reference block starts its DataLoader
+iterator and takes 2 untimed batches first, so worker start-up is not counted; a new epoch
+inside a block starts a new iterator, as in the reference.
 
 It then runs the default flow (``flows/lab1_flow.py --offline``, fresh data and runs
 directories under a temp dir) and splits its wall time into the tasks' own time (the
@@ -216,7 +218,7 @@ def bench_config(
     device: str,
     batch_size: int,
     steps: int,
-    repeats: int = 3,
+    repeats: int = 5,
     warmup: int = 5,
     workers: int = 1,
     channels_last: bool | None = None,
@@ -243,7 +245,12 @@ def bench_config(
     if graph is not None:
         extra["graph_step"] = graph.step.mode
     speed = {name: statistics.median(v) for name, v in blocks.items()}
-    ref = speed["reference"]
+    # Each repeat's blocks ran back to back: their ratio cancels load that varies over minutes.
+    ratio = {
+        name: statistics.median(b / a for a, b in zip(blocks["reference"], v, strict=True))
+        for name, v in blocks.items()
+        if name != "reference"
+    }
     return {
         "device": device,
         "device_name": device_name(device),
@@ -251,7 +258,7 @@ def bench_config(
         "steps": steps,
         "repeats": repeats,
         "images_per_s": {k: round(v, 1) for k, v in speed.items()},
-        "ratio": {k: round(v / ref, 3) for k, v in speed.items() if k != "reference"},
+        "ratio": {k: round(v, 3) for k, v in ratio.items()},
         "blocks_images_per_s": {k: [round(x, 1) for x in v] for k, v in blocks.items()},
         **extra,
     }
@@ -430,7 +437,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--devices", nargs="+", default=["auto"], help="auto, or cpu / cuda / cuda:N")
     p.add_argument("--batch-sizes", nargs="+", type=int, default=[1, 16, 64])
     p.add_argument("--steps", type=int, default=40, help="timed steps per block (default: 40)")
-    p.add_argument("--repeats", type=int, default=3, help="timed blocks per path (default: 3)")
+    p.add_argument("--repeats", type=int, default=5, help="timed blocks per path (default: 5)")
     p.add_argument("--warmup", type=int, default=5, help="untimed steps per path (default: 5)")
     p.add_argument("--ref-workers", type=int, default=1, help="reference DataLoader workers")
     p.add_argument("--channels-last", choices=["auto", "on", "off"], default="auto")

@@ -10,6 +10,7 @@ tasks exchange file paths and small dicts, never models or tensors.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import logging
 import os
@@ -190,7 +191,10 @@ def lab1_pipeline(
             runs_dir=str(run.root.parent),
         )
         update_manifest(run.root, comparison=comparison)
-        report = timed("report", write_report, run_dir=str(run.root))
+        upstream = hashlib.sha256(
+            json.dumps([data, graph, trained, comparison], sort_keys=True, default=str).encode()
+        ).hexdigest()
+        report = timed("report", write_report, run_dir=str(run.root), upstream=upstream)
     except BaseException as exc:
         update_manifest(run.root, status="failed", error=f"{type(exc).__name__}: {exc}")
         raise

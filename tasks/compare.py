@@ -7,12 +7,13 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 from lab1.compare import combine_and_compare
 from lab1.history import append_history
+from tasks.caching import RUN_CACHE
 
 TABLE_KEY = "lab1-comparison"
 SUMMARY_KEY = "lab1-comparison-summary"
 
 
-@task(name="compare")
+@task(name="compare", cache_policy=RUN_CACHE, persist_result=True)
 def compare(
     part_paths: list[str],
     throughput: list[dict],

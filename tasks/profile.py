@@ -5,9 +5,15 @@ from __future__ import annotations
 from prefect import task
 
 from lab1.profiling import profile_config
+from tasks.caching import RUN_CACHE
 
 
-@task(name="profile", task_run_name="profile-{device}-bs{batch_size}")
+@task(
+    name="profile",
+    task_run_name="profile-{device}-bs{batch_size}",
+    cache_policy=RUN_CACHE,
+    persist_result=True,
+)
 def profile(
     data_path: str,
     dataset: str,

@@ -6,18 +6,18 @@ from pathlib import Path
 
 from prefect import task
 from prefect.artifacts import create_link_artifact, create_markdown_artifact
-from prefect.cache_policies import NO_CACHE
 
 from lab1 import report
+from tasks.caching import RUN_CACHE
 
 MARKDOWN_KEY = "lab1-report"
 HTML_KEY = "lab1-report-html"
 
 
-# Never cached: the report must show what the run directory holds now (a resumed run, new
-# profiles), and writing it takes seconds.
-@task(name="report", cache_policy=NO_CACHE)
-def write_report(run_dir: str) -> dict:
+# ``upstream`` (a digest of the results the report shows) is in the cache key: a resumed run
+# whose training or profiles changed gets a new report, an unchanged one reuses the old.
+@task(name="report", cache_policy=RUN_CACHE, persist_result=True)
+def write_report(run_dir: str, upstream: str = "") -> dict:
     """Write report.md / report.html into run_dir and show them in the Prefect UI."""
     paths = report.write_report(run_dir)
     # The UI cannot load the run's local PNGs: the artifact links them instead of embedding.

@@ -170,6 +170,32 @@ def test_optimizer_state_loads_in_the_current_step_kind():
     assert eager.param_groups[0]["foreach"] is None
 
 
+def test_graphed_step_falls_back_to_eager_when_capture_fails(tiny_dataset, monkeypatch, caplog):
+    """The graphed step's control flow, without a GPU: capture raises, training goes on eagerly
+    with exactly the eager result, and the param groups keep their float learning rates."""
+    from lab1 import train
+
+    def refuse(*args, **kwargs):
+        raise RuntimeError("capture refused")
+
+    monkeypatch.setattr(torch.cuda, "graph", refuse)
+    monkeypatch.setattr(torch.cuda, "CUDAGraph", lambda: None)
+    monkeypatch.setattr(torch.cuda, "synchronize", lambda *args: None)
+    monkeypatch.setattr(train.GraphedStep, "_side_stream_step", train.TrainStep._eager)
+    tensors = load_tensors(tiny_dataset.path)
+    results = []
+    for graphed in (False, True):
+        t = train.setup_training(tensors, "mnist", "cpu", 16, 1.0, 0.7, 1)
+        if graphed:  # the eager optimizer: a capturable one refuses to step on the CPU
+            t.step = train.GraphedStep(t.model, t.optimizer, t.device, 16)
+        results.append(t.train_epoch(16, 1, 0)[:3])
+    assert results[1] == results[0]
+    assert t.step.mode == "cuda_graph-failed-eager"
+    assert t.step.warm_steps == train.GraphedStep.WARMUP
+    assert all(type(g["lr"]) is float for g in t.optimizer.param_groups)
+    assert "CUDA graph capture failed" in caplog.text
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_cuda_graph_step_is_captured_and_matches_eager_accuracy(tiny_dataset, tmp_path):
     recipe = _recipe(tiny_dataset)

@@ -138,6 +138,7 @@ def write_parquet(rows: list[dict] | pd.DataFrame | pa.Table, schema: pa.Schema,
     os.close(fd)
     try:
         pq.write_table(table, tmp)
+        os.chmod(tmp, 0o644)  # mkstemp makes it owner-only; tables are for every reader
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

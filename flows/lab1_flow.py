@@ -42,12 +42,13 @@ from lab1.environment import capture_environment  # noqa: E402
 from lab1.errors import Lab1Error  # noqa: E402
 from lab1.rundir import (  # noqa: E402
     RunPaths,
-    check_runs_dir,
+    check_run_dir,
     create_run_dir,
     update_manifest,
 )
 from lab1.train import Recipe  # noqa: E402
 from lab1.version import code_version  # noqa: E402
+from lab1.viewer import open_report  # noqa: E402
 from tasks.compare import compare  # noqa: E402
 from tasks.download_data import download_data  # noqa: E402
 from tasks.export_graph import export_graph  # noqa: E402
@@ -262,18 +263,22 @@ def build_parser() -> argparse.ArgumentParser:
             shown = " ".join(map(str, f.default)) if kwargs.get("nargs") else f.default
             help_text += f" (default: {shown})"
         parser.add_argument(flag, default=None, help=help_text, **kwargs)
+    # Not a flow parameter: only the person at this terminal has a browser.
+    parser.add_argument(
+        "--open-report", action="store_true", help="open report.html in a browser at the end"
+    )
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    overrides = {k: v for k, v in vars(args).items() if v is not None}
+    overrides = {k: v for k, v in vars(args).items() if v is not None and k in _F}
     try:
         # Preflight: the checks the flow makes anyway, done before the Prefect engine starts so
         # that bad input costs one clear line and leaves no run directory behind.
         cfg = Lab1Config(**overrides)
         resolve_devices(cfg.devices)
-        check_runs_dir(cfg.runs_dir)
+        check_run_dir(cfg.runs_dir, cfg.run_name, cfg.resume)
         check_data_dir(cfg.dataset, Path(cfg.data_dir))
     except Lab1Error as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -287,6 +292,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"test accuracy: {summary['test_accuracy']:.4f}  test loss: {summary['test_loss']:.4f}")
     print(f"report: {summary['report']}")
     print(f"view the curves and graph: tensorboard --logdir {summary['tensorboard']}")
+    if args.open_report:
+        open_report(summary["report"])
     return 0
 
 

@@ -34,23 +34,35 @@ def check_runs_dir(runs_dir: str | Path) -> Path:
     return runs
 
 
-def create_run_dir(runs_dir: str | Path, run_name: str, resume: bool = False) -> Path:
-    """The run's own directory. A new run never reuses a name; --resume requires the old one."""
+def check_run_dir(runs_dir: str | Path, run_name: str, resume: bool = False) -> Path:
+    """The run's directory path, checked (not created): a new run never reuses a name, and
+    --resume requires an existing run."""
     runs = check_runs_dir(runs_dir)
     run_dir = runs / run_name
     if run_dir.resolve().parent != runs:  # names are validated, but never trust a path
         raise RunDirError(f"run name {run_name!r} escapes the runs directory")
+    if resume and not (run_dir / MANIFEST).is_file():
+        raise RunDirError(f"--resume: no run {run_name!r} with a manifest under {runs}")
+    if not resume and run_dir.exists():
+        raise RunDirError(_EXISTS.format(name=run_name, runs=runs))
+    return run_dir
+
+
+_EXISTS = (
+    "run {name!r} already exists under {runs}: pick another --run-name, "
+    "or pass --resume to continue it"
+)
+
+
+def create_run_dir(runs_dir: str | Path, run_name: str, resume: bool = False) -> Path:
+    """The run's own directory (see check_run_dir); created atomically for a new run."""
+    run_dir = check_run_dir(runs_dir, run_name, resume)
     if resume:
-        if not (run_dir / MANIFEST).is_file():
-            raise RunDirError(f"--resume: no run {run_name!r} with a manifest under {runs}")
         return run_dir
     try:
         run_dir.mkdir()
-    except FileExistsError as exc:
-        raise RunDirError(
-            f"run {run_name!r} already exists under {runs}: pick another --run-name, "
-            "or pass --resume to continue it"
-        ) from exc
+    except FileExistsError as exc:  # another run took the name since the check
+        raise RunDirError(_EXISTS.format(name=run_name, runs=run_dir.parent)) from exc
     return run_dir
 
 

@@ -134,3 +134,20 @@ def test_help_lists_the_typed_options(tmp_path):
         "--dry-run",
     ):
         assert flag in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--run-name", "taken"], "run 'taken' already exists"),
+        (["--run-name", "missing", "--resume"], "--resume: no run 'missing'"),
+    ],
+)
+def test_run_names_are_never_clobbered(args, message, tmp_path):
+    runs = tmp_path / "runs"
+    (runs / "taken").mkdir(parents=True)
+    (runs / "taken" / "keep.txt").write_text("another run's file")
+    result = _cli("--offline", "--runs-dir", str(runs), *args, cwd=tmp_path)
+    assert result.returncode == 2 and message in result.stderr, result.stderr
+    assert sorted(p.name for p in runs.iterdir()) == ["taken"]
+    assert (runs / "taken" / "keep.txt").read_text() == "another run's file"

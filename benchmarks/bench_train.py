@@ -22,7 +22,10 @@ block; its ratio to the reference is the median over repeats of the ratio of the
 one repeat, which ran back to back, so load from other processes on a shared machine, which
 drifts over seconds to minutes, mostly cancels. A reference block starts its DataLoader
 iterator and takes 2 untimed batches first, so worker start-up is not counted; a new epoch
-inside a block starts a new iterator, as in the reference.
+inside a block starts a new iterator, as in the reference. The process-wide settings lab1
+makes apply to both paths, so the ratios measure the loops alone: cuDNN autotuning on CUDA,
+and on CPU glibc's heap kept mapped (``lab1.train.keep_heap_mapped``), which the benchmark sets
+before either path runs.
 
 It then runs the default flow (``flows/lab1_flow.py --offline``, fresh data and runs
 directories under a temp dir) and splits its wall time into the tasks' own time (the
@@ -47,7 +50,9 @@ import importlib.util
 import json
 import logging
 import math
+import os
 import platform
+import resource
 import statistics
 import subprocess
 import sys
@@ -69,7 +74,7 @@ from torch.utils.data import DataLoader  # noqa: E402
 from lab1.data import NORMALIZATION, load_tensors, prepare_dataset, raw_dir, write_idx  # noqa: E402
 from lab1.devices import device_name, resolve_devices, synchronize  # noqa: E402
 from lab1.model import Net  # noqa: E402
-from lab1.train import Training, setup_training  # noqa: E402
+from lab1.train import Training, keep_heap_mapped, setup_training  # noqa: E402
 
 log = logging.getLogger("lab1.bench")
 
@@ -237,10 +242,13 @@ def bench_config(
     for run in runners.values():
         run(warmup)
     blocks: dict[str, list[float]] = {name: [] for name in runners}
+    faults = dict.fromkeys(runners, 0)
     names = list(runners)
     for rep in range(repeats):
         for name in names if rep % 2 == 0 else names[::-1]:  # alternate who goes first
+            before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
             images, seconds = runners[name](steps)
+            faults[name] += resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
             blocks[name].append(images / seconds)
     if graph is not None:
         extra["graph_step"] = graph.step.mode
@@ -260,6 +268,8 @@ def bench_config(
         "images_per_s": {k: round(v, 1) for k, v in speed.items()},
         "ratio": {k: round(v, 3) for k, v in ratio.items()},
         "blocks_images_per_s": {k: [round(x, 1) for x in v] for k, v in blocks.items()},
+        # Page faults of this process (a DataLoader worker's are its own): a diagnostic.
+        "minor_faults_per_step": {k: round(v / (steps * repeats), 1) for k, v in faults.items()},
         **extra,
     }
 
@@ -390,6 +400,10 @@ def machine() -> dict:
 def run(args: argparse.Namespace) -> dict:
     devices = resolve_devices(args.devices)
     channels_last = {"auto": None, "on": True, "off": False}[args.channels_last]
+    # lab1 sets this on its first CPU run, for the whole process: set before either path runs,
+    # so that both are timed on the same allocator (the reference's ratio is not helped by it).
+    heap_kept = keep_heap_mapped() if "cpu" in devices else None
+    load_before = os.getloadavg()
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="lab1-bench-") as tmp:
         work = Path(tmp)
@@ -407,6 +421,7 @@ def run(args: argparse.Namespace) -> dict:
                 print(format_table([r]).splitlines()[-1], flush=True)
                 results.append(r)
         bench_s = time.perf_counter() - started
+        load_after = os.getloadavg()
         flow = flow_timing(work) if args.flow else None
     return {
         "created": datetime.now().isoformat(timespec="seconds"),
@@ -421,9 +436,12 @@ def run(args: argparse.Namespace) -> dict:
             "reference_workers": args.ref_workers,
             "channels_last": args.channels_last,
             "log_interval": LOG_INTERVAL,
+            "glibc_heap_kept_mapped": heap_kept,
         },
         "results": results,
         "benchmark_seconds": round(bench_s, 1),
+        # Other processes' load moves images/s (2 cores!); the paired ratios far less.
+        "load_average_before_after": [round(load_before[0], 2), round(load_after[0], 2)],
         "flow": flow,
         "targets": check_targets(results, flow),
     }
@@ -469,6 +487,8 @@ def main(argv: list[str] | None = None) -> int:
     print()
     if report["flow"] is not None:
         print(format_flow(report["flow"]))
+    before, after = report["load_average_before_after"]
+    print(f"load average (1 min) before/after: {before} / {after}")
     for t in report["targets"]:
         print(f"{'PASS' if t['ok'] else 'MISS'}  {t['target']}: {t['value']}")
     print()

@@ -145,6 +145,16 @@ def test_auto_channels_last_is_on_for_cuda_and_measured_for_cpu():
     assert use_channels_last(torch.device("cuda"), False) is False
 
 
+def test_heap_is_kept_mapped_once_per_process_where_glibc_is():
+    import platform
+
+    from lab1.train import keep_heap_mapped
+
+    expected = platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"
+    assert keep_heap_mapped() is expected
+    assert keep_heap_mapped() is expected  # idempotent: the first outcome is remembered
+
+
 def test_cuda_graph_without_cuda_trains_eagerly_and_identically(tiny_dataset, tmp_path):
     recipe = _recipe(tiny_dataset)
     plain = train_and_log(tiny_dataset.path, "cpu", tmp_path / "a", tmp_path / "ca", recipe, 1)

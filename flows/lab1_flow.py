@@ -77,6 +77,7 @@ def lab1_pipeline(
     gamma: float = _default("gamma"),
     seed: int = _default("seed"),
     log_interval: int = _default("log_interval"),
+    cuda_graph: bool = _default("cuda_graph"),
     devices: tuple[str, ...] = _default("devices"),
     batch_sizes: tuple[int, ...] = _default("batch_sizes"),
     dispatch: str = _default("dispatch"),
@@ -159,6 +160,7 @@ def lab1_pipeline(
             log_interval=cfg.log_interval,
             max_train_batches=cfg.train_batches_limit,
             max_test_batches=cfg.test_batches_limit,
+            cuda_graph=cfg.cuda_graph,
         )
         results = {k: trained[k] for k in ("test_accuracy", "test_loss", "epochs_completed")}
         update_manifest(run.root, graph=graph, training=trained, results=results)

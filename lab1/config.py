@@ -53,6 +53,13 @@ class Lab1Config:
     gamma: float = field(default=0.7, metadata={"help": "StepLR decay per epoch"})
     seed: int = field(default=1, metadata={"help": "random seed"})
     log_interval: int = field(default=10, metadata={"help": "batches between progress lines"})
+    cuda_graph: bool = field(
+        default=False,
+        metadata={
+            "help": "GPU only: replay the training step as a CUDA graph (falls back to eager "
+            "if capture fails; dropout masks then differ from the eager run)"
+        },
+    )
     devices: tuple[str, ...] = field(
         default=("auto",),
         metadata={"help": "auto, or any of cpu, cuda, cuda:N, mps (training uses the first GPU)"},

@@ -20,6 +20,7 @@ def train_and_log(
     log_interval: int,
     max_train_batches: int | None,
     max_test_batches: int | None,
+    cuda_graph: bool = False,
 ) -> dict:
     return train.train_and_log(
         data_path,
@@ -31,4 +32,5 @@ def train_and_log(
         log_interval,
         max_train_batches,
         max_test_batches,
+        cuda_graph=cuda_graph,
     )

@@ -88,6 +88,10 @@ def lab1_pipeline(
 ) -> dict:
     """download-data → export-graph → train-and-log → profile (devices × batch sizes) →
     compare → report, all into <runs_dir>/<run_name>/."""
+    if run_name is None:
+        # Started from a deployment or the UI: name the run after the flow run, so that a
+        # retry of the same flow run finds (and resumes) the same directory.
+        run_name = f"{flow_run.name}-{str(flow_run.id)[:8]}"
     cfg = Lab1Config(**{k: v for k, v in locals().items() if k in _F})
     logger = get_run_logger()
     # A retry of this flow run (UI button, or flow retries) continues the same run directory.

@@ -78,7 +78,8 @@ def test_deploy_settings_come_from_prefect_yaml(deployed):
     by_name = {d["name"]: d for d in _deployments(deployed)}
     cpu, gpu = by_name["lab1-cpu"], by_name["lab1-gpu"]
     assert cpu["work_pool_name"] == "lab1-cpu" and cpu["parameters"] == {"devices": ["cpu"]}
-    assert gpu["work_pool_name"] == "lab1-gpu" and gpu["parameters"] == {"devices": ["cuda"]}
+    assert gpu["work_pool_name"] == "lab1-gpu"
+    assert gpu["parameters"] == {"devices": ["cpu", "cuda"]}
     assert by_name["profile-gpu"]["job_variables"] == {"env": {"CUDA_VISIBLE_DEVICES": "0"}}
     assert by_name["profile-cpu"]["work_pool_name"] == "lab1-cpu"
     # The nightly schedule exists but stays off until the user resumes it.

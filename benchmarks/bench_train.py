@@ -71,7 +71,7 @@ import torch.nn.functional as F  # noqa: E402
 from torch.optim import Adadelta  # noqa: E402
 from torch.utils.data import DataLoader  # noqa: E402
 
-from lab1.data import NORMALIZATION, load_tensors, prepare_dataset, raw_dir, write_idx  # noqa: E402
+from lab1.data import NORMALIZATION, export_idx, load_tensors, prepare_dataset  # noqa: E402
 from lab1.devices import device_name, resolve_devices, synchronize  # noqa: E402
 from lab1.model import Net  # noqa: E402
 from lab1.train import Training, keep_heap_mapped, setup_training  # noqa: E402
@@ -95,17 +95,6 @@ def load_data(data_dir: Path | None, work: Path) -> tuple[dict[str, torch.Tensor
     info = prepare_dataset("mnist", data_dir or work / "no-data", work / "decoded")
     about = {k: v for k, v in info.to_dict().items() if k not in ("path",)}
     return load_tensors(info.path), about
-
-
-def write_reference_idx(tensors: dict[str, torch.Tensor], root: Path) -> Path:
-    """The dataset as uncompressed IDX files in torchvision's layout under root (its MNIST root)."""
-    folder = raw_dir("mnist", root)
-    folder.mkdir(parents=True, exist_ok=True)
-    for split, prefix in (("train", "train"), ("test", "t10k")):
-        write_idx(folder / f"{prefix}-images-idx3-ubyte", tensors[f"{split}_images"].numpy())
-        labels = tensors[f"{split}_labels"].to(torch.uint8).numpy()
-        write_idx(folder / f"{prefix}-labels-idx1-ubyte", labels)
-    return root
 
 
 # --------------------------------------------------------------------------- (a) reference
@@ -408,7 +397,8 @@ def run(args: argparse.Namespace) -> dict:
     with tempfile.TemporaryDirectory(prefix="lab1-bench-") as tmp:
         work = Path(tmp)
         tensors, dataset = load_data(Path(args.data_dir) if args.data_dir else None, work)
-        idx_root = write_reference_idx(tensors, work / "idx")
+        idx_root = work / "idx"
+        export_idx(tensors, idx_root)
         results = []
         print(format_table([]), flush=True)  # the header; a row per config as it finishes
         for device in devices:

@@ -122,6 +122,19 @@ def write_idx(path: Path, array: np.ndarray, compress: bool = False) -> None:
     Path(path).write_bytes(gzip.compress(payload) if compress else payload)
 
 
+def export_idx(tensors: dict[str, torch.Tensor], data_dir: Path, name: str = "mnist") -> Path:
+    """Write decoded tensors back as uncompressed IDX files in torchvision's layout under
+    data_dir (so torchvision's dataset classes, or another machine, can read them); returns
+    the raw folder."""
+    folder = raw_dir(name, data_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    for split, prefix in SPLITS.items():
+        write_idx(folder / f"{prefix}-images-idx3-ubyte", tensors[f"{split}_images"].numpy())
+        labels = tensors[f"{split}_labels"].to(torch.uint8).numpy()
+        write_idx(folder / f"{prefix}-labels-idx1-ubyte", labels)
+    return folder
+
+
 def _load_split_arrays(images_path: Path, labels_path: Path) -> tuple[np.ndarray, np.ndarray]:
     images, labels = read_idx(images_path), read_idx(labels_path)
     if images.ndim != 3 or images.shape[1:] != IMAGE_SHAPE:

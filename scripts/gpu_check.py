@@ -52,7 +52,7 @@ if str(ROOT) not in sys.path:  # lab1 is used from the checkout, not installed
 
 import torch  # noqa: E402
 
-from lab1.data import load_tensors, prepare_dataset, raw_dir, write_idx  # noqa: E402
+from lab1.data import export_idx, load_tensors, prepare_dataset  # noqa: E402
 from lab1.errors import Lab1Error  # noqa: E402
 
 log = logging.getLogger("lab1.gpu_check")
@@ -63,17 +63,6 @@ TOP_N = 10
 
 
 # --------------------------------------------------------------------------- data
-
-
-def export_idx(tensors: dict[str, torch.Tensor], data_dir: Path) -> Path:
-    """Write the four uncompressed IDX files in torchvision's layout; returns the raw folder."""
-    folder = raw_dir("mnist", data_dir)
-    folder.mkdir(parents=True, exist_ok=True)
-    for split, prefix in (("train", "train"), ("test", "t10k")):
-        write_idx(folder / f"{prefix}-images-idx3-ubyte", tensors[f"{split}_images"].numpy())
-        labels = tensors[f"{split}_labels"].to(torch.uint8).numpy()
-        write_idx(folder / f"{prefix}-labels-idx1-ubyte", labels)
-    return folder
 
 
 def prepare(data_dir: Path) -> Path:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from lab1.data import load_tensors, normalized_images, prepare_dataset
+from lab1.data import export_idx, load_tensors, normalized_images, prepare_dataset
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -32,7 +32,8 @@ def tensors(tiny_dataset):
 
 
 def test_reference_loader_sees_the_same_normalized_images(bench, tensors, tmp_path):
-    root = bench.write_reference_idx(tensors, tmp_path / "idx")
+    root = tmp_path / "idx"
+    export_idx(tensors, root)
     dataset = bench.reference_loader(root, 4, "cpu", workers=0).dataset
     x = normalized_images(tensors["train_images"][:3], "mnist", torch.device("cpu"))
     for i in range(3):
@@ -42,7 +43,8 @@ def test_reference_loader_sees_the_same_normalized_images(bench, tensors, tmp_pa
 
 
 def test_each_path_runs_two_steps(bench, tensors, tmp_path):
-    root = bench.write_reference_idx(tensors, tmp_path / "idx")
+    root = tmp_path / "idx"
+    export_idx(tensors, root)
     images, seconds = bench.reference_runner(root, "cpu", 8, workers=0)(2)
     assert images == 16 and seconds > 0
     run, training = bench.lab1_runner(tensors, "cpu", 8)
@@ -58,7 +60,8 @@ def test_lab1_steps_cross_epoch_boundaries(bench, tensors):
 
 
 def test_bench_config_table_and_targets(bench, tensors, tmp_path):
-    root = bench.write_reference_idx(tensors, tmp_path / "idx")
+    root = tmp_path / "idx"
+    export_idx(tensors, root)
     r = bench.bench_config(tensors, root, "cpu", 4, steps=2, repeats=2, warmup=1, workers=1)
     assert set(r["images_per_s"]) == {"reference", "lab1"}
     assert all(len(v) == 2 for v in r["blocks_images_per_s"].values())
@@ -70,9 +73,8 @@ def test_bench_config_table_and_targets(bench, tensors, tmp_path):
     assert [t["ok"] for t in targets] == [True, True, False]
 
 
-def test_gpu_check_prepare_exports_idx_that_load_back_unchanged(tiny_dataset, tmp_path):
+def test_gpu_check_script_loads_and_prepares_carryable_data(tmp_path):
     gpu_check = _load("gpu_check", ROOT / "scripts" / "gpu_check.py")
-    original = load_tensors(tiny_dataset.path)
-    gpu_check.export_idx(original, tmp_path / "gpu-data")
+    folder = gpu_check.prepare(tmp_path / "gpu-data")
     info = prepare_dataset("mnist", tmp_path / "gpu-data", tmp_path / "decoded")
-    assert info.source == "local" and info.checksum == tiny_dataset.checksum
+    assert folder.is_dir() and (info.source, info.train_size) == ("local", 4000)

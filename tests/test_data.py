@@ -189,3 +189,9 @@ def test_gzip_helper_detects_truncated_gzip(tmp_path):
     path.write_bytes(path.read_bytes()[:40])
     with pytest.raises(DataError, match="cannot read IDX file"):
         data.read_idx(path)
+
+
+def test_export_idx_round_trips(tiny_dataset, tmp_path):
+    data.export_idx(data.load_tensors(tiny_dataset.path), tmp_path / "exported")
+    info = data.prepare_dataset("mnist", tmp_path / "exported", tmp_path / "decoded")
+    assert info.source == "local" and info.checksum == tiny_dataset.checksum

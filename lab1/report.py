@@ -28,26 +28,14 @@ import pandas as pd
 from lab1 import figures
 from lab1.rundir import read_manifest
 from lab1.tables import PHASES
+from lab1.train import SCALARS
 
 REPORT_MD = "report.md"
 REPORT_HTML = "report.html"
 FIGURES_DIR = "figures"
-SCALAR_TAGS = (
-    "Loss/train",
-    "Accuracy/train",
-    "Loss/test",
-    "Accuracy/test",
-    "LR",
-    "Throughput/train_images_per_s",
-)
+SCALAR_TAGS = tuple(SCALARS)
 # Each scalar tag's field in manifest training.history (the fallback when events are gone).
-HISTORY_FIELDS = dict(
-    zip(
-        SCALAR_TAGS,
-        ("train_loss", "train_accuracy", "test_loss", "test_accuracy", "lr", "images_per_s"),
-        strict=True,
-    )
-)
+HISTORY_FIELDS = SCALARS
 PROFILE_TABLES = {
     "top10": "profiles/top10.parquet",
     "op_stats": "profiles/op_stats.parquet",

@@ -53,6 +53,17 @@ _TRIM_THRESHOLD = 256 << 20
 _heap_kept: bool | None = None  # the outcome of the first call: it is process-wide
 
 
+# TensorBoard scalar tag → the EpochStats field it logs (once per epoch, step = epoch).
+SCALARS = {
+    "Loss/train": "train_loss",
+    "Accuracy/train": "train_accuracy",
+    "Loss/test": "test_loss",
+    "Accuracy/test": "test_accuracy",
+    "LR": "lr",
+    "Throughput/train_images_per_s": "images_per_s",
+}
+
+
 @dataclass(frozen=True)
 class Recipe:
     """The settings a checkpoint must agree with before a run may resume from it."""
@@ -532,15 +543,8 @@ def train_and_log(
                 epoch, train_loss, train_acc, test_loss, test_acc, lr, images / seconds, seconds
             )
             history.append(asdict(stats))
-            for tag, value in (
-                ("Loss/train", train_loss),
-                ("Accuracy/train", train_acc),
-                ("Loss/test", test_loss),
-                ("Accuracy/test", test_acc),
-                ("LR", lr),
-                ("Throughput/train_images_per_s", stats.images_per_s),
-            ):
-                writer.add_scalar(tag, value, global_step=epoch)
+            for tag, name in SCALARS.items():
+                writer.add_scalar(tag, getattr(stats, name), global_step=epoch)
             writer.flush()
             log.info(
                 "epoch %d: train loss %.4f acc %.4f | test loss %.4f acc %.4f | lr %.4g | "

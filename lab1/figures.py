@@ -16,7 +16,7 @@ matplotlib.use("Agg")  # headless: CI and lab servers have no display
 import matplotlib.pyplot as plt
 import pandas as pd
 from matplotlib.patches import FancyBboxPatch, Patch
-from matplotlib.ticker import FuncFormatter, LogLocator, NullLocator
+from matplotlib.ticker import NullLocator
 
 from lab1.tables import PHASES
 
@@ -248,10 +248,6 @@ def plot_training_curves(
 # --------------------------------------------------------------------------- profiling
 
 
-def _device_colours(devices: list[str]) -> dict[str, str]:
-    return {d: DEVICE_COLOURS[i % len(DEVICE_COLOURS)] for i, d in enumerate(devices)}
-
-
 def _groups(df: pd.DataFrame, keys: list[str]) -> list[tuple[tuple, pd.DataFrame]]:
     """groupby in the report's order: cpu first, then each GPU; train_step before inference."""
 
@@ -270,96 +266,6 @@ def _batch_axis(ax: plt.Axes, sizes: list[int]) -> None:
     ax.set_xticklabels([str(s) for s in sizes])
     ax.xaxis.set_minor_locator(NullLocator())
     ax.set_xlabel("batch size (images per step, log scale)")
-
-
-def plot_throughput(comparison: pd.DataFrame, path: str | Path) -> Path:
-    """Images/s against batch size: colour per device, line style per phase, log-log axes."""
-    fig, ax = plt.subplots(figsize=(8.5, 5))
-    colours = _device_colours([k[0] for k, _ in _groups(comparison, ["device"])])
-    for (device, phase), g in _groups(comparison, ["device", "phase"]):
-        g = g.sort_values("batch_size")
-        ax.plot(
-            g["batch_size"],
-            g["images_per_s"],
-            marker=PHASE_MARKERS.get(phase, "^"),
-            color=colours[device],
-            linestyle=PHASE_STYLES.get(phase, ":"),
-            linewidth=2,
-            markersize=6,
-            label=f"{device} · {phase}",
-        )
-    _batch_axis(ax, sorted(comparison["batch_size"].unique()))
-    ax.set_yscale("log")
-    # Plain numbers at 1-2-3-5 steps: "20,000" reads faster than "2×10^4".
-    ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 3.0, 5.0)))
-    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
-    ax.yaxis.set_minor_locator(NullLocator())
-    ax.set_ylabel("throughput (images / s, log scale)")
-    ax.set_title("Throughput against batch size")
-    ax.grid(True, which="major", alpha=0.3)
-    ax.legend(title="device · phase", handlelength=3.5)
-    fig.tight_layout()
-    return _save(fig, path)
-
-
-def plot_op_share(top: pd.DataFrame, path: str | Path, ops: int = 6) -> Path:
-    """Stacked bars, one per batch size, of each heavy op's share of the time (%).
-
-    One panel per device (rows) and phase (columns). ``top`` needs device, phase, batch_size,
-    op_name and ``share`` (fraction of the config's total self time over all ops). The ``ops``
-    heaviest ops overall get colours, the rest of the top 10 is grey, and the time of the ops
-    outside the top 10 tops each bar up to 100%.
-    """
-    devices = [k[0] for k, _ in _groups(top, ["device"])]
-    phases = sorted(top["phase"].unique(), key=lambda p: (PHASE_RANK.get(p, 9), p))
-    fig, axes = plt.subplots(
-        len(devices),
-        len(phases),
-        figsize=(max(6.0, 5.2 * len(phases)), 3.6 * len(devices) + 1.0),
-        squeeze=False,
-        sharey=True,
-    )
-    heavy = list(top.groupby("op_name")["share"].sum().sort_values(ascending=False).index[:ops])
-    cmap = plt.get_cmap("tab10")
-    colours = {op: cmap(i) for i, op in enumerate(heavy)}
-    colours["other ops in the top 10"] = "#9e9e9e"
-    colours["ops outside the top 10"] = "#e6e6e6"
-    for r, device in enumerate(devices):
-        for c, phase in enumerate(phases):
-            ax = axes[r][c]
-            g = top[(top["device"] == device) & (top["phase"] == phase)]
-            ax.set_title(f"{device} · {phase}", fontsize=10.5)
-            ax.grid(True, axis="y", alpha=0.3)
-            if g.empty:
-                ax.text(0.5, 0.5, "not profiled", ha="center", va="center", transform=ax.transAxes)
-                continue
-            sizes = sorted(g["batch_size"].unique())
-            xs = list(range(len(sizes)))
-            per_size = [g[g["batch_size"] == b] for b in sizes]
-
-            def pct(mask_of, per_size=per_size):
-                return [100 * b.loc[mask_of(b), "share"].sum() for b in per_size]
-
-            segments = [(op, pct(lambda b, op=op: b["op_name"] == op)) for op in heavy]
-            segments.append(("other ops in the top 10", pct(lambda b: ~b["op_name"].isin(heavy))))
-            rest = [max(0.0, 100 - 100 * b["share"].sum()) for b in per_size]
-            segments.append(("ops outside the top 10", rest))
-            bottom = [0.0] * len(sizes)
-            for op, vals in segments:
-                ax.bar(xs, vals, bottom=bottom, color=colours[op], edgecolor="white", width=0.7)
-                bottom = [b + v for b, v in zip(bottom, vals, strict=True)]
-            ax.set_xticks(xs)
-            ax.set_xticklabels([str(s) for s in sizes])
-            ax.set_ylim(0, 100)
-            if r == len(devices) - 1:
-                ax.set_xlabel("batch size")
-        axes[r][0].set_ylabel("share of self time (%)")
-    handles = [Patch(color=colours[op], label=op) for op in colours]
-    fig.legend(handles=handles, loc="lower center", ncol=4, fontsize=8.5, frameon=False)
-    fig.suptitle("Where the time goes: heaviest operators per batch size")
-    rows_of_legend = -(-len(handles) // 4)
-    fig.tight_layout(rect=(0, 0.035 * rows_of_legend + 0.02, 1, 1))
-    return _save(fig, path)
 
 
 def plot_speedup(speedup: pd.DataFrame, path: str | Path) -> Path:

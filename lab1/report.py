@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from lab1 import figures
+from lab1 import compare, figures
 from lab1.rundir import read_manifest
 from lab1.tables import PHASES
 from lab1.train import SCALARS
@@ -262,17 +262,6 @@ def _configs(df: pd.DataFrame) -> list[tuple]:
         (tuple(k) for k in keys.itertuples(index=False)),
         key=lambda k: (k[0] != "cpu", k[0], PHASE_ORDER.get(k[2], 9), k[1], k[3] == "self_cpu"),
     )
-
-
-def basis_ranking(top: pd.DataFrame) -> pd.DataFrame:
-    """One ranking per config: by device time on a GPU where the table has it, else CPU time."""
-    if "sort_key" not in top.columns:
-        return top
-    has_device = top.groupby(["device", "batch_size", "phase"])["sort_key"].transform(
-        lambda k: (k == "self_device").any()
-    )
-    wanted = has_device.map({True: "self_device", False: "self_cpu"})
-    return top[top["sort_key"] == wanted]
 
 
 def _sort_key(row: pd.Series) -> str:
@@ -726,13 +715,13 @@ def _section_comparison(d: RunData, fig_dir: Path, out: dict) -> Section:
             Figure(p, COMPARE_CAPTIONS.get(p.stem, p.stem.replace("_", " ")))
             for p in d.compare_pngs
         ]
-    else:  # the comparison step drew no plots: draw the two the template asks for
-        path = figures.plot_throughput(cmp, fig_dir / "throughput_vs_batch.png")
+    else:  # the compare step's PNGs are gone: redraw them with the compare step's own code
+        path = compare.plot_throughput(cmp, fig_dir / "throughput_vs_batch.png")
         out["throughput_vs_batch"] = path
         blocks.append(Figure(path, "Throughput against batch size"))
-        if d.tables["top10"] is not None:
-            share = with_share(basis_ranking(d.tables["top10"]), d.tables["op_stats"])
-            path = figures.plot_op_share(share, fig_dir / "op_share_vs_batch.png")
+        if d.tables["op_stats"] is not None:
+            share = compare.op_shares(d.tables["op_stats"])
+            path = compare.plot_op_share(share, fig_dir / "op_share_vs_batch.png")
             out["op_share_vs_batch"] = path
             blocks.append(Figure(path, "Operator share of self time per batch size"))
     change = d.tables["share_change"]

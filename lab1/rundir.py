@@ -6,7 +6,6 @@ import json
 import os
 import secrets
 import tempfile
-import time
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -94,18 +93,6 @@ def update_manifest(run_dir: str | Path, /, **fields: Any) -> dict[str, Any]:
     manifest["updated_at"] = datetime.now(timezone.utc).isoformat()
     write_json(Path(run_dir) / MANIFEST, manifest)
     return manifest
-
-
-class Timer:
-    """``with Timer() as t: ...; t.seconds``"""
-
-    def __enter__(self) -> Timer:
-        self.start = time.perf_counter()
-        self.seconds = 0.0
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.seconds = time.perf_counter() - self.start
 
 
 class RunPaths:

@@ -12,8 +12,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import logging
-import os
 import sys
 import time
 import typing
@@ -22,38 +20,33 @@ from dataclasses import asdict, fields
 from datetime import datetime, timezone
 from pathlib import Path
 
-# Route the library's own loggers (progress lines, dataset source) into Prefect's logs.
-os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "lab1")
-# No telemetry from the temporary server: lab machines are often offline.
-os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-# The CLI preflight logs before any flow run exists; those lines stay local.
-os.environ.setdefault("PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW", "ignore")
-logging.getLogger("lab1").setLevel(logging.INFO)
+import flows.settings  # noqa: F401  (before prefect: logging and telemetry settings)
 
-from prefect import flow, get_run_logger  # noqa: E402
-from prefect.deployments import run_deployment  # noqa: E402
-from prefect.runtime import flow_run  # noqa: E402
+# isort: split
+from prefect import flow, get_run_logger
+from prefect.deployments import run_deployment
+from prefect.runtime import flow_run
 
-from flows.profile_flow import profile_device  # noqa: E402
-from lab1.config import Lab1Config  # noqa: E402
-from lab1.data import check_data_dir  # noqa: E402
-from lab1.devices import resolve_devices, training_device  # noqa: E402
-from lab1.environment import capture_environment  # noqa: E402
-from lab1.errors import Lab1Error  # noqa: E402
-from lab1.rundir import (  # noqa: E402
+from flows.profile_flow import profile_device
+from lab1.config import Lab1Config
+from lab1.data import check_data_dir
+from lab1.devices import resolve_devices, training_device
+from lab1.environment import capture_environment
+from lab1.errors import Lab1Error
+from lab1.rundir import (
     RunPaths,
     check_run_dir,
     create_run_dir,
     update_manifest,
 )
-from lab1.train import Recipe  # noqa: E402
-from lab1.version import code_version  # noqa: E402
-from lab1.viewer import open_report  # noqa: E402
-from tasks.compare import compare  # noqa: E402
-from tasks.download_data import download_data  # noqa: E402
-from tasks.export_graph import export_graph  # noqa: E402
-from tasks.report import write_report  # noqa: E402
-from tasks.train_and_log import train_and_log  # noqa: E402
+from lab1.train import Recipe
+from lab1.version import code_version
+from lab1.viewer import open_report
+from tasks.compare import compare
+from tasks.download_data import download_data
+from tasks.export_graph import export_graph
+from tasks.report import write_report
+from tasks.train_and_log import train_and_log
 
 # The flow's parameter defaults are read from the one config dataclass, never restated.
 _F = {f.name: f for f in fields(Lab1Config)}

@@ -8,10 +8,9 @@ run directory (a shared path), never as pickled models.
 
 from __future__ import annotations
 
-import os
+import flows.settings  # noqa: F401  (before prefect: logging and telemetry settings)
 
-os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "lab1")
-
+# isort: split
 from prefect import flow, get_run_logger
 
 from lab1.config import profile_schedule

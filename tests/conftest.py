@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
+import flows.settings  # noqa: F401  (before prefect: the same settings as the CLI)
+
+# isort: split
 import numpy as np
 import pytest
-
-# The library's loggers into Prefect's, no telemetry: same as the CLI sets.
-os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "lab1")
-os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
 from lab1 import data
 

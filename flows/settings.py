@@ -1,0 +1,15 @@
+"""Process settings every entry point needs, applied before prefect is first imported.
+
+Import this module first (flows, tests): Prefect reads these variables when it loads.
+"""
+
+import logging
+import os
+
+# Route the library's own loggers (progress lines, dataset source) into Prefect's logs.
+os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "lab1")
+# No telemetry from the temporary server: lab machines are often offline.
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+# The CLI preflight logs before any flow run exists; those lines stay local.
+os.environ.setdefault("PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW", "ignore")
+logging.getLogger("lab1").setLevel(logging.INFO)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from prefect import task
 
+from lab1.config import ProfileSchedule
 from lab1.profiling import profile_config
+from lab1.rundir import RunPaths
 from tasks.caching import RUN_CACHE
 
 
@@ -19,16 +21,14 @@ def profile(
     dataset: str,
     device: str,
     batch_size: int,
-    out_dir: str,
+    run_dir: str,
     run_id: str,
-    wait: int = 1,
-    warmup: int = 2,
-    active: int = 5,
-    throughput_steps: int = 30,
-    seed: int = 1,
+    schedule: dict,
+    seed: int,
+    lr: float,
 ) -> dict:
     """Returns paths (op_stats part, traces) and one throughput row per phase."""
     return profile_config(
-        data_path, dataset, device, batch_size, out_dir, run_id,
-        wait=wait, warmup=warmup, active=active, throughput_steps=throughput_steps, seed=seed,
+        data_path, dataset, device, batch_size, RunPaths(run_dir), run_id,
+        ProfileSchedule(**schedule), seed=seed, lr=lr,
     )  # fmt: skip

@@ -2,8 +2,12 @@
 
 Two labelled phases, each on real batches of exactly ``batch_size`` training images:
 
-* ``train_step``: zero_grad, forward, nll_loss, backward, Adadelta step (the training recipe);
-* ``inference``: forward only, ``model.eval()`` under ``torch.inference_mode()``.
+* ``train_step``: zero_grad, forward, nll_loss, backward, Adadelta step (the training recipe),
+  labelled ``optimizer`` (zero_grad and step), ``forward``, ``loss``, ``backward``;
+* ``inference``: forward only (labelled ``forward``), ``model.eval()`` under
+  ``torch.inference_mode()``.
+
+Each config runs at a given CPU thread count (lab1.threads), which is part of its identity.
 
 Each phase is profiled with a wait / warmup / active schedule (operator table + one Chrome trace,
 which opens in Perfetto and TensorBoard's trace viewer), then timed again with the profiler off,
@@ -32,12 +36,14 @@ from torch.optim import Adadelta
 from torch.profiler import ProfilerAction, ProfilerActivity, profile, record_function, schedule
 
 from lab1.config import ProfileSchedule
+from lab1.breakdown import split_rows, time_split
 from lab1.data import load_tensors, normalized_images
 from lab1.devices import device_name, synchronize
 from lab1.errors import ConfigError
 from lab1.model import Net
 from lab1.rundir import RunPaths
-from lab1.tables import OP_STATS_SCHEMA, PHASES, write_parquet
+from lab1.tables import OP_STATS_SCHEMA, PHASES, TIME_SPLIT_SCHEMA, write_parquet
+from lab1.threads import using_threads
 
 log = logging.getLogger("lab1.profiling")
 
@@ -72,14 +78,16 @@ def _train_step(model: nn.Module, optimizer: torch.optim.Optimizer) -> Callable[
 
     def step(batch: Batch) -> None:
         data, target = batch
-        optimizer.zero_grad(set_to_none=True)
+        with record_function("optimizer"):
+            optimizer.zero_grad(set_to_none=True)
         with record_function("forward"):
             output = model(data)  # (B,10) log-probabilities
         with record_function("loss"):
             loss = F.nll_loss(output, target)
         with record_function("backward"):
             loss.backward()
-        optimizer.step()  # torch labels it Optimizer.step#Adadelta.step itself
+        with record_function("optimizer"):
+            optimizer.step()  # torch labels it Optimizer.step#Adadelta.step inside
 
     return step
 
@@ -88,7 +96,7 @@ def _inference_step(model: nn.Module) -> Callable[[Batch], None]:
     model.eval()
 
     def step(batch: Batch) -> None:
-        with torch.inference_mode():
+        with torch.inference_mode(), record_function("forward"):
             model(batch[0])
 
     return step
@@ -160,9 +168,9 @@ def _profile_phase(
     dev: torch.device,
     sched: Callable[[int], ProfilerAction],
     trace_path: Path,
-) -> tuple[profile, float]:
-    """Run len(batches) steps under the profiler; returns it and the active steps' median
-    ms/step (each step synchronized, so its wall time covers its kernels)."""
+) -> tuple[profile, list[float]]:
+    """Run len(batches) steps under the profiler; returns it and the active steps' wall
+    seconds (each step synchronized, so its wall time covers its kernels)."""
     activities = [ProfilerActivity.CPU]
     if dev.type == "cuda":
         activities.append(ProfilerActivity.CUDA)
@@ -183,7 +191,7 @@ def _profile_phase(
             if sched(i) in _RECORDING:
                 seconds.append(time.perf_counter() - start)
             prof.step()
-    return prof, 1e3 * statistics.median(seconds)
+    return prof, seconds
 
 
 def _time_phase(
@@ -254,16 +262,19 @@ def _peak_memory(dev: torch.device, trace: Path) -> tuple[int, str]:
 def _measure_phase(
     phase: str, s: _Setup, batches: list[Batch], config: dict, sched: ProfileSchedule,
     dev: torch.device, trace: Path,
-) -> tuple[list[dict], dict]:  # fmt: skip
-    """Profile, then time with the profiler off, one phase: its op rows and throughput row."""
+) -> tuple[list[dict], list[dict], dict]:  # fmt: skip
+    """Profile, then time with the profiler off, one phase: its op rows, time split rows and
+    throughput row."""
     step = _train_step(s.model, s.optimizer) if phase == "train_step" else _inference_step(s.model)
     profiled_steps = sched.wait + sched.warmup + sched.active
     torch_sched = schedule(wait=sched.wait, warmup=sched.warmup, active=sched.active, repeat=1)
     bs = config["batch_size"]
-    prof, profiled_ms = _profile_phase(
+    prof, profiled_s = _profile_phase(
         phase, step, batches[:profiled_steps], bs, dev, torch_sched, trace
     )
+    profiled_ms = 1e3 * statistics.median(profiled_s)
     rows = _op_rows(prof, {**config, "phase": phase}, sched.active)
+    split = _split_rows(prof, {**config, "phase": phase}, sched.active, dev, sum(profiled_s))
     del prof  # its event tree is large; the rows have what we keep
     if dev.type == "cuda":
         torch.cuda.reset_peak_memory_stats(dev)
@@ -277,7 +288,7 @@ def _measure_phase(
         config["device"], bs, phase, ms, bs / seconds, 1e6 * seconds / bs,
         profiled_ms, profiled_ms / ms,
     )  # fmt: skip
-    return rows, {
+    return rows, split, {
         **config,
         "phase": phase,
         "images_per_s": bs / seconds,
@@ -294,6 +305,21 @@ def _measure_phase(
     }
 
 
+def _split_rows(
+    prof: profile, config: dict, active: int, dev: torch.device, wall_s: float
+) -> list[dict]:
+    """The phase's time split (lab1.breakdown). Step time on CPU: the phase label's own
+    inclusive time; on a GPU: the synchronized wall time of the active steps."""
+    events = prof.events()
+    phase = config["phase"]
+    if dev.type == "cuda":
+        basis, wall_us = "self_device", 1e6 * wall_s
+    else:
+        basis = "self_cpu"
+        wall_us = sum(e.cpu_time_total for e in events if e.name == phase)
+    return split_rows(time_split(events, phase, basis, wall_us), config, active, basis)
+
+
 def profile_config(
     data_path: str,
     dataset: str,
@@ -305,15 +331,18 @@ def profile_config(
     *,
     seed: int,
     lr: float,
+    threads: int | None = None,
 ) -> dict:
-    """Profile and time both phases of one config; write its op_stats part and Chrome traces
+    """Profile and time both phases of one config at ``threads`` CPU threads (None: the
+    process's current count); write its op_stats and time_split parts and Chrome traces
     where ``paths`` says. ``seed`` and ``lr`` are the run's: the weights, dropout masks, batch
     order and optimizer are the training recipe's. Returns a small JSON-ready dict: paths,
     thread settings, seed and lr, and one ``throughput`` row per phase (the comparison's input).
     """
     if batch_size < 1:
         raise ConfigError(f"profiling needs a batch size >= 1, got {batch_size}")
-    with _PROFILER_LOCK:
+    threads = threads or torch.get_num_threads()
+    with _PROFILER_LOCK, using_threads(threads):
         started = time.perf_counter()
         dev = torch.device(device)
         per_phase = sched.wait + sched.warmup + sched.active
@@ -324,22 +353,30 @@ def profile_config(
             "torch_version": torch.__version__,
             "device": device,
             "device_name": device_name(device),
+            "threads": threads,
             "batch_size": batch_size,
         }
-        rows, traces, throughput = [], {}, []
+        rows, splits, traces, throughput = [], [], {}, []
         for p, phase in enumerate(PHASES):
             # Gathered here, outside both measured loops: (B,1,28,28) and (B,) per step.
             batches = [(s.x[i], s.y[i]) for i in s.idx[p * per_phase : (p + 1) * per_phase]]
-            trace = paths.trace(device, batch_size, phase)
+            trace = paths.trace(device, batch_size, threads, phase)
             trace.parent.mkdir(parents=True, exist_ok=True)
-            phase_rows, row = _measure_phase(phase, s, batches, config, sched, dev, trace)
+            phase_rows, split, row = _measure_phase(phase, s, batches, config, sched, dev, trace)
             rows += phase_rows
+            splits += split
             throughput.append(row)
             traces[phase] = str(trace)
-        part = write_parquet(rows, OP_STATS_SCHEMA, paths.op_stats_part(device, batch_size))
+        part = write_parquet(
+            rows, OP_STATS_SCHEMA, paths.op_stats_part(device, batch_size, threads)
+        )
+        split_part = write_parquet(
+            splits, TIME_SPLIT_SCHEMA, paths.time_split_part(device, batch_size, threads)
+        )
         return {
             **config,
             "op_stats": str(part),
+            "time_split": str(split_part),
             "traces": traces,
             "throughput": throughput,
             "num_threads": torch.get_num_threads(),

@@ -7,7 +7,9 @@
         tensorboard/                   event files (graph, image grid, scalars)
         checkpoints/epoch_N.pt         one per epoch
         profiles/parts/…, traces/…, results/…, op_stats.parquet, top10.parquet
-        compare/comparison.parquet, share_change.parquet, *.png, summary.md, top10.md
+        profiles/limits/…, ladder/… (per device × threads), limits.parquet, step_times.parquet
+        compare/comparison.parquet, share_change.parquet, step_model.parquet,
+                time_split.parquet, roofline.parquet, *.png, summary.md, top10.md
         figures/*.png                  the report's own figures
         report.md, report.html
     <runs_dir>/history/<table>/run_id=<run>/part-0.parquet   every run's tables (lab1.history)
@@ -34,6 +36,11 @@ TABLES = {
     "top10": "profiles/top10.parquet",
     "comparison": "compare/comparison.parquet",
     "share_change": "compare/share_change.parquet",
+    "limits": "profiles/limits.parquet",
+    "step_times": "profiles/step_times.parquet",
+    "step_model": "compare/step_model.parquet",
+    "time_split": "compare/time_split.parquet",
+    "roofline": "compare/roofline.parquet",
 }
 # The compare step's plots (compare/<name>.png), in the report's order.
 COMPARE_PLOTS = ("throughput", "op_share")
@@ -44,9 +51,14 @@ def device_tag(device: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]", "", device)
 
 
-def config_tag(device: str, batch_size: int) -> str:
-    """How one profiled config (device × batch size) is named in file names."""
-    return f"{device_tag(device)}_bs{batch_size}"
+def threads_tag(device: str, threads: int) -> str:
+    """A device at a thread count in file names: ``cpu_t2``."""
+    return f"{device_tag(device)}_t{threads}"
+
+
+def config_tag(device: str, batch_size: int, threads: int) -> str:
+    """How one profiled config (device × threads × batch size) is named in file names."""
+    return f"{threads_tag(device, threads)}_bs{batch_size}"
 
 
 @dataclass(frozen=True)
@@ -112,18 +124,37 @@ class RunPaths:
     def profiles(self) -> Path:
         return self.root / "profiles"
 
-    def op_stats_part(self, device: str, batch_size: int) -> Path:
-        return self.profiles / "parts" / f"op_stats_{config_tag(device, batch_size)}.parquet"
+    def op_stats_part(self, device: str, batch_size: int, threads: int) -> Path:
+        tag = config_tag(device, batch_size, threads)
+        return self.profiles / "parts" / f"op_stats_{tag}.parquet"
 
-    def trace(self, device: str, batch_size: int, phase: str) -> Path:
-        return self.profiles / "traces" / f"{config_tag(device, batch_size)}_{phase}.json"
+    def time_split_part(self, device: str, batch_size: int, threads: int) -> Path:
+        tag = config_tag(device, batch_size, threads)
+        return self.profiles / "parts" / f"time_split_{tag}.parquet"
 
-    def profile_result(self, device: str, batch_size: int) -> Path:
+    def trace(self, device: str, batch_size: int, threads: int, phase: str) -> Path:
+        return self.profiles / "traces" / f"{config_tag(device, batch_size, threads)}_{phase}.json"
+
+    def profile_result(self, device: str, batch_size: int, threads: int) -> Path:
         """Where one config's profiling summary lands, for the parent flow to gather."""
-        return self.profiles / "results" / f"{config_tag(device, batch_size)}.json"
+        return self.profiles / "results" / f"{config_tag(device, batch_size, threads)}.json"
 
     def profile_results(self) -> list[Path]:
         return sorted((self.profiles / "results").glob("*.json"))
+
+    def limits_part(self, device: str, threads: int) -> Path:
+        """One device × threads' microbenchmarks (lab1.limits)."""
+        return self.profiles / "limits" / f"{threads_tag(device, threads)}.parquet"
+
+    def limits_parts(self) -> list[Path]:
+        return sorted((self.profiles / "limits").glob("*.parquet"))
+
+    def ladder_part(self, device: str, threads: int) -> Path:
+        """One device × threads' batch-size ladder (lab1.stepmodel)."""
+        return self.profiles / "ladder" / f"{threads_tag(device, threads)}.parquet"
+
+    def ladder_parts(self) -> list[Path]:
+        return sorted((self.profiles / "ladder").glob("*.parquet"))
 
     # -- comparison
     @property

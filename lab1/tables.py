@@ -32,6 +32,7 @@ _CONFIG = [
     _key("torch_version", _STR),
     _key("device", _STR),  # as requested: cpu, cuda, cuda:1 …
     _key("device_name", _STR),  # CPU or GPU model
+    _key("threads", _I32),  # torch's intra-op CPU threads (lab1.threads): part of the identity
     _key("batch_size", _I32),
     _key("phase", _STR),  # train_step | inference
 ]
@@ -95,9 +96,22 @@ COMPARISON_SCHEMA = pa.schema(
         _key("peak_memory_source", _STR),  # how peak_memory_bytes was measured
         _key("num_threads", _I32),  # torch.get_num_threads()
         _key("num_interop_threads", _I32),
-        # ms_per_step on cpu / on this device, same batch size and phase; 1.0 on cpu rows,
-        # null where cpu did not run that config.
+        # ms_per_step on cpu (at its most threads) / on this device, same batch size and
+        # phase; null where cpu did not run that config.
         pa.field("speedup_vs_cpu", _F64),
+        # cpu only: ms_per_step at 1 thread / at this row's threads, and that / threads.
+        pa.field("speedup_vs_1_thread", _F64),
+        pa.field("parallel_efficiency", _F64),
+        # FLOPs per step: model = 2 × MACs × batch (inference), 3 × that (train step: the
+        # backward pass ≈ 2 × the forward); profiler = what with_flops counts (conv2d, mm,
+        # addmm, add, mul: not convolution_backward). Achieved = model / ms_per_step.
+        pa.field("model_gflop_per_step", _F64),
+        _key("profiler_gflop_per_step", _F64),
+        pa.field("achieved_gflops", _F64),
+        pa.field("share_of_peak", _F64),  # achieved / the fp32 matmul_peak (lab1.limits)
+        # The step-time model of the device × threads × phase (STEP_MODEL_SCHEMA).
+        pa.field("fixed_ms", _F64),
+        pa.field("per_sample_us", _F64),
     ]
 )
 
@@ -105,6 +119,7 @@ SHARE_CHANGE_SCHEMA = pa.schema(
     [
         _key("run_id", _STR),
         _key("device", _STR),
+        _key("threads", _I32),
         _key("phase", _STR),
         _key("share_basis", _STR),
         _key("op_name", _STR),
@@ -113,6 +128,80 @@ SHARE_CHANGE_SCHEMA = pa.schema(
         _key("change", _F64),  # share_at_max_bs - share_at_min_bs
         _key("min_bs", _I32),
         _key("max_bs", _I32),
+    ]
+)
+
+
+# The machine's limits (lab1.limits): one row per device × threads × dtype × what.
+LIMITS_SCHEMA = pa.schema(
+    [
+        _key("run_id", _STR),
+        _key("device", _STR),
+        _key("device_name", _STR),
+        _key("threads", _I32),
+        _key("dtype", _STR),  # float32 | bfloat16
+        _key("what", _STR),  # matmul_peak | memory_bandwidth | dispatch_floor
+        pa.field("value", _F64),  # null: not supported here (the note says why), never faked
+        _key("unit", _STR),  # GFLOP/s | GB/s | µs
+        _key("note", _STR),  # how it was measured, or why it was not
+    ]
+)
+
+# The batch-size ladder (lab1.stepmodel): profiler off, one row per timed batch size.
+STEP_TIMES_SCHEMA = pa.schema(
+    [
+        _key("run_id", _STR),
+        _key("device", _STR),
+        _key("device_name", _STR),
+        _key("threads", _I32),
+        _key("phase", _STR),
+        _key("batch_size", _I32),
+        _key("ms_per_step", _F64),
+        _key("timed_steps", _I32),
+    ]
+)
+
+# The least-squares fit ms_per_step = fixed_ms + batch × per_sample_us / 1000, per ladder.
+STEP_MODEL_SCHEMA = pa.schema(
+    [
+        _key("run_id", _STR),
+        _key("device", _STR),
+        _key("threads", _I32),
+        _key("phase", _STR),
+        _key("fixed_ms", _F64),
+        _key("per_sample_us", _F64),
+        _key("r2", _F64),  # of the fit over the ladder's points
+        _key("sizes", _I32),  # distinct batch sizes fitted
+        # Smallest batch size whose fixed cost is < 10 % of its modelled step (null: none
+        # within 2**20); the ladder's batch size after which images/s gains < 10 % per doubling.
+        pa.field("fixed_below_10pct_bs", _I32),
+        pa.field("plateau_bs", _I32),
+    ]
+)
+
+# Where a profiled step's time goes (lab1.breakdown): shares of the phase's step time.
+TIME_SPLIT_SCHEMA = pa.schema(
+    [
+        *_CONFIG,
+        _key("split", _STR),  # part: forward/loss/backward/optimizer | category (OP_CATEGORIES)
+        _key("name", _STR),  # the part or category; "outside any operator", "outside labels"
+        _key("us_per_step", _F64),
+        _key("share", _F64),  # of the step time; each (config, phase, split) sums to 1
+        _key("basis", _STR),  # self_cpu on CPU, self_device on GPU
+    ]
+)
+
+# Roofline points: each compute-heavy operator (input shapes kept apart) of each config.
+ROOFLINE_SCHEMA = pa.schema(
+    [
+        *_CONFIG,
+        _key("op_name", _STR),
+        _key("input_shapes", _STR),
+        _key("gflop_per_call", _F64),  # with_flops' count
+        _key("mbytes_per_call", _F64),  # inputs + output, float32, estimated from shapes
+        _key("intensity", _F64),  # FLOP per byte
+        _key("achieved_gflops", _F64),  # FLOPs / the op's inclusive time (profiler on)
+        pa.field("share_of_peak", _F64),  # of the fp32 matmul_peak at the same threads
     ]
 )
 
@@ -133,6 +222,11 @@ SCHEMAS = {
     "top10": TOP10_SCHEMA,
     "comparison": COMPARISON_SCHEMA,
     "share_change": SHARE_CHANGE_SCHEMA,
+    "limits": LIMITS_SCHEMA,
+    "step_times": STEP_TIMES_SCHEMA,
+    "step_model": STEP_MODEL_SCHEMA,
+    "time_split": TIME_SPLIT_SCHEMA,
+    "roofline": ROOFLINE_SCHEMA,
 }
 
 

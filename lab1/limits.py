@@ -1,0 +1,142 @@
+"""The machine's limits, measured: what a step on this device and thread count could reach.
+
+Three short microbenchmarks, on the device and thread count the profiling uses:
+
+* ``matmul_peak``: dense square matmul GFLOP/s (2·n³ FLOPs per product), best of the
+  repetitions that fit the time budget, in float32 and, where the device has native support,
+  bfloat16 (elsewhere a row with no value and the reason: never an emulated number);
+* ``memory_bandwidth``: GB/s of a large tensor copy (read + write = 2 × its bytes), larger
+  than the last-level cache so it measures DRAM, not cache;
+* ``dispatch_floor``: µs per call of a one-element in-place add: the framework's fixed cost per
+  operator (Python → dispatcher → kernel), which no small op can beat.
+
+GPU timings use CUDA events (device time); CPU timings use perf_counter. Budget: about 1 s per
+device × thread count (the issue's ≤ 3 s per device covers both thread counts).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+from lab1.devices import device_name, synchronize
+from lab1.threads import using_threads
+
+MATMUL_N = {"cpu": 1536, "cuda": 8192}  # 7 / 1,100 GFLOP per product; 1024 underrates 2 threads
+COPY_BYTES = {"cpu": 512 << 20, "cuda": 2 << 30}  # beyond a 300 MiB L3 / a GPU's L2
+DISPATCH_CALLS = 2000
+BUDGET_S = 0.2  # per matmul dtype and for the copy
+CPU_BF16_FLAGS = ("amx_bf16", "avx512_bf16")  # native bf16 dot products on x86
+
+
+def cpu_flags() -> set[str]:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+def bf16_support(dev: torch.device) -> str | None:
+    """None where bfloat16 matmuls run natively here, else why not (the row's note)."""
+    if dev.type == "cuda":
+        if torch.cuda.is_bf16_supported(including_emulation=False):
+            return None
+        return "not supported: this GPU has no native bfloat16"
+    if dev.type == "cpu":
+        if cpu_flags() & set(CPU_BF16_FLAGS):
+            return None
+        return f"not supported: this CPU has none of {', '.join(CPU_BF16_FLAGS)}"
+    return f"not supported: no bfloat16 check for {dev.type}"
+
+
+def _timer(dev: torch.device) -> Callable[[Callable[[], None]], float]:
+    """Seconds one call of ``fn`` takes: CUDA events on a GPU, perf_counter elsewhere."""
+    if dev.type == "cuda":
+
+        def timed(fn: Callable[[], None]) -> float:
+            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            start.record()
+            fn()
+            end.record()
+            end.synchronize()
+            return start.elapsed_time(end) / 1e3
+
+        return timed
+
+    def wall(fn: Callable[[], None]) -> float:
+        synchronize(dev)
+        start = time.perf_counter()
+        fn()
+        synchronize(dev)
+        return time.perf_counter() - start
+
+    return wall
+
+
+def _best(fn: Callable[[], None], dev: torch.device, budget_s: float, min_reps: int = 3) -> float:
+    """The fastest of the repetitions that fit in ``budget_s`` (after one warm-up call)."""
+    timed = _timer(dev)
+    timed(fn)
+    best, spent, reps = float("inf"), 0.0, 0
+    while reps < min_reps or spent < budget_s:
+        s = timed(fn)
+        best, spent, reps = min(best, s), spent + s, reps + 1
+    return best
+
+
+def matmul_gflops(dev: torch.device, dtype: torch.dtype, n: int, budget_s: float) -> float:
+    a = torch.randn(n, n, device=dev).to(dtype)  # (n, n)
+    b = torch.randn(n, n, device=dev).to(dtype)
+    out = torch.empty(n, n, device=dev, dtype=dtype)
+    seconds = _best(lambda: torch.mm(a, b, out=out), dev, budget_s)
+    return 2 * n**3 / seconds / 1e9
+
+
+def copy_gbps(dev: torch.device, nbytes: int, budget_s: float) -> float:
+    src = torch.ones(nbytes // 4, device=dev)  # float32; ones: pages really mapped
+    dst = torch.empty_like(src)
+    seconds = _best(lambda: dst.copy_(src), dev, budget_s)
+    return 2 * nbytes / seconds / 1e9
+
+
+def dispatch_us(dev: torch.device, calls: int = DISPATCH_CALLS) -> float:
+    """µs per tiny operator: ``calls`` one-element adds back to back, best of 3 blocks."""
+    x = torch.zeros(1, device=dev)
+
+    def block() -> None:
+        for _ in range(calls):
+            x.add_(1.0)
+
+    return 1e6 * _best(block, dev, budget_s=0.0, min_reps=3) / calls
+
+
+def _row(base: dict, dtype: str, what: str, value: float | None, unit: str, note: str) -> dict:
+    return {**base, "dtype": dtype, "what": what, "value": value, "unit": unit, "note": note}
+
+
+def measure_limits(device: str, threads: int, run_id: str) -> list[dict]:
+    """The LIMITS_SCHEMA rows of one device at ``threads`` CPU threads."""
+    dev = torch.device(device)
+    kind = "cuda" if dev.type == "cuda" else "cpu"
+    n, nbytes = MATMUL_N[kind], COPY_BYTES[kind]
+    base = {"run_id": run_id, "device": device, "device_name": device_name(device),
+            "threads": threads}  # fmt: skip
+    with using_threads(threads), torch.no_grad():
+        rows = [_row(base, "float32", "matmul_peak", matmul_gflops(dev, torch.float32, n, BUDGET_S),
+                     "GFLOP/s", f"{n}×{n} torch.mm, best repetition")]  # fmt: skip
+        why_not = bf16_support(dev)
+        bf16 = None if why_not else matmul_gflops(dev, torch.bfloat16, n, BUDGET_S)
+        note = why_not or f"{n}×{n} torch.mm, best repetition"
+        rows.append(_row(base, "bfloat16", "matmul_peak", bf16, "GFLOP/s", note))
+        gbps = copy_gbps(dev, nbytes, BUDGET_S)
+        rows.append(_row(base, "float32", "memory_bandwidth", gbps, "GB/s",
+                         f"copy of {nbytes >> 20} MiB, read + write, best repetition"))  # fmt: skip
+        rows.append(_row(base, "float32", "dispatch_floor", dispatch_us(dev), "µs",
+                         f"one-element add_, {DISPATCH_CALLS} calls back to back"))  # fmt: skip
+    return rows

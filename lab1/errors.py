@@ -23,3 +23,7 @@ class RunDirError(Lab1Error):
 
 class ManifestError(Lab1Error):
     """manifest.json is missing, unreadable, or of a schema this lab1 does not know."""
+
+
+class AnalysisError(Lab1Error):
+    """The measurements cannot support an analysis (too few batch sizes to fit a model)."""

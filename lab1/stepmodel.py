@@ -1,0 +1,122 @@
+"""The step-time model: time per step = fixed + batch × per-sample, fitted to a batch ladder.
+
+The ladder times the train step and inference with the profiler off (lab1.profiling's own step
+functions and timer) at batch sizes 1, 2, 4 … 256: a few steps each, so it stays cheap. The fit
+is least squares on *relative* residuals (weights 1/t²), so batch 1's 1 ms weighs as much as
+batch 256's 100 ms: the fixed cost is what the small batches show, not a rounding error of the
+big ones (and never below 0: a noisy negative intercept is refitted through the origin). From the fit: the batch size at which the fixed cost falls below 10 % of a step
+(B > 9 · fixed / per-sample); from the measured points: where images/s stop improving.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import torch
+
+from lab1.data import load_tensors, normalized_images
+from lab1.devices import device_name
+from lab1.errors import AnalysisError
+
+# lab1.profiling's step functions and timer: the ladder times exactly what profiling times.
+from lab1.profiling import _inference_step, _time_phase, _train_step, batch_indices
+from lab1.model import Net
+from lab1.tables import PHASES
+from lab1.threads import using_threads
+
+LADDER = (1, 2, 4, 8, 16, 32, 64, 128, 256)
+# Per size and phase: 1 warm-up + 3 timed steps (the median of 3 one-step chunks). On 2 Xeon
+# cores at 1 thread the 9 sizes of both phases take ~6 s this way, ~11 s with 2 + 5 steps.
+LADDER_WARMUP, LADDER_STEPS = 1, 3
+FIXED_SHARE = 0.10  # "the fixed cost stops mattering" below this share of a step
+PLATEAU_GAIN = 0.10  # "throughput stops improving": no larger batch gives 10 % more images/s
+MIN_SIZES = 3
+
+
+def time_ladder(
+    data_path: str, dataset: str, device: str, threads: int, run_id: str, *,
+    seed: int, lr: float, sizes: tuple[int, ...] = LADDER, steps: int = LADDER_STEPS,
+) -> list[dict]:  # fmt: skip
+    """STEP_TIMES_SCHEMA rows: ms per step of both phases at every batch size of ``sizes``."""
+    dev = torch.device(device)
+    torch.manual_seed(seed)
+    generator = torch.Generator().manual_seed(seed)
+    tensors = load_tensors(data_path)
+    x = normalized_images(tensors["train_images"], dataset, dev)  # (N,1,28,28)
+    y = tensors["train_labels"].to(dev)  # (N,)
+    model = Net().to(dev)
+    optimizer = torch.optim.Adadelta(model.parameters(), lr=lr)
+    base = {"run_id": run_id, "device": device, "device_name": device_name(device),
+            "threads": threads}  # fmt: skip
+    rows = []
+    with using_threads(threads):
+        for bs in sizes:
+            idx = batch_indices(x.shape[0], bs, LADDER_WARMUP + steps, generator).to(dev)
+            batches = [(x[i], y[i]) for i in idx]  # gathered before timing
+            for phase in PHASES:
+                step = _train_step(model, optimizer) if phase == "train_step" else (
+                    _inference_step(model))  # fmt: skip
+                seconds = _time_phase(phase, step, batches, bs, dev, LADDER_WARMUP)
+                rows.append({**base, "phase": phase, "batch_size": bs,
+                             "ms_per_step": 1e3 * seconds, "timed_steps": steps})  # fmt: skip
+    return rows
+
+
+def fit_step_time(batch_sizes, ms_per_step) -> tuple[float, float, float]:
+    """(fixed ms, per-sample µs, r²) of ms = fixed + batch × per_sample / 1000."""
+    b = np.asarray(batch_sizes, dtype=float)
+    t = np.asarray(ms_per_step, dtype=float)
+    distinct = sorted({int(v) for v in b})
+    if len(distinct) < MIN_SIZES:
+        raise AnalysisError(
+            f"the step-time model needs at least {MIN_SIZES} distinct batch sizes to fit "
+            f"fixed + batch × per-sample, got {distinct}"
+        )
+    w = 1.0 / t  # relative residuals: (t - fit) / t
+    design = np.stack([np.ones_like(b), b], axis=1) * w[:, None]
+    (fixed, per_sample), *_ = np.linalg.lstsq(design, t * w, rcond=None)
+    if fixed < 0:  # noise at the small sizes: a step cannot cost less than nothing
+        fixed, per_sample = 0.0, float((w**2 * b * t).sum() / (w**2 * b * b).sum())
+    fit = fixed + b * per_sample
+    ss_tot = float(((t - t.mean()) ** 2).sum())
+    r2 = 1.0 - float(((t - fit) ** 2).sum()) / ss_tot if ss_tot > 0 else 1.0
+    return float(fixed), float(per_sample) * 1e3, r2
+
+
+def fixed_below(fixed_ms: float, per_sample_us: float, share: float = FIXED_SHARE) -> int | None:
+    """Smallest batch whose modelled fixed cost is below ``share`` of its step (None: none
+    within 2**20 images, or no positive per-sample cost to amortize it)."""
+    if fixed_ms <= 0:
+        return 1
+    if per_sample_us <= 0:
+        return None
+    # fixed < share × (fixed + B × p)  ⇔  B > fixed × (1 - share) / (share × p)
+    bs = math.floor(fixed_ms * 1e3 * (1 - share) / (share * per_sample_us)) + 1
+    return bs if bs <= 1 << 20 else None
+
+
+def plateau(batch_sizes, ms_per_step, gain: float = PLATEAU_GAIN) -> int:
+    """The smallest measured batch size that no larger one beats by ``gain`` in images/s."""
+    pts = sorted(zip(batch_sizes, ms_per_step, strict=True))
+    rates = [b / t for b, t in pts]
+    for i, (b, _) in enumerate(pts):
+        if all(r < (1 + gain) * rates[i] for r in rates[i + 1 :]):
+            return int(b)
+    return int(pts[-1][0])  # unreachable: the last point always qualifies
+
+
+def step_model_table(step_times: pd.DataFrame) -> pd.DataFrame:
+    """STEP_MODEL_SCHEMA rows: one fit per device × threads × phase of the ladder."""
+    out = []
+    for (run_id, device, threads, phase), g in step_times.groupby(
+        ["run_id", "device", "threads", "phase"], sort=True
+    ):
+        fixed, per_sample, r2 = fit_step_time(g["batch_size"], g["ms_per_step"])
+        out.append({"run_id": run_id, "device": device, "threads": int(threads), "phase": phase,
+                    "fixed_ms": fixed, "per_sample_us": per_sample, "r2": r2,
+                    "sizes": g["batch_size"].nunique(),
+                    "fixed_below_10pct_bs": fixed_below(fixed, per_sample),
+                    "plateau_bs": plateau(g["batch_size"], g["ms_per_step"])})  # fmt: skip
+    return pd.DataFrame(out)

@@ -63,6 +63,7 @@ def lab1_pipeline(
     cuda_graph: bool = _default("cuda_graph"),
     devices: tuple[str, ...] = _default("devices"),
     batch_sizes: tuple[int, ...] = _default("batch_sizes"),
+    cpu_threads: tuple[str, ...] = _default("cpu_threads"),
     dispatch: str = _default("dispatch"),
     runs_dir: str = _default("runs_dir"),
     run_name: str | None = _default("run_name"),
@@ -138,6 +139,8 @@ def _profile_all(cfg: Lab1Config, book: RunBook, data_path: str) -> None:
         "seed": cfg.seed,
         "lr": cfg.lr,
         "refresh": not book.resuming,
+        "cpu_threads": list(cfg.cpu_threads),
+        "ladder": list(cfg.ladder),
     }
     if cfg.dispatch == "deployments":
         _dispatch_profiling(book.devices, cfg.devices == ("auto",), profile_args)

@@ -14,9 +14,12 @@ import flows.settings  # noqa: F401  (before prefect: logging and telemetry sett
 from prefect import flow, get_run_logger
 
 from lab1.atomic import write_json
+from lab1.config import LADDER
 from lab1.devices import resolve_devices
 from lab1.errors import DeviceError
 from lab1.rundir import RunPaths
+from lab1.threads import resolve_threads
+from tasks.machine import machine_limits, step_ladder
 from tasks.profile import profile
 
 
@@ -33,10 +36,13 @@ def profile_device(
     lr: float,
     required: bool = True,
     refresh: bool = True,
+    cpu_threads: list[str] | None = None,
+    ladder: list[int] = list(LADDER),  # noqa: B006  (Prefect parameters are never mutated)
 ) -> list[dict]:
-    """One profile task per batch size, one after another: configs on the same device must
-    not overlap, or they would distort each other's timings. ``schedule``, ``seed`` and ``lr``
-    come from the run's Lab1Config."""
+    """Per thread count (cpu: ``cpu_threads``, default 1 and all; a GPU: the process's own):
+    the machine's limits, then one profile task per batch size; then the batch ladder at the
+    most threads. One after another: work on the same device must not overlap, or it would
+    distort its own timings. ``schedule``, ``seed`` and ``lr`` come from the run's Lab1Config."""
     try:
         resolve_devices([device])
     except DeviceError as exc:
@@ -46,19 +52,26 @@ def profile_device(
         return []
     paths = RunPaths(run_dir)
     task = profile.with_options(refresh_cache=refresh)
+    counts = resolve_threads(cpu_threads or ["1", "all"], device)
     results = []
-    for batch_size in batch_sizes:
-        result = task(
-            data_path=data_path,
-            dataset=dataset,
-            device=device,
-            batch_size=batch_size,
-            run_dir=run_dir,
-            run_id=run_id,
-            schedule=schedule,
-            seed=seed,
-            lr=lr,
-        )
-        write_json(paths.profile_result(device, batch_size), result)
-        results.append(result)
+    for threads in counts:
+        machine_limits.with_options(refresh_cache=refresh)(device, threads, run_dir, run_id)
+        for batch_size in batch_sizes:
+            result = task(
+                data_path=data_path,
+                dataset=dataset,
+                device=device,
+                batch_size=batch_size,
+                run_dir=run_dir,
+                run_id=run_id,
+                schedule=schedule,
+                seed=seed,
+                lr=lr,
+                threads=threads,
+            )
+            write_json(paths.profile_result(device, batch_size, threads), result)
+            results.append(result)
+    step_ladder.with_options(refresh_cache=refresh)(
+        data_path, dataset, device, max(counts), ladder, run_dir, run_id, seed, lr
+    )
     return results

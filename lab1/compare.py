@@ -7,6 +7,9 @@ files and each config's result JSON (throughput rows). Outputs (paths from lab1.
 * ``profiles/top10.parquet``: the 10 heaviest operators per config and phase (TOP10_SCHEMA);
 * ``compare/comparison.parquet``: one row per device × batch size × phase (COMPARISON_SCHEMA);
 * ``compare/share_change.parquet``: top operators' share at the smallest vs largest batch;
+* ``profiles/limits.parquet``, ``profiles/step_times.parquet``: the machine's limits and the
+  batch ladder, gathered from their parts; ``compare/step_model.parquet`` (the ladder's fit),
+  ``compare/time_split.parquet`` (where each step's time goes), ``compare/roofline.parquet``;
 * ``compare/throughput.png``, ``compare/op_share.png``.
 
 (``compare/summary.md`` and ``compare/top10.md`` are rendered from these by ``lab1.report``.)
@@ -24,8 +27,10 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from lab1.analysis import flops_columns, roofline_table, thread_columns
 from lab1.figures import plot_op_share, plot_throughput
 from lab1.rundir import RunPaths
+from lab1.stepmodel import step_model_table
 from lab1.tables import (
     COMPARISON_SCHEMA,
     OP_STATS_SCHEMA,
@@ -33,11 +38,13 @@ from lab1.tables import (
     SHARE_CHANGE_SCHEMA,
     TOP10_SCHEMA,
     ordered,
+    read_parquet,
+    thread_labelled,
     write_parquet,
 )
 
 TOP_N = 10
-CONFIG = ["run_id", "torch_version", "device", "device_name", "batch_size", "phase"]
+CONFIG = ["run_id", "torch_version", "device", "device_name", "threads", "batch_size", "phase"]
 MEASURES = [f.name for f in TOP10_SCHEMA if f.name not in {*CONFIG, "sort_key", "rank", "op_name"}]
 SUMMED = [m for m in MEASURES if m not in ("share", "active_steps")]
 SORT_COLUMNS = {"self_cpu": "self_cpu_us", "self_device": "self_device_us"}
@@ -104,9 +111,10 @@ def throughput_rows(items: list[dict]) -> list[dict]:
 
 
 def comparison_table(rows: list[dict], top10: pd.DataFrame, run_id: str) -> pd.DataFrame:
-    """One row per device × batch size × phase, with its top op and the speed-up over cpu."""
+    """One row per device × threads × batch size × phase, with its top op, the speed-up over
+    cpu (at its most threads) and over 1 thread."""
     df = pd.DataFrame(rows).assign(run_id=run_id)
-    keys = ["device", "batch_size", "phase"]
+    keys = ["device", "threads", "batch_size", "phase"]
     duplicated = df[df.duplicated(keys, keep=False)]
     if not duplicated.empty:
         raise ValueError(f"configs profiled twice: {duplicated[keys].to_dict('records')}")
@@ -115,14 +123,15 @@ def comparison_table(rows: list[dict], top10: pd.DataFrame, run_id: str) -> pd.D
         columns={"sort_key": "share_basis", "op_name": "top_op", "share": "top_op_share"}
     )[[*keys, "share_basis", "top_op", "top_op_share"]]
     df = df.merge(first, on=[*keys, "share_basis"], how="left")
-    cpu = df[df["device"] == "cpu"].set_index(["batch_size", "phase"])["ms_per_step"]
+    cpu = df[df["device"] == "cpu"].sort_values("threads").drop_duplicates(
+        ["batch_size", "phase"], keep="last").set_index(["batch_size", "phase"])["ms_per_step"]
     cpu_ms = pd.Series(
         [cpu.get((b, p)) for b, p in zip(df["batch_size"], df["phase"], strict=True)],
         index=df.index,
         dtype="float64",
     )
     df["speedup_vs_cpu"] = cpu_ms / df["ms_per_step"]
-    return ordered(df, "batch_size")[COMPARISON_SCHEMA.names]
+    return ordered(thread_columns(df), "threads", "batch_size")
 
 
 def share_change_table(shares: pd.DataFrame, top10: pd.DataFrame, run_id: str) -> pd.DataFrame:
@@ -132,7 +141,7 @@ def share_change_table(shares: pd.DataFrame, top10: pd.DataFrame, run_id: str) -
     profiled at a single batch size have no change to report and give no rows.
     """
     out = []
-    for (device, phase), group in shares.groupby(["device", "phase"], sort=True):
+    for (device, threads, phase), group in shares.groupby(["device", "threads", "phase"]):
         sizes = sorted(group["batch_size"].unique())
         if len(sizes) < 2:
             continue
@@ -140,6 +149,7 @@ def share_change_table(shares: pd.DataFrame, top10: pd.DataFrame, run_id: str) -
         basis = share_basis(device)
         top = top10[
             (top10["device"] == device)
+            & (top10["threads"] == threads)
             & (top10["phase"] == phase)
             & (top10["sort_key"] == basis)
             & top10["batch_size"].isin([lo, hi])
@@ -151,6 +161,7 @@ def share_change_table(shares: pd.DataFrame, top10: pd.DataFrame, run_id: str) -
                 {
                     "run_id": run_id,
                     "device": device,
+                    "threads": int(threads),
                     "phase": phase,
                     "share_basis": basis,
                     "op_name": op,
@@ -163,10 +174,34 @@ def share_change_table(shares: pd.DataFrame, top10: pd.DataFrame, run_id: str) -
             )
     df = pd.DataFrame(out, columns=SHARE_CHANGE_SCHEMA.names)
     return df.sort_values(
-        ["device", "phase", "share_at_max_bs", "op_name"],
-        ascending=[True, True, False, True],
+        ["device", "threads", "phase", "share_at_max_bs", "op_name"],
+        ascending=[True, True, True, False, True],
         ignore_index=True,
     )
+
+
+def _gather(parts: list, name: str, run_id: str) -> pd.DataFrame | None:
+    frames = [read_parquet(p, SCHEMAS[name]) for p in parts]
+    return pd.concat(frames, ignore_index=True).assign(run_id=run_id) if frames else None
+
+
+def _macs_per_image(paths: RunPaths) -> int | None:
+    """The layer table's MACs per image (None where the run traced no graph)."""
+    if not paths.layers_json.is_file():
+        return None
+    return sum(r["macs"] for r in json.loads(paths.layers_json.read_text()))
+
+
+def system_tables(paths: RunPaths, results: list[dict], run_id: str) -> dict[str, pd.DataFrame]:
+    """limits, step_times, step_model and time_split, where the run measured them."""
+    out = {
+        "limits": _gather(paths.limits_parts(), "limits", run_id),
+        "step_times": _gather(paths.ladder_parts(), "step_times", run_id),
+        "time_split": _gather([r["time_split"] for r in results], "time_split", run_id),
+    }
+    if out["step_times"] is not None:
+        out["step_model"] = step_model_table(out["step_times"])
+    return {k: v for k, v in out.items() if v is not None}
 
 
 # --------------------------------------------------------------------------- entry point
@@ -182,15 +217,20 @@ def combine_and_compare(paths: RunPaths, run_id: str) -> dict[str, dict[str, str
     op_stats = load_op_stats([r["op_stats"] for r in results]).assign(run_id=run_id)
     top10 = top_ops(op_stats)
     shares = op_shares(op_stats)
+    frames = {"op_stats": op_stats, "top10": top10, **system_tables(paths, results, run_id)}
     comparison = comparison_table(throughput_rows(results), top10, run_id)
-    change = share_change_table(shares, top10, run_id)
-    frames = {"op_stats": op_stats, "top10": top10, "comparison": comparison,
-              "share_change": change}  # fmt: skip
+    frames["comparison"] = flops_columns(
+        comparison, op_stats, _macs_per_image(paths), frames.get("limits"),
+        frames.get("step_model"),
+    )[COMPARISON_SCHEMA.names]  # fmt: skip
+    frames["share_change"] = share_change_table(shares, top10, run_id)
+    frames["roofline"] = roofline_table(op_stats, frames.get("limits"), share_basis)
     tables = {k: write_parquet(df, SCHEMAS[k], paths.table(k)) for k, df in frames.items()}
     plots = {
-        "throughput": plot_throughput(comparison, paths.compare_plot("throughput")),
-        "op_share": plot_op_share(shares, paths.compare_plot("op_share")),
-    }
+        "throughput": plot_throughput(thread_labelled(frames["comparison"]),
+                                      paths.compare_plot("throughput")),
+        "op_share": plot_op_share(thread_labelled(shares), paths.compare_plot("op_share")),
+    }  # fmt: skip
     return {
         "tables": {k: str(v) for k, v in tables.items()},
         "plots": {k: str(v) for k, v in plots.items()},

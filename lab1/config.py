@@ -15,6 +15,10 @@ DISPATCH = ("local", "deployments")
 RUN_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 # Accepted device spellings; availability is checked later by lab1.devices.
 DEVICE_RE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
+THREADS_RE = re.compile(r"^(all|[1-9]\d{0,3})$")  # lab1.threads resolves "all"
+# The batch-size ladder of the step-time model (lab1.stepmodel); a dry run keeps 3 sizes.
+LADDER = (1, 2, 4, 8, 16, 32, 64, 128, 256)
+DRY_RUN_LADDER = (1, 2, 4)
 
 
 @dataclass(frozen=True)
@@ -80,6 +84,13 @@ class Lab1Config:
         default=(1, 16, 64),
         metadata={"help": "batch sizes to profile (each on every device)"},
     )
+    cpu_threads: tuple[str, ...] = field(
+        default=("1", "all"),
+        metadata={
+            "help": "CPU thread counts to profile the cpu configs at: positive integers or "
+            "'all' (the CPUs this process may use); each is its own config"
+        },
+    )
     dispatch: str = field(
         default="local",
         metadata={
@@ -103,6 +114,7 @@ class Lab1Config:
     def __post_init__(self) -> None:
         self.devices = tuple(self.devices)
         self.batch_sizes = tuple(self.batch_sizes)
+        self.cpu_threads = tuple(str(t) for t in self.cpu_threads)
         if self.dataset not in DATASETS:
             raise ConfigError(
                 f"--dataset {self.dataset!r} is not supported; choose one of {', '.join(DATASETS)}"
@@ -120,6 +132,10 @@ class Lab1Config:
             )
         if len(set(self.batch_sizes)) != len(self.batch_sizes):
             raise ConfigError(f"--batch-sizes has duplicates: {list(self.batch_sizes)}")
+        if not self.cpu_threads or not all(THREADS_RE.match(t) for t in self.cpu_threads):
+            raise ConfigError(
+                f"--cpu-threads takes positive integers or 'all', got {list(self.cpu_threads)}"
+            )
         if self.dispatch not in DISPATCH:
             raise ConfigError(
                 f"--dispatch must be one of {', '.join(DISPATCH)}, got {self.dispatch!r}"
@@ -165,6 +181,10 @@ class Lab1Config:
         return DRY_RUN_SCHEDULE if self.dry_run else ProfileSchedule()
 
     @property
+    def ladder(self) -> tuple[int, ...]:
+        return DRY_RUN_LADDER if self.dry_run else LADDER
+
+    @property
     def effective_epochs(self) -> int:
         return min(self.epochs, 2) if self.dry_run else self.epochs
 
@@ -172,4 +192,5 @@ class Lab1Config:
         d = asdict(self)
         d["devices"] = list(self.devices)
         d["batch_sizes"] = list(self.batch_sizes)
+        d["cpu_threads"] = list(self.cpu_threads)
         return d

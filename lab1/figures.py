@@ -375,3 +375,112 @@ def plot_op_share(shares: pd.DataFrame, path: str | Path, top_k: int = 5) -> Pat
                   bbox_to_anchor=(1.01, 1.0))  # fmt: skip
     fig.suptitle("Operator share per batch size")
     return _save(fig, Path(path))
+
+
+# --------------------------------------------------------------------------- system view
+
+
+def _panels(df: pd.DataFrame) -> list[str]:
+    """One panel per device label (lab1.tables.thread_labelled), cpu first."""
+    return sorted(df["device"].unique(), key=lambda d: display_order(d))
+
+
+def plot_roofline(roofline: pd.DataFrame, ceilings: dict[str, tuple[float, float]],
+                  path: str | Path) -> Path:  # fmt: skip
+    """Achieved GFLOP/s against arithmetic intensity (log-log), one panel per device, under
+    the measured ceilings ``ceilings[device] = (peak GFLOP/s, bandwidth GB/s)``: the
+    bandwidth line (GB/s × FLOP/byte) rises until it meets the flat compute peak."""
+    panels = _panels(roofline)
+    fig, axes = plt.subplots(1, len(panels), figsize=(6.5 * len(panels), 4.8), squeeze=False)
+    ops = sorted(roofline["op_name"].unique())
+    markers = dict(zip(ops, "osD^vP*X<>", strict=False))
+    sizes = sorted(roofline["batch_size"].unique())
+    cmap = plt.get_cmap("viridis")
+    shade = {b: cmap(i / max(1, len(sizes) - 1)) for i, b in enumerate(sizes)}
+    for ax, device in zip(axes[0], panels, strict=True):
+        d = roofline[roofline["device"] == device]
+        lo, hi = d["intensity"].min() / 2, d["intensity"].max() * 2
+        if device in ceilings:
+            peak, bw = ceilings[device]
+            ridge = peak / bw
+            xs = [min(lo, ridge / 4), ridge, max(hi, ridge * 4)]
+            ax.plot(xs, [min(peak, bw * x) for x in xs], color="#444444", linewidth=2,
+                    label=f"measured: {peak:,.0f} GFLOP/s, {bw:,.1f} GB/s")  # fmt: skip
+        for (op, bs, phase), g in d.groupby(["op_name", "batch_size", "phase"]):
+            ax.scatter(g["intensity"], g["achieved_gflops"], marker=markers.get(op, "o"),
+                       color=shade[bs], edgecolors="black" if phase == "train_step" else "none",
+                       s=45, alpha=0.85)  # fmt: skip
+        for op in ops:
+            ax.scatter([], [], marker=markers.get(op, "o"), color="#999999", label=op)
+        for b in sizes:
+            ax.scatter([], [], marker="s", color=shade[b], label=f"batch {b}")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("arithmetic intensity (FLOP per byte of inputs + output)")
+        ax.set_ylabel("achieved GFLOP/s (profiler on)")
+        ax.set_title(f"{device} (outlined: train step)")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=7, loc="lower right")
+    fig.suptitle("Roofline: heavy operators under the measured ceilings")
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def plot_step_model(step_times: pd.DataFrame, model: pd.DataFrame, path: str | Path) -> Path:
+    """ms per step against batch size (log-log), measured points and the fitted line
+    fixed + batch × per-sample, one panel per device label, one colour per phase."""
+    panels = _panels(step_times)
+    fig, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 4.2), squeeze=False)
+    for ax, device in zip(axes[0], panels, strict=True):
+        for i, ((phase,), g) in enumerate(_groups(step_times[step_times["device"] == device],
+                                                  ["phase"])):  # fmt: skip
+            g = g.sort_values("batch_size")
+            ax.plot(g["batch_size"], g["ms_per_step"], PHASE_MARKERS.get(phase, "^"),
+                    color=f"C{i}", label=f"{phase}: measured")  # fmt: skip
+            m = model[(model["device"] == device) & (model["phase"] == phase)]
+            if len(m):
+                m = m.iloc[0]
+                fit = m.fixed_ms + g["batch_size"] * m.per_sample_us / 1e3
+                ax.plot(g["batch_size"], fit, PHASE_STYLES.get(phase, ":"), color=f"C{i}",
+                        label=f"{phase}: {m.fixed_ms:.2f} ms + B × {m.per_sample_us:.1f} µs")
+        _batch_axis(ax, sorted(step_times["batch_size"].unique()))
+        ax.set_yscale("log")
+        ax.set_ylabel("ms per step (profiler off)")
+        ax.set_title(device)
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.suptitle("Step time = fixed + batch × per-sample")
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def plot_time_split(split: pd.DataFrame, path: str | Path) -> Path:
+    """Stacked bars per batch size: each operator category's share of the step, plus the time
+    outside any operator; one row of panels per device label, one column per phase."""
+    cats = split[split["split"] == "category"]
+    names = list(dict.fromkeys(cats["name"]))  # the table's order: OP_CATEGORIES, outside
+    colours = {n: plt.get_cmap("tab10")(i % 10) for i, n in enumerate(names)}
+    colours[names[-1]] = "#bdbdbd"
+    devices = _panels(cats)
+    phases = sorted(cats["phase"].unique(), key=lambda p: display_order("cpu", p))
+    fig, axes = plt.subplots(len(devices), len(phases), squeeze=False, layout="constrained",
+                             figsize=(6.5 * len(phases), 3.6 * len(devices)))  # fmt: skip
+    for r, device in enumerate(devices):
+        for c, phase in enumerate(phases):
+            ax = axes[r, c]
+            d = cats[(cats["device"] == device) & (cats["phase"] == phase)]
+            table = d.pivot_table(index="batch_size", columns="name", values="share")
+            table = table.reindex(columns=names).fillna(0.0).sort_index()
+            x = [str(b) for b in table.index]
+            bottom = pd.Series(0.0, index=table.index)
+            for n in names:
+                ax.bar(x, 100 * table[n], bottom=100 * bottom, color=colours[n], label=n)
+                bottom += table[n]
+            ax.set_ylim(0, 100)
+            ax.set_title(f"{device} · {phase}")
+            ax.set_xlabel("batch size")
+            ax.set_ylabel("% of the step")
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles[::-1], labels[::-1], fontsize=7, loc="outside right upper")
+    fig.suptitle("Where the step's time goes, by kind of work")
+    return _save(fig, path)

@@ -56,6 +56,11 @@ def us(x: float | None) -> str:
     return MISSING if _missing(x) else f"{x:,.1f}"
 
 
+def gflops(x: float | None) -> str:
+    """GFLOP/s, GB/s: whole numbers from 100 up, one decimal below."""
+    return rate(x)
+
+
 def seconds(s: float | None) -> str:
     return MISSING if _missing(s) else f"{s:.2f} s"
 

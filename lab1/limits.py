@@ -25,10 +25,10 @@ import torch
 from lab1.devices import device_name, synchronize
 from lab1.threads import using_threads
 
-MATMUL_N = {"cpu": 1536, "cuda": 8192}  # 7 / 1,100 GFLOP per product; 1024 underrates 2 threads
+MATMUL_N = {"cpu": 2048, "cuda": 8192}  # 17 / 1,100 GFLOP per product (1024 underrates 2 threads)
 COPY_BYTES = {"cpu": 512 << 20, "cuda": 2 << 30}  # beyond a 300 MiB L3 / a GPU's L2
 DISPATCH_CALLS = 2000
-BUDGET_S = 0.2  # per matmul dtype and for the copy
+BUDGET_S = 0.25  # per matmul dtype and for the copy
 CPU_BF16_FLAGS = ("amx_bf16", "avx512_bf16")  # native bf16 dot products on x86
 
 

@@ -70,12 +70,26 @@ class Results:
 
 
 @dataclass
+class MachineLimit:
+    """One measured limit of a device at a thread count (a row of the limits table)."""
+
+    device: str
+    threads: int
+    dtype: str
+    what: str  # matmul_peak | memory_bandwidth | dispatch_floor
+    value: float | None  # None: not supported here (note says why)
+    unit: str
+    note: str
+
+
+@dataclass
 class ComparisonSummary:
     tables: dict[str, str]  # table name → Parquet file
     plots: dict[str, str]
     summary: str  # compare/summary.md
     top10_markdown: str
     history: dict[str, str] = field(default_factory=dict)  # table → history partition
+    limits: list[MachineLimit] = field(default_factory=list)  # lab1.limits, per device × threads
 
 
 @dataclass

@@ -35,8 +35,8 @@ from torch import nn
 from torch.optim import Adadelta
 from torch.profiler import ProfilerAction, ProfilerActivity, profile, record_function, schedule
 
-from lab1.config import ProfileSchedule
 from lab1.breakdown import split_rows, time_split
+from lab1.config import ProfileSchedule
 from lab1.data import load_tensors, normalized_images
 from lab1.devices import device_name, synchronize
 from lab1.errors import ConfigError

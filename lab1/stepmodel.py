@@ -4,7 +4,8 @@ The ladder times the train step and inference with the profiler off (lab1.profil
 functions and timer) at batch sizes 1, 2, 4 … 256: a few steps each, so it stays cheap. The fit
 is least squares on *relative* residuals (weights 1/t²), so batch 1's 1 ms weighs as much as
 batch 256's 100 ms: the fixed cost is what the small batches show, not a rounding error of the
-big ones (and never below 0: a noisy negative intercept is refitted through the origin). From the fit: the batch size at which the fixed cost falls below 10 % of a step
+big ones (and never below 0: a noisy negative intercept is refitted through the origin).
+From the fit: the batch size at which the fixed cost falls below 10 % of a step
 (B > 9 · fixed / per-sample); from the measured points: where images/s stop improving.
 """
 
@@ -16,17 +17,17 @@ import numpy as np
 import pandas as pd
 import torch
 
+from lab1.config import LADDER
 from lab1.data import load_tensors, normalized_images
 from lab1.devices import device_name
 from lab1.errors import AnalysisError
+from lab1.model import Net
 
 # lab1.profiling's step functions and timer: the ladder times exactly what profiling times.
 from lab1.profiling import _inference_step, _time_phase, _train_step, batch_indices
-from lab1.model import Net
 from lab1.tables import PHASES
 from lab1.threads import using_threads
 
-LADDER = (1, 2, 4, 8, 16, 32, 64, 128, 256)
 # Per size and phase: 1 warm-up + 3 timed steps (the median of 3 one-step chunks). On 2 Xeon
 # cores at 1 thread the 9 sizes of both phases take ~6 s this way, ~11 s with 2 + 5 steps.
 LADDER_WARMUP, LADDER_STEPS = 1, 3

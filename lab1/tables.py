@@ -247,7 +247,22 @@ def display_order(device: str, phase: str = PHASES[0]) -> tuple:
     """The one display order of configs: cpu first, then other devices by name; within a
     device, train_step before inference."""
     rank = PHASES.index(phase) if phase in PHASES else len(PHASES)
-    return (device != "cpu", device, rank)
+    return (not device.startswith("cpu"), device, rank)
+
+
+def threads_label(device: str, threads: int) -> str:
+    """A device at a thread count, as figures and sentences name it: ``cpu (1 thread)``."""
+    return f"{device} ({threads} thread{'s' if threads != 1 else ''})"
+
+
+def thread_labelled(df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` with ``device`` renamed by threads_label wherever a device ran at more than one
+    thread count, so code that groups by device keeps the thread counts apart."""
+    many = df.groupby("device")["threads"].nunique()
+    many = set(many[many > 1].index)
+    labels = [threads_label(d, t) if d in many else d
+              for d, t in zip(df["device"], df["threads"], strict=True)]  # fmt: skip
+    return df.assign(device=labels)
 
 
 def ordered(df: pd.DataFrame, *keys: str) -> pd.DataFrame:

@@ -12,7 +12,7 @@ from tasks.caching import RUN_CACHE
 
 @task(
     name="profile",
-    task_run_name="profile-{device}-bs{batch_size}",
+    task_run_name="profile-{device}-t{threads}-bs{batch_size}",
     cache_policy=RUN_CACHE,
     persist_result=True,
 )
@@ -26,9 +26,10 @@ def profile(
     schedule: dict,
     seed: int,
     lr: float,
+    threads: int | None = None,
 ) -> dict:
     """Returns paths (op_stats part, traces) and one throughput row per phase."""
     return profile_config(
         data_path, dataset, device, batch_size, RunPaths(run_dir), run_id,
-        ProfileSchedule(**schedule), seed=seed, lr=lr,
+        ProfileSchedule(**schedule), seed=seed, lr=lr, threads=threads,
     )  # fmt: skip

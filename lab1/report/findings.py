@@ -150,3 +150,100 @@ def profiling(comparison: pd.DataFrame | None, share_change: pd.DataFrame | None
 
 def config_order(f: Finding) -> tuple:
     return display_order(f.values.get("device", ""), f.values.get("phase", ""))
+
+
+# --------------------------------------------------------------------------- system view
+
+
+def _most_threads(df: pd.DataFrame) -> pd.DataFrame:
+    """Each device's rows at its largest thread count (the configs a user runs by default)."""
+    top = df.groupby("device")["threads"].transform("max")
+    return df[df["threads"] == top]
+
+
+def time_goes(split: pd.DataFrame | None) -> list[Finding]:
+    """Per device and phase at its smallest profiled batch: the dominant part and category,
+    and the share outside any operator (time_split table)."""
+    if split is None:
+        return []
+    out = []
+    s = _most_threads(split)
+    for (device, phase), g in ordered(s).groupby(["device", "phase"], sort=False):
+        g = g[g["batch_size"] == g["batch_size"].min()]
+        parts = g[(g["split"] == "part") & (g["name"] != "outside labels")]
+        cats = g[g["split"] == "category"]
+        outside = cats[cats["name"] == "outside any operator"].iloc[0]
+        ops = cats[cats["name"] != "outside any operator"]
+        part, cat = parts.loc[parts["share"].idxmax()], ops.loc[ops["share"].idxmax()]
+        out.append(Finding("time_goes", {
+            "device": device, "threads": int(g["threads"].iloc[0]), "phase": phase,
+            "bs": int(g["batch_size"].iloc[0]), "part": part["name"], "part_share": part.share,
+            "category": cat["name"], "category_share": cat.share,
+            "outside": outside.share, "step_us": cats["us_per_step"].sum()}))  # fmt: skip
+    return out
+
+
+def peak_shares(cmp: pd.DataFrame | None, roofline: pd.DataFrame | None) -> list[Finding]:
+    """Per device and phase at its largest batch: the whole step's and the best operator's
+    share of the measured fp32 peak (comparison and roofline tables)."""
+    if cmp is None or cmp["share_of_peak"].isna().all():
+        return []
+    out = []
+    c = _most_threads(cmp)
+    for (device, phase), g in ordered(c, "batch_size").groupby(["device", "phase"], sort=False):
+        r = g.iloc[-1]
+        v = {"device": device, "threads": int(r.threads), "phase": phase,
+             "bs": int(r.batch_size), "gflops": r.achieved_gflops, "share": r.share_of_peak,
+             "op": None, "op_gflops": None, "op_share": None}  # fmt: skip
+        if roofline is not None:
+            ops = roofline[(roofline["device"] == device) & (roofline["threads"] == r.threads)
+                           & (roofline["phase"] == phase) & (roofline["batch_size"] == r.batch_size)]
+            if len(ops):  # fmt: skip
+                best = ops.loc[ops["achieved_gflops"].idxmax()]
+                v.update(op=best.op_name, op_gflops=best.achieved_gflops,
+                         op_share=best.share_of_peak)  # fmt: skip
+        out.append(Finding("peak_share", v))
+    return out
+
+
+def fixed_costs(model: pd.DataFrame | None) -> list[Finding]:
+    """The step-time model of each ladder (step_model table)."""
+    if model is None:
+        return []
+    return [
+        Finding("fixed_cost", {"device": r.device, "threads": int(r.threads), "phase": r.phase,
+                               "fixed_ms": r.fixed_ms, "per_sample_us": r.per_sample_us,
+                               "r2": r.r2,
+                               "below_bs": None if pd.isna(r.fixed_below_10pct_bs)
+                               else int(r.fixed_below_10pct_bs),
+                               "plateau_bs": int(r.plateau_bs)})
+        for r in ordered(model).itertuples()
+    ]  # fmt: skip
+
+
+def thread_gains(cmp: pd.DataFrame | None) -> list[Finding]:
+    """What the extra CPU threads buy, per phase (comparison's speedup_vs_1_thread)."""
+    if cmp is None:
+        return []
+    many = cmp[(cmp["device"] == "cpu") & (cmp["threads"] > 1)].dropna(
+        subset=["speedup_vs_1_thread"])
+    out = []
+    for (threads, phase), g in ordered(many, "batch_size").groupby(["threads", "phase"],
+                                                                  sort=False):  # fmt: skip
+        best = g.loc[g["speedup_vs_1_thread"].idxmax()]
+        out.append(Finding("thread_gain", {
+            "threads": int(threads), "phase": phase, "lo_bs": int(g.batch_size.iloc[0]),
+            "lo": g.speedup_vs_1_thread.iloc[0], "hi_bs": int(g.batch_size.iloc[-1]),
+            "hi": g.speedup_vs_1_thread.iloc[-1], "best_bs": int(best.batch_size),
+            "best": best.speedup_vs_1_thread, "efficiency": best.parallel_efficiency}))  # fmt: skip
+    return out
+
+
+def system(tables: dict[str, pd.DataFrame | None]) -> list[Finding]:
+    """The "Where the time goes" findings, from the run's tables."""
+    return [
+        *time_goes(tables["time_split"]),
+        *peak_shares(tables["comparison"], tables["roofline"]),
+        *fixed_costs(tables["step_model"]),
+        *thread_gains(tables["comparison"]),
+    ]

@@ -13,6 +13,7 @@ from lab1.environment import Environment
 from lab1.report import findings, grids, words
 from lab1.report.blocks import Block, Bullets, Figure, Note, Section, Table
 from lab1.report.run import RunData
+from lab1.report.system import limits_blocks, system_section
 from lab1.train import SCALARS
 
 NOT_PROFILED = "Not profiled in this run"
@@ -93,7 +94,8 @@ def environment_section(d: RunData) -> Section:
                                                  "mlxtend")],
     ]  # fmt: skip
     table = Table(["component", "version / model"], rows)
-    return Section("Environment", ["Captured automatically when the run started.", table])
+    blocks = ["Captured automatically when the run started.", table, *limits_blocks(d)]
+    return Section("Environment", blocks)
 
 
 def dataset_section(d: RunData) -> Section:
@@ -242,5 +244,6 @@ def build_sections(d: RunData, figs: dict[str, Path]) -> list[Section]:
         top_ops_section(d),
         comparison_section(d, figs),
         cpu_gpu_section(d, figs),
+        system_section(d, figs),
         analysis_section(d),
     ]

@@ -131,6 +131,61 @@ def _not_profiled(v: dict) -> str:
     return "Not profiled in this run: no operator or batch-size findings."
 
 
+def _at(v: dict) -> str:
+    threads = f"{v['threads']} thread{'s' if v['threads'] != 1 else ''}"
+    return f"{v['device']} ({threads}) · {v['phase']}"
+
+
+def _time_goes(v: dict) -> str:
+    return (
+        f"{_at(v)} at batch {v['bs']}: {fmt.pct(v['part_share'])} of the "
+        f"{fmt.us(v['step_us'])} µs step is in {v['part']}, and {v['category']} is the largest "
+        f"kind of work ({fmt.pct(v['category_share'])}); {fmt.pct(v['outside'])} is outside "
+        "any operator (Python and dispatch)."
+    )
+
+
+def _peak_share(v: dict) -> str:
+    text = (
+        f"{_at(v)} at batch {v['bs']}: the step reaches {fmt.gflops(v['gflops'])} GFLOP/s, "
+        f"{fmt.pct(v['share'])} of the measured fp32 matmul peak"
+    )
+    if v["op"] is None:
+        return text + "."
+    return text + (
+        f"; its best operator, {fmt.code(v['op'])}, reaches {fmt.gflops(v['op_gflops'])} "
+        f"GFLOP/s ({fmt.pct(v['op_share'])} of the peak)."
+    )
+
+
+def _fixed_cost(v: dict) -> str:
+    if v["per_sample_us"] <= 0:
+        return (
+            f"{_at(v)}: the ladder's step times do not grow with the batch (fit: "
+            f"{fmt.ms(v['fixed_ms'])} ms + {fmt.us(v['per_sample_us'])} µs per image, r² "
+            f"{fmt.decimal(v['r2'], 3)}): too noisy to read a per-image cost from."
+        )
+    below = (
+        f"falls below 10 % of a step from batch {v['below_bs']:,}"
+        if v["below_bs"] is not None
+        else "never falls below 10 % of a step"
+    )
+    return (
+        f"{_at(v)}: a step costs {fmt.ms(v['fixed_ms'])} ms fixed + {fmt.us(v['per_sample_us'])}"
+        f" µs per image (fit r² {fmt.decimal(v['r2'], 3)}); the fixed part {below}, and "
+        f"images/s stop improving by 10 % per larger batch from batch {v['plateau_bs']}."
+    )
+
+
+def _thread_gain(v: dict) -> str:
+    return (
+        f"cpu · {v['phase']}: {v['threads']} threads instead of 1 make a step "
+        f"{fmt.ratio(v['lo'])} as fast at batch {v['lo_bs']} and {fmt.ratio(v['hi'])} at batch "
+        f"{v['hi_bs']}; the best is {fmt.ratio(v['best'])} at batch {v['best_bs']} "
+        f"({fmt.pct(v['efficiency'])} parallel efficiency)."
+    )
+
+
 SENTENCES: dict[str, Callable[[dict], str]] = {
     "accuracy": _accuracy,
     "loss_trend": _loss_trend,
@@ -144,6 +199,10 @@ SENTENCES: dict[str, Callable[[dict], str]] = {
     "speedup": _speedup,
     "profiler_overhead": _profiler_overhead,
     "not_profiled": _not_profiled,
+    "time_goes": _time_goes,
+    "peak_share": _peak_share,
+    "fixed_cost": _fixed_cost,
+    "thread_gain": _thread_gain,
 }
 
 

@@ -1,0 +1,123 @@
+"""From a system perspective: the comparison's rows against the machine's measured limits.
+
+Data only (lab1.report puts it into words). Inputs are the run's tables: op_stats (the
+profiler's FLOP counts and inclusive times), limits (lab1.limits), step_model
+(lab1.stepmodel) and the layer table's MACs per image.
+
+* FLOPs per step: the model's, 2 × MACs × batch for inference and 3 × that for a train step
+  (the backward pass computes two products per forward one: gradients of inputs and of
+  weights), and the profiler's (with_flops counts conv2d, mm, addmm, add and mul, but not
+  convolution_backward, so it undercounts a train step);
+* achieved GFLOP/s = FLOPs per step / ms_per_step (profiler off), and its share of the fp32
+  matmul peak measured at the same device and thread count;
+* roofline points: each operator with a FLOP count and ≥ 1 % of its config's time, its
+  arithmetic intensity (FLOPs per byte of its float32 inputs and output) against its achieved
+  GFLOP/s (FLOPs over its inclusive time, profiler on).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pandas as pd
+
+TRAIN_FLOP_FACTOR = 3  # forward + backward (≈ 2 × forward)
+BYTES_PER_ELEMENT = 4  # float32
+MIN_OP_SHARE = 0.01  # roofline: operators below 1 % of the config's time are left out
+INCLUSIVE = {"self_cpu": "cpu_total_us", "self_device": "device_total_us"}
+
+
+def peaks(limits: pd.DataFrame | None, what: str = "matmul_peak") -> dict[tuple[str, int], float]:
+    """(device, threads) → the fp32 limit ``what`` (GFLOP/s, GB/s or µs)."""
+    if limits is None:
+        return {}
+    rows = limits[(limits["what"] == what) & (limits["dtype"] == "float32")]
+    rows = rows.dropna(subset=["value"])
+    return {(r.device, int(r.threads)): float(r.value) for r in rows.itertuples()}
+
+
+def thread_columns(cmp: pd.DataFrame) -> pd.DataFrame:
+    """speedup_vs_1_thread (ms at 1 thread / ms) and parallel_efficiency (that / threads) on
+    cpu rows that have a 1-thread twin; null elsewhere."""
+    one = cmp[(cmp["device"] == "cpu") & (cmp["threads"] == 1)]
+    base = one.set_index(["batch_size", "phase"])["ms_per_step"]
+    ms_1 = pd.Series([base.get((b, p)) if d == "cpu" else None for d, b, p in
+                      zip(cmp["device"], cmp["batch_size"], cmp["phase"], strict=True)],
+                     index=cmp.index, dtype="float64")  # fmt: skip
+    speedup = ms_1 / cmp["ms_per_step"]
+    return cmp.assign(speedup_vs_1_thread=speedup, parallel_efficiency=speedup / cmp["threads"])
+
+
+def flops_columns(
+    cmp: pd.DataFrame, op_stats: pd.DataFrame, macs_per_image: int | None,
+    limits: pd.DataFrame | None, step_model: pd.DataFrame | None,
+) -> pd.DataFrame:  # fmt: skip
+    """The comparison's FLOP, share-of-peak and step-model columns (COMPARISON_SCHEMA)."""
+    keys = ["device", "threads", "batch_size", "phase"]
+    ops = op_stats[op_stats["kind"] == "op"]
+    counted = ops.groupby(keys)["flops"].sum() / ops.groupby(keys)["active_steps"].first()
+    out = cmp.copy()
+    out["profiler_gflop_per_step"] = [counted.get(tuple(k), 0.0) / 1e9
+                                      for k in out[keys].itertuples(index=False)]  # fmt: skip
+    if macs_per_image:
+        factor = out["phase"].map(lambda p: TRAIN_FLOP_FACTOR if p == "train_step" else 1)
+        out["model_gflop_per_step"] = 2 * macs_per_image * out["batch_size"] * factor / 1e9
+        gflop = out["model_gflop_per_step"]
+    else:
+        out["model_gflop_per_step"] = math.nan
+        gflop = out["profiler_gflop_per_step"]
+    out["achieved_gflops"] = gflop / (out["ms_per_step"] / 1e3)
+    peak = peaks(limits)
+    out["share_of_peak"] = [a / peak[(d, int(t))] if (d, int(t)) in peak else math.nan
+                            for a, d, t in zip(out["achieved_gflops"], out["device"],
+                                               out["threads"], strict=True)]  # fmt: skip
+    model = (step_model.set_index(["device", "threads", "phase"]) if step_model is not None
+             else pd.DataFrame(columns=["fixed_ms", "per_sample_us"]))  # fmt: skip
+    for col in ("fixed_ms", "per_sample_us"):
+        out[col] = [model[col].get((d, int(t), p), math.nan) for d, t, p in
+                    zip(out["device"], out["threads"], out["phase"], strict=True)]  # fmt: skip
+    return out
+
+
+def _numel(shape: list[int]) -> int:
+    return math.prod(shape) if shape else 0
+
+
+def output_elements(op_name: str, shapes: list[list[int]], flops_per_call: float) -> float:
+    """Output size from the inputs' shapes and torch's FLOP count (exact for these ops, and
+    free of any stride or padding assumption for a convolution)."""
+    if op_name == "aten::conv2d":  # flops = 2 × out × C_in × kh × kw; weight (O, C_in, kh, kw)
+        return flops_per_call / (2 * _numel(shapes[1][1:]))
+    if op_name == "aten::addmm":  # bias, (M, K), (K, N) → (M, N)
+        return shapes[1][0] * shapes[2][1]
+    if op_name in ("aten::mm", "aten::bmm"):
+        return _numel(shapes[0][:-1]) * shapes[1][-1]
+    return max(_numel(s) for s in shapes)  # elementwise: the broadcast operand's size
+
+
+def roofline_table(op_stats: pd.DataFrame, limits: pd.DataFrame | None, basis_of) -> pd.DataFrame:
+    """ROOFLINE_SCHEMA rows; ``basis_of(device)`` is self_cpu or self_device."""
+    config = ["run_id", "torch_version", "device", "device_name", "threads", "batch_size",
+              "phase"]  # fmt: skip
+    ops = op_stats[op_stats["kind"] == "op"]
+    peak = peaks(limits)
+    out = []
+    for key, g in ops.groupby(config, sort=True):
+        named = dict(zip(config, key, strict=True))
+        inclusive = INCLUSIVE[basis_of(named["device"])]
+        self_col = "self_cpu_us" if inclusive == "cpu_total_us" else "self_device_us"
+        total = g[self_col].sum()
+        for r in g[(g["flops"] > 0) & (g[inclusive] >= MIN_OP_SHARE * total)].itertuples():
+            shapes = [s for s in json.loads(r.input_shapes) if isinstance(s, list)]
+            per_call = r.flops / r.calls
+            elements = sum(_numel(s) for s in shapes) + output_elements(r.op_name, shapes,
+                                                                        per_call)  # fmt: skip
+            nbytes = BYTES_PER_ELEMENT * elements
+            achieved = r.flops / (getattr(r, inclusive) * 1e3)
+            p = peak.get((named["device"], int(named["threads"])))
+            out.append({**named, "op_name": r.op_name, "input_shapes": r.input_shapes,
+                        "gflop_per_call": per_call / 1e9, "mbytes_per_call": nbytes / 1e6,
+                        "intensity": per_call / nbytes, "achieved_gflops": achieved,
+                        "share_of_peak": achieved / p if p else math.nan})  # fmt: skip
+    return pd.DataFrame(out)

@@ -1,0 +1,32 @@
+"""machine-limits and step-ladder: what a device can do, and how its step time scales."""
+
+from __future__ import annotations
+
+from prefect import task
+
+from lab1.limits import measure_limits
+from lab1.rundir import RunPaths
+from lab1.stepmodel import time_ladder
+from lab1.tables import LIMITS_SCHEMA, STEP_TIMES_SCHEMA, write_parquet
+from tasks.caching import RUN_CACHE
+
+
+@task(name="machine-limits", task_run_name="limits-{device}-t{threads}", cache_policy=RUN_CACHE,
+      persist_result=True)  # fmt: skip
+def machine_limits(device: str, threads: int, run_dir: str, run_id: str) -> str:
+    """Microbenchmarks of one device × threads (lab1.limits); returns the part file."""
+    rows = measure_limits(device, threads, run_id)
+    return str(write_parquet(rows, LIMITS_SCHEMA, RunPaths(run_dir).limits_part(device, threads)))
+
+
+@task(name="step-ladder", task_run_name="ladder-{device}-t{threads}", cache_policy=RUN_CACHE,
+      persist_result=True)  # fmt: skip
+def step_ladder(
+    data_path: str, dataset: str, device: str, threads: int, sizes: list[int], run_dir: str,
+    run_id: str, seed: int, lr: float,
+) -> str:  # fmt: skip
+    """Profiler-off step times over the batch ladder (lab1.stepmodel); returns the part file."""
+    rows = time_ladder(data_path, dataset, device, threads, run_id, seed=seed, lr=lr,
+                       sizes=tuple(sizes))  # fmt: skip
+    path = RunPaths(run_dir).ladder_part(device, threads)
+    return str(write_parquet(rows, STEP_TIMES_SCHEMA, path))

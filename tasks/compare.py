@@ -9,6 +9,7 @@ from lab1.compare import combine_and_compare
 from lab1.history import append_history
 from lab1.report import write_compare_texts
 from lab1.rundir import RunPaths
+from lab1.tables import LIMITS_SCHEMA, read_parquet
 from tasks.caching import RUN_CACHE
 
 TABLE_KEY = "lab1-comparison"
@@ -29,5 +30,11 @@ def compare(run_dir: str, run_id: str) -> dict:
         texts["markdown"], key=SUMMARY_KEY, description=f"{run_id}: profiling summary"
     )
     history = append_history(paths, run_id, result["tables"])
+    limits = []
+    if "limits" in result["tables"]:  # the manifest keeps the machine's limits too
+        df = read_parquet(result["tables"]["limits"], LIMITS_SCHEMA).drop(
+            columns=["run_id", "device_name"])
+        limits = [{k: (None if v != v else v) for k, v in r.items()}  # NaN → None
+                  for r in df.to_dict("records")]  # fmt: skip
     return {**result, "summary": texts["summary"], "top10_markdown": texts["top10_markdown"],
-            "history": history}  # fmt: skip
+            "history": history, "limits": limits}  # fmt: skip

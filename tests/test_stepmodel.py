@@ -13,8 +13,7 @@ LADDER = [1, 2, 4, 8, 16, 32, 64, 128, 256]
 def _synthetic(fixed_ms, per_sample_us, sizes=LADDER, noise=0.0):
     # Alternating ± noise, so the error does not just scale the slope.
     return [
-        (fixed_ms + b * per_sample_us / 1e3) * (1 + noise * (-1) ** i)
-        for i, b in enumerate(sizes)
+        (fixed_ms + b * per_sample_us / 1e3) * (1 + noise * (-1) ** i) for i, b in enumerate(sizes)
     ]
 
 

@@ -13,7 +13,7 @@ from typing import Any
 import pandas as pd
 
 from lab1.manifest import Manifest
-from lab1.tables import display_order, ordered
+from lab1.tables import display_order, ordered, thread_labelled
 
 
 @dataclass(frozen=True)
@@ -122,7 +122,7 @@ def _speedups(speedups: pd.DataFrame) -> list[Finding]:
 def speedups(comparison: pd.DataFrame) -> pd.DataFrame:
     """One row per GPU device × batch size × phase: CPU and GPU images/s and their ratio (the
     comparison table's speedup_vs_cpu)."""
-    cpu = comparison[comparison["device"] == "cpu"]
+    cpu = _most_threads(comparison[comparison["device"] == "cpu"])  # as speedup_vs_cpu's
     gpu = comparison[comparison["device"] != "cpu"].dropna(subset=["speedup_vs_cpu"])
     if cpu.empty or gpu.empty:
         return pd.DataFrame()
@@ -136,10 +136,10 @@ def profiling(comparison: pd.DataFrame | None, share_change: pd.DataFrame | None
     if comparison is None:
         return [Finding("not_profiled")]
     out: list[Finding] = []
-    cmp = ordered(comparison, "batch_size")
+    cmp = ordered(thread_labelled(comparison), "batch_size")
     for (device, phase), g in cmp.groupby(["device", "phase"], sort=False):
         out += _scaling(device, phase, g)
-    out += _share_moves(share_change)
+    out += _share_moves(None if share_change is None else thread_labelled(share_change))
     sp = speedups(comparison)
     if len(sp):
         out += _speedups(sp)
@@ -196,9 +196,9 @@ def peak_shares(cmp: pd.DataFrame | None, roofline: pd.DataFrame | None) -> list
              "bs": int(r.batch_size), "gflops": r.achieved_gflops, "share": r.share_of_peak,
              "op": None, "op_gflops": None, "op_share": None}  # fmt: skip
         if roofline is not None:
-            ops = roofline[(roofline["device"] == device) & (roofline["threads"] == r.threads)
-                           & (roofline["phase"] == phase) & (roofline["batch_size"] == r.batch_size)]
-            if len(ops):  # fmt: skip
+            same = roofline[["device", "threads", "phase", "batch_size"]].apply(tuple, axis=1)
+            ops = roofline[same == (device, r.threads, phase, r.batch_size)]
+            if len(ops):
                 best = ops.loc[ops["achieved_gflops"].idxmax()]
                 v.update(op=best.op_name, op_gflops=best.achieved_gflops,
                          op_share=best.share_of_peak)  # fmt: skip

@@ -22,6 +22,7 @@ RANKED_BY = {"self_cpu": "self CPU time", "self_device": "self device time"}
 # (column, header, formatter) of the comparison table, in display order.
 COMPARISON_COLUMNS: tuple[tuple[str, str, Callable], ...] = (
     ("device", "device", str),
+    ("threads", "threads", fmt.count),
     ("phase", "phase", str),
     ("batch_size", "batch size", fmt.count),
     ("images_per_s", "images/s", fmt.rate),
@@ -31,7 +32,10 @@ COMPARISON_COLUMNS: tuple[tuple[str, str, Callable], ...] = (
     ("top_op_share", "top op share", fmt.pct),
     ("peak_memory_bytes", "peak memory", fmt.nbytes),
     ("profiler_overhead", "profiler overhead", fmt.ratio),
-    ("num_threads", "threads", fmt.count),
+    ("achieved_gflops", "GFLOP/s", fmt.gflops),
+    ("share_of_peak", "share of peak", fmt.pct),
+    ("fixed_ms", "fixed ms/step", fmt.ms),
+    ("per_sample_us", "µs/image (fit)", fmt.us),
 )
 TEXT_COLUMNS = {"device", "phase", "top_op"}
 
@@ -57,7 +61,7 @@ def comparison_rows(comparison: pd.DataFrame) -> list[dict[str, str]]:
     """The comparison as formatted cells by header: the table artifact and the report table."""
     return [
         {header: f(r[col]) for col, header, f in COMPARISON_COLUMNS}
-        for _, r in ordered(comparison, "batch_size").iterrows()
+        for _, r in ordered(comparison, "threads", "batch_size").iterrows()
     ]
 
 

@@ -40,8 +40,11 @@ def limits_blocks(d: RunData) -> list[Block]:
     return [
         "Machine limits, measured by short microbenchmarks at the start of profiling, on the "
         "device and thread count each config uses:",
-        Table(["device", "threads", "limit", "dtype", "value", "how"], rows,
-              [False, True, False, False, True, False]),  # fmt: skip
+        Table(
+            ["device", "threads", "limit", "dtype", "value", "how"],
+            rows,
+            [False, True, False, False, True, False],
+        ),
     ]
 
 
@@ -101,7 +104,8 @@ def model_table(model: pd.DataFrame) -> Table:
 
 def threads_table(cmp: pd.DataFrame) -> Table | None:
     many = cmp[(cmp["device"] == "cpu") & (cmp["threads"] > 1)].dropna(
-        subset=["speedup_vs_1_thread"])
+        subset=["speedup_vs_1_thread"]
+    )
     if many.empty:
         return None
     rows = [
@@ -128,7 +132,8 @@ def system_section(d: RunData, figs: dict[str, Path]) -> Section:
     blocks: list[Block] = [INTRO, Bullets(words.sentences(findings.system(t)))]
     if t["time_split"] is not None:
         figs["time_split"] = figures.plot_time_split(
-            thread_labelled(t["time_split"]), d.paths.figure("time_split"))
+            thread_labelled(t["time_split"]), d.paths.figure("time_split")
+        )
         blocks += [Figure(figs["time_split"], "Share of each kind of work per batch size"),
                    "By kind of operator (share of the step):",
                    split_table(t["time_split"], "category", (*OP_CATEGORIES, OUTSIDE_OPS)),

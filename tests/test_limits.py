@@ -1,0 +1,56 @@
+"""The machine's limits: real microbenchmarks, and bf16 skipped (never faked) where absent."""
+
+import math
+
+import pytest
+import torch
+
+from lab1 import limits
+from lab1.tables import LIMITS_SCHEMA, to_arrow
+
+
+@pytest.fixture(scope="module")
+def cpu_rows():
+    return limits.measure_limits("cpu", 1, "r")
+
+
+def test_microbenchmarks_return_positive_finite_values(cpu_rows):
+    to_arrow(cpu_rows, LIMITS_SCHEMA)
+    got = {(r["dtype"], r["what"]): r for r in cpu_rows}
+    for key, unit in [(("float32", "matmul_peak"), "GFLOP/s"),
+                      (("float32", "memory_bandwidth"), "GB/s"),
+                      (("float32", "dispatch_floor"), "µs")]:  # fmt: skip
+        value = got[key]["value"]
+        assert got[key]["unit"] == unit and math.isfinite(value) and value > 0
+        assert got[key]["threads"] == 1 and got[key]["device"] == "cpu"
+    # Orders of magnitude any CPU of the last decade is within: a unit slip would leave them.
+    assert 1 < got[("float32", "matmul_peak")]["value"] < 10_000
+    assert 0.5 < got[("float32", "memory_bandwidth")]["value"] < 1_000
+    assert 0.05 < got[("float32", "dispatch_floor")]["value"] < 1_000
+
+
+def test_bf16_is_measured_only_where_native(cpu_rows):
+    bf16 = next(r for r in cpu_rows if r["dtype"] == "bfloat16")
+    if limits.bf16_support(torch.device("cpu")) is None:
+        assert math.isfinite(bf16["value"]) and bf16["value"] > 0
+    else:
+        assert bf16["value"] is None and bf16["note"].startswith("not supported")
+
+
+def test_a_cpu_without_native_bf16_gets_no_number(monkeypatch):
+    monkeypatch.setattr(limits, "cpu_flags", lambda: {"avx2", "fma"})
+    measured = []
+    monkeypatch.setattr(limits, "matmul_gflops", lambda dev, dtype, n, b: measured.append(dtype)
+                        or 1.0)  # fmt: skip
+    monkeypatch.setattr(limits, "copy_gbps", lambda dev, nbytes, b: 1.0)
+    rows = limits.measure_limits("cpu", 1, "r")
+    bf16 = next(r for r in rows if r["dtype"] == "bfloat16")
+    assert bf16["value"] is None and "amx_bf16" in bf16["note"]
+    assert measured == [torch.float32]  # no emulated bf16 run at all
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_gpu_limits_use_device_time():
+    rows = limits.measure_limits("cuda", torch.get_num_threads(), "r")
+    fp32 = next(r for r in rows if r["what"] == "matmul_peak" and r["dtype"] == "float32")
+    assert fp32["value"] > 100  # any CUDA GPU torch supports beats 100 GFLOP/s

@@ -1,0 +1,96 @@
+"""The system view end to end on a real (tiny) run: limits, thread axis, ladder, compare,
+achieved FLOP/s against the measured peak, the report section."""
+
+import pytest
+
+from lab1.compare import combine_and_compare
+from lab1.config import ProfileSchedule
+from lab1.limits import measure_limits
+from lab1.profiling import profile_config
+from lab1.report import write_report
+from lab1.rundir import RunPaths
+from lab1.stepmodel import time_ladder
+from lab1.tables import LIMITS_SCHEMA, SCHEMAS, STEP_TIMES_SCHEMA, read_parquet, write_parquet
+from lab1.threads import available_cpus
+
+SMALL = ProfileSchedule(wait=0, warmup=1, active=2, throughput_steps=3)
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    """One run directory: cpu at 1 and all threads, batch 16, limits, a 3-size ladder."""
+    from lab1.atomic import write_json
+    from lab1.config import Lab1Config
+    from lab1.data import prepare_dataset
+    from lab1.manifest import Manifest, write_manifest
+    from tests.conftest import write_mnist_layout
+
+    root = tmp_path_factory.mktemp("system")
+    write_mnist_layout(root / "datasets")
+    info = prepare_dataset("mnist", root / "datasets", root / "data")
+    paths = RunPaths(root / "run")
+    paths.root.mkdir()
+    cfg = Lab1Config(run_name="run", runs_dir=str(root), dry_run=True)
+    write_manifest(paths, Manifest(run_id="run", run_name="run", run_dir=str(paths.root),
+                                   parameters=cfg))  # fmt: skip
+    for threads in sorted({1, available_cpus()}):
+        rows = measure_limits("cpu", threads, "run")
+        write_parquet(rows, LIMITS_SCHEMA, paths.limits_part("cpu", threads))
+        result = profile_config(info.path, "mnist", "cpu", 16, paths, "run", SMALL, seed=1,
+                                lr=1.0, threads=threads)  # fmt: skip
+        write_json(paths.profile_result("cpu", 16, threads), result)
+    ladder = time_ladder(info.path, "mnist", "cpu", 1, "run", seed=1, lr=1.0, sizes=(1, 4, 16),
+                         steps=1)  # fmt: skip
+    write_parquet(ladder, STEP_TIMES_SCHEMA, paths.ladder_part("cpu", 1))
+    combine_and_compare(paths, "run")
+    return paths
+
+
+def _table(paths, name):
+    return read_parquet(paths.table(name), SCHEMAS[name])
+
+
+def test_the_thread_axis_gives_rows_for_1_and_n_threads(run):
+    cmp = _table(run, "comparison")
+    assert set(cmp["threads"]) == {1, available_cpus()}
+    one = cmp[cmp["threads"] == 1]
+    assert (one["speedup_vs_1_thread"] == 1.0).all() and (one["parallel_efficiency"] == 1).all()
+    for name in ("op_stats", "top10", "time_split", "roofline", "limits"):
+        assert set(_table(run, name)["threads"]) == {1, available_cpus()}, name
+
+
+def test_achieved_gflops_stay_under_the_measured_peak(run):
+    """At 1 thread (2 threads share the machine with other processes: noisier peaks)."""
+    limits = _table(run, "limits")
+    peak = limits[(limits.threads == 1) & (limits.what == "matmul_peak")
+                  & (limits.dtype == "float32")]["value"].iloc[0]  # fmt: skip
+    cmp = _table(run, "comparison")
+    one = cmp[cmp["threads"] == 1]
+    assert (one["achieved_gflops"] > 0).all()
+    assert (one["achieved_gflops"] <= 1.1 * peak).all()
+    assert one["share_of_peak"].tolist() == pytest.approx((one["achieved_gflops"] / peak).tolist())
+    roof = _table(run, "roofline")
+    roof = roof[roof["threads"] == 1]
+    assert {"aten::conv2d", "aten::addmm"} <= set(roof["op_name"])
+    assert (roof["achieved_gflops"] <= 1.1 * peak).all(), roof[["op_name", "achieved_gflops"]]
+    # conv2's (16,32,26,26) × (64,32,3,3): 2 × 16·64·24·24 · 32·9 FLOPs per call.
+    conv2 = roof[roof["input_shapes"].str.startswith("[[16, 32, 26, 26]")].iloc[0]
+    assert conv2["gflop_per_call"] == pytest.approx(2 * 16 * 64 * 24 * 24 * 32 * 9 / 1e9)
+
+
+def test_the_model_flops_follow_the_layer_table_and_the_step_model_is_fitted(run):
+    model = _table(run, "step_model")
+    assert len(model) == 2 and (model["sizes"] == 3).all()
+    cmp = _table(run, "comparison")
+    fitted = cmp[cmp["threads"] == 1]
+    assert fitted["fixed_ms"].notna().all() and fitted["per_sample_us"].notna().all()
+    # No layers.json in this run: FLOPs fall back to the profiler's count.
+    assert cmp["model_gflop_per_step"].isna().all() and (cmp["profiler_gflop_per_step"] > 0).all()
+
+
+def test_the_report_shows_where_the_time_goes(run):
+    out = write_report(run.root)
+    assert {"time_split", "roofline", "step_model"} <= set(out["figures"])
+    md = run.report_md.read_text()
+    assert "## Where the time goes" in md and "outside any operator" in md
+    assert "matmul peak" in md  # the environment's limits table

@@ -22,6 +22,8 @@ import math
 
 import pandas as pd
 
+from lab1.tables import ROOFLINE_SCHEMA
+
 TRAIN_FLOP_FACTOR = 3  # forward + backward (≈ 2 × forward)
 BYTES_PER_ELEMENT = 4  # float32
 MIN_OP_SHARE = 0.01  # roofline: operators below 1 % of the config's time are left out
@@ -50,13 +52,16 @@ def thread_columns(cmp: pd.DataFrame) -> pd.DataFrame:
 
 
 def flops_columns(
-    cmp: pd.DataFrame, op_stats: pd.DataFrame, macs_per_image: int | None,
-    limits: pd.DataFrame | None, step_model: pd.DataFrame | None,
+    cmp: pd.DataFrame, op_stats: pd.DataFrame | None = None, macs_per_image: int | None = None,
+    limits: pd.DataFrame | None = None, step_model: pd.DataFrame | None = None,
 ) -> pd.DataFrame:  # fmt: skip
-    """The comparison's FLOP, share-of-peak and step-model columns (COMPARISON_SCHEMA)."""
+    """The comparison's FLOP, share-of-peak and step-model columns (COMPARISON_SCHEMA); a
+    missing input leaves its columns empty (no op_stats: no FLOPs counted)."""
     keys = ["device", "threads", "batch_size", "phase"]
-    ops = op_stats[op_stats["kind"] == "op"]
-    counted = ops.groupby(keys)["flops"].sum() / ops.groupby(keys)["active_steps"].first()
+    counted = pd.Series(dtype="float64")
+    if op_stats is not None:
+        ops = op_stats[op_stats["kind"] == "op"]
+        counted = ops.groupby(keys)["flops"].sum() / ops.groupby(keys)["active_steps"].first()
     out = cmp.copy()
     out["profiler_gflop_per_step"] = [counted.get(tuple(k), 0.0) / 1e9
                                       for k in out[keys].itertuples(index=False)]  # fmt: skip
@@ -120,4 +125,4 @@ def roofline_table(op_stats: pd.DataFrame, limits: pd.DataFrame | None, basis_of
                         "gflop_per_call": per_call / 1e9, "mbytes_per_call": nbytes / 1e6,
                         "intensity": per_call / nbytes, "achieved_gflops": achieved,
                         "share_of_peak": achieved / p if p else math.nan})  # fmt: skip
-    return pd.DataFrame(out)
+    return pd.DataFrame(out, columns=ROOFLINE_SCHEMA.names)

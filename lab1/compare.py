@@ -110,9 +110,12 @@ def throughput_rows(items: list[dict]) -> list[dict]:
     return rows
 
 
-def comparison_table(rows: list[dict], top10: pd.DataFrame, run_id: str) -> pd.DataFrame:
+def comparison_table(
+    rows: list[dict], top10: pd.DataFrame, run_id: str, system: dict | None = None
+) -> pd.DataFrame:
     """One row per device × threads × batch size × phase, with its top op, the speed-up over
-    cpu (at its most threads) and over 1 thread."""
+    cpu (at its most threads) and over 1 thread, and the FLOP and step-model columns from
+    ``system`` (lab1.analysis.flops_columns' inputs by name; without it: none measured)."""
     df = pd.DataFrame(rows).assign(run_id=run_id)
     keys = ["device", "threads", "batch_size", "phase"]
     duplicated = df[df.duplicated(keys, keep=False)]
@@ -131,7 +134,8 @@ def comparison_table(rows: list[dict], top10: pd.DataFrame, run_id: str) -> pd.D
         dtype="float64",
     )
     df["speedup_vs_cpu"] = cpu_ms / df["ms_per_step"]
-    return ordered(thread_columns(df), "threads", "batch_size")
+    df = flops_columns(thread_columns(df), **(system or {}))
+    return ordered(df, "threads", "batch_size")[COMPARISON_SCHEMA.names]
 
 
 def share_change_table(shares: pd.DataFrame, top10: pd.DataFrame, run_id: str) -> pd.DataFrame:
@@ -218,11 +222,9 @@ def combine_and_compare(paths: RunPaths, run_id: str) -> dict[str, dict[str, str
     top10 = top_ops(op_stats)
     shares = op_shares(op_stats)
     frames = {"op_stats": op_stats, "top10": top10, **system_tables(paths, results, run_id)}
-    comparison = comparison_table(throughput_rows(results), top10, run_id)
-    frames["comparison"] = flops_columns(
-        comparison, op_stats, _macs_per_image(paths), frames.get("limits"),
-        frames.get("step_model"),
-    )[COMPARISON_SCHEMA.names]  # fmt: skip
+    system = {"op_stats": op_stats, "macs_per_image": _macs_per_image(paths),
+              "limits": frames.get("limits"), "step_model": frames.get("step_model")}  # fmt: skip
+    frames["comparison"] = comparison_table(throughput_rows(results), top10, run_id, system)
     frames["share_change"] = share_change_table(shares, top10, run_id)
     frames["roofline"] = roofline_table(op_stats, frames.get("limits"), share_basis)
     tables = {k: write_parquet(df, SCHEMAS[k], paths.table(k)) for k, df in frames.items()}

@@ -334,11 +334,9 @@ def profile_config(
     threads: int | None = None,
 ) -> dict:
     """Profile and time both phases of one config at ``threads`` CPU threads (None: the
-    process's current count); write its op_stats and time_split parts and Chrome traces
-    where ``paths`` says. ``seed`` and ``lr`` are the run's: the weights, dropout masks, batch
-    order and optimizer are the training recipe's. Returns a small JSON-ready dict: paths,
-    thread settings, seed and lr, and one ``throughput`` row per phase (the comparison's input).
-    """
+    current count); write its op_stats and time_split parts and Chrome traces where ``paths``
+    says. ``seed`` and ``lr`` are the run's (weights, dropout masks, batch order, optimizer).
+    Returns a small JSON-ready dict: paths, settings, one ``throughput`` row per phase."""
     if batch_size < 1:
         raise ConfigError(f"profiling needs a batch size >= 1, got {batch_size}")
     threads = threads or torch.get_num_threads()
@@ -348,14 +346,9 @@ def profile_config(
         per_phase = sched.wait + sched.warmup + sched.active
         per_phase += max(2, sched.throughput_steps // 10) + sched.throughput_steps
         s = _setup(data_path, dataset, dev, batch_size, per_phase, seed, lr)
-        config = {
-            "run_id": run_id,
-            "torch_version": torch.__version__,
-            "device": device,
-            "device_name": device_name(device),
-            "threads": threads,
-            "batch_size": batch_size,
-        }
+        config = {"run_id": run_id, "torch_version": torch.__version__, "device": device,
+                  "device_name": device_name(device), "threads": threads,
+                  "batch_size": batch_size}  # fmt: skip
         rows, splits, traces, throughput = [], [], {}, []
         for p, phase in enumerate(PHASES):
             # Gathered here, outside both measured loops: (B,1,28,28) and (B,) per step.
@@ -363,16 +356,12 @@ def profile_config(
             trace = paths.trace(device, batch_size, threads, phase)
             trace.parent.mkdir(parents=True, exist_ok=True)
             phase_rows, split, row = _measure_phase(phase, s, batches, config, sched, dev, trace)
-            rows += phase_rows
-            splits += split
+            rows, splits = rows + phase_rows, splits + split
             throughput.append(row)
             traces[phase] = str(trace)
-        part = write_parquet(
-            rows, OP_STATS_SCHEMA, paths.op_stats_part(device, batch_size, threads)
-        )
-        split_part = write_parquet(
-            splits, TIME_SPLIT_SCHEMA, paths.time_split_part(device, batch_size, threads)
-        )
+        key = (device, batch_size, threads)
+        part = write_parquet(rows, OP_STATS_SCHEMA, paths.op_stats_part(*key))
+        split_part = write_parquet(splits, TIME_SPLIT_SCHEMA, paths.time_split_part(*key))
         return {
             **config,
             "op_stats": str(part),

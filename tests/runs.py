@@ -10,7 +10,7 @@ from lab1.atomic import write_json
 from lab1.config import Lab1Config
 from lab1.manifest import Manifest, update_manifest, write_manifest
 from lab1.rundir import RunPaths
-from lab1.tables import OP_STATS_SCHEMA, write_parquet
+from lab1.tables import OP_STATS_SCHEMA, TIME_SPLIT_SCHEMA, write_parquet
 
 
 def start_run(root: Path, **sections) -> RunPaths:
@@ -27,9 +27,17 @@ def start_run(root: Path, **sections) -> RunPaths:
 
 
 def write_profile_results(paths: RunPaths, op_stats: pd.DataFrame, throughput: list[dict]) -> None:
-    """What profile_config leaves per config: the op_stats part and the result JSON."""
-    for (device, bs), rows in op_stats.groupby(["device", "batch_size"]):
-        part = write_parquet(rows, OP_STATS_SCHEMA, paths.op_stats_part(device, int(bs)))
-        mine = [t for t in throughput if t["device"] == device and t["batch_size"] == bs]
-        write_json(paths.profile_result(device, int(bs)), {"op_stats": str(part),
-                                                            "throughput": mine})  # fmt: skip
+    """What profile_config leaves per config: the op_stats part, an (empty) time_split part
+    and the result JSON. Rows without a ``threads`` column ran at 1 thread."""
+    if "threads" not in op_stats:
+        op_stats = op_stats.assign(threads=1)
+    throughput = [{"threads": 1, **t} for t in throughput]
+    for (device, threads, bs), rows in op_stats.groupby(["device", "threads", "batch_size"]):
+        key = (device, int(bs), int(threads))
+        part = write_parquet(rows, OP_STATS_SCHEMA, paths.op_stats_part(*key))
+        split = write_parquet([], TIME_SPLIT_SCHEMA, paths.time_split_part(*key))
+        mine = [t for t in throughput
+                if (t["device"], t["batch_size"], t["threads"]) == (device, bs, threads)]
+        write_json(paths.profile_result(*key), {"op_stats": str(part),
+                                                "time_split": str(split),
+                                                "throughput": mine})  # fmt: skip

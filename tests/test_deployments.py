@@ -189,6 +189,7 @@ def test_dispatch_sends_each_device_to_its_pool(deployed, tmp_path):
         "dry_run": True,
         "devices": ["auto"],
         "batch_sizes": [2, 4],
+        "cpu_threads": ["1"],
         "dispatch": "deployments",
         "runs_dir": str(runs),
         "run_name": "dispatched",
@@ -210,5 +211,5 @@ def test_dispatch_sends_each_device_to_its_pool(deployed, tmp_path):
     run = runs / "dispatched"
     assert json.loads((run / "manifest.json").read_text())["status"] == "completed"
     results = sorted(p.name for p in (run / "profiles" / "results").iterdir())
-    assert results == ["cpu_bs2.json", "cpu_bs4.json"]
+    assert results == ["cpu_t1_bs2.json", "cpu_t1_bs4.json"]
     assert (run / "compare" / "comparison.parquet").is_file()

@@ -59,7 +59,7 @@ def test_profile_writes_op_stats_traces_and_throughput(tiny_dataset, tmp_path):
     assert set(top10["sort_key"]) == {"self_cpu"}  # no device time on the CPU
 
     for phase, path in result["traces"].items():
-        assert path.endswith(f"cpu_bs4_{phase}.json")
+        assert path.endswith(f"cpu_t{result['threads']}_bs4_{phase}.json")
         events = json.loads(Path(path).read_text())["traceEvents"]
         names = {e.get("name") for e in events}
         assert phase in names and any(str(n).startswith("ProfilerStep#") for n in names)
@@ -190,7 +190,7 @@ def test_profile_task_runs_in_a_flow_named_after_its_config(
     @flow(name="profile-task-test")
     def one_config():
         return profile(tiny_dataset.path, "mnist", "cpu", 2, str(tmp_path), "flow-run", SMALL,
-                       **RECIPE)  # fmt: skip
+                       **RECIPE, threads=1)  # fmt: skip
 
     state = one_config(return_state=True)
     assert state.is_completed() and state.result()["batch_size"] == 2
@@ -200,4 +200,4 @@ def test_profile_task_runs_in_a_flow_named_after_its_config(
                 id=FlowRunFilterId(any_=[state.state_details.flow_run_id])
             )
         )
-    assert [r.name for r in runs] == ["profile-cpu-bs2"]
+    assert [r.name for r in runs] == ["profile-cpu-t1-bs2"]

@@ -33,6 +33,7 @@ HEADINGS = (
     "Top-10 operators",
     "Batch-size comparison",
     "CPU vs GPU",
+    "Where the time goes",
     "Analysis",
 )
 OPS = (
@@ -104,6 +105,7 @@ def write_profiles(paths: RunPaths, devices=("cpu", "cuda"), batch_sizes=(16, 64
                 "torch_version": "2.14.1",
                 "device": device,
                 "device_name": "NVIDIA H100" if gpu else "Test CPU 9000",
+                "threads": 16,
                 "batch_size": bs,
             }
             rows = []
@@ -345,7 +347,8 @@ def test_analysis_numbers_match_the_tables(full_report):
         # Ratios (×) are computed from two table values: checked separately below.
         missing = {n for n in numbers(b) if "×" not in n} - in_tables
         assert not missing, f"{missing} of {b!r} appear in no table"
-    cmp = {(r[0], r[1], r[2]): r for r in md_tables(s["Batch-size comparison"])[0][1:]}
+    # Columns: device, threads, phase, batch size, images/s, …
+    cmp = {(r[0], r[2], r[3]): r for r in md_tables(s["Batch-size comparison"])[0][1:]}
     for b in bullets:
         m = re.match(
             r"(\S+) · (\S+): from batch (\d+) to (\d+) the throughput goes from "
@@ -355,7 +358,7 @@ def test_analysis_numbers_match_the_tables(full_report):
         if not m:
             continue
         dev, phase, lo, hi, r_lo, r_hi, ratio = m.groups()
-        assert cmp[(dev, phase, lo)][3] == r_lo and cmp[(dev, phase, hi)][3] == r_hi
+        assert cmp[(dev, phase, lo)][4] == r_lo and cmp[(dev, phase, hi)][4] == r_hi
         value = lambda t: float(t.replace(",", ""))  # noqa: E731
         assert float(ratio) == pytest.approx(value(r_hi) / value(r_lo), rel=0.01)
     speed = [b for b in bullets if b.startswith("cuda over cpu")]

@@ -73,7 +73,7 @@ def visual_run(tmp_path_factory) -> Path:
     for bs in (8, 32):
         result = profile_config(info.path, "mnist", "cpu", bs, run, "visual", DRY_RUN_SCHEDULE,
                                 seed=1, lr=1.0)  # fmt: skip
-        write_json(run.profile_result("cpu", bs), result)
+        write_json(run.profile_result("cpu", bs, result["threads"]), result)
     combine_and_compare(run, "visual")
     update_manifest(run, dataset=info.to_dict(), graph=g, training=trained)
     report.write_report(run.root)

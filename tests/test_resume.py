@@ -125,4 +125,5 @@ def test_rerunning_a_completed_run_executes_no_task(prefect_harness, tiny_data_d
     names = " ".join(after)
     for task in ("download-data", "export-graph", "train-and-log", "compare", "report"):
         assert task in names
-    assert "profile-cpu-bs1" in names and "profile-cpu-bs4" in names
+    assert "profile-cpu-t1-bs1" in names and "profile-cpu-t1-bs4" in names
+    assert "limits-cpu-t1" in names and "ladder-cpu-t" in names

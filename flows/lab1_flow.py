@@ -30,7 +30,7 @@ from prefect.runtime import flow_run
 from flows.profile_flow import profile_device
 from lab1.config import Lab1Config
 from lab1.data import check_data_dir
-from lab1.devices import resolve_devices, training_device
+from lab1.devices import check_precision, resolve_devices, training_device
 from lab1.environment import capture_environment
 from lab1.errors import Lab1Error
 from lab1.rundir import (
@@ -70,9 +70,11 @@ def lab1_pipeline(
     gamma: float = _default("gamma"),
     seed: int = _default("seed"),
     log_interval: int = _default("log_interval"),
+    precision: str = _default("precision"),
     cuda_graph: bool = _default("cuda_graph"),
     devices: tuple[str, ...] = _default("devices"),
     batch_sizes: tuple[int, ...] = _default("batch_sizes"),
+    profile_precisions: tuple[str, ...] = _default("profile_precisions"),
     dispatch: str = _default("dispatch"),
     runs_dir: str = _default("runs_dir"),
     run_name: str | None = _default("run_name"),
@@ -91,6 +93,7 @@ def lab1_pipeline(
     resuming = cfg.resume or flow_run.run_count > 1
     found = resolve_devices(cfg.devices)
     device = training_device(found)
+    check_precision(device, {cfg.precision, *cfg.precisions_to_profile})
     if cfg.devices == ("auto",):
         logger.info("devices auto: %s found (cuda is used only if listed)", found)
     run = RunPaths(create_run_dir(cfg.runs_dir, cfg.run_name, resume=resuming))
@@ -144,6 +147,7 @@ def lab1_pipeline(
             lr=cfg.lr,
             gamma=cfg.gamma,
             seed=cfg.seed,
+            precision=cfg.precision,
         )
         trained = timed(
             "train-and-log",
@@ -168,6 +172,7 @@ def lab1_pipeline(
             "data_path": data["path"],
             "dataset": cfg.dataset,
             "batch_sizes": list(cfg.batch_sizes),
+            "precisions": list(cfg.precisions_to_profile),
             "run_id": run_id,
             "dry_run": cfg.dry_run,
             "refresh": not resuming,
@@ -258,7 +263,7 @@ def build_parser() -> argparse.ArgumentParser:
         else:
             base = next((a for a in typing.get_args(hint) if a is not type(None)), hint)
             kwargs = {"type": base}
-        if f.default is not None:
+        if f.default not in (None, ()):
             shown = " ".join(map(str, f.default)) if kwargs.get("nargs") else f.default
             help_text += f" (default: {shown})"
         parser.add_argument(flag, default=None, help=help_text, **kwargs)
@@ -276,7 +281,8 @@ def main(argv: list[str] | None = None) -> int:
         # Preflight: the checks the flow makes anyway, done before the Prefect engine starts so
         # that bad input costs one clear line and leaves no run directory behind.
         cfg = Lab1Config(**overrides)
-        resolve_devices(cfg.devices)
+        found = resolve_devices(cfg.devices)
+        check_precision(training_device(found), {cfg.precision, *cfg.precisions_to_profile})
         check_run_dir(cfg.runs_dir, cfg.run_name, cfg.resume)
         check_data_dir(cfg.dataset, Path(cfg.data_dir))
     except Lab1Error as exc:

@@ -8,13 +8,15 @@ run directory (a shared path), never as pickled models.
 
 from __future__ import annotations
 
+import itertools
+
 import flows.settings  # noqa: F401  (before prefect: logging and telemetry settings)
 
 # isort: split
 from prefect import flow, get_run_logger
 
 from lab1.config import profile_schedule
-from lab1.devices import resolve_devices
+from lab1.devices import bf16_missing, resolve_devices
 from lab1.errors import DeviceError
 from lab1.rundir import RunPaths, write_json
 from tasks.profile import profile
@@ -28,12 +30,14 @@ def profile_device(
     device: str,
     batch_sizes: list[int],
     run_id: str,
+    precisions: list[str] = ("fp32",),
     required: bool = True,
     dry_run: bool = False,
     refresh: bool = True,
 ) -> list[dict]:
-    """One profile task per batch size, one after another: configs on the same device must
-    not overlap, or they would distort each other's timings."""
+    """One profile task per precision and batch size, one after another: configs on the same
+    device must not overlap, or they would distort each other's timings. bf16 is skipped, with
+    a warning, on a device without native bf16 (an ``auto`` CPU beside a bf16 GPU)."""
     try:
         resolve_devices([device])
     except DeviceError as exc:
@@ -41,10 +45,13 @@ def profile_device(
             raise
         get_run_logger().warning("skipping %s on this worker: %s", device, exc)
         return []
+    if "bf16" in precisions and (missing := bf16_missing(device)):
+        get_run_logger().warning("not profiling bf16 on %s: %s", device, missing)
+        precisions = [p for p in precisions if p != "bf16"]
     paths = RunPaths(run_dir)
     task = profile.with_options(refresh_cache=refresh)
     results = []
-    for batch_size in batch_sizes:
+    for precision, batch_size in itertools.product(precisions, batch_sizes):
         result = task(
             data_path=data_path,
             dataset=dataset,
@@ -52,8 +59,9 @@ def profile_device(
             batch_size=batch_size,
             out_dir=str(paths.profiles),
             run_id=run_id,
+            precision=precision,
             **profile_schedule(dry_run),
         )
-        write_json(paths.profile_result(device, batch_size), result)
+        write_json(paths.profile_result(device, precision, batch_size), result)
         results.append(result)
     return results

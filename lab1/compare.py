@@ -5,13 +5,15 @@ per-phase throughput rows. Outputs, under the run directory:
 
 * ``profiles/op_stats.parquet``: every operator of every config (OP_STATS_SCHEMA);
 * ``profiles/top10.parquet``: the 10 heaviest operators per config and phase (TOP10_SCHEMA);
-* ``compare/comparison.parquet``: one row per device × batch size × phase (COMPARISON_SCHEMA);
+* ``compare/comparison.parquet``: one row per device × precision × batch size × phase
+  (COMPARISON_SCHEMA), with speed-ups over cpu (same precision) and over fp32 (same device);
 * ``compare/share_change.parquet``: top operators' share at the smallest vs largest batch;
 * ``compare/throughput.png``, ``compare/op_share.png``, ``compare/top10.md`` and ``summary.md``.
 
 Shares are fractions of the summed self time of the config's operators (``kind == "op"``:
 record_function labels and GPU kernel rows overlap the ops' time and are left out), by self
-CPU time on CPU and by self device time on GPU (the ``share_basis``).
+CPU time on CPU and by self device time on GPU (the ``share_basis``). A config's identity is
+its (device, precision): fp32 and bf16 on one device are compared like two devices.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from lab1.config import PRECISIONS
 from lab1.tables import (
     COMPARISON_SCHEMA,
     OP_STATS_SCHEMA,
@@ -40,7 +43,8 @@ from lab1.tables import (
 log = logging.getLogger("lab1.compare")
 
 TOP_N = 10
-CONFIG = ["run_id", "torch_version", "device", "device_name", "batch_size", "phase"]
+CONFIG = ["run_id", "torch_version", "device", "device_name", "precision", "batch_size", "phase"]
+PANEL = ["device", "precision", "phase"]  # one line of the summary, one panel of a plot
 MEASURES = [f.name for f in TOP10_SCHEMA if f.name not in {*CONFIG, "sort_key", "rank", "op_name"}]
 SUMMED = [m for m in MEASURES if m not in ("share", "active_steps")]
 SORT_COLUMNS = {"self_cpu": "self_cpu_us", "self_device": "self_device_us"}
@@ -48,10 +52,12 @@ BASIS_WORDS = {"self_cpu": "self CPU time", "self_device": "self device time"}
 DPI = 110
 
 
-def _panel_order(key: tuple[str, str]) -> tuple:
-    """(device, phase) display order: cpu first, then train_step before inference."""
-    device, phase = key
-    return (device != "cpu", device, PHASES.index(phase) if phase in PHASES else len(PHASES))
+def _panel_order(key: tuple[str, str, str]) -> tuple:
+    """(device, precision, phase) display order: cpu first, fp32 before bf16, then
+    train_step before inference."""
+    device, precision, phase = key
+    rank = PRECISIONS.index(precision) if precision in PRECISIONS else len(PRECISIONS)
+    return (device != "cpu", device, rank, PHASES.index(phase) if phase in PHASES else len(PHASES))
 
 
 def share_basis(device: str) -> str:
@@ -114,10 +120,19 @@ def throughput_rows(items: list[dict]) -> list[dict]:
     return rows
 
 
+def _speedup(df: pd.DataFrame, column: str, value: str, same: list[str]) -> pd.Series:
+    """ms_per_step of the row with ``column == value`` and the same ``same`` keys, over each
+    row's own ms_per_step (NaN where that row was not profiled)."""
+    base = df[df[column] == value].set_index(same)["ms_per_step"]
+    matched = [base.get(k) for k in df[same].itertuples(index=False, name=None)]
+    return pd.Series(matched, index=df.index, dtype="float64") / df["ms_per_step"]
+
+
 def comparison_table(rows: list[dict], top10: pd.DataFrame, run_id: str) -> pd.DataFrame:
-    """One row per device × batch size × phase, with its top op and the speed-up over cpu."""
+    """One row per device × precision × batch size × phase, with its top op and the speed-ups
+    over cpu (same precision) and over fp32 (same device)."""
     df = pd.DataFrame(rows).assign(run_id=run_id)
-    keys = ["device", "batch_size", "phase"]
+    keys = ["device", "precision", "batch_size", "phase"]
     duplicated = df[df.duplicated(keys, keep=False)]
     if not duplicated.empty:
         raise ValueError(f"configs profiled twice: {duplicated[keys].to_dict('records')}")
@@ -126,26 +141,22 @@ def comparison_table(rows: list[dict], top10: pd.DataFrame, run_id: str) -> pd.D
         columns={"sort_key": "share_basis", "op_name": "top_op", "share": "top_op_share"}
     )[[*keys, "share_basis", "top_op", "top_op_share"]]
     df = df.merge(first, on=[*keys, "share_basis"], how="left")
-    cpu = df[df["device"] == "cpu"].set_index(["batch_size", "phase"])["ms_per_step"]
-    cpu_ms = pd.Series(
-        [cpu.get((b, p)) for b, p in zip(df["batch_size"], df["phase"], strict=True)],
-        index=df.index,
-        dtype="float64",
-    )
-    df["speedup_vs_cpu"] = cpu_ms / df["ms_per_step"]
-    order = [_panel_order(k) for k in zip(df["device"], df["phase"], strict=True)]
+    df["speedup_vs_cpu"] = _speedup(df, "device", "cpu", ["precision", "batch_size", "phase"])
+    df["speedup_vs_fp32"] = _speedup(df, "precision", "fp32", ["device", "batch_size", "phase"])
+    order = [_panel_order(k) for k in df[PANEL].itertuples(index=False, name=None)]
     df = df.assign(_order=order).sort_values(["_order", "batch_size"])
     return df[COMPARISON_SCHEMA.names].reset_index(drop=True)
 
 
 def share_change_table(shares: pd.DataFrame, top10: pd.DataFrame, run_id: str) -> pd.DataFrame:
-    """Per device and phase: each top operator's share at the smallest and the largest batch.
+    """Per device, precision and phase: each top operator's share at the smallest and the
+    largest batch.
 
-    "Top" means in the top 10 (on the device's share basis) at either end. Devices or phases
-    profiled at a single batch size have no change to report and give no rows.
+    "Top" means in the top 10 (on the device's share basis) at either end. Configs profiled at
+    a single batch size have no change to report and give no rows.
     """
     out = []
-    for (device, phase), group in shares.groupby(["device", "phase"], sort=True):
+    for (device, precision, phase), group in shares.groupby(PANEL, sort=True):
         sizes = sorted(group["batch_size"].unique())
         if len(sizes) < 2:
             continue
@@ -153,6 +164,7 @@ def share_change_table(shares: pd.DataFrame, top10: pd.DataFrame, run_id: str) -
         basis = share_basis(device)
         top = top10[
             (top10["device"] == device)
+            & (top10["precision"] == precision)
             & (top10["phase"] == phase)
             & (top10["sort_key"] == basis)
             & top10["batch_size"].isin([lo, hi])
@@ -164,6 +176,7 @@ def share_change_table(shares: pd.DataFrame, top10: pd.DataFrame, run_id: str) -
                 {
                     "run_id": run_id,
                     "device": device,
+                    "precision": precision,
                     "phase": phase,
                     "share_basis": basis,
                     "op_name": op,
@@ -176,8 +189,8 @@ def share_change_table(shares: pd.DataFrame, top10: pd.DataFrame, run_id: str) -
             )
     df = pd.DataFrame(out, columns=SHARE_CHANGE_SCHEMA.names)
     return df.sort_values(
-        ["device", "phase", "share_at_max_bs", "op_name"],
-        ascending=[True, True, False, True],
+        [*PANEL, "share_at_max_bs", "op_name"],
+        ascending=[True, True, True, False, True],
         ignore_index=True,
     )
 
@@ -193,21 +206,29 @@ def _save(fig: plt.Figure, path: Path) -> Path:
 
 
 def plot_throughput(comparison: pd.DataFrame, path: str | Path) -> Path:
-    """images/s (log) against batch size (log₂), one panel per phase, one line per device."""
-    phases = sorted(set(comparison["phase"]), key=lambda p: _panel_order(("cpu", p)))
+    """images/s (log) against batch size (log₂), one panel per phase, one line per device and
+    precision."""
+    phases = sorted(set(comparison["phase"]), key=lambda p: _panel_order(("cpu", "fp32", p)))
     fig, axes = plt.subplots(1, len(phases), figsize=(5.2 * len(phases), 4), squeeze=False)
     markers = "osD^vP*X"
-    devices = sorted(comparison["device"].unique(), key=lambda d: (d != "cpu", d))
+    configs = sorted(
+        set(zip(comparison["device"], comparison["precision"], strict=True)),
+        key=lambda k: _panel_order((*k, PHASES[0])),
+    )
     for ax, phase in zip(axes[0], phases, strict=True):
-        for i, device in enumerate(devices):
-            d = comparison[(comparison["phase"] == phase) & (comparison["device"] == device)]
-            d = d.sort_values("batch_size")
+        for i, (device, precision) in enumerate(configs):
+            d = comparison[
+                (comparison["phase"] == phase)
+                & (comparison["device"] == device)
+                & (comparison["precision"] == precision)
+            ].sort_values("batch_size")
+            name = f" ({d['device_name'].iloc[0]})" if len(d) else ""
             ax.plot(
                 d["batch_size"],
                 d["images_per_s"],
                 marker=markers[i % len(markers)],
                 color=f"C{i}",
-                label=f"{device} ({d['device_name'].iloc[0]})" if len(d) else device,
+                label=f"{device} {precision}{name}",
             )
         sizes = sorted(comparison["batch_size"].unique())
         ax.set_xscale("log", base=2)
@@ -224,10 +245,11 @@ def plot_throughput(comparison: pd.DataFrame, path: str | Path) -> Path:
 
 def plot_op_share(shares: pd.DataFrame, path: str | Path, top_k: int = 5) -> Path:
     """Stacked bars per batch size: the top_k operators' shares (at any batch size) + other."""
-    panels = sorted(shares.groupby(["device", "phase"]).groups, key=_panel_order)
+    panels = sorted(shares.groupby(PANEL).groups, key=_panel_order)
+    panel_of = {k: g for k, g in shares.groupby(PANEL)}
     names = []  # one colour per operator name across every panel
-    for device, phase in panels:
-        d = shares[(shares["device"] == device) & (shares["phase"] == phase)]
+    for key in panels:
+        d = panel_of[key]
         best = d.sort_values("share", ascending=False).groupby("batch_size").head(top_k)
         names += [n for n in best["op_name"] if n not in names]
     # tab20's strong shades, then its light ones, then tab20b: neighbours never look alike.
@@ -235,21 +257,21 @@ def plot_op_share(shares: pd.DataFrame, path: str | Path, top_k: int = 5) -> Pat
     palette = [tab20(i) for i in (*range(0, 20, 2), *range(1, 20, 2))]
     palette += [tab20b(i) for i in range(20)]
     colours = {n: palette[i % len(palette)] for i, n in enumerate(names)}
-    devices = list(dict.fromkeys(d for d, _ in panels))  # one row per device
-    phases = list(dict.fromkeys(p for _, p in sorted(panels, key=lambda k: _panel_order(k)[2:])))
+    rows = list(dict.fromkeys(k[:2] for k in panels))  # one row per (device, precision)
+    phases = list(dict.fromkeys(k[2] for k in sorted(panels, key=lambda k: _panel_order(k)[3:])))
     fig, axes = plt.subplots(
-        len(devices),
+        len(rows),
         len(phases),
-        figsize=(8 * len(phases), 4.5 * len(devices)),
+        figsize=(8 * len(phases), 4.5 * len(rows)),
         squeeze=False,
         layout="constrained",
     )
     for ax in axes.flat:
         ax.set_visible(False)  # until a panel is drawn in it
-    for device, phase in panels:
-        ax = axes[devices.index(device), phases.index(phase)]
+    for device, precision, phase in panels:
+        ax = axes[rows.index((device, precision)), phases.index(phase)]
         ax.set_visible(True)
-        d = shares[(shares["device"] == device) & (shares["phase"] == phase)]
+        d = panel_of[device, precision, phase]
         best = d.sort_values("share", ascending=False).groupby("batch_size").head(top_k)
         ops = list(dict.fromkeys(best.sort_values("share", ascending=False)["op_name"]))
         table = d.pivot_table(index="batch_size", columns="op_name", values="share", aggfunc="sum")
@@ -262,7 +284,7 @@ def plot_op_share(shares: pd.DataFrame, path: str | Path, top_k: int = 5) -> Pat
         ax.bar(x, 100 * (1 - bottom).clip(lower=0), bottom=100 * bottom, color="#d9d9d9",
                label="other")  # fmt: skip
         basis = BASIS_WORDS[share_basis(device)]
-        ax.set_title(f"{device} · {phase}")
+        ax.set_title(f"{device} · {precision} · {phase}")
         ax.set_xlabel("batch size")
         ax.set_ylabel(f"% of {basis}")
         ax.set_ylim(0, 100)
@@ -301,7 +323,7 @@ def format_top10(top10: pd.DataFrame, op_stats: pd.DataFrame | None = None) -> s
     blocks = []
     for keys, t in top10.groupby([*CONFIG, "sort_key"], sort=True):
         config, sort_key = keys[:-1], keys[-1]
-        _, _, device, name, bs, phase = config
+        _, _, device, name, precision, bs, phase = config
         gpu = share_basis(device) == "self_device"
         steps = int(t["active_steps"].iloc[0])
         if totals is not None:
@@ -314,7 +336,7 @@ def format_top10(top10: pd.DataFrame, op_stats: pd.DataFrame | None = None) -> s
             head += ["Self CUDA", "Self CUDA %", "CUDA total"]
         head += ["CPU Mem", "Self CPU Mem", "# of Calls"]
         lines = [
-            f"### {device} ({name}), batch {bs}, {phase}: top {len(t)} by "
+            f"### {device} ({name}), {precision}, batch {bs}, {phase}: top {len(t)} by "
             f"{BASIS_WORDS[sort_key]} (totals over {steps} profiled steps)",
             "",
             "| " + " | ".join(head) + " |",
@@ -339,66 +361,83 @@ def format_top10(top10: pd.DataFrame, op_stats: pd.DataFrame | None = None) -> s
     return "\n\n".join(blocks) + "\n"
 
 
+def _panel_name(key: tuple[str, str, str]) -> str:
+    device, precision, phase = key
+    return f"{device} {precision}, {phase}"
+
+
+def _speedup_words(s: float, than: str, batch: int) -> str:
+    if s >= 1:
+        return f"{s:.1f}× faster than {than} at batch {batch}"
+    return f"{1 / s:.1f}× slower than {than} at batch {batch}"
+
+
+def _batch_lines(name: str, g: pd.DataFrame, sc: pd.DataFrame) -> list[str]:
+    """How one panel's per-sample cost and top operator move with the batch size."""
+    lo, hi = g.iloc[0], g.iloc[-1]
+    if lo["batch_size"] == hi["batch_size"]:
+        return [
+            f"- {name}: {hi['us_per_sample']:,.1f} µs per sample, "
+            f"{hi['images_per_s']:,.0f} images/s at batch {hi['batch_size']}."
+        ]
+    verb = "falls" if hi["us_per_sample"] < lo["us_per_sample"] else "rises"
+    lines = [
+        f"- {name}: per-sample cost {verb} from {lo['us_per_sample']:,.1f} µs at "
+        f"batch {lo['batch_size']} to {hi['us_per_sample']:,.1f} µs at batch "
+        f"{hi['batch_size']} ({lo['us_per_sample'] / hi['us_per_sample']:.1f}× as many "
+        f"images per second: {lo['images_per_s']:,.0f} → {hi['images_per_s']:,.0f})."
+    ]
+    if not sc.empty:
+        top = sc.iloc[0]  # the largest share at the largest batch
+        lines.append(
+            f"  `{top['op_name']}`'s share of {BASIS_WORDS[top['share_basis']]} goes from "
+            f"{_pct(top['share_at_min_bs'])} at batch {top['min_bs']} to "
+            f"{_pct(top['share_at_max_bs'])} at batch {top['max_bs']}."
+        )
+        moved = sc.loc[sc["change"].abs().idxmax()]
+        if moved["op_name"] != top["op_name"]:
+            lines.append(
+                f"  The largest change is `{moved['op_name']}`: "
+                f"{_pct(moved['share_at_min_bs'])} → {_pct(moved['share_at_max_bs'])}."
+            )
+    return lines
+
+
+def _speedup_lines(c: pd.DataFrame, column: str, rows: pd.Series, than: str) -> list[str]:
+    """One line per panel of ``rows`` listing its ``column`` speed-up at every batch size."""
+    picked = c[rows].dropna(subset=[column])
+    groups = dict(list(picked.groupby(PANEL)))
+    lines = []
+    for key in sorted(groups, key=_panel_order):
+        g = groups[key].sort_values("batch_size")
+        parts = [_speedup_words(getattr(r, column), than, r.batch_size) for r in g.itertuples()]
+        lines.append(f"- {_panel_name(key)}: " + ", ".join(parts) + ".")
+    return lines
+
+
 def summary_markdown(comparison: pd.DataFrame, share_change: pd.DataFrame) -> str:
     """A short report whose every number and verb is computed from the tables."""
     c = comparison
-    run_id = c["run_id"].iloc[0]
-    lines = [f"## Profiling: {run_id}", ""]
     threads = c[["num_threads", "num_interop_threads"]].drop_duplicates()
-    lines.append(
+    lines = [
+        f"## Profiling: {c['run_id'].iloc[0]}",
+        "",
         f"torch {c['torch_version'].iloc[0]}; devices: "
         + ", ".join(f"{d} ({n})" for d, n in c[["device", "device_name"]].drop_duplicates().values)
+        + "; precisions: "
+        + ", ".join(p for p in PRECISIONS if p in set(c["precision"]))
         + "; threads (intra-op / inter-op): "
         + ", ".join(f"{a} / {b}" for a, b in threads.values)
-        + "."
-    )
-    lines.append("")
-    groups = dict(list(c.groupby(["device", "phase"])))
-    for device, phase in sorted(groups, key=_panel_order):
-        g = groups[device, phase].sort_values("batch_size")
-        lo, hi = g.iloc[0], g.iloc[-1]
-        if lo["batch_size"] == hi["batch_size"]:
-            lines.append(
-                f"- {device}, {phase}: {hi['us_per_sample']:,.1f} µs per sample, "
-                f"{hi['images_per_s']:,.0f} images/s at batch {hi['batch_size']}."
-            )
-            continue
-        verb = "falls" if hi["us_per_sample"] < lo["us_per_sample"] else "rises"
-        lines.append(
-            f"- {device}, {phase}: per-sample cost {verb} from {lo['us_per_sample']:,.1f} µs at "
-            f"batch {lo['batch_size']} to {hi['us_per_sample']:,.1f} µs at batch "
-            f"{hi['batch_size']} ({lo['us_per_sample'] / hi['us_per_sample']:.1f}× as many "
-            f"images per second: {lo['images_per_s']:,.0f} → {hi['images_per_s']:,.0f})."
-        )
-        sc = share_change[(share_change["device"] == device) & (share_change["phase"] == phase)]
-        if not sc.empty:
-            top = sc.iloc[0]  # the largest share at the largest batch
-            words = BASIS_WORDS[top["share_basis"]]
-            lines.append(
-                f"  `{top['op_name']}`'s share of {words} goes from "
-                f"{_pct(top['share_at_min_bs'])} at batch {top['min_bs']} to "
-                f"{_pct(top['share_at_max_bs'])} at batch {top['max_bs']}."
-            )
-            moved = sc.loc[sc["change"].abs().idxmax()]
-            if moved["op_name"] != top["op_name"]:
-                lines.append(
-                    f"  The largest change is `{moved['op_name']}`: "
-                    f"{_pct(moved['share_at_min_bs'])} → {_pct(moved['share_at_max_bs'])}."
-                )
-    gpu = dict(
-        list(c[c["device"] != "cpu"].dropna(subset=["speedup_vs_cpu"]).groupby(["device", "phase"]))
-    )
-    for device, phase in sorted(gpu, key=_panel_order):
-        g = gpu[device, phase].sort_values("batch_size")
-        parts = []
-        for r in g.itertuples():
-            s = r.speedup_vs_cpu
-            parts.append(
-                f"{s:.1f}× faster than cpu at batch {r.batch_size}"
-                if s >= 1
-                else f"{1 / s:.1f}× slower than cpu at batch {r.batch_size}"
-            )
-        lines.append(f"- {device}, {phase}: " + ", ".join(parts) + ".")
+        + ".",
+        "",
+    ]
+    groups = dict(list(c.groupby(PANEL)))
+    changes = dict(list(share_change.groupby(PANEL)))
+    for key in sorted(groups, key=_panel_order):
+        sc = changes.get(key, share_change.iloc[:0])
+        lines += _batch_lines(_panel_name(key), groups[key].sort_values("batch_size"), sc)
+    lines += _speedup_lines(c, "speedup_vs_cpu", c["device"] != "cpu", "cpu")
+    lines += _speedup_lines(c, "speedup_vs_fp32", c["precision"] != "fp32", "fp32")
     o = c["profiler_overhead"]
     spread = f"{o.min():.2f}×" if o.min() == o.max() else f"{o.min():.2f}× to {o.max():.2f}×"
     lines += [
@@ -407,17 +446,19 @@ def summary_markdown(comparison: pd.DataFrame, share_change: pd.DataFrame) -> st
         f"as long as without it (median {o.median():.2f}×); throughput numbers are measured "
         "with it off.",
         "",
-        "| device | phase | batch | images/s | ms/step | µs/sample | top op | share | "
-        "peak memory | profiler × | vs cpu |",
-        "|---|---|---:|---:|---:|---:|---|---:|---:|---:|---:|",
+        "| device | precision | phase | batch | images/s | ms/step | µs/sample | top op | share | "
+        "peak memory | profiler × | vs cpu | vs fp32 |",
+        "|---|---|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|",
     ]
     for r in c.itertuples():
         speed = "" if pd.isna(r.speedup_vs_cpu) else f"{r.speedup_vs_cpu:.2f}×"
+        vs_fp32 = "" if pd.isna(r.speedup_vs_fp32) else f"{r.speedup_vs_fp32:.2f}×"
         share = "" if pd.isna(r.top_op_share) else _pct(r.top_op_share)
         lines.append(
-            f"| {r.device} | {r.phase} | {r.batch_size} | {r.images_per_s:,.0f} | "
-            f"{r.ms_per_step:.2f} | {r.us_per_sample:,.1f} | `{r.top_op}` | {share} | "
-            f"{_memory(r.peak_memory_bytes)} | {r.profiler_overhead:.2f}× | {speed} |"
+            f"| {r.device} | {r.precision} | {r.phase} | {r.batch_size} | "
+            f"{r.images_per_s:,.0f} | {r.ms_per_step:.2f} | {r.us_per_sample:,.1f} | "
+            f"`{r.top_op}` | {share} | {_memory(r.peak_memory_bytes)} | "
+            f"{r.profiler_overhead:.2f}× | {speed} | {vs_fp32} |"
         )
     return "\n".join(lines) + "\n"
 
@@ -429,6 +470,7 @@ def artifact_rows(comparison: pd.DataFrame) -> list[dict]:
         rows.append(
             {
                 "device": r["device"],
+                "precision": r["precision"],
                 "phase": r["phase"],
                 "batch_size": int(r["batch_size"]),
                 "images_per_s": round(r["images_per_s"], 1),
@@ -438,9 +480,10 @@ def artifact_rows(comparison: pd.DataFrame) -> list[dict]:
                 "top_op_share": None if pd.isna(r["top_op_share"]) else round(r["top_op_share"], 3),
                 "peak_memory_mb": round(r["peak_memory_bytes"] / 2**20, 1),
                 "profiler_overhead": round(r["profiler_overhead"], 2),
-                "speedup_vs_cpu": None
-                if pd.isna(r["speedup_vs_cpu"])
-                else round(r["speedup_vs_cpu"], 2),
+                **{
+                    k: None if pd.isna(r[k]) else round(r[k], 2)
+                    for k in ("speedup_vs_cpu", "speedup_vs_fp32")
+                },
             }
         )
     return rows

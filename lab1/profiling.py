@@ -1,4 +1,4 @@
-"""Profile one config (device × batch size): torch.profiler op stats, Chrome traces, throughput.
+"""Profile one config (device × precision × batch size): op stats, Chrome traces, throughput.
 
 Two labelled phases, each on real batches of exactly ``batch_size`` training images:
 
@@ -30,11 +30,13 @@ from torch import nn
 from torch.optim import Adadelta
 from torch.profiler import ProfilerAction, ProfilerActivity, profile, record_function, schedule
 
+from lab1.config import PRECISIONS
 from lab1.data import load_tensors, normalized_images
 from lab1.devices import device_name, synchronize
 from lab1.errors import ConfigError
 from lab1.model import Net
 from lab1.tables import OP_STATS_SCHEMA, PHASES, write_parquet
+from lab1.train import autocast
 
 log = logging.getLogger("lab1.profiling")
 
@@ -69,16 +71,18 @@ def check_batch(data: torch.Tensor, target: torch.Tensor, batch_size: int) -> No
         )
 
 
-def _train_step(model: nn.Module, optimizer: torch.optim.Optimizer) -> Callable[[Batch], None]:
+def _train_step(
+    model: nn.Module, optimizer: torch.optim.Optimizer, precision: str
+) -> Callable[[Batch], None]:
     model.train()
 
     def step(batch: Batch) -> None:
         data, target = batch
         optimizer.zero_grad(set_to_none=True)
-        with record_function("forward"):
-            output = model(data)  # (B,10) log-probabilities
+        with record_function("forward"), autocast(data.device, precision):
+            output = model(data)  # (B,10) log-probabilities (bf16 under autocast)
         with record_function("loss"):
-            loss = F.nll_loss(output, target)
+            loss = F.nll_loss(output.float(), target)  # fp32, as in training
         with record_function("backward"):
             loss.backward()
         optimizer.step()  # torch labels it Optimizer.step#Adadelta.step itself
@@ -86,11 +90,11 @@ def _train_step(model: nn.Module, optimizer: torch.optim.Optimizer) -> Callable[
     return step
 
 
-def _inference_step(model: nn.Module) -> Callable[[Batch], None]:
+def _inference_step(model: nn.Module, precision: str) -> Callable[[Batch], None]:
     model.eval()
 
     def step(batch: Batch) -> None:
-        with torch.inference_mode():
+        with torch.inference_mode(), autocast(batch[0].device, precision):
             model(batch[0])
 
     return step
@@ -231,13 +235,18 @@ def profile_config(
     active: int = 5,
     throughput_steps: int = 30,
     seed: int = 1,
+    precision: str = "fp32",
 ) -> dict:
     """Profile and time both phases of one config; write its op_stats part and Chrome traces.
 
-    Files: ``<out_dir>/parts/op_stats_<device>_bs<N>.parquet`` (OP_STATS_SCHEMA) and
-    ``<out_dir>/traces/<device>_bs<N>_<phase>.json``. Returns a small JSON-ready dict: paths,
-    thread settings, and one ``throughput`` row per phase (the comparison table's inputs).
+    ``precision``: fp32, or bf16 (both phases' forward under torch.autocast, as in training).
+    Files: ``<out_dir>/parts/op_stats_<device>_<precision>_bs<N>.parquet`` (OP_STATS_SCHEMA)
+    and ``<out_dir>/traces/<device>_<precision>_bs<N>_<phase>.json``. Returns a small
+    JSON-ready dict: paths, thread settings, and one ``throughput`` row per phase (the
+    comparison table's inputs).
     """
+    if precision not in PRECISIONS:
+        raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
     if min(batch_size, active, throughput_steps) < 1 or min(wait, warmup) < 0:
         raise ConfigError(
             "profiling needs batch_size, active and throughput_steps >= 1 and wait, warmup >= 0; "
@@ -246,7 +255,7 @@ def profile_config(
     with _PROFILER_LOCK:
         return _profile_config(
             data_path, dataset, device, batch_size, Path(out_dir), run_id,
-            wait, warmup, active, throughput_steps, seed,
+            wait, warmup, active, throughput_steps, seed, precision,
         )  # fmt: skip
 
 
@@ -262,6 +271,7 @@ def _profile_config(
     active: int,
     throughput_steps: int,
     seed: int,
+    precision: str,
 ) -> dict:
     started = time.perf_counter()
     dev = torch.device(device)
@@ -282,19 +292,24 @@ def _profile_config(
     idx = batch_indices(x.shape[0], batch_size, 2 * per_phase, generator).to(dev)
     sched = schedule(wait=wait, warmup=warmup, active=active, repeat=1)
 
-    tag = f"{safe_device(device)}_bs{batch_size}"
+    tag = f"{safe_device(device)}_{precision}_bs{batch_size}"
     config = {
         "run_id": run_id,
         "torch_version": torch.__version__,
         "device": device,
         "device_name": device_name(device),
+        "precision": precision,
         "batch_size": batch_size,
     }
     rows: list[dict] = []
     traces: dict[str, str] = {}
     throughput: list[dict] = []
     for p, phase in enumerate(PHASES):
-        step = _train_step(model, optimizer) if phase == "train_step" else _inference_step(model)
+        step = (
+            _train_step(model, optimizer, precision)
+            if phase == "train_step"
+            else _inference_step(model, precision)
+        )
         # Gathered here, outside both measured loops: (B,1,28,28) and (B,) per step.
         batches = [(x[i], y[i]) for i in idx[p * per_phase : (p + 1) * per_phase]]
         trace = out_dir / "traces" / f"{tag}_{phase}.json"
@@ -333,10 +348,10 @@ def _profile_config(
         )
         traces[phase] = str(trace)
         log.info(
-            "profile %s batch %d %s: %.2f ms/step, %.0f images/s, %.1f µs/sample "
+            "profile %s %s batch %d %s: %.2f ms/step, %.0f images/s, %.1f µs/sample "
             "(profiled %.2f ms/step, %.2f× overhead)",
-            device, batch_size, phase, ms, batch_size / seconds, 1e6 * seconds / batch_size,
-            profiled_ms, profiled_ms / ms,
+            device, precision, batch_size, phase, ms, batch_size / seconds,
+            1e6 * seconds / batch_size, profiled_ms, profiled_ms / ms,
         )  # fmt: skip
 
     part = write_parquet(rows, OP_STATS_SCHEMA, out_dir / "parts" / f"op_stats_{tag}.parquet")

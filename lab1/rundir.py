@@ -107,10 +107,11 @@ class RunPaths:
         self.checkpoints = self.root / "checkpoints"
         self.profiles = self.root / "profiles"
 
-    def profile_result(self, device: str, batch_size: int) -> Path:
-        """Where one (device, batch size) profiling summary lands, for the parent to gather."""
+    def profile_result(self, device: str, precision: str, batch_size: int) -> Path:
+        """Where one (device, precision, batch size) profiling summary lands, for the parent
+        to gather."""
         safe = device.replace(":", "")
-        return self.profiles / "results" / f"{safe}_bs{batch_size}.json"
+        return self.profiles / "results" / f"{safe}_{precision}_bs{batch_size}.json"
 
     def profile_results(self) -> list[Path]:
         return sorted((self.profiles / "results").glob("*.json"))

@@ -26,12 +26,13 @@ def _key(name: str, type_: pa.DataType) -> pa.Field:
     return pa.field(name, type_, nullable=False)
 
 
-# What a config is: one device × batch size (× phase, where a table has phases).
+# What a config is: one device × precision × batch size (× phase, where a table has phases).
 _CONFIG = [
     _key("run_id", _STR),
     _key("torch_version", _STR),
     _key("device", _STR),  # as requested: cpu, cuda, cuda:1 …
     _key("device_name", _STR),  # CPU or GPU model
+    _key("precision", _STR),  # fp32 | bf16 (torch.autocast)
     _key("batch_size", _I32),
     _key("phase", _STR),  # train_step | inference
 ]
@@ -95,9 +96,12 @@ COMPARISON_SCHEMA = pa.schema(
         _key("peak_memory_source", _STR),  # how peak_memory_bytes was measured
         _key("num_threads", _I32),  # torch.get_num_threads()
         _key("num_interop_threads", _I32),
-        # ms_per_step on cpu / on this device, same batch size and phase; 1.0 on cpu rows,
-        # null where cpu did not run that config.
+        # ms_per_step on cpu / on this device, same precision, batch size and phase; 1.0 on
+        # cpu rows, null where cpu did not run that config.
         pa.field("speedup_vs_cpu", _F64),
+        # ms_per_step in fp32 / in this precision, same device, batch size and phase; 1.0 on
+        # fp32 rows, null where fp32 did not run that config.
+        pa.field("speedup_vs_fp32", _F64),
     ]
 )
 
@@ -105,6 +109,7 @@ SHARE_CHANGE_SCHEMA = pa.schema(
     [
         _key("run_id", _STR),
         _key("device", _STR),
+        _key("precision", _STR),
         _key("phase", _STR),
         _key("share_basis", _STR),
         _key("op_name", _STR),

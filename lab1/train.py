@@ -5,6 +5,9 @@ how batches reach the model: the dataset is decoded once, normalized once and ke
 training device, and each epoch indexes it with a fresh permutation. The loss is read back to
 the host only at log intervals and at the end of an epoch, so the GPU is never stalled per step.
 
+``precision="bf16"`` runs the forward pass under torch.autocast (bf16 matmuls and convolutions;
+the weights, gradients, loss and Adadelta's state stay fp32); "fp32" is the reference recipe.
+
 Speed-ups that keep the math: on CPU, freed memory stays mapped between steps instead of being
 page-faulted back in every step (keep_heap_mapped); the channels_last memory format (auto: on
 for CUDA, off on CPU, where it measured no faster); and, opt-in on CUDA, the whole training
@@ -32,7 +35,7 @@ from torch.utils.tensorboard import SummaryWriter
 
 from lab1.data import load_tensors, normalized_images
 from lab1.devices import synchronize
-from lab1.errors import RunDirError
+from lab1.errors import ConfigError, RunDirError
 from lab1.model import Net
 
 log = logging.getLogger("lab1.train")
@@ -44,7 +47,7 @@ CKPT_RE = re.compile(r"^epoch_(\d+)\.pt$")
 # back-to-back blocks of the channels_last / default images/s ratio: batch 1: 0.985,
 # batch 16: 0.974, batch 32: 1.014, batch 64: 0.997. oneDNN gains in the convolutions are
 # spent on the layout copies around flatten and pooling: no batch size gains, so it stays off.
-CPU_CHANNELS_LAST = False
+CPU_CHANNELS_LAST = {"fp32": False, "bf16": True}
 
 # glibc mallopt parameters (malloc.h) and the values keep_heap_mapped sets.
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
@@ -75,6 +78,23 @@ class Recipe:
     lr: float
     gamma: float
     seed: int
+    precision: str  # fp32 | bf16: a run continues in the arithmetic it started in
+
+
+def recipe_mismatch(saved: dict, recipe: Recipe) -> str | None:
+    """The settings a checkpoint's recipe differs in from ``recipe``, in words; None if none.
+
+    Checkpoints written before ``precision`` was part of the recipe were trained in fp32.
+    """
+    saved = {"precision": "fp32", **saved}
+    wanted = asdict(recipe)
+    diffs = [f"{k} {saved.get(k)!r} (now {v!r})" for k, v in wanted.items() if saved.get(k) != v]
+    return ", ".join(diffs) or None
+
+
+def autocast(device: torch.device, precision: str) -> torch.autocast:
+    """The forward pass's arithmetic: bf16 autocast, or (fp32) a disabled, no-op context."""
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
 
 
 @dataclass
@@ -117,11 +137,14 @@ def keep_heap_mapped() -> bool:
     return _heap_kept
 
 
-def use_channels_last(device: torch.device, requested: bool | None = None) -> bool:
-    """Whether a run on ``device`` uses channels_last: as requested, else this module's default."""
+def use_channels_last(
+    device: torch.device, precision: str = "fp32", requested: bool | None = None
+) -> bool:
+    """Whether a run on ``device`` in ``precision`` uses channels_last: as requested, else the
+    measured default of this module (CPU_CHANNELS_LAST)."""
     if requested is not None:
         return requested
-    return device.type == "cuda" or (device.type == "cpu" and CPU_CHANNELS_LAST)
+    return device.type == "cuda" or (device.type == "cpu" and CPU_CHANNELS_LAST[precision])
 
 
 class TrainStep:
@@ -131,9 +154,16 @@ class TrainStep:
     means cost one host sync at its end instead of one per step.
     """
 
-    def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer, device: torch.device):
+    def __init__(
+        self,
+        model: nn.Module,
+        optimizer: torch.optim.Optimizer,
+        device: torch.device,
+        precision: str = "fp32",
+    ):
         self.model = model
         self.optimizer = optimizer
+        self.precision = precision
         self.loss_sum = torch.zeros((), device=device)
         self.correct = torch.zeros((), dtype=torch.long, device=device)
 
@@ -155,8 +185,9 @@ class TrainStep:
         # in the warm-up steps sees exactly the layouts the captured step will use.
         data, target = x.index_select(0, idx), y.index_select(0, idx)
         self.optimizer.zero_grad(set_to_none=True)
-        output = self.model(data)  # (B,10) log-probabilities
-        loss = F.nll_loss(output, target)  # batch mean, as in the reference
+        with autocast(x.device, self.precision):
+            output = self.model(data)  # (B,10) log-probabilities, bf16 under autocast
+        loss = F.nll_loss(output.float(), target)  # batch mean, as in the reference; fp32
         loss.backward()
         self.optimizer.step()
         self.loss_sum += loss.detach() * idx.shape[0]  # stays on device: no host sync per step
@@ -293,6 +324,7 @@ class Training:
     x_test: torch.Tensor
     y_test: torch.Tensor
     channels_last: bool
+    precision: str
 
     def train_epoch(
         self, batch_size: int, epoch: int, log_interval: int, max_batches: int | None = None
@@ -322,13 +354,16 @@ def setup_training(
     *,
     channels_last: bool | None = None,
     cuda_graph: bool = False,
+    precision: str = "fp32",
 ) -> Training:
     """Seed, put the decoded dataset on the device, build Net, Adadelta, StepLR and the step.
 
     ``channels_last=None`` is auto (see use_channels_last); ``cuda_graph`` is honoured on CUDA
-    only (elsewhere it logs and trains eagerly).
+    only (elsewhere it logs and trains eagerly), and not with bf16 (ConfigError).
     """
     dev = torch.device(device)
+    if cuda_graph and precision != "fp32" and dev.type == "cuda":
+        raise ConfigError("--cuda-graph does not support --precision bf16 yet")
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
     if dev.type == "cuda":
@@ -338,7 +373,7 @@ def setup_training(
         cuda_graph = False
     if dev.type == "cpu":
         keep_heap_mapped()
-    cl = use_channels_last(dev, channels_last)
+    cl = use_channels_last(dev, precision, channels_last)
     fmt = torch.channels_last if cl else torch.contiguous_format
 
     def images(split: str) -> torch.Tensor:
@@ -356,10 +391,18 @@ def setup_training(
     step = (
         GraphedStep(model, optimizer, dev, batch_size)
         if cuda_graph
-        else TrainStep(model, optimizer, dev)
+        else TrainStep(model, optimizer, dev, precision)
     )
     return Training(
-        dev, model, optimizer, scheduler, generator, step, x_train, y_train, x_test, y_test, cl
+        dev,
+        model,
+        optimizer,
+        scheduler,
+        generator,
+        step,
+        *(x_train, y_train, x_test, y_test),
+        channels_last=cl,
+        precision=precision,
     )
 
 
@@ -416,8 +459,9 @@ def evaluate(
     y: torch.Tensor,
     batch_size: int,
     max_batches: int | None = None,
+    precision: str = "fp32",
 ) -> tuple[float, float]:
-    """Mean per-sample NLL and accuracy over (x, y), dropout off."""
+    """Mean per-sample NLL and accuracy over (x, y), dropout off, in the run's precision."""
     model.eval()
     loss_sum = torch.zeros((), device=x.device)
     correct = torch.zeros((), dtype=torch.long, device=x.device)
@@ -426,7 +470,8 @@ def evaluate(
         if max_batches is not None and i >= max_batches:
             break
         data, target = x[start : start + batch_size], y[start : start + batch_size]
-        output = model(data)
+        with autocast(x.device, precision):
+            output = model(data).float()  # (B,10)
         loss_sum += F.nll_loss(output, target, reduction="sum")
         correct += (output.argmax(dim=1) == target).sum()
         seen += target.shape[0]
@@ -490,7 +535,7 @@ def train_and_log(
     Throughput/train_images_per_s once per epoch (step = epoch), and writes
     ckpt_dir/epoch_N.pt after every epoch. Returns a small JSON-ready summary.
 
-    ``channels_last``: None = auto (on for CUDA; off on CPU, where it measured no faster).
+    ``channels_last``: None = auto (on for CUDA; on CPU as measured, see CPU_CHANNELS_LAST).
     ``cuda_graph``: on CUDA, replay the training step from a CUDA graph (same math; dropout
     masks come from the graph's RNG offsets, so results are not bit-identical to eager).
     """
@@ -507,6 +552,7 @@ def train_and_log(
         recipe.seed,
         channels_last=channels_last,
         cuda_graph=cuda_graph,
+        precision=recipe.precision,
     )
     model, optimizer, scheduler, generator = t.model, t.optimizer, t.scheduler, t.generator
 
@@ -515,11 +561,8 @@ def train_and_log(
     resumed_from = latest_checkpoint(ckpt_dir)
     if resumed_from is not None:
         state = torch.load(resumed_from, map_location=dev, weights_only=True)
-        if state["recipe"] != asdict(recipe):
-            raise RunDirError(
-                f"cannot resume from {resumed_from}: it was trained with {state['recipe']}, "
-                f"this run asks for {asdict(recipe)}"
-            )
+        if diffs := recipe_mismatch(state["recipe"], recipe):
+            raise RunDirError(f"cannot resume from {resumed_from}: it was trained with {diffs}")
         model.load_state_dict(state["model"])
         _load_optimizer(optimizer, state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
@@ -536,8 +579,9 @@ def train_and_log(
                 recipe.batch_size, epoch, log_interval, max_train_batches
             )
             test_loss, test_acc = evaluate(
-                model, t.x_test, t.y_test, recipe.test_batch_size, max_test_batches
-            )
+                model, t.x_test, t.y_test, recipe.test_batch_size, max_test_batches,
+                recipe.precision,
+            )  # fmt: skip
             scheduler.step()
             stats = EpochStats(
                 epoch, train_loss, train_acc, test_loss, test_acc, lr, images / seconds, seconds
@@ -581,5 +625,9 @@ def train_and_log(
         "train_accuracy": last.get("train_accuracy"),
         "history": history,
         "checkpoint": str(latest_checkpoint(ckpt_dir)),
-        "execution": {"channels_last": t.channels_last, "step": t.step.mode},
+        "execution": {
+            "channels_last": t.channels_last,
+            "step": t.step.mode,
+            "precision": recipe.precision,
+        },
     }

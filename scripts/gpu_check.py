@@ -113,7 +113,7 @@ def _train_summary(s: dict) -> dict:
 def step_train(data_path: str, checksum: str, device: str, epochs: int, work: Path) -> dict:
     from lab1.train import Recipe, train_and_log
 
-    recipe = Recipe("mnist", checksum, 64, 1000, 1.0, 0.7, 1)
+    recipe = Recipe("mnist", checksum, 64, 1000, 1.0, 0.7, 1, "fp32")
     runs: dict[str, dict] = {}
 
     def run(name: str, n: int, ckpt: str | None = None, **kwargs) -> dict:

@@ -25,7 +25,9 @@ def compare(
     appended to the history datasets under it."""
     result = combine_and_compare(part_paths, throughput, out_dir, run_id)
     create_table_artifact(
-        result["rows"], key=TABLE_KEY, description=f"{run_id}: device × batch size × phase"
+        result["rows"],
+        key=TABLE_KEY,
+        description=f"{run_id}: device × precision × batch size × phase",
     )
     create_markdown_artifact(
         result["markdown"], key=SUMMARY_KEY, description=f"{run_id}: profiling summary"

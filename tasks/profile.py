@@ -10,7 +10,7 @@ from tasks.caching import RUN_CACHE
 
 @task(
     name="profile",
-    task_run_name="profile-{device}-bs{batch_size}",
+    task_run_name="profile-{device}-bs{batch_size}-{precision}",
     cache_policy=RUN_CACHE,
     persist_result=True,
 )
@@ -26,9 +26,11 @@ def profile(
     active: int = 5,
     throughput_steps: int = 30,
     seed: int = 1,
+    precision: str = "fp32",
 ) -> dict:
     """Returns paths (op_stats part, traces) and one throughput row per phase."""
     return profile_config(
         data_path, dataset, device, batch_size, out_dir, run_id,
         wait=wait, warmup=warmup, active=active, throughput_steps=throughput_steps, seed=seed,
+        precision=precision,
     )  # fmt: skip

@@ -44,6 +44,7 @@ def _row(device, bs, phase, op, self_cpu, self_device=0.0, kind="op", shapes="[]
         "torch_version": "2.x",
         "device": device,
         "device_name": "Test GPU" if device == "cuda" else "Test CPU",
+        "precision": "fp32",
         "batch_size": bs,
         "phase": phase,
         "active_steps": 2,
@@ -86,6 +87,7 @@ def _throughput(device, bs, phase):
         "torch_version": "2.x",
         "device": device,
         "device_name": "Test GPU" if device == "cuda" else "Test CPU",
+        "precision": "fp32",
         "batch_size": bs,
         "phase": phase,
         "images_per_s": bs / ms * 1e3,
@@ -201,7 +203,7 @@ def test_summary_sentences_are_computed_from_the_tables(op_stats, throughput):
     change = cmp.share_change_table(cmp.op_shares(op_stats), top, RUN)
     md = cmp.summary_markdown(c, change)
     assert (
-        "cpu, train_step: per-sample cost falls from 10,000.0 µs at batch 1 to 5,000.0 µs "
+        "cpu fp32, train_step: per-sample cost falls from 10,000.0 µs at batch 1 to 5,000.0 µs "
         "at batch 8" in md
     )
     assert (
@@ -210,7 +212,8 @@ def test_summary_sentences_are_computed_from_the_tables(op_stats, throughput):
     )
     assert "share of self device time goes from 10.0 % at batch 1 to 80.0 % at batch 8" in md
     assert (
-        "cuda, train_step: 5.0× faster than cpu at batch 1, 10.0× faster than cpu at batch 8" in md
+        "cuda fp32, train_step: 5.0× faster than cpu at batch 1, 10.0× faster than cpu "
+        "at batch 8" in md
     )
     assert "makes a step take 1.50× as long as without it" in md
     # A config where the GPU loses says so.
@@ -219,11 +222,35 @@ def test_summary_sentences_are_computed_from_the_tables(op_stats, throughput):
     assert "8.0× slower than cpu at batch 1" in md_slow
 
 
+def test_precision_is_part_of_the_config_identity(op_stats, throughput):
+    """bf16 rows beside fp32 ones: compared per device (speedup_vs_fp32), never merged."""
+    bf16_ops = op_stats.assign(precision="bf16")
+    bf16_ops.loc[bf16_ops["op_name"] == "aten::mm", "self_cpu_us"] /= 4  # mm got faster
+    ops = pd.concat([op_stats, bf16_ops], ignore_index=True)
+    bf16 = [dict(t, precision="bf16", ms_per_step=t["ms_per_step"] / 2) for t in throughput]
+    top = cmp.top_ops(ops)
+    c = cmp.comparison_table([*throughput, *bf16], top, RUN)
+    assert len(c) == 16
+    by = c.set_index(["device", "precision", "batch_size", "phase"])
+    assert (by.xs("fp32", level="precision")["speedup_vs_fp32"] == 1.0).all()
+    assert by.xs("bf16", level="precision")["speedup_vs_fp32"].tolist() == [pytest.approx(2.0)] * 8
+    # vs cpu compares the same precision: bf16 cuda against bf16 cpu.
+    assert by.loc[("cuda", "bf16", 8, "train_step"), "speedup_vs_cpu"] == pytest.approx(10.0)
+    assert by.loc[("cpu", "bf16", 1, "train_step"), "top_op"] == "aten::conv2d"
+    assert by.loc[("cpu", "fp32", 1, "train_step"), "top_op"] == "aten::mm"
+    change = cmp.share_change_table(cmp.op_shares(ops), top, RUN)
+    assert set(change["precision"]) == {"fp32", "bf16"}
+    md = cmp.summary_markdown(c, change)
+    assert "- cpu bf16, train_step: 2.0× faster than fp32 at batch 1, " in md
+    assert "| cpu | bf16 | train_step | 1 |" in md
+    assert not c[c["precision"] == "fp32"].duplicated(["device", "batch_size", "phase"]).any()
+
+
 def test_top10_markdown_looks_like_the_lab_table(op_stats):
     text = cmp.format_top10(cmp.top_ops(op_stats), op_stats)
     blocks = text.strip().split("\n\n### ")
     assert len(blocks) == 2 * 2 + 2 * 2 * 2  # cpu: 1 sort key, cuda: 2; × 2 sizes × 2 phases
-    assert "### cpu (Test CPU), batch 1, train_step: top 10 by self CPU time" in text
+    assert "### cpu (Test CPU), fp32, batch 1, train_step: top 10 by self CPU time" in text
     assert "| # | Name | Self CPU % | Self CPU | CPU total % | CPU total |" in text
     assert "| 1 | `aten::mm` | 40.0 % | 40.000us | 40.0 % | 40.000us | 20.000us |" in text
     assert "Self CUDA" in text and "by self device time" in text
@@ -272,7 +299,7 @@ def test_combine_and_compare_writes_typed_tables_plots_and_markdown(compared, tm
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000
     assert Path(compared["summary"]).read_text() == compared["markdown"]
     top10_md = Path(compared["top10_markdown"]).read_text()
-    assert "### cuda (Test GPU), batch 8, inference" in top10_md
+    assert "### cuda (Test GPU), fp32, batch 8, inference" in top10_md
     assert len(compared["rows"]) == 8
     json.dumps({k: v for k, v in compared.items()})  # small and JSON-ready
     assert len(json.dumps(compared)) < 20_000

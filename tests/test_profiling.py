@@ -55,7 +55,7 @@ def test_profile_writes_op_stats_traces_and_throughput(tiny_dataset, tmp_path):
     assert set(top10["sort_key"]) == {"self_cpu"}  # no device time on the CPU
 
     for phase, path in result["traces"].items():
-        assert path.endswith(f"cpu_bs4_{phase}.json")
+        assert path.endswith(f"cpu_fp32_bs4_{phase}.json")
         events = json.loads(Path(path).read_text())["traceEvents"]
         names = {e.get("name") for e in events}
         assert phase in names and any(str(n).startswith("ProfilerStep#") for n in names)

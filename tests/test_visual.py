@@ -77,7 +77,7 @@ def visual_run(tmp_path_factory) -> Path:
         dataset={k: v for k, v in info.to_dict().items() if k != "path"},
     )
     g = graph.export_graph(info.path, "mnist", "cpu", run.tensorboard, run.graph)
-    recipe = Recipe("mnist", info.checksum, 32, 50, 1.0, 0.7, 1)
+    recipe = Recipe("mnist", info.checksum, 32, 50, 1.0, 0.7, 1, "fp32")
     trained = train_and_log(
         info.path, "cpu", run.tensorboard, run.checkpoints, recipe, EPOCHS, 10, 3, 1
     )

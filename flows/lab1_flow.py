@@ -10,37 +10,27 @@ tasks exchange file paths and small dicts, never models or tensors.
 from __future__ import annotations
 
 import argparse
-import hashlib
-import json
 import sys
-import time
 import typing
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, fields
-from datetime import datetime, timezone
 from pathlib import Path
 
 import flows.settings  # noqa: F401  (before prefect: logging and telemetry settings)
 
 # isort: split
-from prefect import flow, get_run_logger
+from prefect import flow
 from prefect.deployments import run_deployment
 from prefect.runtime import flow_run
 
+from flows.bookkeeping import RunBook, digest
 from flows.profile_flow import profile_device
 from lab1.config import Lab1Config
 from lab1.data import check_data_dir
 from lab1.devices import check_precision, resolve_devices, training_device
-from lab1.environment import capture_environment
 from lab1.errors import Lab1Error
-from lab1.rundir import (
-    RunPaths,
-    check_run_dir,
-    create_run_dir,
-    update_manifest,
-)
+from lab1.rundir import check_run_dir
 from lab1.train import Recipe
-from lab1.version import code_version
 from lab1.viewer import open_report
 from tasks.compare import compare
 from tasks.download_data import download_data
@@ -88,133 +78,79 @@ def lab1_pipeline(
         # retry of the same flow run finds (and resumes) the same directory.
         run_name = f"{flow_run.name}-{str(flow_run.id)[:8]}"
     cfg = Lab1Config(**{k: v for k, v in locals().items() if k in _F})
-    logger = get_run_logger()
     # A retry of this flow run (UI button, or flow retries) continues the same run directory.
-    resuming = cfg.resume or flow_run.run_count > 1
-    found = resolve_devices(cfg.devices)
-    device = training_device(found)
-    check_precision(device, {cfg.precision, *cfg.precisions_to_profile})
-    if cfg.devices == ("auto",):
-        logger.info("devices auto: %s found (cuda is used only if listed)", found)
-    run = RunPaths(create_run_dir(cfg.runs_dir, cfg.run_name, resume=resuming))
-    run_id = cfg.run_name  # unique under runs_dir: a name is never reused except to resume
-    update_manifest(
-        run.root,
-        status="running",
-        run_id=run_id,
-        run_name=cfg.run_name,
-        run_dir=str(run.root),
-        started_at=datetime.now(timezone.utc).isoformat(),
-        parameters=cfg.to_dict(),
-        devices={"resolved": found, "training": device},
-        environment=capture_environment(),
-        code_version=code_version(),
-    )
-    timings: dict[str, float] = {}
-
-    def timed(name: str, task, **kwargs):
-        """Run a task (cached results reused only when resuming) and record its wall time."""
-        start = time.perf_counter()
-        result = task.with_options(refresh_cache=not resuming)(**kwargs)
-        timings[name] = round(time.perf_counter() - start, 3)
-        update_manifest(run.root, timings=timings)
-        return result
-
-    try:
-        data = timed(
-            "download-data",
-            download_data,
-            dataset=cfg.dataset,
-            data_dir=cfg.data_dir,
-            offline=cfg.offline,
-            out_dir=str(run.data),
-        )
-        update_manifest(run.root, dataset={k: v for k, v in data.items() if k != "path"})
-        graph = timed(
-            "export-graph",
-            export_graph,
-            data_path=data["path"],
-            dataset=cfg.dataset,
-            device=device,
-            tb_dir=str(run.tensorboard),
-            out_dir=str(run.graph),
-        )
-        recipe = Recipe(
-            dataset=cfg.dataset,
-            data_checksum=data["checksum"],
-            batch_size=cfg.batch_size,
-            test_batch_size=cfg.test_batch_size,
-            lr=cfg.lr,
-            gamma=cfg.gamma,
-            seed=cfg.seed,
-            precision=cfg.precision,
-        )
-        trained = timed(
-            "train-and-log",
-            train_and_log,
-            data_path=data["path"],
-            device=device,
-            tb_dir=str(run.tensorboard),
-            ckpt_dir=str(run.checkpoints),
-            recipe=asdict(recipe),
-            epochs=cfg.effective_epochs,
-            log_interval=cfg.log_interval,
-            max_train_batches=cfg.train_batches_limit,
-            max_test_batches=cfg.test_batches_limit,
-            cuda_graph=cfg.cuda_graph,
-        )
+    book = RunBook.open(cfg, resuming=cfg.resume or flow_run.run_count > 1)
+    with book.failing_on_error():
+        data = book.step("download-data", download_data, dataset=cfg.dataset,
+                         data_dir=cfg.data_dir, offline=cfg.offline, out_dir=str(book.paths.data))
+        book.record(dataset=data)
+        graph = book.step("export-graph", export_graph, data_path=data["path"],
+                          dataset=cfg.dataset, device=book.device, run_dir=str(book.paths.root))
+        trained = book.step("train-and-log", train_and_log, **_training_args(cfg, book, data))
         results = {k: trained[k] for k in ("test_accuracy", "test_loss", "epochs_completed")}
-        update_manifest(run.root, graph=graph, training=trained, results=results)
-
-        start = time.perf_counter()
-        profile_args = {
-            "run_dir": str(run.root),
-            "data_path": data["path"],
-            "dataset": cfg.dataset,
-            "batch_sizes": list(cfg.batch_sizes),
-            "precisions": list(cfg.precisions_to_profile),
-            "run_id": run_id,
-            "dry_run": cfg.dry_run,
-            "refresh": not resuming,
-        }
-        if cfg.dispatch == "deployments":
-            _dispatch_profiling(found, cfg.devices == ("auto",), profile_args)
-        else:
-            # In one process the profiler is exclusive (torch allows one active profiler per
-            # process), so devices take turns here; --dispatch deployments runs them in parallel.
-            for dev in found:
-                profile_device(device=dev, **profile_args)
-        timings["profile"] = round(time.perf_counter() - start, 3)
-        profiled = [json.loads(p.read_text()) for p in run.profile_results()]
-        comparison = timed(
-            "compare",
-            compare,
-            part_paths=[r["op_stats"] for r in profiled],
-            throughput=[row for r in profiled for row in r["throughput"]],
-            out_dir=str(run.root),
-            run_id=run_id,
-            runs_dir=str(run.root.parent),
-        )
-        update_manifest(run.root, comparison=comparison)
-        upstream = hashlib.sha256(
-            json.dumps([data, graph, trained, comparison], sort_keys=True, default=str).encode()
-        ).hexdigest()
-        report = timed("report", write_report, run_dir=str(run.root), upstream=upstream)
-    except BaseException as exc:
-        update_manifest(run.root, status="failed", error=f"{type(exc).__name__}: {exc}")
-        raise
-    update_manifest(
-        run.root,
-        status="completed",
-        finished_at=datetime.now(timezone.utc).isoformat(),
-        report=report,
-    )
+        book.record(graph=graph, training=trained, results=results)
+        book.timed("profile", _profile_all, cfg, book, data["path"])
+        comparison = book.step("compare", compare, run_dir=str(book.paths.root),
+                               run_id=book.run_id)
+        book.record(comparison=comparison)
+        report = book.step("report", write_report, run_dir=str(book.paths.root),
+                           upstream=digest(data, graph, trained, comparison))
+    book.complete(report=report)
     return {
-        "run_dir": str(run.root),
-        "tensorboard": str(run.tensorboard),
+        "run_dir": str(book.paths.root),
+        "tensorboard": str(book.paths.tensorboard),
         "report": report["report_html"],
         **results,
+    }  # fmt: skip
+
+
+def _training_args(cfg: Lab1Config, book: RunBook, data: dict) -> dict:
+    recipe = Recipe(
+        dataset=cfg.dataset,
+        data_checksum=data["checksum"],
+        batch_size=cfg.batch_size,
+        test_batch_size=cfg.test_batch_size,
+        lr=cfg.lr,
+        gamma=cfg.gamma,
+        seed=cfg.seed,
+        precision=cfg.precision,
+    )
+    return {
+        "data_path": data["path"],
+        "device": book.device,
+        "tb_dir": str(book.paths.tensorboard),
+        "ckpt_dir": str(book.paths.checkpoints),
+        "recipe": asdict(recipe),
+        "epochs": cfg.effective_epochs,
+        "log_interval": cfg.log_interval,
+        "max_train_batches": cfg.train_batches_limit,
+        "max_test_batches": cfg.test_batches_limit,
+        "cuda_graph": cfg.cuda_graph,
     }
+
+
+def _profile_all(cfg: Lab1Config, book: RunBook, data_path: str) -> None:
+    """Every device × precision × batch size, with the run's seed, learning rate and
+    schedule."""
+    profile_args = {
+        "run_dir": str(book.paths.root),
+        "data_path": data_path,
+        "dataset": cfg.dataset,
+        "batch_sizes": list(cfg.batch_sizes),
+        "precisions": list(cfg.precisions_to_profile),
+        "run_id": book.run_id,
+        "schedule": asdict(cfg.profile_schedule),
+        "seed": cfg.seed,
+        "lr": cfg.lr,
+        "refresh": not book.resuming,
+    }
+    if cfg.dispatch == "deployments":
+        _dispatch_profiling(book.devices, cfg.devices == ("auto",), profile_args)
+        return
+    # In one process the profiler is exclusive (torch allows one active profiler per
+    # process), so devices take turns here; --dispatch deployments runs them in parallel.
+    for dev in book.devices:
+        profile_device(device=dev, **profile_args)
 
 
 def _dispatch_profiling(devices: list[str], auto: bool, profile_args: dict) -> None:

@@ -15,10 +15,10 @@ import flows.settings  # noqa: F401  (before prefect: logging and telemetry sett
 # isort: split
 from prefect import flow, get_run_logger
 
-from lab1.config import profile_schedule
+from lab1.atomic import write_json
 from lab1.devices import bf16_missing, resolve_devices
 from lab1.errors import DeviceError
-from lab1.rundir import RunPaths, write_json
+from lab1.rundir import RunPaths
 from tasks.profile import profile
 
 
@@ -30,14 +30,17 @@ def profile_device(
     device: str,
     batch_sizes: list[int],
     run_id: str,
+    schedule: dict,
+    seed: int,
+    lr: float,
     precisions: list[str] = ("fp32",),
     required: bool = True,
-    dry_run: bool = False,
     refresh: bool = True,
 ) -> list[dict]:
     """One profile task per precision and batch size, one after another: configs on the same
-    device must not overlap, or they would distort each other's timings. bf16 is skipped, with
-    a warning, on a device without native bf16 (an ``auto`` CPU beside a bf16 GPU)."""
+    device must not overlap, or they would distort each other's timings. ``schedule``, ``seed``
+    and ``lr`` come from the run's Lab1Config. bf16 is skipped, with a warning, on a device
+    without native bf16 (an ``auto`` CPU beside a bf16 GPU)."""
     try:
         resolve_devices([device])
     except DeviceError as exc:
@@ -57,10 +60,12 @@ def profile_device(
             dataset=dataset,
             device=device,
             batch_size=batch_size,
-            out_dir=str(paths.profiles),
+            run_dir=run_dir,
             run_id=run_id,
+            schedule=schedule,
+            seed=seed,
+            lr=lr,
             precision=precision,
-            **profile_schedule(dry_run),
         )
         write_json(paths.profile_result(device, precision, batch_size), result)
         results.append(result)

@@ -18,14 +18,26 @@ RUN_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 DEVICE_RE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 
 
-def profile_schedule(dry_run: bool) -> dict[str, int]:
-    """Profiler schedule (wait/warmup/active steps) and unprofiled timing steps per phase.
+@dataclass(frozen=True)
+class ProfileSchedule:
+    """How each profiled phase runs: the profiler's wait / warmup / active steps, then
+    ``throughput_steps`` timed steps with the profiler off."""
 
-    A dry run keeps one step of each, so the smoke test still exercises every code path.
-    """
-    if dry_run:
-        return {"wait": 0, "warmup": 1, "active": 1, "throughput_steps": 2}
-    return {"wait": 1, "warmup": 2, "active": 5, "throughput_steps": 30}
+    wait: int = 1
+    warmup: int = 2
+    active: int = 5
+    throughput_steps: int = 30
+
+    def __post_init__(self) -> None:
+        if min(self.active, self.throughput_steps) < 1 or min(self.wait, self.warmup) < 0:
+            raise ConfigError(
+                "profiling needs active and throughput_steps >= 1 and wait, warmup >= 0; "
+                f"got {self}"
+            )
+
+
+# A dry run keeps one step of each, so the smoke test still exercises every code path.
+DRY_RUN_SCHEDULE = ProfileSchedule(wait=0, warmup=1, active=1, throughput_steps=2)
 
 
 def default_data_dir() -> str:
@@ -188,6 +200,10 @@ class Lab1Config:
     @property
     def test_batches_limit(self) -> int | None:
         return 1 if self.dry_run else None
+
+    @property
+    def profile_schedule(self) -> ProfileSchedule:
+        return DRY_RUN_SCHEDULE if self.dry_run else ProfileSchedule()
 
     @property
     def effective_epochs(self) -> int:

@@ -13,12 +13,11 @@ never does per-sample PIL work.
 
 from __future__ import annotations
 
+import functools
 import gzip
 import hashlib
 import logging
-import os
 import shutil
-import tempfile
 import urllib.request
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -27,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from lab1.atomic import atomic_write
 from lab1.errors import DataError
 
 log = logging.getLogger("lab1.data")
@@ -195,6 +195,14 @@ def _md5(path: Path) -> str:
     return h.hexdigest()
 
 
+def _fetch_checked(url: str, *, path: Path, md5: str, timeout_s: float) -> None:
+    with path.open("wb") as out, urllib.request.urlopen(url, timeout=timeout_s) as response:
+        shutil.copyfileobj(response, out)
+    got = _md5(path)
+    if got != md5:
+        raise DataError(f"{url}: MD5 {got} does not match the expected {md5}")
+
+
 def download(name: str, data_dir: Path, timeout_s: float = 10.0) -> Path:
     """Fetch the four gz files from torchvision's mirrors into torchvision's raw folder.
 
@@ -212,24 +220,13 @@ def download(name: str, data_dir: Path, timeout_s: float = 10.0) -> Path:
         errors = []
         for mirror in mirrors(name):
             url = mirror + filename
-            fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{filename}.", suffix=".part")
             try:
                 log.info("downloading %s", url)
-                with (
-                    os.fdopen(fd, "wb") as out,
-                    urllib.request.urlopen(url, timeout=timeout_s) as response,
-                ):
-                    shutil.copyfileobj(response, out)
-                got = _md5(Path(tmp))
-                if got != md5:
-                    raise DataError(f"{url}: MD5 {got} does not match the expected {md5}")
-                os.replace(tmp, target)
+                fetch = functools.partial(_fetch_checked, url, md5=md5, timeout_s=timeout_s)
+                atomic_write(target, lambda tmp, fetch=fetch: fetch(path=tmp))
                 break
             except Exception as exc:  # any network or checksum failure: try the next mirror
                 errors.append(f"{url}: {exc}")
-            finally:
-                if os.path.exists(tmp):
-                    os.unlink(tmp)
         else:
             raise DataError(f"could not download {filename} from any mirror: {'; '.join(errors)}")
     return folder
@@ -324,9 +321,7 @@ def prepare_dataset(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / f"{name}.pt"
-    tmp = path.with_suffix(".pt.tmp")
-    torch.save(tensors, tmp)
-    os.replace(tmp, path)
+    atomic_write(path, lambda tmp: torch.save(tensors, tmp))
     train_size, test_size = len(tensors["train_labels"]), len(tensors["test_labels"])
     info = DatasetInfo(
         name=name,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import platform
+from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 
@@ -70,22 +71,41 @@ def gpus() -> list[dict]:
     return out
 
 
-def capture_environment() -> dict:
-    """Everything the lab report's environment table asks for, as a JSON-ready dict."""
+@dataclass
+class Environment:
+    """Everything the lab report's environment table asks for."""
+
+    os: str
+    kernel: str
+    machine: str
+    cpu_model: str
+    vcpus: int | None
+    memory_bytes: int | None
+    torch_threads: int
+    python: str
+    packages: dict[str, str | None]
+    cuda_available: bool
+    cuda_version: str | None  # the CUDA torch was built with (None: a CPU build)
+    cudnn_version: int | None
+    gpu_count: int
+    gpus: list[dict] = field(default_factory=list)  # index, name, memory_bytes, capability
+
+
+def capture_environment() -> Environment:
     gpu_list = gpus()
-    return {
-        "os": _os_name(),
-        "kernel": platform.release(),
-        "machine": platform.machine(),
-        "cpu_model": cpu_model(),
-        "vcpus": os.cpu_count(),
-        "memory_bytes": _memory_bytes(),
-        "torch_threads": torch.get_num_threads(),
-        "python": platform.python_version(),
-        "packages": package_versions(),
-        "cuda_available": torch.cuda.is_available(),
-        "cuda_version": torch.version.cuda,
-        "cudnn_version": torch.backends.cudnn.version() if torch.cuda.is_available() else None,
-        "gpu_count": len(gpu_list),
-        "gpus": gpu_list,
-    }
+    return Environment(
+        os=_os_name(),
+        kernel=platform.release(),
+        machine=platform.machine(),
+        cpu_model=cpu_model(),
+        vcpus=os.cpu_count(),
+        memory_bytes=_memory_bytes(),
+        torch_threads=torch.get_num_threads(),
+        python=platform.python_version(),
+        packages=package_versions(),
+        cuda_available=torch.cuda.is_available(),
+        cuda_version=torch.version.cuda,
+        cudnn_version=torch.backends.cudnn.version() if torch.cuda.is_available() else None,
+        gpu_count=len(gpu_list),
+        gpus=gpu_list,
+    )

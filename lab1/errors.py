@@ -19,3 +19,7 @@ class DeviceError(Lab1Error):
 
 class RunDirError(Lab1Error):
     """The run directory cannot be created, or would overwrite another run."""
+
+
+class ManifestError(Lab1Error):
+    """manifest.json is missing, unreadable, or of a schema this lab1 does not know."""

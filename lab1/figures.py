@@ -18,7 +18,9 @@ import pandas as pd
 from matplotlib.patches import FancyBboxPatch, Patch
 from matplotlib.ticker import NullLocator
 
-from lab1.tables import PHASES
+from lab1.atomic import atomic_write
+from lab1.config import PRECISIONS
+from lab1.tables import display_order
 
 DPI = 110
 # Op kinds of the traced graph → (legend label, fill colour). Keys are lower-case op names.
@@ -39,7 +41,6 @@ IO_KIND = ("input / output", "#ffffff")
 DEVICE_COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#8c564b")
 PHASE_STYLES = {"train_step": "-", "inference": "--"}
 PHASE_MARKERS = {"train_step": "o", "inference": "s"}
-PHASE_RANK = {phase: i for i, phase in enumerate(PHASES)}
 
 
 def human_count(n: float) -> str:
@@ -51,11 +52,13 @@ def human_count(n: float) -> str:
 
 
 def _save(fig: plt.Figure, path: str | Path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=DPI, bbox_inches="tight", facecolor="white")
-    plt.close(fig)
-    return path
+    try:
+        return atomic_write(
+            path, lambda tmp: fig.savefig(tmp, format="png", dpi=DPI, bbox_inches="tight",
+                                          facecolor="white")
+        )  # fmt: skip
+    finally:
+        plt.close(fig)
 
 
 # --------------------------------------------------------------------------- network graph
@@ -253,8 +256,7 @@ def _groups(df: pd.DataFrame, keys: list[str]) -> list[tuple[tuple, pd.DataFrame
 
     def order(key: tuple) -> tuple:
         named = dict(zip(keys, key, strict=True))
-        device, phase = named.get("device", ""), named.get("phase", "")
-        return (device != "cpu", device, PHASE_RANK.get(phase, 9), str(phase))
+        return display_order(named.get("device", ""), named.get("phase", ""))
 
     groups = [(k if isinstance(k, tuple) else (k,), g) for k, g in df.groupby(keys)]
     return sorted(groups, key=lambda kg: order(kg[0]))
@@ -293,3 +295,99 @@ def plot_speedup(speedup: pd.DataFrame, path: str | Path) -> Path:
     ax.legend(handlelength=3.5)
     fig.tight_layout()
     return _save(fig, path)
+
+
+def _config_order(config: tuple[str, str]) -> tuple:
+    """(device, precision): the display order of devices, then fp32 before bf16."""
+    device, precision = config
+    rank = PRECISIONS.index(precision) if precision in PRECISIONS else len(PRECISIONS)
+    return (*display_order(device)[:2], rank)
+
+
+def plot_throughput(comparison: pd.DataFrame, path: str | Path) -> Path:
+    """images/s (log) against batch size (log₂), one panel per phase, one line per device and
+    precision."""
+    phases = sorted(set(comparison["phase"]), key=lambda p: display_order("cpu", p))
+    fig, axes = plt.subplots(1, len(phases), figsize=(5.2 * len(phases), 4), squeeze=False)
+    markers = "osD^vP*X"
+    configs = sorted(
+        set(zip(comparison["device"], comparison["precision"], strict=True)), key=_config_order
+    )
+    for ax, phase in zip(axes[0], phases, strict=True):
+        for i, (device, precision) in enumerate(configs):
+            d = comparison[
+                (comparison["phase"] == phase)
+                & (comparison["device"] == device)
+                & (comparison["precision"] == precision)
+            ].sort_values("batch_size")
+            name = f" ({d['device_name'].iloc[0]})" if len(d) else ""
+            ax.plot(
+                d["batch_size"],
+                d["images_per_s"],
+                marker=markers[i % len(markers)],
+                color=f"C{i}",
+                label=f"{device} {precision}{name}",
+            )
+        sizes = sorted(comparison["batch_size"].unique())
+        ax.set_xscale("log", base=2)
+        ax.set_yscale("log")
+        ax.set_xticks(sizes, [str(s) for s in sizes])
+        ax.set_xlabel("batch size")
+        ax.set_ylabel("images / s (profiler off)")
+        ax.set_title(phase)
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.suptitle("Throughput vs batch size")
+    return _save(fig, Path(path))
+
+
+def plot_op_share(shares: pd.DataFrame, path: str | Path, top_k: int = 5) -> Path:
+    """Stacked bars per batch size: the top_k operators' shares (at any batch size) + other."""
+    panel_of = dict(list(shares.groupby(["device", "precision", "phase"])))
+    panels = sorted(panel_of, key=lambda k: (*_config_order(k[:2]), display_order(k[0], k[2])))
+    names = []  # one colour per operator name across every panel
+    for key in panels:
+        d = panel_of[key]
+        best = d.sort_values("share", ascending=False).groupby("batch_size").head(top_k)
+        names += [n for n in best["op_name"] if n not in names]
+    # tab20's strong shades, then its light ones, then tab20b: neighbours never look alike.
+    tab20, tab20b = plt.get_cmap("tab20"), plt.get_cmap("tab20b")
+    palette = [tab20(i) for i in (*range(0, 20, 2), *range(1, 20, 2))]
+    palette += [tab20b(i) for i in range(20)]
+    colours = {n: palette[i % len(palette)] for i, n in enumerate(names)}
+    rows = list(dict.fromkeys(k[:2] for k in panels))  # one row per (device, precision)
+    phases = sorted({k[2] for k in panels}, key=lambda p: display_order("cpu", p))
+    fig, axes = plt.subplots(
+        len(rows),
+        len(phases),
+        figsize=(8 * len(phases), 4.5 * len(rows)),
+        squeeze=False,
+        layout="constrained",
+    )
+    for ax in axes.flat:
+        ax.set_visible(False)  # until a panel is drawn in it
+    for device, precision, phase in panels:
+        ax = axes[rows.index((device, precision)), phases.index(phase)]
+        ax.set_visible(True)
+        d = panel_of[device, precision, phase]
+        best = d.sort_values("share", ascending=False).groupby("batch_size").head(top_k)
+        ops = list(dict.fromkeys(best.sort_values("share", ascending=False)["op_name"]))
+        table = d.pivot_table(index="batch_size", columns="op_name", values="share", aggfunc="sum")
+        table = table.reindex(columns=ops).fillna(0.0).sort_index()
+        x = [str(b) for b in table.index]
+        bottom = pd.Series(0.0, index=table.index)
+        for op in ops:
+            ax.bar(x, 100 * table[op], bottom=100 * bottom, color=colours[op], label=op)
+            bottom += table[op]
+        ax.bar(x, 100 * (1 - bottom).clip(lower=0), bottom=100 * bottom, color="#d9d9d9",
+               label="other")  # fmt: skip
+        basis = "self device time" if device.startswith("cuda") else "self CPU time"
+        ax.set_title(f"{device} · {precision} · {phase}")
+        ax.set_xlabel("batch size")
+        ax.set_ylabel(f"% of {basis}")
+        ax.set_ylim(0, 100)
+        handles, labels = ax.get_legend_handles_labels()  # reversed: reads like the stack
+        ax.legend(handles[::-1], labels[::-1], fontsize=7, loc="upper left",
+                  bbox_to_anchor=(1.01, 1.0))  # fmt: skip
+    fig.suptitle("Operator share per batch size")
+    return _save(fig, Path(path))

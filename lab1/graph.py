@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import warnings
 from pathlib import Path
 
@@ -12,8 +11,10 @@ from torch.fx.passes.shape_prop import ShapeProp
 from torch.utils.tensorboard import SummaryWriter
 from torchvision.utils import make_grid
 
+from lab1.atomic import write_json
 from lab1.data import load_tensors, normalized_images
 from lab1.model import Net, count_parameters
+from lab1.rundir import RunPaths
 
 GRID_IMAGES = 64
 
@@ -63,28 +64,9 @@ def layer_table(model: nn.Module, example: torch.Tensor) -> list[dict]:
     return rows
 
 
-def format_layer_table(rows: list[dict], batch: int) -> str:
-    lines = [
-        f"Layer table of Net for a batch of {batch} (MACs are per batch)",
-        "",
-        "| layer | op | output shape | parameters | MACs |",
-        "|---|---|---|---:|---:|",
-    ]
-    for r in rows:
-        shape = "×".join(str(d) for d in r["output_shape"])
-        lines.append(
-            f"| {r['layer']} | {r['op']} | {shape} | {r['parameters']:,} | {r['macs']:,} |"
-        )
-    total_p = sum(r["parameters"] for r in rows)
-    total_m = sum(r["macs"] for r in rows)
-    lines.append(f"| **total** | | | **{total_p:,}** | **{total_m:,}** |")
-    return "\n".join(lines) + "\n"
-
-
-def export_graph(
-    data_path: str | Path, dataset: str, device: str, tb_dir: str | Path, out_dir: str | Path
-) -> dict:
-    """Write the graph and a batch grid to TensorBoard, and the layer table to out_dir."""
+def export_graph(data_path: str | Path, dataset: str, device: str, paths: RunPaths) -> dict:
+    """Write the graph and a batch grid to the run's TensorBoard log, and the layer table
+    (graph/layers.json; the report renders it)."""
     dev = torch.device(device)
     tensors = load_tensors(data_path)
     images = tensors["train_images"][:GRID_IMAGES]
@@ -92,21 +74,18 @@ def export_graph(
     # The example lives on the model's device: a CPU tensor into a CUDA model is the lab's
     # classic add_graph crash.
     example = normalized_images(images[:1], dataset, dev)
-    with SummaryWriter(log_dir=str(tb_dir)) as writer:
+    with SummaryWriter(log_dir=str(paths.tensorboard)) as writer:
         with warnings.catch_warnings():  # add_graph traces with torch.jit, which now warns
             warnings.simplefilter("ignore", FutureWarning)
             writer.add_graph(model, example)
         grid = make_grid(images.unsqueeze(1).float().div(255.0), nrow=8, pad_value=1.0)
         writer.add_image("Data/train_batch", grid, global_step=0)
     rows = layer_table(model, example)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "layers.md").write_text(format_layer_table(rows, batch=1))
-    (out / "layers.json").write_text(json.dumps(rows, indent=2) + "\n")
+    write_json(paths.layers_json, rows)
     return {
         "parameters": count_parameters(model),
         "macs_per_image": sum(r["macs"] for r in rows),
         "layers": len(rows),
-        "layer_table": str(out / "layers.md"),
+        "layer_table": str(paths.layers_json),
         "grid_images": len(images),
     }

@@ -25,6 +25,7 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from lab1.config import RUN_NAME_RE
+from lab1.rundir import RunPaths
 
 TABLE_RE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 PART = "part-0.parquet"
@@ -32,15 +33,16 @@ PART = "part-0.parquet"
 PARTITIONING = ds.partitioning(pa.schema([("run_id", pa.string())]), flavor="hive")
 
 
-def history_dir(runs_dir: str | Path, table: str) -> Path:
+def history_dir(paths: RunPaths, table: str) -> Path:
     if not TABLE_RE.match(table):
         raise ValueError(f"history table name {table!r}: use lowercase letters, digits, '_'")
-    return Path(runs_dir) / "history" / table
+    return paths.history(table)
 
 
-def append_history(runs_dir: str | Path, run_id: str, tables: dict[str, str | Path]) -> dict:
-    """Copy each table file into its history dataset as run_id's partition; returns the
-    partition files by table name. Idempotent: the run's old partition is replaced whole."""
+def append_history(paths: RunPaths, run_id: str, tables: dict[str, str | Path]) -> dict:
+    """Copy each table file into its history dataset (beside the run directory ``paths``) as
+    run_id's partition; returns the partition files by table name. Idempotent: the run's old
+    partition is replaced whole."""
     if not RUN_NAME_RE.match(run_id):
         raise ValueError(f"run id {run_id!r} cannot name a partition directory")
     written = {}
@@ -48,7 +50,7 @@ def append_history(runs_dir: str | Path, run_id: str, tables: dict[str, str | Pa
         table = pq.read_table(path)
         if "run_id" in table.column_names:
             table = table.drop_columns(["run_id"])
-        root = history_dir(runs_dir, name)
+        root = history_dir(paths, name)
         final = root / f"run_id={run_id}"
         # Written beside the partition under a dot-name (dataset discovery skips those), then
         # swapped in by renames: a reader sees the old partition or the new one, never half.
@@ -67,6 +69,7 @@ def append_history(runs_dir: str | Path, run_id: str, tables: dict[str, str | Pa
 
 
 def read_history(runs_dir: str | Path, table: str) -> pd.DataFrame:
-    """Every run's rows of one table, with run_id as a string column."""
-    dataset = ds.dataset(history_dir(runs_dir, table), format="parquet", partitioning=PARTITIONING)
+    """Every run's rows of one table under runs_dir, with run_id as a string column."""
+    root = history_dir(RunPaths(Path(runs_dir) / "any"), table)
+    dataset = ds.dataset(root, format="parquet", partitioning=PARTITIONING)
     return dataset.to_table().to_pandas()

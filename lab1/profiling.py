@@ -5,6 +5,8 @@ Two labelled phases, each on real batches of exactly ``batch_size`` training ima
 * ``train_step``: zero_grad, forward, nll_loss, backward, Adadelta step (the training recipe);
 * ``inference``: forward only, ``model.eval()`` under ``torch.inference_mode()``.
 
+In bf16 both phases' forward runs under torch.autocast, as training does (the loss in fp32).
+
 Each phase is profiled with a wait / warmup / active schedule (operator table + one Chrome trace,
 which opens in Perfetto and TensorBoard's trace viewer), then timed again with the profiler off,
 so images/s are not inflated by the profiler and its overhead can be reported. Batches are
@@ -13,15 +15,16 @@ gathered before either loop: data loading is never inside the measured region.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import logging
 import math
-import re
 import statistics
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -30,11 +33,12 @@ from torch import nn
 from torch.optim import Adadelta
 from torch.profiler import ProfilerAction, ProfilerActivity, profile, record_function, schedule
 
-from lab1.config import PRECISIONS
+from lab1.config import PRECISIONS, ProfileSchedule
 from lab1.data import load_tensors, normalized_images
 from lab1.devices import device_name, synchronize
 from lab1.errors import ConfigError
 from lab1.model import Net
+from lab1.rundir import RunPaths
 from lab1.tables import OP_STATS_SCHEMA, PHASES, write_parquet
 from lab1.train import autocast
 
@@ -47,11 +51,6 @@ _RECORDING = (ProfilerAction.RECORD, ProfilerAction.RECORD_AND_SAVE)
 TIMING_CHUNKS = 5
 
 Batch = tuple[torch.Tensor, torch.Tensor]  # (B,1,28,28) float32 images, (B,) int64 labels
-
-
-def safe_device(device: str) -> str:
-    """A device name usable in file names: ``cuda:0`` → ``cuda0``."""
-    return re.sub(r"[^A-Za-z0-9_.-]", "", device)
 
 
 def batch_indices(n: int, batch_size: int, steps: int, generator: torch.Generator) -> torch.Tensor:
@@ -222,146 +221,147 @@ def _time_phase(
     return statistics.median(per_step)
 
 
+@dataclass
+class _Setup:
+    """One config's working set: the dataset on the device, a fresh model and its optimizer."""
+
+    x: torch.Tensor  # (N,1,28,28) float32, normalized, on the device
+    y: torch.Tensor  # (N,) int64
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    idx: torch.Tensor  # (2 × steps per phase, batch_size) indices into x
+
+
+def _setup(
+    data_path: str, dataset: str, dev: torch.device, batch_size: int, steps: int,
+    seed: int, lr: float,
+) -> _Setup:  # fmt: skip
+    torch.manual_seed(seed)  # weights and dropout masks
+    generator = torch.Generator().manual_seed(seed)  # batch order, the same on every device
+    if dev.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # as in training; the warm-up steps absorb it
+    tensors = load_tensors(data_path)
+    x = normalized_images(tensors["train_images"], dataset, dev)  # once, before any timing
+    y = tensors["train_labels"].to(dev)
+    model = Net().to(dev)
+    idx = batch_indices(x.shape[0], batch_size, 2 * steps, generator).to(dev)
+    return _Setup(x, y, model, Adadelta(model.parameters(), lr=lr), idx)
+
+
+def _peak_memory(dev: torch.device, trace: Path) -> tuple[int, str]:
+    if dev.type == "cuda":
+        peak = torch.cuda.max_memory_allocated(dev)
+        return peak, "torch.cuda.max_memory_allocated (timed steps; dataset and model included)"
+    source = "profiler trace: peak net CPU allocations of the profiled steps"
+    return _trace_peak_bytes(trace), source
+
+
+def _measure_phase(
+    phase: str, s: _Setup, batches: list[Batch], config: dict, sched: ProfileSchedule,
+    dev: torch.device, trace: Path,
+) -> tuple[list[dict], dict]:  # fmt: skip
+    """Profile, then time with the profiler off, one phase: its op rows and throughput row."""
+    precision = config["precision"]
+    if phase == "train_step":
+        step = _train_step(s.model, s.optimizer, precision)
+    else:
+        step = _inference_step(s.model, precision)
+    profiled_steps = sched.wait + sched.warmup + sched.active
+    torch_sched = schedule(wait=sched.wait, warmup=sched.warmup, active=sched.active, repeat=1)
+    bs = config["batch_size"]
+    prof, profiled_ms = _profile_phase(
+        phase, step, batches[:profiled_steps], bs, dev, torch_sched, trace
+    )
+    rows = _op_rows(prof, {**config, "phase": phase}, sched.active)
+    del prof  # its event tree is large; the rows have what we keep
+    if dev.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(dev)
+    time_warmup = max(2, sched.throughput_steps // 10)
+    seconds = _time_phase(phase, step, batches[profiled_steps:], bs, dev, time_warmup)
+    peak, source = _peak_memory(dev, trace)
+    ms = 1e3 * seconds
+    log.info(
+        "profile %s %s batch %d %s: %.2f ms/step, %.0f images/s, %.1f µs/sample "
+        "(profiled %.2f ms/step, %.2f× overhead)",
+        config["device"], precision, bs, phase, ms, bs / seconds, 1e6 * seconds / bs,
+        profiled_ms, profiled_ms / ms,
+    )  # fmt: skip
+    return rows, {
+        **config,
+        "phase": phase,
+        "images_per_s": bs / seconds,
+        "ms_per_step": ms,
+        "us_per_sample": 1e6 * seconds / bs,
+        "throughput_steps": sched.throughput_steps,
+        "profiled_ms_per_step": profiled_ms,
+        "profiler_overhead": profiled_ms / ms,
+        "active_steps": sched.active,
+        "peak_memory_bytes": int(peak),
+        "peak_memory_source": source,
+        "num_threads": torch.get_num_threads(),
+        "num_interop_threads": torch.get_num_interop_threads(),
+    }
+
+
 def profile_config(
     data_path: str,
     dataset: str,
     device: str,
     batch_size: int,
-    out_dir: str | Path,
+    paths: RunPaths,
     run_id: str,
+    sched: ProfileSchedule,
     *,
-    wait: int = 1,
-    warmup: int = 2,
-    active: int = 5,
-    throughput_steps: int = 30,
-    seed: int = 1,
+    seed: int,
+    lr: float,
     precision: str = "fp32",
 ) -> dict:
-    """Profile and time both phases of one config; write its op_stats part and Chrome traces.
-
-    ``precision``: fp32, or bf16 (both phases' forward under torch.autocast, as in training).
-    Files: ``<out_dir>/parts/op_stats_<device>_<precision>_bs<N>.parquet`` (OP_STATS_SCHEMA)
-    and ``<out_dir>/traces/<device>_<precision>_bs<N>_<phase>.json``. Returns a small
-    JSON-ready dict: paths, thread settings, and one ``throughput`` row per phase (the
-    comparison table's inputs).
+    """Profile and time both phases of one config; write its op_stats part and Chrome traces
+    where ``paths`` says. ``seed`` and ``lr`` are the run's: the weights, dropout masks, batch
+    order and optimizer are the training recipe's; ``precision``: fp32, or bf16 (autocast).
+    Returns a small JSON-ready dict: paths, thread settings, seed and lr, and one
+    ``throughput`` row per phase (the comparison's input).
     """
+    if batch_size < 1:
+        raise ConfigError(f"profiling needs a batch size >= 1, got {batch_size}")
     if precision not in PRECISIONS:
         raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
-    if min(batch_size, active, throughput_steps) < 1 or min(wait, warmup) < 0:
-        raise ConfigError(
-            "profiling needs batch_size, active and throughput_steps >= 1 and wait, warmup >= 0; "
-            f"got {batch_size}, {active}, {throughput_steps} and {wait}, {warmup}"
-        )
     with _PROFILER_LOCK:
-        return _profile_config(
-            data_path, dataset, device, batch_size, Path(out_dir), run_id,
-            wait, warmup, active, throughput_steps, seed, precision,
-        )  # fmt: skip
-
-
-def _profile_config(
-    data_path: str,
-    dataset: str,
-    device: str,
-    batch_size: int,
-    out_dir: Path,
-    run_id: str,
-    wait: int,
-    warmup: int,
-    active: int,
-    throughput_steps: int,
-    seed: int,
-    precision: str,
-) -> dict:
-    started = time.perf_counter()
-    dev = torch.device(device)
-    torch.manual_seed(seed)  # weights and dropout masks
-    generator = torch.Generator().manual_seed(seed)  # batch order, the same on every device
-    if dev.type == "cuda":
-        torch.backends.cudnn.benchmark = True  # as in training; the warm-up steps absorb it
-
-    tensors = load_tensors(data_path)
-    x = normalized_images(tensors["train_images"], dataset, dev)  # (N,1,28,28), once
-    y = tensors["train_labels"].to(dev)
-    model = Net().to(dev)
-    optimizer = Adadelta(model.parameters(), lr=1.0)
-
-    profiled_steps = wait + warmup + active
-    time_warmup = max(2, throughput_steps // 10)
-    per_phase = profiled_steps + time_warmup + throughput_steps
-    idx = batch_indices(x.shape[0], batch_size, 2 * per_phase, generator).to(dev)
-    sched = schedule(wait=wait, warmup=warmup, active=active, repeat=1)
-
-    tag = f"{safe_device(device)}_{precision}_bs{batch_size}"
-    config = {
-        "run_id": run_id,
-        "torch_version": torch.__version__,
-        "device": device,
-        "device_name": device_name(device),
-        "precision": precision,
-        "batch_size": batch_size,
-    }
-    rows: list[dict] = []
-    traces: dict[str, str] = {}
-    throughput: list[dict] = []
-    for p, phase in enumerate(PHASES):
-        step = (
-            _train_step(model, optimizer, precision)
-            if phase == "train_step"
-            else _inference_step(model, precision)
-        )
-        # Gathered here, outside both measured loops: (B,1,28,28) and (B,) per step.
-        batches = [(x[i], y[i]) for i in idx[p * per_phase : (p + 1) * per_phase]]
-        trace = out_dir / "traces" / f"{tag}_{phase}.json"
-        trace.parent.mkdir(parents=True, exist_ok=True)
-        prof, profiled_ms = _profile_phase(
-            phase, step, batches[:profiled_steps], batch_size, dev, sched, trace
-        )
-        rows += _op_rows(prof, {**config, "phase": phase}, active)
-        del prof  # its event tree is large; the rows have what we keep
-        if dev.type == "cuda":
-            torch.cuda.reset_peak_memory_stats(dev)
-        seconds = _time_phase(phase, step, batches[profiled_steps:], batch_size, dev, time_warmup)
-        if dev.type == "cuda":
-            peak = torch.cuda.max_memory_allocated(dev)
-            source = "torch.cuda.max_memory_allocated (timed steps; dataset and model included)"
-        else:
-            peak = _trace_peak_bytes(trace)
-            source = "profiler trace: peak net CPU allocations of the profiled steps"
-        ms = 1e3 * seconds
-        throughput.append(
-            {
-                **config,
-                "phase": phase,
-                "images_per_s": batch_size / seconds,
-                "ms_per_step": ms,
-                "us_per_sample": 1e6 * seconds / batch_size,
-                "throughput_steps": throughput_steps,
-                "profiled_ms_per_step": profiled_ms,
-                "profiler_overhead": profiled_ms / ms,
-                "active_steps": active,
-                "peak_memory_bytes": int(peak),
-                "peak_memory_source": source,
-                "num_threads": torch.get_num_threads(),
-                "num_interop_threads": torch.get_num_interop_threads(),
-            }
-        )
-        traces[phase] = str(trace)
-        log.info(
-            "profile %s %s batch %d %s: %.2f ms/step, %.0f images/s, %.1f µs/sample "
-            "(profiled %.2f ms/step, %.2f× overhead)",
-            device, precision, batch_size, phase, ms, batch_size / seconds,
-            1e6 * seconds / batch_size, profiled_ms, profiled_ms / ms,
-        )  # fmt: skip
-
-    part = write_parquet(rows, OP_STATS_SCHEMA, out_dir / "parts" / f"op_stats_{tag}.parquet")
-    return {
-        **config,
-        "op_stats": str(part),
-        "traces": traces,
-        "throughput": throughput,
-        "num_threads": torch.get_num_threads(),
-        "num_interop_threads": torch.get_num_interop_threads(),
-        "schedule": {"wait": wait, "warmup": warmup, "active": active},
-        "seconds": round(time.perf_counter() - started, 3),
-    }
+        started = time.perf_counter()
+        dev = torch.device(device)
+        per_phase = sched.wait + sched.warmup + sched.active
+        per_phase += max(2, sched.throughput_steps // 10) + sched.throughput_steps
+        s = _setup(data_path, dataset, dev, batch_size, per_phase, seed, lr)
+        config = {
+            "run_id": run_id,
+            "torch_version": torch.__version__,
+            "device": device,
+            "device_name": device_name(device),
+            "precision": precision,
+            "batch_size": batch_size,
+        }
+        rows, traces, throughput = [], {}, []
+        for p, phase in enumerate(PHASES):
+            # Gathered here, outside both measured loops: (B,1,28,28) and (B,) per step.
+            batches = [(s.x[i], s.y[i]) for i in s.idx[p * per_phase : (p + 1) * per_phase]]
+            trace = paths.trace(device, precision, batch_size, phase)
+            trace.parent.mkdir(parents=True, exist_ok=True)
+            phase_rows, row = _measure_phase(phase, s, batches, config, sched, dev, trace)
+            rows += phase_rows
+            throughput.append(row)
+            traces[phase] = str(trace)
+        part_path = paths.op_stats_part(device, precision, batch_size)
+        part = write_parquet(rows, OP_STATS_SCHEMA, part_path)
+        return {
+            **config,
+            "op_stats": str(part),
+            "traces": traces,
+            "throughput": throughput,
+            "num_threads": torch.get_num_threads(),
+            "num_interop_threads": torch.get_num_interop_threads(),
+            "schedule": dataclasses.asdict(sched),
+            "seed": seed,
+            "lr": lr,
+            "first_batch": s.idx[0].tolist(),  # the train_step's first batch, as indices
+            "seconds": round(time.perf_counter() - started, 3),
+        }

@@ -1,18 +1,155 @@
-"""One directory per run, and its manifest.json, always written atomically."""
+"""The run directory contract: every file and folder a run has, named in one place.
+
+    <runs_dir>/<run name>/
+        manifest.json                  the typed manifest (lab1.manifest)
+        data/<dataset>.pt              decoded tensors
+        graph/layers.json, layers.md   the traced layer table
+        tensorboard/                   event files (graph, image grid, scalars)
+        checkpoints/epoch_N.pt         one per epoch
+        profiles/parts/…, traces/…, results/…, op_stats.parquet, top10.parquet
+        compare/comparison.parquet, share_change.parquet, *.png, summary.md, top10.md
+        figures/*.png                  the report's own figures
+        report.md, report.html
+    <runs_dir>/history/<table>/run_id=<run>/part-0.parquet   every run's tables (lab1.history)
+
+No other module composes a run-relative path: it asks RunPaths.
+"""
 
 from __future__ import annotations
 
-import json
-import os
+import re
 import secrets
 import tempfile
-from datetime import datetime, timezone
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 from lab1.errors import RunDirError
 
 MANIFEST = "manifest.json"
+
+# Table name → file under the run directory. The history datasets use the same names.
+TABLES = {
+    "op_stats": "profiles/op_stats.parquet",
+    "top10": "profiles/top10.parquet",
+    "comparison": "compare/comparison.parquet",
+    "share_change": "compare/share_change.parquet",
+}
+# The compare step's plots (compare/<name>.png), in the report's order.
+COMPARE_PLOTS = ("throughput", "op_share")
+
+
+def device_tag(device: str) -> str:
+    """A device name usable in file names: ``cuda:0`` → ``cuda0``."""
+    return re.sub(r"[^A-Za-z0-9_.-]", "", device)
+
+
+def config_tag(device: str, precision: str, batch_size: int) -> str:
+    """How one profiled config (device × precision × batch size) is named in file names."""
+    return f"{device_tag(device)}_{precision}_bs{batch_size}"
+
+
+@dataclass(frozen=True)
+class RunPaths:
+    """Where each artifact of a run lives. ``root`` is ``<runs_dir>/<run name>``."""
+
+    root: Path
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "root", Path(self.root))
+
+    # -- top level
+    @property
+    def manifest(self) -> Path:
+        return self.root / MANIFEST
+
+    @property
+    def runs_dir(self) -> Path:
+        return self.root.parent
+
+    @property
+    def report_md(self) -> Path:
+        return self.root / "report.md"
+
+    @property
+    def report_html(self) -> Path:
+        return self.root / "report.html"
+
+    @property
+    def figures(self) -> Path:
+        return self.root / "figures"
+
+    def figure(self, name: str) -> Path:
+        return self.figures / f"{name}.png"
+
+    # -- data, graph, training
+    @property
+    def data(self) -> Path:
+        return self.root / "data"
+
+    @property
+    def graph(self) -> Path:
+        return self.root / "graph"
+
+    @property
+    def layers_json(self) -> Path:
+        return self.graph / "layers.json"
+
+    @property
+    def layers_md(self) -> Path:
+        return self.graph / "layers.md"
+
+    @property
+    def tensorboard(self) -> Path:
+        return self.root / "tensorboard"
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.root / "checkpoints"
+
+    # -- profiling
+    @property
+    def profiles(self) -> Path:
+        return self.root / "profiles"
+
+    def op_stats_part(self, device: str, precision: str, batch_size: int) -> Path:
+        tag = config_tag(device, precision, batch_size)
+        return self.profiles / "parts" / f"op_stats_{tag}.parquet"
+
+    def trace(self, device: str, precision: str, batch_size: int, phase: str) -> Path:
+        tag = config_tag(device, precision, batch_size)
+        return self.profiles / "traces" / f"{tag}_{phase}.json"
+
+    def profile_result(self, device: str, precision: str, batch_size: int) -> Path:
+        """Where one config's profiling summary lands, for the parent flow to gather."""
+        return self.profiles / "results" / f"{config_tag(device, precision, batch_size)}.json"
+
+    def profile_results(self) -> list[Path]:
+        return sorted((self.profiles / "results").glob("*.json"))
+
+    # -- comparison
+    @property
+    def compare(self) -> Path:
+        return self.root / "compare"
+
+    def compare_plot(self, name: str) -> Path:
+        return self.compare / f"{name}.png"
+
+    @property
+    def summary_md(self) -> Path:
+        return self.compare / "summary.md"
+
+    @property
+    def top10_md(self) -> Path:
+        return self.compare / "top10.md"
+
+    def table(self, name: str) -> Path:
+        """A Parquet table of this run by its name in TABLES."""
+        return self.root / TABLES[name]
+
+    def history(self, table: str) -> Path:
+        """The history dataset of one table, shared by every run under the runs directory."""
+        return self.runs_dir / "history" / table
 
 
 def new_run_name(dataset: str) -> str:
@@ -33,6 +170,12 @@ def check_runs_dir(runs_dir: str | Path) -> Path:
     return runs
 
 
+_EXISTS = (
+    "run {name!r} already exists under {runs}: pick another --run-name, "
+    "or pass --resume to continue it"
+)
+
+
 def check_run_dir(runs_dir: str | Path, run_name: str, resume: bool = False) -> Path:
     """The run's directory path, checked (not created): a new run never reuses a name, and
     --resume requires an existing run."""
@@ -47,71 +190,12 @@ def check_run_dir(runs_dir: str | Path, run_name: str, resume: bool = False) -> 
     return run_dir
 
 
-_EXISTS = (
-    "run {name!r} already exists under {runs}: pick another --run-name, "
-    "or pass --resume to continue it"
-)
-
-
-def create_run_dir(runs_dir: str | Path, run_name: str, resume: bool = False) -> Path:
+def create_run_dir(runs_dir: str | Path, run_name: str, resume: bool = False) -> RunPaths:
     """The run's own directory (see check_run_dir); created atomically for a new run."""
     run_dir = check_run_dir(runs_dir, run_name, resume)
-    if resume:
-        return run_dir
-    try:
-        run_dir.mkdir()
-    except FileExistsError as exc:  # another run took the name since the check
-        raise RunDirError(_EXISTS.format(name=run_name, runs=run_dir.parent)) from exc
-    return run_dir
-
-
-def write_json(path: str | Path, obj: Any) -> Path:
-    """Write JSON atomically (temp file + rename): readers never see half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        json.dump(obj, f, indent=2, sort_keys=True, default=str)
-        f.write("\n")
-    os.replace(tmp, path)
-    return path
-
-
-def read_manifest(run_dir: str | Path) -> dict[str, Any]:
-    path = Path(run_dir) / MANIFEST
-    return json.loads(path.read_text()) if path.is_file() else {}
-
-
-def update_manifest(run_dir: str | Path, /, **fields: Any) -> dict[str, Any]:
-    """Merge fields into manifest.json (top-level keys; dicts merged one level deep)."""
-    manifest = read_manifest(run_dir)
-    for key, value in fields.items():
-        if isinstance(value, dict) and isinstance(manifest.get(key), dict):
-            manifest[key] = {**manifest[key], **value}
-        else:
-            manifest[key] = value
-    manifest["updated_at"] = datetime.now(timezone.utc).isoformat()
-    write_json(Path(run_dir) / MANIFEST, manifest)
-    return manifest
-
-
-class RunPaths:
-    """Where each artifact of a run lives, relative to its directory."""
-
-    def __init__(self, root: str | Path) -> None:
-        self.root = Path(root)
-        self.manifest = self.root / MANIFEST
-        self.data = self.root / "data"
-        self.graph = self.root / "graph"
-        self.tensorboard = self.root / "tensorboard"
-        self.checkpoints = self.root / "checkpoints"
-        self.profiles = self.root / "profiles"
-
-    def profile_result(self, device: str, precision: str, batch_size: int) -> Path:
-        """Where one (device, precision, batch size) profiling summary lands, for the parent
-        to gather."""
-        safe = device.replace(":", "")
-        return self.profiles / "results" / f"{safe}_{precision}_bs{batch_size}.json"
-
-    def profile_results(self) -> list[Path]:
-        return sorted((self.profiles / "results").glob("*.json"))
+    if not resume:
+        try:
+            run_dir.mkdir()
+        except FileExistsError as exc:  # another run took the name since the check
+            raise RunDirError(_EXISTS.format(name=run_name, runs=run_dir.parent)) from exc
+    return RunPaths(run_dir)

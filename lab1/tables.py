@@ -9,13 +9,14 @@ Shares are fractions 0..1. Every table carries ``run_id``, so tables of many run
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+from lab1.atomic import atomic_write
+from lab1.config import PRECISIONS
 
 PHASES = ("train_step", "inference")  # the profiled phases, in display order
 _STR, _I32, _I64, _F64 = pa.string(), pa.int32(), pa.int64(), pa.float64()
@@ -132,28 +133,42 @@ def to_arrow(rows: list[dict] | pd.DataFrame, schema: pa.Schema) -> pa.Table:
     return table.replace_schema_metadata(schema.metadata)  # drop pandas' own metadata
 
 
+# Table name (as in lab1.rundir.TABLES and the history datasets) → its schema.
+SCHEMAS = {
+    "op_stats": OP_STATS_SCHEMA,
+    "top10": TOP10_SCHEMA,
+    "comparison": COMPARISON_SCHEMA,
+    "share_change": SHARE_CHANGE_SCHEMA,
+}
+
+
 def write_parquet(rows: list[dict] | pd.DataFrame | pa.Table, schema: pa.Schema, path) -> Path:
-    """Write atomically (temp file + rename): a reader never sees half a table."""
+    """Write atomically (lab1.atomic): a reader never sees half a table."""
     table = rows if isinstance(rows, pa.Table) else to_arrow(rows, schema)
     if not table.schema.equals(schema):
         table = table.cast(schema)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        pq.write_table(table, tmp)
-        os.chmod(tmp, 0o644)  # mkstemp makes it owner-only; tables are for every reader
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
+    return atomic_write(path, lambda tmp: pq.write_table(table, tmp))
 
 
-def read_parquet(path: str | Path, schema: pa.Schema | None = None) -> pd.DataFrame:
-    """A table as a DataFrame; with ``schema``, only its columns, checked against it."""
-    table = pq.read_table(path)
-    if schema is not None:
-        table = table.select(schema.names).cast(schema)
-    return table.to_pandas()
+def read_parquet(path: str | Path, schema: pa.Schema) -> pd.DataFrame:
+    """A table as a DataFrame of exactly ``schema``'s columns, checked against it."""
+    return pq.read_table(path).select(schema.names).cast(schema).to_pandas()
+
+
+def display_order(device: str, phase: str = PHASES[0]) -> tuple:
+    """The one display order of configs: cpu first, then other devices by name; within a
+    device, train_step before inference."""
+    rank = PHASES.index(phase) if phase in PHASES else len(PHASES)
+    return (device != "cpu", device, rank)
+
+
+def ordered(df: pd.DataFrame, *keys: str) -> pd.DataFrame:
+    """Rows in display order (device, phase, then precision: fp32 first), then by ``keys``."""
+    order = [display_order(d, p) for d, p in zip(df["device"], df["phase"], strict=True)]
+    rank = df["precision"].map(lambda p: PRECISIONS.index(p) if p in PRECISIONS else 9)
+    return (
+        df.assign(_order=order, _precision=rank)
+        .sort_values(["_order", "_precision", *keys], kind="stable")
+        .drop(columns=["_order", "_precision"])
+        .reset_index(drop=True)
+    )

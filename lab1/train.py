@@ -19,7 +19,6 @@ from __future__ import annotations
 import ctypes
 import logging
 import math
-import os
 import platform
 import re
 import time
@@ -33,6 +32,7 @@ from torch.optim import Adadelta
 from torch.optim.lr_scheduler import StepLR
 from torch.utils.tensorboard import SummaryWriter
 
+from lab1.atomic import atomic_write
 from lab1.data import load_tensors, normalized_images
 from lab1.devices import synchronize
 from lab1.errors import ConfigError, RunDirError
@@ -501,18 +501,64 @@ def _restore_rng(state: dict, generator: torch.Generator, device: torch.device) 
         torch.cuda.set_rng_state(state["cuda"], device)
 
 
-def _save_atomic(obj: dict, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)  # a crash mid-save never leaves a half checkpoint behind
-
-
 def _load_optimizer(optimizer: torch.optim.Optimizer, saved: dict) -> None:
     """Load a checkpoint's optimizer state in this optimizer's mode (capturable or not, foreach
     or not), so a run resumes across the eager and the CUDA-graph step."""
     modes = [{k: g.get(k) for k in ("capturable", "foreach")} for g in optimizer.param_groups]
     groups = [{**g, **m} for g, m in zip(saved["param_groups"], modes, strict=True)]
     optimizer.load_state_dict({**saved, "param_groups": groups})
+
+
+def _resume(t: Training, ckpt_dir: Path, recipe: Recipe) -> tuple[list[dict], int, Path | None]:
+    """Load the newest checkpoint into t if there is one: (history, first epoch to run, path)."""
+    resumed_from = latest_checkpoint(ckpt_dir)
+    if resumed_from is None:
+        return [], 1, None
+    state = torch.load(resumed_from, map_location=t.device, weights_only=True)
+    if diffs := recipe_mismatch(state["recipe"], recipe):
+        raise RunDirError(f"cannot resume from {resumed_from}: it was trained with {diffs}")
+    t.model.load_state_dict(state["model"])
+    _load_optimizer(t.optimizer, state["optimizer"])
+    t.scheduler.load_state_dict(state["scheduler"])
+    _restore_rng(state["rng"], t.generator, t.device)
+    log.info("resuming from %s (epoch %d done)", resumed_from, state["epoch"])
+    return state["history"], state["epoch"] + 1, resumed_from
+
+
+def _checkpoint(t: Training, recipe: Recipe, epoch: int, history: list[dict], path: Path) -> None:
+    state = {
+        "epoch": epoch,
+        "model": t.model.state_dict(),
+        "optimizer": t.optimizer.state_dict(),
+        "scheduler": t.scheduler.state_dict(),
+        "rng": _rng_state(t.generator, t.device),
+        "recipe": asdict(recipe),
+        "history": history,
+    }
+    atomic_write(path, lambda tmp: torch.save(state, tmp))  # never half a checkpoint
+
+
+def _epoch(
+    t: Training, recipe: Recipe, epoch: int, log_interval: int,
+    max_train_batches: int | None, max_test_batches: int | None,
+) -> EpochStats:  # fmt: skip
+    """Train one epoch, evaluate, step the schedule."""
+    lr = t.scheduler.get_last_lr()[0]
+    train_loss, train_acc, images, seconds = t.train_epoch(
+        recipe.batch_size, epoch, log_interval, max_train_batches
+    )
+    test_loss, test_acc = evaluate(
+        t.model, t.x_test, t.y_test, recipe.test_batch_size, max_test_batches, recipe.precision
+    )
+    t.scheduler.step()
+    stats = EpochStats(
+        epoch, train_loss, train_acc, test_loss, test_acc, lr, images / seconds, seconds
+    )
+    log.info(
+        "epoch %d: train loss %.4f acc %.4f | test loss %.4f acc %.4f | lr %.4g | %.0f images/s",
+        epoch, train_loss, train_acc, test_loss, test_acc, lr, stats.images_per_s,
+    )  # fmt: skip
+    return stats
 
 
 def train_and_log(
@@ -531,98 +577,36 @@ def train_and_log(
 ) -> dict:
     """Train ``epochs`` epochs (resuming from the newest checkpoint in ckpt_dir if any).
 
-    Logs Loss/train, Accuracy/train, Loss/test, Accuracy/test, LR and
-    Throughput/train_images_per_s once per epoch (step = epoch), and writes
-    ckpt_dir/epoch_N.pt after every epoch. Returns a small JSON-ready summary.
+    Logs the SCALARS tags once per epoch (step = epoch) and writes ckpt_dir/epoch_N.pt after
+    every epoch. Returns a small JSON-ready summary (the manifest's TrainingSummary).
 
     ``channels_last``: None = auto (on for CUDA; on CPU as measured, see CPU_CHANNELS_LAST).
     ``cuda_graph``: on CUDA, replay the training step from a CUDA graph (same math; dropout
     masks come from the graph's RNG offsets, so results are not bit-identical to eager).
     """
-    dev = torch.device(device)
     ckpt_dir = Path(ckpt_dir)
     ckpt_dir.mkdir(parents=True, exist_ok=True)
     t = setup_training(
-        load_tensors(data_path),
-        recipe.dataset,
-        device,
-        recipe.batch_size,
-        recipe.lr,
-        recipe.gamma,
-        recipe.seed,
-        channels_last=channels_last,
-        cuda_graph=cuda_graph,
+        load_tensors(data_path), recipe.dataset, device, recipe.batch_size, recipe.lr,
+        recipe.gamma, recipe.seed, channels_last=channels_last, cuda_graph=cuda_graph,
         precision=recipe.precision,
-    )
-    model, optimizer, scheduler, generator = t.model, t.optimizer, t.scheduler, t.generator
-
-    history: list[dict] = []
-    start_epoch = 1
-    resumed_from = latest_checkpoint(ckpt_dir)
-    if resumed_from is not None:
-        state = torch.load(resumed_from, map_location=dev, weights_only=True)
-        if diffs := recipe_mismatch(state["recipe"], recipe):
-            raise RunDirError(f"cannot resume from {resumed_from}: it was trained with {diffs}")
-        model.load_state_dict(state["model"])
-        _load_optimizer(optimizer, state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        _restore_rng(state["rng"], generator, dev)
-        history = state["history"]
-        start_epoch = state["epoch"] + 1
-        log.info("resuming from %s (epoch %d done)", resumed_from, state["epoch"])
-
+    )  # fmt: skip
+    history, start_epoch, resumed_from = _resume(t, ckpt_dir, recipe)
     # purge_step drops any events a crashed attempt logged past the checkpoint we resume from.
     with SummaryWriter(log_dir=str(tb_dir), purge_step=start_epoch) as writer:
         for epoch in range(start_epoch, epochs + 1):
-            lr = scheduler.get_last_lr()[0]
-            train_loss, train_acc, images, seconds = t.train_epoch(
-                recipe.batch_size, epoch, log_interval, max_train_batches
-            )
-            test_loss, test_acc = evaluate(
-                model, t.x_test, t.y_test, recipe.test_batch_size, max_test_batches,
-                recipe.precision,
-            )  # fmt: skip
-            scheduler.step()
-            stats = EpochStats(
-                epoch, train_loss, train_acc, test_loss, test_acc, lr, images / seconds, seconds
-            )
+            stats = _epoch(t, recipe, epoch, log_interval, max_train_batches, max_test_batches)
             history.append(asdict(stats))
             for tag, name in SCALARS.items():
                 writer.add_scalar(tag, getattr(stats, name), global_step=epoch)
             writer.flush()
-            log.info(
-                "epoch %d: train loss %.4f acc %.4f | test loss %.4f acc %.4f | lr %.4g | "
-                "%.0f images/s",
-                epoch,
-                train_loss,
-                train_acc,
-                test_loss,
-                test_acc,
-                lr,
-                stats.images_per_s,
-            )
-            _save_atomic(
-                {
-                    "epoch": epoch,
-                    "model": model.state_dict(),
-                    "optimizer": optimizer.state_dict(),
-                    "scheduler": scheduler.state_dict(),
-                    "rng": _rng_state(generator, dev),
-                    "recipe": asdict(recipe),
-                    "history": history,
-                },
-                ckpt_dir / f"epoch_{epoch}.pt",
-            )
-
+            _checkpoint(t, recipe, epoch, history, ckpt_dir / f"epoch_{epoch}.pt")
     last = history[-1] if history else {}
     return {
         "device": device,
         "epochs_completed": len(history),
         "resumed_from_epoch": start_epoch - 1 if resumed_from else None,
-        "test_accuracy": last.get("test_accuracy"),
-        "test_loss": last.get("test_loss"),
-        "train_loss": last.get("train_loss"),
-        "train_accuracy": last.get("train_accuracy"),
+        **{k: last.get(k) for k in ("test_accuracy", "test_loss", "train_loss", "train_accuracy")},
         "history": history,
         "checkpoint": str(latest_checkpoint(ckpt_dir)),
         "execution": {

@@ -7,6 +7,8 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 from lab1.compare import combine_and_compare
 from lab1.history import append_history
+from lab1.report import write_compare_texts
+from lab1.rundir import RunPaths
 from tasks.caching import RUN_CACHE
 
 TABLE_KEY = "lab1-comparison"
@@ -14,24 +16,20 @@ SUMMARY_KEY = "lab1-comparison-summary"
 
 
 @task(name="compare", cache_policy=RUN_CACHE, persist_result=True)
-def compare(
-    part_paths: list[str],
-    throughput: list[dict],
-    out_dir: str,
-    run_id: str,
-    runs_dir: str | None = None,
-) -> dict:
-    """``throughput``: the profile tasks' results. With runs_dir, the run's tables are also
-    appended to the history datasets under it."""
-    result = combine_and_compare(part_paths, throughput, out_dir, run_id)
+def compare(run_dir: str, run_id: str) -> dict:
+    """Tables, plots and texts of the run's profiled configs; the tables are also appended to
+    the history datasets beside the run. Returns the manifest's ComparisonSummary fields."""
+    paths = RunPaths(run_dir)
+    result = combine_and_compare(paths, run_id)
+    texts = write_compare_texts(paths.root)
     create_table_artifact(
-        result["rows"],
+        texts["rows"],
         key=TABLE_KEY,
         description=f"{run_id}: device × precision × batch size × phase",
     )
     create_markdown_artifact(
-        result["markdown"], key=SUMMARY_KEY, description=f"{run_id}: profiling summary"
+        texts["markdown"], key=SUMMARY_KEY, description=f"{run_id}: profiling summary"
     )
-    if runs_dir is not None:
-        result["history"] = append_history(runs_dir, run_id, result["tables"])
-    return result
+    history = append_history(paths, run_id, result["tables"])
+    return {**result, "summary": texts["summary"], "top10_markdown": texts["top10_markdown"],
+            "history": history}  # fmt: skip

@@ -5,9 +5,10 @@ from __future__ import annotations
 from prefect import task
 
 from lab1 import graph
+from lab1.rundir import RunPaths
 from tasks.caching import RUN_CACHE
 
 
 @task(name="export-graph", cache_policy=RUN_CACHE, persist_result=True)
-def export_graph(data_path: str, dataset: str, device: str, tb_dir: str, out_dir: str) -> dict:
-    return graph.export_graph(data_path, dataset, device, tb_dir, out_dir)
+def export_graph(data_path: str, dataset: str, device: str, run_dir: str) -> dict:
+    return graph.export_graph(data_path, dataset, device, RunPaths(run_dir))

@@ -1,10 +1,13 @@
-"""profile: torch.profiler op stats, Chrome traces and throughput of one device × batch size."""
+"""profile: torch.profiler op stats, Chrome traces and throughput of one device × precision ×
+batch size."""
 
 from __future__ import annotations
 
 from prefect import task
 
+from lab1.config import ProfileSchedule
 from lab1.profiling import profile_config
+from lab1.rundir import RunPaths
 from tasks.caching import RUN_CACHE
 
 
@@ -19,18 +22,15 @@ def profile(
     dataset: str,
     device: str,
     batch_size: int,
-    out_dir: str,
+    run_dir: str,
     run_id: str,
-    wait: int = 1,
-    warmup: int = 2,
-    active: int = 5,
-    throughput_steps: int = 30,
-    seed: int = 1,
+    schedule: dict,
+    seed: int,
+    lr: float,
     precision: str = "fp32",
 ) -> dict:
     """Returns paths (op_stats part, traces) and one throughput row per phase."""
     return profile_config(
-        data_path, dataset, device, batch_size, out_dir, run_id,
-        wait=wait, warmup=warmup, active=active, throughput_steps=throughput_steps, seed=seed,
-        precision=precision,
+        data_path, dataset, device, batch_size, RunPaths(run_dir), run_id,
+        ProfileSchedule(**schedule), seed=seed, lr=lr, precision=precision,
     )  # fmt: skip

@@ -26,10 +26,9 @@ def write_report(run_dir: str, upstream: str = "") -> dict:
         markdown=report.markdown_for_artifact(paths["report_md"]),
         description=f"Lab 1 report of {Path(run_dir).name}",
     )
-    html_path = Path(paths["report_html"]).resolve()
     create_link_artifact(
         key=HTML_KEY,
-        link=html_path.as_uri(),
+        link=Path(paths["report_html"]).resolve().as_uri(),
         link_text=f"report.html of {Path(run_dir).name} (self-contained, open in a browser)",
         description="The same report with its figures inlined",
     )

@@ -1,0 +1,184 @@
+"""manifest.json: the typed, versioned record of one run.
+
+The flow writes it through ``start_manifest`` / ``update_manifest``; the report and the tests'
+fixtures read it through ``read_manifest``. Every section is a dataclass, so a field the code
+does not know is an error at write time, not a silent ``.get(..., "–")`` at read time. Each
+file carries ``schema_version``: a reader refuses a manifest of a version it does not know
+(a newer lab1 wrote it) with one clear line, instead of failing deep inside the report.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import types
+import typing
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from lab1.atomic import write_json
+from lab1.config import Lab1Config
+from lab1.data import DatasetInfo
+from lab1.environment import Environment
+from lab1.errors import ManifestError
+from lab1.rundir import RunPaths
+from lab1.train import EpochStats
+
+SCHEMA_VERSION = 1
+STATUSES = ("running", "completed", "failed", "interrupted")
+
+
+@dataclass
+class Devices:
+    resolved: list[str]  # what the run found and profiles: cpu, cuda, cuda:1 …
+    training: str  # the one it trained on
+
+
+@dataclass
+class GraphSummary:
+    parameters: int
+    macs_per_image: int
+    layers: int
+    layer_table: str
+    grid_images: int
+
+
+@dataclass
+class TrainingSummary:
+    device: str
+    epochs_completed: int
+    resumed_from_epoch: int | None
+    test_accuracy: float | None
+    test_loss: float | None
+    train_loss: float | None
+    train_accuracy: float | None
+    history: list[EpochStats]
+    checkpoint: str | None
+    execution: dict[str, Any]  # how the step ran: channels_last, eager or CUDA graph
+
+    def complete_history(self) -> list[EpochStats]:
+        """Epochs with every metric (a dry run's test pass may be partial, never missing)."""
+        return [h for h in self.history if None not in dataclasses.astuple(h)]
+
+
+@dataclass
+class Results:
+    test_accuracy: float | None
+    test_loss: float | None
+    epochs_completed: int
+
+
+@dataclass
+class ComparisonSummary:
+    tables: dict[str, str]  # table name → Parquet file
+    plots: dict[str, str]
+    summary: str  # compare/summary.md
+    top10_markdown: str
+    history: dict[str, str] = field(default_factory=dict)  # table → history partition
+
+
+@dataclass
+class ReportPaths:
+    report_md: str
+    report_html: str
+    figures: dict[str, str]
+
+
+@dataclass
+class Manifest:
+    run_id: str
+    run_name: str
+    run_dir: str
+    parameters: Lab1Config
+    status: str = "running"
+    schema_version: int = SCHEMA_VERSION
+    started_at: str = ""
+    updated_at: str = ""
+    finished_at: str | None = None
+    code_version: str | None = None
+    devices: Devices | None = None
+    environment: Environment | None = None
+    dataset: DatasetInfo | None = None
+    graph: GraphSummary | None = None
+    training: TrainingSummary | None = None
+    results: Results | None = None
+    comparison: ComparisonSummary | None = None
+    report: ReportPaths | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["parameters"] = self.parameters.to_dict()
+        return d
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).isoformat()
+
+
+def _build(tp: Any, value: Any, where: str) -> Any:
+    """``value`` (JSON data or already typed) as type ``tp``: dataclasses built recursively,
+    unknown keys refused."""
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if value is None or tp is Any:
+        return value
+    if origin in (typing.Union, types.UnionType):
+        return _build(next(a for a in args if a is not type(None)), value, where)
+    if dataclasses.is_dataclass(tp):
+        if isinstance(value, tp):
+            return value
+        if not isinstance(value, dict):
+            raise ManifestError(f"manifest {where}: expected an object, got {value!r:.80}")
+        hints = typing.get_type_hints(tp)
+        unknown = sorted(set(value) - set(hints))
+        if unknown:
+            raise ManifestError(f"manifest {where}: unknown field(s) {', '.join(unknown)}")
+        try:
+            return tp(**{k: _build(hints[k], v, f"{where}.{k}") for k, v in value.items()})
+        except TypeError as exc:  # a required field is missing
+            raise ManifestError(f"manifest {where}: {exc}") from exc
+    if origin is list:
+        return [_build(args[0], v, f"{where}[]") for v in value]
+    if origin is dict:
+        return {k: _build(args[1], v, f"{where}.{k}") for k, v in value.items()}
+    return value
+
+
+def manifest_from_dict(data: dict[str, Any]) -> Manifest:
+    version = data.get("schema_version")
+    if version != SCHEMA_VERSION:
+        raise ManifestError(
+            f"manifest schema_version {version!r} is not the {SCHEMA_VERSION} this lab1 reads: "
+            "it was written by another version of lab1; open it with that version"
+        )
+    return _build(Manifest, data, "")
+
+
+def write_manifest(paths: RunPaths, manifest: Manifest) -> Manifest:
+    if manifest.status not in STATUSES:
+        raise ManifestError(f"manifest status {manifest.status!r} is not one of {STATUSES}")
+    manifest.updated_at = now()
+    write_json(paths.manifest, manifest.to_dict())
+    return manifest
+
+
+def read_manifest(paths: RunPaths) -> Manifest:
+    if not paths.manifest.is_file():
+        raise ManifestError(f"no manifest.json in {paths.root}: not a lab1 run directory")
+    try:
+        data = json.loads(paths.manifest.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ManifestError(f"{paths.manifest} cannot be read: {exc}") from exc
+    return manifest_from_dict(data)
+
+
+def update_manifest(paths: RunPaths, **changes: Any) -> Manifest:
+    """Set whole sections (typed values, or their dicts as tasks return them) and rewrite."""
+    hints = typing.get_type_hints(Manifest)
+    unknown = sorted(set(changes) - set(hints))
+    if unknown:
+        raise ManifestError(f"manifest has no section(s) {', '.join(unknown)}")
+    typed = {k: _build(hints[k], v, k) for k, v in changes.items()}
+    return write_manifest(paths, dataclasses.replace(read_manifest(paths), **typed))

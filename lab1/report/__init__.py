@@ -1,0 +1,80 @@
+"""The lab report of a run directory, and every other place that puts a run into words.
+
+    run.py       reading the run (manifest, layer table, scalars, tables) through its contract
+    findings.py  what the run shows, computed once as data
+    words.py     findings into sentences
+    grids.py     the tables (layers, top-10, comparison, share change, speed-up)
+    sections.py  the report's sections, as blocks
+    blocks.py    blocks → Markdown → HTML (Python-Markdown, figures inlined)
+
+Outputs: ``report.md`` / ``report.html`` (write_report) and ``compare/summary.md`` /
+``compare/top10.md`` (write_compare_texts), from the same findings, tables and formatters.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from lab1.atomic import write_text
+from lab1.report import findings, grids, words
+from lab1.report.blocks import Bullets, Section, to_html, to_markdown
+from lab1.report.run import read_run
+from lab1.report.sections import build_sections, top_ops_section
+from lab1.rundir import RunPaths
+
+
+def write_report(run_dir: str | Path) -> dict:
+    """Write report.md, report.html and figures/*.png into run_dir.
+
+    Returns ``{"report_md": path, "report_html": path, "figures": {name: path}}`` (strings).
+    """
+    d = read_run(run_dir)
+    figs: dict[str, Path] = {}
+    sections = build_sections(d, figs)
+    title = f"AI-System Lab 1 report: {d.manifest.run_name}"
+    md = to_markdown(title, sections, d.paths.root)
+    write_text(d.paths.report_md, md)
+    write_text(d.paths.report_html, to_html(md, title, d.paths.root))
+    return {
+        "report_md": str(d.paths.report_md),
+        "report_html": str(d.paths.report_html),
+        "figures": {k: str(v) for k, v in figs.items()},
+    }
+
+
+def write_compare_texts(run_dir: str | Path) -> dict:
+    """compare/summary.md (the profiling findings and the comparison table) and
+    compare/top10.md, from the run's tables. Returns both paths, the summary's Markdown and
+    the comparison as formatted rows (for a Prefect table artifact)."""
+    paths = RunPaths(Path(run_dir))
+    d = read_run(paths.root)
+    cmp = d.tables["comparison"]
+    found = findings.profiling(cmp, d.tables["share_change"])
+    devices = cmp[["device", "device_name"]].drop_duplicates().itertuples(index=False)
+    intro = f"torch {cmp['torch_version'].iloc[0]}; devices: " + ", ".join(
+        f"{r.device} ({r.device_name})" for r in devices
+    )
+    blocks = [intro + ".", Bullets(words.sentences(found)), grids.comparison_table(cmp)]
+    section = Section("Findings", blocks)
+    summary = to_markdown(f"lab1 profiling summary: {d.manifest.run_id}", [section], paths.root)
+    top10 = to_markdown(f"Top-10 operators: {d.manifest.run_id}", [top_ops_section(d)], paths.root)
+    write_text(paths.summary_md, summary)
+    write_text(paths.top10_md, top10)
+    return {
+        "summary": str(paths.summary_md),
+        "top10_markdown": str(paths.top10_md),
+        "markdown": summary,
+        "rows": grids.comparison_rows(cmp),
+    }
+
+
+def markdown_for_artifact(report_md: str | Path) -> str:
+    """report.md with each figure turned into a file:// link (UIs cannot show local images)."""
+    path = Path(report_md).resolve()
+    text = path.read_text(encoding="utf-8")
+    return re.sub(
+        r"!\[([^\]]*)\]\(([^)]+)\)",
+        lambda m: f"[figure: {m.group(1)}]({(path.parent / m.group(2)).resolve().as_uri()})",
+        text,
+    )

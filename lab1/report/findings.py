@@ -1,0 +1,152 @@
+"""What a run shows, computed once as data: a Finding is a kind plus the numbers it is about.
+
+Nothing here writes words: lab1.report.words turns each kind into a sentence, in every place
+that shows it (report.md / report.html, compare/summary.md, the Prefect artifacts). Every
+number in a Finding is read from a table the report also shows, so a reader can trace it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from lab1.manifest import Manifest
+from lab1.tables import display_order, ordered
+
+
+@dataclass(frozen=True)
+class Finding:
+    kind: str  # one sentence template of lab1.report.words per kind
+    values: dict[str, Any] = field(default_factory=dict)
+
+
+def training(history: list) -> list[Finding]:
+    """Final and best accuracy; how the test loss and the throughput moved over the epochs."""
+    if not history:
+        return []
+    last = history[-1]
+    best = max(history, key=lambda h: h.test_accuracy)
+    out = [
+        Finding("accuracy", {"epochs": len(history), "accuracy": last.test_accuracy,
+                             "loss": last.test_loss, "best_epoch": best.epoch,
+                             "best_accuracy": best.test_accuracy}),
+    ]  # fmt: skip
+    if len(history) > 1:
+        first, rates = history[0], [h.images_per_s for h in history]
+        out.append(
+            Finding("loss_trend", {"first_epoch": first.epoch, "first_loss": first.test_loss,
+                                   "last_epoch": last.epoch, "last_loss": last.test_loss,
+                                   "fell": last.test_loss < first.test_loss,
+                                   "min_rate": min(rates), "max_rate": max(rates)})
+        )  # fmt: skip
+    return out
+
+
+def caveats(manifest: Manifest) -> list[Finding]:
+    """A dry run or a subset of the data: results that must not be read as the lab's."""
+    dry = manifest.parameters.dry_run
+    ds = manifest.dataset
+    subset = ds.source if ds is not None and not ds.full else None
+    return [Finding("caveat", {"dry_run": dry, "subset": subset})] if dry or subset else []
+
+
+def layers(rows: list[dict]) -> list[Finding]:
+    """Which layer holds the parameters and which does the work."""
+    total_p = sum(r["parameters"] for r in rows)
+    total_m = sum(r["macs"] for r in rows)
+    if not (total_p and total_m):
+        return []
+    by_p = max(rows, key=lambda r: r["parameters"])
+    by_m = max(rows, key=lambda r: r["macs"])
+    return [
+        Finding("params_vs_macs", {"param_layer": by_p["layer"],
+                                   "param_share": by_p["parameters"] / total_p,
+                                   "params": total_p, "mac_layer": by_m["layer"],
+                                   "mac_share": by_m["macs"] / total_m, "macs": total_m})
+    ]  # fmt: skip
+
+
+def _scaling(device: str, phase: str, g: pd.DataFrame) -> list[Finding]:
+    """Throughput, cost per image, heaviest operator and peak memory across batch sizes."""
+    lo, hi = g.iloc[0], g.iloc[-1]
+    where = {"device": device, "phase": phase, "lo_bs": int(lo.batch_size),
+             "hi_bs": int(hi.batch_size)}  # fmt: skip
+    if len(g) == 1:
+        return [Finding("single_config", {**where, "rate": lo.images_per_s,
+                                          "us": lo.us_per_sample, "op": lo.top_op,
+                                          "share": lo.top_op_share})]  # fmt: skip
+    fastest = g.loc[g["images_per_s"].idxmax()]
+    return [
+        Finding("scaling", {**where, "lo_rate": lo.images_per_s, "hi_rate": hi.images_per_s,
+                            "gain": hi.images_per_s / lo.images_per_s,
+                            "lo_us": lo.us_per_sample, "hi_us": hi.us_per_sample,
+                            "fastest_bs": int(fastest.batch_size)}),
+        Finding("top_op", {**where, "lo_op": lo.top_op, "lo_share": lo.top_op_share,
+                           "hi_op": hi.top_op, "hi_share": hi.top_op_share}),
+        Finding("peak_memory", {**where, "lo": lo.peak_memory_bytes,
+                                "hi": hi.peak_memory_bytes}),
+    ]  # fmt: skip
+
+
+def _share_moves(share_change: pd.DataFrame | None) -> list[Finding]:
+    """Per device and phase, the operator whose share moves most between the batch sizes."""
+    if share_change is None:
+        return []
+    out = []
+    for (device, phase), g in ordered(share_change).groupby(["device", "phase"], sort=False):
+        r = g.loc[g["change"].abs().idxmax()]
+        out.append(
+            Finding("share_move", {"device": device, "phase": phase, "op": r.op_name,
+                                   "basis": r.share_basis, "from": r.share_at_min_bs,
+                                   "to": r.share_at_max_bs, "change": r.change,
+                                   "lo_bs": int(r.min_bs), "hi_bs": int(r.max_bs)})
+        )  # fmt: skip
+    return out
+
+
+def _speedups(speedups: pd.DataFrame) -> list[Finding]:
+    out = []
+    for (device, phase), g in speedups.groupby(["device", "phase"], sort=False):
+        best, worst = g.loc[g["speedup"].idxmax()], g.loc[g["speedup"].idxmin()]
+        slower = [int(b) for b, s in zip(g["batch_size"], g["speedup"], strict=True) if s < 1]
+        out.append(
+            Finding("speedup", {"device": device, "phase": phase, "worst": worst.speedup,
+                                "worst_bs": int(worst.batch_size), "best": best.speedup,
+                                "best_bs": int(best.batch_size), "slower_at": slower})
+        )  # fmt: skip
+    return out
+
+
+def speedups(comparison: pd.DataFrame) -> pd.DataFrame:
+    """One row per GPU device × batch size × phase: CPU and GPU images/s and their ratio (the
+    comparison table's speedup_vs_cpu)."""
+    cpu = comparison[comparison["device"] == "cpu"]
+    gpu = comparison[comparison["device"] != "cpu"].dropna(subset=["speedup_vs_cpu"])
+    if cpu.empty or gpu.empty:
+        return pd.DataFrame()
+    merged = gpu.merge(cpu[["batch_size", "phase", "images_per_s"]], on=["batch_size", "phase"],
+                       suffixes=("", "_cpu"))  # fmt: skip
+    return ordered(merged.assign(speedup=merged["speedup_vs_cpu"]), "batch_size")
+
+
+def profiling(comparison: pd.DataFrame | None, share_change: pd.DataFrame | None) -> list[Finding]:
+    """The batch-size and device findings of the comparison tables, in display order."""
+    if comparison is None:
+        return [Finding("not_profiled")]
+    out: list[Finding] = []
+    cmp = ordered(comparison, "batch_size")
+    for (device, phase), g in cmp.groupby(["device", "phase"], sort=False):
+        out += _scaling(device, phase, g)
+    out += _share_moves(share_change)
+    sp = speedups(comparison)
+    if len(sp):
+        out += _speedups(sp)
+    o = comparison["profiler_overhead"]
+    out.append(Finding("profiler_overhead", {"min": o.min(), "max": o.max()}))
+    return out
+
+
+def config_order(f: Finding) -> tuple:
+    return display_order(f.values.get("device", ""), f.values.get("phase", ""))

@@ -1,0 +1,129 @@
+"""The tables every output shows (report, compare/summary.md, compare/top10.md, artifacts),
+built once from the run's typed tables."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pandas as pd
+
+from lab1 import fmt
+from lab1.report.blocks import Block, Table
+from lab1.tables import display_order, ordered
+
+TIME_LABELS = {
+    "self_cpu_us": "self CPU",
+    "cpu_total_us": "CPU total",
+    "self_device_us": "self device",
+    "device_total_us": "device total",
+}
+RANKED_BY = {"self_cpu": "self CPU time", "self_device": "self device time"}
+
+# (column, header, formatter) of the comparison table, in display order.
+COMPARISON_COLUMNS: tuple[tuple[str, str, Callable], ...] = (
+    ("device", "device", str),
+    ("phase", "phase", str),
+    ("batch_size", "batch size", fmt.count),
+    ("images_per_s", "images/s", fmt.rate),
+    ("ms_per_step", "ms/step", fmt.ms),
+    ("us_per_sample", "µs/image", fmt.us),
+    ("top_op", "top op", fmt.code),
+    ("top_op_share", "top op share", fmt.pct),
+    ("peak_memory_bytes", "peak memory", fmt.nbytes),
+    ("profiler_overhead", "profiler overhead", fmt.ratio),
+    ("num_threads", "threads", fmt.count),
+)
+TEXT_COLUMNS = {"device", "phase", "top_op"}
+
+
+def layers_table(rows: list[dict]) -> Table:
+    total_p = sum(r["parameters"] for r in rows)
+    total_m = sum(r["macs"] for r in rows)
+    body = [
+        [fmt.code(r["layer"]), r["op"], ", ".join(r["inputs"]) or fmt.MISSING,
+         fmt.shape(r["output_shape"]), fmt.count(r["parameters"]),
+         fmt.pct(r["parameters"] / total_p if total_p else None), fmt.count(r["macs"]),
+         fmt.pct(r["macs"] / total_m if total_m else None)]
+        for r in rows
+    ]  # fmt: skip
+    body.append(["**total**", "", "", "", f"**{fmt.count(total_p)}**", "",
+                 f"**{fmt.count(total_m)}**", ""])  # fmt: skip
+    header = ["layer", "op", "inputs", "output shape", "parameters", "% of params", "MACs",
+              "% of MACs"]  # fmt: skip
+    return Table(header, body, [False] * 4 + [True] * 4)
+
+
+def comparison_rows(comparison: pd.DataFrame) -> list[dict[str, str]]:
+    """The comparison as formatted cells by header: the table artifact and the report table."""
+    return [
+        {header: f(r[col]) for col, header, f in COMPARISON_COLUMNS}
+        for _, r in ordered(comparison, "batch_size").iterrows()
+    ]
+
+
+def comparison_table(comparison: pd.DataFrame) -> Table:
+    rows = comparison_rows(comparison)
+    header = [h for _, h, _ in COMPARISON_COLUMNS]
+    numeric = [c not in TEXT_COLUMNS for c, _, _ in COMPARISON_COLUMNS]
+    return Table(header, [list(r.values()) for r in rows], numeric)
+
+
+def _config_keys(top10: pd.DataFrame) -> list[tuple]:
+    """(device, batch_size, phase, sort_key) of every ranking: cpu first, train_step first,
+    then batch size; a GPU config ranked by CPU time before device time."""
+    keys = top10[["device", "batch_size", "phase", "sort_key"]].drop_duplicates()
+    return sorted(
+        (tuple(k) for k in keys.itertuples(index=False)),
+        key=lambda k: (*display_order(k[0], k[2]), k[1], k[3] != "self_cpu"),
+    )
+
+
+def top10_blocks(top10: pd.DataFrame) -> list[Block]:
+    """One ranked table per config, phase and sort key; times per profiled step."""
+    blocks: list[Block] = []
+    for device, batch, phase, sort_key in _config_keys(top10):
+        same = (top10.device == device) & (top10.batch_size == batch) & (top10.phase == phase)
+        g = top10[same & (top10.sort_key == sort_key)].sort_values("rank")
+        steps = int(g["active_steps"].iloc[0])
+        # Device columns are all zero on a CPU config: leave them out there.
+        cols = [c for c in TIME_LABELS if g[c].any() or c in ("self_cpu_us", "cpu_total_us")]
+        rows = [
+            [str(r["rank"]), fmt.code(r["op_name"]), fmt.real(r["calls"] / steps),
+             *[fmt.us(r[c] / steps) for c in cols], fmt.pct(r["share"])]
+            for _, r in g.iterrows()
+        ]  # fmt: skip
+        blocks.append(
+            f"**{device} ({g['device_name'].iloc[0]}) · batch {batch} · {phase}** (ranked by "
+            f"{RANKED_BY[sort_key]}, {steps} profiled step{'s' if steps != 1 else ''})"
+        )
+        header = ["#", "operator", "calls/step", *[f"{TIME_LABELS[c]} (µs/step)" for c in cols]]
+        blocks.append(Table([*header, "share"], rows, [True, False, *[True] * (len(cols) + 2)]))
+    return blocks
+
+
+SHARE_CHANGE_TOP = 5  # ops per device × phase whose share moves the most
+
+
+def share_change_table(change: pd.DataFrame) -> Table:
+    by_size = change.assign(_neg_abs=-change["change"].abs())
+    top = ordered(by_size, "_neg_abs").groupby(["device", "phase"], sort=False).head(
+        SHARE_CHANGE_TOP
+    )
+    rows = [
+        [r.device, r.phase, fmt.code(r.op_name), fmt.pct(r.share_at_min_bs),
+         fmt.pct(r.share_at_max_bs), fmt.pp(r.change), f"{r.min_bs} → {r.max_bs}"]
+        for r in top.itertuples()
+    ]  # fmt: skip
+    header = ["device", "phase", "operator", "share, smallest batch", "share, largest batch",
+              "change", "batch sizes"]  # fmt: skip
+    return Table(header, rows, [False] * 3 + [True] * 4)
+
+
+def speedup_table(sp: pd.DataFrame) -> Table:
+    rows = [
+        [r.device, r.phase, fmt.count(r.batch_size), fmt.rate(r.images_per_s_cpu),
+         fmt.rate(r.images_per_s), fmt.ratio(r.speedup)]
+        for r in sp.itertuples()
+    ]  # fmt: skip
+    header = ["GPU device", "phase", "batch size", "CPU images/s", "GPU images/s", "speedup"]
+    return Table(header, rows, [False, False, True, True, True, True])

@@ -1,0 +1,246 @@
+"""The report's sections, in the lab template's order, built from a RunData as blocks.
+
+A part the run did not produce becomes a one-line "not ... in this run" note, never an error.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+
+from lab1 import figures, fmt
+from lab1.environment import Environment
+from lab1.report import findings, grids, words
+from lab1.report.blocks import Block, Bullets, Figure, Note, Section, Table
+from lab1.report.run import RunData
+from lab1.train import SCALARS
+
+NOT_PROFILED = "Not profiled in this run"
+COMPARE_CAPTIONS = {
+    "throughput": "Throughput against batch size, per phase and device (profiler off)",
+    "op_share": "Operator share of the time per batch size, per device and phase",
+}
+SCALARS_SOURCE = {
+    "events": "the TensorBoard event files",
+    "manifest": "manifest.json",
+    "both": "the TensorBoard event files (missing tags from manifest.json)",
+}
+
+
+def run_section(d: RunData) -> Section:
+    m, p = d.manifest, d.manifest.parameters
+    status = m.status
+    if status == "running":  # the flow writes the report as its last step, before "completed"
+        status = "running (the report is written as the run's last step)"
+    devices = f"{', '.join(m.devices.resolved)} / {m.devices.training}" if m.devices else "–"
+    rows = [
+        ["run", fmt.code(m.run_name)],
+        ["status", status],
+        ["started / finished (UTC)", f"{m.started_at or '–'} / {m.finished_at or '–'}"],
+        ["report written (UTC)", datetime.now(timezone.utc).isoformat(timespec="seconds")],
+        ["devices found / training", devices],
+        ["recipe", f"Adadelta lr {p.lr}, StepLR gamma {p.gamma}, batch {p.batch_size} (test "
+                   f"{p.test_batch_size}), {p.epochs} epochs, seed {p.seed}"],
+        ["profiled batch sizes", ", ".join(str(b) for b in p.batch_sizes)],
+    ]  # fmt: skip
+    blocks: list[Block] = [Table(["", "value"], rows)]
+    if p.dry_run:
+        blocks.append(Note("**Dry run**: only a few batches per epoch; the numbers below only "
+                           "show that the pipeline works, not what the model can learn.",
+                           "warning"))  # fmt: skip
+    if m.timings:
+        total = sum(m.timings.values())
+        trows = [[k, fmt.seconds(v), fmt.pct(v / total if total else None)]
+                 for k, v in m.timings.items()]  # fmt: skip
+        trows.append(["**total**", f"**{fmt.seconds(total)}**", ""])
+        blocks += ["Pipeline tasks, wall clock:",
+                   Table(["task", "time", "share"], trows, [False, True, True])]  # fmt: skip
+    return Section("Run", blocks)
+
+
+def _gpu_line(env: Environment) -> str:
+    if not env.gpus:
+        return "none visible to torch"
+    by_name: dict[str, list[dict]] = {}
+    for g in env.gpus:
+        by_name.setdefault(g["name"], []).append(g)
+    return "; ".join(
+        f"{len(gs)} × {name} ({fmt.nbytes(gs[0]['memory_bytes'])}, "
+        f"compute capability {gs[0]['capability']})"
+        for name, gs in by_name.items()
+    )
+
+
+def environment_section(d: RunData) -> Section:
+    env = d.manifest.environment
+    if env is None:
+        return Section("Environment", [Note("No environment was captured in this run.")])
+    pk = env.packages
+    cuda = fmt.MISSING
+    if env.cuda_version:
+        cuda = env.cuda_version + ("" if env.cuda_available else " (torch's build; no GPU visible)")
+    rows = [
+        ["CPU", f"{env.cpu_model} ({env.vcpus} vCPUs; torch uses {env.torch_threads} threads)"],
+        ["memory", fmt.nbytes(env.memory_bytes)],
+        ["GPU", f"{env.gpu_count}: {_gpu_line(env)}"],
+        ["OS", f"{env.os} (kernel {env.kernel}, {env.machine})"],
+        ["Python", env.python],
+        ["PyTorch", pk.get("torch") or fmt.MISSING],
+        ["torchvision", pk.get("torchvision") or fmt.MISSING],
+        ["CUDA", cuda],
+        ["cuDNN", fmt.cudnn(env.cudnn_version)],
+        *[[n, pk.get(n) or fmt.MISSING] for n in ("prefect", "tensorboard", "pyarrow", "numpy",
+                                                 "mlxtend")],
+    ]  # fmt: skip
+    table = Table(["component", "version / model"], rows)
+    return Section("Environment", ["Captured automatically when the run started.", table])
+
+
+def dataset_section(d: RunData) -> Section:
+    ds = d.manifest.dataset
+    if ds is None:
+        return Section("Dataset", [Note("The run recorded no dataset.", "warning")])
+    rows = [
+        ["dataset", ds.name],
+        ["source", f"{ds.source} ({fmt.code(ds.location)})"],
+        ["train / test images", f"{fmt.count(ds.train_size)} / {fmt.count(ds.test_size)}"],
+        ["sha256 of the decoded tensors", fmt.code(ds.checksum)],
+    ]
+    blocks: list[Block] = [Table(["", "value"], rows)]
+    if not ds.full:
+        total = ds.train_size + ds.test_size
+        blocks.insert(0, Note(
+            f"**SUBSET, NOT THE FULL DATASET**: this run used {fmt.count(total)} digits "
+            f"({ds.source}), split {fmt.count(ds.train_size)} train / {fmt.count(ds.test_size)} "
+            "test. Accuracies and timings are not comparable with runs on the full 60,000 / "
+            "10,000 MNIST.", "warning"))  # fmt: skip
+    return Section("Dataset", blocks)
+
+
+def network_section(d: RunData, figs: dict[str, Path]) -> Section:
+    if not d.layers:
+        return Section("Network graph", [Note("No layer table (graph/layers.json) in this run.")])
+    figs["network_graph"] = figures.draw_network_graph(
+        d.layers, d.paths.figure("network_graph")
+    )
+    return Section("Network graph", [
+        "The dataflow graph torch.fx traced from the model (one box per node, arrows along "
+        "each node's inputs); the same graph is in TensorBoard's Graphs tab.",
+        Figure(figs["network_graph"], "Traced dataflow graph of Net for one image (batch 1)"),
+        "Layer table for a batch of 1 (MACs: multiply-accumulates per image):",
+        grids.layers_table(d.layers),
+    ])  # fmt: skip
+
+
+def training_section(d: RunData, figs: dict[str, Path]) -> Section:
+    if not any(d.scalars.get(t) for t in SCALARS):
+        return Section("Training curves", [Note("No training was logged in this run.")])
+    device = d.manifest.devices.training if d.manifest.devices else "?"
+    figs["training_curves"] = figures.plot_training_curves(
+        d.scalars, d.paths.figure("training_curves"), title=f"Training on {device}"
+    )
+    blocks: list[Block] = [
+        f"Read back from {SCALARS_SOURCE[d.scalars_source]}. Loss is the mean negative "
+        "log-likelihood per sample; training accuracy is measured with dropout active.",
+        Figure(figs["training_curves"], "Loss, accuracy, learning rate and throughput per epoch"),
+    ]
+    if d.history:
+        rows = [
+            [str(h.epoch), fmt.decimal(h.train_loss), fmt.pct(h.train_accuracy),
+             fmt.decimal(h.test_loss), fmt.pct(h.test_accuracy), fmt.real(h.lr),
+             fmt.rate(h.images_per_s), fmt.seconds(h.train_seconds)]
+            for h in d.history
+        ]  # fmt: skip
+        header = ["epoch", "train loss", "train accuracy", "test loss", "test accuracy", "lr",
+                  "train images/s", "train time"]  # fmt: skip
+        blocks.append(Table(header, rows, [True] * 8))
+    return Section("Training curves", blocks)
+
+
+def top_ops_section(d: RunData) -> Section:
+    top = d.tables["top10"]
+    if top is None:
+        return Section("Top-10 operators", [Note(f"{NOT_PROFILED}: no profiles/top10.parquet.")])
+    intro = (
+        "The ten heaviest operators of each configuration by self time (CPU time on the CPU, "
+        "device time on a GPU), from torch.profiler, averaged per profiled step. Share: of the "
+        "ranking time summed over all operators."
+    )
+    return Section("Top-10 operators", [intro, *grids.top10_blocks(top)])
+
+
+def comparison_section(d: RunData, figs: dict[str, Path]) -> Section:
+    cmp = d.tables["comparison"]
+    if cmp is None:
+        note = Note(f"{NOT_PROFILED}: no compare/comparison.parquet.")
+        return Section("Batch-size comparison", [note])
+    blocks: list[Block] = [
+        "One row per device × batch size × phase, timed with the profiler off. A train step "
+        "is forward + loss + backward + optimizer step; inference is the forward pass alone "
+        "(eval mode, no autograd). Top-op share is of the self time of all operators.",
+        grids.comparison_table(cmp),
+    ]
+    plots = dict(d.compare_plots)
+    if "throughput" not in plots:  # the compare step's PNGs are gone: redraw them
+        plots["throughput"] = figs["throughput_vs_batch"] = figures.plot_throughput(
+            cmp, d.paths.figure("throughput_vs_batch"))  # fmt: skip
+    if "op_share" not in plots and d.tables["op_stats"] is not None:
+        from lab1.compare import op_shares
+
+        plots["op_share"] = figs["op_share_vs_batch"] = figures.plot_op_share(
+            op_shares(d.tables["op_stats"]), d.paths.figure("op_share_vs_batch"))  # fmt: skip
+    blocks += [Figure(path, COMPARE_CAPTIONS[name]) for name, path in plots.items()]
+    if d.tables["share_change"] is not None:
+        blocks += [
+            f"The {grids.SHARE_CHANGE_TOP} operators per device and phase whose share of the "
+            "time moves the most between the smallest and the largest batch size (pp: "
+            "percentage points):",
+            grids.share_change_table(d.tables["share_change"]),
+        ]
+    return Section("Batch-size comparison", blocks)
+
+
+def cpu_gpu_section(d: RunData, figs: dict[str, Path]) -> Section:
+    cmp = d.tables["comparison"]
+    if cmp is None:
+        return Section("CPU vs GPU", [Note(f"{NOT_PROFILED}: no compare/comparison.parquet.")])
+    sp = findings.speedups(cmp)
+    if sp.empty:
+        ran = ", ".join(sorted(cmp["device"].unique()))
+        if (cmp["device"] == "cpu").all():
+            gpus = d.manifest.environment.gpu_count if d.manifest.environment else None
+            why = "this machine has no GPU visible to torch" if gpus == 0 else "no GPU ran"
+        else:
+            why = "no CPU baseline ran"
+        note = f"Only {ran} was profiled in this run ({why}): no CPU-vs-GPU comparison."
+        return Section("CPU vs GPU", [Note(note)])
+    figs["gpu_speedup"] = figures.plot_speedup(sp, d.paths.figure("gpu_speedup"))
+    return Section("CPU vs GPU", [
+        grids.speedup_table(sp),
+        Figure(figs["gpu_speedup"], "GPU speedup over CPU per batch size"),
+    ])  # fmt: skip
+
+
+def analysis_section(d: RunData) -> Section:
+    found = [
+        *findings.training(d.history),
+        *findings.caveats(d.manifest),
+        *findings.layers(d.layers),
+        *findings.profiling(d.tables["comparison"], d.tables["share_change"]),
+    ]
+    return Section("Analysis", [Bullets(words.sentences(found))])
+
+
+def build_sections(d: RunData, figs: dict[str, Path]) -> list[Section]:
+    """Every section in the template's order; figures drawn are added to ``figs``."""
+    return [
+        run_section(d),
+        environment_section(d),
+        dataset_section(d),
+        network_section(d, figs),
+        training_section(d, figs),
+        top_ops_section(d),
+        comparison_section(d, figs),
+        cpu_gpu_section(d, figs),
+        analysis_section(d),
+    ]

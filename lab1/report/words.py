@@ -1,0 +1,155 @@
+"""Findings into sentences: the one place where a Finding becomes words.
+
+Every number goes through lab1.fmt, so a sentence shows it exactly as the tables do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from lab1 import fmt
+from lab1.report.findings import Finding
+
+BASIS = {"self_cpu": "self CPU time", "self_device": "self device time"}
+
+
+def _accuracy(v: dict) -> str:
+    s = "s" if v["epochs"] > 1 else ""
+    return (
+        f"After {v['epochs']} epoch{s} the test accuracy is {fmt.pct(v['accuracy'])} "
+        f"(test loss {fmt.decimal(v['loss'])}); the best epoch was {v['best_epoch']} at "
+        f"{fmt.pct(v['best_accuracy'])}."
+    )
+
+
+def _loss_trend(v: dict) -> str:
+    verb = "fell" if v["fell"] else "did not fall"
+    return (
+        f"The test loss {verb} from {fmt.decimal(v['first_loss'])} (epoch {v['first_epoch']}) "
+        f"to {fmt.decimal(v['last_loss'])} (epoch {v['last_epoch']}); training throughput "
+        f"ranged from {fmt.rate(v['min_rate'])} to {fmt.rate(v['max_rate'])} images/s per epoch."
+    )
+
+
+def _caveat(v: dict) -> str:
+    parts = ["a dry run (a few batches per epoch)"] if v["dry_run"] else []
+    if v["subset"]:
+        parts.append(f"a subset of the data ({v['subset']})")
+    return (
+        f"These results come from {' on '.join(parts)}: read them as a check that the "
+        "pipeline works, not as the lab's result."
+    )
+
+
+def _params_vs_macs(v: dict) -> str:
+    same = v["param_layer"] == v["mac_layer"]
+    return (
+        f"{fmt.code(v['param_layer'])} holds {fmt.pct(v['param_share'])} of the "
+        f"{fmt.count(v['params'])} parameters, while {fmt.code(v['mac_layer'])} does "
+        f"{fmt.pct(v['mac_share'])} of the {fmt.count(v['macs'])} MACs per image"
+        + ("." if same else ": memory and compute concentrate in different layers.")
+    )
+
+
+def _where(v: dict) -> str:
+    return f"{v['device']} · {v['phase']}"
+
+
+def _single_config(v: dict) -> str:
+    return (
+        f"{_where(v)}: {fmt.rate(v['rate'])} images/s ({fmt.us(v['us'])} µs per image) at "
+        f"batch {v['lo_bs']}; the heaviest operator is {fmt.code(v['op'])} "
+        f"({fmt.pct(v['share'])})."
+    )
+
+
+def _scaling(v: dict) -> str:
+    verb = "falls" if v["hi_us"] < v["lo_us"] else "rises"
+    return (
+        f"{_where(v)}: from batch {v['lo_bs']} to {v['hi_bs']} the throughput goes from "
+        f"{fmt.rate(v['lo_rate'])} to {fmt.rate(v['hi_rate'])} images/s "
+        f"({fmt.ratio(v['gain'])}) and the cost per image {verb} from {fmt.us(v['lo_us'])} "
+        f"to {fmt.us(v['hi_us'])} µs; the fastest batch size is {v['fastest_bs']}."
+    )
+
+
+def _top_op(v: dict) -> str:
+    if v["lo_op"] == v["hi_op"]:
+        return (
+            f"{_where(v)}: the heaviest operator is {fmt.code(v['lo_op'])} at both ends, with "
+            f"{fmt.pct(v['lo_share'])} → {fmt.pct(v['hi_share'])} of the time."
+        )
+    return (
+        f"{_where(v)}: the heaviest operator is {fmt.code(v['lo_op'])} "
+        f"({fmt.pct(v['lo_share'])}) at batch {v['lo_bs']} and {fmt.code(v['hi_op'])} "
+        f"({fmt.pct(v['hi_share'])}) at batch {v['hi_bs']}."
+    )
+
+
+def _peak_memory(v: dict) -> str:
+    return (
+        f"{_where(v)}: peak memory goes from {fmt.nbytes(v['lo'])} at batch {v['lo_bs']} to "
+        f"{fmt.nbytes(v['hi'])} at batch {v['hi_bs']}."
+    )
+
+
+def _share_move(v: dict) -> str:
+    verb = "grows" if v["change"] > 0 else "shrinks"
+    return (
+        f"{_where(v)}: the share that moves most with the batch size is "
+        f"{fmt.code(v['op'])}'s share of {BASIS[v['basis']]}, which {verb} from "
+        f"{fmt.pct(v['from'])} at batch {v['lo_bs']} to {fmt.pct(v['to'])} at batch "
+        f"{v['hi_bs']} ({fmt.pp(v['change'])})."
+    )
+
+
+def _speedup(v: dict) -> str:
+    text = (
+        f"{v['device']} over cpu ({v['phase']}): the speedup ranges from "
+        f"{fmt.ratio(v['worst'])} at batch {v['worst_bs']} to {fmt.ratio(v['best'])} at batch "
+        f"{v['best_bs']}"
+    )
+    if v["slower_at"]:
+        sizes = ", ".join(str(b) for b in v["slower_at"])
+        return text + f"; the GPU is slower than the CPU at batch {sizes}."
+    return text + "."
+
+
+def _profiler_overhead(v: dict) -> str:
+    spread = (
+        fmt.ratio(v["min"])
+        if v["min"] == v["max"]
+        else f"{fmt.ratio(v['min'])} to {fmt.ratio(v['max'])}"
+    )
+    return (
+        "The profiler (record_shapes, profile_memory, with_flops) makes a step take "
+        f"{spread} as long as without it; every throughput number is measured with it off."
+    )
+
+
+def _not_profiled(v: dict) -> str:
+    return "Not profiled in this run: no operator or batch-size findings."
+
+
+SENTENCES: dict[str, Callable[[dict], str]] = {
+    "accuracy": _accuracy,
+    "loss_trend": _loss_trend,
+    "caveat": _caveat,
+    "params_vs_macs": _params_vs_macs,
+    "single_config": _single_config,
+    "scaling": _scaling,
+    "top_op": _top_op,
+    "peak_memory": _peak_memory,
+    "share_move": _share_move,
+    "speedup": _speedup,
+    "profiler_overhead": _profiler_overhead,
+    "not_profiled": _not_profiled,
+}
+
+
+def sentence(f: Finding) -> str:
+    return SENTENCES[f.kind](f.values)
+
+
+def sentences(findings: list[Finding]) -> list[str]:
+    return [sentence(f) for f in findings]

@@ -18,6 +18,7 @@ import pandas as pd
 from matplotlib.patches import FancyBboxPatch, Patch
 from matplotlib.ticker import NullLocator
 
+from lab1 import fmt
 from lab1.atomic import atomic_write
 from lab1.config import PRECISIONS
 from lab1.tables import display_order
@@ -76,6 +77,70 @@ def _depths(rows: list[dict]) -> dict[str, int]:
     return depth
 
 
+BOX_W, BOX_H, GAP_X, GAP_Y = 3.6, 0.78, 0.5, 0.42  # graph boxes and gaps, in inches
+
+
+def _layout(rows: list[dict], depth: dict[str, int], sinks: list[str]) -> dict[str, tuple]:
+    """Top-left corner of every box: one level per depth, a level's boxes centred."""
+    levels: dict[int, list[str]] = defaultdict(list)
+    for name, d in depth.items():
+        levels[d].append(name)
+    if sinks:
+        levels[max(depth.values(), default=0) + 1].append("output")
+    width = max(len(v) for v in levels.values())
+    pos = {}
+    for d, names in levels.items():
+        offset = (width - len(names)) * (BOX_W + GAP_X) / 2
+        for i, name in enumerate(names):
+            pos[name] = (offset + i * (BOX_W + GAP_X), -d * (BOX_H + GAP_Y))
+    return pos
+
+
+def _box_lines(name: str, row: dict | None, sinks: list[str]) -> tuple[tuple[str, str], list]:
+    """(kind, colour) and the text lines of one box."""
+    if row is None:  # graph input or the output sink
+        text = f"output  ←  {', '.join(sinks)}" if name == "output" else f"{name}  ·  input"
+        return IO_KIND, [text]
+    lines = [f"{name}  ·  {row['op']}", f"out {fmt.shape(row['output_shape'])}"]
+    if row["parameters"]:
+        lines.append(f"{fmt.count(row['parameters'])} params  ·  {human_count(row['macs'])} MACs")
+    return OP_KINDS.get(row["op"].lower(), OTHER_KIND), lines
+
+
+def _draw_box(ax: plt.Axes, x: float, y: float, colour: str, lines: list[str]) -> None:
+    ax.add_patch(FancyBboxPatch((x, y - BOX_H), BOX_W, BOX_H, facecolor=colour,
+                                boxstyle="round,pad=0.02,rounding_size=0.12",
+                                edgecolor="#333333", linewidth=1.0))  # fmt: skip
+    # Lines are spaced evenly around the box's middle, whatever their number.
+    line_h = 0.2
+    top = y - BOX_H / 2 + (len(lines) - 1) * line_h / 2
+    for k, text in enumerate(lines):
+        ax.text(x + BOX_W / 2, top - k * line_h, text, ha="center", va="center",
+                fontsize=9.5 if k == 0 else 8.5, fontweight="bold" if k == 0 else "normal",
+                color="#111111" if k == 0 else "#222222")  # fmt: skip
+
+
+def _draw_edges(ax: plt.Axes, edges: list[tuple[str, str]], pos: dict, depth: dict) -> int:
+    """Arrows between levels; an edge that skips levels (a residual) runs in its own lane
+    right of every box, so it never crosses the boxes in between. Returns the lanes used."""
+    arrow = {"arrowstyle": "-|>", "color": "#444444", "lw": 1.2, "shrinkA": 1, "shrinkB": 1}
+    right = max(x for x, _ in pos.values()) + BOX_W
+    out_depth = max(depth.values(), default=0) + 1
+    lanes = 0
+    for src, dst in edges:
+        (x0, y0), (x1, y1) = pos[src], pos[dst]
+        if depth.get(dst, out_depth) - depth[src] <= 1:
+            top, bottom = (x1 + BOX_W / 2, y1), (x0 + BOX_W / 2, y0 - BOX_H)
+            ax.annotate("", xy=top, xytext=bottom, arrowprops=arrow)
+            continue
+        lanes += 1
+        lane_x = right + 0.3 * lanes
+        y_out, y_in = y0 - BOX_H / 2, y1 - BOX_H / 2
+        ax.plot([x0 + BOX_W, lane_x, lane_x], [y_out, y_out, y_in], color="#444444", lw=1.2)
+        ax.annotate("", xy=(x1 + BOX_W, y_in), xytext=(lane_x, y_in), arrowprops=arrow)
+    return lanes
+
+
 def draw_network_graph(rows: list[dict], path: str | Path, title: str = "Net") -> Path:
     """The traced dataflow graph top to bottom: one box per node, arrows along ``inputs``.
 
@@ -86,98 +151,28 @@ def draw_network_graph(rows: list[dict], path: str | Path, title: str = "Net") -
     depth = _depths(rows)
     consumed = {s for r in rows for s in r["inputs"]}
     sinks = [r["layer"] for r in rows if r["layer"] not in consumed]
-    out_depth = max(depth.values(), default=0) + 1
-    levels: dict[int, list[str]] = defaultdict(list)
-    for name, d in depth.items():
-        levels[d].append(name)
-    if sinks:
-        levels[out_depth].append("output")
-    width = max(len(v) for v in levels.values())
-    box_w, box_h, gap_x, gap_y = 3.6, 0.78, 0.5, 0.42
-    pos = {}
-    for d, names in levels.items():
-        offset = (width - len(names)) * (box_w + gap_x) / 2
-        for i, name in enumerate(names):
-            pos[name] = (offset + i * (box_w + gap_x), -d * (box_h + gap_y))
-
+    pos = _layout(rows, depth, sinks)
+    n_levels = len({y for _, y in pos.values()})
+    width = max(x for x, _ in pos.values()) + BOX_W
+    fig, ax = plt.subplots(figsize=(max(6.0, width * 0.95 + 1.0),
+                                    n_levels * (BOX_H + GAP_Y) * 0.95 + 1.0))  # fmt: skip
     by_name = {r["layer"]: r for r in rows}
-    fig_w = max(6.0, width * (box_w + gap_x) * 0.95 + 0.6)
-    fig_h = len(levels) * (box_h + gap_y) * 0.95 + 1.0
-    fig, ax = plt.subplots(figsize=(fig_w, fig_h))
     used_kinds: dict[str, str] = {}
     for name, (x, y) in pos.items():
-        row = by_name.get(name)
-        if row is None:  # graph input or the output sink
-            kind = IO_KIND
-            lines = [f"{name}  ·  {'input' if name != 'output' else 'output'}"]
-            if name == "output":
-                lines = [f"output  ←  {', '.join(sinks)}"]
-        else:
-            kind = OP_KINDS.get(row["op"].lower(), OTHER_KIND)
-            shape = "×".join(str(d) for d in row["output_shape"]) or "?"
-            lines = [f"{name}  ·  {row['op']}", f"out {shape}"]
-            if row["parameters"]:
-                lines.append(f"{row['parameters']:,} params  ·  {human_count(row['macs'])} MACs")
-        used_kinds[kind[0]] = kind[1]
-        ax.add_patch(
-            FancyBboxPatch(
-                (x, y - box_h),
-                box_w,
-                box_h,
-                boxstyle="round,pad=0.02,rounding_size=0.12",
-                facecolor=kind[1],
-                edgecolor="#333333",
-                linewidth=1.0,
-            )
-        )
-        # Lines are spaced evenly around the box's middle, whatever their number.
-        line_h = 0.2
-        top = y - box_h / 2 + (len(lines) - 1) * line_h / 2
-        for k, text in enumerate(lines):
-            ax.text(
-                x + box_w / 2,
-                top - k * line_h,
-                text,
-                ha="center",
-                va="center",
-                fontsize=9.5 if k == 0 else 8.5,
-                fontweight="bold" if k == 0 else "normal",
-                color="#111111" if k == 0 else "#222222",
-            )
-
-    edges = [(s, r["layer"]) for r in rows for s in r["inputs"]]
-    edges += [(s, "output") for s in sinks]
-    arrow = {"arrowstyle": "-|>", "color": "#444444", "lw": 1.2, "shrinkA": 1, "shrinkB": 1}
-    right = max(x for x, _ in pos.values()) + box_w
-    lanes = 0
-    for src, dst in edges:
-        (x0, y0), (x1, y1) = pos[src], pos[dst]
-        if depth.get(dst, out_depth) - depth[src] <= 1:
-            top, bottom = (x1 + box_w / 2, y1), (x0 + box_w / 2, y0 - box_h)
-            ax.annotate("", xy=top, xytext=bottom, arrowprops=arrow)
-            continue
-        # An edge that skips levels (a residual) runs in its own lane right of every box,
-        # so it never crosses the boxes in between.
-        lanes += 1
-        lane_x = right + 0.3 * lanes
-        y_out, y_in = y0 - box_h / 2, y1 - box_h / 2
-        ax.plot([x0 + box_w, lane_x, lane_x], [y_out, y_out, y_in], color="#444444", lw=1.2)
-        ax.annotate("", xy=(x1 + box_w, y_in), xytext=(lane_x, y_in), arrowprops=arrow)
+        (kind, colour), lines = _box_lines(name, by_name.get(name), sinks)
+        used_kinds[kind] = colour
+        _draw_box(ax, x, y, colour, lines)
+    edges = [(s, r["layer"]) for r in rows for s in r["inputs"]] + [(s, "output") for s in sinks]
+    lanes = _draw_edges(ax, edges, pos, depth)
     total_p = sum(r["parameters"] for r in rows)
     total_m = sum(r["macs"] for r in rows)
-    ax.set_title(
-        f"{title}: {len(rows)} ops, {total_p:,} parameters, {human_count(total_m)} MACs per image",
-        fontsize=11,
-    )
-    ax.legend(
-        handles=[Patch(facecolor=c, edgecolor="#333333", label=k) for k, c in used_kinds.items()],
-        loc="upper left",
-        bbox_to_anchor=(1.0, 1.0),
-        fontsize=8.5,
-        frameon=False,
-    )
-    ax.set_xlim(-0.2, max(width * (box_w + gap_x), right + 0.3 * lanes + 0.3))
-    ax.set_ylim(-len(levels) * (box_h + gap_y), 0.2)
+    ax.set_title(f"{title}: {len(rows)} ops, {fmt.count(total_p)} parameters, "
+                 f"{human_count(total_m)} MACs per image", fontsize=11)  # fmt: skip
+    handles = [Patch(facecolor=c, edgecolor="#333333", label=k) for k, c in used_kinds.items()]
+    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8.5,
+              frameon=False)  # fmt: skip
+    ax.set_xlim(-0.2, max(width + GAP_X, width + 0.3 * lanes + 0.3))
+    ax.set_ylim(-n_levels * (BOX_H + GAP_Y), 0.2)
     ax.set_aspect("equal")
     ax.axis("off")
     return _save(fig, path)

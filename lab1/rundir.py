@@ -148,8 +148,12 @@ class RunPaths:
         return self.root / TABLES[name]
 
     def history(self, table: str) -> Path:
-        """The history dataset of one table, shared by every run under the runs directory."""
-        return self.runs_dir / "history" / table
+        return history_path(self.runs_dir, table)
+
+
+def history_path(runs_dir: str | Path, table: str) -> Path:
+    """The history dataset of one table, shared by every run under the runs directory."""
+    return Path(runs_dir) / "history" / table
 
 
 def new_run_name(dataset: str) -> str:

@@ -113,14 +113,18 @@ def _train_summary(s: dict) -> dict:
 
 
 def step_train(data_path: str, checksum: str, device: str, epochs: int, work: Path) -> dict:
+    from lab1.config import Lab1Config
     from lab1.devices import bf16_missing
     from lab1.errors import ConfigError
     from lab1.train import Recipe, train_and_log
 
+    d = Lab1Config(run_name="gpu-check")  # the recipe's defaults, never restated here
     runs: dict[str, dict] = {}
 
     def run(name: str, n: int, ckpt: str | None = None, precision="fp32", **kwargs) -> dict:
-        recipe = Recipe("mnist", checksum, 64, 1000, 1.0, 0.7, 1, precision)
+        recipe = Recipe(
+            "mnist", checksum, d.batch_size, d.test_batch_size, d.lr, d.gamma, d.seed, precision
+        )
         start = time.perf_counter()
         s = train_and_log(
             data_path, device, work / "tb" / name, work / "ckpt" / (ckpt or name), recipe, n,
@@ -191,15 +195,23 @@ def _top_by_device_time(part: str, phase: str, n: int = TOP_N) -> tuple[list[dic
 
 
 def step_profile(data_path: str, devices: list[str], work: Path, quick: bool) -> dict:
+    from dataclasses import replace
+
+    from lab1.atomic import write_json
+    from lab1.config import Lab1Config
     from lab1.profiling import profile_config
+    from lab1.rundir import RunPaths
 
     run_id = f"gpu-check-{uuid.uuid4().hex[:8]}"
-    kwargs = {"throughput_steps": 10} if quick else {}
-    results, configs, checks = [], [], {}
+    d = Lab1Config(run_name=run_id)  # schedule, seed and lr: the run's defaults
+    sched = replace(d.profile_schedule, throughput_steps=10) if quick else d.profile_schedule
+    paths = RunPaths(work / "profile")
+    configs, checks = [], {}
     for device in devices:
         for bs in BATCH_SIZES:
-            r = profile_config(data_path, "mnist", device, bs, work / "profile", run_id, **kwargs)
-            results.append(r)
+            r = profile_config(data_path, "mnist", device, bs, paths, run_id, sched,
+                               seed=d.seed, lr=d.lr)  # fmt: skip
+            write_json(paths.profile_result(device, "fp32", bs), r)
             config = {
                 "device": device,
                 "batch_size": bs,
@@ -212,17 +224,18 @@ def step_profile(data_path: str, devices: list[str], work: Path, quick: bool) ->
                     config[f"{phase}_top{TOP_N}_by_self_device_time"] = top
                     checks[f"{device}_bs{bs}_{phase}_device_time_nonzero"] = total > 0
             configs.append(config)
-    return {"run_id": run_id, "configs": configs, "checks": checks, "_results": results}
+    return {"run_id": run_id, "configs": configs, "checks": checks, "_run_dir": str(paths.root)}
 
 
-def step_compare(profiled: dict, work: Path) -> dict:
+def step_compare(profiled: dict) -> dict:
     from lab1.compare import combine_and_compare
+    from lab1.report.grids import comparison_rows
+    from lab1.rundir import RunPaths
+    from lab1.tables import COMPARISON_SCHEMA, read_parquet
 
-    results = profiled["_results"]
-    out = combine_and_compare(
-        [r["op_stats"] for r in results], results, work / "compare", profiled["run_id"]
-    )
-    return {"rows": out["rows"], "summary": out["summary"], "top10_markdown": out["top10_markdown"]}
+    out = combine_and_compare(RunPaths(profiled["_run_dir"]), profiled["run_id"])
+    rows = comparison_rows(read_parquet(out["tables"]["comparison"], COMPARISON_SCHEMA))
+    return {"rows": rows, "tables": out["tables"], "plots": out["plots"]}
 
 
 def step_bench(
@@ -312,7 +325,7 @@ def check(args: argparse.Namespace) -> int:
     devices = [device] if device == "cpu" else [device, "cpu"]
     profiled = _step(summary, "profile", lambda: step_profile(info.path, devices, work, args.quick))
     if profiled is not None:
-        _step(summary, "compare", lambda: step_compare(profiled, work))
+        _step(summary, "compare", lambda: step_compare(profiled))
     bench_devices = ["cpu"] if device == "cpu" else ["cpu", device]
     _step(summary, "bench", lambda: step_bench(bench_devices, device, data_dir, work, args.quick))
 

@@ -12,12 +12,13 @@ import pytest
 import torch
 
 from lab1 import devices
-from lab1.config import Lab1Config
+from lab1.config import Lab1Config, ProfileSchedule
 from lab1.data import load_tensors
 from lab1.devices import bf16_missing, check_precision
 from lab1.errors import ConfigError, DeviceError, RunDirError
 from lab1.profiling import profile_config
-from lab1.tables import read_parquet
+from lab1.rundir import RunPaths
+from lab1.tables import OP_STATS_SCHEMA, read_parquet
 from lab1.train import Recipe, recipe_mismatch, setup_training, train_and_log
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -127,11 +128,12 @@ def test_checkpoints_from_before_precision_count_as_fp32(tiny_dataset):
 
 
 def test_profiled_bf16_step_runs_bf16_kernels(tiny_dataset, tmp_path):
-    small = {"wait": 0, "warmup": 1, "active": 1, "throughput_steps": 2}
+    small = ProfileSchedule(wait=0, warmup=1, active=1, throughput_steps=2)
     result = profile_config(
-        tiny_dataset.path, "mnist", "cpu", 4, tmp_path, "r", precision="bf16", **small
-    )
-    op_stats = read_parquet(result["op_stats"])
+        tiny_dataset.path, "mnist", "cpu", 4, RunPaths(tmp_path), "r", small,
+        seed=1, lr=1.0, precision="bf16",
+    )  # fmt: skip
+    op_stats = read_parquet(result["op_stats"], OP_STATS_SCHEMA)
     assert set(op_stats["precision"]) == {"bf16"}
     train = op_stats[(op_stats["phase"] == "train_step") & (op_stats["kind"] == "op")]
     # autocast's casts: conv1's fp32 weight (32,1,3,3) copied to bf16, and their backward.

@@ -13,7 +13,7 @@ from typing import Any
 import pandas as pd
 
 from lab1.manifest import Manifest
-from lab1.tables import display_order, ordered
+from lab1.tables import ordered
 
 
 @dataclass(frozen=True)
@@ -146,7 +146,3 @@ def profiling(comparison: pd.DataFrame | None, share_change: pd.DataFrame | None
     o = comparison["profiler_overhead"]
     out.append(Finding("profiler_overhead", {"min": o.min(), "max": o.max()}))
     return out
-
-
-def config_order(f: Finding) -> tuple:
-    return display_order(f.values.get("device", ""), f.values.get("phase", ""))

@@ -13,11 +13,8 @@ with the same Adadelta (lr 1.0) for a fixed number of steps along each path:
 * ``lab1``: ``lab1.train.setup_training`` + ``Training.train_epoch``, the code
   ``train_and_log`` runs (data normalized once on the device, batches by index, loss read at
   the same 10-batch interval), with its defaults (channels_last: auto);
-* ``lab1-bf16``: the same in ``precision="bf16"`` (autocast), on a device with native bf16
-  (``lab1.devices.bf16_missing``; ``--precisions fp32`` leaves it out);
+* ``lab1-bf16``: the same in ``precision="bf16"``, where the device has native bf16;
 * ``lab1+graph`` (CUDA only): the same with ``cuda_graph=True``.
-
-Every path's row in ``paths`` carries its ``precision``.
 
 Each path is built and warmed up once (``--warmup`` steps: allocator, oneDNN/cuDNN kernel
 choice, graph capture), then timed in ``--repeats`` blocks of ``--steps`` steps, the paths
@@ -264,6 +261,23 @@ def reference_own_process(
     return json.loads(proc.stdout.splitlines()[-1])
 
 
+def _path_rows(
+    speed: dict[str, float], ratio: dict[str, float], trainings: dict, own: list[float] | None
+) -> list[dict]:
+    """One row per path (the JSON's ``paths``): precision, images/s, layout, ratios."""
+    rows = []
+    for name, v in speed.items():
+        row = {"path": name, "precision": PRECISION[name], "images_per_s": round(v, 1)}
+        if name in trainings:
+            row["channels_last"] = trainings[name].channels_last
+            row["step"] = trainings[name].step.mode
+            row["ratio_vs_reference"] = ratio[name]
+            if own:
+                row["ratio_vs_reference_own_process"] = round(v / statistics.median(own), 3)
+        rows.append(row)
+    return rows
+
+
 def bench_config(
     tensors: dict[str, torch.Tensor],
     idx_root: Path,
@@ -300,16 +314,6 @@ def bench_config(
     own = None
     if own_process:
         own = reference_own_process(idx_root, device, batch_size, steps, repeats, warmup, workers)
-    paths = []
-    for name, v in speed.items():
-        row = {"path": name, "precision": PRECISION[name], "images_per_s": round(v, 1)}
-        if name in trainings:
-            row["channels_last"] = trainings[name].channels_last
-            row["step"] = trainings[name].step.mode
-            row["ratio_vs_reference"] = ratio[name]
-            if own:
-                row["ratio_vs_reference_own_process"] = round(v / statistics.median(own), 3)
-        paths.append(row)
     extra = {}
     if "lab1-bf16" in blocks:
         extra["ratio_bf16_vs_fp32"] = _paired(blocks, "lab1")["lab1-bf16"]
@@ -319,7 +323,7 @@ def bench_config(
         "batch_size": batch_size,
         "steps": steps,
         "repeats": repeats,
-        "paths": paths,
+        "paths": _path_rows(speed, ratio, trainings, own),
         "images_per_s": {k: round(v, 1) for k, v in speed.items()},
         "ratio": ratio,
         "blocks_images_per_s": {k: [round(x, 1) for x in v] for k, v in blocks.items()},

@@ -38,9 +38,9 @@ from lab1.data import load_tensors, normalized_images
 from lab1.devices import device_name, synchronize
 from lab1.errors import ConfigError
 from lab1.model import Net
+from lab1.precision import autocast
 from lab1.rundir import RunPaths
 from lab1.tables import OP_STATS_SCHEMA, PHASES, write_parquet
-from lab1.train import autocast
 
 log = logging.getLogger("lab1.profiling")
 
@@ -303,6 +303,13 @@ def _measure_phase(
     }
 
 
+def _check_config(batch_size: int, precision: str) -> None:
+    if batch_size < 1:
+        raise ConfigError(f"profiling needs a batch size >= 1, got {batch_size}")
+    if precision not in PRECISIONS:
+        raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+
+
 def profile_config(
     data_path: str,
     dataset: str,
@@ -322,10 +329,7 @@ def profile_config(
     Returns a small JSON-ready dict: paths, thread settings, seed and lr, and one
     ``throughput`` row per phase (the comparison's input).
     """
-    if batch_size < 1:
-        raise ConfigError(f"profiling needs a batch size >= 1, got {batch_size}")
-    if precision not in PRECISIONS:
-        raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    _check_config(batch_size, precision)
     with _PROFILER_LOCK:
         started = time.perf_counter()
         dev = torch.device(device)

@@ -37,17 +37,11 @@ from lab1.data import load_tensors, normalized_images
 from lab1.devices import synchronize
 from lab1.errors import ConfigError, RunDirError
 from lab1.model import Net
+from lab1.precision import autocast, use_channels_last
 
 log = logging.getLogger("lab1.train")
 
 CKPT_RE = re.compile(r"^epoch_(\d+)\.pt$")
-
-# channels_last on CPU, measured through setup_training + train_epoch on the 2-core dev box
-# (AMD EPYC, torch 2.14.1, 2 threads, allocator tuned as below), the median over 11 pairs of
-# back-to-back blocks of the channels_last / default images/s ratio: batch 1: 0.985,
-# batch 16: 0.974, batch 32: 1.014, batch 64: 0.997. oneDNN gains in the convolutions are
-# spent on the layout copies around flatten and pooling: no batch size gains, so it stays off.
-CPU_CHANNELS_LAST = {"fp32": False, "bf16": True}
 
 # glibc mallopt parameters (malloc.h) and the values keep_heap_mapped sets.
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
@@ -92,11 +86,6 @@ def recipe_mismatch(saved: dict, recipe: Recipe) -> str | None:
     return ", ".join(diffs) or None
 
 
-def autocast(device: torch.device, precision: str) -> torch.autocast:
-    """The forward pass's arithmetic: bf16 autocast, or (fp32) a disabled, no-op context."""
-    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
-
-
 @dataclass
 class EpochStats:
     epoch: int
@@ -135,16 +124,6 @@ def keep_heap_mapped() -> bool:
             except (OSError, AttributeError) as exc:
                 log.info("could not tune glibc's allocator: %s", exc)
     return _heap_kept
-
-
-def use_channels_last(
-    device: torch.device, precision: str = "fp32", requested: bool | None = None
-) -> bool:
-    """Whether a run on ``device`` in ``precision`` uses channels_last: as requested, else the
-    measured default of this module (CPU_CHANNELS_LAST)."""
-    if requested is not None:
-        return requested
-    return device.type == "cuda" or (device.type == "cpu" and CPU_CHANNELS_LAST[precision])
 
 
 class TrainStep:
@@ -394,16 +373,9 @@ def setup_training(
         else TrainStep(model, optimizer, dev, precision)
     )
     return Training(
-        dev,
-        model,
-        optimizer,
-        scheduler,
-        generator,
-        step,
-        *(x_train, y_train, x_test, y_test),
-        channels_last=cl,
-        precision=precision,
-    )
+        dev, model, optimizer, scheduler, generator, step, x_train, y_train, x_test, y_test,
+        channels_last=cl, precision=precision,
+    )  # fmt: skip
 
 
 def train_epoch(
@@ -580,7 +552,7 @@ def train_and_log(
     Logs the SCALARS tags once per epoch (step = epoch) and writes ckpt_dir/epoch_N.pt after
     every epoch. Returns a small JSON-ready summary (the manifest's TrainingSummary).
 
-    ``channels_last``: None = auto (on for CUDA; on CPU as measured, see CPU_CHANNELS_LAST).
+    ``channels_last``: None = auto (lab1.precision.use_channels_last).
     ``cuda_graph``: on CUDA, replay the training step from a CUDA graph (same math; dropout
     masks come from the graph's RNG offsets, so results are not bit-identical to eager).
     """

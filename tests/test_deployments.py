@@ -204,5 +204,5 @@ def test_dispatch_sends_each_device_to_its_pool(deployed, tmp_path):
     run = runs / "dispatched"
     assert json.loads((run / "manifest.json").read_text())["status"] == "completed"
     results = sorted(p.name for p in (run / "profiles" / "results").iterdir())
-    assert results == ["cpu_bs2.json", "cpu_bs4.json"]
+    assert results == ["cpu_fp32_bs2.json", "cpu_fp32_bs4.json"]
     assert (run / "compare" / "comparison.parquet").is_file()

@@ -200,4 +200,4 @@ def test_profile_task_runs_in_a_flow_named_after_its_config(
                 id=FlowRunFilterId(any_=[state.state_details.flow_run_id])
             )
         )
-    assert [r.name for r in runs] == ["profile-cpu-bs2"]
+    assert [r.name for r in runs] == ["profile-cpu-bs2-fp32"]

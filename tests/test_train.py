@@ -139,7 +139,7 @@ def test_channels_last_run_trains_and_reports_it(tiny_dataset, tmp_path):
 
 
 def test_auto_channels_last_is_on_for_cuda_and_measured_for_cpu():
-    from lab1.train import CPU_CHANNELS_LAST, use_channels_last
+    from lab1.precision import CPU_CHANNELS_LAST, use_channels_last
 
     for precision in ("fp32", "bf16"):
         assert use_channels_last(torch.device("cuda"), precision) is True

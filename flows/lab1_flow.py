@@ -66,6 +66,7 @@ def lab1_pipeline(
     batch_sizes: tuple[int, ...] = _default("batch_sizes"),
     profile_precisions: tuple[str, ...] = _default("profile_precisions"),
     dispatch: str = _default("dispatch"),
+    report_lang: str = _default("report_lang"),
     runs_dir: str = _default("runs_dir"),
     run_name: str | None = _default("run_name"),
     resume: bool = _default("resume"),
@@ -94,7 +95,8 @@ def lab1_pipeline(
                                run_id=book.run_id)
         book.record(comparison=comparison)
         report = book.step("report", write_report, run_dir=str(book.paths.root),
-                           upstream=digest(data, graph, trained, comparison))
+                           upstream=digest(data, graph, trained, comparison),
+                           lang=cfg.report_lang)
     book.complete(report=report)
     return {
         "run_dir": str(book.paths.root),

@@ -13,6 +13,7 @@ from lab1.rundir import new_run_name
 DATASETS = ("mnist", "fashion-mnist")
 DISPATCH = ("local", "deployments")
 PRECISIONS = ("fp32", "bf16")  # in display order; fp32 is the reference recipe
+REPORT_LANGUAGES = ("en", "zh")
 RUN_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 # Accepted device spellings; availability is checked later by lab1.devices.
 DEVICE_RE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
@@ -103,6 +104,10 @@ class Lab1Config:
             "device's profiling to its work pool (see prefect.yaml)"
         },
     )
+    report_lang: str = field(
+        default="en",
+        metadata={"help": "report language: en, or zh (the course's Chinese report template)"},
+    )
     runs_dir: str = field(default="./runs", metadata={"help": "parent of all run directories"})
     run_name: str | None = field(
         default=None,
@@ -141,6 +146,11 @@ class Lab1Config:
         if self.dispatch not in DISPATCH:
             raise ConfigError(
                 f"--dispatch must be one of {', '.join(DISPATCH)}, got {self.dispatch!r}"
+            )
+        if self.report_lang not in REPORT_LANGUAGES:
+            raise ConfigError(
+                f"--report-lang must be one of {', '.join(REPORT_LANGUAGES)}, "
+                f"got {self.report_lang!r}"
             )
         if not self.lr > 0:
             raise ConfigError(f"--lr must be > 0, got {self.lr!r}")

@@ -6,7 +6,11 @@ or from synthetic data in tests; none of them reads files itself.
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import cache
 from pathlib import Path
 
 import matplotlib
@@ -14,7 +18,10 @@ import matplotlib
 matplotlib.use("Agg")  # headless: CI and lab servers have no display
 
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
+from matplotlib import font_manager
+from matplotlib.ft2font import FT2Font
 from matplotlib.patches import FancyBboxPatch, Patch
 from matplotlib.ticker import NullLocator
 
@@ -24,6 +31,65 @@ from lab1.config import PRECISIONS
 from lab1.tables import display_order
 
 DPI = 110
+_labels: dict[str, str] = {}  # English label → the report language's, while language() is on
+
+
+def label(text: str) -> str:
+    """``text`` in the language that language() switched on (English otherwise)."""
+    return _labels.get(text, text)
+
+
+def glyph_bitmap(font_file: str, char: str) -> np.ndarray:
+    """How ``char`` renders in a font, as a bitmap (for telling real glyphs from boxes)."""
+    font = FT2Font(font_file)
+    font.set_size(32, 72)
+    font.set_text(char)
+    font.draw_glyphs_to_bitmap()
+    return np.asarray(font.get_image()).copy()
+
+
+@cache
+def cjk_font() -> str | None:
+    """The name of an installed font that draws CJK characters, or None.
+
+    A font must map the characters *and* draw them differently: matplotlib's own "Last Resort"
+    font maps every code point to the same box.
+    """
+    known = [e.fname for e in font_manager.fontManager.ttflist]
+    # matplotlib caches its font list: a font installed after the cache was built is found
+    # among the system's font files, then registered.
+    for path in [*known, *sorted(set(font_manager.findSystemFonts()) - set(known))]:
+        try:
+            font = FT2Font(path)
+            if not all(font.get_char_index(ord(c)) for c in "实验"):
+                continue
+            a, b = glyph_bitmap(path, "实"), glyph_bitmap(path, "验")
+        except (OSError, RuntimeError):
+            continue
+        if a.shape != b.shape or (a != b).any():
+            font_manager.fontManager.addfont(path)
+            return font_manager.FontProperties(fname=path).get_name()
+    return None
+
+
+@contextmanager
+def language(labels: dict[str, str]) -> Iterator[bool]:
+    """Draw labels through ``labels`` in a CJK font. Yields False, and labels stay English,
+    where no installed font has CJK glyphs (they would print as empty boxes)."""
+    global _labels
+    font = cjk_font()
+    if font is None:
+        yield False
+        return
+    old, _labels = _labels, labels
+    # CJK fonts seldom have a bold face: matplotlib then logs a findfont line per title.
+    logging.getLogger("matplotlib.font_manager").setLevel(logging.ERROR)
+    try:
+        with plt.rc_context({"font.family": "sans-serif",
+                             "font.sans-serif": [font, "DejaVu Sans"]}):  # fmt: skip
+            yield True
+    finally:
+        _labels = old
 # Op kinds of the traced graph → (legend label, fill colour). Keys are lower-case op names.
 OP_KINDS = {
     "conv2d": ("convolution", "#9ecae1"),
@@ -166,9 +232,12 @@ def draw_network_graph(rows: list[dict], path: str | Path, title: str = "Net") -
     lanes = _draw_edges(ax, edges, pos, depth)
     total_p = sum(r["parameters"] for r in rows)
     total_m = sum(r["macs"] for r in rows)
-    ax.set_title(f"{title}: {len(rows)} ops, {fmt.count(total_p)} parameters, "
-                 f"{human_count(total_m)} MACs per image", fontsize=11)  # fmt: skip
-    handles = [Patch(facecolor=c, edgecolor="#333333", label=k) for k, c in used_kinds.items()]
+    ax.set_title(label("{title}: {ops} ops, {params} parameters, {macs} MACs per image").format(
+        title=title, ops=len(rows), params=fmt.count(total_p), macs=human_count(total_m)
+    ), fontsize=11)  # fmt: skip
+    handles = [
+        Patch(facecolor=c, edgecolor="#333333", label=label(k)) for k, c in used_kinds.items()
+    ]
     ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8.5,
               frameon=False)  # fmt: skip
     ax.set_xlim(-0.2, max(width + GAP_X, width + 0.3 * lanes + 0.3))
@@ -206,14 +275,14 @@ def plot_training_curves(
                 continue
             split = tag.rsplit("/", 1)[-1]
             colour, marker, ls = styles.get(split, ("#2ca02c", "o", "-"))
-            label = split if split in styles else None
+            legend = label(split) if split in styles else None
             ax.plot(
                 [s for s, _ in pts],
                 [v * scale for _, v in pts],
                 marker=marker,
                 linestyle=ls,
                 color=colour,
-                label=label,
+                label=legend,
                 linewidth=1.8,
                 markersize=5,
             )
@@ -229,9 +298,9 @@ def plot_training_curves(
                 color="#888888",
             )
             ax.set_yticks([])
-        ax.set_title(name, fontsize=11)
-        ax.set_xlabel("epoch")
-        ax.set_ylabel(ylabel)
+        ax.set_title(label(name), fontsize=11)
+        ax.set_xlabel(label("epoch"))
+        ax.set_ylabel(label(ylabel))
         ax.grid(True, alpha=0.3)
         if epochs and len(epochs) <= 20:
             ax.set_xticks(epochs)
@@ -262,7 +331,7 @@ def _batch_axis(ax: plt.Axes, sizes: list[int]) -> None:
     ax.set_xticks(sizes)
     ax.set_xticklabels([str(s) for s in sizes])
     ax.xaxis.set_minor_locator(NullLocator())
-    ax.set_xlabel("batch size (images per step, log scale)")
+    ax.set_xlabel(label("batch size (images per step, log scale)"))
 
 
 def plot_speedup(speedup: pd.DataFrame, path: str | Path) -> Path:
@@ -281,11 +350,11 @@ def plot_speedup(speedup: pd.DataFrame, path: str | Path) -> Path:
             linewidth=2,
             label=f"{device} · {phase}",
         )
-    ax.axhline(1.0, color="#888888", linewidth=1, label="1× (no gain)")
+    ax.axhline(1.0, color="#888888", linewidth=1, label=label("1× (no gain)"))
     _batch_axis(ax, sorted(speedup["batch_size"].unique()))
     ax.set_ylim(bottom=0)
-    ax.set_ylabel("speedup over CPU (×, ratio of images/s)")
-    ax.set_title("GPU speedup over CPU")
+    ax.set_ylabel(label("speedup over CPU (×, ratio of images/s)"))
+    ax.set_title(label("GPU speedup over CPU"))
     ax.grid(True, alpha=0.3)
     ax.legend(handlelength=3.5)
     fig.tight_layout()
@@ -327,12 +396,12 @@ def plot_throughput(comparison: pd.DataFrame, path: str | Path) -> Path:
         ax.set_xscale("log", base=2)
         ax.set_yscale("log")
         ax.set_xticks(sizes, [str(s) for s in sizes])
-        ax.set_xlabel("batch size")
-        ax.set_ylabel("images / s (profiler off)")
+        ax.set_xlabel(label("batch size"))
+        ax.set_ylabel(label("images / s (profiler off)"))
         ax.set_title(phase)
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=8)
-    fig.suptitle("Throughput vs batch size")
+    fig.suptitle(label("Throughput vs batch size"))
     return _save(fig, Path(path))
 
 
@@ -375,14 +444,14 @@ def plot_op_share(shares: pd.DataFrame, path: str | Path, top_k: int = 5) -> Pat
             ax.bar(x, 100 * table[op], bottom=100 * bottom, color=colours[op], label=op)
             bottom += table[op]
         ax.bar(x, 100 * (1 - bottom).clip(lower=0), bottom=100 * bottom, color="#d9d9d9",
-               label="other")  # fmt: skip
+               label=label("other"))  # fmt: skip
         basis = "self device time" if device.startswith("cuda") else "self CPU time"
         ax.set_title(f"{device} · {precision} · {phase}")
-        ax.set_xlabel("batch size")
-        ax.set_ylabel(f"% of {basis}")
+        ax.set_xlabel(label("batch size"))
+        ax.set_ylabel(label("% of " + basis))
         ax.set_ylim(0, 100)
         handles, labels = ax.get_legend_handles_labels()  # reversed: reads like the stack
         ax.legend(handles[::-1], labels[::-1], fontsize=7, loc="upper left",
                   bbox_to_anchor=(1.01, 1.0))  # fmt: skip
-    fig.suptitle("Operator share per batch size")
+    fig.suptitle(label("Operator share per batch size"))
     return _save(fig, Path(path))

@@ -137,7 +137,8 @@ def training_section(d: RunData, figs: dict[str, Path]) -> Section:
         return Section("Training curves", [Note("No training was logged in this run.")])
     device = d.manifest.devices.training if d.manifest.devices else "?"
     figs["training_curves"] = figures.plot_training_curves(
-        d.scalars, d.paths.figure("training_curves"), title=f"Training on {device}"
+        d.scalars, d.paths.figure("training_curves"),
+        title=figures.label("Training on {device}").format(device=device),
     )
     blocks: list[Block] = [
         f"Read back from {SCALARS_SOURCE[d.scalars_source]}. Loss is the mean negative "
@@ -169,7 +170,9 @@ def top_ops_section(d: RunData) -> Section:
     return Section("Top-10 operators", [intro, *grids.top10_blocks(top)])
 
 
-def comparison_section(d: RunData, figs: dict[str, Path]) -> Section:
+def comparison_section(d: RunData, figs: dict[str, Path], redraw: bool = False) -> Section:
+    """``redraw``: draw the comparison plots again in figures/ (in the report's language)
+    instead of showing the compare step's."""
     cmp = d.tables["comparison"]
     if cmp is None:
         note = Note(f"{NOT_PROFILED}: no compare/comparison.parquet.")
@@ -180,7 +183,7 @@ def comparison_section(d: RunData, figs: dict[str, Path]) -> Section:
         "(eval mode, no autograd). Top-op share is of the self time of all operators.",
         grids.comparison_table(cmp),
     ]
-    plots = dict(d.compare_plots)
+    plots = {} if redraw else dict(d.compare_plots)
     if "throughput" not in plots:  # the compare step's PNGs are gone: redraw them
         plots["throughput"] = figs["throughput_vs_batch"] = figures.plot_throughput(
             cmp, d.paths.figure("throughput_vs_batch"))  # fmt: skip

@@ -104,6 +104,7 @@ def write_profiles(paths: RunPaths, devices=("cpu", "cuda"), batch_sizes=(16, 64
                 "torch_version": "2.14.1",
                 "device": device,
                 "device_name": "NVIDIA H100" if gpu else "Test CPU 9000",
+                "precision": "fp32",
                 "batch_size": bs,
             }
             rows = []

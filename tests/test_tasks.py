@@ -24,6 +24,7 @@ def test_graph_and_train_tasks_return_small_dicts(tiny_dataset, tmp_path):
         "lr": 1.0,
         "gamma": 0.7,
         "seed": 1,
+        "precision": "fp32",
     }
     t = train_and_log.fn(
         tiny_dataset.path, "cpu", str(tmp_path / "tb"), str(tmp_path / "ck"), recipe, 1, 10, 2, 1

@@ -136,7 +136,7 @@ def test_tensorboard_serves_every_scalar_per_epoch(tensorboard, visual_run):
     tags = _until(lambda: served() >= SCALAR_TAGS)
     assert tags, "not every scalar tag is served"
     history = json.loads((visual_run / "manifest.json").read_text())["training"]["history"]
-    fields = report.HISTORY_FIELDS
+    fields = SCALARS
     for tag in sorted(SCALAR_TAGS):
         points = viewer.get_json(
             f"{tensorboard}/data/plugin/scalars/scalars?{_q(run='.', tag=tag)}"

@@ -224,6 +224,24 @@ def cpu_gpu_section(d: RunData, figs: dict[str, Path]) -> Section:
     ])  # fmt: skip
 
 
+def precision_section(d: RunData) -> Section:
+    cmp = d.tables["comparison"]
+    if cmp is None:
+        return Section("fp32 vs bf16", [Note(f"{NOT_PROFILED}: no compare/comparison.parquet.")])
+    pr = findings.precisions(cmp)
+    if pr.empty:
+        ran = ", ".join(sorted(cmp["precision"].unique()))
+        return Section("fp32 vs bf16", [Note(
+            f"Only {ran} was profiled in this run: no precision comparison (train with "
+            "--precision bf16, or profile both with --profile-precisions fp32 bf16, on a "
+            "device with native bf16).")])  # fmt: skip
+    intro = (
+        "Each bf16 config (torch.autocast) beside the fp32 one on the same device, batch size "
+        "and phase, timed with the profiler off; speedup is fp32's time per step over bf16's."
+    )
+    return Section("fp32 vs bf16", [intro, grids.precision_table(pr)])
+
+
 def analysis_section(d: RunData) -> Section:
     found = [
         *findings.training(d.history),
@@ -245,5 +263,6 @@ def build_sections(d: RunData, figs: dict[str, Path]) -> list[Section]:
         top_ops_section(d),
         comparison_section(d, figs),
         cpu_gpu_section(d, figs),
+        precision_section(d),
         analysis_section(d),
     ]

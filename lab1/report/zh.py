@@ -35,6 +35,10 @@ HEADERS = {
     "share": "占比", "share, smallest batch": "最小批占比", "share, largest batch": "最大批占比",
     "change": "变化", "batch sizes": "批大小", "GPU device": "GPU 设备",
     "CPU images/s": "CPU 图像/秒", "GPU images/s": "GPU 图像/秒", "speedup": "加速比",
+    "precision": "精度", "fp32 images/s": "fp32 图像/秒", "images/s in this precision":
+    "该精度图像/秒", "fp32 top op": "fp32 最耗时算子", "top op in this precision":
+    "该精度最耗时算子", "fp32 peak memory": "fp32 峰值内存",
+    "peak memory in this precision": "该精度峰值内存",
 }  # fmt: skip
 
 # Figure labels (lab1.figures draws them through this table when a CJK font is installed).
@@ -112,6 +116,25 @@ def _spread(v: dict) -> str:
     return f"{fmt.ratio(v['min'])} 到 {fmt.ratio(v['max'])}"
 
 
+def _precision_speedup(v: dict) -> str:
+    text = (
+        f"{v['device']} {v['precision']} 相对 fp32（{PHASE[v['phase']]}）：加速比从批大小 "
+        f"{v['worst_bs']} 的 {fmt.ratio(v['worst'])} 到批大小 {v['best_bs']} 的 "
+        f"{fmt.ratio(v['best'])}"
+    )
+    if v["slower_at"]:
+        text += f"（批大小 {', '.join(map(str, v['slower_at']))} 时比 fp32 慢）"
+    op = (
+        f"最耗时的算子仍是 {fmt.code(v['op'])}"
+        if v["op"] == v["op_fp32"]
+        else f"最耗时的算子由 {fmt.code(v['op_fp32'])} 变为 {fmt.code(v['op'])}"
+    )
+    return (
+        f"{text}；批大小 {v['hi_bs']} 时{op}，峰值内存 {fmt.nbytes(v['mem'])}，fp32 为 "
+        f"{fmt.nbytes(v['mem_fp32'])}。"
+    )
+
+
 def _caveat(v: dict) -> str:
     parts = ["试运行（每轮只有几个批次）"] if v["dry_run"] else []
     if v["subset"]:
@@ -150,6 +173,7 @@ SENTENCES: dict[str, Callable[[dict], str]] = {
     ),
     "share_move": _share_move,
     "speedup": _speedup,
+    "precision_speedup": _precision_speedup,
     "profiler_overhead": lambda v: (
         "性能分析器（record_shapes、profile_memory、with_flops）使每步耗时变为不开启时的 "
         + _spread(v)
@@ -252,6 +276,7 @@ def _results(d: RunData, figs: dict[str, Path]) -> list[Block]:
     top = sections.top_ops_section(d).blocks[1:] if d.tables["top10"] is not None else []
     cmp = _translated(sections.comparison_section(d, figs, redraw=True).blocks)
     hw = _translated(sections.cpu_gpu_section(d, figs).blocks)
+    prec = _translated(sections.precision_section(d).blocks)
     ran = ", ".join(d.manifest.devices.resolved) if d.manifest.devices else fmt.MISSING
     return [
         "### 模型可视化结果截图", "#### 神经网络数据流图", *net,
@@ -262,6 +287,9 @@ def _results(d: RunData, figs: dict[str, Path]) -> list[Block]:
         "### 网络分析，不同批大小结果比较", *(cmp or [NO_PROFILE]),
         "### 不同硬件比较（CPU 与 GPU，选做）",
         *(hw or [Note(f"本次运行只对 {ran} 做了性能分析，没有 CPU 与 GPU 的比较。")]),
+        "### 不同精度比较（fp32 与 bf16）",
+        *(prec or [Note("本次运行只用了一种精度：没有 fp32 与 bf16 的比较"
+                        "（用 --precision bf16 训练，或用 --profile-precisions fp32 bf16）。")]),
     ]  # fmt: skip
 
 

@@ -23,16 +23,20 @@ if str(ROOT) not in sys.path:  # run as a script, from anywhere, without install
 
 import torch  # noqa: E402
 
+from lab1.config import Lab1Config  # noqa: E402
 from lab1.data import load_tensors, prepare_dataset  # noqa: E402
 from lab1.devices import bf16_missing  # noqa: E402
 from lab1.environment import cpu_model  # noqa: E402
 from lab1.train import keep_heap_mapped, setup_training  # noqa: E402
 
+D = Lab1Config(run_name="bench")  # the recipe's defaults, never restated here
+
 
 def pair_ratios(tensors, device: str, precision: str, bs: int, steps: int, pairs: int) -> dict:
     runs = {
         cl: setup_training(
-            tensors, "mnist", device, bs, 1.0, 0.7, 1, channels_last=cl, precision=precision
+            tensors, "mnist", device, bs, D.lr, D.gamma, D.seed, channels_last=cl,
+            precision=precision,
         )
         for cl in (False, True)
     }

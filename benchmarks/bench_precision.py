@@ -30,6 +30,7 @@ if str(ROOT) not in sys.path:  # run as a script, from anywhere, without install
 
 import torch  # noqa: E402
 
+from lab1.config import Lab1Config  # noqa: E402
 from lab1.data import DEBIAN_FASHION_DIR, prepare_dataset  # noqa: E402
 from lab1.devices import bf16_missing, cpu_flags  # noqa: E402
 from lab1.environment import cpu_model  # noqa: E402
@@ -40,7 +41,9 @@ CASES = {"mnist": 14, "fashion-mnist": 3}  # dataset → epochs
 
 def train_once(dataset: str, epochs: int, precision: str, work: Path) -> dict:
     info = prepare_dataset(dataset, work / "no-data", work / "decoded" / dataset)
-    recipe = Recipe(dataset, info.checksum, 64, 1000, 1.0, 0.7, 1, precision)
+    d = Lab1Config(run_name="bench")  # the recipe's defaults, never restated here
+    recipe = Recipe(dataset, info.checksum, d.batch_size, d.test_batch_size, d.lr, d.gamma,
+                    d.seed, precision)  # fmt: skip
     out = work / f"{dataset}-{precision}"
     summary = train_and_log(
         info.path, "cpu", out / "tb", out / "ck", recipe, epochs, log_interval=0

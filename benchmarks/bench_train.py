@@ -76,6 +76,7 @@ import torch.nn.functional as F  # noqa: E402
 from torch.optim import Adadelta  # noqa: E402
 from torch.utils.data import DataLoader  # noqa: E402
 
+from lab1.config import Lab1Config  # noqa: E402
 from lab1.data import NORMALIZATION, export_idx, load_tensors, prepare_dataset  # noqa: E402
 from lab1.devices import bf16_missing, device_name, resolve_devices, synchronize  # noqa: E402
 from lab1.model import Net  # noqa: E402
@@ -85,7 +86,8 @@ log = logging.getLogger("lab1.bench")
 
 LOG_INTERVAL = 10  # pytorch/examples' default --log-interval (and lab1's): one loss read per 10
 REFERENCE_SKIP = 2  # untimed batches per reference block: the DataLoader worker starting up
-LR, GAMMA, SEED = 1.0, 0.7, 1
+_RECIPE = Lab1Config(run_name="bench")  # the recipe's defaults, never restated here
+LR, GAMMA, SEED = _RECIPE.lr, _RECIPE.gamma, _RECIPE.seed
 TARGETS = {"cpu": {1: 1.0, 16: 1.0, 64: 1.2}, "cuda": {64: 10.0}}
 # bf16 (native only): lab1-bf16 / reference in its own process; lab1-bf16 / lab1 (paired).
 BF16_VS_REFERENCE = {"cpu": {64: 2.0}}

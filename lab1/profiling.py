@@ -13,6 +13,7 @@ gathered before either loop: data loading is never inside the measured region.
 
 from __future__ import annotations
 
+import gzip
 import itertools
 import json
 import logging
@@ -50,6 +51,17 @@ Batch = tuple[torch.Tensor, torch.Tensor]  # (B,1,28,28) float32 images, (B,) in
 def safe_device(device: str) -> str:
     """A device name usable in file names: ``cuda:0`` → ``cuda0``."""
     return re.sub(r"[^A-Za-z0-9_.-]", "", device)
+
+
+def trace_path(out_dir: str | Path, device: str, batch_size: int, phase: str) -> Path:
+    """One folder per config, one gzipped Chrome trace per phase in it.
+
+    Perfetto and chrome://tracing open ``.json.gz`` directly; the ``.pt.trace.json.gz``
+    suffix and the folder per config are what TensorBoard's profiler plugin and Holistic Trace
+    Analysis look for (a folder of traces per run).
+    """
+    config = f"{safe_device(device)}_bs{batch_size}"
+    return Path(out_dir) / "traces" / config / f"{phase}.pt.trace.json.gz"
 
 
 def batch_indices(n: int, batch_size: int, steps: int, generator: torch.Generator) -> torch.Tensor:
@@ -134,14 +146,15 @@ def _op_rows(prof: profile, config: dict, active: int) -> list[dict]:
     return rows
 
 
-def _trace_peak_bytes(trace_path: Path, device_type: int = 0) -> int:
+def _trace_peak_bytes(trace: Path, device_type: int = 0) -> int:
     """Peak of the net allocations the profiler saw during the recorded steps.
 
     The ``[memory]`` events of a Chrome trace carry each allocation's signed size; their
     running sum is the working set of the profiled steps (activations, gradients, temporaries;
     tensors allocated before the profiler started, such as the dataset, are not in it).
     """
-    events = json.loads(trace_path.read_text())["traceEvents"]
+    with gzip.open(trace, "rt") as f:
+        events = json.load(f)["traceEvents"]
     mem = sorted(
         (e["ts"], e["args"]["Bytes"])
         for e in events
@@ -161,7 +174,7 @@ def _profile_phase(
     batch_size: int,
     dev: torch.device,
     sched: Callable[[int], ProfilerAction],
-    trace_path: Path,
+    trace: Path,
 ) -> tuple[profile, float]:
     """Run len(batches) steps under the profiler; returns it and the active steps' median
     ms/step (each step synchronized, so its wall time covers its kernels)."""
@@ -172,7 +185,7 @@ def _profile_phase(
     with profile(
         activities=activities,
         schedule=sched,
-        on_trace_ready=lambda p: p.export_chrome_trace(str(trace_path)),
+        on_trace_ready=lambda p: p.export_chrome_trace(str(trace)),  # gzipped: see trace_path
         record_shapes=True,
         profile_memory=True,
         with_flops=True,
@@ -235,8 +248,9 @@ def profile_config(
     """Profile and time both phases of one config; write its op_stats part and Chrome traces.
 
     Files: ``<out_dir>/parts/op_stats_<device>_bs<N>.parquet`` (OP_STATS_SCHEMA) and
-    ``<out_dir>/traces/<device>_bs<N>_<phase>.json``. Returns a small JSON-ready dict: paths,
-    thread settings, and one ``throughput`` row per phase (the comparison table's inputs).
+    ``<out_dir>/traces/<device>_bs<N>/<phase>.pt.trace.json.gz`` (trace_path). Returns a
+    small JSON-ready dict: paths, thread settings, and one ``throughput`` row per phase (the
+    comparison table's inputs).
     """
     if min(batch_size, active, throughput_steps) < 1 or min(wait, warmup) < 0:
         raise ConfigError(
@@ -297,7 +311,7 @@ def _profile_config(
         step = _train_step(model, optimizer) if phase == "train_step" else _inference_step(model)
         # Gathered here, outside both measured loops: (B,1,28,28) and (B,) per step.
         batches = [(x[i], y[i]) for i in idx[p * per_phase : (p + 1) * per_phase]]
-        trace = out_dir / "traces" / f"{tag}_{phase}.json"
+        trace = trace_path(out_dir, device, batch_size, phase)
         trace.parent.mkdir(parents=True, exist_ok=True)
         prof, profiled_ms = _profile_phase(
             phase, step, batches[:profiled_steps], batch_size, dev, sched, trace

@@ -41,7 +41,7 @@ from lab1.rundir import (
 )
 from lab1.train import Recipe
 from lab1.version import code_version
-from lab1.viewer import open_report
+from lab1.viewer import open_report, tensorboard_command
 from tasks.compare import compare
 from tasks.download_data import download_data
 from tasks.export_graph import export_graph
@@ -290,7 +290,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nrun directory: {summary['run_dir']}")
     print(f"test accuracy: {summary['test_accuracy']:.4f}  test loss: {summary['test_loss']:.4f}")
     print(f"report: {summary['report']}")
-    print(f"view the curves and graph: tensorboard --logdir {summary['tensorboard']}")
+    print(f"view the curves and graph: {tensorboard_command(summary['tensorboard'])}")
     if args.open_report:
         open_report(summary["report"])
     return 0

@@ -16,8 +16,15 @@ from prefect import flow, get_run_logger
 from lab1.config import profile_schedule
 from lab1.devices import resolve_devices
 from lab1.errors import DeviceError
+from lab1.profiling import safe_device
 from lab1.rundir import RunPaths, write_json
 from tasks.profile import profile
+from tasks.progress import Progress
+
+
+def progress_key(device: str) -> str:
+    """The profiling progress artifact of one device (keys: lowercase, digits and dashes)."""
+    return f"lab1-profile-progress-{safe_device(device).lower()}"
 
 
 @flow(name="lab1-profile-device")
@@ -43,8 +50,9 @@ def profile_device(
         return []
     paths = RunPaths(run_dir)
     task = profile.with_options(refresh_cache=refresh)
+    progress = Progress(progress_key(device), len(batch_sizes), f"{device} configs profiled")
     results = []
-    for batch_size in batch_sizes:
+    for done, batch_size in enumerate(batch_sizes, start=1):
         result = task(
             data_path=data_path,
             dataset=dataset,
@@ -56,4 +64,5 @@ def profile_device(
         )
         write_json(paths.profile_result(device, batch_size), result)
         results.append(result)
+        progress(done, f"batch {batch_size} done")
     return results

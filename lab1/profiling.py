@@ -35,6 +35,7 @@ from lab1.data import load_tensors, normalized_images
 from lab1.devices import device_name, synchronize
 from lab1.errors import ConfigError
 from lab1.model import Net
+from lab1.nativelog import native_noise_filtered
 from lab1.tables import OP_STATS_SCHEMA, PHASES, write_parquet
 
 log = logging.getLogger("lab1.profiling")
@@ -257,7 +258,8 @@ def profile_config(
             "profiling needs batch_size, active and throughput_steps >= 1 and wait, warmup >= 0; "
             f"got {batch_size}, {active}, {throughput_steps} and {wait}, {warmup}"
         )
-    with _PROFILER_LOCK:
+    # The profiler's native libraries print known noise to fd 2 (see lab1.nativelog).
+    with _PROFILER_LOCK, native_noise_filtered():
         return _profile_config(
             data_path, dataset, device, batch_size, Path(out_dir), run_id,
             wait, warmup, active, throughput_steps, seed,

@@ -20,6 +20,7 @@ import os
 import platform
 import re
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -483,6 +484,7 @@ def train_and_log(
     *,
     channels_last: bool | None = None,
     cuda_graph: bool = False,
+    on_epoch: Callable[[dict], None] | None = None,
 ) -> dict:
     """Train ``epochs`` epochs (resuming from the newest checkpoint in ckpt_dir if any).
 
@@ -493,6 +495,8 @@ def train_and_log(
     ``channels_last``: None = auto (on for CUDA; off on CPU, where it measured no faster).
     ``cuda_graph``: on CUDA, replay the training step from a CUDA graph (same math; dropout
     masks come from the graph's RNG offsets, so results are not bit-identical to eager).
+    ``on_epoch``: called with each finished epoch's EpochStats dict, after its checkpoint (the
+    Prefect task shows progress with it; lab1 never imports prefect).
     """
     dev = torch.device(device)
     ckpt_dir = Path(ckpt_dir)
@@ -569,6 +573,8 @@ def train_and_log(
                 },
                 ckpt_dir / f"epoch_{epoch}.pt",
             )
+            if on_epoch is not None:
+                on_epoch(asdict(stats))
 
     last = history[-1] if history else {}
     return {

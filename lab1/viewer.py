@@ -14,6 +14,7 @@ import contextlib
 import json
 import logging
 import os
+import shlex
 import shutil
 import signal
 import socket
@@ -59,6 +60,20 @@ def open_report(report_html: str | Path) -> bool:
     if not opened:
         log.info("no browser available here; open %s yourself", uri)
     return opened
+
+
+def _as_typed(path: str | Path) -> str:
+    """path relative to the current directory when it lies below it, else absolute."""
+    path = Path(path).absolute()
+    return str(path.relative_to(Path.cwd())) if path.is_relative_to(Path.cwd()) else str(path)
+
+
+def tensorboard_command(logdir: str | Path) -> str:
+    """A TensorBoard command line that works as typed here: this Python's own ``tensorboard``
+    script (after ``make run``, ``.venv/bin/tensorboard``: the venv is not on PATH)."""
+    script = Path(sys.executable).parent / "tensorboard"
+    exe = [_as_typed(script)] if script.is_file() else [sys.executable, "-m", "tensorboard.main"]
+    return shlex.join([*exe, "--logdir", _as_typed(logdir), "--host", "127.0.0.1"])
 
 
 def find_chromium() -> str | None:

@@ -6,6 +6,9 @@ from prefect import task
 
 from lab1 import train
 from tasks.caching import RUN_CACHE
+from tasks.progress import Progress
+
+PROGRESS_KEY = "lab1-training-progress"
 
 
 # One retry: a crash (e.g. a preempted GPU) resumes from the last epoch checkpoint.
@@ -22,6 +25,12 @@ def train_and_log(
     max_test_batches: int | None,
     cuda_graph: bool = False,
 ) -> dict:
+    progress = Progress(PROGRESS_KEY, epochs, "epochs trained")
+
+    def on_epoch(stats: dict) -> None:
+        note = f"test accuracy {stats['test_accuracy']:.4f}, loss {stats['test_loss']:.4f}"
+        progress(stats["epoch"], note)
+
     return train.train_and_log(
         data_path,
         device,
@@ -33,4 +42,5 @@ def train_and_log(
         max_train_batches,
         max_test_batches,
         cuda_graph=cuda_graph,
+        on_epoch=on_epoch,
     )

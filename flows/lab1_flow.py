@@ -46,6 +46,7 @@ from tasks.compare import compare
 from tasks.download_data import download_data
 from tasks.export_graph import export_graph
 from tasks.report import write_report
+from tasks.screenshots import screenshot_tensorboard
 from tasks.train_and_log import train_and_log
 
 # The flow's parameter defaults are read from the one config dataclass, never restated.
@@ -74,6 +75,7 @@ def lab1_pipeline(
     devices: tuple[str, ...] = _default("devices"),
     batch_sizes: tuple[int, ...] = _default("batch_sizes"),
     dispatch: str = _default("dispatch"),
+    tensorboard_screenshots: bool = _default("tensorboard_screenshots"),
     runs_dir: str = _default("runs_dir"),
     run_name: str | None = _default("run_name"),
     resume: bool = _default("resume"),
@@ -191,6 +193,14 @@ def lab1_pipeline(
             runs_dir=str(run.root.parent),
         )
         update_manifest(run.root, comparison=comparison)
+        if cfg.tensorboard_screenshots:
+            shots = timed(
+                "tensorboard-screenshots",
+                screenshot_tensorboard,
+                tb_dir=str(run.tensorboard),
+                out_dir=str(run.screenshots),
+            )
+            update_manifest(run.root, screenshots=shots)
         upstream = hashlib.sha256(
             json.dumps([data, graph, trained, comparison], sort_keys=True, default=str).encode()
         ).hexdigest()

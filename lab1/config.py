@@ -75,6 +75,14 @@ class Lab1Config:
             "device's profiling to its work pool (see prefect.yaml)"
         },
     )
+    tensorboard_screenshots: bool = field(
+        default=False,
+        metadata={
+            "help": "photograph the run's TensorBoard (Graphs and Scalars tabs) in headless "
+            "Chromium into screenshots/ for the report (adds about SECONDS s; skipped, with "
+            "one warning, where no chromium is installed)"
+        },
+    )
     runs_dir: str = field(default="./runs", metadata={"help": "parent of all run directories"})
     run_name: str | None = field(
         default=None,

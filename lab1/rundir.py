@@ -106,6 +106,7 @@ class RunPaths:
         self.tensorboard = self.root / "tensorboard"
         self.checkpoints = self.root / "checkpoints"
         self.profiles = self.root / "profiles"
+        self.screenshots = self.root / "screenshots"
 
     def profile_result(self, device: str, batch_size: int) -> Path:
         """Where one (device, batch size) profiling summary lands, for the parent to gather."""

@@ -35,6 +35,7 @@ from lab1.data import load_tensors, normalized_images
 from lab1.devices import synchronize
 from lab1.errors import RunDirError
 from lab1.model import Net
+from lab1.tblog import log_hparams, log_layout
 
 log = logging.getLogger("lab1.train")
 
@@ -489,8 +490,9 @@ def train_and_log(
     """Train ``epochs`` epochs (resuming from the newest checkpoint in ckpt_dir if any).
 
     Logs Loss/train, Accuracy/train, Loss/test, Accuracy/test, LR and
-    Throughput/train_images_per_s once per epoch (step = epoch), and writes
-    ckpt_dir/epoch_N.pt after every epoch. Returns a small JSON-ready summary.
+    Throughput/train_images_per_s once per epoch (step = epoch), the custom-scalars layout
+    and, at the end, the HParams session (lab1.tblog); writes ckpt_dir/epoch_N.pt per epoch.
+    Returns a small JSON-ready summary.
 
     ``channels_last``: None = auto (on for CUDA; off on CPU, where it measured no faster).
     ``cuda_graph``: on CUDA, replay the training step from a CUDA graph (same math; dropout
@@ -534,6 +536,7 @@ def train_and_log(
 
     # purge_step drops any events a crashed attempt logged past the checkpoint we resume from.
     with SummaryWriter(log_dir=str(tb_dir), purge_step=start_epoch) as writer:
+        log_layout(writer)
         for epoch in range(start_epoch, epochs + 1):
             lr = scheduler.get_last_lr()[0]
             train_loss, train_acc, images, seconds = t.train_epoch(
@@ -575,6 +578,9 @@ def train_and_log(
             )
             if on_epoch is not None:
                 on_epoch(asdict(stats))
+        if history:  # the HParams tab: this run's recipe → its final metrics
+            hparams = {k: v for k, v in asdict(recipe).items() if k != "data_checksum"}
+            log_hparams(writer, {**hparams, "epochs": epochs, "device": device}, history[-1])
 
     last = history[-1] if history else {}
     return {

@@ -7,6 +7,8 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 from lab1.compare import combine_and_compare
 from lab1.history import append_history
+from lab1.rundir import RunPaths
+from lab1.tblog import log_tables_as_text
 from tasks.caching import RUN_CACHE
 
 TABLE_KEY = "lab1-comparison"
@@ -21,8 +23,8 @@ def compare(
     run_id: str,
     runs_dir: str | None = None,
 ) -> dict:
-    """``throughput``: the profile tasks' results. With runs_dir, the run's tables are also
-    appended to the history datasets under it."""
+    """``throughput``: the profile tasks' results; ``out_dir``: the run directory. With
+    runs_dir, the run's tables are also appended to the history datasets under it."""
     result = combine_and_compare(part_paths, throughput, out_dir, run_id)
     create_table_artifact(
         result["rows"], key=TABLE_KEY, description=f"{run_id}: device × batch size × phase"
@@ -30,6 +32,8 @@ def compare(
     create_markdown_artifact(
         result["markdown"], key=SUMMARY_KEY, description=f"{run_id}: profiling summary"
     )
+    # The tables also in TensorBoard's Text tab, next to the run's curves and graph.
+    result["tensorboard_text"] = log_tables_as_text(RunPaths(out_dir).tensorboard, result["tables"])
     if runs_dir is not None:
         result["history"] = append_history(runs_dir, run_id, result["tables"])
     return result

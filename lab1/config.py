@@ -79,7 +79,7 @@ class Lab1Config:
         default=False,
         metadata={
             "help": "photograph the run's TensorBoard (Graphs and Scalars tabs) in headless "
-            "Chromium into screenshots/ for the report (adds about SECONDS s; skipped, with "
+            "Chromium into screenshots/ for the report (adds about 12 s; skipped, with "
             "one warning, where no chromium is installed)"
         },
     )

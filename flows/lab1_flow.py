@@ -31,11 +31,12 @@ from lab1.devices import check_precision, resolve_devices, training_device
 from lab1.errors import Lab1Error
 from lab1.rundir import check_run_dir
 from lab1.train import Recipe
-from lab1.viewer import open_report
+from lab1.viewer import open_report, tensorboard_command
 from tasks.compare import compare
 from tasks.download_data import download_data
 from tasks.export_graph import export_graph
 from tasks.report import write_report
+from tasks.screenshots import screenshot_tensorboard
 from tasks.train_and_log import train_and_log
 
 # The flow's parameter defaults are read from the one config dataclass, never restated.
@@ -67,6 +68,7 @@ def lab1_pipeline(
     profile_precisions: tuple[str, ...] = _default("profile_precisions"),
     dispatch: str = _default("dispatch"),
     report_lang: str = _default("report_lang"),
+    tensorboard_screenshots: bool = _default("tensorboard_screenshots"),
     runs_dir: str = _default("runs_dir"),
     run_name: str | None = _default("run_name"),
     resume: bool = _default("resume"),
@@ -94,6 +96,10 @@ def lab1_pipeline(
         comparison = book.step("compare", compare, run_dir=str(book.paths.root),
                                run_id=book.run_id)
         book.record(comparison=comparison)
+        if cfg.tensorboard_screenshots:
+            book.record(screenshots=book.step(
+                "tensorboard-screenshots", screenshot_tensorboard,
+                tb_dir=str(book.paths.tensorboard), out_dir=str(book.paths.screenshots)))
         report = book.step("report", write_report, run_dir=str(book.paths.root),
                            upstream=digest(data, graph, trained, comparison),
                            lang=cfg.report_lang)
@@ -234,7 +240,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nrun directory: {summary['run_dir']}")
     print(f"test accuracy: {summary['test_accuracy']:.4f}  test loss: {summary['test_loss']:.4f}")
     print(f"report: {summary['report']}")
-    print(f"view the curves and graph: tensorboard --logdir {summary['tensorboard']}")
+    print(f"view the curves and graph: {tensorboard_command(summary['tensorboard'])}")
     if args.open_report:
         open_report(summary["report"])
     return 0

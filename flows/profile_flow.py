@@ -18,8 +18,14 @@ from prefect import flow, get_run_logger
 from lab1.atomic import write_json
 from lab1.devices import bf16_missing, resolve_devices
 from lab1.errors import DeviceError
-from lab1.rundir import RunPaths
+from lab1.rundir import RunPaths, device_tag
 from tasks.profile import profile
+from tasks.progress import Progress
+
+
+def progress_key(device: str) -> str:
+    """The profiling progress artifact of one device (keys: lowercase, digits and dashes)."""
+    return f"lab1-profile-progress-{device_tag(device).lower()}"
 
 
 @flow(name="lab1-profile-device")
@@ -54,7 +60,9 @@ def profile_device(
     paths = RunPaths(run_dir)
     task = profile.with_options(refresh_cache=refresh)
     results = []
-    for precision, batch_size in itertools.product(precisions, batch_sizes):
+    configs = list(itertools.product(precisions, batch_sizes))
+    progress = Progress(progress_key(device), len(configs), f"{device} configs profiled")
+    for done, (precision, batch_size) in enumerate(configs, start=1):
         result = task(
             data_path=data_path,
             dataset=dataset,
@@ -69,4 +77,5 @@ def profile_device(
         )
         write_json(paths.profile_result(device, precision, batch_size), result)
         results.append(result)
+        progress(done, f"{precision} batch {batch_size} done")
     return results

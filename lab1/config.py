@@ -104,6 +104,14 @@ class Lab1Config:
             "device's profiling to its work pool (see prefect.yaml)"
         },
     )
+    tensorboard_screenshots: bool = field(
+        default=False,
+        metadata={
+            "help": "photograph the run's TensorBoard (Graphs and Scalars tabs) in headless "
+            "Chromium into screenshots/ for the report (adds about 12 s; skipped, with "
+            "one warning, where no chromium is installed)"
+        },
+    )
     report_lang: str = field(
         default="en",
         metadata={"help": "report language: en, or zh (the course's Chinese report template)"},

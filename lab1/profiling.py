@@ -16,6 +16,7 @@ gathered before either loop: data loading is never inside the measured region.
 from __future__ import annotations
 
 import dataclasses
+import gzip
 import itertools
 import json
 import logging
@@ -38,6 +39,7 @@ from lab1.data import load_tensors, normalized_images
 from lab1.devices import device_name, synchronize
 from lab1.errors import ConfigError
 from lab1.model import Net
+from lab1.nativelog import native_noise_filtered
 from lab1.precision import autocast
 from lab1.rundir import RunPaths
 from lab1.tables import OP_STATS_SCHEMA, PHASES, write_parquet
@@ -144,7 +146,8 @@ def _trace_peak_bytes(trace_path: Path, device_type: int = 0) -> int:
     running sum is the working set of the profiled steps (activations, gradients, temporaries;
     tensors allocated before the profiler started, such as the dataset, are not in it).
     """
-    events = json.loads(trace_path.read_text())["traceEvents"]
+    with gzip.open(trace_path, "rt") as f:
+        events = json.load(f)["traceEvents"]
     mem = sorted(
         (e["ts"], e["args"]["Bytes"])
         for e in events
@@ -330,7 +333,8 @@ def profile_config(
     ``throughput`` row per phase (the comparison's input).
     """
     _check_config(batch_size, precision)
-    with _PROFILER_LOCK:
+    # The profiler's native libraries print known noise to fd 2 (see lab1.nativelog).
+    with _PROFILER_LOCK, native_noise_filtered():
         started = time.perf_counter()
         dev = torch.device(device)
         per_phase = sched.wait + sched.warmup + sched.active

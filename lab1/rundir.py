@@ -3,10 +3,12 @@
     <runs_dir>/<run name>/
         manifest.json                  the typed manifest (lab1.manifest)
         data/<dataset>.pt              decoded tensors
-        graph/layers.json, layers.md   the traced layer table
+        graph/layers.json, model.pt2   the traced layer table; the torch.export program
         tensorboard/                   event files (graph, image grid, scalars)
         checkpoints/epoch_N.pt         one per epoch
-        profiles/parts/…, traces/…, results/…, op_stats.parquet, top10.parquet
+        profiles/parts/…, traces/<config>/<phase>.pt.trace.json.gz, results/…,
+                 op_stats.parquet, top10.parquet
+        screenshots/                   TensorBoard screenshots (--tensorboard-screenshots)
         compare/comparison.parquet, share_change.parquet, *.png, summary.md, top10.md
         figures/*.png                  the report's own figures
         report.md, report.html
@@ -96,12 +98,16 @@ class RunPaths:
         return self.graph / "layers.json"
 
     @property
-    def layers_md(self) -> Path:
-        return self.graph / "layers.md"
-
-    @property
     def tensorboard(self) -> Path:
         return self.root / "tensorboard"
+
+    @property
+    def exported_program(self) -> Path:
+        return self.graph / "model.pt2"
+
+    @property
+    def screenshots(self) -> Path:
+        return self.root / "screenshots"
 
     @property
     def checkpoints(self) -> Path:
@@ -117,8 +123,14 @@ class RunPaths:
         return self.profiles / "parts" / f"op_stats_{tag}.parquet"
 
     def trace(self, device: str, precision: str, batch_size: int, phase: str) -> Path:
+        """One folder per config, one gzipped Chrome trace per phase in it.
+
+        Perfetto and chrome://tracing open ``.json.gz`` directly; the ``.pt.trace.json.gz``
+        suffix and the folder per config are what TensorBoard's profiler plugin and Holistic
+        Trace Analysis look for (a folder of traces per run).
+        """
         tag = config_tag(device, precision, batch_size)
-        return self.profiles / "traces" / f"{tag}_{phase}.json"
+        return self.profiles / "traces" / tag / f"{phase}.pt.trace.json.gz"
 
     def profile_result(self, device: str, precision: str, batch_size: int) -> Path:
         """Where one config's profiling summary lands, for the parent flow to gather."""

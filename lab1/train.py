@@ -16,12 +16,11 @@ step captured once in a CUDA graph and replayed (``cuda_graph=True``; GraphedSte
 
 from __future__ import annotations
 
-import ctypes
 import logging
 import math
-import platform
 import re
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -32,23 +31,18 @@ from torch.optim import Adadelta
 from torch.optim.lr_scheduler import StepLR
 from torch.utils.tensorboard import SummaryWriter
 
+from lab1.allocator import keep_heap_mapped
 from lab1.atomic import atomic_write
 from lab1.data import load_tensors, normalized_images
 from lab1.devices import synchronize
 from lab1.errors import ConfigError, RunDirError
 from lab1.model import Net
 from lab1.precision import autocast, use_channels_last
+from lab1.tblog import log_hparams, log_layout
 
 log = logging.getLogger("lab1.train")
 
 CKPT_RE = re.compile(r"^epoch_(\d+)\.pt$")
-
-# glibc mallopt parameters (malloc.h) and the values keep_heap_mapped sets.
-_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
-_MMAP_THRESHOLD_MAX = 32 << 20  # glibc's ceiling on 64-bit: larger blocks are always mmapped
-_TRIM_THRESHOLD = 256 << 20
-_heap_kept: bool | None = None  # the outcome of the first call: it is process-wide
-
 
 # TensorBoard scalar tag → the EpochStats field it logs (once per epoch, step = epoch).
 SCALARS = {
@@ -96,34 +90,6 @@ class EpochStats:
     lr: float  # the learning rate used during this epoch
     images_per_s: float  # training throughput, evaluation excluded
     train_seconds: float
-
-
-def keep_heap_mapped() -> bool:
-    """Stop glibc handing the training step's freed memory back to the OS (process-wide, once).
-
-    Every CPU step allocates and frees the same large temporaries: activations of up to 9.4 MB
-    at batch 64, Adadelta's 4.7 MB temporaries for fc1's weight. Depending on the allocation
-    history, glibc serves them by mmap or trims them off the heap when freed, and the next step
-    page-faults them back in: measured 2,300 minor faults a step at batch 1 and 4,500-6,500 at
-    batch 64, over a quarter of the CPU time at batch 1 spent in the kernel. With the mmap
-    threshold at its 32 MiB ceiling and trimming above 256 MiB only, they stay mapped: 0 faults,
-    131 → 215 images/s at batch 1 and 1,274 → 1,546 at batch 64 (same script, run twice). The
-    cost: freed memory below those sizes is kept for reuse, so RSS stays at its peak.
-    Returns whether the setting is in force (False where the C library is not glibc).
-    """
-    global _heap_kept
-    if _heap_kept is None:
-        _heap_kept = False
-        if platform.system() == "Linux" and platform.libc_ver()[0] == "glibc":
-            try:
-                libc = ctypes.CDLL("libc.so.6")
-                _heap_kept = (
-                    libc.mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD_MAX) == 1
-                    and libc.mallopt(_M_TRIM_THRESHOLD, _TRIM_THRESHOLD) == 1
-                )
-            except (OSError, AttributeError) as exc:
-                log.info("could not tune glibc's allocator: %s", exc)
-    return _heap_kept
 
 
 class TrainStep:
@@ -510,6 +476,12 @@ def _checkpoint(t: Training, recipe: Recipe, epoch: int, history: list[dict], pa
     atomic_write(path, lambda tmp: torch.save(state, tmp))  # never half a checkpoint
 
 
+def log_scalars(writer: SummaryWriter, stats: EpochStats) -> None:
+    for tag, name in SCALARS.items():
+        writer.add_scalar(tag, getattr(stats, name), global_step=stats.epoch)
+    writer.flush()
+
+
 def _epoch(
     t: Training, recipe: Recipe, epoch: int, log_interval: int,
     max_train_batches: int | None, max_test_batches: int | None,
@@ -546,18 +518,20 @@ def train_and_log(
     *,
     channels_last: bool | None = None,
     cuda_graph: bool = False,
+    on_epoch: Callable[[dict], None] | None = None,
 ) -> dict:
     """Train ``epochs`` epochs (resuming from the newest checkpoint in ckpt_dir if any).
 
-    Logs the SCALARS tags once per epoch (step = epoch) and writes ckpt_dir/epoch_N.pt after
-    every epoch. Returns a small JSON-ready summary (the manifest's TrainingSummary).
+    Logs the SCALARS once per epoch (step = epoch), the custom-scalars layout and, at the end,
+    the HParams session (lab1.tblog); writes ckpt_dir/epoch_N.pt after every epoch. Returns a
+    small JSON-ready summary (the manifest's TrainingSummary).
 
     ``channels_last``: None = auto (lab1.precision.use_channels_last).
     ``cuda_graph``: on CUDA, replay the training step from a CUDA graph (same math; dropout
     masks come from the graph's RNG offsets, so results are not bit-identical to eager).
+    ``on_epoch``: called with each finished epoch's EpochStats dict, after its checkpoint.
     """
-    ckpt_dir = Path(ckpt_dir)
-    ckpt_dir.mkdir(parents=True, exist_ok=True)
+    (ckpt_dir := Path(ckpt_dir)).mkdir(parents=True, exist_ok=True)
     t = setup_training(
         load_tensors(data_path), recipe.dataset, device, recipe.batch_size, recipe.lr,
         recipe.gamma, recipe.seed, channels_last=channels_last, cuda_graph=cuda_graph,
@@ -566,13 +540,17 @@ def train_and_log(
     history, start_epoch, resumed_from = _resume(t, ckpt_dir, recipe)
     # purge_step drops any events a crashed attempt logged past the checkpoint we resume from.
     with SummaryWriter(log_dir=str(tb_dir), purge_step=start_epoch) as writer:
+        log_layout(writer)
         for epoch in range(start_epoch, epochs + 1):
             stats = _epoch(t, recipe, epoch, log_interval, max_train_batches, max_test_batches)
             history.append(asdict(stats))
-            for tag, name in SCALARS.items():
-                writer.add_scalar(tag, getattr(stats, name), global_step=epoch)
-            writer.flush()
+            log_scalars(writer, stats)
             _checkpoint(t, recipe, epoch, history, ckpt_dir / f"epoch_{epoch}.pt")
+            if on_epoch is not None:
+                on_epoch(asdict(stats))
+        if history:  # the HParams tab: this run's recipe → its final metrics
+            hparams = {k: v for k, v in asdict(recipe).items() if k != "data_checksum"}
+            log_hparams(writer, {**hparams, "epochs": epochs, "device": device}, history[-1])
     last = history[-1] if history else {}
     return {
         "device": device,

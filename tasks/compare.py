@@ -7,8 +7,9 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 from lab1.compare import combine_and_compare
 from lab1.history import append_history
-from lab1.report import write_compare_texts
+from lab1.report import tensorboard_texts, write_compare_texts
 from lab1.rundir import RunPaths
+from lab1.tblog import log_texts
 from tasks.caching import RUN_CACHE
 
 TABLE_KEY = "lab1-comparison"
@@ -30,6 +31,8 @@ def compare(run_dir: str, run_id: str) -> dict:
     create_markdown_artifact(
         texts["markdown"], key=SUMMARY_KEY, description=f"{run_id}: profiling summary"
     )
+    # The same tables and words in TensorBoard's Text tab, beside the run's curves and graph.
+    log_texts(paths.tensorboard, tensorboard_texts(paths.root))
     history = append_history(paths, run_id, result["tables"])
     return {**result, "summary": texts["summary"], "top10_markdown": texts["top10_markdown"],
             "history": history}  # fmt: skip

@@ -84,10 +84,12 @@ def _config_keys(top10: pd.DataFrame) -> list[tuple]:
     )
 
 
-def top10_blocks(top10: pd.DataFrame) -> list[Block]:
-    """One ranked table per config, phase and sort key; times per profiled step."""
-    blocks: list[Block] = []
-    for device, precision, batch, phase, sort_key in _config_keys(top10):
+def top10_by_config(top10: pd.DataFrame) -> list[tuple[tuple, list[Block]]]:
+    """(device, precision, batch_size, phase, sort_key) → its title line and ranked table,
+    per config, phase and sort key; times per profiled step."""
+    out = []
+    for key in _config_keys(top10):
+        device, precision, batch, phase, sort_key = key
         same = (top10.device == device) & (top10.batch_size == batch) & (top10.phase == phase)
         same &= top10.precision == precision
         g = top10[same & (top10.sort_key == sort_key)].sort_values("rank")
@@ -99,14 +101,19 @@ def top10_blocks(top10: pd.DataFrame) -> list[Block]:
              *[fmt.us(r[c] / steps) for c in cols], fmt.pct(r["share"])]
             for _, r in g.iterrows()
         ]  # fmt: skip
-        blocks.append(
+        title = (
             f"**{config_label(device, precision)} ({g['device_name'].iloc[0]}) · batch {batch} · "
-            f"{phase}** (ranked by "
-            f"{RANKED_BY[sort_key]}, {steps} profiled step{'s' if steps != 1 else ''})"
+            f"{phase}** (ranked by {RANKED_BY[sort_key]}, {steps} profiled "
+            f"step{'s' if steps != 1 else ''})"
         )
         header = ["#", "operator", "calls/step", *[f"{TIME_LABELS[c]} (µs/step)" for c in cols]]
-        blocks.append(Table([*header, "share"], rows, [True, False, *[True] * (len(cols) + 2)]))
-    return blocks
+        table = Table([*header, "share"], rows, [True, False, *[True] * (len(cols) + 2)])
+        out.append((key, [title, table]))
+    return out
+
+
+def top10_blocks(top10: pd.DataFrame) -> list[Block]:
+    return [b for _, blocks in top10_by_config(top10) for b in blocks]
 
 
 SHARE_CHANGE_TOP = 5  # ops per device × phase whose share moves the most

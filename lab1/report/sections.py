@@ -127,9 +127,16 @@ def network_section(d: RunData, figs: dict[str, Path]) -> Section:
         "The dataflow graph torch.fx traced from the model (one box per node, arrows along "
         "each node's inputs); the same graph is in TensorBoard's Graphs tab.",
         Figure(figs["network_graph"], "Traced dataflow graph of Net for one image (batch 1)"),
+        *_screenshot(d, "graphs", "TensorBoard's Graphs tab of this run"),
         "Layer table for a batch of 1 (MACs: multiply-accumulates per image):",
         grids.layers_table(d.layers),
     ])  # fmt: skip
+
+
+def _screenshot(d: RunData, tab: str, caption: str) -> list[Block]:
+    """The run's own TensorBoard tab, where --tensorboard-screenshots took it."""
+    shots = d.manifest.screenshots or {}
+    return [Figure(Path(shots[tab]), caption)] if tab in shots else []
 
 
 def training_section(d: RunData, figs: dict[str, Path]) -> Section:
@@ -144,6 +151,7 @@ def training_section(d: RunData, figs: dict[str, Path]) -> Section:
         f"Read back from {SCALARS_SOURCE[d.scalars_source]}. Loss is the mean negative "
         "log-likelihood per sample; training accuracy is measured with dropout active.",
         Figure(figs["training_curves"], "Loss, accuracy, learning rate and throughput per epoch"),
+        *_screenshot(d, "scalars", "TensorBoard's Scalars tab of this run"),
     ]
     if d.history:
         rows = [

@@ -189,6 +189,8 @@ CAPTIONS = {
     "throughput_vs_batch": "吞吐与批大小（关闭性能分析）",
     "op_share_vs_batch": "各批大小的算子时间占比",
     "gpu_speedup": "GPU 相对 CPU 的加速比",
+    "tensorboard_graphs": "本次运行的 TensorBoard 计算图（Graphs）页面截图",
+    "tensorboard_scalars": "本次运行的 TensorBoard 标量（Scalars）页面截图",
 }
 
 

@@ -68,7 +68,7 @@ def run(work: Path) -> dict:
             result, s = _timed(lambda t=t, bs=bs: profile_config(
                 info.path, "mnist", "cpu", bs, paths, "bench", ProfileSchedule(), seed=1,
                 lr=1.0, threads=t))  # fmt: skip
-            write_json(paths.profile_result("cpu", bs, t), result)
+            write_json(paths.profile_result("cpu", "fp32", bs, t), result)
             if t == 1 and len(counts) > 1:
                 seconds["one_thread_configs"] += s
     ladder, seconds["ladder"] = _timed(

@@ -27,15 +27,16 @@ from flows.bookkeeping import RunBook, digest
 from flows.profile_flow import profile_device
 from lab1.config import Lab1Config
 from lab1.data import check_data_dir
-from lab1.devices import resolve_devices
+from lab1.devices import check_precision, resolve_devices, training_device
 from lab1.errors import Lab1Error
 from lab1.rundir import check_run_dir
 from lab1.train import Recipe
-from lab1.viewer import open_report
+from lab1.viewer import open_report, tensorboard_command
 from tasks.compare import compare
 from tasks.download_data import download_data
 from tasks.export_graph import export_graph
 from tasks.report import write_report
+from tasks.screenshots import screenshot_tensorboard
 from tasks.train_and_log import train_and_log
 
 # The flow's parameter defaults are read from the one config dataclass, never restated.
@@ -60,12 +61,15 @@ def lab1_pipeline(
     gamma: float = _default("gamma"),
     seed: int = _default("seed"),
     log_interval: int = _default("log_interval"),
+    precision: str = _default("precision"),
     cuda_graph: bool = _default("cuda_graph"),
     devices: tuple[str, ...] = _default("devices"),
     batch_sizes: tuple[int, ...] = _default("batch_sizes"),
     cpu_threads: tuple[str, ...] = _default("cpu_threads"),
+    profile_precisions: tuple[str, ...] = _default("profile_precisions"),
     dispatch: str = _default("dispatch"),
     report_lang: str = _default("report_lang"),
+    tensorboard_screenshots: bool = _default("tensorboard_screenshots"),
     runs_dir: str = _default("runs_dir"),
     run_name: str | None = _default("run_name"),
     resume: bool = _default("resume"),
@@ -93,16 +97,16 @@ def lab1_pipeline(
         comparison = book.step("compare", compare, run_dir=str(book.paths.root),
                                run_id=book.run_id)
         book.record(comparison=comparison)
+        if cfg.tensorboard_screenshots:
+            book.record(screenshots=book.step(
+                "tensorboard-screenshots", screenshot_tensorboard,
+                tb_dir=str(book.paths.tensorboard), out_dir=str(book.paths.screenshots)))
         report = book.step("report", write_report, run_dir=str(book.paths.root),
                            upstream=digest(data, graph, trained, comparison),
                            lang=cfg.report_lang)
     book.complete(report=report)
-    return {
-        "run_dir": str(book.paths.root),
-        "tensorboard": str(book.paths.tensorboard),
-        "report": report["report_html"],
-        **results,
-    }  # fmt: skip
+    return {"run_dir": str(book.paths.root), "tensorboard": str(book.paths.tensorboard),
+            "report": report["report_html"], **results}  # fmt: skip
 
 
 def _training_args(cfg: Lab1Config, book: RunBook, data: dict) -> dict:
@@ -114,6 +118,7 @@ def _training_args(cfg: Lab1Config, book: RunBook, data: dict) -> dict:
         lr=cfg.lr,
         gamma=cfg.gamma,
         seed=cfg.seed,
+        precision=cfg.precision,
     )
     return {
         "data_path": data["path"],
@@ -130,12 +135,14 @@ def _training_args(cfg: Lab1Config, book: RunBook, data: dict) -> dict:
 
 
 def _profile_all(cfg: Lab1Config, book: RunBook, data_path: str) -> None:
-    """Every device × batch size, with the run's seed, learning rate and schedule."""
+    """Every device × precision × batch size, with the run's seed, learning rate and
+    schedule."""
     profile_args = {
         "run_dir": str(book.paths.root),
         "data_path": data_path,
         "dataset": cfg.dataset,
         "batch_sizes": list(cfg.batch_sizes),
+        "precisions": list(cfg.precisions_to_profile),
         "run_id": book.run_id,
         "schedule": asdict(cfg.profile_schedule),
         "seed": cfg.seed,
@@ -199,7 +206,7 @@ def build_parser() -> argparse.ArgumentParser:
         else:
             base = next((a for a in typing.get_args(hint) if a is not type(None)), hint)
             kwargs = {"type": base}
-        if f.default is not None:
+        if f.default not in (None, ()):
             shown = " ".join(map(str, f.default)) if kwargs.get("nargs") else f.default
             help_text += f" (default: {shown})"
         parser.add_argument(flag, default=None, help=help_text, **kwargs)
@@ -217,7 +224,8 @@ def main(argv: list[str] | None = None) -> int:
         # Preflight: the checks the flow makes anyway, done before the Prefect engine starts so
         # that bad input costs one clear line and leaves no run directory behind.
         cfg = Lab1Config(**overrides)
-        resolve_devices(cfg.devices)
+        found = resolve_devices(cfg.devices)
+        check_precision(training_device(found), {cfg.precision, *cfg.precisions_to_profile})
         check_run_dir(cfg.runs_dir, cfg.run_name, cfg.resume)
         check_data_dir(cfg.dataset, Path(cfg.data_dir))
     except Lab1Error as exc:
@@ -231,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nrun directory: {summary['run_dir']}")
     print(f"test accuracy: {summary['test_accuracy']:.4f}  test loss: {summary['test_loss']:.4f}")
     print(f"report: {summary['report']}")
-    print(f"view the curves and graph: tensorboard --logdir {summary['tensorboard']}")
+    print(f"view the curves and graph: {tensorboard_command(summary['tensorboard'])}")
     if args.open_report:
         open_report(summary["report"])
     return 0

@@ -8,6 +8,8 @@ run directory (a shared path), never as pickled models.
 
 from __future__ import annotations
 
+import itertools
+
 import flows.settings  # noqa: F401  (before prefect: logging and telemetry settings)
 
 # isort: split
@@ -15,12 +17,18 @@ from prefect import flow, get_run_logger
 
 from lab1.atomic import write_json
 from lab1.config import LADDER
-from lab1.devices import resolve_devices
+from lab1.devices import bf16_missing, resolve_devices
 from lab1.errors import DeviceError
-from lab1.rundir import RunPaths
+from lab1.rundir import RunPaths, device_tag
 from lab1.threads import resolve_threads
 from tasks.machine import machine_limits, step_ladder
 from tasks.profile import profile
+from tasks.progress import Progress
+
+
+def progress_key(device: str) -> str:
+    """The profiling progress artifact of one device (keys: lowercase, digits and dashes)."""
+    return f"lab1-profile-progress-{device_tag(device).lower()}"
 
 
 @flow(name="lab1-profile-device")
@@ -34,15 +42,18 @@ def profile_device(
     schedule: dict,
     seed: int,
     lr: float,
+    precisions: list[str] = ("fp32",),
     required: bool = True,
     refresh: bool = True,
     cpu_threads: list[str] | None = None,
     ladder: list[int] = list(LADDER),  # noqa: B006  (Prefect parameters are never mutated)
 ) -> list[dict]:
     """Per thread count (cpu: ``cpu_threads``, default 1 and all; a GPU: the process's own):
-    the machine's limits, then one profile task per batch size; then the batch ladder at the
-    most threads. One after another: work on the same device must not overlap, or it would
-    distort its own timings. ``schedule``, ``seed`` and ``lr`` come from the run's Lab1Config."""
+    the machine's limits, then one profile task per precision and batch size; then the batch
+    ladder (fp32) at the most threads. One after another: work on the same device must not
+    overlap, or it would distort its own timings. ``schedule``, ``seed`` and ``lr`` come from
+    the run's Lab1Config. bf16 is skipped, with a warning, on a device without native bf16 (an
+    ``auto`` CPU beside a bf16 GPU)."""
     try:
         resolve_devices([device])
     except DeviceError as exc:
@@ -50,27 +61,24 @@ def profile_device(
             raise
         get_run_logger().warning("skipping %s on this worker: %s", device, exc)
         return []
+    if "bf16" in precisions and (missing := bf16_missing(device)):
+        get_run_logger().warning("not profiling bf16 on %s: %s", device, missing)
+        precisions = [p for p in precisions if p != "bf16"]
     paths = RunPaths(run_dir)
     task = profile.with_options(refresh_cache=refresh)
     counts = resolve_threads(cpu_threads or ["1", "all"], device)
     results = []
-    for threads in counts:
-        machine_limits.with_options(refresh_cache=refresh)(device, threads, run_dir, run_id)
-        for batch_size in batch_sizes:
-            result = task(
-                data_path=data_path,
-                dataset=dataset,
-                device=device,
-                batch_size=batch_size,
-                run_dir=run_dir,
-                run_id=run_id,
-                schedule=schedule,
-                seed=seed,
-                lr=lr,
-                threads=threads,
-            )
-            write_json(paths.profile_result(device, batch_size, threads), result)
-            results.append(result)
+    configs = list(itertools.product(counts, precisions, batch_sizes))
+    progress = Progress(progress_key(device), len(configs), f"{device} configs profiled")
+    for done, (threads, precision, batch_size) in enumerate(configs, start=1):
+        if precision == precisions[0] and batch_size == batch_sizes[0]:
+            machine_limits.with_options(refresh_cache=refresh)(device, threads, run_dir, run_id)
+        result = task(data_path=data_path, dataset=dataset, device=device,
+                      batch_size=batch_size, run_dir=run_dir, run_id=run_id, schedule=schedule,
+                      seed=seed, lr=lr, precision=precision, threads=threads)  # fmt: skip
+        write_json(paths.profile_result(device, precision, batch_size, threads), result)
+        results.append(result)
+        progress(done, f"{threads} thread(s) {precision} batch {batch_size} done")
     step_ladder.with_options(refresh_cache=refresh)(
         data_path, dataset, device, max(counts), ladder, run_dir, run_id, seed, lr
     )

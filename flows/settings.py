@@ -12,4 +12,5 @@ os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "lab1")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 # The CLI preflight logs before any flow run exists; those lines stay local.
 os.environ.setdefault("PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW", "ignore")
-logging.getLogger("lab1").setLevel(logging.INFO)
+# LAB1_LOG_LEVEL=DEBUG also shows the native libraries' known noise (lab1/nativelog.py).
+logging.getLogger("lab1").setLevel(os.environ.get("LAB1_LOG_LEVEL", "INFO").upper())

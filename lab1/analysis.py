@@ -41,11 +41,13 @@ def peaks(limits: pd.DataFrame | None, what: str = "matmul_peak") -> dict[tuple[
 
 def thread_columns(cmp: pd.DataFrame) -> pd.DataFrame:
     """speedup_vs_1_thread (ms at 1 thread / ms) and parallel_efficiency (that / threads) on
-    cpu rows that have a 1-thread twin; null elsewhere."""
+    cpu rows that have a 1-thread twin (same precision, batch size and phase); null elsewhere."""
     one = cmp[(cmp["device"] == "cpu") & (cmp["threads"] == 1)]
-    base = one.set_index(["batch_size", "phase"])["ms_per_step"]
-    ms_1 = pd.Series([base.get((b, p)) if d == "cpu" else None for d, b, p in
-                      zip(cmp["device"], cmp["batch_size"], cmp["phase"], strict=True)],
+    same = ["precision", "batch_size", "phase"]
+    base = one.set_index(same)["ms_per_step"]
+    ms_1 = pd.Series([base.get(k) if d == "cpu" else None for d, k in
+                      zip(cmp["device"], cmp[same].itertuples(index=False, name=None),
+                          strict=True)],
                      index=cmp.index, dtype="float64")  # fmt: skip
     speedup = ms_1 / cmp["ms_per_step"]
     return cmp.assign(speedup_vs_1_thread=speedup, parallel_efficiency=speedup / cmp["threads"])
@@ -57,7 +59,7 @@ def flops_columns(
 ) -> pd.DataFrame:  # fmt: skip
     """The comparison's FLOP, share-of-peak and step-model columns (COMPARISON_SCHEMA); a
     missing input leaves its columns empty (no op_stats: no FLOPs counted)."""
-    keys = ["device", "threads", "batch_size", "phase"]
+    keys = ["device", "precision", "threads", "batch_size", "phase"]
     counted = pd.Series(dtype="float64")
     if op_stats is not None:
         ops = op_stats[op_stats["kind"] == "op"]
@@ -79,9 +81,11 @@ def flops_columns(
                                                out["threads"], strict=True)]  # fmt: skip
     model = (step_model.set_index(["device", "threads", "phase"]) if step_model is not None
              else pd.DataFrame(columns=["fixed_ms", "per_sample_us"]))  # fmt: skip
+    # The ladder runs in fp32 (lab1.stepmodel): its fit belongs to the fp32 rows only.
     for col in ("fixed_ms", "per_sample_us"):
-        out[col] = [model[col].get((d, int(t), p), math.nan) for d, t, p in
-                    zip(out["device"], out["threads"], out["phase"], strict=True)]  # fmt: skip
+        out[col] = [model[col].get((d, int(t), p), math.nan) if x == "fp32" else math.nan
+                    for d, x, t, p in zip(out["device"], out["precision"], out["threads"],
+                                          out["phase"], strict=True)]  # fmt: skip
     return out
 
 
@@ -103,8 +107,8 @@ def output_elements(op_name: str, shapes: list[list[int]], flops_per_call: float
 
 def roofline_table(op_stats: pd.DataFrame, limits: pd.DataFrame | None, basis_of) -> pd.DataFrame:
     """ROOFLINE_SCHEMA rows; ``basis_of(device)`` is self_cpu or self_device."""
-    config = ["run_id", "torch_version", "device", "device_name", "threads", "batch_size",
-              "phase"]  # fmt: skip
+    config = ["run_id", "torch_version", "device", "device_name", "precision", "threads",
+              "batch_size", "phase"]  # fmt: skip
     ops = op_stats[op_stats["kind"] == "op"]
     peak = peaks(limits)
     out = []

@@ -5,7 +5,9 @@ files and each config's result JSON (throughput rows). Outputs (paths from lab1.
 
 * ``profiles/op_stats.parquet``: every operator of every config (OP_STATS_SCHEMA);
 * ``profiles/top10.parquet``: the 10 heaviest operators per config and phase (TOP10_SCHEMA);
-* ``compare/comparison.parquet``: one row per device × batch size × phase (COMPARISON_SCHEMA);
+* ``compare/comparison.parquet``: one row per device × precision × threads × batch size ×
+  phase (COMPARISON_SCHEMA), with speed-ups over cpu (same precision), over fp32 (same device)
+  and over 1 thread;
 * ``compare/share_change.parquet``: top operators' share at the smallest vs largest batch;
 * ``profiles/limits.parquet``, ``profiles/step_times.parquet``: the machine's limits and the
   batch ladder, gathered from their parts; ``compare/step_model.parquet`` (the ladder's fit),
@@ -16,7 +18,9 @@ files and each config's result JSON (throughput rows). Outputs (paths from lab1.
 
 Shares are fractions of the summed self time of the config's operators (``kind == "op"``:
 record_function labels and GPU kernel rows overlap the ops' time and are left out), by self
-CPU time on CPU and by self device time on GPU (the ``share_basis``).
+CPU time on CPU and by self device time on GPU (the ``share_basis``). A config's identity is
+its (device, precision, threads): fp32 and bf16, or 1 and all threads, on one device are
+compared like two devices.
 """
 
 from __future__ import annotations
@@ -44,7 +48,11 @@ from lab1.tables import (
 )
 
 TOP_N = 10
-CONFIG = ["run_id", "torch_version", "device", "device_name", "threads", "batch_size", "phase"]
+CONFIG = [
+    "run_id", "torch_version", "device", "device_name", "precision", "threads", "batch_size",
+    "phase",
+]  # fmt: skip
+PANEL = ["device", "precision", "threads", "phase"]  # what a batch-size sweep is compared within
 MEASURES = [f.name for f in TOP10_SCHEMA if f.name not in {*CONFIG, "sort_key", "rank", "op_name"}]
 SUMMED = [m for m in MEASURES if m not in ("share", "active_steps")]
 SORT_COLUMNS = {"self_cpu": "self_cpu_us", "self_device": "self_device_us"}
@@ -110,14 +118,23 @@ def throughput_rows(items: list[dict]) -> list[dict]:
     return rows
 
 
+def _speedup(df: pd.DataFrame, base_rows: pd.DataFrame, same: list[str]) -> pd.Series:
+    """ms_per_step of the ``base_rows`` row with the same ``same`` keys, over each row's own
+    ms_per_step (NaN where no such row was profiled)."""
+    base = base_rows.set_index(same)["ms_per_step"]
+    matched = [base.get(k) for k in df[same].itertuples(index=False, name=None)]
+    return pd.Series(matched, index=df.index, dtype="float64") / df["ms_per_step"]
+
+
 def comparison_table(
     rows: list[dict], top10: pd.DataFrame, run_id: str, system: dict | None = None
 ) -> pd.DataFrame:
-    """One row per device × threads × batch size × phase, with its top op, the speed-up over
-    cpu (at its most threads) and over 1 thread, and the FLOP and step-model columns from
-    ``system`` (lab1.analysis.flops_columns' inputs by name; without it: none measured)."""
+    """One row per device × precision × threads × batch size × phase, with its top op, the
+    speed-ups over cpu (same precision, at its most threads), over fp32 (same device and
+    threads) and over 1 thread, and the FLOP and step-model columns from ``system``
+    (lab1.analysis.flops_columns' inputs by name; without it: none measured)."""
     df = pd.DataFrame(rows).assign(run_id=run_id)
-    keys = ["device", "threads", "batch_size", "phase"]
+    keys = ["device", "precision", "threads", "batch_size", "phase"]
     duplicated = df[df.duplicated(keys, keep=False)]
     if not duplicated.empty:
         raise ValueError(f"configs profiled twice: {duplicated[keys].to_dict('records')}")
@@ -127,25 +144,23 @@ def comparison_table(
     )[[*keys, "share_basis", "top_op", "top_op_share"]]
     df = df.merge(first, on=[*keys, "share_basis"], how="left")
     cpu = df[df["device"] == "cpu"].sort_values("threads").drop_duplicates(
-        ["batch_size", "phase"], keep="last").set_index(["batch_size", "phase"])["ms_per_step"]
-    cpu_ms = pd.Series(
-        [cpu.get((b, p)) for b, p in zip(df["batch_size"], df["phase"], strict=True)],
-        index=df.index,
-        dtype="float64",
-    )
-    df["speedup_vs_cpu"] = cpu_ms / df["ms_per_step"]
+        ["precision", "batch_size", "phase"], keep="last")  # fmt: skip
+    df["speedup_vs_cpu"] = _speedup(df, cpu, ["precision", "batch_size", "phase"])
+    fp32 = df[df["precision"] == "fp32"]
+    df["speedup_vs_fp32"] = _speedup(df, fp32, ["device", "threads", "batch_size", "phase"])
     df = flops_columns(thread_columns(df), **(system or {}))
     return ordered(df, "threads", "batch_size")[COMPARISON_SCHEMA.names]
 
 
 def share_change_table(shares: pd.DataFrame, top10: pd.DataFrame, run_id: str) -> pd.DataFrame:
-    """Per device and phase: each top operator's share at the smallest and the largest batch.
+    """Per device, precision and phase: each top operator's share at the smallest and the
+    largest batch.
 
-    "Top" means in the top 10 (on the device's share basis) at either end. Devices or phases
-    profiled at a single batch size have no change to report and give no rows.
+    "Top" means in the top 10 (on the device's share basis) at either end. Configs profiled at
+    a single batch size have no change to report and give no rows.
     """
     out = []
-    for (device, threads, phase), group in shares.groupby(["device", "threads", "phase"]):
+    for (device, precision, threads, phase), group in shares.groupby(PANEL, sort=True):
         sizes = sorted(group["batch_size"].unique())
         if len(sizes) < 2:
             continue
@@ -153,6 +168,7 @@ def share_change_table(shares: pd.DataFrame, top10: pd.DataFrame, run_id: str) -
         basis = share_basis(device)
         top = top10[
             (top10["device"] == device)
+            & (top10["precision"] == precision)
             & (top10["threads"] == threads)
             & (top10["phase"] == phase)
             & (top10["sort_key"] == basis)
@@ -165,6 +181,7 @@ def share_change_table(shares: pd.DataFrame, top10: pd.DataFrame, run_id: str) -
                 {
                     "run_id": run_id,
                     "device": device,
+                    "precision": precision,
                     "threads": int(threads),
                     "phase": phase,
                     "share_basis": basis,
@@ -178,8 +195,8 @@ def share_change_table(shares: pd.DataFrame, top10: pd.DataFrame, run_id: str) -
             )
     df = pd.DataFrame(out, columns=SHARE_CHANGE_SCHEMA.names)
     return df.sort_values(
-        ["device", "threads", "phase", "share_at_max_bs", "op_name"],
-        ascending=[True, True, True, False, True],
+        [*PANEL, "share_at_max_bs", "op_name"],
+        ascending=[True, True, True, True, False, True],
         ignore_index=True,
     )
 

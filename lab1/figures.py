@@ -27,6 +27,7 @@ from matplotlib.ticker import NullLocator
 
 from lab1 import fmt
 from lab1.atomic import atomic_write
+from lab1.config import PRECISIONS
 from lab1.tables import display_order
 
 DPI = 110
@@ -360,22 +361,36 @@ def plot_speedup(speedup: pd.DataFrame, path: str | Path) -> Path:
     return _save(fig, path)
 
 
+def _config_order(config: tuple[str, str]) -> tuple:
+    """(device, precision): the display order of devices, then fp32 before bf16."""
+    device, precision = config
+    rank = PRECISIONS.index(precision) if precision in PRECISIONS else len(PRECISIONS)
+    return (*display_order(device)[:2], rank)
+
+
 def plot_throughput(comparison: pd.DataFrame, path: str | Path) -> Path:
-    """images/s (log) against batch size (log₂), one panel per phase, one line per device."""
+    """images/s (log) against batch size (log₂), one panel per phase, one line per device and
+    precision."""
     phases = sorted(set(comparison["phase"]), key=lambda p: display_order("cpu", p))
     fig, axes = plt.subplots(1, len(phases), figsize=(5.2 * len(phases), 4), squeeze=False)
     markers = "osD^vP*X"
-    devices = sorted(comparison["device"].unique(), key=lambda d: (d != "cpu", d))
+    configs = sorted(
+        set(zip(comparison["device"], comparison["precision"], strict=True)), key=_config_order
+    )
     for ax, phase in zip(axes[0], phases, strict=True):
-        for i, device in enumerate(devices):
-            d = comparison[(comparison["phase"] == phase) & (comparison["device"] == device)]
-            d = d.sort_values("batch_size")
+        for i, (device, precision) in enumerate(configs):
+            d = comparison[
+                (comparison["phase"] == phase)
+                & (comparison["device"] == device)
+                & (comparison["precision"] == precision)
+            ].sort_values("batch_size")
+            name = f" ({d['device_name'].iloc[0]})" if len(d) else ""
             ax.plot(
                 d["batch_size"],
                 d["images_per_s"],
                 marker=markers[i % len(markers)],
                 color=f"C{i}",
-                label=f"{device} ({d['device_name'].iloc[0]})" if len(d) else device,
+                label=f"{device} {precision}{name}",
             )
         sizes = sorted(comparison["batch_size"].unique())
         ax.set_xscale("log", base=2)
@@ -392,10 +407,11 @@ def plot_throughput(comparison: pd.DataFrame, path: str | Path) -> Path:
 
 def plot_op_share(shares: pd.DataFrame, path: str | Path, top_k: int = 5) -> Path:
     """Stacked bars per batch size: the top_k operators' shares (at any batch size) + other."""
-    panels = sorted(shares.groupby(["device", "phase"]).groups, key=lambda k: display_order(*k))
+    panel_of = dict(list(shares.groupby(["device", "precision", "phase"])))
+    panels = sorted(panel_of, key=lambda k: (*_config_order(k[:2]), display_order(k[0], k[2])))
     names = []  # one colour per operator name across every panel
-    for device, phase in panels:
-        d = shares[(shares["device"] == device) & (shares["phase"] == phase)]
+    for key in panels:
+        d = panel_of[key]
         best = d.sort_values("share", ascending=False).groupby("batch_size").head(top_k)
         names += [n for n in best["op_name"] if n not in names]
     # tab20's strong shades, then its light ones, then tab20b: neighbours never look alike.
@@ -403,21 +419,21 @@ def plot_op_share(shares: pd.DataFrame, path: str | Path, top_k: int = 5) -> Pat
     palette = [tab20(i) for i in (*range(0, 20, 2), *range(1, 20, 2))]
     palette += [tab20b(i) for i in range(20)]
     colours = {n: palette[i % len(palette)] for i, n in enumerate(names)}
-    devices = list(dict.fromkeys(d for d, _ in panels))  # one row per device
-    phases = list(dict.fromkeys(p for _, p in sorted(panels, key=lambda k: display_order(*k)[2:])))
+    rows = list(dict.fromkeys(k[:2] for k in panels))  # one row per (device, precision)
+    phases = sorted({k[2] for k in panels}, key=lambda p: display_order("cpu", p))
     fig, axes = plt.subplots(
-        len(devices),
+        len(rows),
         len(phases),
-        figsize=(8 * len(phases), 4.5 * len(devices)),
+        figsize=(8 * len(phases), 4.5 * len(rows)),
         squeeze=False,
         layout="constrained",
     )
     for ax in axes.flat:
         ax.set_visible(False)  # until a panel is drawn in it
-    for device, phase in panels:
-        ax = axes[devices.index(device), phases.index(phase)]
+    for device, precision, phase in panels:
+        ax = axes[rows.index((device, precision)), phases.index(phase)]
         ax.set_visible(True)
-        d = shares[(shares["device"] == device) & (shares["phase"] == phase)]
+        d = panel_of[device, precision, phase]
         best = d.sort_values("share", ascending=False).groupby("batch_size").head(top_k)
         ops = list(dict.fromkeys(best.sort_values("share", ascending=False)["op_name"]))
         table = d.pivot_table(index="batch_size", columns="op_name", values="share", aggfunc="sum")
@@ -430,7 +446,7 @@ def plot_op_share(shares: pd.DataFrame, path: str | Path, top_k: int = 5) -> Pat
         ax.bar(x, 100 * (1 - bottom).clip(lower=0), bottom=100 * bottom, color="#d9d9d9",
                label=label("other"))  # fmt: skip
         basis = "self device time" if device.startswith("cuda") else "self CPU time"
-        ax.set_title(f"{device} · {phase}")
+        ax.set_title(f"{device} · {precision} · {phase}")
         ax.set_xlabel(label("batch size"))
         ax.set_ylabel(label("% of " + basis))
         ax.set_ylim(0, 100)

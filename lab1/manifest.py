@@ -42,6 +42,7 @@ class GraphSummary:
     layers: int
     layer_table: str
     grid_images: int
+    exported_program: str | None = None  # graph/model.pt2; None where torch.export failed
 
 
 @dataclass
@@ -119,6 +120,7 @@ class Manifest:
     results: Results | None = None
     comparison: ComparisonSummary | None = None
     report: ReportPaths | None = None
+    screenshots: dict[str, str] | None = None  # TensorBoard tab → PNG (--tensorboard-screenshots)
     timings: dict[str, float] = field(default_factory=dict)
     error: str | None = None
 

@@ -1,4 +1,5 @@
-"""Profile one config (device × batch size): torch.profiler op stats, Chrome traces, throughput.
+"""Profile one config (device × precision × threads × batch size): op stats, time split, Chrome
+traces, throughput.
 
 Two labelled phases, each on real batches of exactly ``batch_size`` training images:
 
@@ -9,6 +10,8 @@ Two labelled phases, each on real batches of exactly ``batch_size`` training ima
 
 Each config runs at a given CPU thread count (lab1.threads), which is part of its identity.
 
+In bf16 both phases' forward runs under torch.autocast, as training does (the loss in fp32).
+
 Each phase is profiled with a wait / warmup / active schedule (operator table + one Chrome trace,
 which opens in Perfetto and TensorBoard's trace viewer), then timed again with the profiler off,
 so images/s are not inflated by the profiler and its overhead can be reported. Batches are
@@ -18,6 +21,7 @@ gathered before either loop: data loading is never inside the measured region.
 from __future__ import annotations
 
 import dataclasses
+import gzip
 import itertools
 import json
 import logging
@@ -36,11 +40,13 @@ from torch.optim import Adadelta
 from torch.profiler import ProfilerAction, ProfilerActivity, profile, record_function, schedule
 
 from lab1.breakdown import split_rows, time_split
-from lab1.config import ProfileSchedule
+from lab1.config import PRECISIONS, ProfileSchedule
 from lab1.data import load_tensors, normalized_images
 from lab1.devices import device_name, synchronize
 from lab1.errors import ConfigError
 from lab1.model import Net
+from lab1.nativelog import native_noise_filtered
+from lab1.precision import autocast
 from lab1.rundir import RunPaths
 from lab1.tables import OP_STATS_SCHEMA, PHASES, TIME_SPLIT_SCHEMA, write_parquet
 from lab1.threads import using_threads
@@ -73,17 +79,19 @@ def check_batch(data: torch.Tensor, target: torch.Tensor, batch_size: int) -> No
         )
 
 
-def _train_step(model: nn.Module, optimizer: torch.optim.Optimizer) -> Callable[[Batch], None]:
+def _train_step(
+    model: nn.Module, optimizer: torch.optim.Optimizer, precision: str
+) -> Callable[[Batch], None]:
     model.train()
 
     def step(batch: Batch) -> None:
         data, target = batch
         with record_function("optimizer"):
             optimizer.zero_grad(set_to_none=True)
-        with record_function("forward"):
-            output = model(data)  # (B,10) log-probabilities
+        with record_function("forward"), autocast(data.device, precision):
+            output = model(data)  # (B,10) log-probabilities (bf16 under autocast)
         with record_function("loss"):
-            loss = F.nll_loss(output, target)
+            loss = F.nll_loss(output.float(), target)  # fp32, as in training
         with record_function("backward"):
             loss.backward()
         with record_function("optimizer"):
@@ -92,11 +100,12 @@ def _train_step(model: nn.Module, optimizer: torch.optim.Optimizer) -> Callable[
     return step
 
 
-def _inference_step(model: nn.Module) -> Callable[[Batch], None]:
+def _inference_step(model: nn.Module, precision: str) -> Callable[[Batch], None]:
     model.eval()
 
     def step(batch: Batch) -> None:
-        with torch.inference_mode(), record_function("forward"):
+        dev = batch[0].device
+        with torch.inference_mode(), record_function("forward"), autocast(dev, precision):
             model(batch[0])
 
     return step
@@ -147,7 +156,8 @@ def _trace_peak_bytes(trace_path: Path, device_type: int = 0) -> int:
     running sum is the working set of the profiled steps (activations, gradients, temporaries;
     tensors allocated before the profiler started, such as the dataset, are not in it).
     """
-    events = json.loads(trace_path.read_text())["traceEvents"]
+    with gzip.open(trace_path, "rt") as f:
+        events = json.load(f)["traceEvents"]
     mem = sorted(
         (e["ts"], e["args"]["Bytes"])
         for e in events
@@ -265,7 +275,11 @@ def _measure_phase(
 ) -> tuple[list[dict], list[dict], dict]:  # fmt: skip
     """Profile, then time with the profiler off, one phase: its op rows, time split rows and
     throughput row."""
-    step = _train_step(s.model, s.optimizer) if phase == "train_step" else _inference_step(s.model)
+    precision = config["precision"]
+    if phase == "train_step":
+        step = _train_step(s.model, s.optimizer, precision)
+    else:
+        step = _inference_step(s.model, precision)
     profiled_steps = sched.wait + sched.warmup + sched.active
     torch_sched = schedule(wait=sched.wait, warmup=sched.warmup, active=sched.active, repeat=1)
     bs = config["batch_size"]
@@ -283,9 +297,9 @@ def _measure_phase(
     peak, source = _peak_memory(dev, trace)
     ms = 1e3 * seconds
     log.info(
-        "profile %s batch %d %s: %.2f ms/step, %.0f images/s, %.1f µs/sample "
+        "profile %s %s batch %d %s: %.2f ms/step, %.0f images/s, %.1f µs/sample "
         "(profiled %.2f ms/step, %.2f× overhead)",
-        config["device"], bs, phase, ms, bs / seconds, 1e6 * seconds / bs,
+        config["device"], precision, bs, phase, ms, bs / seconds, 1e6 * seconds / bs,
         profiled_ms, profiled_ms / ms,
     )  # fmt: skip
     return rows, split, {
@@ -320,6 +334,13 @@ def _split_rows(
     return split_rows(time_split(events, phase, basis, wall_us), config, active, basis)
 
 
+def _check_config(batch_size: int, precision: str) -> None:
+    if batch_size < 1:
+        raise ConfigError(f"profiling needs a batch size >= 1, got {batch_size}")
+    if precision not in PRECISIONS:
+        raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+
+
 def profile_config(
     data_path: str,
     dataset: str,
@@ -331,35 +352,37 @@ def profile_config(
     *,
     seed: int,
     lr: float,
+    precision: str = "fp32",
     threads: int | None = None,
 ) -> dict:
     """Profile and time both phases of one config at ``threads`` CPU threads (None: the
     current count); write its op_stats and time_split parts and Chrome traces where ``paths``
-    says. ``seed`` and ``lr`` are the run's (weights, dropout masks, batch order, optimizer).
+    says. ``seed`` and ``lr`` are the run's: the weights, dropout masks, batch order and
+    optimizer are the training recipe's; ``precision``: fp32, or bf16 (autocast).
     Returns a small JSON-ready dict: paths, settings, one ``throughput`` row per phase."""
-    if batch_size < 1:
-        raise ConfigError(f"profiling needs a batch size >= 1, got {batch_size}")
+    _check_config(batch_size, precision)
     threads = threads or torch.get_num_threads()
-    with _PROFILER_LOCK, using_threads(threads):
+    # The profiler's native libraries print known noise to fd 2 (see lab1.nativelog).
+    with _PROFILER_LOCK, native_noise_filtered(), using_threads(threads):
         started = time.perf_counter()
         dev = torch.device(device)
         per_phase = sched.wait + sched.warmup + sched.active
         per_phase += max(2, sched.throughput_steps // 10) + sched.throughput_steps
         s = _setup(data_path, dataset, dev, batch_size, per_phase, seed, lr)
         config = {"run_id": run_id, "torch_version": torch.__version__, "device": device,
-                  "device_name": device_name(device), "threads": threads,
-                  "batch_size": batch_size}  # fmt: skip
+                  "device_name": device_name(device), "precision": precision,
+                  "threads": threads, "batch_size": batch_size}  # fmt: skip
         rows, splits, traces, throughput = [], [], {}, []
         for p, phase in enumerate(PHASES):
             # Gathered here, outside both measured loops: (B,1,28,28) and (B,) per step.
             batches = [(s.x[i], s.y[i]) for i in s.idx[p * per_phase : (p + 1) * per_phase]]
-            trace = paths.trace(device, batch_size, threads, phase)
+            trace = paths.trace(device, precision, batch_size, threads, phase)
             trace.parent.mkdir(parents=True, exist_ok=True)
             phase_rows, split, row = _measure_phase(phase, s, batches, config, sched, dev, trace)
             rows, splits = rows + phase_rows, splits + split
             throughput.append(row)
             traces[phase] = str(trace)
-        key = (device, batch_size, threads)
+        key = (device, precision, batch_size, threads)
         part = write_parquet(rows, OP_STATS_SCHEMA, paths.op_stats_part(*key))
         split_part = write_parquet(splits, TIME_SPLIT_SCHEMA, paths.time_split_part(*key))
         return {

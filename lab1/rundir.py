@@ -3,11 +3,13 @@
     <runs_dir>/<run name>/
         manifest.json                  the typed manifest (lab1.manifest)
         data/<dataset>.pt              decoded tensors
-        graph/layers.json, layers.md   the traced layer table
+        graph/layers.json, model.pt2   the traced layer table; the torch.export program
         tensorboard/                   event files (graph, image grid, scalars)
         checkpoints/epoch_N.pt         one per epoch
-        profiles/parts/…, traces/…, results/…, op_stats.parquet, top10.parquet
+        profiles/parts/…, traces/<config>/<phase>.pt.trace.json.gz, results/…,
+                 op_stats.parquet, top10.parquet
         profiles/limits/…, ladder/… (per device × threads), limits.parquet, step_times.parquet
+        screenshots/                   TensorBoard screenshots (--tensorboard-screenshots)
         compare/comparison.parquet, share_change.parquet, step_model.parquet,
                 time_split.parquet, roofline.parquet, *.png, summary.md, top10.md
         figures/*.png                  the report's own figures
@@ -56,9 +58,10 @@ def threads_tag(device: str, threads: int) -> str:
     return f"{device_tag(device)}_t{threads}"
 
 
-def config_tag(device: str, batch_size: int, threads: int) -> str:
-    """How one profiled config (device × threads × batch size) is named in file names."""
-    return f"{threads_tag(device, threads)}_bs{batch_size}"
+def config_tag(device: str, precision: str, batch_size: int, threads: int) -> str:
+    """How one profiled config (device × precision × threads × batch size) is named in file
+    names: ``cpu_fp32_t1_bs16``."""
+    return f"{device_tag(device)}_{precision}_t{threads}_bs{batch_size}"
 
 
 @dataclass(frozen=True)
@@ -108,12 +111,16 @@ class RunPaths:
         return self.graph / "layers.json"
 
     @property
-    def layers_md(self) -> Path:
-        return self.graph / "layers.md"
-
-    @property
     def tensorboard(self) -> Path:
         return self.root / "tensorboard"
+
+    @property
+    def exported_program(self) -> Path:
+        return self.graph / "model.pt2"
+
+    @property
+    def screenshots(self) -> Path:
+        return self.root / "screenshots"
 
     @property
     def checkpoints(self) -> Path:
@@ -124,20 +131,28 @@ class RunPaths:
     def profiles(self) -> Path:
         return self.root / "profiles"
 
-    def op_stats_part(self, device: str, batch_size: int, threads: int) -> Path:
-        tag = config_tag(device, batch_size, threads)
+    def op_stats_part(self, device: str, precision: str, batch_size: int, threads: int) -> Path:
+        tag = config_tag(device, precision, batch_size, threads)
         return self.profiles / "parts" / f"op_stats_{tag}.parquet"
 
-    def time_split_part(self, device: str, batch_size: int, threads: int) -> Path:
-        tag = config_tag(device, batch_size, threads)
+    def time_split_part(self, device: str, precision: str, batch_size: int, threads: int) -> Path:
+        tag = config_tag(device, precision, batch_size, threads)
         return self.profiles / "parts" / f"time_split_{tag}.parquet"
 
-    def trace(self, device: str, batch_size: int, threads: int, phase: str) -> Path:
-        return self.profiles / "traces" / f"{config_tag(device, batch_size, threads)}_{phase}.json"
+    def trace(self, device: str, precision: str, batch_size: int, threads: int, phase: str) -> Path:
+        """One folder per config, one gzipped Chrome trace per phase in it.
 
-    def profile_result(self, device: str, batch_size: int, threads: int) -> Path:
+        Perfetto and chrome://tracing open ``.json.gz`` directly; the ``.pt.trace.json.gz``
+        suffix and the folder per config are what TensorBoard's profiler plugin and Holistic
+        Trace Analysis look for (a folder of traces per run).
+        """
+        tag = config_tag(device, precision, batch_size, threads)
+        return self.profiles / "traces" / tag / f"{phase}.pt.trace.json.gz"
+
+    def profile_result(self, device: str, precision: str, batch_size: int, threads: int) -> Path:
         """Where one config's profiling summary lands, for the parent flow to gather."""
-        return self.profiles / "results" / f"{config_tag(device, batch_size, threads)}.json"
+        tag = config_tag(device, precision, batch_size, threads)
+        return self.profiles / "results" / f"{tag}.json"
 
     def profile_results(self) -> list[Path]:
         return sorted((self.profiles / "results").glob("*.json"))

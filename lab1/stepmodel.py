@@ -57,8 +57,8 @@ def time_ladder(
             idx = batch_indices(x.shape[0], bs, LADDER_WARMUP + steps, generator).to(dev)
             batches = [(x[i], y[i]) for i in idx]  # gathered before timing
             for phase in PHASES:
-                step = _train_step(model, optimizer) if phase == "train_step" else (
-                    _inference_step(model))  # fmt: skip
+                step = _train_step(model, optimizer, "fp32") if phase == "train_step" else (
+                    _inference_step(model, "fp32"))  # fmt: skip
                 seconds = _time_phase(phase, step, batches, bs, dev, LADDER_WARMUP)
                 rows.append({**base, "phase": phase, "batch_size": bs,
                              "ms_per_step": 1e3 * seconds, "timed_steps": steps})  # fmt: skip

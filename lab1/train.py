@@ -5,6 +5,9 @@ how batches reach the model: the dataset is decoded once, normalized once and ke
 training device, and each epoch indexes it with a fresh permutation. The loss is read back to
 the host only at log intervals and at the end of an epoch, so the GPU is never stalled per step.
 
+``precision="bf16"`` runs the forward pass under torch.autocast (bf16 matmuls and convolutions;
+the weights, gradients, loss and Adadelta's state stay fp32); "fp32" is the reference recipe.
+
 Speed-ups that keep the math: on CPU, freed memory stays mapped between steps instead of being
 page-faulted back in every step (keep_heap_mapped); the channels_last memory format (auto: on
 for CUDA, off on CPU, where it measured no faster); and, opt-in on CUDA, the whole training
@@ -13,12 +16,11 @@ step captured once in a CUDA graph and replayed (``cuda_graph=True``; GraphedSte
 
 from __future__ import annotations
 
-import ctypes
 import logging
 import math
-import platform
 import re
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -29,29 +31,18 @@ from torch.optim import Adadelta
 from torch.optim.lr_scheduler import StepLR
 from torch.utils.tensorboard import SummaryWriter
 
+from lab1.allocator import keep_heap_mapped
 from lab1.atomic import atomic_write
 from lab1.data import load_tensors, normalized_images
 from lab1.devices import synchronize
-from lab1.errors import RunDirError
+from lab1.errors import ConfigError, RunDirError
 from lab1.model import Net
+from lab1.precision import autocast, use_channels_last
+from lab1.tblog import log_hparams, log_layout
 
 log = logging.getLogger("lab1.train")
 
 CKPT_RE = re.compile(r"^epoch_(\d+)\.pt$")
-
-# channels_last on CPU, measured through setup_training + train_epoch on the 2-core dev box
-# (AMD EPYC, torch 2.14.1, 2 threads, allocator tuned as below), the median over 11 pairs of
-# back-to-back blocks of the channels_last / default images/s ratio: batch 1: 0.985,
-# batch 16: 0.974, batch 32: 1.014, batch 64: 0.997. oneDNN gains in the convolutions are
-# spent on the layout copies around flatten and pooling: no batch size gains, so it stays off.
-CPU_CHANNELS_LAST = False
-
-# glibc mallopt parameters (malloc.h) and the values keep_heap_mapped sets.
-_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
-_MMAP_THRESHOLD_MAX = 32 << 20  # glibc's ceiling on 64-bit: larger blocks are always mmapped
-_TRIM_THRESHOLD = 256 << 20
-_heap_kept: bool | None = None  # the outcome of the first call: it is process-wide
-
 
 # TensorBoard scalar tag → the EpochStats field it logs (once per epoch, step = epoch).
 SCALARS = {
@@ -75,6 +66,18 @@ class Recipe:
     lr: float
     gamma: float
     seed: int
+    precision: str  # fp32 | bf16: a run continues in the arithmetic it started in
+
+
+def recipe_mismatch(saved: dict, recipe: Recipe) -> str | None:
+    """The settings a checkpoint's recipe differs in from ``recipe``, in words; None if none.
+
+    Checkpoints written before ``precision`` was part of the recipe were trained in fp32.
+    """
+    saved = {"precision": "fp32", **saved}
+    wanted = asdict(recipe)
+    diffs = [f"{k} {saved.get(k)!r} (now {v!r})" for k, v in wanted.items() if saved.get(k) != v]
+    return ", ".join(diffs) or None
 
 
 @dataclass
@@ -89,41 +92,6 @@ class EpochStats:
     train_seconds: float
 
 
-def keep_heap_mapped() -> bool:
-    """Stop glibc handing the training step's freed memory back to the OS (process-wide, once).
-
-    Every CPU step allocates and frees the same large temporaries: activations of up to 9.4 MB
-    at batch 64, Adadelta's 4.7 MB temporaries for fc1's weight. Depending on the allocation
-    history, glibc serves them by mmap or trims them off the heap when freed, and the next step
-    page-faults them back in: measured 2,300 minor faults a step at batch 1 and 4,500-6,500 at
-    batch 64, over a quarter of the CPU time at batch 1 spent in the kernel. With the mmap
-    threshold at its 32 MiB ceiling and trimming above 256 MiB only, they stay mapped: 0 faults,
-    131 → 215 images/s at batch 1 and 1,274 → 1,546 at batch 64 (same script, run twice). The
-    cost: freed memory below those sizes is kept for reuse, so RSS stays at its peak.
-    Returns whether the setting is in force (False where the C library is not glibc).
-    """
-    global _heap_kept
-    if _heap_kept is None:
-        _heap_kept = False
-        if platform.system() == "Linux" and platform.libc_ver()[0] == "glibc":
-            try:
-                libc = ctypes.CDLL("libc.so.6")
-                _heap_kept = (
-                    libc.mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD_MAX) == 1
-                    and libc.mallopt(_M_TRIM_THRESHOLD, _TRIM_THRESHOLD) == 1
-                )
-            except (OSError, AttributeError) as exc:
-                log.info("could not tune glibc's allocator: %s", exc)
-    return _heap_kept
-
-
-def use_channels_last(device: torch.device, requested: bool | None = None) -> bool:
-    """Whether a run on ``device`` uses channels_last: as requested, else this module's default."""
-    if requested is not None:
-        return requested
-    return device.type == "cuda" or (device.type == "cpu" and CPU_CHANNELS_LAST)
-
-
 class TrainStep:
     """One step of the recipe on x[idx], y[idx]: zero_grad, forward, nll_loss, backward, step.
 
@@ -131,9 +99,16 @@ class TrainStep:
     means cost one host sync at its end instead of one per step.
     """
 
-    def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer, device: torch.device):
+    def __init__(
+        self,
+        model: nn.Module,
+        optimizer: torch.optim.Optimizer,
+        device: torch.device,
+        precision: str = "fp32",
+    ):
         self.model = model
         self.optimizer = optimizer
+        self.precision = precision
         self.loss_sum = torch.zeros((), device=device)
         self.correct = torch.zeros((), dtype=torch.long, device=device)
 
@@ -155,8 +130,9 @@ class TrainStep:
         # in the warm-up steps sees exactly the layouts the captured step will use.
         data, target = x.index_select(0, idx), y.index_select(0, idx)
         self.optimizer.zero_grad(set_to_none=True)
-        output = self.model(data)  # (B,10) log-probabilities
-        loss = F.nll_loss(output, target)  # batch mean, as in the reference
+        with autocast(x.device, self.precision):
+            output = self.model(data)  # (B,10) log-probabilities, bf16 under autocast
+        loss = F.nll_loss(output.float(), target)  # batch mean, as in the reference; fp32
         loss.backward()
         self.optimizer.step()
         self.loss_sum += loss.detach() * idx.shape[0]  # stays on device: no host sync per step
@@ -293,6 +269,7 @@ class Training:
     x_test: torch.Tensor
     y_test: torch.Tensor
     channels_last: bool
+    precision: str
 
     def train_epoch(
         self, batch_size: int, epoch: int, log_interval: int, max_batches: int | None = None
@@ -322,13 +299,16 @@ def setup_training(
     *,
     channels_last: bool | None = None,
     cuda_graph: bool = False,
+    precision: str = "fp32",
 ) -> Training:
     """Seed, put the decoded dataset on the device, build Net, Adadelta, StepLR and the step.
 
     ``channels_last=None`` is auto (see use_channels_last); ``cuda_graph`` is honoured on CUDA
-    only (elsewhere it logs and trains eagerly).
+    only (elsewhere it logs and trains eagerly), and not with bf16 (ConfigError).
     """
     dev = torch.device(device)
+    if cuda_graph and precision != "fp32" and dev.type == "cuda":
+        raise ConfigError("--cuda-graph does not support --precision bf16 yet")
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
     if dev.type == "cuda":
@@ -338,7 +318,7 @@ def setup_training(
         cuda_graph = False
     if dev.type == "cpu":
         keep_heap_mapped()
-    cl = use_channels_last(dev, channels_last)
+    cl = use_channels_last(dev, precision, channels_last)
     fmt = torch.channels_last if cl else torch.contiguous_format
 
     def images(split: str) -> torch.Tensor:
@@ -356,11 +336,12 @@ def setup_training(
     step = (
         GraphedStep(model, optimizer, dev, batch_size)
         if cuda_graph
-        else TrainStep(model, optimizer, dev)
+        else TrainStep(model, optimizer, dev, precision)
     )
     return Training(
-        dev, model, optimizer, scheduler, generator, step, x_train, y_train, x_test, y_test, cl
-    )
+        dev, model, optimizer, scheduler, generator, step, x_train, y_train, x_test, y_test,
+        channels_last=cl, precision=precision,
+    )  # fmt: skip
 
 
 def train_epoch(
@@ -416,8 +397,9 @@ def evaluate(
     y: torch.Tensor,
     batch_size: int,
     max_batches: int | None = None,
+    precision: str = "fp32",
 ) -> tuple[float, float]:
-    """Mean per-sample NLL and accuracy over (x, y), dropout off."""
+    """Mean per-sample NLL and accuracy over (x, y), dropout off, in the run's precision."""
     model.eval()
     loss_sum = torch.zeros((), device=x.device)
     correct = torch.zeros((), dtype=torch.long, device=x.device)
@@ -426,7 +408,8 @@ def evaluate(
         if max_batches is not None and i >= max_batches:
             break
         data, target = x[start : start + batch_size], y[start : start + batch_size]
-        output = model(data)
+        with autocast(x.device, precision):
+            output = model(data).float()  # (B,10)
         loss_sum += F.nll_loss(output, target, reduction="sum")
         correct += (output.argmax(dim=1) == target).sum()
         seen += target.shape[0]
@@ -470,11 +453,8 @@ def _resume(t: Training, ckpt_dir: Path, recipe: Recipe) -> tuple[list[dict], in
     if resumed_from is None:
         return [], 1, None
     state = torch.load(resumed_from, map_location=t.device, weights_only=True)
-    if state["recipe"] != asdict(recipe):
-        raise RunDirError(
-            f"cannot resume from {resumed_from}: it was trained with {state['recipe']}, "
-            f"this run asks for {asdict(recipe)}"
-        )
+    if diffs := recipe_mismatch(state["recipe"], recipe):
+        raise RunDirError(f"cannot resume from {resumed_from}: it was trained with {diffs}")
     t.model.load_state_dict(state["model"])
     _load_optimizer(t.optimizer, state["optimizer"])
     t.scheduler.load_state_dict(state["scheduler"])
@@ -496,6 +476,12 @@ def _checkpoint(t: Training, recipe: Recipe, epoch: int, history: list[dict], pa
     atomic_write(path, lambda tmp: torch.save(state, tmp))  # never half a checkpoint
 
 
+def log_scalars(writer: SummaryWriter, stats: EpochStats) -> None:
+    for tag, name in SCALARS.items():
+        writer.add_scalar(tag, getattr(stats, name), global_step=stats.epoch)
+    writer.flush()
+
+
 def _epoch(
     t: Training, recipe: Recipe, epoch: int, log_interval: int,
     max_train_batches: int | None, max_test_batches: int | None,
@@ -506,7 +492,7 @@ def _epoch(
         recipe.batch_size, epoch, log_interval, max_train_batches
     )
     test_loss, test_acc = evaluate(
-        t.model, t.x_test, t.y_test, recipe.test_batch_size, max_test_batches
+        t.model, t.x_test, t.y_test, recipe.test_batch_size, max_test_batches, recipe.precision
     )
     t.scheduler.step()
     stats = EpochStats(
@@ -532,32 +518,39 @@ def train_and_log(
     *,
     channels_last: bool | None = None,
     cuda_graph: bool = False,
+    on_epoch: Callable[[dict], None] | None = None,
 ) -> dict:
     """Train ``epochs`` epochs (resuming from the newest checkpoint in ckpt_dir if any).
 
-    Logs the SCALARS tags once per epoch (step = epoch) and writes ckpt_dir/epoch_N.pt after
-    every epoch. Returns a small JSON-ready summary (the manifest's TrainingSummary).
+    Logs the SCALARS once per epoch (step = epoch), the custom-scalars layout and, at the end,
+    the HParams session (lab1.tblog); writes ckpt_dir/epoch_N.pt after every epoch. Returns a
+    small JSON-ready summary (the manifest's TrainingSummary).
 
-    ``channels_last``: None = auto (on for CUDA; off on CPU, where it measured no faster).
+    ``channels_last``: None = auto (lab1.precision.use_channels_last).
     ``cuda_graph``: on CUDA, replay the training step from a CUDA graph (same math; dropout
     masks come from the graph's RNG offsets, so results are not bit-identical to eager).
+    ``on_epoch``: called with each finished epoch's EpochStats dict, after its checkpoint.
     """
-    ckpt_dir = Path(ckpt_dir)
-    ckpt_dir.mkdir(parents=True, exist_ok=True)
+    (ckpt_dir := Path(ckpt_dir)).mkdir(parents=True, exist_ok=True)
     t = setup_training(
         load_tensors(data_path), recipe.dataset, device, recipe.batch_size, recipe.lr,
         recipe.gamma, recipe.seed, channels_last=channels_last, cuda_graph=cuda_graph,
+        precision=recipe.precision,
     )  # fmt: skip
     history, start_epoch, resumed_from = _resume(t, ckpt_dir, recipe)
     # purge_step drops any events a crashed attempt logged past the checkpoint we resume from.
     with SummaryWriter(log_dir=str(tb_dir), purge_step=start_epoch) as writer:
+        log_layout(writer)
         for epoch in range(start_epoch, epochs + 1):
             stats = _epoch(t, recipe, epoch, log_interval, max_train_batches, max_test_batches)
             history.append(asdict(stats))
-            for tag, name in SCALARS.items():
-                writer.add_scalar(tag, getattr(stats, name), global_step=epoch)
-            writer.flush()
+            log_scalars(writer, stats)
             _checkpoint(t, recipe, epoch, history, ckpt_dir / f"epoch_{epoch}.pt")
+            if on_epoch is not None:
+                on_epoch(asdict(stats))
+        if history:  # the HParams tab: this run's recipe → its final metrics
+            hparams = {k: v for k, v in asdict(recipe).items() if k != "data_checksum"}
+            log_hparams(writer, {**hparams, "epochs": epochs, "device": device}, history[-1])
     last = history[-1] if history else {}
     return {
         "device": device,
@@ -566,5 +559,9 @@ def train_and_log(
         **{k: last.get(k) for k in ("test_accuracy", "test_loss", "train_loss", "train_accuracy")},
         "history": history,
         "checkpoint": str(latest_checkpoint(ckpt_dir)),
-        "execution": {"channels_last": t.channels_last, "step": t.step.mode},
+        "execution": {
+            "channels_last": t.channels_last,
+            "step": t.step.mode,
+            "precision": recipe.precision,
+        },
     }

@@ -14,6 +14,7 @@ import contextlib
 import json
 import logging
 import os
+import shlex
 import shutil
 import signal
 import socket
@@ -61,6 +62,20 @@ def open_report(report_html: str | Path) -> bool:
     if not opened:
         log.info("no browser available here; open %s yourself", uri)
     return opened
+
+
+def _as_typed(path: str | Path) -> str:
+    """path relative to the current directory when it lies below it, else absolute."""
+    path = Path(path).absolute()
+    return str(path.relative_to(Path.cwd())) if path.is_relative_to(Path.cwd()) else str(path)
+
+
+def tensorboard_command(logdir: str | Path) -> str:
+    """A TensorBoard command line that works as typed here: this Python's own ``tensorboard``
+    script (after ``make run``, ``.venv/bin/tensorboard``: the venv is not on PATH)."""
+    script = Path(sys.executable).parent / "tensorboard"
+    exe = [_as_typed(script)] if script.is_file() else [sys.executable, "-m", "tensorboard.main"]
+    return shlex.join([*exe, "--logdir", _as_typed(logdir), "--host", "127.0.0.1"])
 
 
 def find_chromium() -> str | None:
@@ -180,14 +195,39 @@ def screenshot(
     return out
 
 
+TENSORBOARD_TABS = {
+    "graphs": "#graphs",
+    "scalars": "#scalars&_smoothingWeight=0",  # smoothing off: the logged values themselves
+}
+
+
+def tensorboard_screenshots(
+    tb_dir: str | Path, pngs: dict[str, str | Path], *, budget_ms: int = 15_000
+) -> tuple[dict[str, str] | None, str]:
+    """Screenshots of the run's own TensorBoard tabs (TENSORBOARD_TABS keys → PNG paths).
+
+    Starts TensorBoard on 127.0.0.1 (a free port), photographs each tab in headless Chromium
+    and stops TensorBoard again. Returns (tab → PNG path, "") or, where no Chromium is
+    installed, (None, the reason): the report then keeps its drawn graph.
+    """
+    chromium = find_chromium()
+    if chromium is None:
+        return None, "no chromium here (scripts/ensure_chromium.sh installs it)"
+    shots = {}
+    with tensorboard_server(tb_dir) as base:
+        for tab, png in pngs.items():
+            url = f"{base}/?darkMode=false{TENSORBOARD_TABS[tab]}"
+            shots[tab] = str(screenshot(url, png, budget_ms=budget_ms, chromium=chromium))
+    return shots, ""
+
+
 def capture_screenshots(run_dir: str | Path, out_dir: str | Path) -> dict[str, str]:
     """TensorBoard's scalars page and the top of report.html, as PNGs in out_dir."""
     run, out_dir = RunPaths(Path(run_dir)), Path(out_dir)
     shots = {}
     with tensorboard_server(run.tensorboard) as base:
         shots["tensorboard_scalars"] = screenshot(
-            # Smoothing off: the page shows the logged values themselves.
-            f"{base}/?darkMode=false#scalars&_smoothingWeight=0",
+            f"{base}/?darkMode=false{TENSORBOARD_TABS['scalars']}",
             out_dir / "tensorboard_scalars.png",
         )
     shots["report"] = screenshot(

@@ -15,8 +15,10 @@ Steps (an error in one is recorded in the summary, and the others still run):
 1. ``environment``: torch, CUDA, cuDNN, the GPU.
 2. ``train``: ``lab1.train.train_and_log`` on the device for ``--epochs`` epochs: eager
    (channels_last auto, i.e. on), eager with channels_last off, and ``cuda_graph=True``; then a
-   resume across the two step kinds (1 eager epoch, then graphed to 2). Checks: the graphed step
-   was really captured, and its test accuracy is within 0.02 of the eager run's.
+   resume across the two step kinds (1 eager epoch, then graphed to 2); where the device has
+   native bf16, an eager bf16 run (``precision="bf16"``). Checks: the graphed step was really
+   captured, its test accuracy and the bf16 run's are within 0.02 of the eager fp32 run's, and
+   on CUDA ``cuda_graph`` with bf16 is refused (ConfigError) rather than run.
 3. ``profile``: ``lab1.profiling.profile_config`` at batch 1, 16 and 64 on the device and on the
    CPU. Checks: on CUDA, operators have non-zero self device time in both phases; the top 10
    operators by self device time go into the summary.
@@ -112,13 +114,17 @@ def _train_summary(s: dict) -> dict:
 
 def step_train(data_path: str, checksum: str, device: str, epochs: int, work: Path) -> dict:
     from lab1.config import Lab1Config
+    from lab1.devices import bf16_missing
+    from lab1.errors import ConfigError
     from lab1.train import Recipe, train_and_log
 
     d = Lab1Config(run_name="gpu-check")  # the recipe's defaults, never restated here
-    recipe = Recipe("mnist", checksum, d.batch_size, d.test_batch_size, d.lr, d.gamma, d.seed)
     runs: dict[str, dict] = {}
 
-    def run(name: str, n: int, ckpt: str | None = None, **kwargs) -> dict:
+    def run(name: str, n: int, ckpt: str | None = None, precision="fp32", **kwargs) -> dict:
+        recipe = Recipe(
+            "mnist", checksum, d.batch_size, d.test_batch_size, d.lr, d.gamma, d.seed, precision
+        )
         start = time.perf_counter()
         s = train_and_log(
             data_path, device, work / "tb" / name, work / "ckpt" / (ckpt or name), recipe, n,
@@ -143,6 +149,19 @@ def step_train(data_path: str, checksum: str, device: str, epochs: int, work: Pa
     if on_cuda:
         checks["graph_captured"] = graph["execution"]["step"] == "cuda_graph"
         checks["resumed_run_captured"] = resumed["execution"]["step"] == "cuda_graph"
+    if bf16_missing(device) is None:
+        bf16 = run("bf16", epochs, precision="bf16")
+        gap_bf16 = abs(bf16["test_accuracy"] - eager["test_accuracy"])
+        checks["bf16_accuracy_matches_fp32"] = gap_bf16 <= ACCURACY_TOLERANCE
+        runs["bf16"]["bf16_vs_fp32"] = round(
+            bf16["steady_images_per_s"] / eager["steady_images_per_s"], 3
+        )
+        if on_cuda:
+            try:
+                run("cuda_graph_bf16", 1, precision="bf16", cuda_graph=True)
+                checks["cuda_graph_bf16_refused"] = False
+            except ConfigError:
+                checks["cuda_graph_bf16_refused"] = True
     speed = {
         "graph_vs_eager": round(graph["steady_images_per_s"] / eager["steady_images_per_s"], 3),
         "channels_last_on_vs_off": round(
@@ -192,7 +211,7 @@ def step_profile(data_path: str, devices: list[str], work: Path, quick: bool) ->
         for bs in BATCH_SIZES:
             r = profile_config(data_path, "mnist", device, bs, paths, run_id, sched,
                                seed=d.seed, lr=d.lr)  # fmt: skip
-            write_json(paths.profile_result(device, bs), r)
+            write_json(paths.profile_result(device, "fp32", bs, r["threads"]), r)
             config = {
                 "device": device,
                 "batch_size": bs,

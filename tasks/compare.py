@@ -7,9 +7,10 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 from lab1.compare import combine_and_compare
 from lab1.history import append_history
-from lab1.report import write_compare_texts
+from lab1.report import tensorboard_texts, write_compare_texts
 from lab1.rundir import RunPaths
 from lab1.tables import LIMITS_SCHEMA, read_parquet
+from lab1.tblog import log_texts
 from tasks.caching import RUN_CACHE
 
 TABLE_KEY = "lab1-comparison"
@@ -24,11 +25,15 @@ def compare(run_dir: str, run_id: str) -> dict:
     result = combine_and_compare(paths, run_id)
     texts = write_compare_texts(paths.root)
     create_table_artifact(
-        texts["rows"], key=TABLE_KEY, description=f"{run_id}: device × batch size × phase"
+        texts["rows"],
+        key=TABLE_KEY,
+        description=f"{run_id}: device × precision × batch size × phase",
     )
     create_markdown_artifact(
         texts["markdown"], key=SUMMARY_KEY, description=f"{run_id}: profiling summary"
     )
+    # The same tables and words in TensorBoard's Text tab, beside the run's curves and graph.
+    log_texts(paths.tensorboard, tensorboard_texts(paths.root))
     history = append_history(paths, run_id, result["tables"])
     limits = []
     if "limits" in result["tables"]:  # the manifest keeps the machine's limits too

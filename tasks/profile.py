@@ -1,4 +1,5 @@
-"""profile: torch.profiler op stats, Chrome traces and throughput of one device × batch size."""
+"""profile: torch.profiler op stats, Chrome traces and throughput of one device × precision ×
+batch size."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from tasks.caching import RUN_CACHE
 
 @task(
     name="profile",
-    task_run_name="profile-{device}-t{threads}-bs{batch_size}",
+    task_run_name="profile-{device}-{precision}-t{threads}-bs{batch_size}",
     cache_policy=RUN_CACHE,
     persist_result=True,
 )
@@ -26,10 +27,11 @@ def profile(
     schedule: dict,
     seed: int,
     lr: float,
+    precision: str = "fp32",
     threads: int | None = None,
 ) -> dict:
     """Returns paths (op_stats part, traces) and one throughput row per phase."""
     return profile_config(
         data_path, dataset, device, batch_size, RunPaths(run_dir), run_id,
-        ProfileSchedule(**schedule), seed=seed, lr=lr, threads=threads,
+        ProfileSchedule(**schedule), seed=seed, lr=lr, precision=precision, threads=threads,
     )  # fmt: skip

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from prefect import task
 
-from lab1 import train
+from lab1 import fmt, train
 from tasks.caching import RUN_CACHE
+from tasks.progress import Progress
+
+PROGRESS_KEY = "lab1-training-progress"
 
 
 # One retry: a crash (e.g. a preempted GPU) resumes from the last epoch checkpoint.
@@ -22,6 +25,13 @@ def train_and_log(
     max_test_batches: int | None,
     cuda_graph: bool = False,
 ) -> dict:
+    progress = Progress(PROGRESS_KEY, epochs, "epochs trained")
+
+    def on_epoch(stats: dict) -> None:
+        accuracy, loss = fmt.pct(stats["test_accuracy"]), fmt.decimal(stats["test_loss"])
+        note = f"test accuracy {accuracy}, loss {loss}"
+        progress(stats["epoch"], note)
+
     return train.train_and_log(
         data_path,
         device,
@@ -33,4 +43,5 @@ def train_and_log(
         max_train_batches,
         max_test_batches,
         cuda_graph=cuda_graph,
+        on_epoch=on_epoch,
     )

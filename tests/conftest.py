@@ -1,4 +1,6 @@
-"""Shared fixtures: tiny IDX datasets written by the tests, and one Prefect server per session."""
+"""Shared fixtures: tiny IDX datasets written by the tests, and the Prefect servers of a session:
+an in-process harness for flow tests, and one real ``prefect server`` (with its UI) for the
+end-to-end tests that drive it as a user does."""
 
 from __future__ import annotations
 
@@ -58,3 +60,22 @@ def prefect_harness():
 
     with prefect_test_harness(server_startup_timeout=120):
         yield
+
+
+@pytest.fixture(scope="session")
+def prefect_server(tmp_path_factory):
+    """A real ``prefect server start`` on a free port, UI on, shared by the slow e2e tests."""
+    from prefect_server import PrefectServer
+
+    srv = PrefectServer(tmp_path_factory.mktemp("prefect-home"))
+    srv.env["PREFECT_SERVER_UI_ENABLED"] = "true"
+    # The UI calls the API at :4200 unless told otherwise: point it at this server's port.
+    srv.env["PREFECT_UI_API_URL"] = srv.url
+    # The deployment tests check the fallback: the checkout `prefect deploy` ran in.
+    srv.env.pop("LAB1_HOME", None)
+    with srv:
+        try:
+            yield srv
+        finally:
+            srv.stop()
+            assert not srv.leftovers(), f"processes left running: {srv.leftovers()}"

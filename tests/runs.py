@@ -32,12 +32,12 @@ def write_profile_results(paths: RunPaths, op_stats: pd.DataFrame, throughput: l
     if "threads" not in op_stats:
         op_stats = op_stats.assign(threads=1)
     throughput = [{"threads": 1, **t} for t in throughput]
-    for (device, threads, bs), rows in op_stats.groupby(["device", "threads", "batch_size"]):
-        key = (device, int(bs), int(threads))
+    keys = ["device", "precision", "batch_size", "threads"]
+    for (device, prec, bs, threads), rows in op_stats.groupby(keys):
+        key = (device, prec, int(bs), int(threads))
         part = write_parquet(rows, OP_STATS_SCHEMA, paths.op_stats_part(*key))
         split = write_parquet([], TIME_SPLIT_SCHEMA, paths.time_split_part(*key))
-        mine = [t for t in throughput
-                if (t["device"], t["batch_size"], t["threads"]) == (device, bs, threads)]
+        mine = [t for t in throughput if tuple(t[k] for k in keys) == (device, prec, bs, threads)]
         write_json(paths.profile_result(*key), {"op_stats": str(part),
                                                 "time_split": str(split),
                                                 "throughput": mine})  # fmt: skip

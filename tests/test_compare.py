@@ -49,6 +49,7 @@ def _row(device, bs, phase, op, self_cpu, self_device=0.0, kind="op", shapes="[]
         "torch_version": "2.x",
         "device": device,
         "device_name": "Test GPU" if device == "cuda" else "Test CPU",
+        "precision": "fp32",
         "threads": 2,
         "batch_size": bs,
         "phase": phase,
@@ -92,6 +93,7 @@ def _throughput(device, bs, phase):
         "torch_version": "2.x",
         "device": device,
         "device_name": "Test GPU" if device == "cuda" else "Test CPU",
+        "precision": "fp32",
         "threads": 2,
         "batch_size": bs,
         "phase": phase,
@@ -238,6 +240,31 @@ def test_top10_tables_rank_ten_ops_per_config_phase_and_sort_key(op_stats):
     assert "| # | operator | calls/step | self CPU (µs/step) | CPU total (µs/step) | share |" in md
     assert "| 1 | `aten::mm` | 1 | 20.0 | 20.0 | 40.00% |" in md
     assert "self device (µs/step)" in md and "ranked by self device time" in md
+
+
+def test_precision_is_part_of_the_config_identity(op_stats, throughput):
+    """bf16 rows beside fp32 ones: compared per device (speedup_vs_fp32), never merged."""
+    bf16_ops = op_stats.assign(precision="bf16")
+    bf16_ops.loc[bf16_ops["op_name"] == "aten::mm", "self_cpu_us"] /= 4  # mm got faster
+    ops = pd.concat([op_stats, bf16_ops], ignore_index=True)
+    bf16 = [dict(t, precision="bf16", ms_per_step=t["ms_per_step"] / 2) for t in throughput]
+    top = cmp.top_ops(ops)
+    c = cmp.comparison_table([*throughput, *bf16], top, RUN)
+    assert len(c) == 16
+    by = c.set_index(["device", "precision", "batch_size", "phase"])
+    assert (by.xs("fp32", level="precision")["speedup_vs_fp32"] == 1.0).all()
+    assert by.xs("bf16", level="precision")["speedup_vs_fp32"].tolist() == [pytest.approx(2.0)] * 8
+    # vs cpu compares the same precision: bf16 cuda against bf16 cpu.
+    assert by.loc[("cuda", "bf16", 8, "train_step"), "speedup_vs_cpu"] == pytest.approx(10.0)
+    assert by.loc[("cpu", "bf16", 1, "train_step"), "top_op"] == "aten::conv2d"
+    assert by.loc[("cpu", "fp32", 1, "train_step"), "top_op"] == "aten::mm"
+    change = cmp.share_change_table(cmp.op_shares(ops), top, RUN)
+    assert set(change["precision"]) == {"fp32", "bf16"}
+    mm = change[(change["op_name"] == "aten::mm") & (change["device"] == "cpu")]
+    assert mm.groupby("precision")["share_at_min_bs"].count().to_dict() == {"bf16": 2, "fp32": 2}
+    # fp32 first within a device and phase: the one display order of every table.
+    cpu_train = c[(c["device"] == "cpu") & (c["phase"] == "train_step")]
+    assert cpu_train["precision"].tolist() == ["fp32", "fp32", "bf16", "bf16"]
 
 
 def _dtype_ok(series: pd.Series, type_: pa.DataType) -> bool:

@@ -34,15 +34,8 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    with PrefectServer(tmp_path_factory.mktemp("prefect-home")) as srv:
-        # The fallback under test: the checkout `prefect deploy` ran in, not a developer's own.
-        srv.env.pop("LAB1_HOME", None)
-        try:
-            yield srv
-        finally:
-            srv.stop()
-            assert not srv.leftovers(), f"processes left running: {srv.leftovers()}"
+def server(prefect_server):
+    return prefect_server  # the session's server (conftest), shared with the UI test
 
 
 @pytest.fixture(scope="module")
@@ -211,5 +204,5 @@ def test_dispatch_sends_each_device_to_its_pool(deployed, tmp_path):
     run = runs / "dispatched"
     assert json.loads((run / "manifest.json").read_text())["status"] == "completed"
     results = sorted(p.name for p in (run / "profiles" / "results").iterdir())
-    assert results == ["cpu_t1_bs2.json", "cpu_t1_bs4.json"]
+    assert results == ["cpu_fp32_t1_bs2.json", "cpu_fp32_t1_bs4.json"]
     assert (run / "compare" / "comparison.parquet").is_file()

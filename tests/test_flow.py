@@ -2,6 +2,7 @@
 
 import json
 import os
+import shlex
 import stat
 import subprocess
 import sys
@@ -62,13 +63,13 @@ def test_failure_inside_the_flow_marks_the_run_failed(prefect_harness, tmp_path)
     assert manifest["status"] == "failed" and "train-labels-idx1-ubyte" in manifest["error"]
 
 
-def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+def _cli(*args: str, cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, str(ROOT / "flows" / "lab1_flow.py"), *args],
         cwd=cwd,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=timeout,
         env={**os.environ, "CUDA_VISIBLE_DEVICES": ""},  # 'no GPU', also on a GPU machine
     )
 
@@ -151,3 +152,25 @@ def test_run_names_are_never_clobbered(args, message, tmp_path):
     assert result.returncode == 2 and message in result.stderr, result.stderr
     assert sorted(p.name for p in runs.iterdir()) == ["taken"]
     assert (runs / "taken" / "keep.txt").read_text() == "another run's file"
+
+
+@pytest.mark.slow
+def test_a_successful_cpu_run_prints_no_error_and_a_tensorboard_command_that_works(tmp_path):
+    # The real entry point as `make run` starts it, from the repository root; an empty data
+    # dir, so the offline fallback (the default on a lab machine) is what runs.
+    runs = tmp_path / "runs"
+    result = _cli(
+        "--offline", "--dry-run", "--data-dir", str(tmp_path / "empty"), "--runs-dir", str(runs),
+        cwd=ROOT, timeout=300,
+    )  # fmt: skip
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-4000:]
+    # Without lab1.nativelog, kineto printed "ERROR:... gpuGetDeviceCount failed with code 35".
+    assert [line for line in output.splitlines() if "ERROR" in line] == []
+    assert "Memory block of unknown size" not in output and "profiler_start" not in output
+    (hint,) = [ln for ln in result.stdout.splitlines() if ln.startswith("view the curves")]
+    args = shlex.split(hint.split(": ", 1)[1])
+    (run,) = [Path(ln.split(": ", 1)[1]) for ln in result.stdout.splitlines() if "run dir" in ln]
+    assert os.access(ROOT / args[0], os.X_OK), args  # relative paths: from the repo root
+    assert Path(args[0]).name == "tensorboard" or args[1:3] == ["-m", "tensorboard.main"]
+    assert (ROOT / args[args.index("--logdir") + 1]).resolve() == (run / "tensorboard").resolve()

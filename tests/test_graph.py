@@ -1,8 +1,11 @@
 import json
+import logging
+from pathlib import Path
 
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from lab1 import graph
 from lab1.graph import export_graph, layer_table
 from lab1.model import Net
 from lab1.report import grids
@@ -41,3 +44,26 @@ def test_export_graph_writes_graph_grid_and_table(tiny_dataset, tmp_path):
     assert "Data/train_batch" in acc.Tags()["images"]
     graph_ops = {node.op for node in acc.Graph().node}
     assert any("conv2d" in op.lower() or "convolution" in op.lower() for op in graph_ops)
+    # The torch.export program reloads and computes what the network computes.
+    program = torch.export.load(info["exported_program"])
+    assert Path(info["exported_program"]) == paths.exported_program
+    x = torch.randn(1, 1, 28, 28)
+    model = Net().eval()
+    model.load_state_dict(program.state_dict)
+    assert torch.allclose(program.module()(x), model(x), atol=1e-6)
+
+
+def test_export_graph_continues_with_one_warning_without_torch_export(
+    tiny_dataset, tmp_path, monkeypatch, caplog
+):
+    def unavailable(*args, **kwargs):
+        raise RuntimeError("export is not supported here")
+
+    monkeypatch.setattr(graph.torch.export, "export", unavailable)
+    with caplog.at_level(logging.WARNING, logger="lab1.graph"):
+        info = export_graph(tiny_dataset.path, "mnist", "cpu", paths := RunPaths(tmp_path))
+    assert info["exported_program"] is None and not paths.exported_program.exists()
+    assert paths.layers_json.is_file()
+    assert not list(paths.graph.glob(".*.tmp"))  # nothing half-written
+    warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(warnings) == 1 and "export is not supported here" in warnings[0].getMessage()

@@ -1,5 +1,6 @@
 """profile_config on the tiny dataset: tables, traces, throughput, and the batch-size guard."""
 
+import gzip
 import json
 from pathlib import Path
 
@@ -59,10 +60,17 @@ def test_profile_writes_op_stats_traces_and_throughput(tiny_dataset, tmp_path):
     assert set(top10["sort_key"]) == {"self_cpu"}  # no device time on the CPU
 
     for phase, path in result["traces"].items():
-        assert path.endswith(f"cpu_t{result['threads']}_bs4_{phase}.json")
-        events = json.loads(Path(path).read_text())["traceEvents"]
+        traces = tmp_path / "run" / "profiles" / "traces"
+        tag = f"cpu_fp32_t{result['threads']}_bs4"
+        assert Path(path) == traces / tag / f"{phase}.pt.trace.json.gz"
+        # gzip round-trips to the profiler's Chrome trace JSON: its steps, phase label, ops.
+        with gzip.open(path, "rt") as f:
+            events = json.load(f)["traceEvents"]
         names = {e.get("name") for e in events}
         assert phase in names and any(str(n).startswith("ProfilerStep#") for n in names)
+        assert "aten::conv2d" in names and "[memory]" in names
+    traces = tmp_path / "run" / "profiles" / "traces"
+    assert sorted(p.name for p in traces.iterdir()) == [f"cpu_fp32_t{result['threads']}_bs4"]
 
     rows = {r["phase"]: r for r in result["throughput"]}
     assert set(rows) == set(PHASES)
@@ -150,8 +158,9 @@ def test_peak_memory_is_the_running_sum_of_allocations(tmp_path):
         return {"name": "[memory]", "ts": ts, "args": {"Bytes": nbytes, "Device Type": device_type}}
 
     events = [mem(3, -50), mem(1, 100), mem(2, 30), mem(4, 70), mem(5, 999, device_type=1)]
-    path = tmp_path / "trace.json"
-    path.write_text(json.dumps({"traceEvents": [*events, {"name": "aten::mm", "ts": 0}]}))
+    path = tmp_path / "trace.json.gz"
+    with gzip.open(path, "wt") as f:
+        json.dump({"traceEvents": [*events, {"name": "aten::mm", "ts": 0}]}, f)
     assert profiling._trace_peak_bytes(path) == 150  # 100, 130, 80, 150
 
 
@@ -200,4 +209,4 @@ def test_profile_task_runs_in_a_flow_named_after_its_config(
                 id=FlowRunFilterId(any_=[state.state_details.flow_run_id])
             )
         )
-    assert [r.name for r in runs] == ["profile-cpu-t1-bs2"]
+    assert [r.name for r in runs] == ["profile-cpu-fp32-t1-bs2"]

@@ -67,7 +67,10 @@ def test_sigkill_mid_training_then_resume_matches_uninterrupted(tmp_path):
     recipe = Recipe(
         dataset="mnist",
         data_checksum=manifest["dataset"]["checksum"],
-        **{k: params[k] for k in ("batch_size", "test_batch_size", "lr", "gamma", "seed")},
+        **{
+            k: params[k]
+            for k in ("batch_size", "test_batch_size", "lr", "gamma", "seed", "precision")
+        },
     )
     reference = train_and_log(
         runs / "killed" / "data" / "mnist.pt", "cpu", tmp_path / "tb", tmp_path / "ck", recipe, 4
@@ -125,5 +128,5 @@ def test_rerunning_a_completed_run_executes_no_task(prefect_harness, tiny_data_d
     names = " ".join(after)
     for task in ("download-data", "export-graph", "train-and-log", "compare", "report"):
         assert task in names
-    assert "profile-cpu-t1-bs1" in names and "profile-cpu-t1-bs4" in names
+    assert "profile-cpu-fp32-t1-bs1" in names and "profile-cpu-fp32-t1-bs4" in names
     assert "limits-cpu-t1" in names and "ladder-cpu-t" in names

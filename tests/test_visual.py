@@ -12,6 +12,7 @@ import os
 import shutil
 import time
 import urllib.parse
+import urllib.request
 from io import BytesIO
 from pathlib import Path
 
@@ -19,13 +20,14 @@ import pytest
 from PIL import Image
 from runs import start_run
 
-from lab1 import data, graph, report, viewer
+from lab1 import data, fmt, graph, report, tblog, viewer
 from lab1.atomic import write_json
 from lab1.compare import combine_and_compare
 from lab1.config import DRY_RUN_SCHEDULE
 from lab1.environment import capture_environment
 from lab1.manifest import update_manifest
 from lab1.profiling import profile_config
+from lab1.tables import COMPARISON_SCHEMA, PHASES, TOP10_SCHEMA, read_parquet
 from lab1.train import SCALARS, Recipe, train_and_log
 
 pytestmark = pytest.mark.slow
@@ -66,16 +68,17 @@ def visual_run(tmp_path_factory) -> Path:
     )  # fmt: skip
     info = data.prepare_dataset("mnist", root / "datasets", run.data)
     g = graph.export_graph(info.path, "mnist", "cpu", run)
-    recipe = Recipe("mnist", info.checksum, 32, 50, 1.0, 0.7, 1)
+    recipe = Recipe("mnist", info.checksum, 32, 50, 1.0, 0.7, 1, "fp32")
     trained = train_and_log(
         info.path, "cpu", run.tensorboard, run.checkpoints, recipe, EPOCHS, 10, 3, 1
     )
     for bs in (8, 32):
         result = profile_config(info.path, "mnist", "cpu", bs, run, "visual", DRY_RUN_SCHEDULE,
                                 seed=1, lr=1.0)  # fmt: skip
-        write_json(run.profile_result("cpu", bs, result["threads"]), result)
+        write_json(run.profile_result("cpu", "fp32", bs, result["threads"]), result)
     combine_and_compare(run, "visual")
     update_manifest(run, dataset=info.to_dict(), graph=g, training=trained)
+    tblog.log_texts(run.tensorboard, report.tensorboard_texts(run.root))  # as the compare task
     report.write_report(run.root)
     return run.root
 
@@ -175,6 +178,89 @@ def test_tensorboard_serves_the_model_graph(tensorboard, visual_run):
             assert f"{row['op']}[{row['layer']}]" in pbtxt, row["layer"]
 
 
+def _post_json(url: str, body: dict):
+    request = urllib.request.Request(
+        url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read())
+
+
+def test_tensorboard_serves_the_train_vs_test_layout(tensorboard):
+    layout = viewer.get_json(f"{tensorboard}/data/plugin/custom_scalars/layout")
+    (category,) = layout["category"]
+    charts = {c["title"]: c["multiline"]["tag"] for c in category["chart"]}
+    assert charts == {
+        "Loss (mean NLL per sample)": ["^Loss/train$", "^Loss/test$"],
+        "Accuracy": ["^Accuracy/train$", "^Accuracy/test$"],
+    }
+    served = set(viewer.get_json(f"{tensorboard}/data/plugin/scalars/tags")["."])
+    for tags in charts.values():  # each regex matches exactly one logged tag
+        for regex in tags:
+            assert regex.strip("^$") in served
+
+
+def test_tensorboard_serves_the_run_as_an_hparams_session(tensorboard, visual_run):
+    history = json.loads((visual_run / "manifest.json").read_text())["training"]["history"]
+    body = {
+        "experimentName": "",
+        "allowedStatuses": ["STATUS_UNKNOWN", "STATUS_SUCCESS", "STATUS_FAILURE"],
+        "colParams": [],
+        "startIndex": 0,
+        "sliceSize": 10,
+    }
+    groups = _until(
+        lambda: _post_json(f"{tensorboard}/data/plugin/hparams/session_groups", body)[
+            "sessionGroups"
+        ]
+    )
+    (group,) = groups
+    assert group["hparams"] == {
+        "dataset": "mnist",
+        "batch_size": 32,
+        "test_batch_size": 50,
+        "lr": 1.0,
+        "gamma": 0.7,
+        "seed": 1,
+        "epochs": EPOCHS,
+        "device": "cpu",
+    }
+    metrics = {m["name"]["tag"]: m for m in group["metricValues"]}
+    assert set(metrics) == set(tblog.FINAL_METRICS)
+    for tag, field in tblog.FINAL_METRICS.items():
+        assert metrics[tag]["trainingStep"] == EPOCHS
+        assert metrics[tag]["value"] == pytest.approx(history[-1][field], rel=1e-6)
+
+
+def test_tensorboard_serves_the_profile_tables_as_text(tensorboard, visual_run):
+    tags = set(_until(lambda: viewer.get_json(f"{tensorboard}/data/plugin/text/tags").get(".")))
+    t = read_parquet(visual_run / "compare" / "comparison.parquet", COMPARISON_SCHEMA)[
+        "threads"].iloc[0]  # fmt: skip
+    expected = {f"top10/cpu_fp32_t{t}_bs{bs}_{p}_self_cpu" for bs in (8, 32) for p in PHASES}
+    expected |= {"comparison/batch_sizes", "comparison/summary"}
+    assert tags == {f"{t}/text_summary" for t in expected}  # torch's add_text suffix
+
+    def html(tag: str) -> str:
+        (entry,) = viewer.get_json(
+            f"{tensorboard}/data/plugin/text/text?{_q(run='.', tag=tag + '/text_summary')}"
+        )
+        # TensorBoard renders the Markdown to HTML itself, inside a one-cell table of its own:
+        # rows = its wrapper row + our header row + our data rows.
+        return entry["text"]
+
+    comparison = read_parquet(visual_run / "compare" / "comparison.parquet", COMPARISON_SCHEMA)
+    table = html("comparison/batch_sizes")
+    assert table.count("<tr>") == 2 + len(comparison) == 2 + 2 * len(PHASES)
+    assert "images/s</th>" in table
+    for r in comparison.itertuples():  # formatted as in the report
+        assert f">{fmt.rate(r.images_per_s)}</td>" in table
+    top10 = read_parquet(visual_run / "profiles" / "top10.parquet", TOP10_SCHEMA)
+    first = top10[(top10["batch_size"] == 32) & (top10["phase"] == "train_step")]
+    page = html(f"top10/cpu_fp32_t{t}_bs32_train_step_self_cpu")
+    assert "share</th>" in page and page.count("<tr>") == 2 + len(first) == 12
+    assert f"<code>{first.sort_values('rank')['op_name'].iloc[0]}</code>" in page
+
+
 # --------------------------------------------------------------------------- in a browser
 
 
@@ -193,6 +279,20 @@ def test_tensorboard_pages_render_in_chromium(tensorboard, visual_run, chromium,
     im = assert_not_blank(png)
     # The orange header only exists once TensorBoard's app has rendered (not an error page).
     assert _share_near(im, TB_ORANGE) > 0.02, f"{png.name}: no TensorBoard header"
+
+
+def test_tensorboard_screenshots_show_the_graphs_and_scalars_tabs(visual_run, chromium, tmp_path):
+    pngs = {tab: tmp_path / f"{tab}.png" for tab in ("graphs", "scalars")}
+    start = time.perf_counter()
+    shots, why_not = viewer.tensorboard_screenshots(visual_run / "tensorboard", pngs)
+    seconds = time.perf_counter() - start
+    assert why_not == "" and shots == {tab: str(p) for tab, p in pngs.items()}
+    images = {tab: assert_not_blank(Path(p)) for tab, p in shots.items()}
+    for tab, im in images.items():  # TensorBoard's app rendered, not an error page
+        assert _share_near(im, TB_ORANGE) > 0.02, f"{tab}: no TensorBoard header"
+    # Two different pages: the graph canvas is not the scalar cards.
+    assert images["graphs"].tobytes() != images["scalars"].tobytes()
+    print(f"tensorboard_screenshots: {seconds:.1f} s for 2 tabs")  # the cost, shown with -s
 
 
 def test_report_renders_in_chromium(visual_run, chromium):

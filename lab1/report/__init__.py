@@ -18,10 +18,17 @@ from pathlib import Path
 
 from lab1.atomic import write_text
 from lab1.report import findings, grids, words, zh
-from lab1.report.blocks import Bullets, Section, to_html, to_markdown
+from lab1.report.blocks import (
+    Bullets,
+    Section,
+    block_markdown,
+    table_markdown,
+    to_html,
+    to_markdown,
+)
 from lab1.report.run import read_run
 from lab1.report.sections import build_sections, top_ops_section
-from lab1.rundir import RunPaths
+from lab1.rundir import RunPaths, config_tag
 
 LANGUAGES = ("en", "zh")
 
@@ -77,6 +84,23 @@ def write_compare_texts(run_dir: str | Path) -> dict:
         "markdown": summary,
         "rows": grids.comparison_rows(cmp),
     }
+
+
+def tensorboard_texts(run_dir: str | Path) -> dict[str, str]:
+    """The comparison, its findings and each top-10 table as Markdown by TensorBoard text tag
+    (lab1.tblog writes them): the same tables and words as the report."""
+    d = read_run(run_dir)
+    cmp, top10 = d.tables["comparison"], d.tables["top10"]
+    texts = {
+        "comparison/batch_sizes": table_markdown(grids.comparison_table(cmp)),
+        "comparison/summary": "\n".join(
+            f"- {s}" for s in words.sentences(findings.profiling(cmp, d.tables["share_change"]))
+        ),
+    }
+    for (device, precision, threads, bs, phase, key), blocks in grids.top10_by_config(top10):
+        tag = f"top10/{config_tag(device, precision, bs, threads)}_{phase}_{key}"
+        texts[tag] = "\n\n".join(block_markdown(b, d.paths.root) for b in blocks)
+    return texts
 
 
 def markdown_for_artifact(report_md: str | Path) -> str:

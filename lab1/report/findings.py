@@ -13,7 +13,10 @@ from typing import Any
 import pandas as pd
 
 from lab1.manifest import Manifest
-from lab1.tables import ordered, thread_labelled
+from lab1.tables import ordered, thread_labelled, threads_label
+
+# What a batch-size sweep is compared within: a config less its batch size.
+PANEL = ["device", "precision", "threads", "phase"]
 
 
 @dataclass(frozen=True)
@@ -68,8 +71,21 @@ def layers(rows: list[dict]) -> list[Finding]:
     ]  # fmt: skip
 
 
+def config_label(device: str, precision: str, threads: int | None = None) -> str:
+    """How a config's device reads in tables and sentences: ``cpu``, ``cpu bf16`` for a
+    precision other than the reference fp32, ``cpu bf16 (1 thread)`` with ``threads`` or on a
+    device already thread-labelled (lab1.tables.thread_labelled: ``cpu (1 thread)``)."""
+    if threads is not None:
+        device = threads_label(device, threads)
+    if precision == "fp32":
+        return device
+    base, sep, rest = device.partition(" (")
+    return f"{base} {precision}{sep}{rest}"
+
+
 def _scaling(device: str, phase: str, g: pd.DataFrame) -> list[Finding]:
-    """Throughput, cost per image, heaviest operator and peak memory across batch sizes."""
+    """Throughput, cost per image, heaviest operator and peak memory across batch sizes.
+    ``device`` is the config's label (config_label)."""
     lo, hi = g.iloc[0], g.iloc[-1]
     where = {"device": device, "phase": phase, "lo_bs": int(lo.batch_size),
              "hi_bs": int(hi.batch_size)}  # fmt: skip
@@ -95,10 +111,12 @@ def _share_moves(share_change: pd.DataFrame | None) -> list[Finding]:
     if share_change is None:
         return []
     out = []
-    for (device, phase), g in ordered(share_change).groupby(["device", "phase"], sort=False):
+    panels = ordered(share_change).groupby(PANEL, sort=False)
+    for (device, precision, _, phase), g in panels:
         r = g.loc[g["change"].abs().idxmax()]
+        label = config_label(device, precision)
         out.append(
-            Finding("share_move", {"device": device, "phase": phase, "op": r.op_name,
+            Finding("share_move", {"device": label, "phase": phase, "op": r.op_name,
                                    "basis": r.share_basis, "from": r.share_at_min_bs,
                                    "to": r.share_at_max_bs, "change": r.change,
                                    "lo_bs": int(r.min_bs), "hi_bs": int(r.max_bs)})
@@ -108,11 +126,12 @@ def _share_moves(share_change: pd.DataFrame | None) -> list[Finding]:
 
 def _speedups(speedups: pd.DataFrame) -> list[Finding]:
     out = []
-    for (device, phase), g in speedups.groupby(["device", "phase"], sort=False):
+    for (device, precision, _, phase), g in speedups.groupby(PANEL, sort=False):
         best, worst = g.loc[g["speedup"].idxmax()], g.loc[g["speedup"].idxmin()]
         slower = [int(b) for b, s in zip(g["batch_size"], g["speedup"], strict=True) if s < 1]
         out.append(
-            Finding("speedup", {"device": device, "phase": phase, "worst": worst.speedup,
+            Finding("speedup", {"device": config_label(device, precision), "phase": phase,
+                                "worst": worst.speedup,
                                 "worst_bs": int(worst.batch_size), "best": best.speedup,
                                 "best_bs": int(best.batch_size), "slower_at": slower})
         )  # fmt: skip
@@ -126,9 +145,42 @@ def speedups(comparison: pd.DataFrame) -> pd.DataFrame:
     gpu = comparison[comparison["device"] != "cpu"].dropna(subset=["speedup_vs_cpu"])
     if cpu.empty or gpu.empty:
         return pd.DataFrame()
-    merged = gpu.merge(cpu[["batch_size", "phase", "images_per_s"]], on=["batch_size", "phase"],
-                       suffixes=("", "_cpu"))  # fmt: skip
+    same = ["precision", "batch_size", "phase"]
+    merged = gpu.merge(cpu[[*same, "images_per_s"]], on=same, suffixes=("", "_cpu"))
     return ordered(merged.assign(speedup=merged["speedup_vs_cpu"]), "batch_size")
+
+
+def precisions(comparison: pd.DataFrame) -> pd.DataFrame:
+    """One row per non-fp32 config × batch size × phase beside its fp32 twin on the same
+    device: images/s, top operator and peak memory of both, and the speed-up over fp32."""
+    ref = comparison[comparison["precision"] == "fp32"]
+    other = comparison[comparison["precision"] != "fp32"].dropna(subset=["speedup_vs_fp32"])
+    if ref.empty or other.empty:
+        return pd.DataFrame()
+    same = ["device", "threads", "batch_size", "phase"]
+    cols = [*same, "images_per_s", "top_op", "top_op_share", "peak_memory_bytes"]
+    merged = other.merge(ref[cols], on=same, suffixes=("", "_fp32"))
+    return ordered(merged.assign(speedup=merged["speedup_vs_fp32"]), "threads", "batch_size")
+
+
+def _precision_findings(pr: pd.DataFrame) -> list[Finding]:
+    """Per device, precision and phase: the speed-up range over fp32, and at the largest batch
+    the heaviest operator and the peak memory of both."""
+    out = []
+    for (device, precision, _, phase), g in pr.groupby(PANEL, sort=False):
+        best, worst = g.loc[g["speedup"].idxmax()], g.loc[g["speedup"].idxmin()]
+        hi = g.loc[g["batch_size"].idxmax()]
+        out.append(
+            Finding("precision_speedup", {
+                "device": device, "precision": precision, "phase": phase,
+                "worst": worst.speedup, "worst_bs": int(worst.batch_size),
+                "best": best.speedup, "best_bs": int(best.batch_size),
+                "slower_at": [int(b) for b, x in zip(g["batch_size"], g["speedup"], strict=True)
+                              if x < 1],
+                "hi_bs": int(hi.batch_size), "op": hi.top_op, "op_fp32": hi.top_op_fp32,
+                "mem": hi.peak_memory_bytes, "mem_fp32": hi.peak_memory_bytes_fp32})
+        )  # fmt: skip
+    return out
 
 
 def profiling(comparison: pd.DataFrame | None, share_change: pd.DataFrame | None) -> list[Finding]:
@@ -137,18 +189,24 @@ def profiling(comparison: pd.DataFrame | None, share_change: pd.DataFrame | None
         return [Finding("not_profiled")]
     out: list[Finding] = []
     cmp = ordered(thread_labelled(comparison), "batch_size")
-    for (device, phase), g in cmp.groupby(["device", "phase"], sort=False):
-        out += _scaling(device, phase, g)
+    for (device, precision, _, phase), g in cmp.groupby(PANEL, sort=False):
+        out += _scaling(config_label(device, precision), phase, g)
     out += _share_moves(None if share_change is None else thread_labelled(share_change))
     sp = speedups(comparison)
     if len(sp):
         out += _speedups(sp)
+    pr = precisions(thread_labelled(comparison))
+    if len(pr):
+        out += _precision_findings(pr)
     o = comparison["profiler_overhead"]
     out.append(Finding("profiler_overhead", {"min": o.min(), "max": o.max()}))
     return out
 
 
 # --------------------------------------------------------------------------- system view
+
+
+_SYSTEM_PANEL = ["device", "precision", "phase"]  # at each device's most threads
 
 
 def _most_threads(df: pd.DataFrame) -> pd.DataFrame:
@@ -164,7 +222,7 @@ def time_goes(split: pd.DataFrame | None) -> list[Finding]:
         return []
     out = []
     s = _most_threads(split)
-    for (device, phase), g in ordered(s).groupby(["device", "phase"], sort=False):
+    for (device, precision, phase), g in ordered(s).groupby(_SYSTEM_PANEL, sort=False):
         g = g[g["batch_size"] == g["batch_size"].min()]
         parts = g[(g["split"] == "part") & (g["name"] != "outside labels")]
         cats = g[g["split"] == "category"]
@@ -172,7 +230,8 @@ def time_goes(split: pd.DataFrame | None) -> list[Finding]:
         ops = cats[cats["name"] != "outside any operator"]
         part, cat = parts.loc[parts["share"].idxmax()], ops.loc[ops["share"].idxmax()]
         out.append(Finding("time_goes", {
-            "device": device, "threads": int(g["threads"].iloc[0]), "phase": phase,
+            "device": config_label(device, precision), "threads": int(g["threads"].iloc[0]),
+            "phase": phase,
             "bs": int(g["batch_size"].iloc[0]), "part": part["name"], "part_share": part.share,
             "category": cat["name"], "category_share": cat.share,
             "outside": outside.share, "step_us": cats["us_per_step"].sum()}))  # fmt: skip
@@ -186,14 +245,17 @@ def peak_shares(cmp: pd.DataFrame | None, roofline: pd.DataFrame | None) -> list
         return []
     out = []
     c = _most_threads(cmp)
-    for (device, phase), g in ordered(c, "batch_size").groupby(["device", "phase"], sort=False):
+    for (device, precision, phase), g in ordered(c, "batch_size").groupby(_SYSTEM_PANEL,
+                                                                         sort=False):  # fmt: skip
         r = g.iloc[-1]
-        v = {"device": device, "threads": int(r.threads), "phase": phase,
+        v = {"device": config_label(device, precision), "threads": int(r.threads),
+             "phase": phase,
              "bs": int(r.batch_size), "gflops": r.achieved_gflops, "share": r.share_of_peak,
              "op": None, "op_gflops": None, "op_share": None}  # fmt: skip
         if roofline is not None:
-            same = roofline[["device", "threads", "phase", "batch_size"]].apply(tuple, axis=1)
-            ops = roofline[same == (device, r.threads, phase, r.batch_size)]
+            keys = ["device", "precision", "threads", "phase", "batch_size"]
+            same = roofline[keys].apply(tuple, axis=1)
+            ops = roofline[same == (device, precision, r.threads, phase, r.batch_size)]
             if len(ops):
                 best = ops.loc[ops["achieved_gflops"].idxmax()]
                 v.update(op=best.op_name, op_gflops=best.achieved_gflops,
@@ -224,11 +286,12 @@ def thread_gains(cmp: pd.DataFrame | None) -> list[Finding]:
     many = cmp[(cmp["device"] == "cpu") & (cmp["threads"] > 1)].dropna(
         subset=["speedup_vs_1_thread"])
     out = []
-    for (threads, phase), g in ordered(many, "batch_size").groupby(["threads", "phase"],
-                                                                  sort=False):  # fmt: skip
+    panels = ordered(many, "batch_size").groupby(["precision", "threads", "phase"], sort=False)
+    for (precision, threads, phase), g in panels:
         best = g.loc[g["speedup_vs_1_thread"].idxmax()]
         out.append(Finding("thread_gain", {
-            "threads": int(threads), "phase": phase, "lo_bs": int(g.batch_size.iloc[0]),
+            "device": config_label("cpu", precision), "threads": int(threads), "phase": phase,
+            "lo_bs": int(g.batch_size.iloc[0]),
             "lo": g.speedup_vs_1_thread.iloc[0], "hi_bs": int(g.batch_size.iloc[-1]),
             "hi": g.speedup_vs_1_thread.iloc[-1], "best_bs": int(best.batch_size),
             "best": best.speedup_vs_1_thread, "efficiency": best.parallel_efficiency}))  # fmt: skip

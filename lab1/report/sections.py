@@ -14,6 +14,7 @@ from lab1.report import findings, grids, words
 from lab1.report.blocks import Block, Bullets, Figure, Note, Section, Table
 from lab1.report.run import RunData
 from lab1.report.system import limits_blocks, system_section
+from lab1.tables import thread_labelled
 from lab1.train import SCALARS
 
 NOT_PROFILED = "Not profiled in this run"
@@ -129,9 +130,16 @@ def network_section(d: RunData, figs: dict[str, Path]) -> Section:
         "The dataflow graph torch.fx traced from the model (one box per node, arrows along "
         "each node's inputs); the same graph is in TensorBoard's Graphs tab.",
         Figure(figs["network_graph"], "Traced dataflow graph of Net for one image (batch 1)"),
+        *_screenshot(d, "graphs", "TensorBoard's Graphs tab of this run"),
         "Layer table for a batch of 1 (MACs: multiply-accumulates per image):",
         grids.layers_table(d.layers),
     ])  # fmt: skip
+
+
+def _screenshot(d: RunData, tab: str, caption: str) -> list[Block]:
+    """The run's own TensorBoard tab, where --tensorboard-screenshots took it."""
+    shots = d.manifest.screenshots or {}
+    return [Figure(Path(shots[tab]), caption)] if tab in shots else []
 
 
 def training_section(d: RunData, figs: dict[str, Path]) -> Section:
@@ -146,6 +154,7 @@ def training_section(d: RunData, figs: dict[str, Path]) -> Section:
         f"Read back from {SCALARS_SOURCE[d.scalars_source]}. Loss is the mean negative "
         "log-likelihood per sample; training accuracy is measured with dropout active.",
         Figure(figs["training_curves"], "Loss, accuracy, learning rate and throughput per epoch"),
+        *_screenshot(d, "scalars", "TensorBoard's Scalars tab of this run"),
     ]
     if d.history:
         rows = [
@@ -180,7 +189,8 @@ def comparison_section(d: RunData, figs: dict[str, Path], redraw: bool = False) 
         note = Note(f"{NOT_PROFILED}: no compare/comparison.parquet.")
         return Section("Batch-size comparison", [note])
     blocks: list[Block] = [
-        "One row per device × batch size × phase, timed with the profiler off. A train step "
+        "One row per device × precision × threads × batch size × phase, timed with the "
+        "profiler off. A train step "
         "is forward + loss + backward + optimizer step; inference is the forward pass alone "
         "(eval mode, no autograd). Top-op share is of the self time of all operators.",
         grids.comparison_table(cmp),
@@ -188,12 +198,13 @@ def comparison_section(d: RunData, figs: dict[str, Path], redraw: bool = False) 
     plots = {} if redraw else dict(d.compare_plots)
     if "throughput" not in plots:  # the compare step's PNGs are gone: redraw them
         plots["throughput"] = figs["throughput_vs_batch"] = figures.plot_throughput(
-            cmp, d.paths.figure("throughput_vs_batch"))  # fmt: skip
+            thread_labelled(cmp), d.paths.figure("throughput_vs_batch"))  # fmt: skip
     if "op_share" not in plots and d.tables["op_stats"] is not None:
         from lab1.compare import op_shares
 
         plots["op_share"] = figs["op_share_vs_batch"] = figures.plot_op_share(
-            op_shares(d.tables["op_stats"]), d.paths.figure("op_share_vs_batch"))  # fmt: skip
+            thread_labelled(op_shares(d.tables["op_stats"])),
+            d.paths.figure("op_share_vs_batch"))  # fmt: skip
     blocks += [Figure(path, COMPARE_CAPTIONS[name]) for name, path in plots.items()]
     if d.tables["share_change"] is not None:
         blocks += [
@@ -226,6 +237,24 @@ def cpu_gpu_section(d: RunData, figs: dict[str, Path]) -> Section:
     ])  # fmt: skip
 
 
+def precision_section(d: RunData) -> Section:
+    cmp = d.tables["comparison"]
+    if cmp is None:
+        return Section("fp32 vs bf16", [Note(f"{NOT_PROFILED}: no compare/comparison.parquet.")])
+    pr = findings.precisions(thread_labelled(cmp))
+    if pr.empty:
+        ran = ", ".join(sorted(cmp["precision"].unique()))
+        return Section("fp32 vs bf16", [Note(
+            f"Only {ran} was profiled in this run: no precision comparison (train with "
+            "--precision bf16, or profile both with --profile-precisions fp32 bf16, on a "
+            "device with native bf16).")])  # fmt: skip
+    intro = (
+        "Each bf16 config (torch.autocast) beside the fp32 one on the same device, batch size "
+        "and phase, timed with the profiler off; speedup is fp32's time per step over bf16's."
+    )
+    return Section("fp32 vs bf16", [intro, grids.precision_table(pr)])
+
+
 def analysis_section(d: RunData) -> Section:
     found = [
         *findings.training(d.history),
@@ -247,6 +276,7 @@ def build_sections(d: RunData, figs: dict[str, Path]) -> list[Section]:
         top_ops_section(d),
         comparison_section(d, figs),
         cpu_gpu_section(d, figs),
+        precision_section(d),
         system_section(d, figs),
         analysis_section(d),
     ]

@@ -12,7 +12,7 @@ from lab1.breakdown import OP_CATEGORIES, OUTSIDE_LABELS, OUTSIDE_OPS, PARTS
 from lab1.report import findings, words
 from lab1.report.blocks import Block, Bullets, Figure, Note, Section, Table
 from lab1.report.run import RunData
-from lab1.tables import ordered, thread_labelled, threads_label
+from lab1.tables import ordered, thread_labelled
 
 WHAT = {"matmul_peak": "matmul peak", "memory_bandwidth": "memory bandwidth (copy)",
         "dispatch_floor": "dispatch floor per operator"}  # fmt: skip
@@ -49,17 +49,26 @@ def limits_blocks(d: RunData) -> list[Block]:
 
 
 def _config_cells(r) -> list[str]:
-    return [r.device, fmt.count(r.threads), r.phase, fmt.count(r.batch_size)]
+    return [findings.config_label(r.device, r.precision), fmt.count(r.threads), r.phase,
+            fmt.count(r.batch_size)]  # fmt: skip
+
+
+def _labelled(df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` with each device named by its config label, for the figures' panels."""
+    lab = thread_labelled(df)
+    return df.assign(device=[findings.config_label(d, p)
+                             for d, p in zip(lab["device"], df["precision"], strict=True)])
 
 
 def split_table(split: pd.DataFrame, kind: str, names: tuple[str, ...]) -> Table:
     """One row per config and phase, one share column per name (kind: part or category)."""
     s = ordered(split[split["split"] == kind], "threads", "batch_size")
-    keys = ["device", "threads", "phase", "batch_size"]
+    keys = ["device", "precision", "threads", "phase", "batch_size"]
     rows = []
-    for (device, threads, phase, bs), g in s.groupby(keys, sort=False):
+    for (device, precision, threads, phase, bs), g in s.groupby(keys, sort=False):
         share = g.set_index("name")["share"]
-        rows.append([device, fmt.count(threads), phase, fmt.count(bs),
+        rows.append([findings.config_label(device, precision), fmt.count(threads), phase,
+                     fmt.count(bs),
                      *[fmt.pct(share[n]) for n in names]])  # fmt: skip
     return Table(["device", "threads", "phase", "batch", *names], rows,
                  [False, True, False, True, *[True] * len(names)])  # fmt: skip
@@ -109,20 +118,21 @@ def threads_table(cmp: pd.DataFrame) -> Table | None:
     if many.empty:
         return None
     rows = [
-        [fmt.count(r.threads), r.phase, fmt.count(r.batch_size), fmt.ms(r.ms_per_step),
-         fmt.ratio(r.speedup_vs_1_thread), fmt.pct(r.parallel_efficiency)]
+        [*_config_cells(r), fmt.ms(r.ms_per_step), fmt.ratio(r.speedup_vs_1_thread),
+         fmt.pct(r.parallel_efficiency)]
         for r in ordered(many, "threads", "batch_size").itertuples()
     ]  # fmt: skip
-    header = ["threads", "phase", "batch", "ms/step", "speed-up over 1 thread",
+    header = ["device", "threads", "phase", "batch", "ms/step", "speed-up over 1 thread",
               "parallel efficiency"]  # fmt: skip
-    return Table(header, rows, [True, False, True, True, True, True])
+    return Table(header, rows, [False, True, False, True, True, True, True])
 
 
-def _ceilings(limits: pd.DataFrame | None, labelled: pd.DataFrame) -> dict:
+def _ceilings(limits: pd.DataFrame | None, roof: pd.DataFrame, labelled: pd.DataFrame) -> dict:
+    """Each panel label's (peak GFLOP/s, bandwidth GB/s) at its device and thread count."""
     peak, bw = peaks(limits), peaks(limits, "memory_bandwidth")
-    many = labelled["device"].str.contains(r"\(", regex=True).any()
-    return {(threads_label(d, t) if many and d == "cpu" else d): (p, bw[(d, t)])
-            for (d, t), p in peak.items() if (d, t) in bw}  # fmt: skip
+    configs = zip(labelled["device"], roof["device"], roof["threads"], strict=True)
+    return {label: (peak[(d, int(t))], bw[(d, int(t))]) for label, d, t in set(configs)
+            if (d, int(t)) in peak and (d, int(t)) in bw}  # fmt: skip
 
 
 def system_section(d: RunData, figs: dict[str, Path]) -> Section:
@@ -132,7 +142,7 @@ def system_section(d: RunData, figs: dict[str, Path]) -> Section:
     blocks: list[Block] = [INTRO, Bullets(words.sentences(findings.system(t)))]
     if t["time_split"] is not None:
         figs["time_split"] = figures.plot_time_split(
-            thread_labelled(t["time_split"]), d.paths.figure("time_split")
+            _labelled(t["time_split"]), d.paths.figure("time_split")
         )
         blocks += [Figure(figs["time_split"], "Share of each kind of work per batch size"),
                    "By kind of operator (share of the step):",
@@ -142,8 +152,8 @@ def system_section(d: RunData, figs: dict[str, Path]) -> Section:
     blocks += ["Achieved throughput against the measured peak (profiler off):",
                achieved_table(t["comparison"])]  # fmt: skip
     if t["roofline"] is not None and len(t["roofline"]):
-        roof = thread_labelled(t["roofline"])
-        figs["roofline"] = figures.plot_roofline(roof, _ceilings(t["limits"], roof),
+        roof = _labelled(t["roofline"])
+        figs["roofline"] = figures.plot_roofline(roof, _ceilings(t["limits"], t["roofline"], roof),
                                                  d.paths.figure("roofline"))  # fmt: skip
         blocks += [Figure(figs["roofline"], "Roofline: achieved GFLOP/s against FLOP per byte"),
                    "Roofline points at the largest batch (all sizes: compare/roofline.parquet):",

@@ -16,6 +16,7 @@ from lab1 import figures, fmt
 from lab1.report import findings, sections
 from lab1.report.blocks import Block, Bullets, Figure, Note, Section, Table
 from lab1.report.run import RunData
+from lab1.report.system import system_section
 
 PHASE = {"train_step": "训练步", "inference": "推理"}
 BASIS = {"self_cpu": "自身 CPU 时间", "self_device": "自身设备时间"}
@@ -35,6 +36,18 @@ HEADERS = {
     "share": "占比", "share, smallest batch": "最小批占比", "share, largest batch": "最大批占比",
     "change": "变化", "batch sizes": "批大小", "GPU device": "GPU 设备",
     "CPU images/s": "CPU 图像/秒", "GPU images/s": "GPU 图像/秒", "speedup": "加速比",
+    "precision": "精度", "fp32 images/s": "fp32 图像/秒", "images/s in this precision":
+    "该精度图像/秒", "fp32 top op": "fp32 最耗时算子", "top op in this precision":
+    "该精度最耗时算子", "fp32 peak memory": "fp32 峰值内存",
+    "peak memory in this precision": "该精度峰值内存",
+    "GFLOP/s": "GFLOP/s", "share of peak": "峰值占比", "fixed ms/step": "固定开销 (毫秒/步)",
+    "µs/image (fit)": "微秒/图像 (拟合)", "batch": "批大小", "model GFLOP/step": "模型 GFLOP/步",
+    "profiler GFLOP/step": "分析器 GFLOP/步", "achieved GFLOP/s": "实测 GFLOP/s",
+    "input shapes": "输入形状", "FLOP/byte": "FLOP/字节", "fixed (ms)": "固定开销 (毫秒)",
+    "per image (µs)": "每张图像 (微秒)", "sizes": "批大小个数",
+    "fixed < 10 % from batch": "固定开销 < 10 % 的最小批大小",
+    "images/s plateau from batch": "图像/秒 趋于平稳的批大小",
+    "speed-up over 1 thread": "相对 1 线程的加速比", "parallel efficiency": "并行效率",
 }  # fmt: skip
 
 # Figure labels (lab1.figures draws them through this table when a CJK font is installed).
@@ -112,6 +125,58 @@ def _spread(v: dict) -> str:
     return f"{fmt.ratio(v['min'])} 到 {fmt.ratio(v['max'])}"
 
 
+def _precision_speedup(v: dict) -> str:
+    text = (
+        f"{v['device']} {v['precision']} 相对 fp32（{PHASE[v['phase']]}）：加速比从批大小 "
+        f"{v['worst_bs']} 的 {fmt.ratio(v['worst'])} 到批大小 {v['best_bs']} 的 "
+        f"{fmt.ratio(v['best'])}"
+    )
+    if v["slower_at"]:
+        text += f"（批大小 {', '.join(map(str, v['slower_at']))} 时比 fp32 慢）"
+    op = (
+        f"最耗时的算子仍是 {fmt.code(v['op'])}"
+        if v["op"] == v["op_fp32"]
+        else f"最耗时的算子由 {fmt.code(v['op_fp32'])} 变为 {fmt.code(v['op'])}"
+    )
+    return (
+        f"{text}；批大小 {v['hi_bs']} 时{op}，峰值内存 {fmt.nbytes(v['mem'])}，fp32 为 "
+        f"{fmt.nbytes(v['mem_fp32'])}。"
+    )
+
+
+def _at(v: dict) -> str:
+    return f"{v['device']}（{v['threads']} 线程）· {PHASE[v['phase']]}"
+
+
+def _peak_share(v: dict) -> str:
+    text = (
+        f"{_at(v)}，批大小 {v['bs']}：每步达到 {fmt.gflops(v['gflops'])} GFLOP/s，为实测 fp32 "
+        f"矩阵乘峰值的 {fmt.pct(v['share'])}"
+    )
+    if v["op"] is None:
+        return text + "。"
+    return text + (
+        f"；最好的算子 {fmt.code(v['op'])} 达到 {fmt.gflops(v['op_gflops'])} GFLOP/s"
+        f"（峰值的 {fmt.pct(v['op_share'])}）。"
+    )
+
+
+def _fixed_cost(v: dict) -> str:
+    fixed, per = fmt.ms(v["fixed_ms"]), fmt.us(v["per_sample_us"])
+    r2 = fmt.decimal(v["r2"], 3)
+    if v["per_sample_us"] <= 0:
+        return (
+            f"{_at(v)}：阶梯测得的步时不随批大小增长（拟合：{fixed} 毫秒 + 每张图像 {per} 微秒，"
+            f"r² {r2}），噪声太大，读不出每张图像的开销。"
+        )
+    below = (f"从批大小 {v['below_bs']:,} 起低于每步的 10 %" if v["below_bs"] is not None
+             else "始终不低于每步的 10 %")  # fmt: skip
+    return (
+        f"{_at(v)}：每步开销为固定 {fixed} 毫秒，另加每张图像 {per} 微秒（拟合 r² {r2}）；"
+        f"固定部分{below}，从批大小 {v['plateau_bs']} 起，更大的批带来的图像/秒提升不到 10 %。"
+    )
+
+
 def _caveat(v: dict) -> str:
     parts = ["试运行（每轮只有几个批次）"] if v["dry_run"] else []
     if v["subset"]:
@@ -150,12 +215,27 @@ SENTENCES: dict[str, Callable[[dict], str]] = {
     ),
     "share_move": _share_move,
     "speedup": _speedup,
+    "precision_speedup": _precision_speedup,
     "profiler_overhead": lambda v: (
         "性能分析器（record_shapes、profile_memory、with_flops）使每步耗时变为不开启时的 "
         + _spread(v)
         + "；所有吞吐数字都是关闭性能分析器后测得的。"
     ),
     "not_profiled": lambda v: "本次运行没有进行性能分析：没有算子或批大小方面的结论。",
+    "time_goes": lambda v: (
+        f"{_at(v)}，批大小 {v['bs']}：{fmt.us(v['step_us'])} 微秒的一步中 "
+        f"{fmt.pct(v['part_share'])} 在 {v['part']}，{v['category']} 是最大的一类工作"
+        f"（{fmt.pct(v['category_share'])}）；{fmt.pct(v['outside'])} 不在任何算子内"
+        "（Python 与分发）。"
+    ),
+    "peak_share": _peak_share,
+    "fixed_cost": _fixed_cost,
+    "thread_gain": lambda v: (
+        f"{v['device']} · {PHASE[v['phase']]}：用 {v['threads']} 个线程代替 1 个，每步在批大小 "
+        f"{v['lo_bs']} 时快 {fmt.ratio(v['lo'])}，在批大小 {v['hi_bs']} 时快 "
+        f"{fmt.ratio(v['hi'])}；最好的是批大小 {v['best_bs']} 的 {fmt.ratio(v['best'])}"
+        f"（并行效率 {fmt.pct(v['efficiency'])}）。"
+    ),
 }
 
 
@@ -165,6 +245,11 @@ CAPTIONS = {
     "throughput_vs_batch": "吞吐与批大小（关闭性能分析）",
     "op_share_vs_batch": "各批大小的算子时间占比",
     "gpu_speedup": "GPU 相对 CPU 的加速比",
+    "tensorboard_graphs": "本次运行的 TensorBoard 计算图（Graphs）页面截图",
+    "tensorboard_scalars": "本次运行的 TensorBoard 标量（Scalars）页面截图",
+    "time_split": "各批大小每类工作的时间占比",
+    "roofline": "屋顶线模型：实测 GFLOP/s 与每字节 FLOP",
+    "step_model": "步时与批大小：测量点与拟合",
 }
 
 
@@ -252,6 +337,9 @@ def _results(d: RunData, figs: dict[str, Path]) -> list[Block]:
     top = sections.top_ops_section(d).blocks[1:] if d.tables["top10"] is not None else []
     cmp = _translated(sections.comparison_section(d, figs, redraw=True).blocks)
     hw = _translated(sections.cpu_gpu_section(d, figs).blocks)
+    prec = _translated(sections.precision_section(d).blocks)
+    system = _translated(system_section(d, figs).blocks)
+    said = [SENTENCES[f.kind](f.values) for f in findings.system(d.tables)]
     ran = ", ".join(d.manifest.devices.resolved) if d.manifest.devices else fmt.MISSING
     return [
         "### 模型可视化结果截图", "#### 神经网络数据流图", *net,
@@ -262,6 +350,11 @@ def _results(d: RunData, figs: dict[str, Path]) -> list[Block]:
         "### 网络分析，不同批大小结果比较", *(cmp or [NO_PROFILE]),
         "### 不同硬件比较（CPU 与 GPU，选做）",
         *(hw or [Note(f"本次运行只对 {ran} 做了性能分析，没有 CPU 与 GPU 的比较。")]),
+        "### 不同精度比较（fp32 与 bf16）",
+        *(prec or [Note("本次运行只用了一种精度：没有 fp32 与 bf16 的比较"
+                        "（用 --precision bf16 训练，或用 --profile-precisions fp32 bf16）。")]),
+        "### 网络分析，时间都花在哪里",
+        *([Bullets(said)] if said else []), *(system or [NO_PROFILE]),
     ]  # fmt: skip
 
 

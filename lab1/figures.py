@@ -28,7 +28,7 @@ from matplotlib.ticker import NullLocator
 from lab1 import fmt
 from lab1.atomic import atomic_write
 from lab1.config import PRECISIONS
-from lab1.tables import display_order
+from lab1.tables import config_label, display_order
 
 DPI = 110
 _labels: dict[str, str] = {}  # English label → the report language's, while language() is on
@@ -390,7 +390,7 @@ def plot_throughput(comparison: pd.DataFrame, path: str | Path) -> Path:
                 d["images_per_s"],
                 marker=markers[i % len(markers)],
                 color=f"C{i}",
-                label=f"{device} {precision}{name}",
+                label=f"{config_label(device, precision)}{name}",
             )
         sizes = sorted(comparison["batch_size"].unique())
         ax.set_xscale("log", base=2)
@@ -446,7 +446,7 @@ def plot_op_share(shares: pd.DataFrame, path: str | Path, top_k: int = 5) -> Pat
         ax.bar(x, 100 * (1 - bottom).clip(lower=0), bottom=100 * bottom, color="#d9d9d9",
                label=label("other"))  # fmt: skip
         basis = "self device time" if device.startswith("cuda") else "self CPU time"
-        ax.set_title(f"{device} · {precision} · {phase}")
+        ax.set_title(f"{config_label(device, precision)} · {phase}")
         ax.set_xlabel(label("batch size"))
         ax.set_ylabel(label("% of " + basis))
         ax.set_ylim(0, 100)

@@ -262,6 +262,18 @@ def threads_label(device: str, threads: int) -> str:
     return f"{device} ({threads} thread{'s' if threads != 1 else ''})"
 
 
+def config_label(device: str, precision: str, threads: int | None = None) -> str:
+    """How a config's device reads in tables and sentences: ``cpu``, ``cpu bf16`` for a
+    precision other than the reference fp32, ``cpu bf16 (1 thread)`` with ``threads`` or on a
+    device already thread-labelled (thread_labelled: ``cpu (1 thread)``)."""
+    if threads is not None:
+        device = threads_label(device, threads)
+    if precision == "fp32":
+        return device
+    base, sep, rest = device.partition(" (")
+    return f"{base} {precision}{sep}{rest}"
+
+
 def thread_labelled(df: pd.DataFrame) -> pd.DataFrame:
     """``df`` with ``device`` renamed by threads_label wherever a device ran at more than one
     thread count, so code that groups by device keeps the thread counts apart."""

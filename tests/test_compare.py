@@ -22,6 +22,7 @@ from lab1.tables import (
     SCHEMAS,
     SHARE_CHANGE_SCHEMA,
     TOP10_SCHEMA,
+    config_label,
     read_parquet,
     write_parquet,
 )
@@ -265,6 +266,34 @@ def test_precision_is_part_of_the_config_identity(op_stats, throughput):
     # fp32 first within a device and phase: the one display order of every table.
     cpu_train = c[(c["device"] == "cpu") & (c["phase"] == "train_step")]
     assert cpu_train["precision"].tolist() == ["fp32", "fp32", "bf16", "bf16"]
+
+
+def test_precision_and_threads_together_are_the_config_identity(op_stats, throughput):
+    """fp32/bf16 × 1/2 threads on cpu: each speed-up compares along one axis only, and the
+    labels name both axes where they differ from the default."""
+    cpu_ops = op_stats[op_stats["device"] == "cpu"]
+    cpu = [t for t in throughput if t["device"] == "cpu"]
+    ops, rows = [], []
+    for precision, threads, scale in (("fp32", 2, 1.0), ("fp32", 1, 2.0), ("bf16", 2, 0.5),
+                                      ("bf16", 1, 1.5)):  # fmt: skip
+        ops.append(cpu_ops.assign(precision=precision, threads=threads))
+        rows += [dict(t, precision=precision, threads=threads,
+                      ms_per_step=t["ms_per_step"] * scale) for t in cpu]  # fmt: skip
+    ops = pd.concat(ops, ignore_index=True)
+    c = cmp.comparison_table(rows, cmp.top_ops(ops), RUN)
+    assert len(c) == 16
+    by = c.set_index(["precision", "threads", "batch_size", "phase"])
+    assert by.loc[("bf16", 2, 8, "inference"), "speedup_vs_fp32"] == pytest.approx(2.0)
+    assert by.loc[("bf16", 1, 8, "inference"), "speedup_vs_fp32"] == pytest.approx(2 / 1.5)
+    assert by.loc[("fp32", 2, 8, "inference"), "speedup_vs_1_thread"] == pytest.approx(2.0)
+    assert by.loc[("bf16", 2, 8, "inference"), "speedup_vs_1_thread"] == pytest.approx(3.0)
+    assert by.loc[("bf16", 1, 8, "inference"), "speedup_vs_cpu"] == pytest.approx(0.5 / 1.5)
+    said = " ".join(words.sentences(findings.profiling(c, None)))
+    assert "cpu bf16 (1 thread) · train_step" in said and "cpu (2 threads) · inference" in said
+    change = cmp.share_change_table(cmp.op_shares(ops), cmp.top_ops(ops), RUN)
+    assert change.groupby(["precision", "threads"]).ngroups == 4
+    assert config_label("cpu", "bf16", 1) == "cpu bf16 (1 thread)"
+    assert config_label("cpu", "fp32") == "cpu"
 
 
 def _dtype_ok(series: pd.Series, type_: pa.DataType) -> bool:

@@ -3,6 +3,7 @@ achieved FLOP/s against the measured peak, the report section."""
 
 import pytest
 
+from lab1 import fmt
 from lab1.compare import combine_and_compare
 from lab1.config import ProfileSchedule
 from lab1.limits import measure_limits
@@ -94,3 +95,15 @@ def test_the_report_shows_where_the_time_goes(run):
     md = run.report_md.read_text()
     assert "## Where the time goes" in md and "outside any operator" in md
     assert "matmul peak" in md  # the environment's limits table
+
+
+def test_the_chinese_report_says_where_the_time_goes_with_the_same_numbers(run):
+    write_report(run.root, lang="zh")
+    md = run.report_md.read_text()
+    assert "### 网络分析，时间都花在哪里" in md
+    split = _table(run, "time_split")
+    cats = split[(split["split"] == "category") & (split["threads"] == split["threads"].max())]
+    outside = cats[(cats["name"] == "outside any operator") & (cats["phase"] == "train_step")
+                   & (cats["batch_size"] == cats["batch_size"].min())]  # fmt: skip
+    assert f"{fmt.pct(outside['share'].iloc[0])} 不在任何算子内" in md
+    write_report(run.root)  # leave the English report for the other tests

@@ -13,7 +13,7 @@ from typing import Any
 import pandas as pd
 
 from lab1.manifest import Manifest
-from lab1.tables import ordered, thread_labelled, threads_label
+from lab1.tables import config_label, ordered, thread_labelled
 
 # What a batch-size sweep is compared within: a config less its batch size.
 PANEL = ["device", "precision", "threads", "phase"]
@@ -69,18 +69,6 @@ def layers(rows: list[dict]) -> list[Finding]:
                                    "params": total_p, "mac_layer": by_m["layer"],
                                    "mac_share": by_m["macs"] / total_m, "macs": total_m})
     ]  # fmt: skip
-
-
-def config_label(device: str, precision: str, threads: int | None = None) -> str:
-    """How a config's device reads in tables and sentences: ``cpu``, ``cpu bf16`` for a
-    precision other than the reference fp32, ``cpu bf16 (1 thread)`` with ``threads`` or on a
-    device already thread-labelled (lab1.tables.thread_labelled: ``cpu (1 thread)``)."""
-    if threads is not None:
-        device = threads_label(device, threads)
-    if precision == "fp32":
-        return device
-    base, sep, rest = device.partition(" (")
-    return f"{base} {precision}{sep}{rest}"
 
 
 def _scaling(device: str, phase: str, g: pd.DataFrame) -> list[Finding]:

@@ -9,8 +9,8 @@ import pandas as pd
 
 from lab1 import fmt
 from lab1.report.blocks import Block, Table
-from lab1.report.findings import PANEL, config_label
-from lab1.tables import display_order, ordered, thread_labelled
+from lab1.report.findings import PANEL
+from lab1.tables import config_label, display_order, ordered, thread_labelled
 
 TIME_LABELS = {
     "self_cpu_us": "self CPU",

@@ -12,7 +12,7 @@ from lab1.breakdown import OP_CATEGORIES, OUTSIDE_LABELS, OUTSIDE_OPS, PARTS
 from lab1.report import findings, words
 from lab1.report.blocks import Block, Bullets, Figure, Note, Section, Table
 from lab1.report.run import RunData
-from lab1.tables import ordered, thread_labelled
+from lab1.tables import config_label, ordered, thread_labelled
 
 WHAT = {"matmul_peak": "matmul peak", "memory_bandwidth": "memory bandwidth (copy)",
         "dispatch_floor": "dispatch floor per operator"}  # fmt: skip
@@ -49,14 +49,14 @@ def limits_blocks(d: RunData) -> list[Block]:
 
 
 def _config_cells(r) -> list[str]:
-    return [findings.config_label(r.device, r.precision), fmt.count(r.threads), r.phase,
+    return [config_label(r.device, r.precision), fmt.count(r.threads), r.phase,
             fmt.count(r.batch_size)]  # fmt: skip
 
 
 def _labelled(df: pd.DataFrame) -> pd.DataFrame:
     """``df`` with each device named by its config label, for the figures' panels."""
     lab = thread_labelled(df)
-    return df.assign(device=[findings.config_label(d, p)
+    return df.assign(device=[config_label(d, p)
                              for d, p in zip(lab["device"], df["precision"], strict=True)])
 
 
@@ -67,7 +67,7 @@ def split_table(split: pd.DataFrame, kind: str, names: tuple[str, ...]) -> Table
     rows = []
     for (device, precision, threads, phase, bs), g in s.groupby(keys, sort=False):
         share = g.set_index("name")["share"]
-        rows.append([findings.config_label(device, precision), fmt.count(threads), phase,
+        rows.append([config_label(device, precision), fmt.count(threads), phase,
                      fmt.count(bs),
                      *[fmt.pct(share[n]) for n in names]])  # fmt: skip
     return Table(["device", "threads", "phase", "batch", *names], rows,

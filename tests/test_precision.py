@@ -1,6 +1,7 @@
 """Mixed precision: validation, the native-bf16 check, autocast in the step and the profile,
 the resume contract, and the bf16 path through the flow (where the CPU has native bf16)."""
 
+import gzip
 import json
 import os
 import subprocess
@@ -142,7 +143,8 @@ def test_profiled_bf16_step_runs_bf16_kernels(tiny_dataset, tmp_path):
     assert "ToCopyBackward0" in set(train["op_name"])
     # The trace records input dtypes: the convolutions and matmuls read bf16.
     for phase, path in result["traces"].items():
-        events = json.loads(Path(path).read_text())["traceEvents"]
+        with gzip.open(path, "rt") as f:
+            events = json.load(f)["traceEvents"]
         kinds = {
             e["name"]: e["args"]["Input type"][:2]
             for e in events

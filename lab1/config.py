@@ -87,6 +87,13 @@ class Lab1Config:
             "device's profiling to its work pool (see prefect.yaml)"
         },
     )
+    keep_checkpoints: int = field(
+        default=2,
+        metadata={
+            "help": "epoch checkpoints kept for --resume (older ones are pruned once a "
+            "newer one is safely written; the final weights are always kept as model.pt)"
+        },
+    )
     runs_dir: str = field(default="./runs", metadata={"help": "parent of all run directories"})
     run_name: str | None = field(
         default=None,
@@ -107,7 +114,7 @@ class Lab1Config:
             raise ConfigError(
                 f"--dataset {self.dataset!r} is not supported; choose one of {', '.join(DATASETS)}"
             )
-        for name in ("epochs", "batch_size", "test_batch_size", "log_interval"):
+        for name in ("epochs", "batch_size", "test_batch_size", "log_interval", "keep_checkpoints"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 flag = "--" + name.replace("_", "-")

@@ -11,7 +11,7 @@ from torch.fx.passes.shape_prop import ShapeProp
 from torch.utils.tensorboard import SummaryWriter
 from torchvision.utils import make_grid
 
-from lab1.atomic import write_json
+from lab1.atomic import write_json, writing
 from lab1.data import load_tensors, normalized_images
 from lab1.model import Net, count_parameters
 from lab1.rundir import RunPaths
@@ -74,7 +74,8 @@ def export_graph(data_path: str | Path, dataset: str, device: str, paths: RunPat
     # The example lives on the model's device: a CPU tensor into a CUDA model is the lab's
     # classic add_graph crash.
     example = normalized_images(images[:1], dataset, dev)
-    with SummaryWriter(log_dir=str(paths.tensorboard)) as writer:
+    tb_events = f"TensorBoard events under {paths.tensorboard}"
+    with writing(tb_events), SummaryWriter(log_dir=str(paths.tensorboard)) as writer:
         with warnings.catch_warnings():  # add_graph traces with torch.jit, which now warns
             warnings.simplefilter("ignore", FutureWarning)
             writer.add_graph(model, example)

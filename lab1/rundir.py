@@ -5,7 +5,9 @@
         data/<dataset>.pt              decoded tensors
         graph/layers.json, layers.md   the traced layer table
         tensorboard/                   event files (graph, image grid, scalars)
-        checkpoints/epoch_N.pt         one per epoch
+        checkpoints/epoch_N.pt, .json  the newest few epochs (lab1.checkpoints), with checksums
+        model.pt                       the final weights alone (torch.load(weights_only=True))
+        run.log                        every log line of the run, tracebacks included
         profiles/parts/…, traces/…, results/…, op_stats.parquet, top10.parquet
         compare/comparison.parquet, share_change.parquet, *.png, summary.md, top10.md
         figures/*.png                  the report's own figures
@@ -66,6 +68,15 @@ class RunPaths:
     @property
     def runs_dir(self) -> Path:
         return self.root.parent
+
+    @property
+    def run_log(self) -> Path:
+        """The run's full log: what the terminal shows, plus every traceback."""
+        return self.root / "run.log"
+
+    @property
+    def model_weights(self) -> Path:
+        return self.root / "model.pt"
 
     @property
     def report_md(self) -> Path:

@@ -17,7 +17,6 @@ import ctypes
 import logging
 import math
 import platform
-import re
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -29,15 +28,23 @@ from torch.optim import Adadelta
 from torch.optim.lr_scheduler import StepLR
 from torch.utils.tensorboard import SummaryWriter
 
-from lab1.atomic import atomic_write
+from lab1 import interrupt
+from lab1.atomic import writing
+from lab1.checkpoints import (
+    checkpoint_path,
+    latest_checkpoint,
+    load_newest_valid,
+    prune,
+    recipe_differences,
+    save_checkpoint,
+    save_weights,
+)
 from lab1.data import load_tensors, normalized_images
 from lab1.devices import synchronize
-from lab1.errors import RunDirError
+from lab1.errors import ResumeError
 from lab1.model import Net
 
 log = logging.getLogger("lab1.train")
-
-CKPT_RE = re.compile(r"^epoch_(\d+)\.pt$")
 
 # channels_last on CPU, measured through setup_training + train_epoch on the 2-core dev box
 # (AMD EPYC, torch 2.14.1, 2 threads, allocator tuned as below), the median over 11 pairs of
@@ -392,6 +399,7 @@ def train_epoch(
     synchronize(x.device)
     start = time.perf_counter()
     for i in range(batches):
+        interrupt.check()  # a safe point: the last checkpoint is whole, this epoch is redone
         idx = order[i * batch_size : (i + 1) * batch_size]  # (B,) int64, on x's device
         loss = step(x, y, idx)
         seen += idx.shape[0]
@@ -433,15 +441,6 @@ def evaluate(
     return loss_sum.item() / seen, correct.item() / seen
 
 
-def latest_checkpoint(ckpt_dir: Path) -> Path | None:
-    found = [
-        (int(m.group(1)), p)
-        for p in Path(ckpt_dir).glob("epoch_*.pt")
-        if (m := CKPT_RE.match(p.name))
-    ]
-    return max(found)[1] if found else None
-
-
 def _rng_state(generator: torch.Generator, device: torch.device) -> dict:
     state = {"torch": torch.get_rng_state(), "shuffle": generator.get_state()}
     if device.type == "cuda":
@@ -465,16 +464,15 @@ def _load_optimizer(optimizer: torch.optim.Optimizer, saved: dict) -> None:
 
 
 def _resume(t: Training, ckpt_dir: Path, recipe: Recipe) -> tuple[list[dict], int, Path | None]:
-    """Load the newest checkpoint into t if there is one: (history, first epoch to run, path)."""
-    resumed_from = latest_checkpoint(ckpt_dir)
-    if resumed_from is None:
+    """Load the newest valid checkpoint into t if there is one (lab1.checkpoints sets aside
+    the ones that are not): (history, first epoch to run, path)."""
+    found = load_newest_valid(ckpt_dir, t.device)
+    if found is None:
         return [], 1, None
-    state = torch.load(resumed_from, map_location=t.device, weights_only=True)
-    if state["recipe"] != asdict(recipe):
-        raise RunDirError(
-            f"cannot resume from {resumed_from}: it was trained with {state['recipe']}, "
-            f"this run asks for {asdict(recipe)}"
-        )
+    state, resumed_from = found
+    differences = recipe_differences(state["recipe"], asdict(recipe))
+    if differences:  # the CLI preflight checks this first; this guards other callers
+        raise ResumeError(f"cannot resume from {resumed_from}: {', '.join(differences)}")
     t.model.load_state_dict(state["model"])
     _load_optimizer(t.optimizer, state["optimizer"])
     t.scheduler.load_state_dict(state["scheduler"])
@@ -493,7 +491,7 @@ def _checkpoint(t: Training, recipe: Recipe, epoch: int, history: list[dict], pa
         "recipe": asdict(recipe),
         "history": history,
     }
-    atomic_write(path, lambda tmp: torch.save(state, tmp))  # never half a checkpoint
+    save_checkpoint(state, path)  # atomic, then its checksum record
 
 
 def _epoch(
@@ -532,32 +530,40 @@ def train_and_log(
     *,
     channels_last: bool | None = None,
     cuda_graph: bool = False,
+    keep_checkpoints: int = 2,
+    weights_path: str | Path | None = None,
 ) -> dict:
-    """Train ``epochs`` epochs (resuming from the newest checkpoint in ckpt_dir if any).
+    """Train ``epochs`` epochs (resuming from the newest valid checkpoint in ckpt_dir if any).
 
     Logs the SCALARS tags once per epoch (step = epoch) and writes ckpt_dir/epoch_N.pt after
-    every epoch. Returns a small JSON-ready summary (the manifest's TrainingSummary).
+    every epoch, keeping the newest ``keep_checkpoints``; the final weights alone go to
+    ``weights_path``. Returns a small JSON-ready summary (the manifest's TrainingSummary).
 
     ``channels_last``: None = auto (on for CUDA; off on CPU, where it measured no faster).
     ``cuda_graph``: on CUDA, replay the training step from a CUDA graph (same math; dropout
     masks come from the graph's RNG offsets, so results are not bit-identical to eager).
     """
     ckpt_dir = Path(ckpt_dir)
-    ckpt_dir.mkdir(parents=True, exist_ok=True)
+    with writing(str(ckpt_dir)):
+        ckpt_dir.mkdir(parents=True, exist_ok=True)
     t = setup_training(
         load_tensors(data_path), recipe.dataset, device, recipe.batch_size, recipe.lr,
         recipe.gamma, recipe.seed, channels_last=channels_last, cuda_graph=cuda_graph,
     )  # fmt: skip
     history, start_epoch, resumed_from = _resume(t, ckpt_dir, recipe)
     # purge_step drops any events a crashed attempt logged past the checkpoint we resume from.
-    with SummaryWriter(log_dir=str(tb_dir), purge_step=start_epoch) as writer:
+    tb_events = f"TensorBoard events under {tb_dir}"
+    with writing(tb_events), SummaryWriter(log_dir=str(tb_dir), purge_step=start_epoch) as writer:
         for epoch in range(start_epoch, epochs + 1):
             stats = _epoch(t, recipe, epoch, log_interval, max_train_batches, max_test_batches)
             history.append(asdict(stats))
             for tag, name in SCALARS.items():
                 writer.add_scalar(tag, getattr(stats, name), global_step=epoch)
             writer.flush()
-            _checkpoint(t, recipe, epoch, history, ckpt_dir / f"epoch_{epoch}.pt")
+            _checkpoint(t, recipe, epoch, history, checkpoint_path(ckpt_dir, epoch))
+            prune(ckpt_dir, keep_checkpoints)  # only now that the newer one is safely written
+    if weights_path is not None:
+        save_weights(t.model, Path(weights_path))
     last = history[-1] if history else {}
     return {
         "device": device,
@@ -566,5 +572,6 @@ def train_and_log(
         **{k: last.get(k) for k in ("test_accuracy", "test_loss", "train_loss", "train_accuracy")},
         "history": history,
         "checkpoint": str(latest_checkpoint(ckpt_dir)),
+        "model_weights": str(weights_path) if weights_path is not None else None,
         "execution": {"channels_last": t.channels_last, "step": t.step.mode},
     }

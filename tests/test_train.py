@@ -47,9 +47,11 @@ def test_training_logs_every_tag_and_checkpoints(tiny_dataset, tmp_path):
     assert hist[-1]["train_loss"] < hist[0]["train_loss"]
     assert [h["lr"] for h in hist] == [1.0, 0.7, 0.7 * 0.7]
     assert summary["test_accuracy"] > 0.5  # the synthetic classes are easy
+    # The newest two (the default keep_checkpoints), each with its checksum record.
     assert sorted(p.name for p in (tmp_path / "ck").iterdir()) == [
-        "epoch_1.pt",
+        "epoch_2.json",
         "epoch_2.pt",
+        "epoch_3.json",
         "epoch_3.pt",
     ]
     state = torch.load(tmp_path / "ck" / "epoch_3.pt", weights_only=True)

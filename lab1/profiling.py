@@ -31,18 +31,21 @@ from torch import nn
 from torch.optim import Adadelta
 from torch.profiler import ProfilerAction, ProfilerActivity, profile, record_function, schedule
 
+from lab1 import interrupt
 from lab1.config import ProfileSchedule
 from lab1.data import load_tensors, normalized_images
 from lab1.devices import device_name, synchronize
 from lab1.errors import ConfigError
+from lab1.exclusive import MachineLoad, device_lock
 from lab1.model import Net
-from lab1.rundir import RunPaths
+from lab1.rundir import RunPaths, config_tag
 from lab1.tables import OP_STATS_SCHEMA, PHASES, write_parquet
 
 log = logging.getLogger("lab1.profiling")
 
 # torch's profiler is process-global (one session at a time), and two configs timed at once
-# would slow each other down: configs of one process run one after the other.
+# would slow each other down: configs of one process run one after the other (and configs of
+# other processes on the same device wait for lab1.exclusive.device_lock).
 _PROFILER_LOCK = threading.Lock()
 _RECORDING = (ProfilerAction.RECORD, ProfilerAction.RECORD_AND_SAVE)
 TIMING_CHUNKS = 5
@@ -313,7 +316,7 @@ def profile_config(
     """
     if batch_size < 1:
         raise ConfigError(f"profiling needs a batch size >= 1, got {batch_size}")
-    with _PROFILER_LOCK:
+    with _PROFILER_LOCK, device_lock(device, f"run {run_id} {config_tag(device, batch_size)}"):
         started = time.perf_counter()
         dev = torch.device(device)
         per_phase = sched.wait + sched.warmup + sched.active
@@ -332,9 +335,11 @@ def profile_config(
             batches = [(s.x[i], s.y[i]) for i in s.idx[p * per_phase : (p + 1) * per_phase]]
             trace = paths.trace(device, batch_size, phase)
             trace.parent.mkdir(parents=True, exist_ok=True)
-            phase_rows, row = _measure_phase(phase, s, batches, config, sched, dev, trace)
+            interrupt.check()  # between phases: a safe point
+            with MachineLoad.measure() as load:
+                phase_rows, row = _measure_phase(phase, s, batches, config, sched, dev, trace)
             rows += phase_rows
-            throughput.append(row)
+            throughput.append({**row, **dataclasses.asdict(load)})
             traces[phase] = str(trace)
         part = write_parquet(rows, OP_STATS_SCHEMA, paths.op_stats_part(device, batch_size))
         return {

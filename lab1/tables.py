@@ -98,6 +98,12 @@ COMPARISON_SCHEMA = pa.schema(
         # ms_per_step on cpu / on this device, same batch size and phase; 1.0 on cpu rows,
         # null where cpu did not run that config.
         pa.field("speedup_vs_cpu", _F64),
+        # The phase's measurement window (unix seconds) and the CPU seconds other processes
+        # used during it; contended: more than lab1.exclusive.CONTENDED_CORES on average.
+        _key("window_start", _F64),
+        _key("window_end", _F64),
+        pa.field("other_cpu_s", _F64),  # null where /proc/stat is missing
+        _key("contended", pa.bool_()),
     ]
 )
 

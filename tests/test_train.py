@@ -80,12 +80,12 @@ def test_resume_gives_the_same_result_as_an_uninterrupted_run(tiny_dataset, tmp_
 def test_resume_refuses_a_different_recipe(tiny_dataset, tmp_path):
     import pytest
 
-    from lab1.errors import RunDirError
+    from lab1.errors import ResumeError
 
     train_and_log(
         tiny_dataset.path, "cpu", tmp_path / "b", tmp_path / "c", _recipe(tiny_dataset), 1
     )
-    with pytest.raises(RunDirError, match="cannot resume"):
+    with pytest.raises(ResumeError, match=r"cannot resume .*batch_size 16 → 32"):
         train_and_log(
             tiny_dataset.path, "cpu", tmp_path / "b", tmp_path / "c", _recipe(tiny_dataset, 32), 2
         )

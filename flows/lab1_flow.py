@@ -82,8 +82,8 @@ def lab1_pipeline(
     cfg = Lab1Config(**{k: v for k, v in locals().items() if k in _F})
     # A retry of this flow run (UI button, or flow retries) continues the same run directory.
     book = RunBook.open(cfg, resuming=cfg.resume or flow_run.run_count > 1)
-    interrupt.install()  # again: the engine has put its own SIGTERM handler in place
-    with console.run_log(book.paths.run_log), book.failing_on_error():
+    # Again inside the flow: the engine has put its own SIGTERM handler in place.
+    with interrupt.handling(), console.run_log(book.paths.run_log), book.failing_on_error():
         data = book.step("download-data", download_data, dataset=cfg.dataset,
                          data_dir=cfg.data_dir, offline=cfg.offline, out_dir=str(book.paths.data))
         book.record(dataset=data)
@@ -232,7 +232,6 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     overrides = {k: v for k, v in vars(args).items() if v is not None and k in _F}
     console.install()
-    interrupt.install()  # SIGTERM / Ctrl-C: stop at a safe point, never mid-write
     try:
         cfg = Lab1Config(**overrides)
         preflight(cfg)
@@ -240,7 +239,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     try:
-        with temporary_server():
+        # SIGTERM / Ctrl-C: stop at a safe point, never mid-write.
+        with interrupt.handling(), temporary_server():
             summary = lab1_pipeline(**cfg.to_dict())
     except Interrupted as exc:
         print(_stopped(cfg, exc), file=sys.stderr)

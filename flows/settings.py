@@ -13,3 +13,6 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 # The CLI preflight logs before any flow run exists; those lines stay local.
 os.environ.setdefault("PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW", "ignore")
 logging.getLogger("lab1").setLevel(logging.INFO)
+# Reading the events of a resumed run, tensorboard warns about the steps that purge_step
+# dropped on purpose (lab1.train): noise on the terminal, not a fault.
+logging.getLogger("tensorboard").setLevel(logging.ERROR)

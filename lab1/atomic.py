@@ -80,9 +80,22 @@ def atomic_write(path: str | Path, write: Callable[[Path], object], mode: int = 
             write(tmp)
             os.chmod(tmp, mode)  # mkstemp makes it owner-only; run outputs are for every reader
             os.replace(tmp, path)
+        except Exception as exc:
+            if disk_errno(exc) is None and _no_space_left(path.parent):
+                raise disk_error(str(path), errno.ENOSPC) from exc  # the writer lost the errno
+            raise
         finally:
             tmp.unlink(missing_ok=True)
     return path
+
+
+def _no_space_left(folder: Path) -> bool:
+    """Some writers (torch's C++ trace export) drop the errno; a file system with no free
+    block left says what happened."""
+    try:
+        return os.statvfs(folder).f_bavail == 0
+    except OSError:
+        return False
 
 
 def write_stream(path: str | Path, dump: Callable[[IO[bytes]], object]) -> Path:

@@ -11,6 +11,8 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from lab1.errors import Interrupted
 
@@ -31,16 +33,24 @@ def _handler(signum: int, frame: object) -> None:
     )
 
 
-def install() -> None:
-    """Route SIGINT and SIGTERM to the stop request (main thread only; no-op elsewhere).
+@contextmanager
+def handling() -> Iterator[None]:
+    """Within: SIGINT and SIGTERM request a stop (main thread only; a no-op elsewhere); the
+    previous handlers come back on exit.
 
-    Called by the CLI before the flow starts and again inside the flow body, because Prefect's
-    engine installs its own SIGTERM handler for the flow run (which kills the process at once,
-    leaving its temporary server behind).
+    The CLI enters it before the flow starts, the flow body again: Prefect's engine installs
+    its own SIGTERM handler for a flow run, which kills the process at once (leaving the
+    temporary server behind).
     """
-    if threading.current_thread() is threading.main_thread():
-        for sig in SIGNALS:
-            signal.signal(sig, _handler)
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.signal(sig, _handler) for sig in SIGNALS}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def requested() -> int | None:

@@ -32,6 +32,7 @@ from torch.optim import Adadelta
 from torch.profiler import ProfilerAction, ProfilerActivity, profile, record_function, schedule
 
 from lab1 import interrupt
+from lab1.atomic import atomic_write
 from lab1.config import ProfileSchedule
 from lab1.data import load_tensors, normalized_images
 from lab1.devices import device_name, synchronize
@@ -155,6 +156,11 @@ def _trace_peak_bytes(trace_path: Path, device_type: int = 0) -> int:
     return peak
 
 
+def _export_trace(prof: profile, path: Path) -> None:
+    """The Chrome trace, written like every other output (lab1.atomic)."""
+    atomic_write(path, lambda tmp: prof.export_chrome_trace(str(tmp)))
+
+
 def _profile_phase(
     phase: str,
     step: Callable[[Batch], None],
@@ -173,7 +179,7 @@ def _profile_phase(
     with profile(
         activities=activities,
         schedule=sched,
-        on_trace_ready=lambda p: p.export_chrome_trace(str(trace_path)),
+        on_trace_ready=lambda p: _export_trace(p, trace_path),
         record_shapes=True,
         profile_memory=True,
         with_flops=True,

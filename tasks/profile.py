@@ -43,7 +43,8 @@ def profile(
     lr: float,
 ) -> dict:
     """Returns paths (op_stats part, traces) and one throughput row per phase."""
-    with concurrency(device_slot(device), occupy=1):
+    # A 60 s lease (Prefect's default: 300 s): a killed holder blocks the others only that long.
+    with concurrency(device_slot(device), occupy=1, lease_duration=60):
         return profile_config(
             data_path, dataset, device, batch_size, RunPaths(run_dir), run_id,
             ProfileSchedule(**schedule), seed=seed, lr=lr,

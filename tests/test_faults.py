@@ -41,10 +41,11 @@ def _cli(*args: str, env: dict | None = None, timeout: float = 300) -> subproces
 
 
 def _extra(result: subprocess.CompletedProcess) -> list[str]:
-    """The lines beyond the normal progress; no traceback allowed anywhere."""
-    out = result.stdout + result.stderr
-    assert "Traceback" not in out, out[-3000:]
-    return [line for line in out.splitlines() if line.strip() and not PROGRESS.match(line)]
+    """The lines beyond the normal progress (stderr: stdout has only the success summary);
+    no traceback allowed anywhere."""
+    assert "Traceback" not in result.stdout + result.stderr, result.stderr[-3000:]
+    lines = result.stderr.splitlines()
+    return [line for line in lines if line.strip() and not PROGRESS.match(line)]
 
 
 def _manifest(run: Path) -> dict:
@@ -213,8 +214,13 @@ def test_two_runs_take_turns_on_the_device(data_dir, tmp_path):
     cli = [sys.executable, str(ROOT / "flows" / "lab1_flow.py")]
     sizes = ("--batch-sizes", "1", "2", "4")
     procs = [
-        subprocess.Popen([*cli, *_args(data_dir, runs, name, *sizes)], env=env,
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            [*cli, *_args(data_dir, runs, name, *sizes)],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         for name in ("first", "second")
     ]
     for p in procs:

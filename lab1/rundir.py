@@ -127,7 +127,7 @@ class RunPaths:
         return self.profiles / "parts" / f"op_stats_{config_tag(device, batch_size)}.parquet"
 
     def trace(self, device: str, batch_size: int, phase: str) -> Path:
-        return self.profiles / "traces" / f"{config_tag(device, batch_size)}_{phase}.json"
+        return self.profiles / "traces" / f"{config_tag(device, batch_size)}_{phase}.json.gz"
 
     def profile_result(self, device: str, batch_size: int) -> Path:
         """Where one config's profiling summary lands, for the parent flow to gather."""

@@ -1,5 +1,6 @@
 """profile_config on the tiny dataset: tables, traces, throughput, and the batch-size guard."""
 
+import gzip
 import json
 from pathlib import Path
 
@@ -55,8 +56,8 @@ def test_profile_writes_op_stats_traces_and_throughput(tiny_dataset, tmp_path):
     assert set(top10["sort_key"]) == {"self_cpu"}  # no device time on the CPU
 
     for phase, path in result["traces"].items():
-        assert path.endswith(f"cpu_bs4_{phase}.json")
-        events = json.loads(Path(path).read_text())["traceEvents"]
+        assert path.endswith(f"cpu_bs4_{phase}.json.gz")
+        events = json.loads(gzip.decompress(Path(path).read_bytes()))["traceEvents"]
         names = {e.get("name") for e in events}
         assert phase in names and any(str(n).startswith("ProfilerStep#") for n in names)
 
@@ -134,8 +135,9 @@ def test_peak_memory_is_the_running_sum_of_allocations(tmp_path):
         return {"name": "[memory]", "ts": ts, "args": {"Bytes": nbytes, "Device Type": device_type}}
 
     events = [mem(3, -50), mem(1, 100), mem(2, 30), mem(4, 70), mem(5, 999, device_type=1)]
-    path = tmp_path / "trace.json"
-    path.write_text(json.dumps({"traceEvents": [*events, {"name": "aten::mm", "ts": 0}]}))
+    path = tmp_path / "trace.json.gz"
+    trace = {"traceEvents": [*events, {"name": "aten::mm", "ts": 0}]}
+    path.write_bytes(gzip.compress(json.dumps(trace).encode()))
     assert profiling._trace_peak_bytes(path) == 150  # 100, 130, 80, 150
 
 

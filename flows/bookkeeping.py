@@ -26,7 +26,7 @@ from prefect.exceptions import TerminationSignal
 from flows.console import FILE_ONLY
 from lab1 import interrupt
 from lab1.config import Lab1Config, default_data_dir
-from lab1.devices import resolve_devices, training_device
+from lab1.devices import check_precision, resolve_devices, training_device
 from lab1.environment import capture_environment
 from lab1.errors import Interrupted, Lab1Error
 from lab1.manifest import Devices, Manifest, now, read_manifest, update_manifest, write_manifest
@@ -97,6 +97,8 @@ class RunBook:
     @classmethod
     def open(cls, cfg: Lab1Config, resuming: bool) -> RunBook:
         found = resolve_devices(cfg.devices)
+        # Before the run directory exists: bf16 is refused on a device that would emulate it.
+        check_precision(training_device(found), {cfg.precision, *cfg.precisions_to_profile})
         if cfg.devices == ("auto",):
             get_run_logger().info("devices auto: %s found (cuda is used only if listed)", found)
         paths = create_run_dir(cfg.runs_dir, cfg.run_name, resume=resuming)

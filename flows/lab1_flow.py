@@ -63,11 +63,14 @@ def lab1_pipeline(
     gamma: float = _default("gamma"),
     seed: int = _default("seed"),
     log_interval: int = _default("log_interval"),
+    precision: str = _default("precision"),
     cuda_graph: bool = _default("cuda_graph"),
     keep_checkpoints: int = _default("keep_checkpoints"),
     devices: tuple[str, ...] = _default("devices"),
     batch_sizes: tuple[int, ...] = _default("batch_sizes"),
+    profile_precisions: tuple[str, ...] = _default("profile_precisions"),
     dispatch: str = _default("dispatch"),
+    report_lang: str = _default("report_lang"),
     runs_dir: str = _default("runs_dir"),
     run_name: str | None = _default("run_name"),
     resume: bool = _default("resume"),
@@ -97,7 +100,8 @@ def lab1_pipeline(
                                run_id=book.run_id)
         book.record(comparison=comparison)
         report = book.step("report", write_report, run_dir=str(book.paths.root),
-                           upstream=digest(data, graph, trained, comparison))
+                           upstream=digest(data, graph, trained, comparison),
+                           lang=cfg.report_lang)
     book.complete(report=report)
     return {
         "run_dir": str(book.paths.root),
@@ -116,6 +120,7 @@ def _training_args(cfg: Lab1Config, book: RunBook, data: dict) -> dict:
         lr=cfg.lr,
         gamma=cfg.gamma,
         seed=cfg.seed,
+        precision=cfg.precision,
     )
     return {
         "data_path": data["path"],
@@ -134,12 +139,14 @@ def _training_args(cfg: Lab1Config, book: RunBook, data: dict) -> dict:
 
 
 def _profile_all(cfg: Lab1Config, book: RunBook, data_path: str) -> None:
-    """Every device × batch size, with the run's seed, learning rate and schedule."""
+    """Every device × precision × batch size, with the run's seed, learning rate and
+    schedule."""
     profile_args = {
         "run_dir": str(book.paths.root),
         "data_path": data_path,
         "dataset": cfg.dataset,
         "batch_sizes": list(cfg.batch_sizes),
+        "precisions": list(cfg.precisions_to_profile),
         "run_id": book.run_id,
         "schedule": asdict(cfg.profile_schedule),
         "seed": cfg.seed,
@@ -201,7 +208,7 @@ def build_parser() -> argparse.ArgumentParser:
         else:
             base = next((a for a in typing.get_args(hint) if a is not type(None)), hint)
             kwargs = {"type": base}
-        if f.default is not None:
+        if f.default not in (None, ()):
             shown = " ".join(map(str, f.default)) if kwargs.get("nargs") else f.default
             help_text += f" (default: {shown})"
         parser.add_argument(flag, default=None, help=help_text, **kwargs)

@@ -14,7 +14,7 @@ from prefect.settings import PREFECT_API_URL
 from lab1.checkpoints import latest_record
 from lab1.config import Lab1Config
 from lab1.data import check_data_dir
-from lab1.devices import resolve_devices
+from lab1.devices import check_precision, resolve_devices, training_device
 from lab1.errors import PrefectAPIError, ResumeError
 from lab1.manifest import read_manifest
 from lab1.rundir import RunPaths, check_run_dir
@@ -30,7 +30,8 @@ _DATA_SETTINGS = ("dataset", "data_dir", "offline", "dry_run")
 
 def preflight(cfg: Lab1Config) -> None:
     check_prefect_api()
-    resolve_devices(cfg.devices)
+    found = resolve_devices(cfg.devices)
+    check_precision(training_device(found), {cfg.precision, *cfg.precisions_to_profile})
     check_run_dir(cfg.runs_dir, cfg.run_name, cfg.resume)
     check_data_dir(cfg.dataset, Path(cfg.data_dir))
     if cfg.resume:

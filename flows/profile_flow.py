@@ -8,13 +8,15 @@ run directory (a shared path), never as pickled models.
 
 from __future__ import annotations
 
+import itertools
+
 import flows.settings  # noqa: F401  (before prefect: logging and telemetry settings)
 
 # isort: split
 from prefect import flow, get_run_logger
 
 from lab1.atomic import write_json
-from lab1.devices import resolve_devices
+from lab1.devices import bf16_missing, resolve_devices
 from lab1.errors import DeviceError
 from lab1.rundir import RunPaths
 from tasks.profile import profile
@@ -31,12 +33,14 @@ def profile_device(
     schedule: dict,
     seed: int,
     lr: float,
+    precisions: list[str] = ("fp32",),
     required: bool = True,
     refresh: bool = True,
 ) -> list[dict]:
-    """One profile task per batch size, one after another: configs on the same device must
-    not overlap, or they would distort each other's timings. ``schedule``, ``seed`` and ``lr``
-    come from the run's Lab1Config."""
+    """One profile task per precision and batch size, one after another: configs on the same
+    device must not overlap, or they would distort each other's timings. ``schedule``, ``seed``
+    and ``lr`` come from the run's Lab1Config. bf16 is skipped, with a warning, on a device
+    without native bf16 (an ``auto`` CPU beside a bf16 GPU)."""
     try:
         resolve_devices([device])
     except DeviceError as exc:
@@ -44,10 +48,13 @@ def profile_device(
             raise
         get_run_logger().warning("skipping %s on this worker: %s", device, exc)
         return []
+    if "bf16" in precisions and (missing := bf16_missing(device)):
+        get_run_logger().warning("not profiling bf16 on %s: %s", device, missing)
+        precisions = [p for p in precisions if p != "bf16"]
     paths = RunPaths(run_dir)
     task = profile.with_options(refresh_cache=refresh)
     results = []
-    for batch_size in batch_sizes:
+    for precision, batch_size in itertools.product(precisions, batch_sizes):
         result = task(
             data_path=data_path,
             dataset=dataset,
@@ -58,7 +65,8 @@ def profile_device(
             schedule=schedule,
             seed=seed,
             lr=lr,
+            precision=precision,
         )
-        write_json(paths.profile_result(device, batch_size), result)
+        write_json(paths.profile_result(device, precision, batch_size), result)
         results.append(result)
     return results

@@ -98,6 +98,13 @@ def _no_space_left(folder: Path) -> bool:
         return False
 
 
+def rename(src: str | Path, dst: str | Path) -> Path:
+    """Move a file within its file system in one step (a bad checkpoint set aside)."""
+    with writing(str(dst)):
+        os.replace(src, dst)
+    return Path(dst)
+
+
 def write_stream(path: str | Path, dump: Callable[[IO[bytes]], object]) -> Path:
     """atomic_write for writers that take an open file, such as torch.save: given a path,
     torch reports a full disk as 'unexpected pos' and drops the errno; given a file, the

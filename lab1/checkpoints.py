@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import re
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from lab1.atomic import write_json, write_stream
+from lab1.atomic import rename, write_json, write_stream
 from lab1.errors import CheckpointError
 
 log = logging.getLogger("lab1.checkpoints")
@@ -100,10 +99,10 @@ def _problem(path: Path) -> str | None:
 def set_aside(path: Path, reason: str) -> Path:
     """Rename a bad checkpoint (and its record) to *.bad, with a warning naming it."""
     aside = path.with_name(path.name + ASIDE_SUFFIX)
-    os.replace(path, aside)
+    rename(path, aside)
     record = record_path(path)
     if record.exists():
-        os.replace(record, record.with_name(record.name + ASIDE_SUFFIX))
+        rename(record, record.with_name(record.name + ASIDE_SUFFIX))
     log.warning("checkpoint %s %s: set aside as %s", path, reason, aside.name)
     return aside
 
@@ -135,8 +134,3 @@ def prune(ckpt_dir: Path, keep: int) -> None:
     for path in recorded[:-keep]:
         path.unlink(missing_ok=True)  # the checkpoint first: a lone record is harmless
         record_path(path).unlink(missing_ok=True)
-
-
-def recipe_differences(saved: dict, wanted: dict) -> list[str]:
-    """``name saved → wanted`` for every recipe field that differs, in field order."""
-    return [f"{k} {saved.get(k)!r} → {wanted[k]!r}" for k in wanted if saved.get(k) != wanted[k]]

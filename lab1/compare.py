@@ -5,7 +5,8 @@ files and each config's result JSON (throughput rows). Outputs (paths from lab1.
 
 * ``profiles/op_stats.parquet``: every operator of every config (OP_STATS_SCHEMA);
 * ``profiles/top10.parquet``: the 10 heaviest operators per config and phase (TOP10_SCHEMA);
-* ``compare/comparison.parquet``: one row per device × batch size × phase (COMPARISON_SCHEMA);
+* ``compare/comparison.parquet``: one row per device × precision × batch size × phase
+  (COMPARISON_SCHEMA), with speed-ups over cpu (same precision) and over fp32 (same device);
 * ``compare/share_change.parquet``: top operators' share at the smallest vs largest batch;
 * ``compare/throughput.png``, ``compare/op_share.png``.
 
@@ -13,7 +14,8 @@ files and each config's result JSON (throughput rows). Outputs (paths from lab1.
 
 Shares are fractions of the summed self time of the config's operators (``kind == "op"``:
 record_function labels and GPU kernel rows overlap the ops' time and are left out), by self
-CPU time on CPU and by self device time on GPU (the ``share_basis``).
+CPU time on CPU and by self device time on GPU (the ``share_basis``). A config's identity is
+its (device, precision): fp32 and bf16 on one device are compared like two devices.
 """
 
 from __future__ import annotations
@@ -37,7 +39,8 @@ from lab1.tables import (
 )
 
 TOP_N = 10
-CONFIG = ["run_id", "torch_version", "device", "device_name", "batch_size", "phase"]
+CONFIG = ["run_id", "torch_version", "device", "device_name", "precision", "batch_size", "phase"]
+PANEL = ["device", "precision", "phase"]  # what a batch-size sweep is compared within
 MEASURES = [f.name for f in TOP10_SCHEMA if f.name not in {*CONFIG, "sort_key", "rank", "op_name"}]
 SUMMED = [m for m in MEASURES if m not in ("share", "active_steps")]
 SORT_COLUMNS = {"self_cpu": "self_cpu_us", "self_device": "self_device_us"}
@@ -103,10 +106,19 @@ def throughput_rows(items: list[dict]) -> list[dict]:
     return rows
 
 
+def _speedup(df: pd.DataFrame, column: str, value: str, same: list[str]) -> pd.Series:
+    """ms_per_step of the row with ``column == value`` and the same ``same`` keys, over each
+    row's own ms_per_step (NaN where that row was not profiled)."""
+    base = df[df[column] == value].set_index(same)["ms_per_step"]
+    matched = [base.get(k) for k in df[same].itertuples(index=False, name=None)]
+    return pd.Series(matched, index=df.index, dtype="float64") / df["ms_per_step"]
+
+
 def comparison_table(rows: list[dict], top10: pd.DataFrame, run_id: str) -> pd.DataFrame:
-    """One row per device × batch size × phase, with its top op and the speed-up over cpu."""
+    """One row per device × precision × batch size × phase, with its top op and the speed-ups
+    over cpu (same precision) and over fp32 (same device)."""
     df = pd.DataFrame(rows).assign(run_id=run_id)
-    keys = ["device", "batch_size", "phase"]
+    keys = ["device", "precision", "batch_size", "phase"]
     duplicated = df[df.duplicated(keys, keep=False)]
     if not duplicated.empty:
         raise ValueError(f"configs profiled twice: {duplicated[keys].to_dict('records')}")
@@ -115,24 +127,20 @@ def comparison_table(rows: list[dict], top10: pd.DataFrame, run_id: str) -> pd.D
         columns={"sort_key": "share_basis", "op_name": "top_op", "share": "top_op_share"}
     )[[*keys, "share_basis", "top_op", "top_op_share"]]
     df = df.merge(first, on=[*keys, "share_basis"], how="left")
-    cpu = df[df["device"] == "cpu"].set_index(["batch_size", "phase"])["ms_per_step"]
-    cpu_ms = pd.Series(
-        [cpu.get((b, p)) for b, p in zip(df["batch_size"], df["phase"], strict=True)],
-        index=df.index,
-        dtype="float64",
-    )
-    df["speedup_vs_cpu"] = cpu_ms / df["ms_per_step"]
+    df["speedup_vs_cpu"] = _speedup(df, "device", "cpu", ["precision", "batch_size", "phase"])
+    df["speedup_vs_fp32"] = _speedup(df, "precision", "fp32", ["device", "batch_size", "phase"])
     return ordered(df, "batch_size")[COMPARISON_SCHEMA.names]
 
 
 def share_change_table(shares: pd.DataFrame, top10: pd.DataFrame, run_id: str) -> pd.DataFrame:
-    """Per device and phase: each top operator's share at the smallest and the largest batch.
+    """Per device, precision and phase: each top operator's share at the smallest and the
+    largest batch.
 
-    "Top" means in the top 10 (on the device's share basis) at either end. Devices or phases
-    profiled at a single batch size have no change to report and give no rows.
+    "Top" means in the top 10 (on the device's share basis) at either end. Configs profiled at
+    a single batch size have no change to report and give no rows.
     """
     out = []
-    for (device, phase), group in shares.groupby(["device", "phase"], sort=True):
+    for (device, precision, phase), group in shares.groupby(PANEL, sort=True):
         sizes = sorted(group["batch_size"].unique())
         if len(sizes) < 2:
             continue
@@ -140,6 +148,7 @@ def share_change_table(shares: pd.DataFrame, top10: pd.DataFrame, run_id: str) -
         basis = share_basis(device)
         top = top10[
             (top10["device"] == device)
+            & (top10["precision"] == precision)
             & (top10["phase"] == phase)
             & (top10["sort_key"] == basis)
             & top10["batch_size"].isin([lo, hi])
@@ -151,6 +160,7 @@ def share_change_table(shares: pd.DataFrame, top10: pd.DataFrame, run_id: str) -
                 {
                     "run_id": run_id,
                     "device": device,
+                    "precision": precision,
                     "phase": phase,
                     "share_basis": basis,
                     "op_name": op,
@@ -163,8 +173,8 @@ def share_change_table(shares: pd.DataFrame, top10: pd.DataFrame, run_id: str) -
             )
     df = pd.DataFrame(out, columns=SHARE_CHANGE_SCHEMA.names)
     return df.sort_values(
-        ["device", "phase", "share_at_max_bs", "op_name"],
-        ascending=[True, True, False, True],
+        [*PANEL, "share_at_max_bs", "op_name"],
+        ascending=[True, True, True, False, True],
         ignore_index=True,
     )
 

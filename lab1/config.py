@@ -12,6 +12,8 @@ from lab1.rundir import new_run_name
 
 DATASETS = ("mnist", "fashion-mnist")
 DISPATCH = ("local", "deployments")
+PRECISIONS = ("fp32", "bf16")  # in display order; fp32 is the reference recipe
+REPORT_LANGUAGES = ("en", "zh")
 RUN_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 # Accepted device spellings; availability is checked later by lab1.devices.
 DEVICE_RE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
@@ -37,6 +39,16 @@ class ProfileSchedule:
 
 # A dry run keeps one step of each, so the smoke test still exercises every code path.
 DRY_RUN_SCHEDULE = ProfileSchedule(wait=0, warmup=1, active=1, throughput_steps=2)
+
+
+def default_lock_dir() -> Path:
+    """Where the per-device profiling locks live (lab1.exclusive), per user: $LAB1_LOCK_DIR,
+    else $XDG_RUNTIME_DIR/lab1/locks, else ~/.cache/lab1/locks."""
+    if os.environ.get("LAB1_LOCK_DIR"):
+        return Path(os.environ["LAB1_LOCK_DIR"])
+    if os.environ.get("XDG_RUNTIME_DIR"):
+        return Path(os.environ["XDG_RUNTIME_DIR"]) / "lab1" / "locks"
+    return Path.home() / ".cache" / "lab1" / "locks"
 
 
 def default_data_dir() -> str:
@@ -65,6 +77,14 @@ class Lab1Config:
     gamma: float = field(default=0.7, metadata={"help": "StepLR decay per epoch"})
     seed: int = field(default=1, metadata={"help": "random seed"})
     log_interval: int = field(default=10, metadata={"help": "batches between progress lines"})
+    precision: str = field(
+        default="fp32",
+        metadata={
+            "help": "training arithmetic: fp32 (the reference), or bf16 (torch.autocast; loss "
+            "and optimizer state stay fp32; needs native bf16: AMX/AVX512-BF16 or a CUDA GPU "
+            "of compute capability 8.0+)"
+        },
+    )
     cuda_graph: bool = field(
         default=False,
         metadata={
@@ -80,6 +100,13 @@ class Lab1Config:
         default=(1, 16, 64),
         metadata={"help": "batch sizes to profile (each on every device)"},
     )
+    profile_precisions: tuple[str, ...] = field(
+        default=(),
+        metadata={
+            "help": "precisions to profile (each on every device and batch size); default: "
+            "--precision, plus fp32 when that is bf16"
+        },
+    )
     dispatch: str = field(
         default="local",
         metadata={
@@ -93,6 +120,10 @@ class Lab1Config:
             "help": "epoch checkpoints kept for --resume (older ones are pruned once a "
             "newer one is safely written; the final weights are always kept as model.pt)"
         },
+    )
+    report_lang: str = field(
+        default="en",
+        metadata={"help": "report language: en, or zh (the course's Chinese report template)"},
     )
     runs_dir: str = field(default="./runs", metadata={"help": "parent of all run directories"})
     run_name: str | None = field(
@@ -110,6 +141,7 @@ class Lab1Config:
     def __post_init__(self) -> None:
         self.devices = tuple(self.devices)
         self.batch_sizes = tuple(self.batch_sizes)
+        self.profile_precisions = tuple(self.profile_precisions)
         if self.dataset not in DATASETS:
             raise ConfigError(
                 f"--dataset {self.dataset!r} is not supported; choose one of {', '.join(DATASETS)}"
@@ -127,9 +159,15 @@ class Lab1Config:
             )
         if len(set(self.batch_sizes)) != len(self.batch_sizes):
             raise ConfigError(f"--batch-sizes has duplicates: {list(self.batch_sizes)}")
+        self._check_precisions()
         if self.dispatch not in DISPATCH:
             raise ConfigError(
                 f"--dispatch must be one of {', '.join(DISPATCH)}, got {self.dispatch!r}"
+            )
+        if self.report_lang not in REPORT_LANGUAGES:
+            raise ConfigError(
+                f"--report-lang must be one of {', '.join(REPORT_LANGUAGES)}, "
+                f"got {self.report_lang!r}"
             )
         if not self.lr > 0:
             raise ConfigError(f"--lr must be > 0, got {self.lr!r}")
@@ -158,6 +196,29 @@ class Lab1Config:
         if self.run_name is None:
             self.run_name = new_run_name(self.dataset)
 
+    def _check_precisions(self) -> None:
+        choices = ", ".join(PRECISIONS)
+        if self.precision not in PRECISIONS:
+            raise ConfigError(f"--precision must be one of {choices}, got {self.precision!r}")
+        bad = [p for p in self.profile_precisions if p not in PRECISIONS]
+        if bad:
+            raise ConfigError(f"--profile-precisions must be among {choices}, got {bad}")
+        if len(set(self.profile_precisions)) != len(self.profile_precisions):
+            raise ConfigError(
+                f"--profile-precisions has duplicates: {list(self.profile_precisions)}"
+            )
+        if self.cuda_graph and self.precision == "bf16":
+            # Capturing autocast needs its cast cache off and a GPU to verify it on: not yet.
+            raise ConfigError(
+                "--cuda-graph does not support --precision bf16 yet; use one or the other"
+            )
+
+    @property
+    def precisions_to_profile(self) -> tuple[str, ...]:
+        """--profile-precisions, or the training precision plus fp32 to compare it with."""
+        chosen = self.profile_precisions or {"fp32", self.precision}
+        return tuple(p for p in PRECISIONS if p in chosen)
+
     @property
     def train_batches_limit(self) -> int | None:
         """Batches per training epoch in a dry run (None: the whole epoch)."""
@@ -179,4 +240,5 @@ class Lab1Config:
         d = asdict(self)
         d["devices"] = list(self.devices)
         d["batch_sizes"] = list(self.batch_sizes)
+        d["profile_precisions"] = list(self.profile_precisions)
         return d

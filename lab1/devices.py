@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from pathlib import Path
+
 import torch
 
 from lab1.errors import DeviceError
+
+# CPU flags (Linux /proc/cpuinfo) of native bf16 arithmetic: AVX512-BF16 dot products, AMX tiles.
+# torch.backends.cpu.get_cpu_capability() stops at "AVX512", and oneDNN's own bf16 check also
+# passes on plain AVX-512, where bf16 is emulated (slower than fp32): neither can tell them apart.
+CPU_BF16_FLAGS = ("amx_bf16", "avx512_bf16")
 
 
 def _mps_available() -> bool:
@@ -68,3 +76,37 @@ def device_name(device: str) -> str:
     from lab1.environment import cpu_model
 
     return cpu_model()
+
+
+def cpu_flags() -> set[str]:
+    """The CPU's feature flags as Linux lists them (empty where /proc/cpuinfo is absent)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return set()
+    line = next((ln for ln in text.splitlines() if ln.startswith("flags")), "")
+    return set(line.partition(":")[2].split())
+
+
+def bf16_missing(device: str) -> str | None:
+    """Why ``device`` cannot train in native bf16, in a few words; None when it can."""
+    dev = torch.device(device)
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            return "no CUDA GPU is visible to torch"
+        if torch.cuda.is_bf16_supported(including_emulation=False):
+            return None
+        name = torch.cuda.get_device_name(dev)
+        return f"{name} has no native bf16 (it needs compute capability 8.0+)"
+    if dev.type == "cpu":
+        if cpu_flags() & set(CPU_BF16_FLAGS):
+            return None
+        return f"this CPU has neither {' nor '.join(CPU_BF16_FLAGS)} (no native bf16)"
+    return f"bf16 training is supported on cpu and cuda only, not {dev.type}"
+
+
+def check_precision(device: str, precisions: Iterable[str]) -> None:
+    """Raise DeviceError when ``device`` cannot run one of ``precisions`` natively (fp32 always
+    can): bf16 is never used on a device that would only emulate it."""
+    if "bf16" in precisions and (missing := bf16_missing(device)):
+        raise DeviceError(f"--precision bf16 on {device}: {missing}; use --precision fp32")

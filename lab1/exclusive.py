@@ -27,6 +27,7 @@ import torch
 
 from lab1 import interrupt
 from lab1.atomic import write_json
+from lab1.config import default_lock_dir
 from lab1.rundir import device_tag
 
 log = logging.getLogger("lab1.exclusive")
@@ -37,16 +38,6 @@ log = logging.getLogger("lab1.exclusive")
 CONTENDED_CORES = 0.25
 CONTENDED_MIN_S = 0.05
 _POLL_S = 0.2
-
-
-def lock_dir() -> Path:
-    """Per user, shared by every run of that user: $LAB1_LOCK_DIR, else $XDG_RUNTIME_DIR/lab1,
-    else ~/.cache/lab1/locks."""
-    if os.environ.get("LAB1_LOCK_DIR"):
-        return Path(os.environ["LAB1_LOCK_DIR"])
-    if os.environ.get("XDG_RUNTIME_DIR"):
-        return Path(os.environ["XDG_RUNTIME_DIR"]) / "lab1" / "locks"
-    return Path.home() / ".cache" / "lab1" / "locks"
 
 
 def device_key(device: str) -> str:
@@ -72,7 +63,7 @@ def _holder(path: Path) -> str:
 def device_lock(device: str, holder: str) -> Iterator[None]:
     """Hold ``device`` for one profiled config; wait (logging whom for) while another has it."""
     key = device_key(device)
-    folder = lock_dir()
+    folder = default_lock_dir()
     folder.mkdir(parents=True, exist_ok=True)
     lock, who = folder / f"profile-{key}.lock", folder / f"profile-{key}.holder.json"
     fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)

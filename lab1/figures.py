@@ -6,7 +6,11 @@ or from synthetic data in tests; none of them reads files itself.
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import cache
 from pathlib import Path
 
 import matplotlib
@@ -14,14 +18,78 @@ import matplotlib
 matplotlib.use("Agg")  # headless: CI and lab servers have no display
 
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
+from matplotlib import font_manager
+from matplotlib.ft2font import FT2Font
 from matplotlib.patches import FancyBboxPatch, Patch
 from matplotlib.ticker import NullLocator
 
+from lab1 import fmt
 from lab1.atomic import atomic_write
+from lab1.config import PRECISIONS
 from lab1.tables import display_order
 
 DPI = 110
+_labels: dict[str, str] = {}  # English label → the report language's, while language() is on
+
+
+def label(text: str) -> str:
+    """``text`` in the language that language() switched on (English otherwise)."""
+    return _labels.get(text, text)
+
+
+def glyph_bitmap(font_file: str, char: str) -> np.ndarray:
+    """How ``char`` renders in a font, as a bitmap (for telling real glyphs from boxes)."""
+    font = FT2Font(font_file)
+    font.set_size(32, 72)
+    font.set_text(char)
+    font.draw_glyphs_to_bitmap()
+    return np.asarray(font.get_image()).copy()
+
+
+@cache
+def cjk_font() -> str | None:
+    """The name of an installed font that draws CJK characters, or None.
+
+    A font must map the characters *and* draw them differently: matplotlib's own "Last Resort"
+    font maps every code point to the same box.
+    """
+    known = [e.fname for e in font_manager.fontManager.ttflist]
+    # matplotlib caches its font list: a font installed after the cache was built is found
+    # among the system's font files, then registered.
+    for path in [*known, *sorted(set(font_manager.findSystemFonts()) - set(known))]:
+        try:
+            font = FT2Font(path)
+            if not all(font.get_char_index(ord(c)) for c in "实验"):
+                continue
+            a, b = glyph_bitmap(path, "实"), glyph_bitmap(path, "验")
+        except (OSError, RuntimeError):
+            continue
+        if a.shape != b.shape or (a != b).any():
+            font_manager.fontManager.addfont(path)
+            return font_manager.FontProperties(fname=path).get_name()
+    return None
+
+
+@contextmanager
+def language(labels: dict[str, str]) -> Iterator[bool]:
+    """Draw labels through ``labels`` in a CJK font. Yields False, and labels stay English,
+    where no installed font has CJK glyphs (they would print as empty boxes)."""
+    global _labels
+    font = cjk_font()
+    if font is None:
+        yield False
+        return
+    old, _labels = _labels, labels
+    # CJK fonts seldom have a bold face: matplotlib then logs a findfont line per title.
+    logging.getLogger("matplotlib.font_manager").setLevel(logging.ERROR)
+    try:
+        with plt.rc_context({"font.family": "sans-serif",
+                             "font.sans-serif": [font, "DejaVu Sans"]}):  # fmt: skip
+            yield True
+    finally:
+        _labels = old
 # Op kinds of the traced graph → (legend label, fill colour). Keys are lower-case op names.
 OP_KINDS = {
     "conv2d": ("convolution", "#9ecae1"),
@@ -75,6 +143,70 @@ def _depths(rows: list[dict]) -> dict[str, int]:
     return depth
 
 
+BOX_W, BOX_H, GAP_X, GAP_Y = 3.6, 0.78, 0.5, 0.42  # graph boxes and gaps, in inches
+
+
+def _layout(rows: list[dict], depth: dict[str, int], sinks: list[str]) -> dict[str, tuple]:
+    """Top-left corner of every box: one level per depth, a level's boxes centred."""
+    levels: dict[int, list[str]] = defaultdict(list)
+    for name, d in depth.items():
+        levels[d].append(name)
+    if sinks:
+        levels[max(depth.values(), default=0) + 1].append("output")
+    width = max(len(v) for v in levels.values())
+    pos = {}
+    for d, names in levels.items():
+        offset = (width - len(names)) * (BOX_W + GAP_X) / 2
+        for i, name in enumerate(names):
+            pos[name] = (offset + i * (BOX_W + GAP_X), -d * (BOX_H + GAP_Y))
+    return pos
+
+
+def _box_lines(name: str, row: dict | None, sinks: list[str]) -> tuple[tuple[str, str], list]:
+    """(kind, colour) and the text lines of one box."""
+    if row is None:  # graph input or the output sink
+        text = f"output  ←  {', '.join(sinks)}" if name == "output" else f"{name}  ·  input"
+        return IO_KIND, [text]
+    lines = [f"{name}  ·  {row['op']}", f"out {fmt.shape(row['output_shape'])}"]
+    if row["parameters"]:
+        lines.append(f"{fmt.count(row['parameters'])} params  ·  {human_count(row['macs'])} MACs")
+    return OP_KINDS.get(row["op"].lower(), OTHER_KIND), lines
+
+
+def _draw_box(ax: plt.Axes, x: float, y: float, colour: str, lines: list[str]) -> None:
+    ax.add_patch(FancyBboxPatch((x, y - BOX_H), BOX_W, BOX_H, facecolor=colour,
+                                boxstyle="round,pad=0.02,rounding_size=0.12",
+                                edgecolor="#333333", linewidth=1.0))  # fmt: skip
+    # Lines are spaced evenly around the box's middle, whatever their number.
+    line_h = 0.2
+    top = y - BOX_H / 2 + (len(lines) - 1) * line_h / 2
+    for k, text in enumerate(lines):
+        ax.text(x + BOX_W / 2, top - k * line_h, text, ha="center", va="center",
+                fontsize=9.5 if k == 0 else 8.5, fontweight="bold" if k == 0 else "normal",
+                color="#111111" if k == 0 else "#222222")  # fmt: skip
+
+
+def _draw_edges(ax: plt.Axes, edges: list[tuple[str, str]], pos: dict, depth: dict) -> int:
+    """Arrows between levels; an edge that skips levels (a residual) runs in its own lane
+    right of every box, so it never crosses the boxes in between. Returns the lanes used."""
+    arrow = {"arrowstyle": "-|>", "color": "#444444", "lw": 1.2, "shrinkA": 1, "shrinkB": 1}
+    right = max(x for x, _ in pos.values()) + BOX_W
+    out_depth = max(depth.values(), default=0) + 1
+    lanes = 0
+    for src, dst in edges:
+        (x0, y0), (x1, y1) = pos[src], pos[dst]
+        if depth.get(dst, out_depth) - depth[src] <= 1:
+            top, bottom = (x1 + BOX_W / 2, y1), (x0 + BOX_W / 2, y0 - BOX_H)
+            ax.annotate("", xy=top, xytext=bottom, arrowprops=arrow)
+            continue
+        lanes += 1
+        lane_x = right + 0.3 * lanes
+        y_out, y_in = y0 - BOX_H / 2, y1 - BOX_H / 2
+        ax.plot([x0 + BOX_W, lane_x, lane_x], [y_out, y_out, y_in], color="#444444", lw=1.2)
+        ax.annotate("", xy=(x1 + BOX_W, y_in), xytext=(lane_x, y_in), arrowprops=arrow)
+    return lanes
+
+
 def draw_network_graph(rows: list[dict], path: str | Path, title: str = "Net") -> Path:
     """The traced dataflow graph top to bottom: one box per node, arrows along ``inputs``.
 
@@ -85,98 +217,31 @@ def draw_network_graph(rows: list[dict], path: str | Path, title: str = "Net") -
     depth = _depths(rows)
     consumed = {s for r in rows for s in r["inputs"]}
     sinks = [r["layer"] for r in rows if r["layer"] not in consumed]
-    out_depth = max(depth.values(), default=0) + 1
-    levels: dict[int, list[str]] = defaultdict(list)
-    for name, d in depth.items():
-        levels[d].append(name)
-    if sinks:
-        levels[out_depth].append("output")
-    width = max(len(v) for v in levels.values())
-    box_w, box_h, gap_x, gap_y = 3.6, 0.78, 0.5, 0.42
-    pos = {}
-    for d, names in levels.items():
-        offset = (width - len(names)) * (box_w + gap_x) / 2
-        for i, name in enumerate(names):
-            pos[name] = (offset + i * (box_w + gap_x), -d * (box_h + gap_y))
-
+    pos = _layout(rows, depth, sinks)
+    n_levels = len({y for _, y in pos.values()})
+    width = max(x for x, _ in pos.values()) + BOX_W
+    fig, ax = plt.subplots(figsize=(max(6.0, width * 0.95 + 1.0),
+                                    n_levels * (BOX_H + GAP_Y) * 0.95 + 1.0))  # fmt: skip
     by_name = {r["layer"]: r for r in rows}
-    fig_w = max(6.0, width * (box_w + gap_x) * 0.95 + 0.6)
-    fig_h = len(levels) * (box_h + gap_y) * 0.95 + 1.0
-    fig, ax = plt.subplots(figsize=(fig_w, fig_h))
     used_kinds: dict[str, str] = {}
     for name, (x, y) in pos.items():
-        row = by_name.get(name)
-        if row is None:  # graph input or the output sink
-            kind = IO_KIND
-            lines = [f"{name}  ·  {'input' if name != 'output' else 'output'}"]
-            if name == "output":
-                lines = [f"output  ←  {', '.join(sinks)}"]
-        else:
-            kind = OP_KINDS.get(row["op"].lower(), OTHER_KIND)
-            shape = "×".join(str(d) for d in row["output_shape"]) or "?"
-            lines = [f"{name}  ·  {row['op']}", f"out {shape}"]
-            if row["parameters"]:
-                lines.append(f"{row['parameters']:,} params  ·  {human_count(row['macs'])} MACs")
-        used_kinds[kind[0]] = kind[1]
-        ax.add_patch(
-            FancyBboxPatch(
-                (x, y - box_h),
-                box_w,
-                box_h,
-                boxstyle="round,pad=0.02,rounding_size=0.12",
-                facecolor=kind[1],
-                edgecolor="#333333",
-                linewidth=1.0,
-            )
-        )
-        # Lines are spaced evenly around the box's middle, whatever their number.
-        line_h = 0.2
-        top = y - box_h / 2 + (len(lines) - 1) * line_h / 2
-        for k, text in enumerate(lines):
-            ax.text(
-                x + box_w / 2,
-                top - k * line_h,
-                text,
-                ha="center",
-                va="center",
-                fontsize=9.5 if k == 0 else 8.5,
-                fontweight="bold" if k == 0 else "normal",
-                color="#111111" if k == 0 else "#222222",
-            )
-
-    edges = [(s, r["layer"]) for r in rows for s in r["inputs"]]
-    edges += [(s, "output") for s in sinks]
-    arrow = {"arrowstyle": "-|>", "color": "#444444", "lw": 1.2, "shrinkA": 1, "shrinkB": 1}
-    right = max(x for x, _ in pos.values()) + box_w
-    lanes = 0
-    for src, dst in edges:
-        (x0, y0), (x1, y1) = pos[src], pos[dst]
-        if depth.get(dst, out_depth) - depth[src] <= 1:
-            top, bottom = (x1 + box_w / 2, y1), (x0 + box_w / 2, y0 - box_h)
-            ax.annotate("", xy=top, xytext=bottom, arrowprops=arrow)
-            continue
-        # An edge that skips levels (a residual) runs in its own lane right of every box,
-        # so it never crosses the boxes in between.
-        lanes += 1
-        lane_x = right + 0.3 * lanes
-        y_out, y_in = y0 - box_h / 2, y1 - box_h / 2
-        ax.plot([x0 + box_w, lane_x, lane_x], [y_out, y_out, y_in], color="#444444", lw=1.2)
-        ax.annotate("", xy=(x1 + box_w, y_in), xytext=(lane_x, y_in), arrowprops=arrow)
+        (kind, colour), lines = _box_lines(name, by_name.get(name), sinks)
+        used_kinds[kind] = colour
+        _draw_box(ax, x, y, colour, lines)
+    edges = [(s, r["layer"]) for r in rows for s in r["inputs"]] + [(s, "output") for s in sinks]
+    lanes = _draw_edges(ax, edges, pos, depth)
     total_p = sum(r["parameters"] for r in rows)
     total_m = sum(r["macs"] for r in rows)
-    ax.set_title(
-        f"{title}: {len(rows)} ops, {total_p:,} parameters, {human_count(total_m)} MACs per image",
-        fontsize=11,
-    )
-    ax.legend(
-        handles=[Patch(facecolor=c, edgecolor="#333333", label=k) for k, c in used_kinds.items()],
-        loc="upper left",
-        bbox_to_anchor=(1.0, 1.0),
-        fontsize=8.5,
-        frameon=False,
-    )
-    ax.set_xlim(-0.2, max(width * (box_w + gap_x), right + 0.3 * lanes + 0.3))
-    ax.set_ylim(-len(levels) * (box_h + gap_y), 0.2)
+    ax.set_title(label("{title}: {ops} ops, {params} parameters, {macs} MACs per image").format(
+        title=title, ops=len(rows), params=fmt.count(total_p), macs=human_count(total_m)
+    ), fontsize=11)  # fmt: skip
+    handles = [
+        Patch(facecolor=c, edgecolor="#333333", label=label(k)) for k, c in used_kinds.items()
+    ]
+    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8.5,
+              frameon=False)  # fmt: skip
+    ax.set_xlim(-0.2, max(width + GAP_X, width + 0.3 * lanes + 0.3))
+    ax.set_ylim(-n_levels * (BOX_H + GAP_Y), 0.2)
     ax.set_aspect("equal")
     ax.axis("off")
     return _save(fig, path)
@@ -210,14 +275,14 @@ def plot_training_curves(
                 continue
             split = tag.rsplit("/", 1)[-1]
             colour, marker, ls = styles.get(split, ("#2ca02c", "o", "-"))
-            label = split if split in styles else None
+            legend = label(split) if split in styles else None
             ax.plot(
                 [s for s, _ in pts],
                 [v * scale for _, v in pts],
                 marker=marker,
                 linestyle=ls,
                 color=colour,
-                label=label,
+                label=legend,
                 linewidth=1.8,
                 markersize=5,
             )
@@ -233,9 +298,9 @@ def plot_training_curves(
                 color="#888888",
             )
             ax.set_yticks([])
-        ax.set_title(name, fontsize=11)
-        ax.set_xlabel("epoch")
-        ax.set_ylabel(ylabel)
+        ax.set_title(label(name), fontsize=11)
+        ax.set_xlabel(label("epoch"))
+        ax.set_ylabel(label(ylabel))
         ax.grid(True, alpha=0.3)
         if epochs and len(epochs) <= 20:
             ax.set_xticks(epochs)
@@ -266,7 +331,7 @@ def _batch_axis(ax: plt.Axes, sizes: list[int]) -> None:
     ax.set_xticks(sizes)
     ax.set_xticklabels([str(s) for s in sizes])
     ax.xaxis.set_minor_locator(NullLocator())
-    ax.set_xlabel("batch size (images per step, log scale)")
+    ax.set_xlabel(label("batch size (images per step, log scale)"))
 
 
 def plot_speedup(speedup: pd.DataFrame, path: str | Path) -> Path:
@@ -285,53 +350,68 @@ def plot_speedup(speedup: pd.DataFrame, path: str | Path) -> Path:
             linewidth=2,
             label=f"{device} · {phase}",
         )
-    ax.axhline(1.0, color="#888888", linewidth=1, label="1× (no gain)")
+    ax.axhline(1.0, color="#888888", linewidth=1, label=label("1× (no gain)"))
     _batch_axis(ax, sorted(speedup["batch_size"].unique()))
     ax.set_ylim(bottom=0)
-    ax.set_ylabel("speedup over CPU (×, ratio of images/s)")
-    ax.set_title("GPU speedup over CPU")
+    ax.set_ylabel(label("speedup over CPU (×, ratio of images/s)"))
+    ax.set_title(label("GPU speedup over CPU"))
     ax.grid(True, alpha=0.3)
     ax.legend(handlelength=3.5)
     fig.tight_layout()
     return _save(fig, path)
 
 
+def _config_order(config: tuple[str, str]) -> tuple:
+    """(device, precision): the display order of devices, then fp32 before bf16."""
+    device, precision = config
+    rank = PRECISIONS.index(precision) if precision in PRECISIONS else len(PRECISIONS)
+    return (*display_order(device)[:2], rank)
+
+
 def plot_throughput(comparison: pd.DataFrame, path: str | Path) -> Path:
-    """images/s (log) against batch size (log₂), one panel per phase, one line per device."""
+    """images/s (log) against batch size (log₂), one panel per phase, one line per device and
+    precision."""
     phases = sorted(set(comparison["phase"]), key=lambda p: display_order("cpu", p))
     fig, axes = plt.subplots(1, len(phases), figsize=(5.2 * len(phases), 4), squeeze=False)
     markers = "osD^vP*X"
-    devices = sorted(comparison["device"].unique(), key=lambda d: (d != "cpu", d))
+    configs = sorted(
+        set(zip(comparison["device"], comparison["precision"], strict=True)), key=_config_order
+    )
     for ax, phase in zip(axes[0], phases, strict=True):
-        for i, device in enumerate(devices):
-            d = comparison[(comparison["phase"] == phase) & (comparison["device"] == device)]
-            d = d.sort_values("batch_size")
+        for i, (device, precision) in enumerate(configs):
+            d = comparison[
+                (comparison["phase"] == phase)
+                & (comparison["device"] == device)
+                & (comparison["precision"] == precision)
+            ].sort_values("batch_size")
+            name = f" ({d['device_name'].iloc[0]})" if len(d) else ""
             ax.plot(
                 d["batch_size"],
                 d["images_per_s"],
                 marker=markers[i % len(markers)],
                 color=f"C{i}",
-                label=f"{device} ({d['device_name'].iloc[0]})" if len(d) else device,
+                label=f"{device} {precision}{name}",
             )
         sizes = sorted(comparison["batch_size"].unique())
         ax.set_xscale("log", base=2)
         ax.set_yscale("log")
         ax.set_xticks(sizes, [str(s) for s in sizes])
-        ax.set_xlabel("batch size")
-        ax.set_ylabel("images / s (profiler off)")
+        ax.set_xlabel(label("batch size"))
+        ax.set_ylabel(label("images / s (profiler off)"))
         ax.set_title(phase)
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=8)
-    fig.suptitle("Throughput vs batch size")
+    fig.suptitle(label("Throughput vs batch size"))
     return _save(fig, Path(path))
 
 
 def plot_op_share(shares: pd.DataFrame, path: str | Path, top_k: int = 5) -> Path:
     """Stacked bars per batch size: the top_k operators' shares (at any batch size) + other."""
-    panels = sorted(shares.groupby(["device", "phase"]).groups, key=lambda k: display_order(*k))
+    panel_of = dict(list(shares.groupby(["device", "precision", "phase"])))
+    panels = sorted(panel_of, key=lambda k: (*_config_order(k[:2]), display_order(k[0], k[2])))
     names = []  # one colour per operator name across every panel
-    for device, phase in panels:
-        d = shares[(shares["device"] == device) & (shares["phase"] == phase)]
+    for key in panels:
+        d = panel_of[key]
         best = d.sort_values("share", ascending=False).groupby("batch_size").head(top_k)
         names += [n for n in best["op_name"] if n not in names]
     # tab20's strong shades, then its light ones, then tab20b: neighbours never look alike.
@@ -339,21 +419,21 @@ def plot_op_share(shares: pd.DataFrame, path: str | Path, top_k: int = 5) -> Pat
     palette = [tab20(i) for i in (*range(0, 20, 2), *range(1, 20, 2))]
     palette += [tab20b(i) for i in range(20)]
     colours = {n: palette[i % len(palette)] for i, n in enumerate(names)}
-    devices = list(dict.fromkeys(d for d, _ in panels))  # one row per device
-    phases = list(dict.fromkeys(p for _, p in sorted(panels, key=lambda k: display_order(*k)[2:])))
+    rows = list(dict.fromkeys(k[:2] for k in panels))  # one row per (device, precision)
+    phases = sorted({k[2] for k in panels}, key=lambda p: display_order("cpu", p))
     fig, axes = plt.subplots(
-        len(devices),
+        len(rows),
         len(phases),
-        figsize=(8 * len(phases), 4.5 * len(devices)),
+        figsize=(8 * len(phases), 4.5 * len(rows)),
         squeeze=False,
         layout="constrained",
     )
     for ax in axes.flat:
         ax.set_visible(False)  # until a panel is drawn in it
-    for device, phase in panels:
-        ax = axes[devices.index(device), phases.index(phase)]
+    for device, precision, phase in panels:
+        ax = axes[rows.index((device, precision)), phases.index(phase)]
         ax.set_visible(True)
-        d = shares[(shares["device"] == device) & (shares["phase"] == phase)]
+        d = panel_of[device, precision, phase]
         best = d.sort_values("share", ascending=False).groupby("batch_size").head(top_k)
         ops = list(dict.fromkeys(best.sort_values("share", ascending=False)["op_name"]))
         table = d.pivot_table(index="batch_size", columns="op_name", values="share", aggfunc="sum")
@@ -364,14 +444,14 @@ def plot_op_share(shares: pd.DataFrame, path: str | Path, top_k: int = 5) -> Pat
             ax.bar(x, 100 * table[op], bottom=100 * bottom, color=colours[op], label=op)
             bottom += table[op]
         ax.bar(x, 100 * (1 - bottom).clip(lower=0), bottom=100 * bottom, color="#d9d9d9",
-               label="other")  # fmt: skip
+               label=label("other"))  # fmt: skip
         basis = "self device time" if device.startswith("cuda") else "self CPU time"
-        ax.set_title(f"{device} · {phase}")
-        ax.set_xlabel("batch size")
-        ax.set_ylabel(f"% of {basis}")
+        ax.set_title(f"{device} · {precision} · {phase}")
+        ax.set_xlabel(label("batch size"))
+        ax.set_ylabel(label("% of " + basis))
         ax.set_ylim(0, 100)
         handles, labels = ax.get_legend_handles_labels()  # reversed: reads like the stack
         ax.legend(handles[::-1], labels[::-1], fontsize=7, loc="upper left",
                   bbox_to_anchor=(1.01, 1.0))  # fmt: skip
-    fig.suptitle("Operator share per batch size")
+    fig.suptitle(label("Operator share per batch size"))
     return _save(fig, Path(path))

@@ -25,7 +25,7 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from lab1.config import RUN_NAME_RE
-from lab1.rundir import RunPaths
+from lab1.rundir import RunPaths, history_path
 
 TABLE_RE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 PART = "part-0.parquet"
@@ -70,6 +70,7 @@ def append_history(paths: RunPaths, run_id: str, tables: dict[str, str | Path]) 
 
 def read_history(runs_dir: str | Path, table: str) -> pd.DataFrame:
     """Every run's rows of one table under runs_dir, with run_id as a string column."""
-    root = history_dir(RunPaths(Path(runs_dir) / "any"), table)
-    dataset = ds.dataset(root, format="parquet", partitioning=PARTITIONING)
+    if not TABLE_RE.match(table):
+        raise ValueError(f"history table name {table!r}: use lowercase letters, digits, '_'")
+    dataset = ds.dataset(history_path(runs_dir, table), format="parquet", partitioning=PARTITIONING)
     return dataset.to_table().to_pandas()

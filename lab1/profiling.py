@@ -1,9 +1,11 @@
-"""Profile one config (device × batch size): torch.profiler op stats, Chrome traces, throughput.
+"""Profile one config (device × precision × batch size): op stats, Chrome traces, throughput.
 
 Two labelled phases, each on real batches of exactly ``batch_size`` training images:
 
 * ``train_step``: zero_grad, forward, nll_loss, backward, Adadelta step (the training recipe);
 * ``inference``: forward only, ``model.eval()`` under ``torch.inference_mode()``.
+
+In bf16 both phases' forward runs under torch.autocast, as training does (the loss in fp32).
 
 Each phase is profiled with a wait / warmup / active schedule (operator table + one Chrome trace,
 which opens in Perfetto and TensorBoard's trace viewer), then timed again with the profiler off,
@@ -34,12 +36,13 @@ from torch.profiler import ProfilerAction, ProfilerActivity, profile, record_fun
 
 from lab1 import interrupt
 from lab1.atomic import atomic_write
-from lab1.config import ProfileSchedule
+from lab1.config import PRECISIONS, ProfileSchedule
 from lab1.data import load_tensors, normalized_images
 from lab1.devices import device_name, synchronize
 from lab1.errors import ConfigError
 from lab1.exclusive import MachineLoad, device_lock
 from lab1.model import Net
+from lab1.precision import autocast
 from lab1.rundir import RunPaths, config_tag
 from lab1.tables import OP_STATS_SCHEMA, PHASES, write_parquet
 
@@ -72,16 +75,18 @@ def check_batch(data: torch.Tensor, target: torch.Tensor, batch_size: int) -> No
         )
 
 
-def _train_step(model: nn.Module, optimizer: torch.optim.Optimizer) -> Callable[[Batch], None]:
+def _train_step(
+    model: nn.Module, optimizer: torch.optim.Optimizer, precision: str
+) -> Callable[[Batch], None]:
     model.train()
 
     def step(batch: Batch) -> None:
         data, target = batch
         optimizer.zero_grad(set_to_none=True)
-        with record_function("forward"):
-            output = model(data)  # (B,10) log-probabilities
+        with record_function("forward"), autocast(data.device, precision):
+            output = model(data)  # (B,10) log-probabilities (bf16 under autocast)
         with record_function("loss"):
-            loss = F.nll_loss(output, target)
+            loss = F.nll_loss(output.float(), target)  # fp32, as in training
         with record_function("backward"):
             loss.backward()
         optimizer.step()  # torch labels it Optimizer.step#Adadelta.step itself
@@ -89,11 +94,11 @@ def _train_step(model: nn.Module, optimizer: torch.optim.Optimizer) -> Callable[
     return step
 
 
-def _inference_step(model: nn.Module) -> Callable[[Batch], None]:
+def _inference_step(model: nn.Module, precision: str) -> Callable[[Batch], None]:
     model.eval()
 
     def step(batch: Batch) -> None:
-        with torch.inference_mode():
+        with torch.inference_mode(), autocast(batch[0].device, precision):
             model(batch[0])
 
     return step
@@ -272,7 +277,11 @@ def _measure_phase(
     dev: torch.device, trace: Path,
 ) -> tuple[list[dict], dict]:  # fmt: skip
     """Profile, then time with the profiler off, one phase: its op rows and throughput row."""
-    step = _train_step(s.model, s.optimizer) if phase == "train_step" else _inference_step(s.model)
+    precision = config["precision"]
+    if phase == "train_step":
+        step = _train_step(s.model, s.optimizer, precision)
+    else:
+        step = _inference_step(s.model, precision)
     profiled_steps = sched.wait + sched.warmup + sched.active
     torch_sched = schedule(wait=sched.wait, warmup=sched.warmup, active=sched.active, repeat=1)
     bs = config["batch_size"]
@@ -288,9 +297,9 @@ def _measure_phase(
     peak, source = _peak_memory(dev, trace)
     ms = 1e3 * seconds
     log.info(
-        "profile %s batch %d %s: %.2f ms/step, %.0f images/s, %.1f µs/sample "
+        "profile %s %s batch %d %s: %.2f ms/step, %.0f images/s, %.1f µs/sample "
         "(profiled %.2f ms/step, %.2f× overhead)",
-        config["device"], bs, phase, ms, bs / seconds, 1e6 * seconds / bs,
+        config["device"], precision, bs, phase, ms, bs / seconds, 1e6 * seconds / bs,
         profiled_ms, profiled_ms / ms,
     )  # fmt: skip
     return rows, {
@@ -310,6 +319,13 @@ def _measure_phase(
     }
 
 
+def _check_config(batch_size: int, precision: str) -> None:
+    if batch_size < 1:
+        raise ConfigError(f"profiling needs a batch size >= 1, got {batch_size}")
+    if precision not in PRECISIONS:
+        raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+
+
 def profile_config(
     data_path: str,
     dataset: str,
@@ -321,15 +337,17 @@ def profile_config(
     *,
     seed: int,
     lr: float,
+    precision: str = "fp32",
 ) -> dict:
     """Profile and time both phases of one config; write its op_stats part and Chrome traces
     where ``paths`` says. ``seed`` and ``lr`` are the run's: the weights, dropout masks, batch
-    order and optimizer are the training recipe's. Returns a small JSON-ready dict: paths,
-    thread settings, seed and lr, and one ``throughput`` row per phase (the comparison's input).
+    order and optimizer are the training recipe's; ``precision``: fp32, or bf16 (autocast).
+    Returns a small JSON-ready dict: paths, thread settings, seed and lr, and one
+    ``throughput`` row per phase (the comparison's input).
     """
-    if batch_size < 1:
-        raise ConfigError(f"profiling needs a batch size >= 1, got {batch_size}")
-    with _PROFILER_LOCK, device_lock(device, f"run {run_id} {config_tag(device, batch_size)}"):
+    _check_config(batch_size, precision)
+    holder = f"run {run_id} {config_tag(device, precision, batch_size)}"
+    with _PROFILER_LOCK, device_lock(device, holder):
         started = time.perf_counter()
         dev = torch.device(device)
         per_phase = sched.wait + sched.warmup + sched.active
@@ -340,25 +358,25 @@ def profile_config(
             "torch_version": torch.__version__,
             "device": device,
             "device_name": device_name(device),
+            "precision": precision,
             "batch_size": batch_size,
         }
-        rows, traces, throughput = [], {}, []
+        rows, throughput = [], []
         for p, phase in enumerate(PHASES):
             # Gathered here, outside both measured loops: (B,1,28,28) and (B,) per step.
             batches = [(s.x[i], s.y[i]) for i in s.idx[p * per_phase : (p + 1) * per_phase]]
-            trace = paths.trace(device, batch_size, phase)
-            trace.parent.mkdir(parents=True, exist_ok=True)
+            trace = paths.trace(device, precision, batch_size, phase)
             interrupt.check()  # between phases: a safe point
             with MachineLoad.measure() as load:
                 phase_rows, row = _measure_phase(phase, s, batches, config, sched, dev, trace)
             rows += phase_rows
             throughput.append({**row, **dataclasses.asdict(load)})
-            traces[phase] = str(trace)
-        part = write_parquet(rows, OP_STATS_SCHEMA, paths.op_stats_part(device, batch_size))
+        part = paths.op_stats_part(device, precision, batch_size)
+        write_parquet(rows, OP_STATS_SCHEMA, part)
         return {
             **config,
             "op_stats": str(part),
-            "traces": traces,
+            "traces": {ph: str(paths.trace(device, precision, batch_size, ph)) for ph in PHASES},
             "throughput": throughput,
             "num_threads": torch.get_num_threads(),
             "num_interop_threads": torch.get_num_interop_threads(),

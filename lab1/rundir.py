@@ -46,9 +46,9 @@ def device_tag(device: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]", "", device)
 
 
-def config_tag(device: str, batch_size: int) -> str:
-    """How one profiled config (device × batch size) is named in file names."""
-    return f"{device_tag(device)}_bs{batch_size}"
+def config_tag(device: str, precision: str, batch_size: int) -> str:
+    """How one profiled config (device × precision × batch size) is named in file names."""
+    return f"{device_tag(device)}_{precision}_bs{batch_size}"
 
 
 @dataclass(frozen=True)
@@ -123,15 +123,17 @@ class RunPaths:
     def profiles(self) -> Path:
         return self.root / "profiles"
 
-    def op_stats_part(self, device: str, batch_size: int) -> Path:
-        return self.profiles / "parts" / f"op_stats_{config_tag(device, batch_size)}.parquet"
+    def op_stats_part(self, device: str, precision: str, batch_size: int) -> Path:
+        tag = config_tag(device, precision, batch_size)
+        return self.profiles / "parts" / f"op_stats_{tag}.parquet"
 
-    def trace(self, device: str, batch_size: int, phase: str) -> Path:
-        return self.profiles / "traces" / f"{config_tag(device, batch_size)}_{phase}.json.gz"
+    def trace(self, device: str, precision: str, batch_size: int, phase: str) -> Path:
+        tag = config_tag(device, precision, batch_size)
+        return self.profiles / "traces" / f"{tag}_{phase}.json.gz"
 
-    def profile_result(self, device: str, batch_size: int) -> Path:
+    def profile_result(self, device: str, precision: str, batch_size: int) -> Path:
         """Where one config's profiling summary lands, for the parent flow to gather."""
-        return self.profiles / "results" / f"{config_tag(device, batch_size)}.json"
+        return self.profiles / "results" / f"{config_tag(device, precision, batch_size)}.json"
 
     def profile_results(self) -> list[Path]:
         return sorted((self.profiles / "results").glob("*.json"))
@@ -157,8 +159,12 @@ class RunPaths:
         return self.root / TABLES[name]
 
     def history(self, table: str) -> Path:
-        """The history dataset of one table, shared by every run under the runs directory."""
-        return self.runs_dir / "history" / table
+        return history_path(self.runs_dir, table)
+
+
+def history_path(runs_dir: str | Path, table: str) -> Path:
+    """The history dataset of one table, shared by every run under the runs directory."""
+    return Path(runs_dir) / "history" / table
 
 
 def new_run_name(dataset: str) -> str:

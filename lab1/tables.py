@@ -16,6 +16,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from lab1.atomic import atomic_write
+from lab1.config import PRECISIONS
 
 PHASES = ("train_step", "inference")  # the profiled phases, in display order
 _STR, _I32, _I64, _F64 = pa.string(), pa.int32(), pa.int64(), pa.float64()
@@ -26,12 +27,13 @@ def _key(name: str, type_: pa.DataType) -> pa.Field:
     return pa.field(name, type_, nullable=False)
 
 
-# What a config is: one device × batch size (× phase, where a table has phases).
+# What a config is: one device × precision × batch size (× phase, where a table has phases).
 _CONFIG = [
     _key("run_id", _STR),
     _key("torch_version", _STR),
     _key("device", _STR),  # as requested: cpu, cuda, cuda:1 …
     _key("device_name", _STR),  # CPU or GPU model
+    _key("precision", _STR),  # fp32 | bf16 (torch.autocast)
     _key("batch_size", _I32),
     _key("phase", _STR),  # train_step | inference
 ]
@@ -95,9 +97,12 @@ COMPARISON_SCHEMA = pa.schema(
         _key("peak_memory_source", _STR),  # how peak_memory_bytes was measured
         _key("num_threads", _I32),  # torch.get_num_threads()
         _key("num_interop_threads", _I32),
-        # ms_per_step on cpu / on this device, same batch size and phase; 1.0 on cpu rows,
-        # null where cpu did not run that config.
+        # ms_per_step on cpu / on this device, same precision, batch size and phase; 1.0 on
+        # cpu rows, null where cpu did not run that config.
         pa.field("speedup_vs_cpu", _F64),
+        # ms_per_step in fp32 / in this precision, same device, batch size and phase; 1.0 on
+        # fp32 rows, null where fp32 did not run that config.
+        pa.field("speedup_vs_fp32", _F64),
         # The phase's measurement window (unix seconds) and the CPU seconds other processes
         # used during it; contended: more than lab1.exclusive.CONTENDED_CORES on average.
         _key("window_start", _F64),
@@ -111,6 +116,7 @@ SHARE_CHANGE_SCHEMA = pa.schema(
     [
         _key("run_id", _STR),
         _key("device", _STR),
+        _key("precision", _STR),
         _key("phase", _STR),
         _key("share_basis", _STR),
         _key("op_name", _STR),
@@ -163,11 +169,12 @@ def display_order(device: str, phase: str = PHASES[0]) -> tuple:
 
 
 def ordered(df: pd.DataFrame, *keys: str) -> pd.DataFrame:
-    """Rows in display order (device, phase), then by ``keys``."""
+    """Rows in display order (device, phase, then precision: fp32 first), then by ``keys``."""
     order = [display_order(d, p) for d, p in zip(df["device"], df["phase"], strict=True)]
+    rank = df["precision"].map(lambda p: PRECISIONS.index(p) if p in PRECISIONS else 9)
     return (
-        df.assign(_order=order)
-        .sort_values(["_order", *keys], kind="stable")
-        .drop(columns="_order")
+        df.assign(_order=order, _precision=rank)
+        .sort_values(["_order", "_precision", *keys], kind="stable")
+        .drop(columns=["_order", "_precision"])
         .reset_index(drop=True)
     )

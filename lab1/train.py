@@ -5,6 +5,9 @@ how batches reach the model: the dataset is decoded once, normalized once and ke
 training device, and each epoch indexes it with a fresh permutation. The loss is read back to
 the host only at log intervals and at the end of an epoch, so the GPU is never stalled per step.
 
+``precision="bf16"`` runs the forward pass under torch.autocast (bf16 matmuls and convolutions;
+the weights, gradients, loss and Adadelta's state stay fp32); "fp32" is the reference recipe.
+
 Speed-ups that keep the math: on CPU, freed memory stays mapped between steps instead of being
 page-faulted back in every step (keep_heap_mapped); the channels_last memory format (auto: on
 for CUDA, off on CPU, where it measured no faster); and, opt-in on CUDA, the whole training
@@ -35,23 +38,17 @@ from lab1.checkpoints import (
     latest_checkpoint,
     load_newest_valid,
     prune,
-    recipe_differences,
     save_checkpoint,
     save_weights,
 )
 from lab1.data import load_tensors, normalized_images
 from lab1.devices import synchronize
-from lab1.errors import ResumeError
+from lab1.errors import ConfigError, ResumeError
 from lab1.model import Net
+from lab1.precision import autocast, use_channels_last
 
 log = logging.getLogger("lab1.train")
 
-# channels_last on CPU, measured through setup_training + train_epoch on the 2-core dev box
-# (AMD EPYC, torch 2.14.1, 2 threads, allocator tuned as below), the median over 11 pairs of
-# back-to-back blocks of the channels_last / default images/s ratio: batch 1: 0.985,
-# batch 16: 0.974, batch 32: 1.014, batch 64: 0.997. oneDNN gains in the convolutions are
-# spent on the layout copies around flatten and pooling: no batch size gains, so it stays off.
-CPU_CHANNELS_LAST = False
 
 # glibc mallopt parameters (malloc.h) and the values keep_heap_mapped sets.
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
@@ -82,6 +79,18 @@ class Recipe:
     lr: float
     gamma: float
     seed: int
+    precision: str  # fp32 | bf16: a run continues in the arithmetic it started in
+
+
+def recipe_mismatch(saved: dict, recipe: Recipe) -> str | None:
+    """The settings a checkpoint's recipe differs in from ``recipe``, in words; None if none.
+
+    Checkpoints written before ``precision`` was part of the recipe were trained in fp32.
+    """
+    saved = {"precision": "fp32", **saved}
+    wanted = asdict(recipe)
+    diffs = [f"{k} {saved.get(k)!r} (now {v!r})" for k, v in wanted.items() if saved.get(k) != v]
+    return ", ".join(diffs) or None
 
 
 @dataclass
@@ -124,13 +133,6 @@ def keep_heap_mapped() -> bool:
     return _heap_kept
 
 
-def use_channels_last(device: torch.device, requested: bool | None = None) -> bool:
-    """Whether a run on ``device`` uses channels_last: as requested, else this module's default."""
-    if requested is not None:
-        return requested
-    return device.type == "cuda" or (device.type == "cpu" and CPU_CHANNELS_LAST)
-
-
 class TrainStep:
     """One step of the recipe on x[idx], y[idx]: zero_grad, forward, nll_loss, backward, step.
 
@@ -138,9 +140,16 @@ class TrainStep:
     means cost one host sync at its end instead of one per step.
     """
 
-    def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer, device: torch.device):
+    def __init__(
+        self,
+        model: nn.Module,
+        optimizer: torch.optim.Optimizer,
+        device: torch.device,
+        precision: str = "fp32",
+    ):
         self.model = model
         self.optimizer = optimizer
+        self.precision = precision
         self.loss_sum = torch.zeros((), device=device)
         self.correct = torch.zeros((), dtype=torch.long, device=device)
 
@@ -162,8 +171,9 @@ class TrainStep:
         # in the warm-up steps sees exactly the layouts the captured step will use.
         data, target = x.index_select(0, idx), y.index_select(0, idx)
         self.optimizer.zero_grad(set_to_none=True)
-        output = self.model(data)  # (B,10) log-probabilities
-        loss = F.nll_loss(output, target)  # batch mean, as in the reference
+        with autocast(x.device, self.precision):
+            output = self.model(data)  # (B,10) log-probabilities, bf16 under autocast
+        loss = F.nll_loss(output.float(), target)  # batch mean, as in the reference; fp32
         loss.backward()
         self.optimizer.step()
         self.loss_sum += loss.detach() * idx.shape[0]  # stays on device: no host sync per step
@@ -300,6 +310,7 @@ class Training:
     x_test: torch.Tensor
     y_test: torch.Tensor
     channels_last: bool
+    precision: str
 
     def train_epoch(
         self, batch_size: int, epoch: int, log_interval: int, max_batches: int | None = None
@@ -329,13 +340,16 @@ def setup_training(
     *,
     channels_last: bool | None = None,
     cuda_graph: bool = False,
+    precision: str = "fp32",
 ) -> Training:
     """Seed, put the decoded dataset on the device, build Net, Adadelta, StepLR and the step.
 
     ``channels_last=None`` is auto (see use_channels_last); ``cuda_graph`` is honoured on CUDA
-    only (elsewhere it logs and trains eagerly).
+    only (elsewhere it logs and trains eagerly), and not with bf16 (ConfigError).
     """
     dev = torch.device(device)
+    if cuda_graph and precision != "fp32" and dev.type == "cuda":
+        raise ConfigError("--cuda-graph does not support --precision bf16 yet")
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
     if dev.type == "cuda":
@@ -345,7 +359,7 @@ def setup_training(
         cuda_graph = False
     if dev.type == "cpu":
         keep_heap_mapped()
-    cl = use_channels_last(dev, channels_last)
+    cl = use_channels_last(dev, precision, channels_last)
     fmt = torch.channels_last if cl else torch.contiguous_format
 
     def images(split: str) -> torch.Tensor:
@@ -363,11 +377,12 @@ def setup_training(
     step = (
         GraphedStep(model, optimizer, dev, batch_size)
         if cuda_graph
-        else TrainStep(model, optimizer, dev)
+        else TrainStep(model, optimizer, dev, precision)
     )
     return Training(
-        dev, model, optimizer, scheduler, generator, step, x_train, y_train, x_test, y_test, cl
-    )
+        dev, model, optimizer, scheduler, generator, step, x_train, y_train, x_test, y_test,
+        channels_last=cl, precision=precision,
+    )  # fmt: skip
 
 
 def train_epoch(
@@ -424,8 +439,9 @@ def evaluate(
     y: torch.Tensor,
     batch_size: int,
     max_batches: int | None = None,
+    precision: str = "fp32",
 ) -> tuple[float, float]:
-    """Mean per-sample NLL and accuracy over (x, y), dropout off."""
+    """Mean per-sample NLL and accuracy over (x, y), dropout off, in the run's precision."""
     model.eval()
     loss_sum = torch.zeros((), device=x.device)
     correct = torch.zeros((), dtype=torch.long, device=x.device)
@@ -434,7 +450,8 @@ def evaluate(
         if max_batches is not None and i >= max_batches:
             break
         data, target = x[start : start + batch_size], y[start : start + batch_size]
-        output = model(data)
+        with autocast(x.device, precision):
+            output = model(data).float()  # (B,10)
         loss_sum += F.nll_loss(output, target, reduction="sum")
         correct += (output.argmax(dim=1) == target).sum()
         seen += target.shape[0]
@@ -470,9 +487,8 @@ def _resume(t: Training, ckpt_dir: Path, recipe: Recipe) -> tuple[list[dict], in
     if found is None:
         return [], 1, None
     state, resumed_from = found
-    differences = recipe_differences(state["recipe"], asdict(recipe))
-    if differences:  # the CLI preflight checks this first; this guards other callers
-        raise ResumeError(f"cannot resume from {resumed_from}: {', '.join(differences)}")
+    if diffs := recipe_mismatch(state["recipe"], recipe):  # the CLI preflight checks first
+        raise ResumeError(f"cannot resume from {resumed_from}: it was trained with {diffs}")
     t.model.load_state_dict(state["model"])
     _load_optimizer(t.optimizer, state["optimizer"])
     t.scheduler.load_state_dict(state["scheduler"])
@@ -504,7 +520,7 @@ def _epoch(
         recipe.batch_size, epoch, log_interval, max_train_batches
     )
     test_loss, test_acc = evaluate(
-        t.model, t.x_test, t.y_test, recipe.test_batch_size, max_test_batches
+        t.model, t.x_test, t.y_test, recipe.test_batch_size, max_test_batches, recipe.precision
     )
     t.scheduler.step()
     stats = EpochStats(
@@ -539,16 +555,15 @@ def train_and_log(
     every epoch, keeping the newest ``keep_checkpoints``; the final weights alone go to
     ``weights_path``. Returns a small JSON-ready summary (the manifest's TrainingSummary).
 
-    ``channels_last``: None = auto (on for CUDA; off on CPU, where it measured no faster).
+    ``channels_last``: None = auto (lab1.precision.use_channels_last).
     ``cuda_graph``: on CUDA, replay the training step from a CUDA graph (same math; dropout
     masks come from the graph's RNG offsets, so results are not bit-identical to eager).
     """
-    ckpt_dir = Path(ckpt_dir)
-    with writing(str(ckpt_dir)):
-        ckpt_dir.mkdir(parents=True, exist_ok=True)
+    ckpt_dir = Path(ckpt_dir)  # created by the first checkpoint's atomic write
     t = setup_training(
         load_tensors(data_path), recipe.dataset, device, recipe.batch_size, recipe.lr,
         recipe.gamma, recipe.seed, channels_last=channels_last, cuda_graph=cuda_graph,
+        precision=recipe.precision,
     )  # fmt: skip
     history, start_epoch, resumed_from = _resume(t, ckpt_dir, recipe)
     # purge_step drops any events a crashed attempt logged past the checkpoint we resume from.
@@ -573,5 +588,6 @@ def train_and_log(
         "history": history,
         "checkpoint": str(latest_checkpoint(ckpt_dir)),
         "model_weights": str(weights_path) if weights_path is not None else None,
-        "execution": {"channels_last": t.channels_last, "step": t.step.mode},
-    }
+        "execution": {"channels_last": t.channels_last, "step": t.step.mode,
+                      "precision": recipe.precision},
+    }  # fmt: skip

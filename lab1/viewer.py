@@ -28,6 +28,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from lab1.rundir import RunPaths
+
 log = logging.getLogger("lab1.viewer")
 
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
@@ -180,16 +182,16 @@ def screenshot(
 
 def capture_screenshots(run_dir: str | Path, out_dir: str | Path) -> dict[str, str]:
     """TensorBoard's scalars page and the top of report.html, as PNGs in out_dir."""
-    run_dir, out_dir = Path(run_dir), Path(out_dir)
+    run, out_dir = RunPaths(Path(run_dir)), Path(out_dir)
     shots = {}
-    with tensorboard_server(run_dir / "tensorboard") as base:
+    with tensorboard_server(run.tensorboard) as base:
         shots["tensorboard_scalars"] = screenshot(
             # Smoothing off: the page shows the logged values themselves.
             f"{base}/?darkMode=false#scalars&_smoothingWeight=0",
             out_dir / "tensorboard_scalars.png",
         )
     shots["report"] = screenshot(
-        (run_dir / "report.html").resolve().as_uri(), out_dir / "report.png"
+        run.report_html.resolve().as_uri(), out_dir / "report.png"
     )
     return {k: str(v) for k, v in shots.items()}
 
@@ -203,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
         for name, path in capture_screenshots(args.run_dir, args.screenshots).items():
             print(f"{name}: {path}")
         return 0
-    return 0 if open_report(Path(args.run_dir) / "report.html") else 1
+    return 0 if open_report(RunPaths(Path(args.run_dir)).report_html) else 1
 
 
 if __name__ == "__main__":

@@ -1,16 +1,18 @@
 #!/usr/bin/env bash
-# Make sure Debian's headless-capable chromium is installed (for tests/test_visual.py).
-# Idempotent: a no-op when chromium is already on PATH. Needs root (CI runs as root).
+# Make sure Debian's headless-capable chromium (tests/test_visual.py) and a CJK font (the
+# Chinese report's figures and pages) are installed. Idempotent: a no-op when both are there.
+# Needs root (CI runs as root). fonts-wqy-microhei is 1.6 MB; fonts-noto-cjk works too (56 MB).
 set -euo pipefail
 
-if command -v chromium >/dev/null 2>&1; then
+have_cjk() { fc-list :lang=zh 2>/dev/null | grep -q .; }
+if command -v chromium >/dev/null 2>&1 && have_cjk; then
     exit 0
 fi
 if [ "$(id -u)" -ne 0 ]; then
-    echo "ensure_chromium: chromium is missing and installing it needs root" >&2
+    echo "ensure_chromium: chromium or a CJK font is missing and installing them needs root" >&2
     exit 1
 fi
 apt-get update -qq
 DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-    chromium fonts-dejavu-core >/dev/null
-command -v chromium >/dev/null
+    chromium fonts-dejavu-core fonts-wqy-microhei fontconfig >/dev/null
+command -v chromium >/dev/null && have_cjk

@@ -15,8 +15,10 @@ Steps (an error in one is recorded in the summary, and the others still run):
 1. ``environment``: torch, CUDA, cuDNN, the GPU.
 2. ``train``: ``lab1.train.train_and_log`` on the device for ``--epochs`` epochs: eager
    (channels_last auto, i.e. on), eager with channels_last off, and ``cuda_graph=True``; then a
-   resume across the two step kinds (1 eager epoch, then graphed to 2). Checks: the graphed step
-   was really captured, and its test accuracy is within 0.02 of the eager run's.
+   resume across the two step kinds (1 eager epoch, then graphed to 2); where the device has
+   native bf16, an eager bf16 run (``precision="bf16"``). Checks: the graphed step was really
+   captured, its test accuracy and the bf16 run's are within 0.02 of the eager fp32 run's, and
+   on CUDA ``cuda_graph`` with bf16 is refused (ConfigError) rather than run.
 3. ``profile``: ``lab1.profiling.profile_config`` at batch 1, 16 and 64 on the device and on the
    CPU. Checks: on CUDA, operators have non-zero self device time in both phases; the top 10
    operators by self device time go into the summary.
@@ -111,12 +113,18 @@ def _train_summary(s: dict) -> dict:
 
 
 def step_train(data_path: str, checksum: str, device: str, epochs: int, work: Path) -> dict:
+    from lab1.config import Lab1Config
+    from lab1.devices import bf16_missing
+    from lab1.errors import ConfigError
     from lab1.train import Recipe, train_and_log
 
-    recipe = Recipe("mnist", checksum, 64, 1000, 1.0, 0.7, 1)
+    d = Lab1Config(run_name="gpu-check")  # the recipe's defaults, never restated here
     runs: dict[str, dict] = {}
 
-    def run(name: str, n: int, ckpt: str | None = None, **kwargs) -> dict:
+    def run(name: str, n: int, ckpt: str | None = None, precision="fp32", **kwargs) -> dict:
+        recipe = Recipe(
+            "mnist", checksum, d.batch_size, d.test_batch_size, d.lr, d.gamma, d.seed, precision
+        )
         start = time.perf_counter()
         s = train_and_log(
             data_path, device, work / "tb" / name, work / "ckpt" / (ckpt or name), recipe, n,
@@ -141,6 +149,19 @@ def step_train(data_path: str, checksum: str, device: str, epochs: int, work: Pa
     if on_cuda:
         checks["graph_captured"] = graph["execution"]["step"] == "cuda_graph"
         checks["resumed_run_captured"] = resumed["execution"]["step"] == "cuda_graph"
+    if bf16_missing(device) is None:
+        bf16 = run("bf16", epochs, precision="bf16")
+        gap_bf16 = abs(bf16["test_accuracy"] - eager["test_accuracy"])
+        checks["bf16_accuracy_matches_fp32"] = gap_bf16 <= ACCURACY_TOLERANCE
+        runs["bf16"]["bf16_vs_fp32"] = round(
+            bf16["steady_images_per_s"] / eager["steady_images_per_s"], 3
+        )
+        if on_cuda:
+            try:
+                run("cuda_graph_bf16", 1, precision="bf16", cuda_graph=True)
+                checks["cuda_graph_bf16_refused"] = False
+            except ConfigError:
+                checks["cuda_graph_bf16_refused"] = True
     speed = {
         "graph_vs_eager": round(graph["steady_images_per_s"] / eager["steady_images_per_s"], 3),
         "channels_last_on_vs_off": round(
@@ -174,15 +195,23 @@ def _top_by_device_time(part: str, phase: str, n: int = TOP_N) -> tuple[list[dic
 
 
 def step_profile(data_path: str, devices: list[str], work: Path, quick: bool) -> dict:
+    from dataclasses import replace
+
+    from lab1.atomic import write_json
+    from lab1.config import Lab1Config
     from lab1.profiling import profile_config
+    from lab1.rundir import RunPaths
 
     run_id = f"gpu-check-{uuid.uuid4().hex[:8]}"
-    kwargs = {"throughput_steps": 10} if quick else {}
-    results, configs, checks = [], [], {}
+    d = Lab1Config(run_name=run_id)  # schedule, seed and lr: the run's defaults
+    sched = replace(d.profile_schedule, throughput_steps=10) if quick else d.profile_schedule
+    paths = RunPaths(work / "profile")
+    configs, checks = [], {}
     for device in devices:
         for bs in BATCH_SIZES:
-            r = profile_config(data_path, "mnist", device, bs, work / "profile", run_id, **kwargs)
-            results.append(r)
+            r = profile_config(data_path, "mnist", device, bs, paths, run_id, sched,
+                               seed=d.seed, lr=d.lr)  # fmt: skip
+            write_json(paths.profile_result(device, "fp32", bs), r)
             config = {
                 "device": device,
                 "batch_size": bs,
@@ -195,17 +224,18 @@ def step_profile(data_path: str, devices: list[str], work: Path, quick: bool) ->
                     config[f"{phase}_top{TOP_N}_by_self_device_time"] = top
                     checks[f"{device}_bs{bs}_{phase}_device_time_nonzero"] = total > 0
             configs.append(config)
-    return {"run_id": run_id, "configs": configs, "checks": checks, "_results": results}
+    return {"run_id": run_id, "configs": configs, "checks": checks, "_run_dir": str(paths.root)}
 
 
-def step_compare(profiled: dict, work: Path) -> dict:
+def step_compare(profiled: dict) -> dict:
     from lab1.compare import combine_and_compare
+    from lab1.report.grids import comparison_rows
+    from lab1.rundir import RunPaths
+    from lab1.tables import COMPARISON_SCHEMA, read_parquet
 
-    results = profiled["_results"]
-    out = combine_and_compare(
-        [r["op_stats"] for r in results], results, work / "compare", profiled["run_id"]
-    )
-    return {"rows": out["rows"], "summary": out["summary"], "top10_markdown": out["top10_markdown"]}
+    out = combine_and_compare(RunPaths(profiled["_run_dir"]), profiled["run_id"])
+    rows = comparison_rows(read_parquet(out["tables"]["comparison"], COMPARISON_SCHEMA))
+    return {"rows": rows, "tables": out["tables"], "plots": out["plots"]}
 
 
 def step_bench(
@@ -295,7 +325,7 @@ def check(args: argparse.Namespace) -> int:
     devices = [device] if device == "cpu" else [device, "cpu"]
     profiled = _step(summary, "profile", lambda: step_profile(info.path, devices, work, args.quick))
     if profiled is not None:
-        _step(summary, "compare", lambda: step_compare(profiled, work))
+        _step(summary, "compare", lambda: step_compare(profiled))
     bench_devices = ["cpu"] if device == "cpu" else ["cpu", device]
     _step(summary, "bench", lambda: step_bench(bench_devices, device, data_dir, work, args.quick))
 

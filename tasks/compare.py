@@ -23,7 +23,9 @@ def compare(run_dir: str, run_id: str) -> dict:
     result = combine_and_compare(paths, run_id)
     texts = write_compare_texts(paths.root)
     create_table_artifact(
-        texts["rows"], key=TABLE_KEY, description=f"{run_id}: device × batch size × phase"
+        texts["rows"],
+        key=TABLE_KEY,
+        description=f"{run_id}: device × precision × batch size × phase",
     )
     create_markdown_artifact(
         texts["markdown"], key=SUMMARY_KEY, description=f"{run_id}: profiling summary"

@@ -1,4 +1,5 @@
-"""profile: torch.profiler op stats, Chrome traces and throughput of one device × batch size."""
+"""profile: torch.profiler op stats, Chrome traces and throughput of one device × precision ×
+batch size."""
 
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ def device_slot(device: str) -> str:
 
 @task(
     name="profile",
-    task_run_name="profile-{device}-bs{batch_size}",
+    task_run_name="profile-{device}-bs{batch_size}-{precision}",
     cache_policy=RUN_CACHE,
     persist_result=True,
 )
@@ -41,11 +42,12 @@ def profile(
     schedule: dict,
     seed: int,
     lr: float,
+    precision: str = "fp32",
 ) -> dict:
     """Returns paths (op_stats part, traces) and one throughput row per phase."""
     # A 60 s lease (Prefect's default: 300 s): a killed holder blocks the others only that long.
     with concurrency(device_slot(device), occupy=1, lease_duration=60):
         return profile_config(
             data_path, dataset, device, batch_size, RunPaths(run_dir), run_id,
-            ProfileSchedule(**schedule), seed=seed, lr=lr,
+            ProfileSchedule(**schedule), seed=seed, lr=lr, precision=precision,
         )  # fmt: skip

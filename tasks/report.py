@@ -17,9 +17,9 @@ HTML_KEY = "lab1-report-html"
 # ``upstream`` (a digest of the results the report shows) is in the cache key: a resumed run
 # whose training or profiles changed gets a new report, an unchanged one reuses the old.
 @task(name="report", cache_policy=RUN_CACHE, persist_result=True)
-def write_report(run_dir: str, upstream: str = "") -> dict:
+def write_report(run_dir: str, upstream: str = "", lang: str = "en") -> dict:
     """Write report.md / report.html into run_dir and show them in the Prefect UI."""
-    paths = report.write_report(run_dir)
+    paths = report.write_report(run_dir, lang)
     # The UI cannot load the run's local PNGs: the artifact links them instead of embedding.
     create_markdown_artifact(
         key=MARKDOWN_KEY,

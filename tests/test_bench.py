@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from lab1.data import export_idx, load_tensors, normalized_images, prepare_dataset
+from lab1.devices import bf16_missing
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -62,8 +63,12 @@ def test_lab1_steps_cross_epoch_boundaries(bench, tensors):
 def test_bench_config_table_and_targets(bench, tensors, tmp_path):
     root = tmp_path / "idx"
     export_idx(tensors, root)
-    r = bench.bench_config(tensors, root, "cpu", 4, steps=2, repeats=2, warmup=1, workers=1)
+    r = bench.bench_config(
+        tensors, root, "cpu", 4, steps=2, repeats=2, warmup=1, workers=1,
+        precisions=("fp32",), own_process=False,
+    )  # fmt: skip
     assert set(r["images_per_s"]) == {"reference", "lab1"}
+    assert {p["path"]: p["precision"] for p in r["paths"]} == {"reference": "fp32", "lab1": "fp32"}
     assert all(len(v) == 2 for v in r["blocks_images_per_s"].values())
     assert r["ratio"]["lab1"] > 0
     table = bench.format_table([r])
@@ -71,6 +76,33 @@ def test_bench_config_table_and_targets(bench, tensors, tmp_path):
     flow = {"returncode": 0, "total_s": 100.0, "overhead_s": 30.0}
     targets = bench.check_targets([{**r, "batch_size": 64, "ratio": {"lab1": 1.3}}], flow)
     assert [t["ok"] for t in targets] == [True, True, False]
+
+
+def test_bf16_targets_gate_on_the_reference_in_its_own_process(bench):
+    row = {
+        "device": "cpu",
+        "batch_size": 64,
+        "images_per_s": {"reference": 800.0, "lab1": 1000.0, "lab1-bf16": 1700.0},
+        "ratio": {"lab1": 1.25, "lab1-bf16": 2.2},  # paired, allocator tuned for both
+        "paths": [{"path": "lab1-bf16", "ratio_vs_reference_own_process": 1.9}],
+        "ratio_bf16_vs_fp32": 1.7,
+    }
+    got = {t["target"]: t["ok"] for t in bench.check_targets([row], None)}
+    assert got == {
+        "cpu batch 64: lab1 fp32 ≥ 1.2× reference": True,
+        "cpu batch 64: lab1 bf16 ≥ 2.0× reference (own process)": False,
+        "cpu batch 64: lab1 bf16 ≥ 1.0× lab1 fp32": True,
+    }
+
+
+@pytest.mark.skipif(bf16_missing("cpu") is not None, reason=f"{bf16_missing('cpu')}")
+def test_bench_times_bf16_and_the_reference_in_its_own_process(bench, tensors, tmp_path):
+    root = tmp_path / "idx"
+    export_idx(tensors, root)
+    r = bench.bench_config(tensors, root, "cpu", 4, steps=2, repeats=2, warmup=1, workers=0)
+    assert {p["path"]: p["precision"] for p in r["paths"]}["lab1-bf16"] == "bf16"
+    assert len(r["reference_own_process_blocks"]) == 2 and r["ratio_bf16_vs_fp32"] > 0
+    assert "lab1-bf16 img/s" in bench.format_table([r])
 
 
 def test_gpu_check_script_loads_and_prepares_carryable_data(tmp_path):

@@ -9,12 +9,17 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
+from runs import start_run, write_profile_results
 
 from lab1 import compare as cmp
 from lab1.history import append_history, read_history
+from lab1.report import findings, grids, words, write_compare_texts
+from lab1.report.blocks import block_markdown
+from lab1.rundir import RunPaths
 from lab1.tables import (
     COMPARISON_SCHEMA,
     OP_STATS_SCHEMA,
+    SCHEMAS,
     SHARE_CHANGE_SCHEMA,
     TOP10_SCHEMA,
     read_parquet,
@@ -44,6 +49,7 @@ def _row(device, bs, phase, op, self_cpu, self_device=0.0, kind="op", shapes="[]
         "torch_version": "2.x",
         "device": device,
         "device_name": "Test GPU" if device == "cuda" else "Test CPU",
+        "precision": "fp32",
         "batch_size": bs,
         "phase": phase,
         "active_steps": 2,
@@ -86,6 +92,7 @@ def _throughput(device, bs, phase):
         "torch_version": "2.x",
         "device": device,
         "device_name": "Test GPU" if device == "cuda" else "Test CPU",
+        "precision": "fp32",
         "batch_size": bs,
         "phase": phase,
         "images_per_s": bs / ms * 1e3,
@@ -173,7 +180,7 @@ def test_profile_results_or_rows_are_accepted_and_duplicates_refused(op_stats, t
     with pytest.raises(ValueError, match="profiled twice"):
         cmp.comparison_table([*throughput, throughput[0]], cmp.top_ops(op_stats), RUN)
     with pytest.raises(ValueError, match="at least one profiled config"):
-        cmp.combine_and_compare([], [], "unused", RUN)
+        cmp.combine_and_compare(RunPaths(Path("/nonexistent")), RUN)
 
 
 def test_share_change_from_smallest_to_largest_batch(op_stats):
@@ -199,38 +206,67 @@ def test_share_change_from_smallest_to_largest_batch(op_stats):
     assert cmp.share_change_table(cmp.op_shares(one_size), top, RUN).empty
 
 
+def _words(comparison, change):
+    return "\n".join(words.sentences(findings.profiling(comparison, change)))
+
+
 def test_summary_sentences_are_computed_from_the_tables(op_stats, throughput):
     top = cmp.top_ops(op_stats)
     c = cmp.comparison_table(throughput, top, RUN)
     change = cmp.share_change_table(cmp.op_shares(op_stats), top, RUN)
-    md = cmp.summary_markdown(c, change)
+    md = _words(c, change)
     assert (
-        "cpu, train_step: per-sample cost falls from 10,000.0 µs at batch 1 to 5,000.0 µs "
+        "cpu · train_step: from batch 1 to 8 the throughput goes from 100 to 200 images/s "
+        "(2.00×) and the cost per image falls from 10,000.0 to 5,000.0 µs" in md
+    )
+    assert (
+        "`aten::conv2d`'s share of self CPU time, which grows from 30.00% at batch 1 to 60.00% "
         "at batch 8" in md
     )
-    assert (
-        "`aten::conv2d`'s share of self CPU time goes from 30.0 % at batch 1 to 60.0 % "
-        "at batch 8" in md
-    )
-    assert "share of self device time goes from 10.0 % at batch 1 to 80.0 % at batch 8" in md
-    assert (
-        "cuda, train_step: 5.0× faster than cpu at batch 1, 10.0× faster than cpu at batch 8" in md
-    )
+    assert "self device time, which grows from 10.00% at batch 1 to 80.00% at batch 8" in md
+    assert "cuda over cpu (train_step): the speedup ranges from 5.00× at batch 1 to 10.00×" in md
     assert "makes a step take 1.50× as long as without it" in md
     # A config where the GPU loses says so.
     slow = [dict(t, ms_per_step=80.0) if t["device"] == "cuda" else t for t in throughput]
-    md_slow = cmp.summary_markdown(cmp.comparison_table(slow, top, RUN), change)
-    assert "8.0× slower than cpu at batch 1" in md_slow
+    md_slow = _words(cmp.comparison_table(slow, top, RUN), change)
+    assert "from 0.12× at batch 1" in md_slow
+    assert "the GPU is slower than the CPU at batch 1, 8." in md_slow
 
 
-def test_top10_markdown_looks_like_the_lab_table(op_stats):
-    text = cmp.format_top10(cmp.top_ops(op_stats), op_stats)
-    blocks = text.strip().split("\n\n### ")
-    assert len(blocks) == 2 * 2 + 2 * 2 * 2  # cpu: 1 sort key, cuda: 2; × 2 sizes × 2 phases
-    assert "### cpu (Test CPU), batch 1, train_step: top 10 by self CPU time" in text
-    assert "| # | Name | Self CPU % | Self CPU | CPU total % | CPU total |" in text
-    assert "| 1 | `aten::mm` | 40.0 % | 40.000us | 40.0 % | 40.000us | 20.000us |" in text
-    assert "Self CUDA" in text and "by self device time" in text
+def test_top10_tables_rank_ten_ops_per_config_phase_and_sort_key(op_stats):
+    md = "\n\n".join(block_markdown(b, Path()) for b in grids.top10_blocks(cmp.top_ops(op_stats)))
+    titles = [line for line in md.splitlines() if line.startswith("**")]
+    assert len(titles) == 2 * 2 + 2 * 2 * 2  # cpu: 1 sort key, cuda: 2; × 2 sizes × 2 phases
+    assert titles[0] == "**cpu (Test CPU) · batch 1 · train_step** (ranked by self CPU time, " \
+        "2 profiled steps)"
+    assert "| # | operator | calls/step | self CPU (µs/step) | CPU total (µs/step) | share |" in md
+    assert "| 1 | `aten::mm` | 1 | 20.0 | 20.0 | 40.00% |" in md
+    assert "self device (µs/step)" in md and "ranked by self device time" in md
+
+
+def test_precision_is_part_of_the_config_identity(op_stats, throughput):
+    """bf16 rows beside fp32 ones: compared per device (speedup_vs_fp32), never merged."""
+    bf16_ops = op_stats.assign(precision="bf16")
+    bf16_ops.loc[bf16_ops["op_name"] == "aten::mm", "self_cpu_us"] /= 4  # mm got faster
+    ops = pd.concat([op_stats, bf16_ops], ignore_index=True)
+    bf16 = [dict(t, precision="bf16", ms_per_step=t["ms_per_step"] / 2) for t in throughput]
+    top = cmp.top_ops(ops)
+    c = cmp.comparison_table([*throughput, *bf16], top, RUN)
+    assert len(c) == 16
+    by = c.set_index(["device", "precision", "batch_size", "phase"])
+    assert (by.xs("fp32", level="precision")["speedup_vs_fp32"] == 1.0).all()
+    assert by.xs("bf16", level="precision")["speedup_vs_fp32"].tolist() == [pytest.approx(2.0)] * 8
+    # vs cpu compares the same precision: bf16 cuda against bf16 cpu.
+    assert by.loc[("cuda", "bf16", 8, "train_step"), "speedup_vs_cpu"] == pytest.approx(10.0)
+    assert by.loc[("cpu", "bf16", 1, "train_step"), "top_op"] == "aten::conv2d"
+    assert by.loc[("cpu", "fp32", 1, "train_step"), "top_op"] == "aten::mm"
+    change = cmp.share_change_table(cmp.op_shares(ops), top, RUN)
+    assert set(change["precision"]) == {"fp32", "bf16"}
+    mm = change[(change["op_name"] == "aten::mm") & (change["device"] == "cpu")]
+    assert mm.groupby("precision")["share_at_min_bs"].count().to_dict() == {"bf16": 2, "fp32": 2}
+    # fp32 first within a device and phase: the one display order of every table.
+    cpu_train = c[(c["device"] == "cpu") & (c["phase"] == "train_step")]
+    assert cpu_train["precision"].tolist() == ["fp32", "fp32", "bf16", "bf16"]
 
 
 def _dtype_ok(series: pd.Series, type_: pa.DataType) -> bool:
@@ -241,11 +277,10 @@ def _dtype_ok(series: pd.Series, type_: pa.DataType) -> bool:
 
 @pytest.fixture
 def compared(op_stats, throughput, tmp_path):
-    parts = []
-    for (device, bs), rows in op_stats.groupby(["device", "batch_size"]):
-        path = tmp_path / "run" / "parts" / f"op_stats_{device}_bs{bs}.parquet"
-        parts.append(str(write_parquet(rows, OP_STATS_SCHEMA, path)))
-    return cmp.combine_and_compare(parts, throughput, tmp_path / "run", RUN)
+    paths = start_run(tmp_path / "run")
+    write_profile_results(paths, op_stats, throughput)
+    result = cmp.combine_and_compare(paths, RUN)
+    return {**result, **write_compare_texts(paths.root)}
 
 
 def test_combine_and_compare_writes_typed_tables_plots_and_markdown(compared, tmp_path):
@@ -256,30 +291,23 @@ def test_combine_and_compare_writes_typed_tables_plots_and_markdown(compared, tm
         "comparison": str(run / "compare" / "comparison.parquet"),
         "share_change": str(run / "compare" / "share_change.parquet"),
     }
-    schemas = {
-        "op_stats": OP_STATS_SCHEMA,
-        "top10": TOP10_SCHEMA,
-        "comparison": COMPARISON_SCHEMA,
-        "share_change": SHARE_CHANGE_SCHEMA,
-    }
-    for name, schema in schemas.items():
+    for name, schema in SCHEMAS.items():
         path = compared["tables"][name]
         assert pq.read_schema(path).equals(schema, check_metadata=True), name
         df = pd.read_parquet(path)
         assert list(df.columns) == schema.names and len(df) > 0
         for field in schema:
             assert _dtype_ok(df[field.name], field.type), (name, field.name, df[field.name].dtype)
-    top10 = read_parquet(compared["tables"]["top10"])
+    top10 = read_parquet(compared["tables"]["top10"], TOP10_SCHEMA)
     assert (top10.groupby(["device", "batch_size", "phase", "sort_key"]).size() == 10).all()
     for png in compared["plots"].values():
         data = Path(png).read_bytes()
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000
     assert Path(compared["summary"]).read_text() == compared["markdown"]
     top10_md = Path(compared["top10_markdown"]).read_text()
-    assert "### cuda (Test GPU), batch 8, inference" in top10_md
+    assert "**cuda (Test GPU) · batch 8 · inference**" in top10_md
     assert len(compared["rows"]) == 8
-    json.dumps({k: v for k, v in compared.items()})  # small and JSON-ready
-    assert len(json.dumps(compared)) < 20_000
+    assert len(json.dumps(compared)) < 20_000  # small and JSON-ready
 
 
 def test_write_parquet_refuses_rows_that_do_not_fit_the_schema(tmp_path):
@@ -294,16 +322,18 @@ def test_write_parquet_refuses_rows_that_do_not_fit_the_schema(tmp_path):
 
 def test_history_appends_runs_and_replaces_a_rerun(compared, tmp_path):
     runs = tmp_path / "runs"
+    beside = RunPaths(runs / "any-run")  # history lives beside the run directories
     tables = compared["tables"]
-    first = append_history(runs, "run-a", tables)
+    first = append_history(beside, "run-a", tables)
     assert first["comparison"] == str(
         runs / "history" / "comparison" / "run_id=run-a" / "part-0.parquet"
     )
-    append_history(runs, "2024", tables)  # a numeric-looking run id stays a string
+    append_history(beside, "2024", tables)  # a numeric-looking run id stays a string
     # Re-appending run-a with a smaller table replaces its partition instead of adding to it.
     small = tmp_path / "small.parquet"
-    write_parquet(read_parquet(tables["comparison"]).head(3), COMPARISON_SCHEMA, small)
-    append_history(runs, "run-a", {"comparison": small})
+    comparison = read_parquet(tables["comparison"], COMPARISON_SCHEMA)
+    write_parquet(comparison.head(3), COMPARISON_SCHEMA, small)
+    append_history(beside, "run-a", {"comparison": small})
 
     path = runs / "history" / "comparison"
     table = ds.dataset(path, partitioning="hive").to_table()
@@ -313,11 +343,12 @@ def test_history_appends_runs_and_replaces_a_rerun(compared, tmp_path):
     assert df["run_id"].map(type).eq(str).all()
     assert df.groupby("run_id").size().to_dict() == {"2024": 8, "run-a": 3}
     assert set(pd.read_parquet(path)["run_id"].astype(str)) == {"2024", "run-a"}
-    assert len(read_history(runs, "op_stats")) == 2 * len(read_parquet(tables["op_stats"]))
+    op_stats = read_parquet(tables["op_stats"], OP_STATS_SCHEMA)
+    assert len(read_history(runs, "op_stats")) == 2 * len(op_stats)
     with pytest.raises(ValueError, match="cannot name a partition"):
-        append_history(runs, "../escape", tables)
+        append_history(beside, "../escape", tables)
     with pytest.raises(ValueError, match="history table name"):
-        append_history(runs, "run-c", {"Bad/Name": small})
+        append_history(beside, "run-c", {"Bad/Name": small})
 
 
 def test_compare_task_publishes_table_and_markdown_artifacts(
@@ -330,12 +361,13 @@ def test_compare_task_publishes_table_and_markdown_artifacts(
     from tasks.compare import SUMMARY_KEY, TABLE_KEY, compare
 
     assert all(re.fullmatch(r"[a-z0-9-]+", k) for k in (TABLE_KEY, SUMMARY_KEY))
-    path = write_parquet(op_stats, OP_STATS_SCHEMA, tmp_path / "part.parquet")
+    paths = start_run(tmp_path / "runs" / RUN)
+    write_profile_results(paths, op_stats, throughput)
 
     @flow(name="compare-artifacts-test")
     def run_compare():
         # Artifacts belong to a task run: made outside any run, Prefect 3 only warns (deprecated).
-        return compare([str(path)], throughput, str(tmp_path / "run"), RUN, str(tmp_path / "runs"))
+        return compare(str(paths.root), RUN)
 
     result = run_compare()
     assert set(result["history"]) == set(result["tables"])
@@ -347,6 +379,6 @@ def test_compare_task_publishes_table_and_markdown_artifacts(
     for a in sorted(found, key=lambda a: a.created):
         latest[a.key] = a
     assert latest[TABLE_KEY].type == "table" and latest[TABLE_KEY].task_run_id is not None
-    assert json.loads(latest[TABLE_KEY].data) == result["rows"]
+    assert json.loads(latest[TABLE_KEY].data) == write_compare_texts(paths.root)["rows"]
     assert latest[SUMMARY_KEY].type == "markdown"
-    assert latest[SUMMARY_KEY].data == result["markdown"]
+    assert latest[SUMMARY_KEY].data == paths.summary_md.read_text()

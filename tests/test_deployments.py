@@ -11,11 +11,14 @@ import json
 import subprocess
 import time
 import uuid
+from dataclasses import asdict
 from pathlib import Path
 
 import pytest
 from conftest import write_mnist_layout
 from prefect_server import PREFECT, PrefectServer
+
+from lab1.config import DRY_RUN_SCHEDULE
 
 ROOT = Path(__file__).resolve().parents[1]
 POOLS = ("lab1-cpu", "lab1-gpu")
@@ -130,6 +133,9 @@ def _profile_params(tmp_path: Path, required: bool) -> dict:
         "dataset": "mnist",
         "batch_sizes": [1],
         "run_id": "no-gpu",
+        "schedule": asdict(DRY_RUN_SCHEDULE),
+        "seed": 1,
+        "lr": 1.0,
         "required": required,
     }
 
@@ -204,5 +210,5 @@ def test_dispatch_sends_each_device_to_its_pool(deployed, tmp_path):
     run = runs / "dispatched"
     assert json.loads((run / "manifest.json").read_text())["status"] == "completed"
     results = sorted(p.name for p in (run / "profiles" / "results").iterdir())
-    assert results == ["cpu_bs2.json", "cpu_bs4.json"]
+    assert results == ["cpu_fp32_bs2.json", "cpu_fp32_bs4.json"]
     assert (run / "compare" / "comparison.parquet").is_file()

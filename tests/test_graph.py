@@ -5,6 +5,9 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from lab1.graph import export_graph, layer_table
 from lab1.model import Net
+from lab1.report import grids
+from lab1.report.blocks import table_markdown
+from lab1.rundir import RunPaths
 
 
 def test_layer_table_covers_every_op_with_macs():
@@ -23,13 +26,16 @@ def test_layer_table_covers_every_op_with_macs():
 
 
 def test_export_graph_writes_graph_grid_and_table(tiny_dataset, tmp_path):
-    tb, out = tmp_path / "tb", tmp_path / "graph"
-    info = export_graph(tiny_dataset.path, "mnist", "cpu", tb, out)
+    paths = RunPaths(tmp_path / "run")
+    info = export_graph(tiny_dataset.path, "mnist", "cpu", paths)
     assert info["parameters"] == 1_199_882 and info["grid_images"] == 64
-    table = (out / "layers.md").read_text()
-    assert "| conv2 | Conv2d | 1×64×24×24 | 18,496 | 10,616,832 |" in table
-    assert len(json.loads((out / "layers.json").read_text())) == info["layers"]
-    acc = EventAccumulator(str(tb), size_guidance={"images": 0})
+    rows = json.loads(paths.layers_json.read_text())
+    assert len(rows) == info["layers"]
+    # The one layer-table writer (lab1.report.grids) renders it for the report.
+    table = table_markdown(grids.layers_table(rows))
+    conv2 = "| `conv2` | Conv2d | relu | 1×64×24×24 | 18,496 | 1.54% | 10,616,832 | 88.53% |"
+    assert conv2 in table
+    acc = EventAccumulator(str(paths.tensorboard), size_guidance={"images": 0})
     acc.Reload()
     assert acc.Tags()["graph"] is True
     assert "Data/train_batch" in acc.Tags()["images"]

@@ -10,19 +10,23 @@ import torch
 
 from lab1 import profiling
 from lab1.compare import top_ops
+from lab1.config import Lab1Config, ProfileSchedule
 from lab1.errors import ConfigError
-from lab1.profiling import batch_indices, check_batch, profile_config, safe_device
+from lab1.profiling import batch_indices, check_batch, profile_config
+from lab1.rundir import RunPaths, device_tag
 from lab1.tables import OP_STATS_SCHEMA, PHASES, read_parquet
 from tasks.profile import profile
 
 # A few steps each: the whole file runs in seconds on 2 cores.
 SMALL = {"wait": 1, "warmup": 1, "active": 2, "throughput_steps": 3}
+RECIPE = {"seed": Lab1Config.seed, "lr": Lab1Config.lr}  # the dataclass defaults
 
 
-def _profile(info, tmp_path, batch_size, device="cpu"):
+def _profile(info, tmp_path, batch_size, device="cpu", seed=RECIPE["seed"]):
     return profile_config(
-        info.path, "mnist", device, batch_size, tmp_path / "run", "test-run", **SMALL
-    )
+        info.path, "mnist", device, batch_size, RunPaths(tmp_path / "run"), "test-run",
+        ProfileSchedule(**SMALL), seed=seed, lr=RECIPE["lr"],
+    )  # fmt: skip
 
 
 def _first_input_batch(op_stats, phase, op, arg):
@@ -56,7 +60,7 @@ def test_profile_writes_op_stats_traces_and_throughput(tiny_dataset, tmp_path):
     assert set(top10["sort_key"]) == {"self_cpu"}  # no device time on the CPU
 
     for phase, path in result["traces"].items():
-        assert path.endswith(f"cpu_bs4_{phase}.json.gz")
+        assert path.endswith(f"cpu_fp32_bs4_{phase}.json.gz")
         events = json.loads(gzip.decompress(Path(path).read_bytes()))["traceEvents"]
         names = {e.get("name") for e in events}
         assert phase in names and any(str(n).startswith("ProfilerStep#") for n in names)
@@ -77,7 +81,7 @@ def test_profile_writes_op_stats_traces_and_throughput(tiny_dataset, tmp_path):
 def test_the_profiled_batch_is_the_configured_size(tiny_dataset, tmp_path, batch_size):
     """Fails if a config profiled one image (or anything but batch_size images) per step."""
     result = _profile(tiny_dataset, tmp_path, batch_size)
-    op_stats = read_parquet(result["op_stats"])
+    op_stats = read_parquet(result["op_stats"], OP_STATS_SCHEMA)
     for phase in PHASES:
         # conv1's input (N,1,28,28) and conv2's (N,32,26,26); fc1's input (N,9216), fc2's (N,128)
         assert _first_input_batch(op_stats, phase, "aten::conv2d", 0) == {batch_size}
@@ -99,14 +103,26 @@ def test_the_guard_refuses_a_batch_of_another_size(tiny_dataset, tmp_path, monke
         _profile(tiny_dataset, tmp_path, 4)
 
 
-@pytest.mark.parametrize(
-    "kwargs", [{"batch_size": 0}, {"active": 0}, {"throughput_steps": 0}, {"wait": -1}]
-)
-def test_bad_settings_are_refused_before_any_work(kwargs, tmp_path):
-    args = {"batch_size": 4, **SMALL, **kwargs}
+@pytest.mark.parametrize("kwargs", [{"active": 0}, {"throughput_steps": 0}, {"wait": -1}])
+def test_bad_schedules_are_refused(kwargs):
     with pytest.raises(ConfigError, match="profiling needs"):
-        profile_config("missing.pt", "mnist", "cpu", out_dir=tmp_path, run_id="r", **args)
+        ProfileSchedule(**{**SMALL, **kwargs})
+
+
+def test_a_bad_batch_size_is_refused_before_any_work(tmp_path):
+    with pytest.raises(ConfigError, match="profiling needs a batch size"):
+        profile_config("missing.pt", "mnist", "cpu", 0, RunPaths(tmp_path), "r",
+                       ProfileSchedule(**SMALL), **RECIPE)  # fmt: skip
     assert not any(tmp_path.iterdir())
+
+
+def test_the_run_seed_reaches_profiling_and_is_recorded(tiny_dataset, tmp_path):
+    """--seed used to stop at training: profiling always drew seed 1's batches."""
+    one = _profile(tiny_dataset, tmp_path / "a", 4, seed=1)
+    seven = _profile(tiny_dataset, tmp_path / "b", 4, seed=7)
+    assert (one["seed"], seven["seed"]) == (1, 7) and one["lr"] == seven["lr"] == RECIPE["lr"]
+    assert one["first_batch"] != seven["first_batch"]
+    assert _profile(tiny_dataset, tmp_path / "c", 4, seed=7)["first_batch"] == seven["first_batch"]
 
 
 def test_batch_indices_cycle_a_small_dataset_with_a_seeded_order():
@@ -121,8 +137,8 @@ def test_batch_indices_cycle_a_small_dataset_with_a_seeded_order():
     assert batch_indices(3, 8, 2, torch.Generator().manual_seed(0)).shape == (2, 8)
 
 
-def test_safe_device_names():
-    assert [safe_device(d) for d in ("cpu", "cuda", "cuda:1", "mps")] == [
+def test_device_tags_are_file_safe():
+    assert [device_tag(d) for d in ("cpu", "cuda", "cuda:1", "mps")] == [
         "cpu",
         "cuda",
         "cuda1",
@@ -143,7 +159,7 @@ def test_peak_memory_is_the_running_sum_of_allocations(tmp_path):
 
 def test_profile_task_returns_the_library_result(tiny_dataset, tmp_path):
     result = profile.fn(
-        tiny_dataset.path, "mnist", "cpu", 2, str(tmp_path / "run"), "task-run", **SMALL
+        tiny_dataset.path, "mnist", "cpu", 2, str(tmp_path / "run"), "task-run", SMALL, **RECIPE
     )
     assert result["batch_size"] == 2 and result["run_id"] == "task-run"
     assert [r["phase"] for r in result["throughput"]] == list(PHASES)
@@ -175,7 +191,8 @@ def test_profile_task_runs_in_a_flow_named_after_its_config(
 
     @flow(name="profile-task-test")
     def one_config():
-        return profile(tiny_dataset.path, "mnist", "cpu", 2, str(tmp_path), "flow-run", **SMALL)
+        return profile(tiny_dataset.path, "mnist", "cpu", 2, str(tmp_path), "flow-run", SMALL,
+                       **RECIPE)  # fmt: skip
 
     state = one_config(return_state=True)
     assert state.is_completed() and state.result()["batch_size"] == 2
@@ -185,4 +202,4 @@ def test_profile_task_runs_in_a_flow_named_after_its_config(
                 id=FlowRunFilterId(any_=[state.state_details.flow_run_id])
             )
         )
-    assert [r.name for r in runs] == ["profile-cpu-bs2"]
+    assert [r.name for r in runs] == ["profile-cpu-bs2-fp32"]

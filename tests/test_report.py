@@ -8,16 +8,21 @@ import re
 from html.parser import HTMLParser
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import torch
 from PIL import Image
+from runs import start_run, write_profile_results
 
-from lab1 import figures, report, tables
+from lab1 import figures, fmt, report, tables
+from lab1.atomic import write_json
 from lab1.compare import combine_and_compare
 from lab1.graph import layer_table
 from lab1.model import Net
-from lab1.rundir import update_manifest
+from lab1.report.run import read_run
+from lab1.rundir import RunPaths
 from lab1.tables import PHASES
+from lab1.train import SCALARS
 
 HEADINGS = (
     "Run",
@@ -28,6 +33,7 @@ HEADINGS = (
     "Top-10 operators",
     "Batch-size comparison",
     "CPU vs GPU",
+    "fp32 vs bf16",
     "Analysis",
 )
 OPS = (
@@ -87,11 +93,14 @@ def synthetic_history(epochs: int = 3) -> list[dict]:
     ]
 
 
-def write_profiles(run_dir: Path, devices=("cpu", "cuda"), batch_sizes=(16, 64, 256)) -> None:
+def write_profiles(
+    paths: RunPaths, devices=("cpu", "cuda"), batch_sizes=(16, 64, 256), precisions=("fp32",)
+) -> None:
     """Synthetic profiler output (op_stats parts + throughput rows) through the real compare
-    step, so the report reads exactly the tables and plots a profiled run leaves."""
-    parts, throughput = [], []
-    for device in devices:
+    step, so the report reads exactly the tables and plots a profiled run leaves. bf16 configs
+    take 2/3 of fp32's time."""
+    op_rows, throughput = [], []
+    for device, precision in [(d, p) for d in devices for p in precisions]:
         gpu = device != "cpu"
         for bs in batch_sizes:
             config = {
@@ -99,6 +108,7 @@ def write_profiles(run_dir: Path, devices=("cpu", "cuda"), batch_sizes=(16, 64, 
                 "torch_version": "2.14.1",
                 "device": device,
                 "device_name": "NVIDIA H100" if gpu else "Test CPU 9000",
+                "precision": precision,
                 "batch_size": bs,
             }
             rows = []
@@ -106,7 +116,7 @@ def write_profiles(run_dir: Path, devices=("cpu", "cuda"), batch_sizes=(16, 64, 
                 weights = [2.0**-k for k in range(len(OPS))]
                 if bs == max(batch_sizes):  # the conv backward grows with the batch
                     weights[0] *= 3
-                step_us = 50.0 * bs ** (0.5 if gpu else 0.9)
+                step_us = 50.0 * bs ** (0.5 if gpu else 0.9) / (1.5 if precision == "bf16" else 1)
                 for op, w in [*zip(OPS, weights, strict=True), ("aten::empty", 0.05)]:
                     us = 5 * step_us * w
                     rows.append(
@@ -156,10 +166,9 @@ def write_profiles(run_dir: Path, devices=("cpu", "cuda"), batch_sizes=(16, 64, 
                         "num_interop_threads": 16,
                     }
                 )
-            full = [{f.name: r.get(f.name, 0) for f in tables.OP_STATS_SCHEMA} for r in rows]
-            part = run_dir / "profiles" / "parts" / f"op_stats_{device}_bs{bs}.parquet"
-            parts.append(str(tables.write_parquet(full, tables.OP_STATS_SCHEMA, part)))
-    combine_and_compare(parts, throughput, run_dir, "r")
+            op_rows += [{f.name: r.get(f.name, 0) for f in tables.OP_STATS_SCHEMA} for r in rows]
+    write_profile_results(paths, pd.DataFrame(op_rows), throughput)
+    combine_and_compare(paths, "r")
 
 
 def make_run(
@@ -169,24 +178,16 @@ def make_run(
     dry_run: bool = False,
     profiles: bool = True,
     devices=("cpu", "cuda"),
+    precisions=("fp32",),
     env: dict | None = None,
 ) -> Path:
     """A run directory as the pipeline leaves it: manifest, layer table, optional profiles."""
-    run_dir.mkdir(parents=True, exist_ok=True)
     history = synthetic_history()
-    update_manifest(
+    paths = start_run(
         run_dir,
         status="completed",
-        run_name=run_dir.name,
-        parameters={
-            "epochs": 3,
-            "batch_size": 64,
-            "test_batch_size": 1000,
-            "lr": 1.0,
-            "gamma": 0.7,
-            "seed": 1,
-            "dry_run": dry_run,
-        },
+        parameters={"epochs": 3, "batch_size": 64, "test_batch_size": 1000, "lr": 1.0,
+                    "gamma": 0.7, "seed": 1, "dry_run": dry_run, "batch_sizes": (16, 64, 256)},
         environment=env or ENV,
         devices={"resolved": list(devices), "training": devices[-1]},
         dataset={
@@ -197,16 +198,20 @@ def make_run(
             "test_size": 10000 if full else 1000,
             "checksum": "ab" * 32,
             "full": full,
+            "path": str(run_dir / "data" / "mnist.pt"),
         },
         timings={"download-data": 1.5, "export-graph": 0.5, "train-and-log": 12.0},
-        training={"device": devices[-1], "history": history, "epochs_completed": len(history)},
-        results={"test_accuracy": history[-1]["test_accuracy"], "epochs_completed": 3},
-    )
-    (run_dir / "graph").mkdir(exist_ok=True)
-    rows = layer_table(Net().eval(), torch.zeros(1, 1, 28, 28))
-    (run_dir / "graph" / "layers.json").write_text(json.dumps(rows))
+        training={"device": devices[-1], "history": history, "epochs_completed": len(history),
+                  "resumed_from_epoch": None, "test_accuracy": history[-1]["test_accuracy"],
+                  "test_loss": history[-1]["test_loss"], "train_loss": history[-1]["train_loss"],
+                  "train_accuracy": history[-1]["train_accuracy"], "checkpoint": None,
+                  "execution": {}},
+        results={"test_accuracy": history[-1]["test_accuracy"], "test_loss": None,
+                 "epochs_completed": 3},
+    )  # fmt: skip
+    write_json(paths.layers_json, layer_table(Net().eval(), torch.zeros(1, 1, 28, 28)))
     if profiles:
-        write_profiles(run_dir, devices=devices)
+        write_profiles(paths, devices=devices, precisions=precisions)
     return run_dir
 
 
@@ -441,17 +446,17 @@ def test_scalars_are_read_back_from_the_event_files(tmp_path):
 
     run = make_run(tmp_path / "run-f", profiles=False)
     with SummaryWriter(str(run / "tensorboard")) as w:
-        for tag in report.SCALAR_TAGS:
+        for tag in SCALARS:
             for step in (1, 2, 3, 4):
                 w.add_scalar(tag, 0.25 * step, global_step=step)
         w.add_scalar("LR", 9.0, global_step=4)  # a re-logged step keeps its last value
-    d = report.read_run(run)
-    assert d.scalars_source == "the TensorBoard event files"
+    d = read_run(run)
+    assert d.scalars_source == "events"
     assert d.scalars["Loss/test"] == [(1, 0.25), (2, 0.5), (3, 0.75), (4, 1.0)]
     assert d.scalars["LR"][-1] == (4, 9.0)
     # Without event files the manifest's history stands in.
-    d2 = report.read_run(make_run(tmp_path / "run-g", profiles=False))
-    assert d2.scalars_source == "manifest.json"
+    d2 = read_run(make_run(tmp_path / "run-g", profiles=False))
+    assert d2.scalars_source == "manifest"
     assert [s for s, _ in d2.scalars["Accuracy/train"]] == [1, 2, 3]
 
 
@@ -521,7 +526,7 @@ def test_markdown_for_artifact_links_figures_by_absolute_uri(full_report):
     ("value", "text"), [(91002, "9.10.2"), (90100, "9.1.0"), (8902, "8.9.2"), (None, "–")]
 )
 def test_cudnn_version_format(value, text):
-    assert report.fmt_cudnn(value) == text
+    assert fmt.cudnn(value) == text
 
 
 def test_report_task_publishes_markdown_and_link_artifacts(prefect_harness, tmp_path):
@@ -544,3 +549,31 @@ def test_report_task_publishes_markdown_and_link_artifacts(prefect_harness, tmp_
     assert md.type == "markdown" and "## Analysis" in md.data
     # Prefect stores a link artifact as the Markdown link [text](uri).
     assert f"]({(run / 'report.html').resolve().as_uri()})" in link.data
+
+
+def test_numbers_read_the_same_in_the_report_and_the_summary(full_report):
+    """One set of findings and formatters: compare/summary.md's sentences and table rows
+    appear in report.md character for character (once "40.0 %" here, "40.00%" there)."""
+    run, _, md = full_report
+    summary = Path(report.write_compare_texts(run)["summary"]).read_text()
+    lines = [x for x in summary.splitlines() if x.startswith(("- ", "| "))]
+    assert len(lines) > 12 + 8  # the findings and the comparison table
+    for line in lines:
+        assert line in md, line
+    assert numbers(summary) <= numbers(md)
+
+
+def test_fp32_and_bf16_are_compared_like_two_devices(tmp_path):
+    run = make_run(tmp_path / "run-bf16", devices=("cpu",), precisions=("fp32", "bf16"))
+    md = Path(report.write_report(run)["report_md"]).read_text()
+    s = sections(md)
+    table = md_tables(s["fp32 vs bf16"])[0]
+    assert len(table) == 1 + 3 * 2 and {r[6] for r in table[1:]} == {"1.50×"}
+    assert "cpu bf16 over fp32 (train_step): the speedup ranges from 1.50× at batch" in md
+    # Every per-config table and sentence keeps the two precisions apart.
+    tops = md_tables(s["Top-10 operators"])
+    assert len(tops) == 2 * 3 * 2 and "**cpu bf16 (Test CPU 9000) · batch 16 · inference**" in md
+    devices = [r[0] for r in md_tables(s["Batch-size comparison"])[0][1:]]
+    assert devices.count("cpu") == devices.count("cpu bf16") == 6
+    assert "cpu bf16 · train_step: from batch 16 to 256" in s["Analysis"]
+    assert "cpu · train_step: from batch 16 to 256" in s["Analysis"]

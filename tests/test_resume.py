@@ -67,7 +67,10 @@ def test_sigkill_mid_training_then_resume_matches_uninterrupted(tmp_path):
     recipe = Recipe(
         dataset="mnist",
         data_checksum=manifest["dataset"]["checksum"],
-        **{k: params[k] for k in ("batch_size", "test_batch_size", "lr", "gamma", "seed")},
+        **{
+            k: params[k]
+            for k in ("batch_size", "test_batch_size", "lr", "gamma", "seed", "precision")
+        },
     )
     reference = train_and_log(
         runs / "killed" / "data" / "mnist.pt", "cpu", tmp_path / "tb", tmp_path / "ck", recipe, 4

@@ -14,8 +14,7 @@ def test_download_data_task_offline_uses_local_files(tiny_data_dir, tmp_path):
 
 
 def test_graph_and_train_tasks_return_small_dicts(tiny_dataset, tmp_path):
-    tb, out = str(tmp_path / "tb"), str(tmp_path / "g")
-    g = export_graph.fn(tiny_dataset.path, "mnist", "cpu", tb, out)
+    g = export_graph.fn(tiny_dataset.path, "mnist", "cpu", str(tmp_path / "run"))
     assert g["parameters"] == 1_199_882
     recipe = {
         "dataset": "mnist",
@@ -25,6 +24,7 @@ def test_graph_and_train_tasks_return_small_dicts(tiny_dataset, tmp_path):
         "lr": 1.0,
         "gamma": 0.7,
         "seed": 1,
+        "precision": "fp32",
     }
     t = train_and_log.fn(
         tiny_dataset.path, "cpu", str(tmp_path / "tb"), str(tmp_path / "ck"), recipe, 1, 10, 2, 1

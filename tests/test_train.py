@@ -16,7 +16,7 @@ TAGS = {
 }
 
 
-def _recipe(info, batch_size=16):
+def _recipe(info, batch_size=16, precision="fp32"):
     return Recipe(
         dataset="mnist",
         data_checksum=info.checksum,
@@ -25,6 +25,7 @@ def _recipe(info, batch_size=16):
         lr=1.0,
         gamma=0.7,
         seed=1,
+        precision=precision,
     )
 
 
@@ -85,7 +86,7 @@ def test_resume_refuses_a_different_recipe(tiny_dataset, tmp_path):
     train_and_log(
         tiny_dataset.path, "cpu", tmp_path / "b", tmp_path / "c", _recipe(tiny_dataset), 1
     )
-    with pytest.raises(ResumeError, match=r"cannot resume .*batch_size 16 → 32"):
+    with pytest.raises(ResumeError, match=r"cannot resume .*batch_size 16 \(now 32\)"):
         train_and_log(
             tiny_dataset.path, "cpu", tmp_path / "b", tmp_path / "c", _recipe(tiny_dataset, 32), 2
         )
@@ -135,16 +136,17 @@ def test_channels_last_run_trains_and_reports_it(tiny_dataset, tmp_path):
         tiny_dataset.path, "cpu", tmp_path / "tb", tmp_path / "ck", _recipe(tiny_dataset), 2,
         channels_last=True,
     )  # fmt: skip
-    assert summary["execution"] == {"channels_last": True, "step": "eager"}
+    assert summary["execution"] == {"channels_last": True, "step": "eager", "precision": "fp32"}
     assert summary["test_accuracy"] > 0.5
 
 
 def test_auto_channels_last_is_on_for_cuda_and_measured_for_cpu():
-    from lab1.train import CPU_CHANNELS_LAST, use_channels_last
+    from lab1.precision import CPU_CHANNELS_LAST, use_channels_last
 
-    assert use_channels_last(torch.device("cuda")) is True
-    assert use_channels_last(torch.device("cpu")) is CPU_CHANNELS_LAST
-    assert use_channels_last(torch.device("cuda"), False) is False
+    for precision in ("fp32", "bf16"):
+        assert use_channels_last(torch.device("cuda"), precision) is True
+        assert use_channels_last(torch.device("cpu"), precision) is CPU_CHANNELS_LAST[precision]
+    assert use_channels_last(torch.device("cuda"), "fp32", False) is False
 
 
 def test_heap_is_kept_mapped_once_per_process_where_glibc_is():

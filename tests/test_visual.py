@@ -12,23 +12,25 @@ import os
 import shutil
 import time
 import urllib.parse
-from dataclasses import asdict
 from io import BytesIO
 from pathlib import Path
 
 import pytest
 from PIL import Image
+from runs import start_run
 
 from lab1 import data, graph, report, viewer
+from lab1.atomic import write_json
 from lab1.compare import combine_and_compare
+from lab1.config import DRY_RUN_SCHEDULE
 from lab1.environment import capture_environment
+from lab1.manifest import update_manifest
 from lab1.profiling import profile_config
-from lab1.rundir import RunPaths, update_manifest
-from lab1.train import Recipe, train_and_log
+from lab1.train import SCALARS, Recipe, train_and_log
 
 pytestmark = pytest.mark.slow
 
-SCALAR_TAGS = set(report.SCALAR_TAGS)
+SCALAR_TAGS = set(SCALARS)
 EPOCHS = 2
 TB_ORANGE = (245, 124, 0)  # TensorBoard's header bar
 
@@ -55,50 +57,25 @@ def visual_run(tmp_path_factory) -> Path:
 
     root = tmp_path_factory.mktemp("visual")
     write_mnist_layout(root / "datasets")
-    run = RunPaths(root / "runs" / "visual")
-    run.root.mkdir(parents=True)
-    info = data.prepare_dataset("mnist", root / "datasets", run.data)
-    update_manifest(
-        run.root,
-        status="running",
-        run_name="visual",
-        parameters={
-            "epochs": EPOCHS,
-            "batch_size": 32,
-            "test_batch_size": 50,
-            "lr": 1.0,
-            "gamma": 0.7,
-            "seed": 1,
-            "dry_run": True,
-            "batch_sizes": [8, 32],
-        },
+    run = start_run(
+        root / "runs" / "visual",
+        parameters={"epochs": EPOCHS, "batch_size": 32, "test_batch_size": 50, "lr": 1.0,
+                    "gamma": 0.7, "seed": 1, "dry_run": True, "batch_sizes": [8, 32]},
         devices={"resolved": ["cpu"], "training": "cpu"},
         environment=capture_environment(),
-        dataset={k: v for k, v in info.to_dict().items() if k != "path"},
-    )
-    g = graph.export_graph(info.path, "mnist", "cpu", run.tensorboard, run.graph)
-    recipe = Recipe("mnist", info.checksum, 32, 50, 1.0, 0.7, 1)
+    )  # fmt: skip
+    info = data.prepare_dataset("mnist", root / "datasets", run.data)
+    g = graph.export_graph(info.path, "mnist", "cpu", run)
+    recipe = Recipe("mnist", info.checksum, 32, 50, 1.0, 0.7, 1, "fp32")
     trained = train_and_log(
         info.path, "cpu", run.tensorboard, run.checkpoints, recipe, EPOCHS, 10, 3, 1
     )
-    parts, rows = [], []
     for bs in (8, 32):
-        res = profile_config(
-            info.path,
-            "mnist",
-            "cpu",
-            bs,
-            run.profiles,
-            "visual",
-            wait=0,
-            warmup=1,
-            active=1,
-            throughput_steps=2,
-        )
-        parts.append(res["op_stats"])
-        rows += res["throughput"]
-    combine_and_compare(parts, rows, run.root, "visual")
-    update_manifest(run.root, graph=g, training=trained, recipe=asdict(recipe))
+        result = profile_config(info.path, "mnist", "cpu", bs, run, "visual", DRY_RUN_SCHEDULE,
+                                seed=1, lr=1.0)  # fmt: skip
+        write_json(run.profile_result("cpu", "fp32", bs), result)
+    combine_and_compare(run, "visual")
+    update_manifest(run, dataset=info.to_dict(), graph=g, training=trained)
     report.write_report(run.root)
     return run.root
 
@@ -159,7 +136,7 @@ def test_tensorboard_serves_every_scalar_per_epoch(tensorboard, visual_run):
     tags = _until(lambda: served() >= SCALAR_TAGS)
     assert tags, "not every scalar tag is served"
     history = json.loads((visual_run / "manifest.json").read_text())["training"]["history"]
-    fields = report.HISTORY_FIELDS
+    fields = SCALARS
     for tag in sorted(SCALAR_TAGS):
         points = viewer.get_json(
             f"{tensorboard}/data/plugin/scalars/scalars?{_q(run='.', tag=tag)}"

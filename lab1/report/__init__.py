@@ -17,25 +17,35 @@ import re
 from pathlib import Path
 
 from lab1.atomic import write_text
-from lab1.report import findings, grids, words
+from lab1.report import findings, grids, words, zh
 from lab1.report.blocks import Bullets, Section, to_html, to_markdown
 from lab1.report.run import read_run
 from lab1.report.sections import build_sections, top_ops_section
 from lab1.rundir import RunPaths
 
+LANGUAGES = ("en", "zh")
 
-def write_report(run_dir: str | Path) -> dict:
-    """Write report.md, report.html and figures/*.png into run_dir.
+
+def write_report(run_dir: str | Path, lang: str = "en") -> dict:
+    """Write report.md, report.html and figures/*.png into run_dir, in ``lang``: ``en``, or
+    ``zh`` on the course's Chinese template (the same findings, tables and numbers).
 
     Returns ``{"report_md": path, "report_html": path, "figures": {name: path}}`` (strings).
     """
+    if lang not in LANGUAGES:
+        raise ValueError(f"report language {lang!r} is not one of {LANGUAGES}")
     d = read_run(run_dir)
     figs: dict[str, Path] = {}
-    sections = build_sections(d, figs)
-    title = f"AI-System Lab 1 report: {d.manifest.run_name}"
+    if lang == "zh":
+        sections = zh.build_sections(d, figs)
+        title = f"AI-System 实验一报告：{d.manifest.run_name}"
+    else:
+        sections = build_sections(d, figs)
+        title = f"AI-System Lab 1 report: {d.manifest.run_name}"
     md = to_markdown(title, sections, d.paths.root)
     write_text(d.paths.report_md, md)
-    write_text(d.paths.report_html, to_html(md, title, d.paths.root))
+    html_lang = "zh-CN" if lang == "zh" else "en"
+    write_text(d.paths.report_html, to_html(md, title, d.paths.root, html_lang))
     return {
         "report_md": str(d.paths.report_md),
         "report_html": str(d.paths.report_html),

@@ -13,7 +13,9 @@ from typing import Any
 import pandas as pd
 
 from lab1.manifest import Manifest
-from lab1.tables import display_order, ordered
+from lab1.tables import ordered
+
+PANEL = ["device", "precision", "phase"]  # what a batch-size sweep is compared within
 
 
 @dataclass(frozen=True)
@@ -68,8 +70,15 @@ def layers(rows: list[dict]) -> list[Finding]:
     ]  # fmt: skip
 
 
+def config_label(device: str, precision: str) -> str:
+    """How a config's device reads in tables and sentences: ``cpu``, or ``cpu bf16`` for a
+    precision other than the reference fp32."""
+    return device if precision == "fp32" else f"{device} {precision}"
+
+
 def _scaling(device: str, phase: str, g: pd.DataFrame) -> list[Finding]:
-    """Throughput, cost per image, heaviest operator and peak memory across batch sizes."""
+    """Throughput, cost per image, heaviest operator and peak memory across batch sizes.
+    ``device`` is the config's label (config_label)."""
     lo, hi = g.iloc[0], g.iloc[-1]
     where = {"device": device, "phase": phase, "lo_bs": int(lo.batch_size),
              "hi_bs": int(hi.batch_size)}  # fmt: skip
@@ -95,10 +104,12 @@ def _share_moves(share_change: pd.DataFrame | None) -> list[Finding]:
     if share_change is None:
         return []
     out = []
-    for (device, phase), g in ordered(share_change).groupby(["device", "phase"], sort=False):
+    panels = ordered(share_change).groupby(["device", "precision", "phase"], sort=False)
+    for (device, precision, phase), g in panels:
         r = g.loc[g["change"].abs().idxmax()]
+        label = config_label(device, precision)
         out.append(
-            Finding("share_move", {"device": device, "phase": phase, "op": r.op_name,
+            Finding("share_move", {"device": label, "phase": phase, "op": r.op_name,
                                    "basis": r.share_basis, "from": r.share_at_min_bs,
                                    "to": r.share_at_max_bs, "change": r.change,
                                    "lo_bs": int(r.min_bs), "hi_bs": int(r.max_bs)})
@@ -108,11 +119,12 @@ def _share_moves(share_change: pd.DataFrame | None) -> list[Finding]:
 
 def _speedups(speedups: pd.DataFrame) -> list[Finding]:
     out = []
-    for (device, phase), g in speedups.groupby(["device", "phase"], sort=False):
+    for (device, precision, phase), g in speedups.groupby(PANEL, sort=False):
         best, worst = g.loc[g["speedup"].idxmax()], g.loc[g["speedup"].idxmin()]
         slower = [int(b) for b, s in zip(g["batch_size"], g["speedup"], strict=True) if s < 1]
         out.append(
-            Finding("speedup", {"device": device, "phase": phase, "worst": worst.speedup,
+            Finding("speedup", {"device": config_label(device, precision), "phase": phase,
+                                "worst": worst.speedup,
                                 "worst_bs": int(worst.batch_size), "best": best.speedup,
                                 "best_bs": int(best.batch_size), "slower_at": slower})
         )  # fmt: skip
@@ -126,9 +138,42 @@ def speedups(comparison: pd.DataFrame) -> pd.DataFrame:
     gpu = comparison[comparison["device"] != "cpu"].dropna(subset=["speedup_vs_cpu"])
     if cpu.empty or gpu.empty:
         return pd.DataFrame()
-    merged = gpu.merge(cpu[["batch_size", "phase", "images_per_s"]], on=["batch_size", "phase"],
-                       suffixes=("", "_cpu"))  # fmt: skip
+    same = ["precision", "batch_size", "phase"]
+    merged = gpu.merge(cpu[[*same, "images_per_s"]], on=same, suffixes=("", "_cpu"))
     return ordered(merged.assign(speedup=merged["speedup_vs_cpu"]), "batch_size")
+
+
+def precisions(comparison: pd.DataFrame) -> pd.DataFrame:
+    """One row per non-fp32 config × batch size × phase beside its fp32 twin on the same
+    device: images/s, top operator and peak memory of both, and the speed-up over fp32."""
+    ref = comparison[comparison["precision"] == "fp32"]
+    other = comparison[comparison["precision"] != "fp32"].dropna(subset=["speedup_vs_fp32"])
+    if ref.empty or other.empty:
+        return pd.DataFrame()
+    same = ["device", "batch_size", "phase"]
+    cols = [*same, "images_per_s", "top_op", "top_op_share", "peak_memory_bytes"]
+    merged = other.merge(ref[cols], on=same, suffixes=("", "_fp32"))
+    return ordered(merged.assign(speedup=merged["speedup_vs_fp32"]), "batch_size")
+
+
+def _precision_findings(pr: pd.DataFrame) -> list[Finding]:
+    """Per device, precision and phase: the speed-up range over fp32, and at the largest batch
+    the heaviest operator and the peak memory of both."""
+    out = []
+    for (device, precision, phase), g in pr.groupby(PANEL, sort=False):
+        best, worst = g.loc[g["speedup"].idxmax()], g.loc[g["speedup"].idxmin()]
+        hi = g.loc[g["batch_size"].idxmax()]
+        out.append(
+            Finding("precision_speedup", {
+                "device": device, "precision": precision, "phase": phase,
+                "worst": worst.speedup, "worst_bs": int(worst.batch_size),
+                "best": best.speedup, "best_bs": int(best.batch_size),
+                "slower_at": [int(b) for b, x in zip(g["batch_size"], g["speedup"], strict=True)
+                              if x < 1],
+                "hi_bs": int(hi.batch_size), "op": hi.top_op, "op_fp32": hi.top_op_fp32,
+                "mem": hi.peak_memory_bytes, "mem_fp32": hi.peak_memory_bytes_fp32})
+        )  # fmt: skip
+    return out
 
 
 def profiling(comparison: pd.DataFrame | None, share_change: pd.DataFrame | None) -> list[Finding]:
@@ -137,12 +182,15 @@ def profiling(comparison: pd.DataFrame | None, share_change: pd.DataFrame | None
         return [Finding("not_profiled")]
     out: list[Finding] = []
     cmp = ordered(comparison, "batch_size")
-    for (device, phase), g in cmp.groupby(["device", "phase"], sort=False):
-        out += _scaling(device, phase, g)
+    for (device, precision, phase), g in cmp.groupby(PANEL, sort=False):
+        out += _scaling(config_label(device, precision), phase, g)
     out += _share_moves(share_change)
     sp = speedups(comparison)
     if len(sp):
         out += _speedups(sp)
+    pr = precisions(comparison)
+    if len(pr):
+        out += _precision_findings(pr)
     o = comparison["profiler_overhead"]
     out.append(Finding("profiler_overhead", {"min": o.min(), "max": o.max()}))
     return out + _contended(cmp)
@@ -154,10 +202,8 @@ def _contended(cmp: pd.DataFrame) -> list[Finding]:
     if busy.empty:
         return []
     rates = busy["other_cpu_s"] / (busy["window_end"] - busy["window_start"])
-    configs = [f"{d} · {p} · batch {b}" for d, p, b in
-               zip(busy["device"], busy["phase"], busy["batch_size"], strict=True)]  # fmt: skip
+    configs = [f"{config_label(d, pr)} · {p} · batch {b}" for d, pr, p, b in
+               zip(busy["device"], busy["precision"], busy["phase"], busy["batch_size"],
+                   strict=True)]  # fmt: skip
     return [Finding("contended", {"configs": configs, "max_cores": float(rates.max())})]
 
-
-def config_order(f: Finding) -> tuple:
-    return display_order(f.values.get("device", ""), f.values.get("phase", ""))

@@ -9,6 +9,7 @@ import pandas as pd
 
 from lab1 import fmt
 from lab1.report.blocks import Block, Table
+from lab1.report.findings import PANEL, config_label
 from lab1.tables import display_order, ordered
 
 TIME_LABELS = {
@@ -54,10 +55,15 @@ def layers_table(rows: list[dict]) -> Table:
 
 
 def comparison_rows(comparison: pd.DataFrame) -> list[dict[str, str]]:
-    """The comparison as formatted cells by header: the table artifact and the report table."""
+    """The comparison as formatted cells by header: the table artifact and the report table.
+    The device cell is the config's label (``cpu``, ``cpu bf16``)."""
+    labelled = comparison.assign(
+        device=[config_label(d, p) for d, p in zip(comparison["device"],
+                                                   comparison["precision"], strict=True)]
+    )  # fmt: skip
     return [
         {header: f(r[col]) for col, header, f in COMPARISON_COLUMNS}
-        for _, r in ordered(comparison, "batch_size").iterrows()
+        for _, r in ordered(labelled, "batch_size").iterrows()
     ]
 
 
@@ -69,20 +75,21 @@ def comparison_table(comparison: pd.DataFrame) -> Table:
 
 
 def _config_keys(top10: pd.DataFrame) -> list[tuple]:
-    """(device, batch_size, phase, sort_key) of every ranking: cpu first, train_step first,
-    then batch size; a GPU config ranked by CPU time before device time."""
-    keys = top10[["device", "batch_size", "phase", "sort_key"]].drop_duplicates()
+    """(device, precision, batch_size, phase, sort_key) of every ranking: cpu first,
+    train_step first, fp32 first, then batch size; a GPU config ranked by CPU time first."""
+    keys = top10[["device", "precision", "batch_size", "phase", "sort_key"]].drop_duplicates()
     return sorted(
         (tuple(k) for k in keys.itertuples(index=False)),
-        key=lambda k: (*display_order(k[0], k[2]), k[1], k[3] != "self_cpu"),
+        key=lambda k: (*display_order(k[0], k[3]), k[1] != "fp32", k[2], k[4] != "self_cpu"),
     )
 
 
 def top10_blocks(top10: pd.DataFrame) -> list[Block]:
     """One ranked table per config, phase and sort key; times per profiled step."""
     blocks: list[Block] = []
-    for device, batch, phase, sort_key in _config_keys(top10):
+    for device, precision, batch, phase, sort_key in _config_keys(top10):
         same = (top10.device == device) & (top10.batch_size == batch) & (top10.phase == phase)
+        same &= top10.precision == precision
         g = top10[same & (top10.sort_key == sort_key)].sort_values("rank")
         steps = int(g["active_steps"].iloc[0])
         # Device columns are all zero on a CPU config: leave them out there.
@@ -93,7 +100,8 @@ def top10_blocks(top10: pd.DataFrame) -> list[Block]:
             for _, r in g.iterrows()
         ]  # fmt: skip
         blocks.append(
-            f"**{device} ({g['device_name'].iloc[0]}) · batch {batch} · {phase}** (ranked by "
+            f"**{config_label(device, precision)} ({g['device_name'].iloc[0]}) · batch {batch} · "
+            f"{phase}** (ranked by "
             f"{RANKED_BY[sort_key]}, {steps} profiled step{'s' if steps != 1 else ''})"
         )
         header = ["#", "operator", "calls/step", *[f"{TIME_LABELS[c]} (µs/step)" for c in cols]]
@@ -106,12 +114,11 @@ SHARE_CHANGE_TOP = 5  # ops per device × phase whose share moves the most
 
 def share_change_table(change: pd.DataFrame) -> Table:
     by_size = change.assign(_neg_abs=-change["change"].abs())
-    top = ordered(by_size, "_neg_abs").groupby(["device", "phase"], sort=False).head(
-        SHARE_CHANGE_TOP
-    )
+    top = ordered(by_size, "_neg_abs").groupby(PANEL, sort=False).head(SHARE_CHANGE_TOP)
     rows = [
-        [r.device, r.phase, fmt.code(r.op_name), fmt.pct(r.share_at_min_bs),
-         fmt.pct(r.share_at_max_bs), fmt.pp(r.change), f"{r.min_bs} → {r.max_bs}"]
+        [config_label(r.device, r.precision), r.phase, fmt.code(r.op_name),
+         fmt.pct(r.share_at_min_bs), fmt.pct(r.share_at_max_bs), fmt.pp(r.change),
+         f"{r.min_bs} → {r.max_bs}"]
         for r in top.itertuples()
     ]  # fmt: skip
     header = ["device", "phase", "operator", "share, smallest batch", "share, largest batch",
@@ -119,10 +126,25 @@ def share_change_table(change: pd.DataFrame) -> Table:
     return Table(header, rows, [False] * 3 + [True] * 4)
 
 
+def precision_table(pr: pd.DataFrame) -> Table:
+    """Each non-fp32 config beside its fp32 twin (lab1.report.findings.precisions)."""
+    rows = [
+        [r.device, r.precision, r.phase, fmt.count(r.batch_size), fmt.rate(r.images_per_s_fp32),
+         fmt.rate(r.images_per_s), fmt.ratio(r.speedup), fmt.code(r.top_op_fp32),
+         fmt.code(r.top_op), fmt.nbytes(r.peak_memory_bytes_fp32), fmt.nbytes(r.peak_memory_bytes)]
+        for r in pr.itertuples()
+    ]  # fmt: skip
+    header = ["device", "precision", "phase", "batch size", "fp32 images/s",
+              "images/s in this precision", "speedup", "fp32 top op", "top op in this precision",
+              "fp32 peak memory", "peak memory in this precision"]  # fmt: skip
+    return Table(header, rows, [False, False, False, True, True, True, True, False, False,
+                                True, True])  # fmt: skip
+
+
 def speedup_table(sp: pd.DataFrame) -> Table:
     rows = [
-        [r.device, r.phase, fmt.count(r.batch_size), fmt.rate(r.images_per_s_cpu),
-         fmt.rate(r.images_per_s), fmt.ratio(r.speedup)]
+        [config_label(r.device, r.precision), r.phase, fmt.count(r.batch_size),
+         fmt.rate(r.images_per_s_cpu), fmt.rate(r.images_per_s), fmt.ratio(r.speedup)]
         for r in sp.itertuples()
     ]  # fmt: skip
     header = ["GPU device", "phase", "batch size", "CPU images/s", "GPU images/s", "speedup"]

@@ -137,7 +137,8 @@ def training_section(d: RunData, figs: dict[str, Path]) -> Section:
         return Section("Training curves", [Note("No training was logged in this run.")])
     device = d.manifest.devices.training if d.manifest.devices else "?"
     figs["training_curves"] = figures.plot_training_curves(
-        d.scalars, d.paths.figure("training_curves"), title=f"Training on {device}"
+        d.scalars, d.paths.figure("training_curves"),
+        title=figures.label("Training on {device}").format(device=device),
     )
     blocks: list[Block] = [
         f"Read back from {SCALARS_SOURCE[d.scalars_source]}. Loss is the mean negative "
@@ -169,7 +170,9 @@ def top_ops_section(d: RunData) -> Section:
     return Section("Top-10 operators", [intro, *grids.top10_blocks(top)])
 
 
-def comparison_section(d: RunData, figs: dict[str, Path]) -> Section:
+def comparison_section(d: RunData, figs: dict[str, Path], redraw: bool = False) -> Section:
+    """``redraw``: draw the comparison plots again in figures/ (in the report's language)
+    instead of showing the compare step's."""
     cmp = d.tables["comparison"]
     if cmp is None:
         note = Note(f"{NOT_PROFILED}: no compare/comparison.parquet.")
@@ -180,7 +183,7 @@ def comparison_section(d: RunData, figs: dict[str, Path]) -> Section:
         "(eval mode, no autograd). Top-op share is of the self time of all operators.",
         grids.comparison_table(cmp),
     ]
-    plots = dict(d.compare_plots)
+    plots = {} if redraw else dict(d.compare_plots)
     if "throughput" not in plots:  # the compare step's PNGs are gone: redraw them
         plots["throughput"] = figs["throughput_vs_batch"] = figures.plot_throughput(
             cmp, d.paths.figure("throughput_vs_batch"))  # fmt: skip
@@ -221,6 +224,24 @@ def cpu_gpu_section(d: RunData, figs: dict[str, Path]) -> Section:
     ])  # fmt: skip
 
 
+def precision_section(d: RunData) -> Section:
+    cmp = d.tables["comparison"]
+    if cmp is None:
+        return Section("fp32 vs bf16", [Note(f"{NOT_PROFILED}: no compare/comparison.parquet.")])
+    pr = findings.precisions(cmp)
+    if pr.empty:
+        ran = ", ".join(sorted(cmp["precision"].unique()))
+        return Section("fp32 vs bf16", [Note(
+            f"Only {ran} was profiled in this run: no precision comparison (train with "
+            "--precision bf16, or profile both with --profile-precisions fp32 bf16, on a "
+            "device with native bf16).")])  # fmt: skip
+    intro = (
+        "Each bf16 config (torch.autocast) beside the fp32 one on the same device, batch size "
+        "and phase, timed with the profiler off; speedup is fp32's time per step over bf16's."
+    )
+    return Section("fp32 vs bf16", [intro, grids.precision_table(pr)])
+
+
 def analysis_section(d: RunData) -> Section:
     found = [
         *findings.training(d.history),
@@ -242,5 +263,6 @@ def build_sections(d: RunData, figs: dict[str, Path]) -> list[Section]:
         top_ops_section(d),
         comparison_section(d, figs),
         cpu_gpu_section(d, figs),
+        precision_section(d),
         analysis_section(d),
     ]

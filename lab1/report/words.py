@@ -115,6 +115,26 @@ def _speedup(v: dict) -> str:
     return text + "."
 
 
+def _precision_speedup(v: dict) -> str:
+    text = (
+        f"{v['device']} {v['precision']} over fp32 ({v['phase']}): the speedup ranges from "
+        f"{fmt.ratio(v['worst'])} at batch {v['worst_bs']} to {fmt.ratio(v['best'])} at batch "
+        f"{v['best_bs']}"
+    )
+    if v["slower_at"]:
+        sizes = ", ".join(str(b) for b in v["slower_at"])
+        text += f" ({v['precision']} is slower than fp32 at batch {sizes})"
+    op = (
+        f"the heaviest operator stays {fmt.code(v['op'])}"
+        if v["op"] == v["op_fp32"]
+        else f"the heaviest operator is {fmt.code(v['op'])} instead of {fmt.code(v['op_fp32'])}"
+    )
+    return (
+        f"{text}; at batch {v['hi_bs']} {op} and peak memory is {fmt.nbytes(v['mem'])} against "
+        f"{fmt.nbytes(v['mem_fp32'])} in fp32."
+    )
+
+
 def _profiler_overhead(v: dict) -> str:
     spread = (
         fmt.ratio(v["min"])
@@ -152,6 +172,7 @@ SENTENCES: dict[str, Callable[[dict], str]] = {
     "peak_memory": _peak_memory,
     "share_move": _share_move,
     "speedup": _speedup,
+    "precision_speedup": _precision_speedup,
     "profiler_overhead": _profiler_overhead,
     "contended": _contended,
     "not_profiled": _not_profiled,

@@ -1,0 +1,313 @@
+"""The report in Chinese, on the course's template (实验报告模板), from the same findings.
+
+Structure and headings follow the template: 实验环境 (硬件环境, 软件环境), then 实验结果
+(模型可视化结果截图: 神经网络数据流图, 损失和正确率趋势图; 网络分析，使用率前十名的操作;
+网络分析，不同批大小结果比较; the optional hardware comparison). The tables are lab1.report.grids'
+with translated headers; the sentences are the findings rendered by SENTENCES below, every
+number through lab1.fmt exactly as in the English report.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from lab1 import figures, fmt
+from lab1.report import findings, sections
+from lab1.report.blocks import Block, Bullets, Figure, Note, Section, Table
+from lab1.report.run import RunData
+
+PHASE = {"train_step": "训练步", "inference": "推理"}
+BASIS = {"self_cpu": "自身 CPU 时间", "self_device": "自身设备时间"}
+
+HEADERS = {
+    "layer": "层", "op": "算子", "inputs": "输入", "output shape": "输出形状",
+    "parameters": "参数量", "% of params": "参数占比", "MACs": "乘加次数 (MACs)",
+    "% of MACs": "MACs 占比", "epoch": "轮次", "train loss": "训练损失",
+    "train accuracy": "训练正确率", "test loss": "测试损失", "test accuracy": "测试正确率",
+    "lr": "学习率", "train images/s": "训练吞吐 (图像/秒)", "train time": "训练时间",
+    "device": "设备", "phase": "阶段", "batch size": "批大小", "images/s": "图像/秒",
+    "ms/step": "毫秒/步", "µs/image": "微秒/图像", "top op": "最耗时算子",
+    "top op share": "其占比", "peak memory": "峰值内存", "profiler overhead": "性能分析开销",
+    "threads": "线程数", "#": "#", "operator": "算子", "calls/step": "调用次数/步",
+    "self CPU (µs/step)": "自身 CPU (微秒/步)", "CPU total (µs/step)": "CPU 总计 (微秒/步)",
+    "self device (µs/step)": "自身设备 (微秒/步)", "device total (µs/step)": "设备总计 (微秒/步)",
+    "share": "占比", "share, smallest batch": "最小批占比", "share, largest batch": "最大批占比",
+    "change": "变化", "batch sizes": "批大小", "GPU device": "GPU 设备",
+    "CPU images/s": "CPU 图像/秒", "GPU images/s": "GPU 图像/秒", "speedup": "加速比",
+    "precision": "精度", "fp32 images/s": "fp32 图像/秒", "images/s in this precision":
+    "该精度图像/秒", "fp32 top op": "fp32 最耗时算子", "top op in this precision":
+    "该精度最耗时算子", "fp32 peak memory": "fp32 峰值内存",
+    "peak memory in this precision": "该精度峰值内存",
+}  # fmt: skip
+
+# Figure labels (lab1.figures draws them through this table when a CJK font is installed).
+FIGURE_LABELS = {
+    "{title}: {ops} ops, {params} parameters, {macs} MACs per image":
+        "{title}：{ops} 个算子，{params} 个参数，每张图像 {macs} 次乘加",
+    "input / output": "输入 / 输出", "convolution": "卷积", "fully connected": "全连接",
+    "activation": "激活", "pooling": "池化", "dropout": "Dropout", "reshape": "变形",
+    "output (log-softmax)": "输出 (log-softmax)", "other": "其他",
+    "Loss": "损失", "loss (mean NLL per sample)": "损失（每样本平均 NLL）", "Accuracy": "正确率",
+    "accuracy (%)": "正确率 (%)", "Learning rate (Adadelta, StepLR)": "学习率 (Adadelta, StepLR)",
+    "learning rate": "学习率", "Training throughput": "训练吞吐", "images / s": "图像 / 秒",
+    "train": "训练", "test": "测试", "epoch": "轮次",
+    "batch size (images per step, log scale)": "批大小（每步图像数，对数坐标）",
+    "1× (no gain)": "1×（无加速）",
+    "speedup over CPU (×, ratio of images/s)": "相对 CPU 的加速比 (×)",
+    "GPU speedup over CPU": "GPU 相对 CPU 的加速比", "batch size": "批大小",
+    "images / s (profiler off)": "图像 / 秒（关闭性能分析）",
+    "Throughput vs batch size": "吞吐与批大小",
+    "Operator share per batch size": "各批大小的算子时间占比",
+    "Training on {device}": "在 {device} 上训练",
+    "% of self CPU time": "占自身 CPU 时间 %", "% of self device time": "占自身设备时间 %",
+}  # fmt: skip
+
+
+def _where(v: dict) -> str:
+    return f"{v['device']} · {PHASE[v['phase']]}"
+
+
+def _scaling(v: dict) -> str:
+    verb = "下降" if v["hi_us"] < v["lo_us"] else "上升"
+    return (
+        f"{_where(v)}：批大小从 {v['lo_bs']} 增加到 {v['hi_bs']}，吞吐从 "
+        f"{fmt.rate(v['lo_rate'])} 提高到 {fmt.rate(v['hi_rate'])} 图像/秒 "
+        f"({fmt.ratio(v['gain'])})，每张图像的开销从 {fmt.us(v['lo_us'])} {verb}到 "
+        f"{fmt.us(v['hi_us'])} 微秒；最快的批大小是 {v['fastest_bs']}。"
+    )
+
+
+def _top_op(v: dict) -> str:
+    if v["lo_op"] == v["hi_op"]:
+        return (
+            f"{_where(v)}：两端最耗时的算子都是 {fmt.code(v['lo_op'])}，占比 "
+            f"{fmt.pct(v['lo_share'])} → {fmt.pct(v['hi_share'])}。"
+        )
+    return (
+        f"{_where(v)}：批大小 {v['lo_bs']} 时最耗时的算子是 {fmt.code(v['lo_op'])} "
+        f"({fmt.pct(v['lo_share'])})，批大小 {v['hi_bs']} 时是 {fmt.code(v['hi_op'])} "
+        f"({fmt.pct(v['hi_share'])})。"
+    )
+
+
+def _share_move(v: dict) -> str:
+    verb = "增加" if v["change"] > 0 else "减少"
+    return (
+        f"{_where(v)}：随批大小变化最大的是 {fmt.code(v['op'])} 占{BASIS[v['basis']]}的比例，"
+        f"从批大小 {v['lo_bs']} 的 {fmt.pct(v['from'])} {verb}到批大小 {v['hi_bs']} 的 "
+        f"{fmt.pct(v['to'])} ({fmt.pp(v['change'])})。"
+    )
+
+
+def _speedup(v: dict) -> str:
+    text = (
+        f"{v['device']} 相对 cpu（{PHASE[v['phase']]}）：加速比从批大小 {v['worst_bs']} 的 "
+        f"{fmt.ratio(v['worst'])} 到批大小 {v['best_bs']} 的 {fmt.ratio(v['best'])}"
+    )
+    if v["slower_at"]:
+        return text + f"；批大小 {', '.join(map(str, v['slower_at']))} 时 GPU 比 CPU 慢。"
+    return text + "。"
+
+
+def _spread(v: dict) -> str:
+    if v["min"] == v["max"]:
+        return fmt.ratio(v["min"])
+    return f"{fmt.ratio(v['min'])} 到 {fmt.ratio(v['max'])}"
+
+
+def _precision_speedup(v: dict) -> str:
+    text = (
+        f"{v['device']} {v['precision']} 相对 fp32（{PHASE[v['phase']]}）：加速比从批大小 "
+        f"{v['worst_bs']} 的 {fmt.ratio(v['worst'])} 到批大小 {v['best_bs']} 的 "
+        f"{fmt.ratio(v['best'])}"
+    )
+    if v["slower_at"]:
+        text += f"（批大小 {', '.join(map(str, v['slower_at']))} 时比 fp32 慢）"
+    op = (
+        f"最耗时的算子仍是 {fmt.code(v['op'])}"
+        if v["op"] == v["op_fp32"]
+        else f"最耗时的算子由 {fmt.code(v['op_fp32'])} 变为 {fmt.code(v['op'])}"
+    )
+    return (
+        f"{text}；批大小 {v['hi_bs']} 时{op}，峰值内存 {fmt.nbytes(v['mem'])}，fp32 为 "
+        f"{fmt.nbytes(v['mem_fp32'])}。"
+    )
+
+
+def _caveat(v: dict) -> str:
+    parts = ["试运行（每轮只有几个批次）"] if v["dry_run"] else []
+    if v["subset"]:
+        parts.append(f"数据子集（{v['subset']}）")
+    return f"这些结果来自{'、'.join(parts)}：只能说明流水线能运行，不能作为实验结果。"
+
+
+SENTENCES: dict[str, Callable[[dict], str]] = {
+    "accuracy": lambda v: (
+        f"训练 {v['epochs']} 轮后测试正确率为 {fmt.pct(v['accuracy'])}（测试损失 "
+        f"{fmt.decimal(v['loss'])}）；最好的是第 {v['best_epoch']} 轮，"
+        f"{fmt.pct(v['best_accuracy'])}。"
+    ),
+    "loss_trend": lambda v: (
+        f"测试损失从 {fmt.decimal(v['first_loss'])}（第 {v['first_epoch']} 轮）"
+        f"{'降到' if v['fell'] else '没有下降，为'} {fmt.decimal(v['last_loss'])}"
+        f"（第 {v['last_epoch']} 轮）；每轮训练吞吐在 {fmt.rate(v['min_rate'])} 到 "
+        f"{fmt.rate(v['max_rate'])} 图像/秒之间。"
+    ),
+    "caveat": _caveat,
+    "params_vs_macs": lambda v: (
+        f"{fmt.code(v['param_layer'])} 拥有 {fmt.count(v['params'])} 个参数中的 "
+        f"{fmt.pct(v['param_share'])}，而 {fmt.code(v['mac_layer'])} 完成每张图像 "
+        f"{fmt.count(v['macs'])} 次乘加中的 {fmt.pct(v['mac_share'])}"
+        + ("。" if v["param_layer"] == v["mac_layer"] else "：内存和计算集中在不同的层。")
+    ),
+    "single_config": lambda v: (
+        f"{_where(v)}：批大小 {v['lo_bs']} 时 {fmt.rate(v['rate'])} 图像/秒（每张图像 "
+        f"{fmt.us(v['us'])} 微秒）；最耗时的算子是 {fmt.code(v['op'])} ({fmt.pct(v['share'])})。"
+    ),
+    "scaling": _scaling,
+    "top_op": _top_op,
+    "peak_memory": lambda v: (
+        f"{_where(v)}：峰值内存从批大小 {v['lo_bs']} 的 {fmt.nbytes(v['lo'])} 变为批大小 "
+        f"{v['hi_bs']} 的 {fmt.nbytes(v['hi'])}。"
+    ),
+    "share_move": _share_move,
+    "speedup": _speedup,
+    "precision_speedup": _precision_speedup,
+    "profiler_overhead": lambda v: (
+        "性能分析器（record_shapes、profile_memory、with_flops）使每步耗时变为不开启时的 "
+        + _spread(v)
+        + "；所有吞吐数字都是关闭性能分析器后测得的。"
+    ),
+    "not_profiled": lambda v: "本次运行没有进行性能分析：没有算子或批大小方面的结论。",
+}
+
+
+CAPTIONS = {
+    "network_graph": "神经网络数据流图（torch.fx 跟踪，批大小 1）",
+    "training_curves": "每轮的损失、正确率、学习率和吞吐",
+    "throughput_vs_batch": "吞吐与批大小（关闭性能分析）",
+    "op_share_vs_batch": "各批大小的算子时间占比",
+    "gpu_speedup": "GPU 相对 CPU 的加速比",
+}
+
+
+def _translated(blocks: list[Block]) -> list[Block]:
+    """The English builders' tables and figures, with Chinese headers and captions (their
+    English prose is left out: this template says it in its own words)."""
+    out: list[Block] = []
+    for b in blocks:
+        if isinstance(b, Table):
+            rows = [[c.replace("**total**", "**合计**") for c in r] for r in b.rows]
+            out.append(Table([HEADERS.get(h, h) for h in b.header], rows, b.numeric))
+        elif isinstance(b, Figure):
+            out.append(Figure(b.path, CAPTIONS.get(b.path.stem, b.caption)))
+    return out
+
+
+def _hardware(d: RunData) -> list[Block]:
+    env = d.manifest.environment
+    if env is None:
+        return [Note("本次运行没有记录环境信息。")]
+    gpu = "无（torch 看不到 GPU）" if not env.gpus else "；".join(
+        f"{g['name']}（{fmt.nbytes(g['memory_bytes'])}）" for g in env.gpus
+    )  # fmt: skip
+    rows = [
+        ["CPU（vCPU数目）", f"{env.cpu_model}（{env.vcpus} 个 vCPU；torch 使用 "
+                          f"{env.torch_threads} 个线程）"],
+        ["GPU(型号，数目)", f"{gpu}（{env.gpu_count} 块）"],
+        ["内存", fmt.nbytes(env.memory_bytes)],
+    ]  # fmt: skip
+    return [Table(["", "配置"], rows)]
+
+
+def _software(d: RunData) -> list[Block]:
+    env = d.manifest.environment
+    if env is None:
+        return []
+    pk = env.packages
+    cuda = env.cuda_version or "无（CPU 版本的 torch）"
+    if env.cuda_version and not env.cuda_available:
+        cuda += "（torch 的构建版本；没有可见的 GPU）"
+    rows = [
+        ["OS版本", f"{env.os}（内核 {env.kernel}，{env.machine}）"],
+        ["深度学习框架", f"PyTorch {pk.get('torch') or fmt.MISSING}"],
+        ["python包名称及版本", "; ".join(f"{n} {v}" for n, v in pk.items() if v)
+                              + f"; Python {env.python}"],
+        ["CUDA版本", f"{cuda}；cuDNN {fmt.cudnn(env.cudnn_version)}"],
+    ]  # fmt: skip
+    return [Table(["", "版本"], rows)]
+
+
+NO_PROFILE = Note("本次运行没有进行性能分析。")
+NO_CJK_FONT = (
+    "本机没有可用的中文字体（例如 Debian 的 fonts-wqy-microhei），图中的文字用英文。"
+)
+
+
+def _top_title(text: str) -> str:
+    """A top-10 table's title line (device, batch, phase, ranking) in Chinese."""
+    for en, zh in (*PHASE.items(), ("ranked by self CPU time", "按自身 CPU 时间排序"),
+                   ("ranked by self device time", "按自身设备时间排序"),
+                   ("profiled steps", "个分析步"), ("profiled step", "个分析步"),
+                   (" · batch ", " · 批大小 ")):  # fmt: skip
+        text = text.replace(en, zh)
+    return text
+
+
+def _dataset(d: RunData) -> list[Block]:
+    ds = d.manifest.dataset
+    if ds is None:
+        return [Note("本次运行没有记录数据集。", "warning")]
+    sizes = f"{fmt.count(ds.train_size)} / {fmt.count(ds.test_size)}"
+    rows = [["数据集", f"{ds.name}（来源：{ds.source}）"], ["训练 / 测试图像", sizes]]
+    blocks: list[Block] = [Table(["", "值"], rows)]
+    if not ds.full:
+        blocks.insert(0, Note(f"**数据子集，不是完整数据集**：本次运行只用了 "
+                              f"{fmt.count(ds.train_size + ds.test_size)} 张图像，"
+                              "正确率和耗时不能与完整的 60,000 / 10,000 MNIST 比较。",
+                              "warning"))  # fmt: skip
+    return blocks
+
+
+def _results(d: RunData, figs: dict[str, Path]) -> list[Block]:
+    net = _translated(sections.network_section(d, figs).blocks)
+    train = _translated(sections.training_section(d, figs).blocks)
+    top = sections.top_ops_section(d).blocks[1:] if d.tables["top10"] is not None else []
+    cmp = _translated(sections.comparison_section(d, figs, redraw=True).blocks)
+    hw = _translated(sections.cpu_gpu_section(d, figs).blocks)
+    prec = _translated(sections.precision_section(d).blocks)
+    ran = ", ".join(d.manifest.devices.resolved) if d.manifest.devices else fmt.MISSING
+    return [
+        "### 模型可视化结果截图", "#### 神经网络数据流图", *net,
+        "#### 损失和正确率趋势图", *train,
+        "### 网络分析，使用率前十名的操作",
+        *([_top_title(b) if isinstance(b, str) else _translated([b])[0] for b in top]
+          or [NO_PROFILE]),
+        "### 网络分析，不同批大小结果比较", *(cmp or [NO_PROFILE]),
+        "### 不同硬件比较（CPU 与 GPU，选做）",
+        *(hw or [Note(f"本次运行只对 {ran} 做了性能分析，没有 CPU 与 GPU 的比较。")]),
+        "### 不同精度比较（fp32 与 bf16）",
+        *(prec or [Note("本次运行只用了一种精度：没有 fp32 与 bf16 的比较"
+                        "（用 --precision bf16 训练，或用 --profile-precisions fp32 bf16）。")]),
+    ]  # fmt: skip
+
+
+def build_sections(d: RunData, figs: dict[str, Path]) -> list[Section]:
+    found = [
+        *findings.training(d.history),
+        *findings.caveats(d.manifest),
+        *findings.layers(d.layers),
+        *findings.profiling(d.tables["comparison"], d.tables["share_change"]),
+    ]
+    with figures.language(FIGURE_LABELS) as cjk:
+        results = _results(d, figs)
+    if not cjk:
+        results.insert(0, Note(NO_CJK_FONT))
+    environment = ["### 硬件环境", *_hardware(d), "### 软件环境", *_software(d),
+                   "### 数据集", *_dataset(d)]  # fmt: skip
+    return [
+        Section("实验环境", environment),
+        Section("实验结果", results),
+        Section("分析", [Bullets([SENTENCES[f.kind](f.values) for f in found])]),
+    ]

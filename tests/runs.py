@@ -1,0 +1,36 @@
+"""Run directories for tests, built through the run contract (RunPaths, the typed manifest)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from lab1.atomic import write_json
+from lab1.config import Lab1Config
+from lab1.manifest import Manifest, update_manifest, write_manifest
+from lab1.rundir import RunPaths
+from lab1.tables import OP_STATS_SCHEMA, write_parquet
+
+
+def start_run(root: Path, **sections) -> RunPaths:
+    """A run directory with a manifest; ``parameters`` may be a dict of Lab1Config fields."""
+    paths = RunPaths(root)
+    paths.root.mkdir(parents=True, exist_ok=True)
+    params = sections.pop("parameters", {})
+    cfg = params if isinstance(params, Lab1Config) else Lab1Config(run_name=root.name, **params)
+    manifest = Manifest(run_id=root.name, run_name=root.name, run_dir=str(root), parameters=cfg)
+    write_manifest(paths, manifest)
+    if sections:  # dicts, as tasks return them, are typed on the way in
+        update_manifest(paths, **sections)
+    return paths
+
+
+def write_profile_results(paths: RunPaths, op_stats: pd.DataFrame, throughput: list[dict]) -> None:
+    """What profile_config leaves per config: the op_stats part and the result JSON."""
+    for (device, prec, bs), rows in op_stats.groupby(["device", "precision", "batch_size"]):
+        part = write_parquet(rows, OP_STATS_SCHEMA, paths.op_stats_part(device, prec, int(bs)))
+        mine = [t for t in throughput
+                if (t["device"], t["precision"], t["batch_size"]) == (device, prec, bs)]
+        write_json(paths.profile_result(device, prec, int(bs)), {"op_stats": str(part),
+                                                                  "throughput": mine})  # fmt: skip

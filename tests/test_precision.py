@@ -1,0 +1,179 @@
+"""Mixed precision: validation, the native-bf16 check, autocast in the step and the profile,
+the resume contract, and the bf16 path through the flow (where the CPU has native bf16)."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+
+from lab1 import devices
+from lab1.config import Lab1Config, ProfileSchedule
+from lab1.data import load_tensors
+from lab1.devices import bf16_missing, check_precision
+from lab1.errors import ConfigError, DeviceError, RunDirError
+from lab1.profiling import profile_config
+from lab1.rundir import RunPaths
+from lab1.tables import OP_STATS_SCHEMA, read_parquet
+from lab1.train import Recipe, recipe_mismatch, setup_training, train_and_log
+
+ROOT = Path(__file__).resolve().parents[1]
+NO_NATIVE_BF16 = bf16_missing("cpu")
+needs_bf16 = pytest.mark.skipif(NO_NATIVE_BF16 is not None, reason=f"{NO_NATIVE_BF16}")
+
+
+def _recipe(info, precision: str) -> Recipe:
+    return Recipe("mnist", info.checksum, 16, 25, 1.0, 0.7, 1, precision)
+
+
+# --------------------------------------------------------------------------- validation
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"precision": "fp16"}, "--precision must be one of fp32, bf16, got 'fp16'"),
+        ({"profile_precisions": ("fp64",)}, "--profile-precisions must be among fp32, bf16"),
+        ({"profile_precisions": ("bf16", "bf16")}, "--profile-precisions has duplicates"),
+        ({"precision": "bf16", "cuda_graph": True}, "--cuda-graph does not support --precision"),
+    ],
+)
+def test_bad_precisions_explain_themselves(kwargs, message):
+    with pytest.raises(ConfigError, match=message):
+        Lab1Config(**kwargs)
+
+
+def test_profiled_precisions_default_to_the_trained_one_plus_fp32():
+    assert Lab1Config().precision == "fp32"  # the reference recipe
+    assert Lab1Config().precisions_to_profile == ("fp32",)
+    assert Lab1Config(precision="bf16").precisions_to_profile == ("fp32", "bf16")
+    chosen = Lab1Config(precision="bf16", profile_precisions=("bf16",))
+    assert chosen.precisions_to_profile == ("bf16",)
+
+
+def test_bf16_is_refused_on_a_cpu_without_native_bf16(monkeypatch):
+    monkeypatch.setattr(devices, "cpu_flags", lambda: {"avx2", "avx512f", "avx512bw"})
+    assert "neither amx_bf16 nor avx512_bf16" in bf16_missing("cpu")
+    with pytest.raises(DeviceError, match="--precision bf16 on cpu: this CPU has neither"):
+        check_precision("cpu", {"fp32", "bf16"})
+    check_precision("cpu", {"fp32"})  # fp32 needs nothing
+    monkeypatch.setattr(devices, "cpu_flags", lambda: {"avx512f", "avx512_bf16"})
+    assert bf16_missing("cpu") is None
+    assert "cpu and cuda only" in bf16_missing("mps")
+
+
+def test_cli_refuses_bf16_in_one_line_before_anything_runs(monkeypatch, tmp_path, capsys):
+    from flows.lab1_flow import main
+
+    monkeypatch.setattr(devices, "cpu_flags", set)  # a CPU that lists no bf16 flags
+    runs = tmp_path / "runs"
+    rc = main(["--offline", "--devices", "cpu", "--precision", "bf16", "--runs-dir", str(runs)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1, err
+    assert err[0].startswith("error: --precision bf16 on cpu: this CPU has neither amx_bf16")
+    assert not runs.exists()
+
+
+@pytest.mark.skipif(NO_NATIVE_BF16 is None, reason="this CPU has native bf16: nothing to refuse")
+def test_cli_refuses_bf16_on_this_cpu(tmp_path):
+    cli = [sys.executable, str(ROOT / "flows" / "lab1_flow.py"), "--offline", "--devices", "cpu"]
+    result = subprocess.run(
+        [*cli, "--precision", "bf16", "--runs-dir", str(tmp_path / "runs")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "CUDA_VISIBLE_DEVICES": ""},
+    )
+    assert result.returncode == 2 and "no native bf16" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+# --------------------------------------------------------------------------- training
+
+
+def test_bf16_step_autocasts_the_forward_and_keeps_fp32_state(tiny_dataset):
+    t = setup_training(load_tensors(tiny_dataset.path), "mnist", "cpu", 16, 1.0, 0.7, 1,
+                       precision="bf16")  # fmt: skip
+    seen = []
+    t.model.fc2.register_forward_hook(lambda m, i, o: seen.append(o.dtype))
+    loss = t.step(t.x_train, t.y_train, torch.arange(16))
+    assert seen == [torch.bfloat16]  # fc2 ran in bf16
+    assert loss.dtype == torch.float32  # the loss is computed in fp32
+    assert all(p.dtype == torch.float32 for p in t.model.parameters())
+    state = [s for p in t.optimizer.state.values() for s in p.values() if s.dim() > 0]
+    assert state and all(s.dtype == torch.float32 for s in state)
+    assert torch.isfinite(loss)
+
+
+def test_resume_with_another_precision_is_refused(tiny_dataset, tmp_path):
+    args = (tiny_dataset.path, "cpu", tmp_path / "tb", tmp_path / "ck")
+    train_and_log(*args, _recipe(tiny_dataset, "fp32"), 1, max_train_batches=2)
+    with pytest.raises(RunDirError, match=r"precision 'fp32' \(now 'bf16'\)"):
+        train_and_log(*args, _recipe(tiny_dataset, "bf16"), 2, max_train_batches=2)
+    done = train_and_log(*args, _recipe(tiny_dataset, "fp32"), 2, max_train_batches=2)
+    assert done["resumed_from_epoch"] == 1
+
+
+def test_checkpoints_from_before_precision_count_as_fp32(tiny_dataset):
+    old = {k: v for k, v in vars(_recipe(tiny_dataset, "fp32")).items() if k != "precision"}
+    assert recipe_mismatch(old, _recipe(tiny_dataset, "fp32")) is None
+    assert recipe_mismatch(old, _recipe(tiny_dataset, "bf16")) == "precision 'fp32' (now 'bf16')"
+
+
+# --------------------------------------------------------------------------- profiling
+
+
+def test_profiled_bf16_step_runs_bf16_kernels(tiny_dataset, tmp_path):
+    small = ProfileSchedule(wait=0, warmup=1, active=1, throughput_steps=2)
+    result = profile_config(
+        tiny_dataset.path, "mnist", "cpu", 4, RunPaths(tmp_path), "r", small,
+        seed=1, lr=1.0, precision="bf16",
+    )  # fmt: skip
+    op_stats = read_parquet(result["op_stats"], OP_STATS_SCHEMA)
+    assert set(op_stats["precision"]) == {"bf16"}
+    train = op_stats[(op_stats["phase"] == "train_step") & (op_stats["kind"] == "op")]
+    # autocast's casts: conv1's fp32 weight (32,1,3,3) copied to bf16, and their backward.
+    casts = train[train["op_name"] == "aten::_to_copy"]["input_shapes"].map(json.loads)
+    assert any(shapes[0] == [32, 1, 3, 3] for shapes in casts)
+    assert "ToCopyBackward0" in set(train["op_name"])
+    # The trace records input dtypes: the convolutions and matmuls read bf16.
+    for phase, path in result["traces"].items():
+        events = json.loads(Path(path).read_text())["traceEvents"]
+        kinds = {
+            e["name"]: e["args"]["Input type"][:2]
+            for e in events
+            if e.get("name") in ("aten::mkldnn_convolution", "aten::addmm")
+        }
+        assert kinds and all(t == ["c10::BFloat16"] * 2 for t in kinds.values()), (phase, kinds)
+
+
+# --------------------------------------------------------------------------- the flow
+
+
+@needs_bf16
+def test_bf16_dry_run_flow_trains_in_bf16_and_compares_with_fp32(
+    prefect_harness, tiny_data_dir, tmp_path
+):
+    from flows.lab1_flow import lab1_pipeline
+
+    runs = tmp_path / "runs"
+    lab1_pipeline(
+        data_dir=str(tiny_data_dir), offline=True, runs_dir=str(runs), run_name="bf",
+        dry_run=True, devices=("cpu",), batch_sizes=(2,), precision="bf16",
+    )  # fmt: skip
+    run = runs / "bf"
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert manifest["status"] == "completed"
+    assert manifest["parameters"]["precision"] == "bf16"
+    assert manifest["training"]["execution"]["precision"] == "bf16"
+    ckpt = torch.load(run / "checkpoints" / "epoch_2.pt", weights_only=True)
+    assert ckpt["recipe"]["precision"] == "bf16"
+    comparison = pd.read_parquet(run / "compare" / "comparison.parquet")
+    assert sorted(comparison["precision"].unique()) == ["bf16", "fp32"]
+    bf16 = comparison[comparison["precision"] == "bf16"]
+    assert bf16["speedup_vs_fp32"].notna().all() and bf16["speedup_vs_fp32"].gt(0).all()
+    assert (run / "report.html").is_file() or manifest["report"]

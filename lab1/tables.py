@@ -103,6 +103,12 @@ COMPARISON_SCHEMA = pa.schema(
         # ms_per_step in fp32 / in this precision, same device, batch size and phase; 1.0 on
         # fp32 rows, null where fp32 did not run that config.
         pa.field("speedup_vs_fp32", _F64),
+        # The phase's measurement window (unix seconds) and the CPU seconds other processes
+        # used during it; contended: more than lab1.exclusive.CONTENDED_CORES on average.
+        _key("window_start", _F64),
+        _key("window_end", _F64),
+        pa.field("other_cpu_s", _F64),  # null where /proc/stat is missing
+        _key("contended", pa.bool_()),
     ]
 )
 

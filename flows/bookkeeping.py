@@ -7,22 +7,70 @@ failed or completed. The flow body then reads as the pipeline's steps.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import os
+import shlex
+import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
+from pathlib import Path
 from typing import Any
 
 from prefect import get_run_logger
+from prefect.exceptions import TerminationSignal
 
-from lab1.config import Lab1Config
+from flows.console import FILE_ONLY
+from lab1 import interrupt
+from lab1.config import Lab1Config, default_data_dir
 from lab1.devices import check_precision, resolve_devices, training_device
 from lab1.environment import capture_environment
+from lab1.errors import Interrupted, Lab1Error
 from lab1.manifest import Devices, Manifest, now, read_manifest, update_manifest, write_manifest
 from lab1.rundir import RunPaths, create_run_dir
 from lab1.version import code_version
+
+FLOW_SCRIPT = Path(__file__).with_name("lab1_flow.py")
+
+
+def _shown(path: str | Path) -> str:
+    """A path relative to the current directory when it is below it, else absolute."""
+    path = Path(os.path.abspath(path))  # not resolve(): the venv's python is a symlink
+    with contextlib.suppress(ValueError):
+        return str(path.relative_to(Path.cwd()))
+    return str(path)
+
+
+def resume_command(cfg: Lab1Config) -> str:
+    """The exact command line that continues this run: every setting that differs from the
+    defaults, then --resume."""
+    args = [_shown(sys.executable), _shown(FLOW_SCRIPT)]
+    for f in fields(Lab1Config):
+        value = getattr(cfg, f.name)
+        if f.name in ("resume", "run_name") or value in (f.default, False):
+            continue
+        if f.name == "data_dir" and value == default_data_dir():
+            continue
+        flag = "--" + f.name.replace("_", "-")
+        if value is True:
+            args.append(flag)
+        elif isinstance(value, tuple):
+            args += [flag, *map(str, value)]
+        else:
+            args += [flag, os.path.abspath(value) if f.name == "runs_dir" else str(value)]
+    return shlex.join([*args, "--run-name", cfg.run_name, "--resume"])
+
+
+def outcome(exc: BaseException) -> tuple[str, str]:
+    """(manifest status, one-line message) of a run that stopped on ``exc``."""
+    if isinstance(exc, (Interrupted, KeyboardInterrupt, TerminationSignal)):
+        return "interrupted", str(exc) or type(exc).__name__
+    if isinstance(exc, Lab1Error):
+        return "failed", str(exc)
+    return "failed", f"{type(exc).__name__}: {exc}"
 
 
 def digest(*results: Any) -> str:
@@ -60,6 +108,7 @@ class RunBook:
         if resuming:  # keep what the earlier attempt recorded; its timings are its own
             manifest = read_manifest(paths)
             manifest.parameters, manifest.status, manifest.error = cfg, "running", None
+            manifest.run_dir, manifest.resume_command = str(paths.root), None  # it may have moved
         manifest.started_at = now()
         manifest.devices = Devices(resolved=found, training=book.device)
         manifest.environment = capture_environment()
@@ -79,15 +128,24 @@ class RunBook:
         return result
 
     def step(self, name: str, task: Any, **kwargs: Any) -> Any:
-        """Run a task, timed; cached results are reused only when resuming."""
+        """Run a task, timed; cached results are reused only when resuming. Between steps is
+        a safe point to stop."""
+        interrupt.check()
         return self.timed(name, task.with_options(refresh_cache=not self.resuming), **kwargs)
 
     @contextmanager
     def failing_on_error(self) -> Iterator[None]:
+        """Mark the run failed, or interrupted, with its message and the command that resumes
+        it; the traceback goes to run.log. Where the manifest cannot be written (a full disk)
+        the error still propagates; the CLI then says the manifest is stale."""
         try:
             yield
         except BaseException as exc:
-            self.record(status="failed", error=f"{type(exc).__name__}: {exc}")
+            status, message = outcome(exc)
+            FILE_ONLY.error("run %s: %s", status, message, exc_info=exc)
+            with contextlib.suppress(Lab1Error, OSError):
+                self.record(status=status, error=message, finished_at=now(),
+                            resume_command=resume_command(self.cfg))  # fmt: skip
             raise
 
     def complete(self, **sections: Any) -> None:

@@ -23,13 +23,16 @@ from prefect import flow
 from prefect.deployments import run_deployment
 from prefect.runtime import flow_run
 
-from flows.bookkeeping import RunBook, digest
+from flows import console
+from flows.bookkeeping import RunBook, digest, resume_command
+from flows.preflight import preflight
 from flows.profile_flow import profile_device
+from flows.server import temporary_server
+from lab1 import interrupt
 from lab1.config import Lab1Config
-from lab1.data import check_data_dir
-from lab1.devices import check_precision, resolve_devices, training_device
-from lab1.errors import Lab1Error
-from lab1.rundir import check_run_dir
+from lab1.errors import DiskError, Interrupted, Lab1Error, ManifestError
+from lab1.manifest import read_manifest
+from lab1.rundir import RunPaths
 from lab1.train import Recipe
 from lab1.viewer import open_report, tensorboard_command
 from tasks.compare import compare
@@ -63,6 +66,7 @@ def lab1_pipeline(
     log_interval: int = _default("log_interval"),
     precision: str = _default("precision"),
     cuda_graph: bool = _default("cuda_graph"),
+    keep_checkpoints: int = _default("keep_checkpoints"),
     devices: tuple[str, ...] = _default("devices"),
     batch_sizes: tuple[int, ...] = _default("batch_sizes"),
     cpu_threads: tuple[str, ...] = _default("cpu_threads"),
@@ -84,7 +88,8 @@ def lab1_pipeline(
     cfg = Lab1Config(**{k: v for k, v in locals().items() if k in _F})
     # A retry of this flow run (UI button, or flow retries) continues the same run directory.
     book = RunBook.open(cfg, resuming=cfg.resume or flow_run.run_count > 1)
-    with book.failing_on_error():
+    # Again inside the flow: the engine has put its own SIGTERM handler in place.
+    with interrupt.handling(), console.run_log(book.paths.run_log), book.failing_on_error():
         data = book.step("download-data", download_data, dataset=cfg.dataset,
                          data_dir=cfg.data_dir, offline=cfg.offline, out_dir=str(book.paths.data))
         book.record(dataset=data)
@@ -98,15 +103,19 @@ def lab1_pipeline(
                                run_id=book.run_id)
         book.record(comparison=comparison)
         if cfg.tensorboard_screenshots:
-            book.record(screenshots=book.step(
-                "tensorboard-screenshots", screenshot_tensorboard,
-                tb_dir=str(book.paths.tensorboard), out_dir=str(book.paths.screenshots)))
+            _screenshots(book)
         report = book.step("report", write_report, run_dir=str(book.paths.root),
                            upstream=digest(data, graph, trained, comparison),
                            lang=cfg.report_lang)
     book.complete(report=report)
     return {"run_dir": str(book.paths.root), "tensorboard": str(book.paths.tensorboard),
             "report": report["report_html"], **results}  # fmt: skip
+
+
+def _screenshots(book: RunBook) -> None:
+    shots = book.step("tensorboard-screenshots", screenshot_tensorboard,
+                      tb_dir=str(book.paths.tensorboard), out_dir=str(book.paths.screenshots))
+    book.record(screenshots=shots)
 
 
 def _training_args(cfg: Lab1Config, book: RunBook, data: dict) -> dict:
@@ -131,6 +140,8 @@ def _training_args(cfg: Lab1Config, book: RunBook, data: dict) -> dict:
         "max_train_batches": cfg.train_batches_limit,
         "max_test_batches": cfg.test_batches_limit,
         "cuda_graph": cfg.cuda_graph,
+        "keep_checkpoints": cfg.keep_checkpoints,
+        "weights_path": str(book.paths.model_weights),
     }
 
 
@@ -217,24 +228,41 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _stopped(cfg: Lab1Config, exc: Lab1Error) -> str:
+    """The one line for a run that stopped on a known error, or was interrupted."""
+    paths = RunPaths(Path(cfg.runs_dir).expanduser().resolve() / cfg.run_name)
+    try:
+        recorded = read_manifest(paths).status in ("failed", "interrupted")
+    except ManifestError:
+        recorded = False
+    stale = "" if recorded else f" ({paths.manifest} could not be updated)"
+    if isinstance(exc, Interrupted):
+        return (f"{exc} at a safe point; the newest checkpoint is kept{stale}. "
+                f"Resume with: {resume_command(cfg)}")  # fmt: skip
+    if isinstance(exc, DiskError):
+        return f"error: {exc}{stale}. After freeing space: {resume_command(cfg)}"
+    return f"error: {exc}{stale} (details: {paths.run_log})"
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     overrides = {k: v for k, v in vars(args).items() if v is not None and k in _F}
+    console.install()
     try:
-        # Preflight: the checks the flow makes anyway, done before the Prefect engine starts so
-        # that bad input costs one clear line and leaves no run directory behind.
         cfg = Lab1Config(**overrides)
-        found = resolve_devices(cfg.devices)
-        check_precision(training_device(found), {cfg.precision, *cfg.precisions_to_profile})
-        check_run_dir(cfg.runs_dir, cfg.run_name, cfg.resume)
-        check_data_dir(cfg.dataset, Path(cfg.data_dir))
+        preflight(cfg)
     except Lab1Error as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     try:
-        summary = lab1_pipeline(**cfg.to_dict())
+        # SIGTERM / Ctrl-C: stop at a safe point, never mid-write.
+        with interrupt.handling(), temporary_server():
+            summary = lab1_pipeline(**cfg.to_dict())
+    except Interrupted as exc:
+        print(_stopped(cfg, exc), file=sys.stderr)
+        return exc.exit_code
     except Lab1Error as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(_stopped(cfg, exc), file=sys.stderr)
         return 1
     print(f"\nrun directory: {summary['run_dir']}")
     print(f"test accuracy: {summary['test_accuracy']:.4f}  test loss: {summary['test_loss']:.4f}")

@@ -45,6 +45,16 @@ class ProfileSchedule:
 DRY_RUN_SCHEDULE = ProfileSchedule(wait=0, warmup=1, active=1, throughput_steps=2)
 
 
+def default_lock_dir() -> Path:
+    """Where the per-device profiling locks live (lab1.exclusive), per user: $LAB1_LOCK_DIR,
+    else $XDG_RUNTIME_DIR/lab1/locks, else ~/.cache/lab1/locks."""
+    if os.environ.get("LAB1_LOCK_DIR"):
+        return Path(os.environ["LAB1_LOCK_DIR"])
+    if os.environ.get("XDG_RUNTIME_DIR"):
+        return Path(os.environ["XDG_RUNTIME_DIR"]) / "lab1" / "locks"
+    return Path.home() / ".cache" / "lab1" / "locks"
+
+
 def default_data_dir() -> str:
     """A per-user dataset cache, shared by runs (downloads never land in the current directory)."""
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
@@ -123,6 +133,13 @@ class Lab1Config:
             "one warning, where no chromium is installed)"
         },
     )
+    keep_checkpoints: int = field(
+        default=2,
+        metadata={
+            "help": "epoch checkpoints kept for --resume (older ones are pruned once a "
+            "newer one is safely written; the final weights are always kept as model.pt)"
+        },
+    )
     report_lang: str = field(
         default="en",
         metadata={"help": "report language: en, or zh (the course's Chinese report template)"},
@@ -149,7 +166,7 @@ class Lab1Config:
             raise ConfigError(
                 f"--dataset {self.dataset!r} is not supported; choose one of {', '.join(DATASETS)}"
             )
-        for name in ("epochs", "batch_size", "test_batch_size", "log_interval"):
+        for name in ("epochs", "batch_size", "test_batch_size", "log_interval", "keep_checkpoints"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 flag = "--" + name.replace("_", "-")

@@ -27,3 +27,31 @@ class ManifestError(Lab1Error):
 
 class AnalysisError(Lab1Error):
     """The measurements cannot support an analysis (too few batch sizes to fit a model)."""
+class ResumeError(Lab1Error):
+    """--resume asks for settings that differ from the run it would continue."""
+
+
+class CheckpointError(Lab1Error):
+    """No checkpoint of the run can be loaded and verified."""
+
+
+class DiskError(Lab1Error):
+    """A file could not be written: disk full, quota exceeded, read-only or too large."""
+
+
+class PrefectAPIError(Lab1Error):
+    """PREFECT_API_URL is set, but no Prefect server answers there."""
+
+
+class Interrupted(Lab1Error):
+    """The run was stopped by SIGTERM or Ctrl-C at a safe point; it can be resumed."""
+
+    def __init__(self, signum: int) -> None:
+        import signal
+
+        self.signum = signum
+        super().__init__(f"interrupted by {signal.Signals(signum).name}")
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + self.signum  # the shell's convention: 130 for Ctrl-C, 143 for SIGTERM

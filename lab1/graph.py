@@ -12,8 +12,9 @@ from torch.fx.passes.shape_prop import ShapeProp
 from torch.utils.tensorboard import SummaryWriter
 from torchvision.utils import make_grid
 
-from lab1.atomic import atomic_write, write_json
+from lab1.atomic import atomic_write, write_json, writing
 from lab1.data import load_tensors, normalized_images
+from lab1.errors import DiskError
 from lab1.model import Net, count_parameters
 from lab1.rundir import RunPaths
 
@@ -78,7 +79,9 @@ def save_exported_program(model: nn.Module, example: torch.Tensor, path: Path) -
     try:
         program = torch.export.export(model, (example,))
         atomic_write(path, lambda tmp: torch.export.save(program, tmp))
-    except Exception as exc:  # any failure of an optional export must not end the run
+    except DiskError:
+        raise  # a full disk is the run's fault to report, not the export's
+    except Exception as exc:  # any other failure of an optional export must not end the run
         log.warning("torch.export unavailable here, no %s written: %s", path.name, exc)
         return None
     return str(path)
@@ -94,7 +97,8 @@ def export_graph(data_path: str | Path, dataset: str, device: str, paths: RunPat
     # The example lives on the model's device: a CPU tensor into a CUDA model is the lab's
     # classic add_graph crash.
     example = normalized_images(images[:1], dataset, dev)
-    with SummaryWriter(log_dir=str(paths.tensorboard)) as writer:
+    tb_events = f"TensorBoard events under {paths.tensorboard}"
+    with writing(tb_events), SummaryWriter(log_dir=str(paths.tensorboard)) as writer:
         with warnings.catch_warnings():  # add_graph traces with torch.jit, which now warns
             warnings.simplefilter("ignore", FutureWarning)
             writer.add_graph(model, example)

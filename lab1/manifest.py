@@ -57,6 +57,7 @@ class TrainingSummary:
     history: list[EpochStats]
     checkpoint: str | None
     execution: dict[str, Any]  # how the step ran: channels_last, eager or CUDA graph
+    model_weights: str | None = None  # model.pt: the final weights alone
 
     def complete_history(self) -> list[EpochStats]:
         """Epochs with every metric (a dry run's test pass may be partial, never missing)."""
@@ -123,6 +124,8 @@ class Manifest:
     screenshots: dict[str, str] | None = None  # TensorBoard tab → PNG (--tensorboard-screenshots)
     timings: dict[str, float] = field(default_factory=dict)
     error: str | None = None
+    # Set when the run stopped short (failed or interrupted): the exact command that continues it.
+    resume_command: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)

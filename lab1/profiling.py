@@ -39,22 +39,26 @@ from torch import nn
 from torch.optim import Adadelta
 from torch.profiler import ProfilerAction, ProfilerActivity, profile, record_function, schedule
 
+from lab1 import interrupt
+from lab1.atomic import atomic_write
 from lab1.breakdown import split_rows, time_split
 from lab1.config import PRECISIONS, ProfileSchedule
 from lab1.data import load_tensors, normalized_images
 from lab1.devices import device_name, synchronize
 from lab1.errors import ConfigError
+from lab1.exclusive import MachineLoad, device_lock
 from lab1.model import Net
 from lab1.nativelog import native_noise_filtered
 from lab1.precision import autocast
-from lab1.rundir import RunPaths
+from lab1.rundir import RunPaths, config_tag
 from lab1.tables import OP_STATS_SCHEMA, PHASES, TIME_SPLIT_SCHEMA, write_parquet
 from lab1.threads import using_threads
 
 log = logging.getLogger("lab1.profiling")
 
 # torch's profiler is process-global (one session at a time), and two configs timed at once
-# would slow each other down: configs of one process run one after the other.
+# would slow each other down: configs of one process run one after the other (and configs of
+# other processes on the same device wait for lab1.exclusive.device_lock).
 _PROFILER_LOCK = threading.Lock()
 _RECORDING = (ProfilerAction.RECORD, ProfilerAction.RECORD_AND_SAVE)
 TIMING_CHUNKS = 5
@@ -170,6 +174,17 @@ def _trace_peak_bytes(trace_path: Path, device_type: int = 0) -> int:
     return peak
 
 
+def _export_trace(prof: profile, path: Path) -> None:
+    """The Chrome trace, gzipped (Perfetto and chrome://tracing open .json.gz; 1.5 MB of JSON
+    per CPU phase becomes about a tenth) and written atomically like every output."""
+
+    def write(tmp: Path) -> None:
+        prof.export_chrome_trace(str(tmp))
+        tmp.write_bytes(gzip.compress(tmp.read_bytes(), compresslevel=6))
+
+    atomic_write(path, write)
+
+
 def _profile_phase(
     phase: str,
     step: Callable[[Batch], None],
@@ -188,7 +203,7 @@ def _profile_phase(
     with profile(
         activities=activities,
         schedule=sched,
-        on_trace_ready=lambda p: p.export_chrome_trace(str(trace_path)),
+        on_trace_ready=lambda p: _export_trace(p, trace_path),
         record_shapes=True,
         profile_memory=True,
         with_flops=True,
@@ -362,8 +377,10 @@ def profile_config(
     Returns a small JSON-ready dict: paths, settings, one ``throughput`` row per phase."""
     _check_config(batch_size, precision)
     threads = threads or torch.get_num_threads()
+    holder = f"run {run_id} {config_tag(device, precision, batch_size, threads)}"
     # The profiler's native libraries print known noise to fd 2 (see lab1.nativelog).
-    with _PROFILER_LOCK, native_noise_filtered(), using_threads(threads):
+    with (_PROFILER_LOCK, device_lock(device, holder), native_noise_filtered(),
+          using_threads(threads)):  # fmt: skip
         started = time.perf_counter()
         dev = torch.device(device)
         per_phase = sched.wait + sched.warmup + sched.active
@@ -372,30 +389,29 @@ def profile_config(
         config = {"run_id": run_id, "torch_version": torch.__version__, "device": device,
                   "device_name": device_name(device), "precision": precision,
                   "threads": threads, "batch_size": batch_size}  # fmt: skip
-        rows, splits, traces, throughput = [], [], {}, []
+        rows, splits, throughput = [], [], []
         for p, phase in enumerate(PHASES):
             # Gathered here, outside both measured loops: (B,1,28,28) and (B,) per step.
             batches = [(s.x[i], s.y[i]) for i in s.idx[p * per_phase : (p + 1) * per_phase]]
             trace = paths.trace(device, precision, batch_size, threads, phase)
-            trace.parent.mkdir(parents=True, exist_ok=True)
-            phase_rows, split, row = _measure_phase(phase, s, batches, config, sched, dev, trace)
+            interrupt.check()  # between phases: a safe point
+            with MachineLoad.measure() as load:
+                phase_rows, split, row = _measure_phase(phase, s, batches, config, sched, dev,
+                                                        trace)  # fmt: skip
             rows, splits = rows + phase_rows, splits + split
-            throughput.append(row)
-            traces[phase] = str(trace)
-        key = (device, precision, batch_size, threads)
-        part = write_parquet(rows, OP_STATS_SCHEMA, paths.op_stats_part(*key))
-        split_part = write_parquet(splits, TIME_SPLIT_SCHEMA, paths.time_split_part(*key))
+            throughput.append({**row, **dataclasses.asdict(load)})
+        tag = (device, precision, batch_size, threads)
+        part = write_parquet(rows, OP_STATS_SCHEMA, paths.op_stats_part(*tag))
+        split_part = write_parquet(splits, TIME_SPLIT_SCHEMA, paths.time_split_part(*tag))
         return {
             **config,
             "op_stats": str(part),
             "time_split": str(split_part),
-            "traces": traces,
+            "traces": {ph: str(paths.trace(*tag, ph)) for ph in PHASES},
             "throughput": throughput,
             "num_threads": torch.get_num_threads(),
             "num_interop_threads": torch.get_num_interop_threads(),
-            "schedule": dataclasses.asdict(sched),
-            "seed": seed,
-            "lr": lr,
+            "schedule": dataclasses.asdict(sched), "seed": seed, "lr": lr,
             "first_batch": s.idx[0].tolist(),  # the train_step's first batch, as indices
             "seconds": round(time.perf_counter() - started, 3),
         }

@@ -5,7 +5,9 @@
         data/<dataset>.pt              decoded tensors
         graph/layers.json, model.pt2   the traced layer table; the torch.export program
         tensorboard/                   event files (graph, image grid, scalars)
-        checkpoints/epoch_N.pt         one per epoch
+        checkpoints/epoch_N.pt, .json  the newest few epochs (lab1.checkpoints), with checksums
+        model.pt                       the final weights alone (torch.load(weights_only=True))
+        run.log                        every log line of the run, tracebacks included
         profiles/parts/…, traces/<config>/<phase>.pt.trace.json.gz, results/…,
                  op_stats.parquet, top10.parquet
         profiles/limits/…, ladder/… (per device × threads), limits.parquet, step_times.parquet
@@ -81,6 +83,15 @@ class RunPaths:
     @property
     def runs_dir(self) -> Path:
         return self.root.parent
+
+    @property
+    def run_log(self) -> Path:
+        """The run's full log: what the terminal shows, plus every traceback."""
+        return self.root / "run.log"
+
+    @property
+    def model_weights(self) -> Path:
+        return self.root / "model.pt"
 
     @property
     def report_md(self) -> Path:

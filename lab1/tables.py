@@ -118,6 +118,12 @@ COMPARISON_SCHEMA = pa.schema(
         # The step-time model of the device × threads × phase (STEP_MODEL_SCHEMA).
         pa.field("fixed_ms", _F64),
         pa.field("per_sample_us", _F64),
+        # The phase's measurement window (unix seconds) and the CPU seconds other processes
+        # used during it; contended: more than lab1.exclusive.CONTENDED_CORES on average.
+        _key("window_start", _F64),
+        _key("window_end", _F64),
+        pa.field("other_cpu_s", _F64),  # null where /proc/stat is missing
+        _key("contended", pa.bool_()),
     ]
 )
 

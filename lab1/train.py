@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import logging
 import math
-import re
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -31,18 +30,26 @@ from torch.optim import Adadelta
 from torch.optim.lr_scheduler import StepLR
 from torch.utils.tensorboard import SummaryWriter
 
+from lab1 import interrupt
 from lab1.allocator import keep_heap_mapped
-from lab1.atomic import atomic_write
+from lab1.atomic import writing
+from lab1.checkpoints import (
+    checkpoint_path,
+    latest_checkpoint,
+    load_newest_valid,
+    prune,
+    save_checkpoint,
+    save_weights,
+)
 from lab1.data import load_tensors, normalized_images
 from lab1.devices import synchronize
-from lab1.errors import ConfigError, RunDirError
+from lab1.errors import ConfigError, ResumeError
 from lab1.model import Net
 from lab1.precision import autocast, use_channels_last
 from lab1.tblog import log_hparams, log_layout
 
 log = logging.getLogger("lab1.train")
 
-CKPT_RE = re.compile(r"^epoch_(\d+)\.pt$")
 
 # TensorBoard scalar tag → the EpochStats field it logs (once per epoch, step = epoch).
 SCALARS = {
@@ -373,6 +380,7 @@ def train_epoch(
     synchronize(x.device)
     start = time.perf_counter()
     for i in range(batches):
+        interrupt.check()  # a safe point: the last checkpoint is whole, this epoch is redone
         idx = order[i * batch_size : (i + 1) * batch_size]  # (B,) int64, on x's device
         loss = step(x, y, idx)
         seen += idx.shape[0]
@@ -416,15 +424,6 @@ def evaluate(
     return loss_sum.item() / seen, correct.item() / seen
 
 
-def latest_checkpoint(ckpt_dir: Path) -> Path | None:
-    found = [
-        (int(m.group(1)), p)
-        for p in Path(ckpt_dir).glob("epoch_*.pt")
-        if (m := CKPT_RE.match(p.name))
-    ]
-    return max(found)[1] if found else None
-
-
 def _rng_state(generator: torch.Generator, device: torch.device) -> dict:
     state = {"torch": torch.get_rng_state(), "shuffle": generator.get_state()}
     if device.type == "cuda":
@@ -448,13 +447,14 @@ def _load_optimizer(optimizer: torch.optim.Optimizer, saved: dict) -> None:
 
 
 def _resume(t: Training, ckpt_dir: Path, recipe: Recipe) -> tuple[list[dict], int, Path | None]:
-    """Load the newest checkpoint into t if there is one: (history, first epoch to run, path)."""
-    resumed_from = latest_checkpoint(ckpt_dir)
-    if resumed_from is None:
+    """Load the newest valid checkpoint into t if there is one (lab1.checkpoints sets aside
+    the ones that are not): (history, first epoch to run, path)."""
+    found = load_newest_valid(ckpt_dir, t.device)
+    if found is None:
         return [], 1, None
-    state = torch.load(resumed_from, map_location=t.device, weights_only=True)
-    if diffs := recipe_mismatch(state["recipe"], recipe):
-        raise RunDirError(f"cannot resume from {resumed_from}: it was trained with {diffs}")
+    state, resumed_from = found
+    if diffs := recipe_mismatch(state["recipe"], recipe):  # the CLI preflight checks first
+        raise ResumeError(f"cannot resume from {resumed_from}: it was trained with {diffs}")
     t.model.load_state_dict(state["model"])
     _load_optimizer(t.optimizer, state["optimizer"])
     t.scheduler.load_state_dict(state["scheduler"])
@@ -473,7 +473,7 @@ def _checkpoint(t: Training, recipe: Recipe, epoch: int, history: list[dict], pa
         "recipe": asdict(recipe),
         "history": history,
     }
-    atomic_write(path, lambda tmp: torch.save(state, tmp))  # never half a checkpoint
+    save_checkpoint(state, path)  # atomic, then its checksum record
 
 
 def log_scalars(writer: SummaryWriter, stats: EpochStats) -> None:
@@ -519,11 +519,14 @@ def train_and_log(
     channels_last: bool | None = None,
     cuda_graph: bool = False,
     on_epoch: Callable[[dict], None] | None = None,
+    keep_checkpoints: int = 2,
+    weights_path: str | Path | None = None,
 ) -> dict:
-    """Train ``epochs`` epochs (resuming from the newest checkpoint in ckpt_dir if any).
+    """Train ``epochs`` epochs (resuming from the newest valid checkpoint in ckpt_dir if any).
 
     Logs the SCALARS once per epoch (step = epoch), the custom-scalars layout and, at the end,
-    the HParams session (lab1.tblog); writes ckpt_dir/epoch_N.pt after every epoch. Returns a
+    the HParams session (lab1.tblog); writes ckpt_dir/epoch_N.pt after every epoch, keeping the
+    newest ``keep_checkpoints``; the final weights alone go to ``weights_path``. Returns a
     small JSON-ready summary (the manifest's TrainingSummary).
 
     ``channels_last``: None = auto (lab1.precision.use_channels_last).
@@ -531,7 +534,7 @@ def train_and_log(
     masks come from the graph's RNG offsets, so results are not bit-identical to eager).
     ``on_epoch``: called with each finished epoch's EpochStats dict, after its checkpoint.
     """
-    (ckpt_dir := Path(ckpt_dir)).mkdir(parents=True, exist_ok=True)
+    ckpt_dir = Path(ckpt_dir)  # created by the first checkpoint's atomic write
     t = setup_training(
         load_tensors(data_path), recipe.dataset, device, recipe.batch_size, recipe.lr,
         recipe.gamma, recipe.seed, channels_last=channels_last, cuda_graph=cuda_graph,
@@ -539,29 +542,40 @@ def train_and_log(
     )  # fmt: skip
     history, start_epoch, resumed_from = _resume(t, ckpt_dir, recipe)
     # purge_step drops any events a crashed attempt logged past the checkpoint we resume from.
-    with SummaryWriter(log_dir=str(tb_dir), purge_step=start_epoch) as writer:
+    tb_events = f"TensorBoard events under {tb_dir}"
+    with writing(tb_events), SummaryWriter(log_dir=str(tb_dir), purge_step=start_epoch) as writer:
         log_layout(writer)
         for epoch in range(start_epoch, epochs + 1):
             stats = _epoch(t, recipe, epoch, log_interval, max_train_batches, max_test_batches)
             history.append(asdict(stats))
             log_scalars(writer, stats)
-            _checkpoint(t, recipe, epoch, history, ckpt_dir / f"epoch_{epoch}.pt")
+            _checkpoint(t, recipe, epoch, history, checkpoint_path(ckpt_dir, epoch))
+            prune(ckpt_dir, keep_checkpoints)  # only now that the newer one is safely written
             if on_epoch is not None:
                 on_epoch(asdict(stats))
         if history:  # the HParams tab: this run's recipe → its final metrics
             hparams = {k: v for k, v in asdict(recipe).items() if k != "data_checksum"}
             log_hparams(writer, {**hparams, "epochs": epochs, "device": device}, history[-1])
+    if weights_path is not None:
+        save_weights(t.model, Path(weights_path))
+    resumed = start_epoch - 1 if resumed_from else None
+    return _summary(t, device, recipe, history, resumed, ckpt_dir, weights_path)
+
+
+def _summary(
+    t: Training, device: str, recipe: Recipe, history: list[dict], resumed_from_epoch: int | None,
+    ckpt_dir: Path, weights_path: str | Path | None,
+) -> dict:  # fmt: skip
+    """train_and_log's JSON-ready result (the manifest's TrainingSummary)."""
     last = history[-1] if history else {}
     return {
         "device": device,
         "epochs_completed": len(history),
-        "resumed_from_epoch": start_epoch - 1 if resumed_from else None,
+        "resumed_from_epoch": resumed_from_epoch,
         **{k: last.get(k) for k in ("test_accuracy", "test_loss", "train_loss", "train_accuracy")},
         "history": history,
         "checkpoint": str(latest_checkpoint(ckpt_dir)),
-        "execution": {
-            "channels_last": t.channels_last,
-            "step": t.step.mode,
-            "precision": recipe.precision,
-        },
-    }
+        "model_weights": str(weights_path) if weights_path is not None else None,
+        "execution": {"channels_last": t.channels_last, "step": t.step.mode,
+                      "precision": recipe.precision},
+    }  # fmt: skip

@@ -7,12 +7,20 @@ from prefect import task
 from lab1 import fmt, train
 from tasks.caching import RUN_CACHE
 from tasks.progress import Progress
+from tasks.retry import transient_only
 
 PROGRESS_KEY = "lab1-training-progress"
 
 
-# One retry: a crash (e.g. a preempted GPU) resumes from the last epoch checkpoint.
-@task(name="train-and-log", retries=1, cache_policy=RUN_CACHE, persist_result=True)
+# One retry for a crash (e.g. a preempted GPU): it resumes from the last valid checkpoint.
+# Known errors (lab1.errors) are not retried: they would fail the same way again.
+@task(
+    name="train-and-log",
+    retries=1,
+    retry_condition_fn=transient_only,
+    cache_policy=RUN_CACHE,
+    persist_result=True,
+)
 def train_and_log(
     data_path: str,
     device: str,
@@ -24,6 +32,8 @@ def train_and_log(
     max_train_batches: int | None,
     max_test_batches: int | None,
     cuda_graph: bool = False,
+    keep_checkpoints: int = 2,
+    weights_path: str | None = None,
 ) -> dict:
     progress = Progress(PROGRESS_KEY, epochs, "epochs trained")
 
@@ -44,4 +54,6 @@ def train_and_log(
         max_test_batches,
         cuda_graph=cuda_graph,
         on_epoch=on_epoch,
+        keep_checkpoints=keep_checkpoints,
+        weights_path=weights_path,
     )

@@ -95,7 +95,8 @@ def test_only_atomic_renames_files_into_place():
         inside = {
             id(n)
             for call in ast.walk(tree)
-            if isinstance(call, ast.Call) and getattr(call.func, "id", "") == "atomic_write"
+            if isinstance(call, ast.Call)
+            and getattr(call.func, "id", "") in ("atomic_write", "write_stream")
             for n in ast.walk(call)
         }
         for node in ast.walk(tree):

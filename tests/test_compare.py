@@ -109,6 +109,10 @@ def _throughput(device, bs, phase):
         "peak_memory_source": "test",
         "num_threads": 2,
         "num_interop_threads": 2,
+        "window_start": 1000.0,
+        "window_end": 1001.0,
+        "other_cpu_s": 0.01,
+        "contended": False,
     }
 
 

@@ -1,6 +1,7 @@
 """Mixed precision: validation, the native-bf16 check, autocast in the step and the profile,
 the resume contract, and the bf16 path through the flow (where the CPU has native bf16)."""
 
+import gzip
 import json
 import os
 import subprocess
@@ -15,7 +16,7 @@ from lab1 import devices
 from lab1.config import Lab1Config, ProfileSchedule
 from lab1.data import load_tensors
 from lab1.devices import bf16_missing, check_precision
-from lab1.errors import ConfigError, DeviceError, RunDirError
+from lab1.errors import ConfigError, DeviceError, ResumeError
 from lab1.profiling import profile_config
 from lab1.rundir import RunPaths
 from lab1.tables import OP_STATS_SCHEMA, read_parquet
@@ -112,7 +113,7 @@ def test_bf16_step_autocasts_the_forward_and_keeps_fp32_state(tiny_dataset):
 def test_resume_with_another_precision_is_refused(tiny_dataset, tmp_path):
     args = (tiny_dataset.path, "cpu", tmp_path / "tb", tmp_path / "ck")
     train_and_log(*args, _recipe(tiny_dataset, "fp32"), 1, max_train_batches=2)
-    with pytest.raises(RunDirError, match=r"precision 'fp32' \(now 'bf16'\)"):
+    with pytest.raises(ResumeError, match=r"precision 'fp32' \(now 'bf16'\)"):
         train_and_log(*args, _recipe(tiny_dataset, "bf16"), 2, max_train_batches=2)
     done = train_and_log(*args, _recipe(tiny_dataset, "fp32"), 2, max_train_batches=2)
     assert done["resumed_from_epoch"] == 1
@@ -142,7 +143,8 @@ def test_profiled_bf16_step_runs_bf16_kernels(tiny_dataset, tmp_path):
     assert "ToCopyBackward0" in set(train["op_name"])
     # The trace records input dtypes: the convolutions and matmuls read bf16.
     for phase, path in result["traces"].items():
-        events = json.loads(Path(path).read_text())["traceEvents"]
+        with gzip.open(path, "rt") as f:
+            events = json.load(f)["traceEvents"]
         kinds = {
             e["name"]: e["args"]["Input type"][:2]
             for e in events

@@ -37,6 +37,16 @@ def rendered_text(url: str, chromium: str, budget_ms: int = 15_000) -> str:
     return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", text))
 
 
+def rendered_with(url: str, chromium: str, needles: set[str]) -> str:
+    """The page's text once every needle is in it: on a loaded 2-core machine the UI's lists
+    can take longer than one virtual-time budget to arrive, so the budget grows, 3 tries."""
+    for budget_ms in (15_000, 30_000, 60_000):
+        text = rendered_text(url, chromium, budget_ms)
+        if all(n in text for n in needles):
+            break
+    return text
+
+
 @pytest.fixture(scope="module")
 def ui_run(prefect_server, tmp_path_factory) -> dict:
     """A dry run of the CLI, reporting to the session's server; its flow runs and artifacts."""
@@ -44,7 +54,8 @@ def ui_run(prefect_server, tmp_path_factory) -> dict:
     write_mnist_layout(tmp / "d")
     args = ["--offline", "--dry-run", "--data-dir", str(tmp / "d"), "--runs-dir", str(tmp / "r")]
     cli = [sys.executable, str(ROOT / "flows" / "lab1_flow.py"), *args]
-    prefect_server.run([*cli, "--run-name", "ui", "--batch-sizes", "4"], timeout=300, cwd=ROOT)
+    prefect_server.run([*cli, "--run-name", "ui", "--batch-sizes", "4", "--cpu-threads", "1"],
+                       timeout=300, cwd=ROOT)  # fmt: skip
     runs = prefect_server.flow_runs()
     (parent,) = [r for r in runs if r["parameters"].get("run_name") == "ui"]
     children = prefect_server.flow_runs(parent_flow_run_id={"any_": [parent["id"]]})
@@ -60,9 +71,10 @@ def test_the_flow_run_pages_show_the_runs_and_their_tasks(prefect_server, ui_run
     # The header counts the parent's task runs (their names are in the Task Runs tab, which a
     # URL does not select; the Logs tab's labels load too late to rely on).
     assert f"{len(PARENT_TASKS)} Task runs" in page
+    # profile-cpu at 1 thread: its limits, one config (batch 4, fp32) and the ladder
     (child,) = ui_run["children"]
-    sub = rendered_text(f"{ui}/runs/flow-run/{child['id']}", chromium)
-    assert NO_API not in sub and re.search(r"profile-cpu-fp32-t\d+-bs4", sub)
+    sub = rendered_with(f"{ui}/runs/flow-run/{child['id']}", chromium, {"3 Task runs"})
+    assert NO_API not in sub and child["name"] in sub and "3 Task runs" in sub
 
 
 def test_the_artifacts_page_lists_every_key_and_the_report_renders(prefect_server, ui_run):
@@ -70,7 +82,7 @@ def test_the_artifacts_page_lists_every_key_and_the_report_renders(prefect_serve
     keys = {a["key"] for a in ui_run["artifacts"]}
     expected = {TABLE_KEY, SUMMARY_KEY, MARKDOWN_KEY, HTML_KEY, PROGRESS_KEY}
     assert keys == expected | {"lab1-profile-progress-cpu"}
-    listing = rendered_text(f"{ui}/artifacts", chromium)
+    listing = rendered_with(f"{ui}/artifacts", chromium, keys)
     assert NO_API not in listing
     for key in keys:
         assert key in listing, key

@@ -166,6 +166,10 @@ def write_profiles(
                         "peak_memory_source": "synthetic",
                         "num_threads": 16,
                         "num_interop_threads": 16,
+                        "window_start": 1000.0 + len(throughput),  # one after the other
+                        "window_end": 1000.5 + len(throughput),
+                        "other_cpu_s": 0.01,
+                        "contended": False,
                     }
                 )
             op_rows += [{f.name: r.get(f.name, 0) for f in tables.OP_STATS_SCHEMA} for r in rows]

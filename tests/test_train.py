@@ -48,9 +48,11 @@ def test_training_logs_every_tag_and_checkpoints(tiny_dataset, tmp_path):
     assert hist[-1]["train_loss"] < hist[0]["train_loss"]
     assert [h["lr"] for h in hist] == [1.0, 0.7, 0.7 * 0.7]
     assert summary["test_accuracy"] > 0.5  # the synthetic classes are easy
+    # The newest two (the default keep_checkpoints), each with its checksum record.
     assert sorted(p.name for p in (tmp_path / "ck").iterdir()) == [
-        "epoch_1.pt",
+        "epoch_2.json",
         "epoch_2.pt",
+        "epoch_3.json",
         "epoch_3.pt",
     ]
     state = torch.load(tmp_path / "ck" / "epoch_3.pt", weights_only=True)
@@ -79,12 +81,12 @@ def test_resume_gives_the_same_result_as_an_uninterrupted_run(tiny_dataset, tmp_
 def test_resume_refuses_a_different_recipe(tiny_dataset, tmp_path):
     import pytest
 
-    from lab1.errors import RunDirError
+    from lab1.errors import ResumeError
 
     train_and_log(
         tiny_dataset.path, "cpu", tmp_path / "b", tmp_path / "c", _recipe(tiny_dataset), 1
     )
-    with pytest.raises(RunDirError, match="cannot resume"):
+    with pytest.raises(ResumeError, match=r"cannot resume .*batch_size 16 \(now 32\)"):
         train_and_log(
             tiny_dataset.path, "cpu", tmp_path / "b", tmp_path / "c", _recipe(tiny_dataset, 32), 2
         )

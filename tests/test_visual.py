@@ -222,6 +222,7 @@ def test_tensorboard_serves_the_run_as_an_hparams_session(tensorboard, visual_ru
         "lr": 1.0,
         "gamma": 0.7,
         "seed": 1,
+        "precision": "fp32",
         "epochs": EPOCHS,
         "device": "cpu",
     }

@@ -188,7 +188,20 @@ def profiling(comparison: pd.DataFrame | None, share_change: pd.DataFrame | None
         out += _precision_findings(pr)
     o = comparison["profiler_overhead"]
     out.append(Finding("profiler_overhead", {"min": o.min(), "max": o.max()}))
-    return out
+    return out + _contended(cmp)
+
+
+def _contended(cmp: pd.DataFrame) -> list[Finding]:
+    """Rows measured while other processes kept the CPU busy (lab1.exclusive.MachineLoad)."""
+    busy = cmp[cmp["contended"]]
+    if busy.empty:
+        return []
+    rates = busy["other_cpu_s"] / (busy["window_end"] - busy["window_start"])
+    configs = [f"{config_label(d, pr)} · {p} · batch {b}" for d, pr, p, b in
+               zip(busy["device"], busy["precision"], busy["phase"], busy["batch_size"],
+                   strict=True)]  # fmt: skip
+    return [Finding("contended", {"configs": configs, "max_cores": float(rates.max())})]
+
 
 
 # --------------------------------------------------------------------------- system view

@@ -147,6 +147,16 @@ def _profiler_overhead(v: dict) -> str:
     )
 
 
+def _contended(v: dict) -> str:
+    n = len(v["configs"])
+    return (
+        f"Contended: other processes kept the CPU busy (up to {fmt.decimal(v['max_cores'], 2)} "
+        f"cores on average) while {n} measurement{'s' if n > 1 else ''} ran "
+        f"({'; '.join(v['configs'])}); their timings and top operators may be distorted: "
+        "rerun on a quiet machine before comparing them."
+    )
+
+
 def _not_profiled(v: dict) -> str:
     return "Not profiled in this run: no operator or batch-size findings."
 
@@ -219,6 +229,7 @@ SENTENCES: dict[str, Callable[[dict], str]] = {
     "speedup": _speedup,
     "precision_speedup": _precision_speedup,
     "profiler_overhead": _profiler_overhead,
+    "contended": _contended,
     "not_profiled": _not_profiled,
     "time_goes": _time_goes,
     "peak_share": _peak_share,

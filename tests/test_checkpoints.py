@@ -1,0 +1,141 @@
+"""Checkpoint records, set-aside and pruning; disk errors; device locks; retry condition."""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from lab1.checkpoints import (
+    checkpoint_path,
+    checkpoints,
+    load_newest_valid,
+    prune,
+    save_checkpoint,
+)
+from lab1.errors import CheckpointError, ConfigError
+from lab1.exclusive import MachineLoad, device_lock
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _save(folder: Path, epoch: int) -> Path:
+    path = checkpoint_path(folder, epoch)
+    save_checkpoint({"epoch": epoch, "recipe": {"seed": 1}, "w": torch.full((8,), epoch)}, path)
+    return path
+
+
+def test_a_truncated_newest_checkpoint_is_set_aside_and_the_previous_one_used(tmp_path, caplog):
+    for epoch in (1, 2, 3):
+        _save(tmp_path, epoch)
+    newest = checkpoint_path(tmp_path, 3)
+    newest.write_bytes(newest.read_bytes()[:500])
+    with caplog.at_level(logging.WARNING, logger="lab1.checkpoints"):
+        state, path = load_newest_valid(tmp_path, torch.device("cpu"))
+    assert state["epoch"] == 2 and path == checkpoint_path(tmp_path, 2)
+    assert (tmp_path / "epoch_3.pt.bad").is_file() and (tmp_path / "epoch_3.json.bad").is_file()
+    assert "epoch_3.pt" in caplog.text and "set aside" in caplog.text
+
+
+def test_a_checkpoint_without_its_record_is_not_trusted(tmp_path):
+    _save(tmp_path, 1)
+    (tmp_path / "epoch_1.json").unlink()
+    with pytest.raises(CheckpointError, match="none of the 1 checkpoint"):
+        load_newest_valid(tmp_path, torch.device("cpu"))
+    assert (tmp_path / "epoch_1.pt.bad").is_file()
+
+
+def test_prune_keeps_the_newest_recorded_checkpoints(tmp_path):
+    for epoch in range(1, 6):
+        _save(tmp_path, epoch)
+    prune(tmp_path, keep=2)
+    assert [p.name for p in checkpoints(tmp_path)] == ["epoch_4.pt", "epoch_5.pt"]
+    assert sorted(p.name for p in tmp_path.glob("*.json")) == ["epoch_4.json", "epoch_5.json"]
+
+
+def test_keep_checkpoints_is_validated():
+    from lab1.config import Lab1Config
+
+    with pytest.raises(ConfigError, match="--keep-checkpoints"):
+        Lab1Config(keep_checkpoints=0)
+
+
+# A file-size limit in a subprocess (any user, any file system): torch.save and pyarrow
+# both fail with EFBIG; each must be one DiskError naming the file, with no temporary left.
+_FSIZE = """
+import resource, sys, torch, pyarrow as pa
+from lab1.atomic import write_stream
+from lab1.errors import DiskError
+from lab1.tables import write_parquet
+resource.setrlimit(resource.RLIMIT_FSIZE, (200_000, 200_000))
+out = sys.argv[1]
+for write in (lambda: write_stream(out + "/big.pt", lambda f: torch.save(torch.zeros(10**6), f)),
+              lambda: write_parquet(pa.table({"a": list(range(10**6))}),
+                                    pa.schema([("a", pa.int64())]), out + "/big.parquet")):
+    try:
+        write()
+    except DiskError as exc:
+        print(exc)
+"""
+
+
+def test_a_file_size_limit_is_one_disk_error_and_leaves_no_temp_file(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-c", _FSIZE, str(tmp_path)],
+        capture_output=True, text=True, timeout=120, cwd=ROOT,
+    )  # fmt: skip
+    lines = result.stdout.splitlines()
+    assert len(lines) == 2, result.stdout + result.stderr
+    assert lines[0].startswith(f"could not write {tmp_path}/big.pt: file too large")
+    assert lines[1].startswith(f"could not write {tmp_path}/big.parquet: file too large")
+    assert "(EFBIG)" in lines[0]
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_second_holder_waits_for_the_device_and_says_for_whom(tmp_path, monkeypatch, caplog):
+    monkeypatch.setenv("LAB1_LOCK_DIR", str(tmp_path))
+    spans: dict[str, tuple[float, float]] = {}
+
+    def hold(name: str, seconds: float) -> None:
+        with device_lock("cpu", name):
+            start = time.monotonic()
+            time.sleep(seconds)
+            spans[name] = (start, time.monotonic())
+
+    first = threading.Thread(target=hold, args=("run A", 0.6))
+    first.start()
+    time.sleep(0.2)
+    with caplog.at_level(logging.INFO, logger="lab1.exclusive"):
+        hold("run B", 0.0)
+    first.join()
+    assert spans["run A"][1] <= spans["run B"][0]  # B started only after A released
+    assert "run B waits for cpu: profiled by run A" in caplog.text
+
+
+def test_another_busy_process_marks_the_window_contended():
+    spin = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(0.3)
+        with MachineLoad.measure() as load:
+            time.sleep(1.0)
+    finally:
+        spin.kill()
+        spin.wait()
+    assert load.other_cpu_s is not None and load.other_cpu_s > 0.3
+    assert load.contended and load.window_end - load.window_start >= 1.0
+
+
+def test_known_errors_are_not_retried():
+    from prefect.states import Failed
+
+    from lab1.errors import ResumeError
+    from tasks.retry import transient_only
+
+    assert not transient_only(None, None, Failed(data=ResumeError("differs")))
+    assert transient_only(None, None, Failed(data=RuntimeError("CUDA error: device lost")))

@@ -12,6 +12,7 @@ deleted, so nothing is lost to a wrong guess.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import logging
 import re
@@ -72,11 +73,16 @@ def sha256(path: Path) -> str:
 
 
 def save_checkpoint(state: dict[str, Any], path: Path) -> None:
-    """The checkpoint, then its record with the checksum of the bytes on disk."""
-    write_stream(path, lambda f: torch.save(state, f))
-    record = {"epoch": state["epoch"], "sha256": sha256(path), "bytes": path.stat().st_size,
-              "recipe": state["recipe"]}  # fmt: skip
+    """The record (checksum of the serialized bytes) first, then the checkpoint itself: a
+    SIGKILL between the two leaves a record without a checkpoint (ignored), never a checkpoint
+    without its record (which would be set aside, losing the resume)."""
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    data = buffer.getvalue()
+    record = {"epoch": state["epoch"], "sha256": hashlib.sha256(data).hexdigest(),
+              "bytes": len(data), "recipe": state["recipe"]}  # fmt: skip
     write_json(record_path(path), record)
+    write_stream(path, lambda f: f.write(data))
 
 
 def save_weights(model: nn.Module, path: Path) -> Path:

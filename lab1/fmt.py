@@ -46,6 +46,11 @@ def ratio(x: float | None) -> str:
     return MISSING if _missing(x) else f"{x:.2f}×"
 
 
+def ratio_range(lo: float | None, hi: float | None, to: str) -> str:
+    """Two ratios joined by a language's "to" ("1.10× to 1.40×"); one when they are equal."""
+    return ratio(lo) if ratio(lo) == ratio(hi) else f"{ratio(lo)} {to} {ratio(hi)}"
+
+
 def ms(x: float | None) -> str:
     """Milliseconds per step: 3 decimals."""
     return MISSING if _missing(x) else f"{x:,.3f}"

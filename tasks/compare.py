@@ -7,7 +7,7 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 from lab1.compare import combine_and_compare
 from lab1.history import append_history
-from lab1.report import tensorboard_texts, write_compare_texts
+from lab1.report import read_run, tensorboard_texts, write_compare_texts
 from lab1.rundir import RunPaths
 from lab1.tables import LIMITS_SCHEMA, read_parquet
 from lab1.tblog import log_texts
@@ -23,7 +23,8 @@ def compare(run_dir: str, run_id: str) -> dict:
     the history datasets beside the run. Returns the manifest's ComparisonSummary fields."""
     paths = RunPaths(run_dir)
     result = combine_and_compare(paths, run_id)
-    texts = write_compare_texts(paths.root)
+    run = read_run(paths.root)  # once: it parses the event files and every table
+    texts = write_compare_texts(run)
     create_table_artifact(
         texts["rows"],
         key=TABLE_KEY,
@@ -33,7 +34,7 @@ def compare(run_dir: str, run_id: str) -> dict:
         texts["markdown"], key=SUMMARY_KEY, description=f"{run_id}: profiling summary"
     )
     # The same tables and words in TensorBoard's Text tab, beside the run's curves and graph.
-    log_texts(paths.tensorboard, tensorboard_texts(paths.root))
+    log_texts(paths.tensorboard, tensorboard_texts(run))
     history = append_history(paths, run_id, result["tables"])
     limits = []
     if "limits" in result["tables"]:  # the manifest keeps the machine's limits too

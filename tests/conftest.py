@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from lab1 import data
+from lab1.train import Recipe
 
 
 def synthetic_split(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -38,6 +39,13 @@ def write_mnist_layout(
         data.write_idx(folder / f"{split}-images-idx3-ubyte{suffix}", images, compress=gz)
         data.write_idx(folder / f"{split}-labels-idx1-ubyte{suffix}", labels, compress=gz)
     return folder
+
+
+def small_recipe(
+    checksum: str, batch_size: int = 16, test_batch_size: int = 25, precision: str = "fp32"
+) -> Recipe:
+    """The reference recipe (Adadelta lr 1.0, StepLR gamma 0.7, seed 1) at test-sized batches."""
+    return Recipe("mnist", checksum, batch_size, test_batch_size, 1.0, 0.7, 1, precision)
 
 
 @pytest.fixture

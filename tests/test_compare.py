@@ -13,7 +13,7 @@ from runs import start_run, write_profile_results
 
 from lab1 import compare as cmp
 from lab1.history import append_history, read_history
-from lab1.report import findings, grids, words, write_compare_texts
+from lab1.report import findings, grids, read_run, words, write_compare_texts
 from lab1.report.blocks import block_markdown
 from lab1.rundir import RunPaths
 from lab1.tables import (
@@ -311,7 +311,7 @@ def compared(op_stats, throughput, tmp_path):
     paths = start_run(tmp_path / "run")
     write_profile_results(paths, op_stats, throughput)
     result = cmp.combine_and_compare(paths, RUN)
-    return {**result, **write_compare_texts(paths.root)}
+    return {**result, **write_compare_texts(read_run(paths.root))}
 
 
 def test_combine_and_compare_writes_typed_tables_plots_and_markdown(compared, tmp_path):
@@ -415,6 +415,6 @@ def test_compare_task_publishes_table_and_markdown_artifacts(
     for a in sorted(found, key=lambda a: a.created):
         latest[a.key] = a
     assert latest[TABLE_KEY].type == "table" and latest[TABLE_KEY].task_run_id is not None
-    assert json.loads(latest[TABLE_KEY].data) == write_compare_texts(paths.root)["rows"]
+    assert json.loads(latest[TABLE_KEY].data) == write_compare_texts(read_run(paths.root))["rows"]
     assert latest[SUMMARY_KEY].type == "markdown"
     assert latest[SUMMARY_KEY].data == paths.summary_md.read_text()

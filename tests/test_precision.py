@@ -11,6 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import torch
+from conftest import small_recipe
 
 from lab1 import devices
 from lab1.config import Lab1Config, ProfileSchedule
@@ -20,15 +21,11 @@ from lab1.errors import ConfigError, DeviceError, ResumeError
 from lab1.profiling import profile_config
 from lab1.rundir import RunPaths
 from lab1.tables import OP_STATS_SCHEMA, read_parquet
-from lab1.train import Recipe, recipe_mismatch, setup_training, train_and_log
+from lab1.train import recipe_mismatch, setup_training, train_and_log
 
 ROOT = Path(__file__).resolve().parents[1]
 NO_NATIVE_BF16 = bf16_missing("cpu")
 needs_bf16 = pytest.mark.skipif(NO_NATIVE_BF16 is not None, reason=f"{NO_NATIVE_BF16}")
-
-
-def _recipe(info, precision: str) -> Recipe:
-    return Recipe("mnist", info.checksum, 16, 25, 1.0, 0.7, 1, precision)
 
 
 # --------------------------------------------------------------------------- validation
@@ -112,17 +109,21 @@ def test_bf16_step_autocasts_the_forward_and_keeps_fp32_state(tiny_dataset):
 
 def test_resume_with_another_precision_is_refused(tiny_dataset, tmp_path):
     args = (tiny_dataset.path, "cpu", tmp_path / "tb", tmp_path / "ck")
-    train_and_log(*args, _recipe(tiny_dataset, "fp32"), 1, max_train_batches=2)
+    fp32 = small_recipe(tiny_dataset.checksum)
+    bf16 = small_recipe(tiny_dataset.checksum, precision="bf16")
+    train_and_log(*args, fp32, 1, max_train_batches=2)
     with pytest.raises(ResumeError, match=r"precision 'fp32' \(now 'bf16'\)"):
-        train_and_log(*args, _recipe(tiny_dataset, "bf16"), 2, max_train_batches=2)
-    done = train_and_log(*args, _recipe(tiny_dataset, "fp32"), 2, max_train_batches=2)
+        train_and_log(*args, bf16, 2, max_train_batches=2)
+    done = train_and_log(*args, fp32, 2, max_train_batches=2)
     assert done["resumed_from_epoch"] == 1
 
 
 def test_checkpoints_from_before_precision_count_as_fp32(tiny_dataset):
-    old = {k: v for k, v in vars(_recipe(tiny_dataset, "fp32")).items() if k != "precision"}
-    assert recipe_mismatch(old, _recipe(tiny_dataset, "fp32")) is None
-    assert recipe_mismatch(old, _recipe(tiny_dataset, "bf16")) == "precision 'fp32' (now 'bf16')"
+    fp32 = small_recipe(tiny_dataset.checksum)
+    old = {k: v for k, v in vars(fp32).items() if k != "precision"}
+    assert recipe_mismatch(old, fp32) is None
+    bf16 = small_recipe(tiny_dataset.checksum, precision="bf16")
+    assert recipe_mismatch(old, bf16) == "precision 'fp32' (now 'bf16')"
 
 
 # --------------------------------------------------------------------------- profiling

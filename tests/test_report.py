@@ -95,11 +95,13 @@ def synthetic_history(epochs: int = 3) -> list[dict]:
 
 
 def write_profiles(
-    paths: RunPaths, devices=("cpu", "cuda"), batch_sizes=(16, 64, 256), precisions=("fp32",)
+    paths: RunPaths, devices=("cpu", "cuda"), batch_sizes=(16, 64, 256), precisions=("fp32",),
+    contended: tuple[int, ...] = (),
 ) -> None:
     """Synthetic profiler output (op_stats parts + throughput rows) through the real compare
     step, so the report reads exactly the tables and plots a profiled run leaves. bf16 configs
-    take 2/3 of fp32's time."""
+    take 2/3 of fp32's time; the CPU's ``contended`` batch sizes ran beside a busy process
+    (0.4 cores on average over their half-second windows)."""
     op_rows, throughput = [], []
     for device, precision in [(d, p) for d in devices for p in precisions]:
         gpu = device != "cpu"
@@ -113,7 +115,7 @@ def write_profiles(
                 "threads": 16,
                 "batch_size": bs,
             }
-            rows = []
+            rows, busy = [], device == "cpu" and bs in contended
             for phase in PHASES:
                 weights = [2.0**-k for k in range(len(OPS))]
                 if bs == max(batch_sizes):  # the conv backward grows with the batch
@@ -168,8 +170,8 @@ def write_profiles(
                         "num_interop_threads": 16,
                         "window_start": 1000.0 + len(throughput),  # one after the other
                         "window_end": 1000.5 + len(throughput),
-                        "other_cpu_s": 0.01,
-                        "contended": False,
+                        "other_cpu_s": 0.2 if busy else 0.01,
+                        "contended": busy,
                     }
                 )
             op_rows += [{f.name: r.get(f.name, 0) for f in tables.OP_STATS_SCHEMA} for r in rows]
@@ -186,6 +188,7 @@ def make_run(
     devices=("cpu", "cuda"),
     precisions=("fp32",),
     env: dict | None = None,
+    contended: tuple[int, ...] = (),
 ) -> Path:
     """A run directory as the pipeline leaves it: manifest, layer table, optional profiles."""
     history = synthetic_history()
@@ -217,7 +220,7 @@ def make_run(
     )  # fmt: skip
     write_json(paths.layers_json, layer_table(Net().eval(), torch.zeros(1, 1, 28, 28)))
     if profiles:
-        write_profiles(paths, devices=devices, precisions=precisions)
+        write_profiles(paths, devices=devices, precisions=precisions, contended=contended)
     return run_dir
 
 
@@ -536,6 +539,15 @@ def test_cudnn_version_format(value, text):
     assert fmt.cudnn(value) == text
 
 
+@pytest.mark.parametrize(
+    ("lo", "hi", "to", "text"),
+    [(1.1, 1.4, "to", "1.10× to 1.40×"), (1.4, 1.4, "to", "1.40×"),
+     (1.101, 1.104, "到", "1.10×"), (1.1, 2.0, "到", "1.10× 到 2.00×")],
+)  # fmt: skip
+def test_ratio_range_joins_two_ratios_unless_they_print_alike(lo, hi, to, text):
+    assert fmt.ratio_range(lo, hi, to) == text
+
+
 def test_report_task_publishes_markdown_and_link_artifacts(prefect_harness, tmp_path):
     from prefect import flow
     from prefect.artifacts import Artifact
@@ -562,7 +574,7 @@ def test_numbers_read_the_same_in_the_report_and_the_summary(full_report):
     """One set of findings and formatters: compare/summary.md's sentences and table rows
     appear in report.md character for character (once "40.0 %" here, "40.00%" there)."""
     run, _, md = full_report
-    summary = Path(report.write_compare_texts(run)["summary"]).read_text()
+    summary = Path(report.write_compare_texts(read_run(run))["summary"]).read_text()
     lines = [x for x in summary.splitlines() if x.startswith(("- ", "| "))]
     assert len(lines) > 12 + 8  # the findings and the comparison table
     for line in lines:

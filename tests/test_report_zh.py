@@ -12,6 +12,7 @@ from PIL import Image
 from test_report import make_run, md_tables, numbers, sections
 
 from lab1 import figures, report, viewer
+from lab1.report import findings, words, zh
 
 TEMPLATE = (  # the template's headings and row names, in its order
     "## 实验环境",
@@ -46,8 +47,9 @@ def _cjk_font_or_skip() -> str:
 
 @pytest.fixture(scope="module")
 def both(tmp_path_factory):
-    """One synthetic run reported in English, then in Chinese: (en markdown, zh paths)."""
-    run = make_run(tmp_path_factory.mktemp("zh") / "run-zh")
+    """One synthetic run reported in English, then in Chinese: (en markdown, zh paths). Its
+    CPU batch-16 measurements were contended, so every kind of profiling finding is said."""
+    run = make_run(tmp_path_factory.mktemp("zh") / "run-zh", contended=(16,))
     en = Path(report.write_report(run, "en")["report_md"]).read_text()
     return en, report.write_report(run, "zh")
 
@@ -75,6 +77,21 @@ def test_the_same_findings_and_numbers_as_the_english_report(both):
     en_cmp = md_tables(en_s["Batch-size comparison"])[0]
     zh_cmp = md_tables(zh.split("### 网络分析，不同批大小结果比较", 1)[1])[0]
     assert zh_cmp[0][:4] == ["设备", "线程数", "阶段", "批大小"] and zh_cmp[1:] == en_cmp[1:]
+
+
+def test_every_kind_of_finding_is_said_in_both_languages():
+    assert set(words.SENTENCES) == set(zh.SENTENCES) == set(findings.KINDS)
+    with pytest.raises(ValueError, match="unknown finding kind 'new_kind'"):
+        findings.Finding("new_kind")
+
+
+def test_a_contended_measurement_is_flagged_in_both_languages(both):
+    en, paths = both
+    zh_md = Path(paths["report_md"]).read_text()
+    assert "Contended: other processes kept the CPU busy (up to 0.40 cores on average) while 2 " \
+           "measurements ran (cpu · train_step · batch 16; cpu · inference · batch 16)" in en
+    assert "存在资源争用：2 项测量进行时（cpu · 训练步 · 批大小 16；cpu · 推理 · 批大小 16），" \
+           "其他进程占用了 CPU（平均最多 0.40 个核）" in zh_md
 
 
 def test_the_cjk_font_draws_glyphs_not_boxes():

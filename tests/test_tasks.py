@@ -1,6 +1,9 @@
 """The Prefect tasks through .fn: thin wrappers that pass paths and small dicts."""
 
 import json
+from dataclasses import asdict
+
+from conftest import small_recipe
 
 from lab1 import fmt
 from tasks.download_data import download_data
@@ -17,16 +20,7 @@ def test_download_data_task_offline_uses_local_files(tiny_data_dir, tmp_path):
 def test_graph_and_train_tasks_return_small_dicts(tiny_dataset, tmp_path):
     g = export_graph.fn(tiny_dataset.path, "mnist", "cpu", str(tmp_path / "run"))
     assert g["parameters"] == 1_199_882
-    recipe = {
-        "dataset": "mnist",
-        "data_checksum": tiny_dataset.checksum,
-        "batch_size": 32,
-        "test_batch_size": 50,
-        "lr": 1.0,
-        "gamma": 0.7,
-        "seed": 1,
-        "precision": "fp32",
-    }
+    recipe = asdict(small_recipe(tiny_dataset.checksum, 32, 50))
     t = train_and_log.fn(
         tiny_dataset.path, "cpu", str(tmp_path / "tb"), str(tmp_path / "ck"), recipe, 1, 10, 2, 1
     )
@@ -61,16 +55,7 @@ def test_training_progress_artifact_reaches_100_percent(prefect_harness, tiny_da
 
     from tasks.train_and_log import PROGRESS_KEY
 
-    recipe = {
-        "dataset": "mnist",
-        "data_checksum": tiny_dataset.checksum,
-        "batch_size": 32,
-        "test_batch_size": 50,
-        "lr": 1.0,
-        "gamma": 0.7,
-        "seed": 1,
-        "precision": "fp32",
-    }
+    recipe = asdict(small_recipe(tiny_dataset.checksum, 32, 50))
 
     @flow
     def train_two_epochs() -> dict:

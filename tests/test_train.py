@@ -1,10 +1,11 @@
 import pytest
 import torch
+from conftest import small_recipe
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from lab1.data import load_tensors, normalized_images
 from lab1.model import Net
-from lab1.train import Recipe, evaluate, train_and_log
+from lab1.train import evaluate, train_and_log
 
 TAGS = {
     "Loss/train",
@@ -14,19 +15,6 @@ TAGS = {
     "LR",
     "Throughput/train_images_per_s",
 }
-
-
-def _recipe(info, batch_size=16, precision="fp32"):
-    return Recipe(
-        dataset="mnist",
-        data_checksum=info.checksum,
-        batch_size=batch_size,
-        test_batch_size=25,
-        lr=1.0,
-        gamma=0.7,
-        seed=1,
-        precision=precision,
-    )
 
 
 def test_loss_is_per_sample_whatever_the_batch_size(tiny_dataset):
@@ -41,8 +29,9 @@ def test_loss_is_per_sample_whatever_the_batch_size(tiny_dataset):
 
 def test_training_logs_every_tag_and_checkpoints(tiny_dataset, tmp_path):
     summary = train_and_log(
-        tiny_dataset.path, "cpu", tmp_path / "tb", tmp_path / "ck", _recipe(tiny_dataset), 3
-    )
+        tiny_dataset.path, "cpu", tmp_path / "tb", tmp_path / "ck",
+        small_recipe(tiny_dataset.checksum), 3,
+    )  # fmt: skip
     assert summary["epochs_completed"] == 3
     hist = summary["history"]
     assert hist[-1]["train_loss"] < hist[0]["train_loss"]
@@ -66,7 +55,7 @@ def test_training_logs_every_tag_and_checkpoints(tiny_dataset, tmp_path):
 
 
 def test_resume_gives_the_same_result_as_an_uninterrupted_run(tiny_dataset, tmp_path):
-    recipe = _recipe(tiny_dataset)
+    recipe = small_recipe(tiny_dataset.checksum)
     full = train_and_log(tiny_dataset.path, "cpu", tmp_path / "a", tmp_path / "ca", recipe, 3)
     train_and_log(tiny_dataset.path, "cpu", tmp_path / "b", tmp_path / "cb", recipe, 1)
     resumed = train_and_log(tiny_dataset.path, "cpu", tmp_path / "b", tmp_path / "cb", recipe, 3)
@@ -84,12 +73,14 @@ def test_resume_refuses_a_different_recipe(tiny_dataset, tmp_path):
     from lab1.errors import ResumeError
 
     train_and_log(
-        tiny_dataset.path, "cpu", tmp_path / "b", tmp_path / "c", _recipe(tiny_dataset), 1
-    )
+        tiny_dataset.path, "cpu", tmp_path / "b", tmp_path / "c",
+        small_recipe(tiny_dataset.checksum), 1,
+    )  # fmt: skip
     with pytest.raises(ResumeError, match=r"cannot resume .*batch_size 16 \(now 32\)"):
         train_and_log(
-            tiny_dataset.path, "cpu", tmp_path / "b", tmp_path / "c", _recipe(tiny_dataset, 32), 2
-        )
+            tiny_dataset.path, "cpu", tmp_path / "b", tmp_path / "c",
+            small_recipe(tiny_dataset.checksum, 32), 2,
+        )  # fmt: skip
 
 
 def test_dry_run_limits_batches(tiny_dataset, tmp_path):
@@ -98,7 +89,7 @@ def test_dry_run_limits_batches(tiny_dataset, tmp_path):
         "cpu",
         tmp_path / "tb",
         tmp_path / "ck",
-        _recipe(tiny_dataset),
+        small_recipe(tiny_dataset.checksum),
         1,
         max_train_batches=2,
         max_test_batches=1,
@@ -133,8 +124,8 @@ def test_channels_last_steps_match_the_default_layout(tiny_dataset):
 
 def test_channels_last_run_trains_and_reports_it(tiny_dataset, tmp_path):
     summary = train_and_log(
-        tiny_dataset.path, "cpu", tmp_path / "tb", tmp_path / "ck", _recipe(tiny_dataset), 2,
-        channels_last=True,
+        tiny_dataset.path, "cpu", tmp_path / "tb", tmp_path / "ck",
+        small_recipe(tiny_dataset.checksum), 2, channels_last=True,
     )  # fmt: skip
     assert summary["execution"] == {"channels_last": True, "step": "eager", "precision": "fp32"}
     assert summary["test_accuracy"] > 0.5
@@ -160,7 +151,7 @@ def test_heap_is_kept_mapped_once_per_process_where_glibc_is():
 
 
 def test_cuda_graph_without_cuda_trains_eagerly_and_identically(tiny_dataset, tmp_path):
-    recipe = _recipe(tiny_dataset)
+    recipe = small_recipe(tiny_dataset.checksum)
     plain = train_and_log(tiny_dataset.path, "cpu", tmp_path / "a", tmp_path / "ca", recipe, 1)
     asked = train_and_log(
         tiny_dataset.path, "cpu", tmp_path / "b", tmp_path / "cb", recipe, 1, cuda_graph=True
@@ -212,7 +203,7 @@ def test_graphed_step_falls_back_to_eager_when_capture_fails(tiny_dataset, monke
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_cuda_graph_step_is_captured_and_matches_eager_accuracy(tiny_dataset, tmp_path):
-    recipe = _recipe(tiny_dataset)
+    recipe = small_recipe(tiny_dataset.checksum)
     eager = train_and_log(tiny_dataset.path, "cuda", tmp_path / "a", tmp_path / "ca", recipe, 3)
     graph = train_and_log(
         tiny_dataset.path, "cuda", tmp_path / "b", tmp_path / "cb", recipe, 3, cuda_graph=True

@@ -17,6 +17,7 @@ from io import BytesIO
 from pathlib import Path
 
 import pytest
+from conftest import small_recipe, write_mnist_layout
 from PIL import Image
 from runs import start_run
 
@@ -28,7 +29,7 @@ from lab1.environment import capture_environment
 from lab1.manifest import update_manifest
 from lab1.profiling import profile_config
 from lab1.tables import COMPARISON_SCHEMA, PHASES, TOP10_SCHEMA, read_parquet
-from lab1.train import SCALARS, Recipe, train_and_log
+from lab1.train import SCALARS, train_and_log
 
 pytestmark = pytest.mark.slow
 
@@ -55,8 +56,6 @@ def chromium() -> str:
 @pytest.fixture(scope="module")
 def visual_run(tmp_path_factory) -> Path:
     """A complete run directory from the lab1 functions: graph, training, profiles, report."""
-    from conftest import write_mnist_layout
-
     root = tmp_path_factory.mktemp("visual")
     write_mnist_layout(root / "datasets")
     run = start_run(
@@ -68,7 +67,7 @@ def visual_run(tmp_path_factory) -> Path:
     )  # fmt: skip
     info = data.prepare_dataset("mnist", root / "datasets", run.data)
     g = graph.export_graph(info.path, "mnist", "cpu", run)
-    recipe = Recipe("mnist", info.checksum, 32, 50, 1.0, 0.7, 1, "fp32")
+    recipe = small_recipe(info.checksum, 32, 50)
     trained = train_and_log(
         info.path, "cpu", run.tensorboard, run.checkpoints, recipe, EPOCHS, 10, 3, 1
     )
@@ -78,7 +77,8 @@ def visual_run(tmp_path_factory) -> Path:
         write_json(run.profile_result("cpu", "fp32", bs, result["threads"]), result)
     combine_and_compare(run, "visual")
     update_manifest(run, dataset=info.to_dict(), graph=g, training=trained)
-    tblog.log_texts(run.tensorboard, report.tensorboard_texts(run.root))  # as the compare task
+    # as the compare task does
+    tblog.log_texts(run.tensorboard, report.tensorboard_texts(report.read_run(run.root)))
     report.write_report(run.root)
     return run.root
 

@@ -9,7 +9,9 @@
 
 Outputs: ``report.md`` / ``report.html`` (write_report) and ``compare/summary.md`` /
 ``compare/top10.md`` (write_compare_texts), from the same findings, tables and formatters.
+A caller that writes several of them reads the run once (read_run) and passes it to each.
 """
+
 
 from __future__ import annotations
 
@@ -26,9 +28,9 @@ from lab1.report.blocks import (
     to_html,
     to_markdown,
 )
-from lab1.report.run import read_run
+from lab1.report.run import RunData, read_run
 from lab1.report.sections import build_sections, top_ops_section
-from lab1.rundir import RunPaths, config_tag
+from lab1.rundir import config_tag
 
 LANGUAGES = ("en", "zh")
 
@@ -60,12 +62,11 @@ def write_report(run_dir: str | Path, lang: str = "en") -> dict:
     }
 
 
-def write_compare_texts(run_dir: str | Path) -> dict:
+def write_compare_texts(d: RunData) -> dict:
     """compare/summary.md (the profiling findings and the comparison table) and
-    compare/top10.md, from the run's tables. Returns both paths, the summary's Markdown and
-    the comparison as formatted rows (for a Prefect table artifact)."""
-    paths = RunPaths(Path(run_dir))
-    d = read_run(paths.root)
+    compare/top10.md, from a run read by read_run. Returns both paths, the summary's Markdown
+    and the comparison as formatted rows (for a Prefect table artifact)."""
+    paths = d.paths
     cmp = d.tables["comparison"]
     found = findings.profiling(cmp, d.tables["share_change"])
     devices = cmp[["device", "device_name"]].drop_duplicates().itertuples(index=False)
@@ -86,10 +87,9 @@ def write_compare_texts(run_dir: str | Path) -> dict:
     }
 
 
-def tensorboard_texts(run_dir: str | Path) -> dict[str, str]:
-    """The comparison, its findings and each top-10 table as Markdown by TensorBoard text tag
-    (lab1.tblog writes them): the same tables and words as the report."""
-    d = read_run(run_dir)
+def tensorboard_texts(d: RunData) -> dict[str, str]:
+    """The comparison, its findings and each top-10 table of a run read by read_run, as
+    Markdown by TensorBoard text tag (lab1.tblog writes them): the report's tables and words."""
     cmp, top10 = d.tables["comparison"], d.tables["top10"]
     texts = {
         "comparison/batch_sizes": table_markdown(grids.comparison_table(cmp)),

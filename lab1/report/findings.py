@@ -19,10 +19,23 @@ from lab1.tables import config_label, ordered, thread_labelled
 PANEL = ["device", "precision", "threads", "phase"]
 
 
+# Every kind a Finding may have: each language (lab1.report.words, lab1.report.zh) has one
+# sentence per kind, and a test holds both to this list.
+KINDS = (
+    "accuracy", "loss_trend", "caveat", "params_vs_macs", "single_config", "scaling", "top_op",
+    "peak_memory", "share_move", "speedup", "precision_speedup", "profiler_overhead",
+    "contended", "not_profiled", "time_goes", "peak_share", "fixed_cost", "thread_gain",
+)  # fmt: skip
+
+
 @dataclass(frozen=True)
 class Finding:
-    kind: str  # one sentence template of lab1.report.words per kind
+    kind: str  # one of KINDS: one sentence template per kind in each language
     values: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"unknown finding kind {self.kind!r}: add it to KINDS and words")
 
 
 def training(history: list) -> list[Finding]:
@@ -197,7 +210,7 @@ def _contended(cmp: pd.DataFrame) -> list[Finding]:
     if busy.empty:
         return []
     rates = busy["other_cpu_s"] / (busy["window_end"] - busy["window_start"])
-    configs = [f"{config_label(d, pr)} · {p} · batch {b}" for d, pr, p, b in
+    configs = [{"label": config_label(d, pr), "phase": p, "bs": int(b)} for d, pr, p, b in
                zip(busy["device"], busy["precision"], busy["phase"], busy["batch_size"],
                    strict=True)]  # fmt: skip
     return [Finding("contended", {"configs": configs, "max_cores": float(rates.max())})]

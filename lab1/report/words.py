@@ -136,11 +136,7 @@ def _precision_speedup(v: dict) -> str:
 
 
 def _profiler_overhead(v: dict) -> str:
-    spread = (
-        fmt.ratio(v["min"])
-        if v["min"] == v["max"]
-        else f"{fmt.ratio(v['min'])} to {fmt.ratio(v['max'])}"
-    )
+    spread = fmt.ratio_range(v["min"], v["max"], "to")
     return (
         "The profiler (record_shapes, profile_memory, with_flops) makes a step take "
         f"{spread} as long as without it; every throughput number is measured with it off."
@@ -149,11 +145,12 @@ def _profiler_overhead(v: dict) -> str:
 
 def _contended(v: dict) -> str:
     n = len(v["configs"])
+    where = "; ".join(f"{c['label']} · {c['phase']} · batch {c['bs']}" for c in v["configs"])
     return (
         f"Contended: other processes kept the CPU busy (up to {fmt.decimal(v['max_cores'], 2)} "
-        f"cores on average) while {n} measurement{'s' if n > 1 else ''} ran "
-        f"({'; '.join(v['configs'])}); their timings and top operators may be distorted: "
-        "rerun on a quiet machine before comparing them."
+        f"cores on average) while {n} measurement{'s' if n > 1 else ''} ran ({where}); their "
+        "timings and top operators may be distorted: rerun on a quiet machine before comparing "
+        "them."
     )
 
 

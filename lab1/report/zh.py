@@ -119,12 +119,6 @@ def _speedup(v: dict) -> str:
     return text + "。"
 
 
-def _spread(v: dict) -> str:
-    if v["min"] == v["max"]:
-        return fmt.ratio(v["min"])
-    return f"{fmt.ratio(v['min'])} 到 {fmt.ratio(v['max'])}"
-
-
 def _precision_speedup(v: dict) -> str:
     text = (
         f"{v['device']} {v['precision']} 相对 fp32（{PHASE[v['phase']]}）：加速比从批大小 "
@@ -184,6 +178,16 @@ def _caveat(v: dict) -> str:
     return f"这些结果来自{'、'.join(parts)}：只能说明流水线能运行，不能作为实验结果。"
 
 
+def _contended(v: dict) -> str:
+    where = "；".join(f"{c['label']} · {PHASE[c['phase']]} · 批大小 {c['bs']}"
+                     for c in v["configs"])  # fmt: skip
+    return (
+        f"存在资源争用：{len(v['configs'])} 项测量进行时（{where}），其他进程占用了 CPU（平均最多 "
+        f"{fmt.decimal(v['max_cores'], 2)} 个核）；这些计时和最耗时算子可能失真，请在空闲的机器上"
+        "重新测量后再比较。"
+    )
+
+
 SENTENCES: dict[str, Callable[[dict], str]] = {
     "accuracy": lambda v: (
         f"训练 {v['epochs']} 轮后测试正确率为 {fmt.pct(v['accuracy'])}（测试损失 "
@@ -218,9 +222,10 @@ SENTENCES: dict[str, Callable[[dict], str]] = {
     "precision_speedup": _precision_speedup,
     "profiler_overhead": lambda v: (
         "性能分析器（record_shapes、profile_memory、with_flops）使每步耗时变为不开启时的 "
-        + _spread(v)
+        + fmt.ratio_range(v["min"], v["max"], "到")
         + "；所有吞吐数字都是关闭性能分析器后测得的。"
     ),
+    "contended": _contended,
     "not_profiled": lambda v: "本次运行没有进行性能分析：没有算子或批大小方面的结论。",
     "time_goes": lambda v: (
         f"{_at(v)}，批大小 {v['bs']}：{fmt.us(v['step_us'])} 微秒的一步中 "

@@ -98,7 +98,7 @@ def get_bytes(url: str, timeout_s: float = 10.0) -> bytes:
         return r.read()
 
 
-def _stop(proc: subprocess.Popen, grace_s: float = 10.0) -> None:
+def stop_group(proc: subprocess.Popen, grace_s: float = 10.0) -> None:
     """Stop a process started in its own session, and everything it started (its group)."""
     with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGTERM)
@@ -151,7 +151,7 @@ def tensorboard_server(
                 time.sleep(0.5)
             yield base
         finally:
-            _stop(proc)
+            stop_group(proc)
 
 
 def screenshot(
@@ -188,7 +188,7 @@ def screenshot(
         except subprocess.TimeoutExpired:
             output = b"(timed out)"
         finally:
-            _stop(proc, grace_s=5)
+            stop_group(proc, grace_s=5)
     if not out.is_file():
         text = output.decode(errors="replace")[-2000:]
         raise RuntimeError(f"chromium wrote no screenshot of {url}: {text}")

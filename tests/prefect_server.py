@@ -213,6 +213,12 @@ class PrefectServer:
     def flow_run(self, flow_run_id: str) -> dict:
         return self.api("GET", f"/flow_runs/{flow_run_id}")
 
+    def task_runs(self, flow_run_id: str) -> list[dict]:
+        """The flow run's own task runs (not the stand-ins for its subflow runs)."""
+        body = {"flow_runs": {"id": {"any_": [flow_run_id]}},
+                "task_runs": {"subflow_runs": {"exists_": False}}}  # fmt: skip
+        return self.api("POST", "/task_runs/filter", body)
+
     def artifacts(self, flow_run_ids: list[str]) -> list[dict]:
         body = {"artifacts": {"flow_run_id": {"any_": flow_run_ids}}}
         return self.api("POST", "/artifacts/filter", body)

@@ -136,16 +136,18 @@ class RunBook:
     @contextmanager
     def failing_on_error(self) -> Iterator[None]:
         """Mark the run failed, or interrupted, with its message and the command that resumes
-        it; the traceback goes to run.log. Where the manifest cannot be written (a full disk)
-        the error still propagates; the CLI then says the manifest is stale."""
+        it (none where resuming would stop on the same error); the traceback goes to run.log.
+        Where the manifest cannot be written (a full disk) the error still propagates; the CLI
+        then says the manifest is stale."""
         try:
             yield
         except BaseException as exc:
             status, message = outcome(exc)
             FILE_ONLY.error("run %s: %s", status, message, exc_info=exc)
+            again = resume_command(self.cfg) if getattr(exc, "resumable", True) else None
             with contextlib.suppress(Lab1Error, OSError):
                 self.record(status=status, error=message, finished_at=now(),
-                            resume_command=resume_command(self.cfg))  # fmt: skip
+                            resume_command=again)  # fmt: skip
             raise
 
     def complete(self, **sections: Any) -> None:

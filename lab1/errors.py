@@ -2,11 +2,19 @@
 
 
 class Lab1Error(Exception):
-    """Base class for errors caused by the user's input or environment."""
+    """Base class for errors caused by the user's input or environment.
+
+    ``resumable``: whether ``--resume`` with the same options can finish the run once the cause
+    is fixed (space freed, server back, data repaired); False where it would stop again.
+    """
+
+    resumable = True
 
 
 class ConfigError(Lab1Error, ValueError):
     """A parameter is out of range or inconsistent."""
+
+    resumable = False
 
 
 class DataError(Lab1Error):
@@ -16,23 +24,35 @@ class DataError(Lab1Error):
 class DeviceError(Lab1Error):
     """A requested device does not exist on this machine."""
 
+    resumable = False
+
 
 class RunDirError(Lab1Error):
     """The run directory cannot be created, or would overwrite another run."""
+
+    resumable = False
 
 
 class ManifestError(Lab1Error):
     """manifest.json is missing, unreadable, or of a schema this lab1 does not know."""
 
+    resumable = False
+
 
 class AnalysisError(Lab1Error):
     """The measurements cannot support an analysis (too few batch sizes to fit a model)."""
+
+
 class ResumeError(Lab1Error):
     """--resume asks for settings that differ from the run it would continue."""
+
+    resumable = False
 
 
 class CheckpointError(Lab1Error):
     """No checkpoint of the run can be loaded and verified."""
+
+    resumable = False
 
 
 class DiskError(Lab1Error):

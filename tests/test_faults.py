@@ -107,6 +107,7 @@ def test_truncated_checkpoint_is_set_aside_and_the_run_resumes(completed):
     assert len(lines) <= 3 and lines[-1].startswith("error: none of the"), lines
     assert "without --resume" in lines[-1]
     assert _manifest(run)["status"] == "failed" and "none of the" in _manifest(run)["error"]
+    assert _manifest(run)["resume_command"] is None  # resuming would meet the same checkpoints
 
 
 class _GarbageServer:

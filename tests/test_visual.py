@@ -318,6 +318,26 @@ def test_report_renders_in_chromium(visual_run, chromium):
     assert _share_near(im, test_red, tol=10) > 0.0001, "no test curve drawn"
 
 
+def test_every_report_section_and_figure_renders_within_the_page(visual_run, chromium):
+    """Driven over DevTools: every figure decoded, no table wider than the page (wide tables
+    scroll inside themselves), and the system view's section drawn where a reader scrolls."""
+    from browser import chromium_page
+
+    html = (visual_run / "report.html").resolve()
+    with chromium_page(chromium, size=(1200, 900)) as page:
+        page.goto(html.as_uri())
+        text = page.wait_for(["Top-10 operators", "Where the time goes", "Analysis"])
+        images = page.evaluate("[...document.images].map(i => i.complete && i.naturalWidth)")
+        assert images and all(images), images  # every inlined figure decoded
+        overflow = page.evaluate(
+            "document.documentElement.scrollWidth - document.documentElement.clientWidth")
+        assert overflow <= 0, f"the page is {overflow} px wider than the window"
+        page.evaluate("document.getElementById('where-the-time-goes').scrollIntoView()")
+        shot = page.screenshot(visual_run / "screenshots" / "where_the_time_goes.png")
+    assert "outside any operator" in text
+    assert_not_blank(shot)
+
+
 def test_report_of_the_real_run_is_filled(visual_run):
     md = (visual_run / "report.md").read_text()
     assert "Not profiled" not in md

@@ -32,8 +32,8 @@ def profile(
 ) -> dict:
     """Returns paths (op_stats part, traces) and one throughput row per phase."""
     # One profile per device at a time, across runs and processes: lab1.exclusive's file lock
-    # inside profile_config. (A Prefect global concurrency slot on top hung the first acquire
-    # on the CLI's temporary server, so it is not used.)
+    # inside profile_config. No Prefect concurrency slot: a leaked one blocks forever and each
+    # acquisition costs about 2 s (docs/scale-out.md §4).
     return profile_config(
         data_path, dataset, device, batch_size, RunPaths(run_dir), run_id,
         ProfileSchedule(**schedule), seed=seed, lr=lr, precision=precision, threads=threads,

@@ -405,6 +405,17 @@ def plot_throughput(comparison: pd.DataFrame, path: str | Path) -> Path:
     return _save(fig, Path(path))
 
 
+def _stacked_percent(ax, table: pd.DataFrame, colours: dict) -> tuple[list[str], pd.Series]:
+    """One stacked bar per row of ``table`` (batch size × part, fractions of a step), its
+    columns bottom to top in ``colours``. Returns the x labels and the stacked total."""
+    x = [str(b) for b in table.index]
+    bottom = pd.Series(0.0, index=table.index)
+    for col in table.columns:
+        ax.bar(x, 100 * table[col], bottom=100 * bottom, color=colours[col], label=col)
+        bottom += table[col]
+    return x, bottom
+
+
 def plot_op_share(shares: pd.DataFrame, path: str | Path, top_k: int = 5) -> Path:
     """Stacked bars per batch size: the top_k operators' shares (at any batch size) + other."""
     panel_of = dict(list(shares.groupby(["device", "precision", "phase"])))
@@ -438,11 +449,7 @@ def plot_op_share(shares: pd.DataFrame, path: str | Path, top_k: int = 5) -> Pat
         ops = list(dict.fromkeys(best.sort_values("share", ascending=False)["op_name"]))
         table = d.pivot_table(index="batch_size", columns="op_name", values="share", aggfunc="sum")
         table = table.reindex(columns=ops).fillna(0.0).sort_index()
-        x = [str(b) for b in table.index]
-        bottom = pd.Series(0.0, index=table.index)
-        for op in ops:
-            ax.bar(x, 100 * table[op], bottom=100 * bottom, color=colours[op], label=op)
-            bottom += table[op]
+        x, bottom = _stacked_percent(ax, table, colours)
         ax.bar(x, 100 * (1 - bottom).clip(lower=0), bottom=100 * bottom, color="#d9d9d9",
                label=label("other"))  # fmt: skip
         basis = "self device time" if device.startswith("cuda") else "self CPU time"
@@ -551,11 +558,7 @@ def plot_time_split(split: pd.DataFrame, path: str | Path) -> Path:
             d = cats[(cats["device"] == device) & (cats["phase"] == phase)]
             table = d.pivot_table(index="batch_size", columns="name", values="share")
             table = table.reindex(columns=names).fillna(0.0).sort_index()
-            x = [str(b) for b in table.index]
-            bottom = pd.Series(0.0, index=table.index)
-            for n in names:
-                ax.bar(x, 100 * table[n], bottom=100 * bottom, color=colours[n], label=n)
-                bottom += table[n]
+            _stacked_percent(ax, table, colours)
             ax.set_ylim(0, 100)
             ax.set_title(f"{device} · {phase}")
             ax.set_xlabel("batch size")

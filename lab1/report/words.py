@@ -103,12 +103,16 @@ def _share_move(v: dict) -> str:
     )
 
 
-def _speedup(v: dict) -> str:
-    text = (
-        f"{v['device']} over cpu ({v['phase']}): the speedup ranges from "
-        f"{fmt.ratio(v['worst'])} at batch {v['worst_bs']} to {fmt.ratio(v['best'])} at batch "
-        f"{v['best_bs']}"
+def _speedup_range(v: dict) -> str:
+    """The range part of a speedup finding (kinds speedup and precision_speedup)."""
+    return (
+        f"the speedup ranges from {fmt.ratio(v['worst'])} at batch {v['worst_bs']} to "
+        f"{fmt.ratio(v['best'])} at batch {v['best_bs']}"
     )
+
+
+def _speedup(v: dict) -> str:
+    text = f"{v['device']} over cpu ({v['phase']}): {_speedup_range(v)}"
     if v["slower_at"]:
         sizes = ", ".join(str(b) for b in v["slower_at"])
         return text + f"; the GPU is slower than the CPU at batch {sizes}."
@@ -116,11 +120,7 @@ def _speedup(v: dict) -> str:
 
 
 def _precision_speedup(v: dict) -> str:
-    text = (
-        f"{v['device']} {v['precision']} over fp32 ({v['phase']}): the speedup ranges from "
-        f"{fmt.ratio(v['worst'])} at batch {v['worst_bs']} to {fmt.ratio(v['best'])} at batch "
-        f"{v['best_bs']}"
-    )
+    text = f"{v['device']} {v['precision']} over fp32 ({v['phase']}): {_speedup_range(v)}"
     if v["slower_at"]:
         sizes = ", ".join(str(b) for b in v["slower_at"])
         text += f" ({v['precision']} is slower than fp32 at batch {sizes})"

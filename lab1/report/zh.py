@@ -109,22 +109,23 @@ def _share_move(v: dict) -> str:
     )
 
 
-def _speedup(v: dict) -> str:
-    text = (
-        f"{v['device']} 相对 cpu（{PHASE[v['phase']]}）：加速比从批大小 {v['worst_bs']} 的 "
-        f"{fmt.ratio(v['worst'])} 到批大小 {v['best_bs']} 的 {fmt.ratio(v['best'])}"
+def _speedup_range(v: dict) -> str:
+    """The range part of a speedup finding (kinds speedup and precision_speedup)."""
+    return (
+        f"加速比从批大小 {v['worst_bs']} 的 {fmt.ratio(v['worst'])} 到批大小 {v['best_bs']} 的 "
+        f"{fmt.ratio(v['best'])}"
     )
+
+
+def _speedup(v: dict) -> str:
+    text = f"{v['device']} 相对 cpu（{PHASE[v['phase']]}）：{_speedup_range(v)}"
     if v["slower_at"]:
         return text + f"；批大小 {', '.join(map(str, v['slower_at']))} 时 GPU 比 CPU 慢。"
     return text + "。"
 
 
 def _precision_speedup(v: dict) -> str:
-    text = (
-        f"{v['device']} {v['precision']} 相对 fp32（{PHASE[v['phase']]}）：加速比从批大小 "
-        f"{v['worst_bs']} 的 {fmt.ratio(v['worst'])} 到批大小 {v['best_bs']} 的 "
-        f"{fmt.ratio(v['best'])}"
-    )
+    text = f"{v['device']} {v['precision']} 相对 fp32（{PHASE[v['phase']]}）：{_speedup_range(v)}"
     if v["slower_at"]:
         text += f"（批大小 {', '.join(map(str, v['slower_at']))} 时比 fp32 慢）"
     op = (

@@ -12,7 +12,6 @@ Outputs: ``report.md`` / ``report.html`` (write_report) and ``compare/summary.md
 A caller that writes several of them reads the run once (read_run) and passes it to each.
 """
 
-
 from __future__ import annotations
 
 import re

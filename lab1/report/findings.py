@@ -35,7 +35,8 @@ class Finding:
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
-            raise ValueError(f"unknown finding kind {self.kind!r}: add it to KINDS and words")
+            raise ValueError(f"unknown finding kind {self.kind!r}: add it to KINDS and to "
+                             "words.SENTENCES and zh.SENTENCES")
 
 
 def training(history: list) -> list[Finding]:

@@ -120,3 +120,12 @@ def test_only_atomic_renames_files_into_place():
             if (f.value.id, f.attr) in WRITERS and id(node) not in inside and not in_memory:
                 found.append(f"{rel}:{node.lineno} {f.value.id}.{f.attr}")
     assert [f for f in found if not f.startswith("lab1/atomic.py")] == []
+
+
+def test_no_test_helper_is_named_after_the_runs_folder():
+    """`make run` leaves ./runs in the checkout; a tests/runs.py helper would then be sorted as
+    first-party by ruff (failing `make test` after `make run`) and could be shadowed on import."""
+    from lab1.config import Lab1Config
+
+    folder = Path(Lab1Config().runs_dir).name
+    assert not (ROOT / "tests" / f"{folder}.py").exists()

@@ -9,7 +9,7 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
-from runs import start_run, write_profile_results
+from rundirs import start_run, write_profile_results
 
 from lab1 import compare as cmp
 from lab1.history import append_history, read_history

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from runs import start_run
+from rundirs import start_run
 
 from lab1.config import Lab1Config
 from lab1.errors import ManifestError

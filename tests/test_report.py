@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 import torch
 from PIL import Image
-from runs import start_run, write_profile_results
+from rundirs import start_run, write_profile_results
 
 from lab1 import figures, fmt, report, tables
 from lab1.atomic import write_json

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from conftest import small_recipe, write_mnist_layout
 from PIL import Image
-from runs import start_run
+from rundirs import start_run
 
 from lab1 import data, fmt, graph, report, tblog, viewer
 from lab1.atomic import write_json

@@ -30,6 +30,7 @@ test: $(STAMP)
 	@# The slow visual tests drive Debian's chromium; installing it needs root (CI is root).
 	-bash scripts/ensure_chromium.sh
 	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
 	$(PY) -m pytest -q $(ARGS)
 
 lint: $(STAMP)

@@ -65,9 +65,20 @@ def run(work: Path) -> dict:
         seconds["limits"] += s
     for t in counts:  # the all-threads configs run in the flow anyway: only 1 thread is extra
         for bs in BATCH_SIZES:
-            result, s = _timed(lambda t=t, bs=bs: profile_config(
-                info.path, "mnist", "cpu", bs, paths, "bench", ProfileSchedule(), seed=1,
-                lr=1.0, threads=t))  # fmt: skip
+            result, s = _timed(
+                lambda t=t, bs=bs: profile_config(
+                    info.path,
+                    "mnist",
+                    "cpu",
+                    bs,
+                    paths,
+                    "bench",
+                    ProfileSchedule(),
+                    seed=1,
+                    lr=1.0,
+                    threads=t,
+                )
+            )
             write_json(paths.profile_result("cpu", "fp32", bs, t), result)
             if t == 1 and len(counts) > 1:
                 seconds["one_thread_configs"] += s

@@ -35,7 +35,14 @@ D = Lab1Config(run_name="bench")  # the recipe's defaults, never restated here
 def pair_ratios(tensors, device: str, precision: str, bs: int, steps: int, pairs: int) -> dict:
     runs = {
         cl: setup_training(
-            tensors, "mnist", device, bs, D.lr, D.gamma, D.seed, channels_last=cl,
+            tensors,
+            "mnist",
+            device,
+            bs,
+            D.lr,
+            D.gamma,
+            D.seed,
+            channels_last=cl,
             precision=precision,
         )
         for cl in (False, True)

@@ -42,8 +42,9 @@ CASES = {"mnist": 14, "fashion-mnist": 3}  # dataset → epochs
 def train_once(dataset: str, epochs: int, precision: str, work: Path) -> dict:
     info = prepare_dataset(dataset, work / "no-data", work / "decoded" / dataset)
     d = Lab1Config(run_name="bench")  # the recipe's defaults, never restated here
-    recipe = Recipe(dataset, info.checksum, d.batch_size, d.test_batch_size, d.lr, d.gamma,
-                    d.seed, precision)  # fmt: skip
+    recipe = Recipe(
+        dataset, info.checksum, d.batch_size, d.test_batch_size, d.lr, d.gamma, d.seed, precision
+    )
     out = work / f"{dataset}-{precision}"
     summary = train_and_log(
         info.path, "cpu", out / "tb", out / "ck", recipe, epochs, log_interval=0
@@ -73,8 +74,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {missing}: bf16 cannot be measured here", file=sys.stderr)
         return 2
     flags = sorted(f for f in cpu_flags() if "bf16" in f or f.startswith("amx"))
-    machine = {"cpu": cpu_model(), "bf16_flags": flags, "torch": torch.__version__,
-               "num_threads": torch.get_num_threads()}  # fmt: skip
+    machine = {
+        "cpu": cpu_model(),
+        "bf16_flags": flags,
+        "torch": torch.__version__,
+        "num_threads": torch.get_num_threads(),
+    }
     print(json.dumps(machine), flush=True)
     rows, targets = [], []
     with tempfile.TemporaryDirectory(prefix="lab1-precision-") as tmp:
@@ -88,12 +93,14 @@ def main(argv: list[str] | None = None) -> int:
                 print(json.dumps(pair[precision]), flush=True)
             rows += pair.values()
             gap = 100 * abs(pair["bf16"]["test_accuracy"] - pair["fp32"]["test_accuracy"])
-            targets.append({
-                "target": f"{dataset} {CASES[dataset]} epochs: |bf16 - fp32| test accuracy "
-                f"≤ {args.tolerance} points",
-                "value": round(gap, 3),
-                "ok": gap <= args.tolerance,
-            })  # fmt: skip
+            targets.append(
+                {
+                    "target": f"{dataset} {CASES[dataset]} epochs: |bf16 - fp32| test accuracy "
+                    f"≤ {args.tolerance} points",
+                    "value": round(gap, 3),
+                    "ok": gap <= args.tolerance,
+                }
+            )
     for t in targets:
         print(f"{'PASS' if t['ok'] else 'FAIL'}  {t['target']}: {t['value']}")
     stamp = f"{datetime.now():%Y%m%d-%H%M%S}"

@@ -255,10 +255,23 @@ def reference_own_process(
     """The reference's block images/s, timed in a fresh process without lab1's allocator
     setting: the loop as users run it."""
     cmd = [
-        sys.executable, __file__, "--reference-only", str(idx_root), "--devices", device,
-        "--batch-sizes", str(batch_size), "--steps", str(steps), "--repeats", str(repeats),
-        "--warmup", str(warmup), "--ref-workers", str(workers),
-    ]  # fmt: skip
+        sys.executable,
+        __file__,
+        "--reference-only",
+        str(idx_root),
+        "--devices",
+        device,
+        "--batch-sizes",
+        str(batch_size),
+        "--steps",
+        str(steps),
+        "--repeats",
+        str(repeats),
+        "--warmup",
+        str(warmup),
+        "--ref-workers",
+        str(workers),
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, check=True)
     return json.loads(proc.stdout.splitlines()[-1])
 
@@ -484,9 +497,18 @@ def run(args: argparse.Namespace) -> dict:
         for device in devices:
             for bs in args.batch_sizes:
                 r = bench_config(
-                    tensors, idx_root, device, bs, args.steps, args.repeats, args.warmup,
-                    args.ref_workers, channels_last, tuple(args.precisions), args.own_process,
-                )  # fmt: skip
+                    tensors,
+                    idx_root,
+                    device,
+                    bs,
+                    args.steps,
+                    args.repeats,
+                    args.warmup,
+                    args.ref_workers,
+                    channels_last,
+                    tuple(args.precisions),
+                    args.own_process,
+                )
                 log.info("%s", json.dumps(r))
                 print(format_table([r]).splitlines()[-1], flush=True)
                 results.append(r)
@@ -560,8 +582,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", help="IDX files in torchvision's layout (default: embedded)")
     p.add_argument("--json", help="output file (default: runs/bench/bench-<time>.json)")
     flow = p.add_mutually_exclusive_group()
-    flow.add_argument("--flow", dest="flow", action="store_true", default=True,
-                      help="time the default flow too (default)")  # fmt: skip
+    flow.add_argument(
+        "--flow",
+        dest="flow",
+        action="store_true",
+        default=True,
+        help="time the default flow too (default)",
+    )
     flow.add_argument("--skip-flow", dest="flow", action="store_false")
     return p
 

@@ -103,8 +103,9 @@ class RunBook:
             get_run_logger().info("devices auto: %s found (cuda is used only if listed)", found)
         paths = create_run_dir(cfg.runs_dir, cfg.run_name, resume=resuming)
         book = cls(cfg, paths, found, resuming)
-        manifest = Manifest(run_id=book.run_id, run_name=cfg.run_name, run_dir=str(paths.root),
-                            parameters=cfg)  # fmt: skip
+        manifest = Manifest(
+            run_id=book.run_id, run_name=cfg.run_name, run_dir=str(paths.root), parameters=cfg
+        )
         if resuming:  # keep what the earlier attempt recorded; its timings are its own
             manifest = read_manifest(paths)
             manifest.parameters, manifest.status, manifest.error = cfg, "running", None
@@ -146,8 +147,7 @@ class RunBook:
             FILE_ONLY.error("run %s: %s", status, message, exc_info=exc)
             again = resume_command(self.cfg) if getattr(exc, "resumable", True) else None
             with contextlib.suppress(Lab1Error, OSError):
-                self.record(status=status, error=message, finished_at=now(),
-                            resume_command=again)  # fmt: skip
+                self.record(status=status, error=message, finished_at=now(), resume_command=again)
             raise
 
     def complete(self, **sections: Any) -> None:

@@ -90,31 +90,54 @@ def lab1_pipeline(
     book = RunBook.open(cfg, resuming=cfg.resume or flow_run.run_count > 1)
     # Again inside the flow: the engine has put its own SIGTERM handler in place.
     with interrupt.handling(), console.run_log(book.paths.run_log), book.failing_on_error():
-        data = book.step("download-data", download_data, dataset=cfg.dataset,
-                         data_dir=cfg.data_dir, offline=cfg.offline, out_dir=str(book.paths.data))
+        data = book.step(
+            "download-data",
+            download_data,
+            dataset=cfg.dataset,
+            data_dir=cfg.data_dir,
+            offline=cfg.offline,
+            out_dir=str(book.paths.data),
+        )
         book.record(dataset=data)
-        graph = book.step("export-graph", export_graph, data_path=data["path"],
-                          dataset=cfg.dataset, device=book.device, run_dir=str(book.paths.root))
+        graph = book.step(
+            "export-graph",
+            export_graph,
+            data_path=data["path"],
+            dataset=cfg.dataset,
+            device=book.device,
+            run_dir=str(book.paths.root),
+        )
         trained = book.step("train-and-log", train_and_log, **_training_args(cfg, book, data))
         results = {k: trained[k] for k in ("test_accuracy", "test_loss", "epochs_completed")}
         book.record(graph=graph, training=trained, results=results)
         book.timed("profile", _profile_all, cfg, book, data["path"])
-        comparison = book.step("compare", compare, run_dir=str(book.paths.root),
-                               run_id=book.run_id)
+        comparison = book.step("compare", compare, run_dir=str(book.paths.root), run_id=book.run_id)
         book.record(comparison=comparison)
         if cfg.tensorboard_screenshots:
             _screenshots(book)
-        report = book.step("report", write_report, run_dir=str(book.paths.root),
-                           upstream=digest(data, graph, trained, comparison),
-                           lang=cfg.report_lang)
+        report = book.step(
+            "report",
+            write_report,
+            run_dir=str(book.paths.root),
+            upstream=digest(data, graph, trained, comparison),
+            lang=cfg.report_lang,
+        )
     book.complete(report=report)
-    return {"run_dir": str(book.paths.root), "tensorboard": str(book.paths.tensorboard),
-            "report": report["report_html"], **results}  # fmt: skip
+    return {
+        "run_dir": str(book.paths.root),
+        "tensorboard": str(book.paths.tensorboard),
+        "report": report["report_html"],
+        **results,
+    }
 
 
 def _screenshots(book: RunBook) -> None:
-    shots = book.step("tensorboard-screenshots", screenshot_tensorboard,
-                      tb_dir=str(book.paths.tensorboard), out_dir=str(book.paths.screenshots))
+    shots = book.step(
+        "tensorboard-screenshots",
+        screenshot_tensorboard,
+        tb_dir=str(book.paths.tensorboard),
+        out_dir=str(book.paths.screenshots),
+    )
     book.record(screenshots=shots)
 
 
@@ -237,8 +260,10 @@ def _stopped(cfg: Lab1Config, exc: Lab1Error) -> str:
         recorded = False
     stale = "" if recorded else f" ({paths.manifest} could not be updated)"
     if isinstance(exc, Interrupted):
-        return (f"{exc} at a safe point; the newest checkpoint is kept{stale}. "
-                f"Resume with: {resume_command(cfg)}")  # fmt: skip
+        return (
+            f"{exc} at a safe point; the newest checkpoint is kept{stale}. "
+            f"Resume with: {resume_command(cfg)}"
+        )
     if isinstance(exc, DiskError):
         return f"error: {exc}{stale}. After freeing space: {resume_command(cfg)}"
     return f"error: {exc}{stale} (details: {paths.run_log})"

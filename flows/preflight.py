@@ -96,5 +96,7 @@ def check_resume(cfg: Lab1Config) -> None:
     if manifest.code_version and manifest.code_version != code_version():
         log.warning(
             "the code changed since this run started (%s → %s): steps whose code changed are "
-            "redone; training continues from its checkpoint", manifest.code_version, code_version(),
-        )  # fmt: skip
+            "redone; training continues from its checkpoint",
+            manifest.code_version,
+            code_version(),
+        )

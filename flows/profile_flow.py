@@ -73,9 +73,19 @@ def profile_device(
     for done, (threads, precision, batch_size) in enumerate(configs, start=1):
         if precision == precisions[0] and batch_size == batch_sizes[0]:
             machine_limits.with_options(refresh_cache=refresh)(device, threads, run_dir, run_id)
-        result = task(data_path=data_path, dataset=dataset, device=device,
-                      batch_size=batch_size, run_dir=run_dir, run_id=run_id, schedule=schedule,
-                      seed=seed, lr=lr, precision=precision, threads=threads)  # fmt: skip
+        result = task(
+            data_path=data_path,
+            dataset=dataset,
+            device=device,
+            batch_size=batch_size,
+            run_dir=run_dir,
+            run_id=run_id,
+            schedule=schedule,
+            seed=seed,
+            lr=lr,
+            precision=precision,
+            threads=threads,
+        )
         write_json(paths.profile_result(device, precision, batch_size, threads), result)
         results.append(result)
         progress(done, f"{threads} thread(s) {precision} batch {batch_size} done")

@@ -45,18 +45,27 @@ def thread_columns(cmp: pd.DataFrame) -> pd.DataFrame:
     one = cmp[(cmp["device"] == "cpu") & (cmp["threads"] == 1)]
     same = ["precision", "batch_size", "phase"]
     base = one.set_index(same)["ms_per_step"]
-    ms_1 = pd.Series([base.get(k) if d == "cpu" else None for d, k in
-                      zip(cmp["device"], cmp[same].itertuples(index=False, name=None),
-                          strict=True)],
-                     index=cmp.index, dtype="float64")  # fmt: skip
+    ms_1 = pd.Series(
+        [
+            base.get(k) if d == "cpu" else None
+            for d, k in zip(
+                cmp["device"], cmp[same].itertuples(index=False, name=None), strict=True
+            )
+        ],
+        index=cmp.index,
+        dtype="float64",
+    )
     speedup = ms_1 / cmp["ms_per_step"]
     return cmp.assign(speedup_vs_1_thread=speedup, parallel_efficiency=speedup / cmp["threads"])
 
 
 def flops_columns(
-    cmp: pd.DataFrame, op_stats: pd.DataFrame | None = None, macs_per_image: int | None = None,
-    limits: pd.DataFrame | None = None, step_model: pd.DataFrame | None = None,
-) -> pd.DataFrame:  # fmt: skip
+    cmp: pd.DataFrame,
+    op_stats: pd.DataFrame | None = None,
+    macs_per_image: int | None = None,
+    limits: pd.DataFrame | None = None,
+    step_model: pd.DataFrame | None = None,
+) -> pd.DataFrame:
     """The comparison's FLOP, share-of-peak and step-model columns (COMPARISON_SCHEMA); a
     missing input leaves its columns empty (no op_stats: no FLOPs counted)."""
     keys = ["device", "precision", "threads", "batch_size", "phase"]
@@ -65,8 +74,9 @@ def flops_columns(
         ops = op_stats[op_stats["kind"] == "op"]
         counted = ops.groupby(keys)["flops"].sum() / ops.groupby(keys)["active_steps"].first()
     out = cmp.copy()
-    out["profiler_gflop_per_step"] = [counted.get(tuple(k), 0.0) / 1e9
-                                      for k in out[keys].itertuples(index=False)]  # fmt: skip
+    out["profiler_gflop_per_step"] = [
+        counted.get(tuple(k), 0.0) / 1e9 for k in out[keys].itertuples(index=False)
+    ]
     if macs_per_image:
         factor = out["phase"].map(lambda p: TRAIN_FLOP_FACTOR if p == "train_step" else 1)
         out["model_gflop_per_step"] = 2 * macs_per_image * out["batch_size"] * factor / 1e9
@@ -76,16 +86,23 @@ def flops_columns(
         gflop = out["profiler_gflop_per_step"]
     out["achieved_gflops"] = gflop / (out["ms_per_step"] / 1e3)
     peak = peaks(limits)
-    out["share_of_peak"] = [a / peak[(d, int(t))] if (d, int(t)) in peak else math.nan
-                            for a, d, t in zip(out["achieved_gflops"], out["device"],
-                                               out["threads"], strict=True)]  # fmt: skip
-    model = (step_model.set_index(["device", "threads", "phase"]) if step_model is not None
-             else pd.DataFrame(columns=["fixed_ms", "per_sample_us"]))  # fmt: skip
+    out["share_of_peak"] = [
+        a / peak[(d, int(t))] if (d, int(t)) in peak else math.nan
+        for a, d, t in zip(out["achieved_gflops"], out["device"], out["threads"], strict=True)
+    ]
+    model = (
+        step_model.set_index(["device", "threads", "phase"])
+        if step_model is not None
+        else pd.DataFrame(columns=["fixed_ms", "per_sample_us"])
+    )
     # The ladder runs in fp32 (lab1.stepmodel): its fit belongs to the fp32 rows only.
     for col in ("fixed_ms", "per_sample_us"):
-        out[col] = [model[col].get((d, int(t), p), math.nan) if x == "fp32" else math.nan
-                    for d, x, t, p in zip(out["device"], out["precision"], out["threads"],
-                                          out["phase"], strict=True)]  # fmt: skip
+        out[col] = [
+            model[col].get((d, int(t), p), math.nan) if x == "fp32" else math.nan
+            for d, x, t, p in zip(
+                out["device"], out["precision"], out["threads"], out["phase"], strict=True
+            )
+        ]
     return out
 
 
@@ -107,8 +124,16 @@ def output_elements(op_name: str, shapes: list[list[int]], flops_per_call: float
 
 def roofline_table(op_stats: pd.DataFrame, limits: pd.DataFrame | None, basis_of) -> pd.DataFrame:
     """ROOFLINE_SCHEMA rows; ``basis_of(device)`` is self_cpu or self_device."""
-    config = ["run_id", "torch_version", "device", "device_name", "precision", "threads",
-              "batch_size", "phase"]  # fmt: skip
+    config = [
+        "run_id",
+        "torch_version",
+        "device",
+        "device_name",
+        "precision",
+        "threads",
+        "batch_size",
+        "phase",
+    ]
     ops = op_stats[op_stats["kind"] == "op"]
     peak = peaks(limits)
     out = []
@@ -120,13 +145,20 @@ def roofline_table(op_stats: pd.DataFrame, limits: pd.DataFrame | None, basis_of
         for r in g[(g["flops"] > 0) & (g[inclusive] >= MIN_OP_SHARE * total)].itertuples():
             shapes = [s for s in json.loads(r.input_shapes) if isinstance(s, list)]
             per_call = r.flops / r.calls
-            elements = sum(_numel(s) for s in shapes) + output_elements(r.op_name, shapes,
-                                                                        per_call)  # fmt: skip
+            elements = sum(_numel(s) for s in shapes) + output_elements(r.op_name, shapes, per_call)
             nbytes = BYTES_PER_ELEMENT * elements
             achieved = r.flops / (getattr(r, inclusive) * 1e3)
             p = peak.get((named["device"], int(named["threads"])))
-            out.append({**named, "op_name": r.op_name, "input_shapes": r.input_shapes,
-                        "gflop_per_call": per_call / 1e9, "mbytes_per_call": nbytes / 1e6,
-                        "intensity": per_call / nbytes, "achieved_gflops": achieved,
-                        "share_of_peak": achieved / p if p else math.nan})  # fmt: skip
+            out.append(
+                {
+                    **named,
+                    "op_name": r.op_name,
+                    "input_shapes": r.input_shapes,
+                    "gflop_per_call": per_call / 1e9,
+                    "mbytes_per_call": nbytes / 1e6,
+                    "intensity": per_call / nbytes,
+                    "achieved_gflops": achieved,
+                    "share_of_peak": achieved / p if p else math.nan,
+                }
+            )
     return pd.DataFrame(out, columns=ROOFLINE_SCHEMA.names)

@@ -24,27 +24,108 @@ PARTS = ("forward", "loss", "backward", "optimizer")
 OUTSIDE_LABELS = "outside labels"
 OUTSIDE_OPS = "outside any operator"
 OP_CATEGORIES = (
-    "convolution", "matmul", "elementwise/activation", "pooling", "dropout RNG", "loss",
-    "optimizer update", "data movement/indexing", "other",
-)  # fmt: skip
+    "convolution",
+    "matmul",
+    "elementwise/activation",
+    "pooling",
+    "dropout RNG",
+    "loss",
+    "optimizer update",
+    "data movement/indexing",
+    "other",
+)
 _MATMUL = {"mm", "addmm", "bmm", "baddbmm", "matmul", "linear", "addmv", "mv"}
 _DROPOUT = {"dropout", "native_dropout", "bernoulli_", "bernoulli", "feature_dropout"}
-_LOSS = {"nll_loss", "nll_loss_nd", "nll_loss_forward", "nll_loss_backward", "log_softmax",
-         "_log_softmax", "_log_softmax_backward_data", "cross_entropy_loss"}  # fmt: skip
+_LOSS = {
+    "nll_loss",
+    "nll_loss_nd",
+    "nll_loss_forward",
+    "nll_loss_backward",
+    "log_softmax",
+    "_log_softmax",
+    "_log_softmax_backward_data",
+    "cross_entropy_loss",
+}
 _MOVEMENT = {
-    "to", "_to_copy", "copy_", "empty", "empty_like", "empty_strided", "zeros", "zeros_like",
-    "ones_like", "fill_", "zero_", "view", "reshape", "_reshape_alias", "_unsafe_view",
-    "flatten", "t", "transpose", "permute", "expand", "as_strided", "as_strided_",
-    "contiguous", "clone", "cat", "stack", "index", "index_select", "select", "slice",
-    "unsqueeze", "squeeze", "detach", "detach_", "resize_", "resolve_conj", "resolve_neg",
-    "alias", "lift_fresh", "narrow", "split", "chunk", "gather", "scatter", "unbind",
-    "_local_scalar_dense", "item", "set_",
-}  # fmt: skip
+    "to",
+    "_to_copy",
+    "copy_",
+    "empty",
+    "empty_like",
+    "empty_strided",
+    "zeros",
+    "zeros_like",
+    "ones_like",
+    "fill_",
+    "zero_",
+    "view",
+    "reshape",
+    "_reshape_alias",
+    "_unsafe_view",
+    "flatten",
+    "t",
+    "transpose",
+    "permute",
+    "expand",
+    "as_strided",
+    "as_strided_",
+    "contiguous",
+    "clone",
+    "cat",
+    "stack",
+    "index",
+    "index_select",
+    "select",
+    "slice",
+    "unsqueeze",
+    "squeeze",
+    "detach",
+    "detach_",
+    "resize_",
+    "resolve_conj",
+    "resolve_neg",
+    "alias",
+    "lift_fresh",
+    "narrow",
+    "split",
+    "chunk",
+    "gather",
+    "scatter",
+    "unbind",
+    "_local_scalar_dense",
+    "item",
+    "set_",
+}
 _ELEMENTWISE = {
-    "relu", "relu_", "threshold_backward", "clamp_min", "clamp_min_", "add", "add_", "mul",
-    "mul_", "div", "div_", "sub", "sub_", "sqrt", "sqrt_", "addcmul", "addcmul_", "addcdiv",
-    "addcdiv_", "sum", "mean", "exp", "log", "neg", "pow", "where", "lerp_", "rsqrt",
-}  # fmt: skip
+    "relu",
+    "relu_",
+    "threshold_backward",
+    "clamp_min",
+    "clamp_min_",
+    "add",
+    "add_",
+    "mul",
+    "mul_",
+    "div",
+    "div_",
+    "sub",
+    "sub_",
+    "sqrt",
+    "sqrt_",
+    "addcmul",
+    "addcmul_",
+    "addcdiv",
+    "addcdiv_",
+    "sum",
+    "mean",
+    "exp",
+    "log",
+    "neg",
+    "pow",
+    "where",
+    "lerp_",
+    "rsqrt",
+}
 
 
 def category(name: str, part: str | None) -> str:
@@ -113,6 +194,14 @@ def split_rows(split: dict[str, dict[str, float]], config: dict, active: int, ba
     for kind, named in split.items():
         total = sum(named.values())
         for name, us in named.items():
-            rows.append({**config, "split": kind, "name": name, "us_per_step": us / active,
-                         "share": us / total if total > 0 else 0.0, "basis": basis})  # fmt: skip
+            rows.append(
+                {
+                    **config,
+                    "split": kind,
+                    "name": name,
+                    "us_per_step": us / active,
+                    "share": us / total if total > 0 else 0.0,
+                    "basis": basis,
+                }
+            )
     return rows

@@ -79,8 +79,12 @@ def save_checkpoint(state: dict[str, Any], path: Path) -> None:
     buffer = io.BytesIO()
     torch.save(state, buffer)
     data = buffer.getvalue()
-    record = {"epoch": state["epoch"], "sha256": hashlib.sha256(data).hexdigest(),
-              "bytes": len(data), "recipe": state["recipe"]}  # fmt: skip
+    record = {
+        "epoch": state["epoch"],
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "bytes": len(data),
+        "recipe": state["recipe"],
+    }
     write_json(record_path(path), record)
     write_stream(path, lambda f: f.write(data))
 

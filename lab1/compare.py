@@ -49,9 +49,15 @@ from lab1.tables import (
 
 TOP_N = 10
 CONFIG = [
-    "run_id", "torch_version", "device", "device_name", "precision", "threads", "batch_size",
+    "run_id",
+    "torch_version",
+    "device",
+    "device_name",
+    "precision",
+    "threads",
+    "batch_size",
     "phase",
-]  # fmt: skip
+]
 PANEL = ["device", "precision", "threads", "phase"]  # what a batch-size sweep is compared within
 MEASURES = [f.name for f in TOP10_SCHEMA if f.name not in {*CONFIG, "sort_key", "rank", "op_name"}]
 SUMMED = [m for m in MEASURES if m not in ("share", "active_steps")]
@@ -143,8 +149,11 @@ def comparison_table(
         columns={"sort_key": "share_basis", "op_name": "top_op", "share": "top_op_share"}
     )[[*keys, "share_basis", "top_op", "top_op_share"]]
     df = df.merge(first, on=[*keys, "share_basis"], how="left")
-    cpu = df[df["device"] == "cpu"].sort_values("threads").drop_duplicates(
-        ["precision", "batch_size", "phase"], keep="last")  # fmt: skip
+    cpu = (
+        df[df["device"] == "cpu"]
+        .sort_values("threads")
+        .drop_duplicates(["precision", "batch_size", "phase"], keep="last")
+    )
     df["speedup_vs_cpu"] = _speedup(df, cpu, ["precision", "batch_size", "phase"])
     fp32 = df[df["precision"] == "fp32"]
     df["speedup_vs_fp32"] = _speedup(df, fp32, ["device", "threads", "batch_size", "phase"])
@@ -239,17 +248,22 @@ def combine_and_compare(paths: RunPaths, run_id: str) -> dict[str, dict[str, str
     top10 = top_ops(op_stats)
     shares = op_shares(op_stats)
     frames = {"op_stats": op_stats, "top10": top10, **system_tables(paths, results, run_id)}
-    system = {"op_stats": op_stats, "macs_per_image": _macs_per_image(paths),
-              "limits": frames.get("limits"), "step_model": frames.get("step_model")}  # fmt: skip
+    system = {
+        "op_stats": op_stats,
+        "macs_per_image": _macs_per_image(paths),
+        "limits": frames.get("limits"),
+        "step_model": frames.get("step_model"),
+    }
     frames["comparison"] = comparison_table(throughput_rows(results), top10, run_id, system)
     frames["share_change"] = share_change_table(shares, top10, run_id)
     frames["roofline"] = roofline_table(op_stats, frames.get("limits"), share_basis)
     tables = {k: write_parquet(df, SCHEMAS[k], paths.table(k)) for k, df in frames.items()}
     plots = {
-        "throughput": plot_throughput(thread_labelled(frames["comparison"]),
-                                      paths.compare_plot("throughput")),
+        "throughput": plot_throughput(
+            thread_labelled(frames["comparison"]), paths.compare_plot("throughput")
+        ),
         "op_share": plot_op_share(thread_labelled(shares), paths.compare_plot("op_share")),
-    }  # fmt: skip
+    }
     return {
         "tables": {k: str(v) for k, v in tables.items()},
         "plots": {k: str(v) for k, v in plots.items()},

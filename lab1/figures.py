@@ -85,11 +85,14 @@ def language(labels: dict[str, str]) -> Iterator[bool]:
     # CJK fonts seldom have a bold face: matplotlib then logs a findfont line per title.
     logging.getLogger("matplotlib.font_manager").setLevel(logging.ERROR)
     try:
-        with plt.rc_context({"font.family": "sans-serif",
-                             "font.sans-serif": [font, "DejaVu Sans"]}):  # fmt: skip
+        with plt.rc_context(
+            {"font.family": "sans-serif", "font.sans-serif": [font, "DejaVu Sans"]}
+        ):
             yield True
     finally:
         _labels = old
+
+
 # Op kinds of the traced graph → (legend label, fill colour). Keys are lower-case op names.
 OP_KINDS = {
     "conv2d": ("convolution", "#9ecae1"),
@@ -121,9 +124,11 @@ def human_count(n: float) -> str:
 def _save(fig: plt.Figure, path: str | Path) -> Path:
     try:
         return atomic_write(
-            path, lambda tmp: fig.savefig(tmp, format="png", dpi=DPI, bbox_inches="tight",
-                                          facecolor="white")
-        )  # fmt: skip
+            path,
+            lambda tmp: fig.savefig(
+                tmp, format="png", dpi=DPI, bbox_inches="tight", facecolor="white"
+            ),
+        )
     finally:
         plt.close(fig)
 
@@ -174,16 +179,31 @@ def _box_lines(name: str, row: dict | None, sinks: list[str]) -> tuple[tuple[str
 
 
 def _draw_box(ax: plt.Axes, x: float, y: float, colour: str, lines: list[str]) -> None:
-    ax.add_patch(FancyBboxPatch((x, y - BOX_H), BOX_W, BOX_H, facecolor=colour,
-                                boxstyle="round,pad=0.02,rounding_size=0.12",
-                                edgecolor="#333333", linewidth=1.0))  # fmt: skip
+    ax.add_patch(
+        FancyBboxPatch(
+            (x, y - BOX_H),
+            BOX_W,
+            BOX_H,
+            facecolor=colour,
+            boxstyle="round,pad=0.02,rounding_size=0.12",
+            edgecolor="#333333",
+            linewidth=1.0,
+        )
+    )
     # Lines are spaced evenly around the box's middle, whatever their number.
     line_h = 0.2
     top = y - BOX_H / 2 + (len(lines) - 1) * line_h / 2
     for k, text in enumerate(lines):
-        ax.text(x + BOX_W / 2, top - k * line_h, text, ha="center", va="center",
-                fontsize=9.5 if k == 0 else 8.5, fontweight="bold" if k == 0 else "normal",
-                color="#111111" if k == 0 else "#222222")  # fmt: skip
+        ax.text(
+            x + BOX_W / 2,
+            top - k * line_h,
+            text,
+            ha="center",
+            va="center",
+            fontsize=9.5 if k == 0 else 8.5,
+            fontweight="bold" if k == 0 else "normal",
+            color="#111111" if k == 0 else "#222222",
+        )
 
 
 def _draw_edges(ax: plt.Axes, edges: list[tuple[str, str]], pos: dict, depth: dict) -> int:
@@ -220,8 +240,9 @@ def draw_network_graph(rows: list[dict], path: str | Path, title: str = "Net") -
     pos = _layout(rows, depth, sinks)
     n_levels = len({y for _, y in pos.values()})
     width = max(x for x, _ in pos.values()) + BOX_W
-    fig, ax = plt.subplots(figsize=(max(6.0, width * 0.95 + 1.0),
-                                    n_levels * (BOX_H + GAP_Y) * 0.95 + 1.0))  # fmt: skip
+    fig, ax = plt.subplots(
+        figsize=(max(6.0, width * 0.95 + 1.0), n_levels * (BOX_H + GAP_Y) * 0.95 + 1.0)
+    )
     by_name = {r["layer"]: r for r in rows}
     used_kinds: dict[str, str] = {}
     for name, (x, y) in pos.items():
@@ -232,14 +253,18 @@ def draw_network_graph(rows: list[dict], path: str | Path, title: str = "Net") -
     lanes = _draw_edges(ax, edges, pos, depth)
     total_p = sum(r["parameters"] for r in rows)
     total_m = sum(r["macs"] for r in rows)
-    ax.set_title(label("{title}: {ops} ops, {params} parameters, {macs} MACs per image").format(
-        title=title, ops=len(rows), params=fmt.count(total_p), macs=human_count(total_m)
-    ), fontsize=11)  # fmt: skip
+    ax.set_title(
+        label("{title}: {ops} ops, {params} parameters, {macs} MACs per image").format(
+            title=title, ops=len(rows), params=fmt.count(total_p), macs=human_count(total_m)
+        ),
+        fontsize=11,
+    )
     handles = [
         Patch(facecolor=c, edgecolor="#333333", label=label(k)) for k, c in used_kinds.items()
     ]
-    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8.5,
-              frameon=False)  # fmt: skip
+    ax.legend(
+        handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8.5, frameon=False
+    )
     ax.set_xlim(-0.2, max(width + GAP_X, width + 0.3 * lanes + 0.3))
     ax.set_ylim(-n_levels * (BOX_H + GAP_Y), 0.2)
     ax.set_aspect("equal")
@@ -450,16 +475,22 @@ def plot_op_share(shares: pd.DataFrame, path: str | Path, top_k: int = 5) -> Pat
         table = d.pivot_table(index="batch_size", columns="op_name", values="share", aggfunc="sum")
         table = table.reindex(columns=ops).fillna(0.0).sort_index()
         x, bottom = _stacked_percent(ax, table, colours)
-        ax.bar(x, 100 * (1 - bottom).clip(lower=0), bottom=100 * bottom, color="#d9d9d9",
-               label=label("other"))  # fmt: skip
+        ax.bar(
+            x,
+            100 * (1 - bottom).clip(lower=0),
+            bottom=100 * bottom,
+            color="#d9d9d9",
+            label=label("other"),
+        )
         basis = "self device time" if device.startswith("cuda") else "self CPU time"
         ax.set_title(f"{config_label(device, precision)} · {phase}")
         ax.set_xlabel(label("batch size"))
         ax.set_ylabel(label("% of " + basis))
         ax.set_ylim(0, 100)
         handles, labels = ax.get_legend_handles_labels()  # reversed: reads like the stack
-        ax.legend(handles[::-1], labels[::-1], fontsize=7, loc="upper left",
-                  bbox_to_anchor=(1.01, 1.0))  # fmt: skip
+        ax.legend(
+            handles[::-1], labels[::-1], fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0)
+        )
     fig.suptitle(label("Operator share per batch size"))
     return _save(fig, Path(path))
 
@@ -472,8 +503,9 @@ def _panels(df: pd.DataFrame) -> list[str]:
     return sorted(df["device"].unique(), key=lambda d: display_order(d))
 
 
-def plot_roofline(roofline: pd.DataFrame, ceilings: dict[str, tuple[float, float]],
-                  path: str | Path) -> Path:  # fmt: skip
+def plot_roofline(
+    roofline: pd.DataFrame, ceilings: dict[str, tuple[float, float]], path: str | Path
+) -> Path:
     """Achieved GFLOP/s against arithmetic intensity (log-log), one panel per device, under
     the measured ceilings ``ceilings[device] = (peak GFLOP/s, bandwidth GB/s)``: the
     bandwidth line (GB/s × FLOP/byte) rises until it meets the flat compute peak."""
@@ -491,12 +523,23 @@ def plot_roofline(roofline: pd.DataFrame, ceilings: dict[str, tuple[float, float
             peak, bw = ceilings[device]
             ridge = peak / bw
             xs = [min(lo, ridge / 4), ridge, max(hi, ridge * 4)]
-            ax.plot(xs, [min(peak, bw * x) for x in xs], color="#444444", linewidth=2,
-                    label=f"measured: {peak:,.0f} GFLOP/s, {bw:,.1f} GB/s")  # fmt: skip
+            ax.plot(
+                xs,
+                [min(peak, bw * x) for x in xs],
+                color="#444444",
+                linewidth=2,
+                label=f"measured: {peak:,.0f} GFLOP/s, {bw:,.1f} GB/s",
+            )
         for (op, bs, phase), g in d.groupby(["op_name", "batch_size", "phase"]):
-            ax.scatter(g["intensity"], g["achieved_gflops"], marker=markers.get(op, "o"),
-                       color=shade[bs], edgecolors="black" if phase == "train_step" else "none",
-                       s=45, alpha=0.85)  # fmt: skip
+            ax.scatter(
+                g["intensity"],
+                g["achieved_gflops"],
+                marker=markers.get(op, "o"),
+                color=shade[bs],
+                edgecolors="black" if phase == "train_step" else "none",
+                s=45,
+                alpha=0.85,
+            )
         for op in ops:
             ax.scatter([], [], marker=markers.get(op, "o"), color="#999999", label=op)
         for b in sizes:
@@ -519,17 +562,28 @@ def plot_step_model(step_times: pd.DataFrame, model: pd.DataFrame, path: str | P
     panels = _panels(step_times)
     fig, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 4.2), squeeze=False)
     for ax, device in zip(axes[0], panels, strict=True):
-        for i, ((phase,), g) in enumerate(_groups(step_times[step_times["device"] == device],
-                                                  ["phase"])):  # fmt: skip
+        for i, ((phase,), g) in enumerate(
+            _groups(step_times[step_times["device"] == device], ["phase"])
+        ):
             g = g.sort_values("batch_size")
-            ax.plot(g["batch_size"], g["ms_per_step"], PHASE_MARKERS.get(phase, "^"),
-                    color=f"C{i}", label=f"{phase}: measured")  # fmt: skip
+            ax.plot(
+                g["batch_size"],
+                g["ms_per_step"],
+                PHASE_MARKERS.get(phase, "^"),
+                color=f"C{i}",
+                label=f"{phase}: measured",
+            )
             m = model[(model["device"] == device) & (model["phase"] == phase)]
             if len(m):
                 m = m.iloc[0]
                 fit = m.fixed_ms + g["batch_size"] * m.per_sample_us / 1e3
-                ax.plot(g["batch_size"], fit, PHASE_STYLES.get(phase, ":"), color=f"C{i}",
-                        label=f"{phase}: {m.fixed_ms:.2f} ms + B × {m.per_sample_us:.1f} µs")
+                ax.plot(
+                    g["batch_size"],
+                    fit,
+                    PHASE_STYLES.get(phase, ":"),
+                    color=f"C{i}",
+                    label=f"{phase}: {m.fixed_ms:.2f} ms + B × {m.per_sample_us:.1f} µs",
+                )
         _batch_axis(ax, sorted(step_times["batch_size"].unique()))
         ax.set_yscale("log")
         ax.set_ylabel("ms per step (profiler off)")
@@ -550,8 +604,13 @@ def plot_time_split(split: pd.DataFrame, path: str | Path) -> Path:
     colours[names[-1]] = "#bdbdbd"
     devices = _panels(cats)
     phases = sorted(cats["phase"].unique(), key=lambda p: display_order("cpu", p))
-    fig, axes = plt.subplots(len(devices), len(phases), squeeze=False, layout="constrained",
-                             figsize=(6.5 * len(phases), 3.6 * len(devices)))  # fmt: skip
+    fig, axes = plt.subplots(
+        len(devices),
+        len(phases),
+        squeeze=False,
+        layout="constrained",
+        figsize=(6.5 * len(phases), 3.6 * len(devices)),
+    )
     for r, device in enumerate(devices):
         for c, phase in enumerate(phases):
             ax = axes[r, c]

@@ -125,18 +125,46 @@ def measure_limits(device: str, threads: int, run_id: str) -> list[dict]:
     dev = torch.device(device)
     kind = "cuda" if dev.type == "cuda" else "cpu"
     n, nbytes = MATMUL_N[kind], COPY_BYTES[kind]
-    base = {"run_id": run_id, "device": device, "device_name": device_name(device),
-            "threads": threads}  # fmt: skip
+    base = {
+        "run_id": run_id,
+        "device": device,
+        "device_name": device_name(device),
+        "threads": threads,
+    }
     with using_threads(threads), torch.no_grad():
-        rows = [_row(base, "float32", "matmul_peak", matmul_gflops(dev, torch.float32, n, BUDGET_S),
-                     "GFLOP/s", f"{n}×{n} torch.mm, best repetition")]  # fmt: skip
+        rows = [
+            _row(
+                base,
+                "float32",
+                "matmul_peak",
+                matmul_gflops(dev, torch.float32, n, BUDGET_S),
+                "GFLOP/s",
+                f"{n}×{n} torch.mm, best repetition",
+            )
+        ]
         why_not = bf16_support(dev)
         bf16 = None if why_not else matmul_gflops(dev, torch.bfloat16, n, BUDGET_S)
         note = why_not or f"{n}×{n} torch.mm, best repetition"
         rows.append(_row(base, "bfloat16", "matmul_peak", bf16, "GFLOP/s", note))
         gbps = copy_gbps(dev, nbytes, BUDGET_S)
-        rows.append(_row(base, "float32", "memory_bandwidth", gbps, "GB/s",
-                         f"copy of {nbytes >> 20} MiB, read + write, best repetition"))  # fmt: skip
-        rows.append(_row(base, "float32", "dispatch_floor", dispatch_us(dev), "µs",
-                         f"one-element add_, {DISPATCH_CALLS} calls back to back"))  # fmt: skip
+        rows.append(
+            _row(
+                base,
+                "float32",
+                "memory_bandwidth",
+                gbps,
+                "GB/s",
+                f"copy of {nbytes >> 20} MiB, read + write, best repetition",
+            )
+        )
+        rows.append(
+            _row(
+                base,
+                "float32",
+                "dispatch_floor",
+                dispatch_us(dev),
+                "µs",
+                f"one-element add_, {DISPATCH_CALLS} calls back to back",
+            )
+        )
     return rows

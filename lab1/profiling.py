@@ -261,9 +261,14 @@ class _Setup:
 
 
 def _setup(
-    data_path: str, dataset: str, dev: torch.device, batch_size: int, steps: int,
-    seed: int, lr: float,
-) -> _Setup:  # fmt: skip
+    data_path: str,
+    dataset: str,
+    dev: torch.device,
+    batch_size: int,
+    steps: int,
+    seed: int,
+    lr: float,
+) -> _Setup:
     torch.manual_seed(seed)  # weights and dropout masks
     generator = torch.Generator().manual_seed(seed)  # batch order, the same on every device
     if dev.type == "cuda":
@@ -285,9 +290,14 @@ def _peak_memory(dev: torch.device, trace: Path) -> tuple[int, str]:
 
 
 def _measure_phase(
-    phase: str, s: _Setup, batches: list[Batch], config: dict, sched: ProfileSchedule,
-    dev: torch.device, trace: Path,
-) -> tuple[list[dict], list[dict], dict]:  # fmt: skip
+    phase: str,
+    s: _Setup,
+    batches: list[Batch],
+    config: dict,
+    sched: ProfileSchedule,
+    dev: torch.device,
+    trace: Path,
+) -> tuple[list[dict], list[dict], dict]:
     """Profile, then time with the profiler off, one phase: its op rows, time split rows and
     throughput row."""
     precision = config["precision"]
@@ -314,24 +324,35 @@ def _measure_phase(
     log.info(
         "profile %s %s batch %d %s: %.2f ms/step, %.0f images/s, %.1f µs/sample "
         "(profiled %.2f ms/step, %.2f× overhead)",
-        config["device"], precision, bs, phase, ms, bs / seconds, 1e6 * seconds / bs,
-        profiled_ms, profiled_ms / ms,
-    )  # fmt: skip
-    return rows, split, {
-        **config,
-        "phase": phase,
-        "images_per_s": bs / seconds,
-        "ms_per_step": ms,
-        "us_per_sample": 1e6 * seconds / bs,
-        "throughput_steps": sched.throughput_steps,
-        "profiled_ms_per_step": profiled_ms,
-        "profiler_overhead": profiled_ms / ms,
-        "active_steps": sched.active,
-        "peak_memory_bytes": int(peak),
-        "peak_memory_source": source,
-        "num_threads": torch.get_num_threads(),
-        "num_interop_threads": torch.get_num_interop_threads(),
-    }
+        config["device"],
+        precision,
+        bs,
+        phase,
+        ms,
+        bs / seconds,
+        1e6 * seconds / bs,
+        profiled_ms,
+        profiled_ms / ms,
+    )
+    return (
+        rows,
+        split,
+        {
+            **config,
+            "phase": phase,
+            "images_per_s": bs / seconds,
+            "ms_per_step": ms,
+            "us_per_sample": 1e6 * seconds / bs,
+            "throughput_steps": sched.throughput_steps,
+            "profiled_ms_per_step": profiled_ms,
+            "profiler_overhead": profiled_ms / ms,
+            "active_steps": sched.active,
+            "peak_memory_bytes": int(peak),
+            "peak_memory_source": source,
+            "num_threads": torch.get_num_threads(),
+            "num_interop_threads": torch.get_num_interop_threads(),
+        },
+    )
 
 
 def _split_rows(
@@ -379,16 +400,26 @@ def profile_config(
     threads = threads or torch.get_num_threads()
     holder = f"run {run_id} {config_tag(device, precision, batch_size, threads)}"
     # The profiler's native libraries print known noise to fd 2 (see lab1.nativelog).
-    with (_PROFILER_LOCK, device_lock(device, holder), native_noise_filtered(),
-          using_threads(threads)):  # fmt: skip
+    with (
+        _PROFILER_LOCK,
+        device_lock(device, holder),
+        native_noise_filtered(),
+        using_threads(threads),
+    ):
         started = time.perf_counter()
         dev = torch.device(device)
         per_phase = sched.wait + sched.warmup + sched.active
         per_phase += max(2, sched.throughput_steps // 10) + sched.throughput_steps
         s = _setup(data_path, dataset, dev, batch_size, per_phase, seed, lr)
-        config = {"run_id": run_id, "torch_version": torch.__version__, "device": device,
-                  "device_name": device_name(device), "precision": precision,
-                  "threads": threads, "batch_size": batch_size}  # fmt: skip
+        config = {
+            "run_id": run_id,
+            "torch_version": torch.__version__,
+            "device": device,
+            "device_name": device_name(device),
+            "precision": precision,
+            "threads": threads,
+            "batch_size": batch_size,
+        }
         rows, splits, throughput = [], [], []
         for p, phase in enumerate(PHASES):
             # Gathered here, outside both measured loops: (B,1,28,28) and (B,) per step.
@@ -396,8 +427,9 @@ def profile_config(
             trace = paths.trace(device, precision, batch_size, threads, phase)
             interrupt.check()  # between phases: a safe point
             with MachineLoad.measure() as load:
-                phase_rows, split, row = _measure_phase(phase, s, batches, config, sched, dev,
-                                                        trace)  # fmt: skip
+                phase_rows, split, row = _measure_phase(
+                    phase, s, batches, config, sched, dev, trace
+                )
             rows, splits = rows + phase_rows, splits + split
             throughput.append({**row, **dataclasses.asdict(load)})
         tag = (device, precision, batch_size, threads)
@@ -411,7 +443,9 @@ def profile_config(
             "throughput": throughput,
             "num_threads": torch.get_num_threads(),
             "num_interop_threads": torch.get_num_interop_threads(),
-            "schedule": dataclasses.asdict(sched), "seed": seed, "lr": lr,
+            "schedule": dataclasses.asdict(sched),
+            "seed": seed,
+            "lr": lr,
             "first_batch": s.idx[0].tolist(),  # the train_step's first batch, as indices
             "seconds": round(time.perf_counter() - started, 3),
         }

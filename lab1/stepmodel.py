@@ -37,9 +37,17 @@ MIN_SIZES = 3
 
 
 def time_ladder(
-    data_path: str, dataset: str, device: str, threads: int, run_id: str, *,
-    seed: int, lr: float, sizes: tuple[int, ...] = LADDER, steps: int = LADDER_STEPS,
-) -> list[dict]:  # fmt: skip
+    data_path: str,
+    dataset: str,
+    device: str,
+    threads: int,
+    run_id: str,
+    *,
+    seed: int,
+    lr: float,
+    sizes: tuple[int, ...] = LADDER,
+    steps: int = LADDER_STEPS,
+) -> list[dict]:
     """STEP_TIMES_SCHEMA rows: ms per step of both phases at every batch size of ``sizes``."""
     dev = torch.device(device)
     torch.manual_seed(seed)
@@ -49,19 +57,33 @@ def time_ladder(
     y = tensors["train_labels"].to(dev)  # (N,)
     model = Net().to(dev)
     optimizer = torch.optim.Adadelta(model.parameters(), lr=lr)
-    base = {"run_id": run_id, "device": device, "device_name": device_name(device),
-            "threads": threads}  # fmt: skip
+    base = {
+        "run_id": run_id,
+        "device": device,
+        "device_name": device_name(device),
+        "threads": threads,
+    }
     rows = []
     with using_threads(threads):
         for bs in sizes:
             idx = batch_indices(x.shape[0], bs, LADDER_WARMUP + steps, generator).to(dev)
             batches = [(x[i], y[i]) for i in idx]  # gathered before timing
             for phase in PHASES:
-                step = _train_step(model, optimizer, "fp32") if phase == "train_step" else (
-                    _inference_step(model, "fp32"))  # fmt: skip
+                step = (
+                    _train_step(model, optimizer, "fp32")
+                    if phase == "train_step"
+                    else (_inference_step(model, "fp32"))
+                )
                 seconds = _time_phase(phase, step, batches, bs, dev, LADDER_WARMUP)
-                rows.append({**base, "phase": phase, "batch_size": bs,
-                             "ms_per_step": 1e3 * seconds, "timed_steps": steps})  # fmt: skip
+                rows.append(
+                    {
+                        **base,
+                        "phase": phase,
+                        "batch_size": bs,
+                        "ms_per_step": 1e3 * seconds,
+                        "timed_steps": steps,
+                    }
+                )
     return rows
 
 
@@ -115,9 +137,18 @@ def step_model_table(step_times: pd.DataFrame) -> pd.DataFrame:
         ["run_id", "device", "threads", "phase"], sort=True
     ):
         fixed, per_sample, r2 = fit_step_time(g["batch_size"], g["ms_per_step"])
-        out.append({"run_id": run_id, "device": device, "threads": int(threads), "phase": phase,
-                    "fixed_ms": fixed, "per_sample_us": per_sample, "r2": r2,
-                    "sizes": g["batch_size"].nunique(),
-                    "fixed_below_10pct_bs": fixed_below(fixed, per_sample),
-                    "plateau_bs": plateau(g["batch_size"], g["ms_per_step"])})  # fmt: skip
+        out.append(
+            {
+                "run_id": run_id,
+                "device": device,
+                "threads": int(threads),
+                "phase": phase,
+                "fixed_ms": fixed,
+                "per_sample_us": per_sample,
+                "r2": r2,
+                "sizes": g["batch_size"].nunique(),
+                "fixed_below_10pct_bs": fixed_below(fixed, per_sample),
+                "plateau_bs": plateau(g["batch_size"], g["ms_per_step"]),
+            }
+        )
     return pd.DataFrame(out)

@@ -285,8 +285,10 @@ def thread_labelled(df: pd.DataFrame) -> pd.DataFrame:
     thread count, so code that groups by device keeps the thread counts apart."""
     many = df.groupby("device")["threads"].nunique()
     many = set(many[many > 1].index)
-    labels = [threads_label(d, t) if d in many else d
-              for d, t in zip(df["device"], df["threads"], strict=True)]  # fmt: skip
+    labels = [
+        threads_label(d, t) if d in many else d
+        for d, t in zip(df["device"], df["threads"], strict=True)
+    ]
     return df.assign(device=labels)
 
 

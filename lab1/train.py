@@ -346,9 +346,19 @@ def setup_training(
         else TrainStep(model, optimizer, dev, precision)
     )
     return Training(
-        dev, model, optimizer, scheduler, generator, step, x_train, y_train, x_test, y_test,
-        channels_last=cl, precision=precision,
-    )  # fmt: skip
+        dev,
+        model,
+        optimizer,
+        scheduler,
+        generator,
+        step,
+        x_train,
+        y_train,
+        x_test,
+        y_test,
+        channels_last=cl,
+        precision=precision,
+    )
 
 
 def train_epoch(
@@ -483,9 +493,13 @@ def log_scalars(writer: SummaryWriter, stats: EpochStats) -> None:
 
 
 def _epoch(
-    t: Training, recipe: Recipe, epoch: int, log_interval: int,
-    max_train_batches: int | None, max_test_batches: int | None,
-) -> EpochStats:  # fmt: skip
+    t: Training,
+    recipe: Recipe,
+    epoch: int,
+    log_interval: int,
+    max_train_batches: int | None,
+    max_test_batches: int | None,
+) -> EpochStats:
     """Train one epoch, evaluate, step the schedule."""
     lr = t.scheduler.get_last_lr()[0]
     train_loss, train_acc, images, seconds = t.train_epoch(
@@ -500,8 +514,14 @@ def _epoch(
     )
     log.info(
         "epoch %d: train loss %.4f acc %.4f | test loss %.4f acc %.4f | lr %.4g | %.0f images/s",
-        epoch, train_loss, train_acc, test_loss, test_acc, lr, stats.images_per_s,
-    )  # fmt: skip
+        epoch,
+        train_loss,
+        train_acc,
+        test_loss,
+        test_acc,
+        lr,
+        stats.images_per_s,
+    )
     return stats
 
 
@@ -536,10 +556,17 @@ def train_and_log(
     """
     ckpt_dir = Path(ckpt_dir)  # created by the first checkpoint's atomic write
     t = setup_training(
-        load_tensors(data_path), recipe.dataset, device, recipe.batch_size, recipe.lr,
-        recipe.gamma, recipe.seed, channels_last=channels_last, cuda_graph=cuda_graph,
+        load_tensors(data_path),
+        recipe.dataset,
+        device,
+        recipe.batch_size,
+        recipe.lr,
+        recipe.gamma,
+        recipe.seed,
+        channels_last=channels_last,
+        cuda_graph=cuda_graph,
         precision=recipe.precision,
-    )  # fmt: skip
+    )
     history, start_epoch, resumed_from = _resume(t, ckpt_dir, recipe)
     # purge_step drops any events a crashed attempt logged past the checkpoint we resume from.
     tb_events = f"TensorBoard events under {tb_dir}"
@@ -563,9 +590,14 @@ def train_and_log(
 
 
 def _summary(
-    t: Training, device: str, recipe: Recipe, history: list[dict], resumed_from_epoch: int | None,
-    ckpt_dir: Path, weights_path: str | Path | None,
-) -> dict:  # fmt: skip
+    t: Training,
+    device: str,
+    recipe: Recipe,
+    history: list[dict],
+    resumed_from_epoch: int | None,
+    ckpt_dir: Path,
+    weights_path: str | Path | None,
+) -> dict:
     """train_and_log's JSON-ready result (the manifest's TrainingSummary)."""
     last = history[-1] if history else {}
     return {
@@ -576,6 +608,9 @@ def _summary(
         "history": history,
         "checkpoint": str(latest_checkpoint(ckpt_dir)),
         "model_weights": str(weights_path) if weights_path is not None else None,
-        "execution": {"channels_last": t.channels_last, "step": t.step.mode,
-                      "precision": recipe.precision},
-    }  # fmt: skip
+        "execution": {
+            "channels_last": t.channels_last,
+            "step": t.step.mode,
+            "precision": recipe.precision,
+        },
+    }

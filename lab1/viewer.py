@@ -230,9 +230,7 @@ def capture_screenshots(run_dir: str | Path, out_dir: str | Path) -> dict[str, s
             f"{base}/?darkMode=false{TENSORBOARD_TABS['scalars']}",
             out_dir / "tensorboard_scalars.png",
         )
-    shots["report"] = screenshot(
-        run.report_html.resolve().as_uri(), out_dir / "report.png"
-    )
+    shots["report"] = screenshot(run.report_html.resolve().as_uri(), out_dir / "report.png")
     return {k: str(v) for k, v in shots.items()}
 
 

@@ -127,9 +127,14 @@ def step_train(data_path: str, checksum: str, device: str, epochs: int, work: Pa
         )
         start = time.perf_counter()
         s = train_and_log(
-            data_path, device, work / "tb" / name, work / "ckpt" / (ckpt or name), recipe, n,
+            data_path,
+            device,
+            work / "tb" / name,
+            work / "ckpt" / (ckpt or name),
+            recipe,
+            n,
             **kwargs,
-        )  # fmt: skip
+        )
         runs[name] = {**_train_summary(s), "seconds": round(time.perf_counter() - start, 2)}
         return runs[name]
 
@@ -209,8 +214,9 @@ def step_profile(data_path: str, devices: list[str], work: Path, quick: bool) ->
     configs, checks = [], {}
     for device in devices:
         for bs in BATCH_SIZES:
-            r = profile_config(data_path, "mnist", device, bs, paths, run_id, sched,
-                               seed=d.seed, lr=d.lr)  # fmt: skip
+            r = profile_config(
+                data_path, "mnist", device, bs, paths, run_id, sched, seed=d.seed, lr=d.lr
+            )
             write_json(paths.profile_result(device, "fp32", bs, r["threads"]), r)
             config = {
                 "device": device,

@@ -39,8 +39,16 @@ def compare(run_dir: str, run_id: str) -> dict:
     limits = []
     if "limits" in result["tables"]:  # the manifest keeps the machine's limits too
         df = read_parquet(result["tables"]["limits"], LIMITS_SCHEMA).drop(
-            columns=["run_id", "device_name"])
-        limits = [{k: (None if v != v else v) for k, v in r.items()}  # NaN → None
-                  for r in df.to_dict("records")]  # fmt: skip
-    return {**result, "summary": texts["summary"], "top10_markdown": texts["top10_markdown"],
-            "history": history, "limits": limits}  # fmt: skip
+            columns=["run_id", "device_name"]
+        )
+        limits = [
+            {k: (None if v != v else v) for k, v in r.items()}  # NaN → None
+            for r in df.to_dict("records")
+        ]
+    return {
+        **result,
+        "summary": texts["summary"],
+        "top10_markdown": texts["top10_markdown"],
+        "history": history,
+        "limits": limits,
+    }

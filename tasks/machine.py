@@ -11,22 +11,38 @@ from lab1.tables import LIMITS_SCHEMA, STEP_TIMES_SCHEMA, write_parquet
 from tasks.caching import RUN_CACHE
 
 
-@task(name="machine-limits", task_run_name="limits-{device}-t{threads}", cache_policy=RUN_CACHE,
-      persist_result=True)  # fmt: skip
+@task(
+    name="machine-limits",
+    task_run_name="limits-{device}-t{threads}",
+    cache_policy=RUN_CACHE,
+    persist_result=True,
+)
 def machine_limits(device: str, threads: int, run_dir: str, run_id: str) -> str:
     """Microbenchmarks of one device × threads (lab1.limits); returns the part file."""
     rows = measure_limits(device, threads, run_id)
     return str(write_parquet(rows, LIMITS_SCHEMA, RunPaths(run_dir).limits_part(device, threads)))
 
 
-@task(name="step-ladder", task_run_name="ladder-{device}-t{threads}", cache_policy=RUN_CACHE,
-      persist_result=True)  # fmt: skip
+@task(
+    name="step-ladder",
+    task_run_name="ladder-{device}-t{threads}",
+    cache_policy=RUN_CACHE,
+    persist_result=True,
+)
 def step_ladder(
-    data_path: str, dataset: str, device: str, threads: int, sizes: list[int], run_dir: str,
-    run_id: str, seed: int, lr: float,
-) -> str:  # fmt: skip
+    data_path: str,
+    dataset: str,
+    device: str,
+    threads: int,
+    sizes: list[int],
+    run_dir: str,
+    run_id: str,
+    seed: int,
+    lr: float,
+) -> str:
     """Profiler-off step times over the batch ladder (lab1.stepmodel); returns the part file."""
-    rows = time_ladder(data_path, dataset, device, threads, run_id, seed=seed, lr=lr,
-                       sizes=tuple(sizes))  # fmt: skip
+    rows = time_ladder(
+        data_path, dataset, device, threads, run_id, seed=seed, lr=lr, sizes=tuple(sizes)
+    )
     path = RunPaths(run_dir).ladder_part(device, threads)
     return str(write_parquet(rows, STEP_TIMES_SCHEMA, path))

@@ -35,6 +35,15 @@ def profile(
     # inside profile_config. No Prefect concurrency slot: a leaked one blocks forever and each
     # acquisition costs about 2 s (docs/scale-out.md §4).
     return profile_config(
-        data_path, dataset, device, batch_size, RunPaths(run_dir), run_id,
-        ProfileSchedule(**schedule), seed=seed, lr=lr, precision=precision, threads=threads,
-    )  # fmt: skip
+        data_path,
+        dataset,
+        device,
+        batch_size,
+        RunPaths(run_dir),
+        run_id,
+        ProfileSchedule(**schedule),
+        seed=seed,
+        lr=lr,
+        precision=precision,
+        threads=threads,
+    )

@@ -195,9 +195,17 @@ class PrefectServer:
         """One polling round of a process worker; returns once the runs it picked up ended."""
         name = f"{pool}-test-{uuid.uuid4().hex[:6]}"
         return self.cli(
-            "worker", "start", "--pool", pool, "--name", name, "--run-once",
-            timeout=timeout, env=env, **kw,
-        )  # fmt: skip
+            "worker",
+            "start",
+            "--pool",
+            pool,
+            "--name",
+            name,
+            "--run-once",
+            timeout=timeout,
+            env=env,
+            **kw,
+        )
 
     # ------------------------------------------------------------------------ REST API
 
@@ -215,8 +223,10 @@ class PrefectServer:
 
     def task_runs(self, flow_run_id: str) -> list[dict]:
         """The flow run's own task runs (not the stand-ins for its subflow runs)."""
-        body = {"flow_runs": {"id": {"any_": [flow_run_id]}},
-                "task_runs": {"subflow_runs": {"exists_": False}}}  # fmt: skip
+        body = {
+            "flow_runs": {"id": {"any_": [flow_run_id]}},
+            "task_runs": {"subflow_runs": {"exists_": False}},
+        }
         return self.api("POST", "/task_runs/filter", body)
 
     def artifacts(self, flow_run_ids: list[str]) -> list[dict]:

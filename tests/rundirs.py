@@ -38,6 +38,7 @@ def write_profile_results(paths: RunPaths, op_stats: pd.DataFrame, throughput: l
         part = write_parquet(rows, OP_STATS_SCHEMA, paths.op_stats_part(*key))
         split = write_parquet([], TIME_SPLIT_SCHEMA, paths.time_split_part(*key))
         mine = [t for t in throughput if tuple(t[k] for k in keys) == (device, prec, bs, threads)]
-        write_json(paths.profile_result(*key), {"op_stats": str(part),
-                                                "time_split": str(split),
-                                                "throughput": mine})  # fmt: skip
+        write_json(
+            paths.profile_result(*key),
+            {"op_stats": str(part), "time_split": str(split), "throughput": mine},
+        )

@@ -90,11 +90,12 @@ def _bytesio_names(tree: ast.AST) -> set[str]:
     return {
         t.id
         for node in ast.walk(tree)
-        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Call)
+        if isinstance(node, ast.Assign)
+        and isinstance(node.value, ast.Call)
         and getattr(node.value.func, "attr", getattr(node.value.func, "id", "")) == "BytesIO"
         for t in node.targets
         if isinstance(t, ast.Name)
-    }  # fmt: skip
+    }
 
 
 def test_only_atomic_renames_files_into_place():

@@ -64,9 +64,17 @@ def test_bench_config_table_and_targets(bench, tensors, tmp_path):
     root = tmp_path / "idx"
     export_idx(tensors, root)
     r = bench.bench_config(
-        tensors, root, "cpu", 4, steps=2, repeats=2, warmup=1, workers=1,
-        precisions=("fp32",), own_process=False,
-    )  # fmt: skip
+        tensors,
+        root,
+        "cpu",
+        4,
+        steps=2,
+        repeats=2,
+        warmup=1,
+        workers=1,
+        precisions=("fp32",),
+        own_process=False,
+    )
     assert set(r["images_per_s"]) == {"reference", "lab1"}
     assert {p["path"]: p["precision"] for p in r["paths"]} == {"reference": "fp32", "lab1": "fp32"}
     assert all(len(v) == 2 for v in r["blocks_images_per_s"].values())

@@ -14,8 +14,18 @@ SMALL = ProfileSchedule(wait=0, warmup=1, active=2, throughput_steps=3)
 
 def _profile(info, tmp_path, batch_size, threads=None):
     paths = RunPaths(tmp_path / "run")
-    return profile_config(info.path, "mnist", "cpu", batch_size, paths, "test-run", SMALL,
-                          seed=1, lr=1.0, threads=threads)  # fmt: skip
+    return profile_config(
+        info.path,
+        "mnist",
+        "cpu",
+        batch_size,
+        paths,
+        "test-run",
+        SMALL,
+        seed=1,
+        lr=1.0,
+        threads=threads,
+    )
 
 
 @pytest.mark.parametrize(

@@ -88,8 +88,11 @@ for write in (lambda: write_stream(out + "/big.pt", lambda f: torch.save(torch.z
 def test_a_file_size_limit_is_one_disk_error_and_leaves_no_temp_file(tmp_path):
     result = subprocess.run(
         [sys.executable, "-c", _FSIZE, str(tmp_path)],
-        capture_output=True, text=True, timeout=120, cwd=ROOT,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
     lines = result.stdout.splitlines()
     assert len(lines) == 2, result.stdout + result.stderr
     assert lines[0].startswith(f"could not write {tmp_path}/big.pt: file too large")

@@ -240,8 +240,10 @@ def test_top10_tables_rank_ten_ops_per_config_phase_and_sort_key(op_stats):
     md = "\n\n".join(block_markdown(b, Path()) for b in grids.top10_blocks(cmp.top_ops(op_stats)))
     titles = [line for line in md.splitlines() if line.startswith("**")]
     assert len(titles) == 2 * 2 + 2 * 2 * 2  # cpu: 1 sort key, cuda: 2; × 2 sizes × 2 phases
-    assert titles[0] == "**cpu (Test CPU) · batch 1 · train_step** (ranked by self CPU time, " \
+    assert (
+        titles[0] == "**cpu (Test CPU) · batch 1 · train_step** (ranked by self CPU time, "
         "2 profiled steps)"
+    )
     assert "| # | operator | calls/step | self CPU (µs/step) | CPU total (µs/step) | share |" in md
     assert "| 1 | `aten::mm` | 1 | 20.0 | 20.0 | 40.00% |" in md
     assert "self device (µs/step)" in md and "ranked by self device time" in md
@@ -278,11 +280,17 @@ def test_precision_and_threads_together_are_the_config_identity(op_stats, throug
     cpu_ops = op_stats[op_stats["device"] == "cpu"]
     cpu = [t for t in throughput if t["device"] == "cpu"]
     ops, rows = [], []
-    for precision, threads, scale in (("fp32", 2, 1.0), ("fp32", 1, 2.0), ("bf16", 2, 0.5),
-                                      ("bf16", 1, 1.5)):  # fmt: skip
+    for precision, threads, scale in (
+        ("fp32", 2, 1.0),
+        ("fp32", 1, 2.0),
+        ("bf16", 2, 0.5),
+        ("bf16", 1, 1.5),
+    ):
         ops.append(cpu_ops.assign(precision=precision, threads=threads))
-        rows += [dict(t, precision=precision, threads=threads,
-                      ms_per_step=t["ms_per_step"] * scale) for t in cpu]  # fmt: skip
+        rows += [
+            dict(t, precision=precision, threads=threads, ms_per_step=t["ms_per_step"] * scale)
+            for t in cpu
+        ]
     ops = pd.concat(ops, ignore_index=True)
     c = cmp.comparison_table(rows, cmp.top_ops(ops), RUN)
     assert len(c) == 16

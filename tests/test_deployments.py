@@ -58,9 +58,15 @@ def _trigger(server: PrefectServer, deployment: str, params: dict, *extra: str) 
     """Create a flow run of a deployment through the CLI; returns its id (found by its name)."""
     name = f"test-{uuid.uuid4().hex[:8]}"
     server.cli(
-        "deployment", "run", deployment,
-        "--params", json.dumps(params), "--flow-run-name", name, *extra,
-    )  # fmt: skip
+        "deployment",
+        "run",
+        deployment,
+        "--params",
+        json.dumps(params),
+        "--flow-run-name",
+        name,
+        *extra,
+    )
     (run,) = server.flow_runs(name={"any_": [name]})
     return run["id"]
 

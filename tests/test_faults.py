@@ -36,8 +36,11 @@ def _env(**extra: str) -> dict:
 def _cli(*args: str, env: dict | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, str(ROOT / "flows" / "lab1_flow.py"), *args],
-        capture_output=True, text=True, timeout=timeout, env=env or _env(),
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env or _env(),
+    )
 
 
 def _extra(result: subprocess.CompletedProcess) -> list[str]:
@@ -60,8 +63,21 @@ def data_dir(tmp_path_factory) -> Path:
 
 
 def _args(data_dir: Path, runs: Path, name: str, *more: str) -> list[str]:
-    return ["--offline", "--dry-run", "--data-dir", str(data_dir), "--runs-dir", str(runs),
-            "--run-name", name, "--devices", "cpu", "--batch-sizes", "2", *more]  # fmt: skip
+    return [
+        "--offline",
+        "--dry-run",
+        "--data-dir",
+        str(data_dir),
+        "--runs-dir",
+        str(runs),
+        "--run-name",
+        name,
+        "--devices",
+        "cpu",
+        "--batch-sizes",
+        "2",
+        *more,
+    ]
 
 
 @pytest.fixture(scope="session")
@@ -147,8 +163,11 @@ def test_unreachable_prefect_api_is_one_line_before_any_run_dir(kind, data_dir, 
 
 def _tmpfs(path: Path, size_mb: int) -> None:
     path.mkdir(parents=True, exist_ok=True)
-    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_mb}m", "tmpfs", str(path)],
-                   check=True, capture_output=True)  # fmt: skip
+    subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size_mb}m", "tmpfs", str(path)],
+        check=True,
+        capture_output=True,
+    )
 
 
 def test_disk_full_is_one_line_leaves_no_temp_file_and_resumes(data_dir, tmp_path):
@@ -183,12 +202,28 @@ def test_sigterm_stops_at_a_safe_point_and_leaves_no_process(tmp_path):
     data = tmp_path / "data"
     write_mnist_layout(data, n_train=3000, n_test=200)  # an epoch takes seconds
     runs, token = tmp_path / "runs", uuid.uuid4().hex
-    args = ["--offline", "--data-dir", str(data), "--runs-dir", str(runs), "--run-name", "term",
-            "--epochs", "4", "--devices", "cpu", "--batch-sizes", "2"]  # fmt: skip
+    args = [
+        "--offline",
+        "--data-dir",
+        str(data),
+        "--runs-dir",
+        str(runs),
+        "--run-name",
+        "term",
+        "--epochs",
+        "4",
+        "--devices",
+        "cpu",
+        "--batch-sizes",
+        "2",
+    ]
     proc = subprocess.Popen(
         [sys.executable, str(ROOT / "flows" / "lab1_flow.py"), *args],
-        env=_env(**{MARKER: token}), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        env=_env(**{MARKER: token}),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     ckpt = runs / "term" / "checkpoints"
     deadline = time.monotonic() + 180
     while not (ckpt / "epoch_1.json").exists():

@@ -40,9 +40,7 @@ def test_dry_run_flow_completes_with_manifest(prefect_harness, tiny_data_dir, tm
     from lab1.errors import RunDirError
 
     with pytest.raises(RunDirError, match="already exists"):
-        lab1_pipeline(
-            data_dir=str(tiny_data_dir), offline=True, runs_dir=str(runs), run_name="t1"
-        )
+        lab1_pipeline(data_dir=str(tiny_data_dir), offline=True, runs_dir=str(runs), run_name="t1")
     assert json.loads((run / "manifest.json").read_text())["status"] == "completed"
 
 
@@ -160,9 +158,15 @@ def test_a_successful_cpu_run_prints_no_error_and_a_tensorboard_command_that_wor
     # dir, so the offline fallback (the default on a lab machine) is what runs.
     runs = tmp_path / "runs"
     result = _cli(
-        "--offline", "--dry-run", "--data-dir", str(tmp_path / "empty"), "--runs-dir", str(runs),
-        cwd=ROOT, timeout=300,
-    )  # fmt: skip
+        "--offline",
+        "--dry-run",
+        "--data-dir",
+        str(tmp_path / "empty"),
+        "--runs-dir",
+        str(runs),
+        cwd=ROOT,
+        timeout=300,
+    )
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-4000:]
     # Without lab1.nativelog, kineto printed "ERROR:... gpuGetDeviceCount failed with code 35".

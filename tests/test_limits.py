@@ -17,9 +17,11 @@ def cpu_rows():
 def test_microbenchmarks_return_positive_finite_values(cpu_rows):
     to_arrow(cpu_rows, LIMITS_SCHEMA)
     got = {(r["dtype"], r["what"]): r for r in cpu_rows}
-    for key, unit in [(("float32", "matmul_peak"), "GFLOP/s"),
-                      (("float32", "memory_bandwidth"), "GB/s"),
-                      (("float32", "dispatch_floor"), "µs")]:  # fmt: skip
+    for key, unit in [
+        (("float32", "matmul_peak"), "GFLOP/s"),
+        (("float32", "memory_bandwidth"), "GB/s"),
+        (("float32", "dispatch_floor"), "µs"),
+    ]:
         value = got[key]["value"]
         assert got[key]["unit"] == unit and math.isfinite(value) and value > 0
         assert got[key]["threads"] == 1 and got[key]["device"] == "cpu"
@@ -40,8 +42,9 @@ def test_bf16_is_measured_only_where_native(cpu_rows):
 def test_a_cpu_without_native_bf16_gets_no_number(monkeypatch):
     monkeypatch.setattr(limits, "cpu_flags", lambda: {"avx2", "fma"})
     measured = []
-    monkeypatch.setattr(limits, "matmul_gflops", lambda dev, dtype, n, b: measured.append(dtype)
-                        or 1.0)  # fmt: skip
+    monkeypatch.setattr(
+        limits, "matmul_gflops", lambda dev, dtype, n, b: measured.append(dtype) or 1.0
+    )
     monkeypatch.setattr(limits, "copy_gbps", lambda dev, nbytes, b: 1.0)
     rows = limits.measure_limits("cpu", 1, "r")
     bf16 = next(r for r in rows if r["dtype"] == "bfloat16")

@@ -94,8 +94,9 @@ def test_cli_refuses_bf16_on_this_cpu(tmp_path):
 
 
 def test_bf16_step_autocasts_the_forward_and_keeps_fp32_state(tiny_dataset):
-    t = setup_training(load_tensors(tiny_dataset.path), "mnist", "cpu", 16, 1.0, 0.7, 1,
-                       precision="bf16")  # fmt: skip
+    t = setup_training(
+        load_tensors(tiny_dataset.path), "mnist", "cpu", 16, 1.0, 0.7, 1, precision="bf16"
+    )
     seen = []
     t.model.fc2.register_forward_hook(lambda m, i, o: seen.append(o.dtype))
     loss = t.step(t.x_train, t.y_train, torch.arange(16))
@@ -132,9 +133,17 @@ def test_checkpoints_from_before_precision_count_as_fp32(tiny_dataset):
 def test_profiled_bf16_step_runs_bf16_kernels(tiny_dataset, tmp_path):
     small = ProfileSchedule(wait=0, warmup=1, active=1, throughput_steps=2)
     result = profile_config(
-        tiny_dataset.path, "mnist", "cpu", 4, RunPaths(tmp_path), "r", small,
-        seed=1, lr=1.0, precision="bf16",
-    )  # fmt: skip
+        tiny_dataset.path,
+        "mnist",
+        "cpu",
+        4,
+        RunPaths(tmp_path),
+        "r",
+        small,
+        seed=1,
+        lr=1.0,
+        precision="bf16",
+    )
     op_stats = read_parquet(result["op_stats"], OP_STATS_SCHEMA)
     assert set(op_stats["precision"]) == {"bf16"}
     train = op_stats[(op_stats["phase"] == "train_step") & (op_stats["kind"] == "op")]
@@ -165,9 +174,15 @@ def test_bf16_dry_run_flow_trains_in_bf16_and_compares_with_fp32(
 
     runs = tmp_path / "runs"
     lab1_pipeline(
-        data_dir=str(tiny_data_dir), offline=True, runs_dir=str(runs), run_name="bf",
-        dry_run=True, devices=("cpu",), batch_sizes=(2,), precision="bf16",
-    )  # fmt: skip
+        data_dir=str(tiny_data_dir),
+        offline=True,
+        runs_dir=str(runs),
+        run_name="bf",
+        dry_run=True,
+        devices=("cpu",),
+        batch_sizes=(2,),
+        precision="bf16",
+    )
     run = runs / "bf"
     manifest = json.loads((run / "manifest.json").read_text())
     assert manifest["status"] == "completed"

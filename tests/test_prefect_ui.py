@@ -36,8 +36,11 @@ def ui_run(prefect_server, tmp_path_factory) -> dict:
     write_mnist_layout(tmp / "d")
     args = ["--offline", "--dry-run", "--data-dir", str(tmp / "d"), "--runs-dir", str(tmp / "r")]
     cli = [sys.executable, str(ROOT / "flows" / "lab1_flow.py"), *args]
-    prefect_server.run([*cli, "--run-name", "ui", "--batch-sizes", "4", "--cpu-threads", "1"],
-                       timeout=300, cwd=ROOT)  # fmt: skip
+    prefect_server.run(
+        [*cli, "--run-name", "ui", "--batch-sizes", "4", "--cpu-threads", "1"],
+        timeout=300,
+        cwd=ROOT,
+    )
     runs = prefect_server.flow_runs()
     (parent,) = [r for r in runs if r["parameters"].get("run_name") == "ui"]
     (child,) = prefect_server.flow_runs(parent_flow_run_id={"any_": [parent["id"]]})

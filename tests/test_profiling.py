@@ -24,9 +24,16 @@ RECIPE = {"seed": Lab1Config.seed, "lr": Lab1Config.lr}  # the dataclass default
 
 def _profile(info, tmp_path, batch_size, device="cpu", seed=RECIPE["seed"]):
     return profile_config(
-        info.path, "mnist", device, batch_size, RunPaths(tmp_path / "run"), "test-run",
-        ProfileSchedule(**SMALL), seed=seed, lr=RECIPE["lr"],
-    )  # fmt: skip
+        info.path,
+        "mnist",
+        device,
+        batch_size,
+        RunPaths(tmp_path / "run"),
+        "test-run",
+        ProfileSchedule(**SMALL),
+        seed=seed,
+        lr=RECIPE["lr"],
+    )
 
 
 def _first_input_batch(op_stats, phase, op, arg):
@@ -118,8 +125,16 @@ def test_bad_schedules_are_refused(kwargs):
 
 def test_a_bad_batch_size_is_refused_before_any_work(tmp_path):
     with pytest.raises(ConfigError, match="profiling needs a batch size"):
-        profile_config("missing.pt", "mnist", "cpu", 0, RunPaths(tmp_path), "r",
-                       ProfileSchedule(**SMALL), **RECIPE)  # fmt: skip
+        profile_config(
+            "missing.pt",
+            "mnist",
+            "cpu",
+            0,
+            RunPaths(tmp_path),
+            "r",
+            ProfileSchedule(**SMALL),
+            **RECIPE,
+        )
     assert not any(tmp_path.iterdir())
 
 
@@ -198,8 +213,17 @@ def test_profile_task_runs_in_a_flow_named_after_its_config(
 
     @flow(name="profile-task-test")
     def one_config():
-        return profile(tiny_dataset.path, "mnist", "cpu", 2, str(tmp_path), "flow-run", SMALL,
-                       **RECIPE, threads=1)  # fmt: skip
+        return profile(
+            tiny_dataset.path,
+            "mnist",
+            "cpu",
+            2,
+            str(tmp_path),
+            "flow-run",
+            SMALL,
+            **RECIPE,
+            threads=1,
+        )
 
     state = one_config(return_state=True)
     assert state.is_completed() and state.result()["batch_size"] == 2

@@ -95,7 +95,10 @@ def synthetic_history(epochs: int = 3) -> list[dict]:
 
 
 def write_profiles(
-    paths: RunPaths, devices=("cpu", "cuda"), batch_sizes=(16, 64, 256), precisions=("fp32",),
+    paths: RunPaths,
+    devices=("cpu", "cuda"),
+    batch_sizes=(16, 64, 256),
+    precisions=("fp32",),
     contended: tuple[int, ...] = (),
 ) -> None:
     """Synthetic profiler output (op_stats parts + throughput rows) through the real compare
@@ -195,8 +198,16 @@ def make_run(
     paths = start_run(
         run_dir,
         status="completed",
-        parameters={"epochs": 3, "batch_size": 64, "test_batch_size": 1000, "lr": 1.0,
-                    "gamma": 0.7, "seed": 1, "dry_run": dry_run, "batch_sizes": (16, 64, 256)},
+        parameters={
+            "epochs": 3,
+            "batch_size": 64,
+            "test_batch_size": 1000,
+            "lr": 1.0,
+            "gamma": 0.7,
+            "seed": 1,
+            "dry_run": dry_run,
+            "batch_sizes": (16, 64, 256),
+        },
         environment=env or ENV,
         devices={"resolved": list(devices), "training": devices[-1]},
         dataset={
@@ -210,14 +221,24 @@ def make_run(
             "path": str(run_dir / "data" / "mnist.pt"),
         },
         timings={"download-data": 1.5, "export-graph": 0.5, "train-and-log": 12.0},
-        training={"device": devices[-1], "history": history, "epochs_completed": len(history),
-                  "resumed_from_epoch": None, "test_accuracy": history[-1]["test_accuracy"],
-                  "test_loss": history[-1]["test_loss"], "train_loss": history[-1]["train_loss"],
-                  "train_accuracy": history[-1]["train_accuracy"], "checkpoint": None,
-                  "execution": {}},
-        results={"test_accuracy": history[-1]["test_accuracy"], "test_loss": None,
-                 "epochs_completed": 3},
-    )  # fmt: skip
+        training={
+            "device": devices[-1],
+            "history": history,
+            "epochs_completed": len(history),
+            "resumed_from_epoch": None,
+            "test_accuracy": history[-1]["test_accuracy"],
+            "test_loss": history[-1]["test_loss"],
+            "train_loss": history[-1]["train_loss"],
+            "train_accuracy": history[-1]["train_accuracy"],
+            "checkpoint": None,
+            "execution": {},
+        },
+        results={
+            "test_accuracy": history[-1]["test_accuracy"],
+            "test_loss": None,
+            "epochs_completed": 3,
+        },
+    )
     write_json(paths.layers_json, layer_table(Net().eval(), torch.zeros(1, 1, 28, 28)))
     if profiles:
         write_profiles(paths, devices=devices, precisions=precisions, contended=contended)
@@ -541,9 +562,13 @@ def test_cudnn_version_format(value, text):
 
 @pytest.mark.parametrize(
     ("lo", "hi", "to", "text"),
-    [(1.1, 1.4, "to", "1.10× to 1.40×"), (1.4, 1.4, "to", "1.40×"),
-     (1.101, 1.104, "到", "1.10×"), (1.1, 2.0, "到", "1.10× 到 2.00×")],
-)  # fmt: skip
+    [
+        (1.1, 1.4, "to", "1.10× to 1.40×"),
+        (1.4, 1.4, "to", "1.40×"),
+        (1.101, 1.104, "到", "1.10×"),
+        (1.1, 2.0, "到", "1.10× 到 2.00×"),
+    ],
+)
 def test_ratio_range_joins_two_ratios_unless_they_print_alike(lo, hi, to, text):
     assert fmt.ratio_range(lo, hi, to) == text
 

@@ -88,10 +88,14 @@ def test_every_kind_of_finding_is_said_in_both_languages():
 def test_a_contended_measurement_is_flagged_in_both_languages(both):
     en, paths = both
     zh_md = Path(paths["report_md"]).read_text()
-    assert "Contended: other processes kept the CPU busy (up to 0.40 cores on average) while 2 " \
-           "measurements ran (cpu · train_step · batch 16; cpu · inference · batch 16)" in en
-    assert "存在资源争用：2 项测量进行时（cpu · 训练步 · 批大小 16；cpu · 推理 · 批大小 16），" \
-           "其他进程占用了 CPU（平均最多 0.40 个核）" in zh_md
+    assert (
+        "Contended: other processes kept the CPU busy (up to 0.40 cores on average) while 2 "
+        "measurements ran (cpu · train_step · batch 16; cpu · inference · batch 16)" in en
+    )
+    assert (
+        "存在资源争用：2 项测量进行时（cpu · 训练步 · 批大小 16；cpu · 推理 · 批大小 16），"
+        "其他进程占用了 CPU（平均最多 0.40 个核）" in zh_md
+    )
 
 
 def test_the_cjk_font_draws_glyphs_not_boxes():
@@ -126,26 +130,32 @@ def test_chromium_renders_cjk_text_not_boxes(both, tmp_path):
     shots = []
     for text in ("实验环境", "网络分析", "\ue000\ue001\ue002\ue003"):  # the last: no font has it
         page = tmp_path / f"{len(shots)}.html"
-        page.write_text(f'<html lang="zh-CN"><body style="margin:0;background:#fff">'
-                        f'<p style="font-size:96px;margin:0">{text}</p></body></html>',
-                        encoding="utf-8")  # fmt: skip
-        png = viewer.screenshot(page.as_uri(), tmp_path / f"{len(shots)}.png", size=(500, 160),
-                                budget_ms=1000, chromium=chromium)  # fmt: skip
+        page.write_text(
+            f'<html lang="zh-CN"><body style="margin:0;background:#fff">'
+            f'<p style="font-size:96px;margin:0">{text}</p></body></html>',
+            encoding="utf-8",
+        )
+        png = viewer.screenshot(
+            page.as_uri(),
+            tmp_path / f"{len(shots)}.png",
+            size=(500, 160),
+            budget_ms=1000,
+            chromium=chromium,
+        )
         shots.append(np.asarray(Image.open(png).convert("L")))
     real_a, real_b, boxes = shots
     assert (real_a < 128).sum() > 2000, "no text drawn"
     assert (real_a != real_b).mean() > 0.01, "two different words look alike: boxes?"
     assert (real_a != boxes).mean() > 0.01, "CJK text looks like the missing-glyph boxes"
     # And the report itself: its top (headings and the environment table) is not blank.
-    top = viewer.screenshot(Path(both[1]["report_html"]).as_uri(), tmp_path / "report.png",
-                            chromium=chromium)  # fmt: skip
+    top = viewer.screenshot(
+        Path(both[1]["report_html"]).as_uri(), tmp_path / "report.png", chromium=chromium
+    )
     assert re.search(r"实验环境", Path(both[1]["report_html"]).read_text())
     assert (np.asarray(Image.open(top).convert("L")) < 128).mean() > 0.005
 
 
-def test_without_a_cjk_font_figures_stay_english_and_the_report_says_so_once(
-    tmp_path, monkeypatch
-):
+def test_without_a_cjk_font_figures_stay_english_and_the_report_says_so_once(tmp_path, monkeypatch):
     from lab1.report import zh
 
     monkeypatch.setattr(figures, "cjk_font", lambda: None)

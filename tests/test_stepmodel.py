@@ -52,10 +52,21 @@ def test_where_the_fixed_cost_stops_mattering_and_throughput_stops_improving():
 
 
 def test_step_model_table_has_one_fit_per_ladder():
-    rows = [{"run_id": "r", "device": "cpu", "device_name": "x", "threads": t, "phase": ph,
-             "batch_size": b, "ms_per_step": ms, "timed_steps": 3}
-            for t in (1, 2) for ph in PHASES
-            for b, ms in zip(LADDER, _synthetic(1.0 * t, 50.0 / t), strict=True)]  # fmt: skip
+    rows = [
+        {
+            "run_id": "r",
+            "device": "cpu",
+            "device_name": "x",
+            "threads": t,
+            "phase": ph,
+            "batch_size": b,
+            "ms_per_step": ms,
+            "timed_steps": 3,
+        }
+        for t in (1, 2)
+        for ph in PHASES
+        for b, ms in zip(LADDER, _synthetic(1.0 * t, 50.0 / t), strict=True)
+    ]
     model = step_model_table(pd.DataFrame(rows))
     to_arrow(model, STEP_MODEL_SCHEMA)  # the schema accepts it
     assert len(model) == 4
@@ -64,8 +75,9 @@ def test_step_model_table_has_one_fit_per_ladder():
 
 
 def test_a_real_ladder_times_both_phases_at_every_size(tiny_dataset):
-    rows = time_ladder(tiny_dataset.path, "mnist", "cpu", 1, "r", seed=1, lr=1.0,
-                       sizes=(1, 2, 4), steps=1)  # fmt: skip
+    rows = time_ladder(
+        tiny_dataset.path, "mnist", "cpu", 1, "r", seed=1, lr=1.0, sizes=(1, 2, 4), steps=1
+    )
     to_arrow(rows, STEP_TIMES_SCHEMA)
     assert sorted((r["phase"], r["batch_size"]) for r in rows) == sorted(
         (p, b) for p in PHASES for b in (1, 2, 4)

@@ -32,16 +32,19 @@ def run(tmp_path_factory):
     paths = RunPaths(root / "run")
     paths.root.mkdir()
     cfg = Lab1Config(run_name="run", runs_dir=str(root), dry_run=True)
-    write_manifest(paths, Manifest(run_id="run", run_name="run", run_dir=str(paths.root),
-                                   parameters=cfg))  # fmt: skip
+    write_manifest(
+        paths, Manifest(run_id="run", run_name="run", run_dir=str(paths.root), parameters=cfg)
+    )
     for threads in sorted({1, available_cpus()}):
         rows = measure_limits("cpu", threads, "run")
         write_parquet(rows, LIMITS_SCHEMA, paths.limits_part("cpu", threads))
-        result = profile_config(info.path, "mnist", "cpu", 16, paths, "run", SMALL, seed=1,
-                                lr=1.0, threads=threads)  # fmt: skip
+        result = profile_config(
+            info.path, "mnist", "cpu", 16, paths, "run", SMALL, seed=1, lr=1.0, threads=threads
+        )
         write_json(paths.profile_result("cpu", "fp32", 16, threads), result)
-    ladder = time_ladder(info.path, "mnist", "cpu", 1, "run", seed=1, lr=1.0, sizes=(1, 4, 16),
-                         steps=1)  # fmt: skip
+    ladder = time_ladder(
+        info.path, "mnist", "cpu", 1, "run", seed=1, lr=1.0, sizes=(1, 4, 16), steps=1
+    )
     write_parquet(ladder, STEP_TIMES_SCHEMA, paths.ladder_part("cpu", 1))
     combine_and_compare(paths, "run")
     return paths
@@ -63,8 +66,9 @@ def test_the_thread_axis_gives_rows_for_1_and_n_threads(run):
 def test_achieved_gflops_stay_under_the_measured_peak(run):
     """At 1 thread (2 threads share the machine with other processes: noisier peaks)."""
     limits = _table(run, "limits")
-    peak = limits[(limits.threads == 1) & (limits.what == "matmul_peak")
-                  & (limits.dtype == "float32")]["value"].iloc[0]  # fmt: skip
+    peak = limits[
+        (limits.threads == 1) & (limits.what == "matmul_peak") & (limits.dtype == "float32")
+    ]["value"].iloc[0]
     cmp = _table(run, "comparison")
     one = cmp[cmp["threads"] == 1]
     assert (one["achieved_gflops"] > 0).all()
@@ -103,7 +107,10 @@ def test_the_chinese_report_says_where_the_time_goes_with_the_same_numbers(run):
     assert "### 网络分析，时间都花在哪里" in md
     split = _table(run, "time_split")
     cats = split[(split["split"] == "category") & (split["threads"] == split["threads"].max())]
-    outside = cats[(cats["name"] == "outside any operator") & (cats["phase"] == "train_step")
-                   & (cats["batch_size"] == cats["batch_size"].min())]  # fmt: skip
+    outside = cats[
+        (cats["name"] == "outside any operator")
+        & (cats["phase"] == "train_step")
+        & (cats["batch_size"] == cats["batch_size"].min())
+    ]
     assert f"{fmt.pct(outside['share'].iloc[0])} 不在任何算子内" in md
     write_report(run.root)  # leave the English report for the other tests

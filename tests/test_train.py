@@ -29,9 +29,13 @@ def test_loss_is_per_sample_whatever_the_batch_size(tiny_dataset):
 
 def test_training_logs_every_tag_and_checkpoints(tiny_dataset, tmp_path):
     summary = train_and_log(
-        tiny_dataset.path, "cpu", tmp_path / "tb", tmp_path / "ck",
-        small_recipe(tiny_dataset.checksum), 3,
-    )  # fmt: skip
+        tiny_dataset.path,
+        "cpu",
+        tmp_path / "tb",
+        tmp_path / "ck",
+        small_recipe(tiny_dataset.checksum),
+        3,
+    )
     assert summary["epochs_completed"] == 3
     hist = summary["history"]
     assert hist[-1]["train_loss"] < hist[0]["train_loss"]
@@ -73,14 +77,22 @@ def test_resume_refuses_a_different_recipe(tiny_dataset, tmp_path):
     from lab1.errors import ResumeError
 
     train_and_log(
-        tiny_dataset.path, "cpu", tmp_path / "b", tmp_path / "c",
-        small_recipe(tiny_dataset.checksum), 1,
-    )  # fmt: skip
+        tiny_dataset.path,
+        "cpu",
+        tmp_path / "b",
+        tmp_path / "c",
+        small_recipe(tiny_dataset.checksum),
+        1,
+    )
     with pytest.raises(ResumeError, match=r"cannot resume .*batch_size 16 \(now 32\)"):
         train_and_log(
-            tiny_dataset.path, "cpu", tmp_path / "b", tmp_path / "c",
-            small_recipe(tiny_dataset.checksum, 32), 2,
-        )  # fmt: skip
+            tiny_dataset.path,
+            "cpu",
+            tmp_path / "b",
+            tmp_path / "c",
+            small_recipe(tiny_dataset.checksum, 32),
+            2,
+        )
 
 
 def test_dry_run_limits_batches(tiny_dataset, tmp_path):
@@ -124,9 +136,14 @@ def test_channels_last_steps_match_the_default_layout(tiny_dataset):
 
 def test_channels_last_run_trains_and_reports_it(tiny_dataset, tmp_path):
     summary = train_and_log(
-        tiny_dataset.path, "cpu", tmp_path / "tb", tmp_path / "ck",
-        small_recipe(tiny_dataset.checksum), 2, channels_last=True,
-    )  # fmt: skip
+        tiny_dataset.path,
+        "cpu",
+        tmp_path / "tb",
+        tmp_path / "ck",
+        small_recipe(tiny_dataset.checksum),
+        2,
+        channels_last=True,
+    )
     assert summary["execution"] == {"channels_last": True, "step": "eager", "precision": "fp32"}
     assert summary["test_accuracy"] > 0.5
 

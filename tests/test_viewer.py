@@ -14,8 +14,12 @@ def test_tensorboard_command_names_this_venvs_script_relative_to_here(tmp_path, 
     monkeypatch.chdir(tmp_path / "repo")
     command = viewer.tensorboard_command(tmp_path / "repo" / "runs" / "r 1" / "tensorboard")
     assert shlex.split(command) == [
-        ".venv/bin/tensorboard", "--logdir", "runs/r 1/tensorboard", "--host", "127.0.0.1",
-    ]  # fmt: skip
+        ".venv/bin/tensorboard",
+        "--logdir",
+        "runs/r 1/tensorboard",
+        "--host",
+        "127.0.0.1",
+    ]
     # A logdir outside the current directory stays absolute; no script: python -m.
     (bin_dir / "tensorboard").unlink()
     args = shlex.split(viewer.tensorboard_command("/elsewhere/tb"))
@@ -28,4 +32,3 @@ def test_no_chromium_means_no_screenshots_and_a_reason(monkeypatch, tmp_path):
     shots, why = viewer.tensorboard_screenshots(tmp_path, {"graphs": tmp_path / "g.png"})
     assert shots is None and "chromium" in why
     assert not (tmp_path / "g.png").exists()
-

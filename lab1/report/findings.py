@@ -22,10 +22,25 @@ PANEL = ["device", "precision", "threads", "phase"]
 # Every kind a Finding may have: each language (lab1.report.words, lab1.report.zh) has one
 # sentence per kind, and a test holds both to this list.
 KINDS = (
-    "accuracy", "loss_trend", "caveat", "params_vs_macs", "single_config", "scaling", "top_op",
-    "peak_memory", "share_move", "speedup", "precision_speedup", "profiler_overhead",
-    "contended", "not_profiled", "time_goes", "peak_share", "fixed_cost", "thread_gain",
-)  # fmt: skip
+    "accuracy",
+    "loss_trend",
+    "caveat",
+    "params_vs_macs",
+    "single_config",
+    "scaling",
+    "top_op",
+    "peak_memory",
+    "share_move",
+    "speedup",
+    "precision_speedup",
+    "profiler_overhead",
+    "contended",
+    "not_profiled",
+    "time_goes",
+    "peak_share",
+    "fixed_cost",
+    "thread_gain",
+)
 
 
 @dataclass(frozen=True)
@@ -35,8 +50,10 @@ class Finding:
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
-            raise ValueError(f"unknown finding kind {self.kind!r}: add it to KINDS and to "
-                             "words.SENTENCES and zh.SENTENCES")
+            raise ValueError(
+                f"unknown finding kind {self.kind!r}: add it to KINDS and to "
+                "words.SENTENCES and zh.SENTENCES"
+            )
 
 
 def training(history: list) -> list[Finding]:
@@ -46,18 +63,33 @@ def training(history: list) -> list[Finding]:
     last = history[-1]
     best = max(history, key=lambda h: h.test_accuracy)
     out = [
-        Finding("accuracy", {"epochs": len(history), "accuracy": last.test_accuracy,
-                             "loss": last.test_loss, "best_epoch": best.epoch,
-                             "best_accuracy": best.test_accuracy}),
-    ]  # fmt: skip
+        Finding(
+            "accuracy",
+            {
+                "epochs": len(history),
+                "accuracy": last.test_accuracy,
+                "loss": last.test_loss,
+                "best_epoch": best.epoch,
+                "best_accuracy": best.test_accuracy,
+            },
+        ),
+    ]
     if len(history) > 1:
         first, rates = history[0], [h.images_per_s for h in history]
         out.append(
-            Finding("loss_trend", {"first_epoch": first.epoch, "first_loss": first.test_loss,
-                                   "last_epoch": last.epoch, "last_loss": last.test_loss,
-                                   "fell": last.test_loss < first.test_loss,
-                                   "min_rate": min(rates), "max_rate": max(rates)})
-        )  # fmt: skip
+            Finding(
+                "loss_trend",
+                {
+                    "first_epoch": first.epoch,
+                    "first_loss": first.test_loss,
+                    "last_epoch": last.epoch,
+                    "last_loss": last.test_loss,
+                    "fell": last.test_loss < first.test_loss,
+                    "min_rate": min(rates),
+                    "max_rate": max(rates),
+                },
+            )
+        )
     return out
 
 
@@ -78,34 +110,69 @@ def layers(rows: list[dict]) -> list[Finding]:
     by_p = max(rows, key=lambda r: r["parameters"])
     by_m = max(rows, key=lambda r: r["macs"])
     return [
-        Finding("params_vs_macs", {"param_layer": by_p["layer"],
-                                   "param_share": by_p["parameters"] / total_p,
-                                   "params": total_p, "mac_layer": by_m["layer"],
-                                   "mac_share": by_m["macs"] / total_m, "macs": total_m})
-    ]  # fmt: skip
+        Finding(
+            "params_vs_macs",
+            {
+                "param_layer": by_p["layer"],
+                "param_share": by_p["parameters"] / total_p,
+                "params": total_p,
+                "mac_layer": by_m["layer"],
+                "mac_share": by_m["macs"] / total_m,
+                "macs": total_m,
+            },
+        )
+    ]
 
 
 def _scaling(device: str, phase: str, g: pd.DataFrame) -> list[Finding]:
     """Throughput, cost per image, heaviest operator and peak memory across batch sizes.
     ``device`` is the config's label (config_label)."""
     lo, hi = g.iloc[0], g.iloc[-1]
-    where = {"device": device, "phase": phase, "lo_bs": int(lo.batch_size),
-             "hi_bs": int(hi.batch_size)}  # fmt: skip
+    where = {
+        "device": device,
+        "phase": phase,
+        "lo_bs": int(lo.batch_size),
+        "hi_bs": int(hi.batch_size),
+    }
     if len(g) == 1:
-        return [Finding("single_config", {**where, "rate": lo.images_per_s,
-                                          "us": lo.us_per_sample, "op": lo.top_op,
-                                          "share": lo.top_op_share})]  # fmt: skip
+        return [
+            Finding(
+                "single_config",
+                {
+                    **where,
+                    "rate": lo.images_per_s,
+                    "us": lo.us_per_sample,
+                    "op": lo.top_op,
+                    "share": lo.top_op_share,
+                },
+            )
+        ]
     fastest = g.loc[g["images_per_s"].idxmax()]
     return [
-        Finding("scaling", {**where, "lo_rate": lo.images_per_s, "hi_rate": hi.images_per_s,
-                            "gain": hi.images_per_s / lo.images_per_s,
-                            "lo_us": lo.us_per_sample, "hi_us": hi.us_per_sample,
-                            "fastest_bs": int(fastest.batch_size)}),
-        Finding("top_op", {**where, "lo_op": lo.top_op, "lo_share": lo.top_op_share,
-                           "hi_op": hi.top_op, "hi_share": hi.top_op_share}),
-        Finding("peak_memory", {**where, "lo": lo.peak_memory_bytes,
-                                "hi": hi.peak_memory_bytes}),
-    ]  # fmt: skip
+        Finding(
+            "scaling",
+            {
+                **where,
+                "lo_rate": lo.images_per_s,
+                "hi_rate": hi.images_per_s,
+                "gain": hi.images_per_s / lo.images_per_s,
+                "lo_us": lo.us_per_sample,
+                "hi_us": hi.us_per_sample,
+                "fastest_bs": int(fastest.batch_size),
+            },
+        ),
+        Finding(
+            "top_op",
+            {
+                **where,
+                "lo_op": lo.top_op,
+                "lo_share": lo.top_op_share,
+                "hi_op": hi.top_op,
+                "hi_share": hi.top_op_share,
+            },
+        ),
+        Finding("peak_memory", {**where, "lo": lo.peak_memory_bytes, "hi": hi.peak_memory_bytes}),
+    ]
 
 
 def _share_moves(share_change: pd.DataFrame | None) -> list[Finding]:
@@ -118,11 +185,21 @@ def _share_moves(share_change: pd.DataFrame | None) -> list[Finding]:
         r = g.loc[g["change"].abs().idxmax()]
         label = config_label(device, precision)
         out.append(
-            Finding("share_move", {"device": label, "phase": phase, "op": r.op_name,
-                                   "basis": r.share_basis, "from": r.share_at_min_bs,
-                                   "to": r.share_at_max_bs, "change": r.change,
-                                   "lo_bs": int(r.min_bs), "hi_bs": int(r.max_bs)})
-        )  # fmt: skip
+            Finding(
+                "share_move",
+                {
+                    "device": label,
+                    "phase": phase,
+                    "op": r.op_name,
+                    "basis": r.share_basis,
+                    "from": r.share_at_min_bs,
+                    "to": r.share_at_max_bs,
+                    "change": r.change,
+                    "lo_bs": int(r.min_bs),
+                    "hi_bs": int(r.max_bs),
+                },
+            )
+        )
     return out
 
 
@@ -132,11 +209,19 @@ def _speedups(speedups: pd.DataFrame) -> list[Finding]:
         best, worst = g.loc[g["speedup"].idxmax()], g.loc[g["speedup"].idxmin()]
         slower = [int(b) for b, s in zip(g["batch_size"], g["speedup"], strict=True) if s < 1]
         out.append(
-            Finding("speedup", {"device": config_label(device, precision), "phase": phase,
-                                "worst": worst.speedup,
-                                "worst_bs": int(worst.batch_size), "best": best.speedup,
-                                "best_bs": int(best.batch_size), "slower_at": slower})
-        )  # fmt: skip
+            Finding(
+                "speedup",
+                {
+                    "device": config_label(device, precision),
+                    "phase": phase,
+                    "worst": worst.speedup,
+                    "worst_bs": int(worst.batch_size),
+                    "best": best.speedup,
+                    "best_bs": int(best.batch_size),
+                    "slower_at": slower,
+                },
+            )
+        )
     return out
 
 
@@ -173,15 +258,27 @@ def _precision_findings(pr: pd.DataFrame) -> list[Finding]:
         best, worst = g.loc[g["speedup"].idxmax()], g.loc[g["speedup"].idxmin()]
         hi = g.loc[g["batch_size"].idxmax()]
         out.append(
-            Finding("precision_speedup", {
-                "device": device, "precision": precision, "phase": phase,
-                "worst": worst.speedup, "worst_bs": int(worst.batch_size),
-                "best": best.speedup, "best_bs": int(best.batch_size),
-                "slower_at": [int(b) for b, x in zip(g["batch_size"], g["speedup"], strict=True)
-                              if x < 1],
-                "hi_bs": int(hi.batch_size), "op": hi.top_op, "op_fp32": hi.top_op_fp32,
-                "mem": hi.peak_memory_bytes, "mem_fp32": hi.peak_memory_bytes_fp32})
-        )  # fmt: skip
+            Finding(
+                "precision_speedup",
+                {
+                    "device": device,
+                    "precision": precision,
+                    "phase": phase,
+                    "worst": worst.speedup,
+                    "worst_bs": int(worst.batch_size),
+                    "best": best.speedup,
+                    "best_bs": int(best.batch_size),
+                    "slower_at": [
+                        int(b) for b, x in zip(g["batch_size"], g["speedup"], strict=True) if x < 1
+                    ],
+                    "hi_bs": int(hi.batch_size),
+                    "op": hi.top_op,
+                    "op_fp32": hi.top_op_fp32,
+                    "mem": hi.peak_memory_bytes,
+                    "mem_fp32": hi.peak_memory_bytes_fp32,
+                },
+            )
+        )
     return out
 
 
@@ -211,11 +308,13 @@ def _contended(cmp: pd.DataFrame) -> list[Finding]:
     if busy.empty:
         return []
     rates = busy["other_cpu_s"] / (busy["window_end"] - busy["window_start"])
-    configs = [{"label": config_label(d, pr), "phase": p, "bs": int(b)} for d, pr, p, b in
-               zip(busy["device"], busy["precision"], busy["phase"], busy["batch_size"],
-                   strict=True)]  # fmt: skip
+    configs = [
+        {"label": config_label(d, pr), "phase": p, "bs": int(b)}
+        for d, pr, p, b in zip(
+            busy["device"], busy["precision"], busy["phase"], busy["batch_size"], strict=True
+        )
+    ]
     return [Finding("contended", {"configs": configs, "max_cores": float(rates.max())})]
-
 
 
 # --------------------------------------------------------------------------- system view
@@ -244,12 +343,23 @@ def time_goes(split: pd.DataFrame | None) -> list[Finding]:
         outside = cats[cats["name"] == "outside any operator"].iloc[0]
         ops = cats[cats["name"] != "outside any operator"]
         part, cat = parts.loc[parts["share"].idxmax()], ops.loc[ops["share"].idxmax()]
-        out.append(Finding("time_goes", {
-            "device": config_label(device, precision), "threads": int(g["threads"].iloc[0]),
-            "phase": phase,
-            "bs": int(g["batch_size"].iloc[0]), "part": part["name"], "part_share": part.share,
-            "category": cat["name"], "category_share": cat.share,
-            "outside": outside.share, "step_us": cats["us_per_step"].sum()}))  # fmt: skip
+        out.append(
+            Finding(
+                "time_goes",
+                {
+                    "device": config_label(device, precision),
+                    "threads": int(g["threads"].iloc[0]),
+                    "phase": phase,
+                    "bs": int(g["batch_size"].iloc[0]),
+                    "part": part["name"],
+                    "part_share": part.share,
+                    "category": cat["name"],
+                    "category_share": cat.share,
+                    "outside": outside.share,
+                    "step_us": cats["us_per_step"].sum(),
+                },
+            )
+        )
     return out
 
 
@@ -260,21 +370,30 @@ def peak_shares(cmp: pd.DataFrame | None, roofline: pd.DataFrame | None) -> list
         return []
     out = []
     c = _most_threads(cmp)
-    for (device, precision, phase), g in ordered(c, "batch_size").groupby(_SYSTEM_PANEL,
-                                                                         sort=False):  # fmt: skip
+    for (device, precision, phase), g in ordered(c, "batch_size").groupby(
+        _SYSTEM_PANEL, sort=False
+    ):
         r = g.iloc[-1]
-        v = {"device": config_label(device, precision), "threads": int(r.threads),
-             "phase": phase,
-             "bs": int(r.batch_size), "gflops": r.achieved_gflops, "share": r.share_of_peak,
-             "op": None, "op_gflops": None, "op_share": None}  # fmt: skip
+        v = {
+            "device": config_label(device, precision),
+            "threads": int(r.threads),
+            "phase": phase,
+            "bs": int(r.batch_size),
+            "gflops": r.achieved_gflops,
+            "share": r.share_of_peak,
+            "op": None,
+            "op_gflops": None,
+            "op_share": None,
+        }
         if roofline is not None:
             keys = ["device", "precision", "threads", "phase", "batch_size"]
             same = roofline[keys].apply(tuple, axis=1)
             ops = roofline[same == (device, precision, r.threads, phase, r.batch_size)]
             if len(ops):
                 best = ops.loc[ops["achieved_gflops"].idxmax()]
-                v.update(op=best.op_name, op_gflops=best.achieved_gflops,
-                         op_share=best.share_of_peak)  # fmt: skip
+                v.update(
+                    op=best.op_name, op_gflops=best.achieved_gflops, op_share=best.share_of_peak
+                )
         out.append(Finding("peak_share", v))
     return out
 
@@ -284,14 +403,23 @@ def fixed_costs(model: pd.DataFrame | None) -> list[Finding]:
     if model is None:
         return []
     return [
-        Finding("fixed_cost", {"device": r.device, "threads": int(r.threads), "phase": r.phase,
-                               "fixed_ms": r.fixed_ms, "per_sample_us": r.per_sample_us,
-                               "r2": r.r2,
-                               "below_bs": None if pd.isna(r.fixed_below_10pct_bs)
-                               else int(r.fixed_below_10pct_bs),
-                               "plateau_bs": int(r.plateau_bs)})
+        Finding(
+            "fixed_cost",
+            {
+                "device": r.device,
+                "threads": int(r.threads),
+                "phase": r.phase,
+                "fixed_ms": r.fixed_ms,
+                "per_sample_us": r.per_sample_us,
+                "r2": r.r2,
+                "below_bs": None
+                if pd.isna(r.fixed_below_10pct_bs)
+                else int(r.fixed_below_10pct_bs),
+                "plateau_bs": int(r.plateau_bs),
+            },
+        )
         for r in ordered(model).itertuples()
-    ]  # fmt: skip
+    ]
 
 
 def thread_gains(cmp: pd.DataFrame | None) -> list[Finding]:
@@ -299,17 +427,29 @@ def thread_gains(cmp: pd.DataFrame | None) -> list[Finding]:
     if cmp is None:
         return []
     many = cmp[(cmp["device"] == "cpu") & (cmp["threads"] > 1)].dropna(
-        subset=["speedup_vs_1_thread"])
+        subset=["speedup_vs_1_thread"]
+    )
     out = []
     panels = ordered(many, "batch_size").groupby(["precision", "threads", "phase"], sort=False)
     for (precision, threads, phase), g in panels:
         best = g.loc[g["speedup_vs_1_thread"].idxmax()]
-        out.append(Finding("thread_gain", {
-            "device": config_label("cpu", precision), "threads": int(threads), "phase": phase,
-            "lo_bs": int(g.batch_size.iloc[0]),
-            "lo": g.speedup_vs_1_thread.iloc[0], "hi_bs": int(g.batch_size.iloc[-1]),
-            "hi": g.speedup_vs_1_thread.iloc[-1], "best_bs": int(best.batch_size),
-            "best": best.speedup_vs_1_thread, "efficiency": best.parallel_efficiency}))  # fmt: skip
+        out.append(
+            Finding(
+                "thread_gain",
+                {
+                    "device": config_label("cpu", precision),
+                    "threads": int(threads),
+                    "phase": phase,
+                    "lo_bs": int(g.batch_size.iloc[0]),
+                    "lo": g.speedup_vs_1_thread.iloc[0],
+                    "hi_bs": int(g.batch_size.iloc[-1]),
+                    "hi": g.speedup_vs_1_thread.iloc[-1],
+                    "best_bs": int(best.batch_size),
+                    "best": best.speedup_vs_1_thread,
+                    "efficiency": best.parallel_efficiency,
+                },
+            )
+        )
     return out
 
 

@@ -45,16 +45,31 @@ def layers_table(rows: list[dict]) -> Table:
     total_p = sum(r["parameters"] for r in rows)
     total_m = sum(r["macs"] for r in rows)
     body = [
-        [fmt.code(r["layer"]), r["op"], ", ".join(r["inputs"]) or fmt.MISSING,
-         fmt.shape(r["output_shape"]), fmt.count(r["parameters"]),
-         fmt.pct(r["parameters"] / total_p if total_p else None), fmt.count(r["macs"]),
-         fmt.pct(r["macs"] / total_m if total_m else None)]
+        [
+            fmt.code(r["layer"]),
+            r["op"],
+            ", ".join(r["inputs"]) or fmt.MISSING,
+            fmt.shape(r["output_shape"]),
+            fmt.count(r["parameters"]),
+            fmt.pct(r["parameters"] / total_p if total_p else None),
+            fmt.count(r["macs"]),
+            fmt.pct(r["macs"] / total_m if total_m else None),
+        ]
         for r in rows
-    ]  # fmt: skip
-    body.append(["**total**", "", "", "", f"**{fmt.count(total_p)}**", "",
-                 f"**{fmt.count(total_m)}**", ""])  # fmt: skip
-    header = ["layer", "op", "inputs", "output shape", "parameters", "% of params", "MACs",
-              "% of MACs"]  # fmt: skip
+    ]
+    body.append(
+        ["**total**", "", "", "", f"**{fmt.count(total_p)}**", "", f"**{fmt.count(total_m)}**", ""]
+    )
+    header = [
+        "layer",
+        "op",
+        "inputs",
+        "output shape",
+        "parameters",
+        "% of params",
+        "MACs",
+        "% of MACs",
+    ]
     return Table(header, body, [False] * 4 + [True] * 4)
 
 
@@ -62,9 +77,11 @@ def comparison_rows(comparison: pd.DataFrame) -> list[dict[str, str]]:
     """The comparison as formatted cells by header: the table artifact and the report table.
     The device cell is the config's label (``cpu``, ``cpu bf16``); threads have their column."""
     labelled = comparison.assign(
-        device=[config_label(d, p) for d, p in zip(comparison["device"],
-                                                   comparison["precision"], strict=True)]
-    )  # fmt: skip
+        device=[
+            config_label(d, p)
+            for d, p in zip(comparison["device"], comparison["precision"], strict=True)
+        ]
+    )
     return [
         {header: f(r[col]) for col, header, f in COMPARISON_COLUMNS}
         for _, r in ordered(labelled, "threads", "batch_size").iterrows()
@@ -105,10 +122,15 @@ def top10_by_config(top10: pd.DataFrame) -> list[tuple[tuple, list[Block]]]:
         # Device columns are all zero on a CPU config: leave them out there.
         cols = [c for c in TIME_LABELS if g[c].any() or c in ("self_cpu_us", "cpu_total_us")]
         rows = [
-            [str(r["rank"]), fmt.code(r["op_name"]), fmt.real(r["calls"] / steps),
-             *[fmt.us(r[c] / steps) for c in cols], fmt.pct(r["share"])]
+            [
+                str(r["rank"]),
+                fmt.code(r["op_name"]),
+                fmt.real(r["calls"] / steps),
+                *[fmt.us(r[c] / steps) for c in cols],
+                fmt.pct(r["share"]),
+            ]
             for _, r in g.iterrows()
-        ]  # fmt: skip
+        ]
         title = (
             f"**{label} ({g['device_name'].iloc[0]}) · "
             f"batch {batch} · {phase}** (ranked by {RANKED_BY[sort_key]}, {steps} profiled "
@@ -131,36 +153,76 @@ def share_change_table(change: pd.DataFrame) -> Table:
     by_size = thread_labelled(change).assign(_neg_abs=-change["change"].abs())
     top = ordered(by_size, "_neg_abs").groupby(PANEL, sort=False).head(SHARE_CHANGE_TOP)
     rows = [
-        [config_label(r.device, r.precision), r.phase, fmt.code(r.op_name),
-         fmt.pct(r.share_at_min_bs), fmt.pct(r.share_at_max_bs), fmt.pp(r.change),
-         f"{r.min_bs} → {r.max_bs}"]
+        [
+            config_label(r.device, r.precision),
+            r.phase,
+            fmt.code(r.op_name),
+            fmt.pct(r.share_at_min_bs),
+            fmt.pct(r.share_at_max_bs),
+            fmt.pp(r.change),
+            f"{r.min_bs} → {r.max_bs}",
+        ]
         for r in top.itertuples()
-    ]  # fmt: skip
-    header = ["device", "phase", "operator", "share, smallest batch", "share, largest batch",
-              "change", "batch sizes"]  # fmt: skip
+    ]
+    header = [
+        "device",
+        "phase",
+        "operator",
+        "share, smallest batch",
+        "share, largest batch",
+        "change",
+        "batch sizes",
+    ]
     return Table(header, rows, [False] * 3 + [True] * 4)
 
 
 def precision_table(pr: pd.DataFrame) -> Table:
     """Each non-fp32 config beside its fp32 twin (lab1.report.findings.precisions)."""
     rows = [
-        [r.device, r.precision, r.phase, fmt.count(r.batch_size), fmt.rate(r.images_per_s_fp32),
-         fmt.rate(r.images_per_s), fmt.ratio(r.speedup), fmt.code(r.top_op_fp32),
-         fmt.code(r.top_op), fmt.nbytes(r.peak_memory_bytes_fp32), fmt.nbytes(r.peak_memory_bytes)]
+        [
+            r.device,
+            r.precision,
+            r.phase,
+            fmt.count(r.batch_size),
+            fmt.rate(r.images_per_s_fp32),
+            fmt.rate(r.images_per_s),
+            fmt.ratio(r.speedup),
+            fmt.code(r.top_op_fp32),
+            fmt.code(r.top_op),
+            fmt.nbytes(r.peak_memory_bytes_fp32),
+            fmt.nbytes(r.peak_memory_bytes),
+        ]
         for r in pr.itertuples()
-    ]  # fmt: skip
-    header = ["device", "precision", "phase", "batch size", "fp32 images/s",
-              "images/s in this precision", "speedup", "fp32 top op", "top op in this precision",
-              "fp32 peak memory", "peak memory in this precision"]  # fmt: skip
-    return Table(header, rows, [False, False, False, True, True, True, True, False, False,
-                                True, True])  # fmt: skip
+    ]
+    header = [
+        "device",
+        "precision",
+        "phase",
+        "batch size",
+        "fp32 images/s",
+        "images/s in this precision",
+        "speedup",
+        "fp32 top op",
+        "top op in this precision",
+        "fp32 peak memory",
+        "peak memory in this precision",
+    ]
+    return Table(
+        header, rows, [False, False, False, True, True, True, True, False, False, True, True]
+    )
 
 
 def speedup_table(sp: pd.DataFrame) -> Table:
     rows = [
-        [config_label(r.device, r.precision), r.phase, fmt.count(r.batch_size),
-         fmt.rate(r.images_per_s_cpu), fmt.rate(r.images_per_s), fmt.ratio(r.speedup)]
+        [
+            config_label(r.device, r.precision),
+            r.phase,
+            fmt.count(r.batch_size),
+            fmt.rate(r.images_per_s_cpu),
+            fmt.rate(r.images_per_s),
+            fmt.ratio(r.speedup),
+        ]
         for r in sp.itertuples()
-    ]  # fmt: skip
+    ]
     header = ["GPU device", "phase", "batch size", "CPU images/s", "GPU images/s", "speedup"]
     return Table(header, rows, [False, False, True, True, True, True])

@@ -41,22 +41,32 @@ def run_section(d: RunData) -> Section:
         ["started / finished (UTC)", f"{m.started_at or '–'} / {m.finished_at or '–'}"],
         ["report written (UTC)", datetime.now(timezone.utc).isoformat(timespec="seconds")],
         ["devices found / training", devices],
-        ["recipe", f"Adadelta lr {p.lr}, StepLR gamma {p.gamma}, batch {p.batch_size} (test "
-                   f"{p.test_batch_size}), {p.epochs} epochs, seed {p.seed}"],
+        [
+            "recipe",
+            f"Adadelta lr {p.lr}, StepLR gamma {p.gamma}, batch {p.batch_size} (test "
+            f"{p.test_batch_size}), {p.epochs} epochs, seed {p.seed}",
+        ],
         ["profiled batch sizes", ", ".join(str(b) for b in p.batch_sizes)],
-    ]  # fmt: skip
+    ]
     blocks: list[Block] = [Table(["", "value"], rows)]
     if p.dry_run:
-        blocks.append(Note("**Dry run**: only a few batches per epoch; the numbers below only "
-                           "show that the pipeline works, not what the model can learn.",
-                           "warning"))  # fmt: skip
+        blocks.append(
+            Note(
+                "**Dry run**: only a few batches per epoch; the numbers below only "
+                "show that the pipeline works, not what the model can learn.",
+                "warning",
+            )
+        )
     if m.timings:
         total = sum(m.timings.values())
-        trows = [[k, fmt.seconds(v), fmt.pct(v / total if total else None)]
-                 for k, v in m.timings.items()]  # fmt: skip
+        trows = [
+            [k, fmt.seconds(v), fmt.pct(v / total if total else None)] for k, v in m.timings.items()
+        ]
         trows.append(["**total**", f"**{fmt.seconds(total)}**", ""])
-        blocks += ["Pipeline tasks, wall clock:",
-                   Table(["task", "time", "share"], trows, [False, True, True])]  # fmt: skip
+        blocks += [
+            "Pipeline tasks, wall clock:",
+            Table(["task", "time", "share"], trows, [False, True, True]),
+        ]
     return Section("Run", blocks)
 
 
@@ -91,9 +101,11 @@ def environment_section(d: RunData) -> Section:
         ["torchvision", pk.get("torchvision") or fmt.MISSING],
         ["CUDA", cuda],
         ["cuDNN", fmt.cudnn(env.cudnn_version)],
-        *[[n, pk.get(n) or fmt.MISSING] for n in ("prefect", "tensorboard", "pyarrow", "numpy",
-                                                 "mlxtend")],
-    ]  # fmt: skip
+        *[
+            [n, pk.get(n) or fmt.MISSING]
+            for n in ("prefect", "tensorboard", "pyarrow", "numpy", "mlxtend")
+        ],
+    ]
     table = Table(["component", "version / model"], rows)
     blocks = ["Captured automatically when the run started.", table, *limits_blocks(d)]
     return Section("Environment", blocks)
@@ -112,28 +124,35 @@ def dataset_section(d: RunData) -> Section:
     blocks: list[Block] = [Table(["", "value"], rows)]
     if not ds.full:
         total = ds.train_size + ds.test_size
-        blocks.insert(0, Note(
-            f"**SUBSET, NOT THE FULL DATASET**: this run used {fmt.count(total)} digits "
-            f"({ds.source}), split {fmt.count(ds.train_size)} train / {fmt.count(ds.test_size)} "
-            "test. Accuracies and timings are not comparable with runs on the full 60,000 / "
-            "10,000 MNIST.", "warning"))  # fmt: skip
+        blocks.insert(
+            0,
+            Note(
+                f"**SUBSET, NOT THE FULL DATASET**: this run used {fmt.count(total)} digits "
+                f"({ds.source}), split {fmt.count(ds.train_size)} train / "
+                f"{fmt.count(ds.test_size)} "
+                "test. Accuracies and timings are not comparable with runs on the full 60,000 / "
+                "10,000 MNIST.",
+                "warning",
+            ),
+        )
     return Section("Dataset", blocks)
 
 
 def network_section(d: RunData, figs: dict[str, Path]) -> Section:
     if not d.layers:
         return Section("Network graph", [Note("No layer table (graph/layers.json) in this run.")])
-    figs["network_graph"] = figures.draw_network_graph(
-        d.layers, d.paths.figure("network_graph")
+    figs["network_graph"] = figures.draw_network_graph(d.layers, d.paths.figure("network_graph"))
+    return Section(
+        "Network graph",
+        [
+            "The dataflow graph torch.fx traced from the model (one box per node, arrows along "
+            "each node's inputs); the same graph is in TensorBoard's Graphs tab.",
+            Figure(figs["network_graph"], "Traced dataflow graph of Net for one image (batch 1)"),
+            *_screenshot(d, "graphs", "TensorBoard's Graphs tab of this run"),
+            "Layer table for a batch of 1 (MACs: multiply-accumulates per image):",
+            grids.layers_table(d.layers),
+        ],
     )
-    return Section("Network graph", [
-        "The dataflow graph torch.fx traced from the model (one box per node, arrows along "
-        "each node's inputs); the same graph is in TensorBoard's Graphs tab.",
-        Figure(figs["network_graph"], "Traced dataflow graph of Net for one image (batch 1)"),
-        *_screenshot(d, "graphs", "TensorBoard's Graphs tab of this run"),
-        "Layer table for a batch of 1 (MACs: multiply-accumulates per image):",
-        grids.layers_table(d.layers),
-    ])  # fmt: skip
 
 
 def _screenshot(d: RunData, tab: str, caption: str) -> list[Block]:
@@ -147,7 +166,8 @@ def training_section(d: RunData, figs: dict[str, Path]) -> Section:
         return Section("Training curves", [Note("No training was logged in this run.")])
     device = d.manifest.devices.training if d.manifest.devices else "?"
     figs["training_curves"] = figures.plot_training_curves(
-        d.scalars, d.paths.figure("training_curves"),
+        d.scalars,
+        d.paths.figure("training_curves"),
         title=figures.label("Training on {device}").format(device=device),
     )
     blocks: list[Block] = [
@@ -158,13 +178,28 @@ def training_section(d: RunData, figs: dict[str, Path]) -> Section:
     ]
     if d.history:
         rows = [
-            [str(h.epoch), fmt.decimal(h.train_loss), fmt.pct(h.train_accuracy),
-             fmt.decimal(h.test_loss), fmt.pct(h.test_accuracy), fmt.real(h.lr),
-             fmt.rate(h.images_per_s), fmt.seconds(h.train_seconds)]
+            [
+                str(h.epoch),
+                fmt.decimal(h.train_loss),
+                fmt.pct(h.train_accuracy),
+                fmt.decimal(h.test_loss),
+                fmt.pct(h.test_accuracy),
+                fmt.real(h.lr),
+                fmt.rate(h.images_per_s),
+                fmt.seconds(h.train_seconds),
+            ]
             for h in d.history
-        ]  # fmt: skip
-        header = ["epoch", "train loss", "train accuracy", "test loss", "test accuracy", "lr",
-                  "train images/s", "train time"]  # fmt: skip
+        ]
+        header = [
+            "epoch",
+            "train loss",
+            "train accuracy",
+            "test loss",
+            "test accuracy",
+            "lr",
+            "train images/s",
+            "train time",
+        ]
         blocks.append(Table(header, rows, [True] * 8))
     return Section("Training curves", blocks)
 
@@ -198,13 +233,14 @@ def comparison_section(d: RunData, figs: dict[str, Path], redraw: bool = False) 
     plots = {} if redraw else dict(d.compare_plots)
     if "throughput" not in plots:  # the compare step's PNGs are gone: redraw them
         plots["throughput"] = figs["throughput_vs_batch"] = figures.plot_throughput(
-            thread_labelled(cmp), d.paths.figure("throughput_vs_batch"))  # fmt: skip
+            thread_labelled(cmp), d.paths.figure("throughput_vs_batch")
+        )
     if "op_share" not in plots and d.tables["op_stats"] is not None:
         from lab1.compare import op_shares
 
         plots["op_share"] = figs["op_share_vs_batch"] = figures.plot_op_share(
-            thread_labelled(op_shares(d.tables["op_stats"])),
-            d.paths.figure("op_share_vs_batch"))  # fmt: skip
+            thread_labelled(op_shares(d.tables["op_stats"])), d.paths.figure("op_share_vs_batch")
+        )
     blocks += [Figure(path, COMPARE_CAPTIONS[name]) for name, path in plots.items()]
     if d.tables["share_change"] is not None:
         blocks += [
@@ -231,10 +267,13 @@ def cpu_gpu_section(d: RunData, figs: dict[str, Path]) -> Section:
         note = f"Only {ran} was profiled in this run ({why}): no CPU-vs-GPU comparison."
         return Section("CPU vs GPU", [Note(note)])
     figs["gpu_speedup"] = figures.plot_speedup(sp, d.paths.figure("gpu_speedup"))
-    return Section("CPU vs GPU", [
-        grids.speedup_table(sp),
-        Figure(figs["gpu_speedup"], "GPU speedup over CPU per batch size"),
-    ])  # fmt: skip
+    return Section(
+        "CPU vs GPU",
+        [
+            grids.speedup_table(sp),
+            Figure(figs["gpu_speedup"], "GPU speedup over CPU per batch size"),
+        ],
+    )
 
 
 def precision_section(d: RunData) -> Section:
@@ -244,10 +283,16 @@ def precision_section(d: RunData) -> Section:
     pr = findings.precisions(thread_labelled(cmp))
     if pr.empty:
         ran = ", ".join(sorted(cmp["precision"].unique()))
-        return Section("fp32 vs bf16", [Note(
-            f"Only {ran} was profiled in this run: no precision comparison (train with "
-            "--precision bf16, or profile both with --profile-precisions fp32 bf16, on a "
-            "device with native bf16).")])  # fmt: skip
+        return Section(
+            "fp32 vs bf16",
+            [
+                Note(
+                    f"Only {ran} was profiled in this run: no precision comparison (train with "
+                    "--precision bf16, or profile both with --profile-precisions fp32 bf16, on a "
+                    "device with native bf16)."
+                )
+            ],
+        )
     intro = (
         "Each bf16 config (torch.autocast) beside the fp32 one on the same device, batch size "
         "and phase, timed with the profiler off; speedup is fp32's time per step over bf16's."

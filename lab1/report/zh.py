@@ -22,55 +22,112 @@ PHASE = {"train_step": "训练步", "inference": "推理"}
 BASIS = {"self_cpu": "自身 CPU 时间", "self_device": "自身设备时间"}
 
 HEADERS = {
-    "layer": "层", "op": "算子", "inputs": "输入", "output shape": "输出形状",
-    "parameters": "参数量", "% of params": "参数占比", "MACs": "乘加次数 (MACs)",
-    "% of MACs": "MACs 占比", "epoch": "轮次", "train loss": "训练损失",
-    "train accuracy": "训练正确率", "test loss": "测试损失", "test accuracy": "测试正确率",
-    "lr": "学习率", "train images/s": "训练吞吐 (图像/秒)", "train time": "训练时间",
-    "device": "设备", "phase": "阶段", "batch size": "批大小", "images/s": "图像/秒",
-    "ms/step": "毫秒/步", "µs/image": "微秒/图像", "top op": "最耗时算子",
-    "top op share": "其占比", "peak memory": "峰值内存", "profiler overhead": "性能分析开销",
-    "threads": "线程数", "#": "#", "operator": "算子", "calls/step": "调用次数/步",
-    "self CPU (µs/step)": "自身 CPU (微秒/步)", "CPU total (µs/step)": "CPU 总计 (微秒/步)",
-    "self device (µs/step)": "自身设备 (微秒/步)", "device total (µs/step)": "设备总计 (微秒/步)",
-    "share": "占比", "share, smallest batch": "最小批占比", "share, largest batch": "最大批占比",
-    "change": "变化", "batch sizes": "批大小", "GPU device": "GPU 设备",
-    "CPU images/s": "CPU 图像/秒", "GPU images/s": "GPU 图像/秒", "speedup": "加速比",
-    "precision": "精度", "fp32 images/s": "fp32 图像/秒", "images/s in this precision":
-    "该精度图像/秒", "fp32 top op": "fp32 最耗时算子", "top op in this precision":
-    "该精度最耗时算子", "fp32 peak memory": "fp32 峰值内存",
+    "layer": "层",
+    "op": "算子",
+    "inputs": "输入",
+    "output shape": "输出形状",
+    "parameters": "参数量",
+    "% of params": "参数占比",
+    "MACs": "乘加次数 (MACs)",
+    "% of MACs": "MACs 占比",
+    "epoch": "轮次",
+    "train loss": "训练损失",
+    "train accuracy": "训练正确率",
+    "test loss": "测试损失",
+    "test accuracy": "测试正确率",
+    "lr": "学习率",
+    "train images/s": "训练吞吐 (图像/秒)",
+    "train time": "训练时间",
+    "device": "设备",
+    "phase": "阶段",
+    "batch size": "批大小",
+    "images/s": "图像/秒",
+    "ms/step": "毫秒/步",
+    "µs/image": "微秒/图像",
+    "top op": "最耗时算子",
+    "top op share": "其占比",
+    "peak memory": "峰值内存",
+    "profiler overhead": "性能分析开销",
+    "threads": "线程数",
+    "#": "#",
+    "operator": "算子",
+    "calls/step": "调用次数/步",
+    "self CPU (µs/step)": "自身 CPU (微秒/步)",
+    "CPU total (µs/step)": "CPU 总计 (微秒/步)",
+    "self device (µs/step)": "自身设备 (微秒/步)",
+    "device total (µs/step)": "设备总计 (微秒/步)",
+    "share": "占比",
+    "share, smallest batch": "最小批占比",
+    "share, largest batch": "最大批占比",
+    "change": "变化",
+    "batch sizes": "批大小",
+    "GPU device": "GPU 设备",
+    "CPU images/s": "CPU 图像/秒",
+    "GPU images/s": "GPU 图像/秒",
+    "speedup": "加速比",
+    "precision": "精度",
+    "fp32 images/s": "fp32 图像/秒",
+    "images/s in this precision": "该精度图像/秒",
+    "fp32 top op": "fp32 最耗时算子",
+    "top op in this precision": "该精度最耗时算子",
+    "fp32 peak memory": "fp32 峰值内存",
     "peak memory in this precision": "该精度峰值内存",
-    "GFLOP/s": "GFLOP/s", "share of peak": "峰值占比", "fixed ms/step": "固定开销 (毫秒/步)",
-    "µs/image (fit)": "微秒/图像 (拟合)", "batch": "批大小", "model GFLOP/step": "模型 GFLOP/步",
-    "profiler GFLOP/step": "分析器 GFLOP/步", "achieved GFLOP/s": "实测 GFLOP/s",
-    "input shapes": "输入形状", "FLOP/byte": "FLOP/字节", "fixed (ms)": "固定开销 (毫秒)",
-    "per image (µs)": "每张图像 (微秒)", "sizes": "批大小个数",
+    "GFLOP/s": "GFLOP/s",
+    "share of peak": "峰值占比",
+    "fixed ms/step": "固定开销 (毫秒/步)",
+    "µs/image (fit)": "微秒/图像 (拟合)",
+    "batch": "批大小",
+    "model GFLOP/step": "模型 GFLOP/步",
+    "profiler GFLOP/step": "分析器 GFLOP/步",
+    "achieved GFLOP/s": "实测 GFLOP/s",
+    "input shapes": "输入形状",
+    "FLOP/byte": "FLOP/字节",
+    "fixed (ms)": "固定开销 (毫秒)",
+    "per image (µs)": "每张图像 (微秒)",
+    "sizes": "批大小个数",
     "fixed < 10 % from batch": "固定开销 < 10 % 的最小批大小",
     "images/s plateau from batch": "图像/秒 趋于平稳的批大小",
-    "speed-up over 1 thread": "相对 1 线程的加速比", "parallel efficiency": "并行效率",
-}  # fmt: skip
+    "speed-up over 1 thread": "相对 1 线程的加速比",
+    "parallel efficiency": "并行效率",
+}
 
 # Figure labels (lab1.figures draws them through this table when a CJK font is installed).
 FIGURE_LABELS = {
-    "{title}: {ops} ops, {params} parameters, {macs} MACs per image":
-        "{title}：{ops} 个算子，{params} 个参数，每张图像 {macs} 次乘加",
-    "input / output": "输入 / 输出", "convolution": "卷积", "fully connected": "全连接",
-    "activation": "激活", "pooling": "池化", "dropout": "Dropout", "reshape": "变形",
-    "output (log-softmax)": "输出 (log-softmax)", "other": "其他",
-    "Loss": "损失", "loss (mean NLL per sample)": "损失（每样本平均 NLL）", "Accuracy": "正确率",
-    "accuracy (%)": "正确率 (%)", "Learning rate (Adadelta, StepLR)": "学习率 (Adadelta, StepLR)",
-    "learning rate": "学习率", "Training throughput": "训练吞吐", "images / s": "图像 / 秒",
-    "train": "训练", "test": "测试", "epoch": "轮次",
+    "{title}: {ops} ops, {params} parameters, {macs} MACs per image": (
+        "{title}：{ops} 个算子，{params} 个参数，每张图像 {macs} 次乘加"
+    ),
+    "input / output": "输入 / 输出",
+    "convolution": "卷积",
+    "fully connected": "全连接",
+    "activation": "激活",
+    "pooling": "池化",
+    "dropout": "Dropout",
+    "reshape": "变形",
+    "output (log-softmax)": "输出 (log-softmax)",
+    "other": "其他",
+    "Loss": "损失",
+    "loss (mean NLL per sample)": "损失（每样本平均 NLL）",
+    "Accuracy": "正确率",
+    "accuracy (%)": "正确率 (%)",
+    "Learning rate (Adadelta, StepLR)": "学习率 (Adadelta, StepLR)",
+    "learning rate": "学习率",
+    "Training throughput": "训练吞吐",
+    "images / s": "图像 / 秒",
+    "train": "训练",
+    "test": "测试",
+    "epoch": "轮次",
     "batch size (images per step, log scale)": "批大小（每步图像数，对数坐标）",
     "1× (no gain)": "1×（无加速）",
     "speedup over CPU (×, ratio of images/s)": "相对 CPU 的加速比 (×)",
-    "GPU speedup over CPU": "GPU 相对 CPU 的加速比", "batch size": "批大小",
+    "GPU speedup over CPU": "GPU 相对 CPU 的加速比",
+    "batch size": "批大小",
     "images / s (profiler off)": "图像 / 秒（关闭性能分析）",
     "Throughput vs batch size": "吞吐与批大小",
     "Operator share per batch size": "各批大小的算子时间占比",
     "Training on {device}": "在 {device} 上训练",
-    "% of self CPU time": "占自身 CPU 时间 %", "% of self device time": "占自身设备时间 %",
-}  # fmt: skip
+    "% of self CPU time": "占自身 CPU 时间 %",
+    "% of self device time": "占自身设备时间 %",
+}
 
 
 def _where(v: dict) -> str:
@@ -164,8 +221,11 @@ def _fixed_cost(v: dict) -> str:
             f"{_at(v)}：阶梯测得的步时不随批大小增长（拟合：{fixed} 毫秒 + 每张图像 {per} 微秒，"
             f"r² {r2}），噪声太大，读不出每张图像的开销。"
         )
-    below = (f"从批大小 {v['below_bs']:,} 起低于每步的 10 %" if v["below_bs"] is not None
-             else "始终不低于每步的 10 %")  # fmt: skip
+    below = (
+        f"从批大小 {v['below_bs']:,} 起低于每步的 10 %"
+        if v["below_bs"] is not None
+        else "始终不低于每步的 10 %"
+    )
     return (
         f"{_at(v)}：每步开销为固定 {fixed} 毫秒，另加每张图像 {per} 微秒（拟合 r² {r2}）；"
         f"固定部分{below}，从批大小 {v['plateau_bs']} 起，更大的批带来的图像/秒提升不到 10 %。"
@@ -180,8 +240,9 @@ def _caveat(v: dict) -> str:
 
 
 def _contended(v: dict) -> str:
-    where = "；".join(f"{c['label']} · {PHASE[c['phase']]} · 批大小 {c['bs']}"
-                     for c in v["configs"])  # fmt: skip
+    where = "；".join(
+        f"{c['label']} · {PHASE[c['phase']]} · 批大小 {c['bs']}" for c in v["configs"]
+    )
     return (
         f"存在资源争用：{len(v['configs'])} 项测量进行时（{where}），其他进程占用了 CPU（平均最多 "
         f"{fmt.decimal(v['max_cores'], 2)} 个核）；这些计时和最耗时算子可能失真，请在空闲的机器上"
@@ -276,15 +337,19 @@ def _hardware(d: RunData) -> list[Block]:
     env = d.manifest.environment
     if env is None:
         return [Note("本次运行没有记录环境信息。")]
-    gpu = "无（torch 看不到 GPU）" if not env.gpus else "；".join(
-        f"{g['name']}（{fmt.nbytes(g['memory_bytes'])}）" for g in env.gpus
-    )  # fmt: skip
+    gpu = (
+        "无（torch 看不到 GPU）"
+        if not env.gpus
+        else "；".join(f"{g['name']}（{fmt.nbytes(g['memory_bytes'])}）" for g in env.gpus)
+    )
     rows = [
-        ["CPU（vCPU数目）", f"{env.cpu_model}（{env.vcpus} 个 vCPU；torch 使用 "
-                          f"{env.torch_threads} 个线程）"],
+        [
+            "CPU（vCPU数目）",
+            f"{env.cpu_model}（{env.vcpus} 个 vCPU；torch 使用 {env.torch_threads} 个线程）",
+        ],
         ["GPU(型号，数目)", f"{gpu}（{env.gpu_count} 块）"],
         ["内存", fmt.nbytes(env.memory_bytes)],
-    ]  # fmt: skip
+    ]
     return [Table(["", "配置"], rows)]
 
 
@@ -299,25 +364,29 @@ def _software(d: RunData) -> list[Block]:
     rows = [
         ["OS版本", f"{env.os}（内核 {env.kernel}，{env.machine}）"],
         ["深度学习框架", f"PyTorch {pk.get('torch') or fmt.MISSING}"],
-        ["python包名称及版本", "; ".join(f"{n} {v}" for n, v in pk.items() if v)
-                              + f"; Python {env.python}"],
+        [
+            "python包名称及版本",
+            "; ".join(f"{n} {v}" for n, v in pk.items() if v) + f"; Python {env.python}",
+        ],
         ["CUDA版本", f"{cuda}；cuDNN {fmt.cudnn(env.cudnn_version)}"],
-    ]  # fmt: skip
+    ]
     return [Table(["", "版本"], rows)]
 
 
 NO_PROFILE = Note("本次运行没有进行性能分析。")
-NO_CJK_FONT = (
-    "本机没有可用的中文字体（例如 Debian 的 fonts-wqy-microhei），图中的文字用英文。"
-)
+NO_CJK_FONT = "本机没有可用的中文字体（例如 Debian 的 fonts-wqy-microhei），图中的文字用英文。"
 
 
 def _top_title(text: str) -> str:
     """A top-10 table's title line (device, batch, phase, ranking) in Chinese."""
-    for en, zh in (*PHASE.items(), ("ranked by self CPU time", "按自身 CPU 时间排序"),
-                   ("ranked by self device time", "按自身设备时间排序"),
-                   ("profiled steps", "个分析步"), ("profiled step", "个分析步"),
-                   (" · batch ", " · 批大小 ")):  # fmt: skip
+    for en, zh in (
+        *PHASE.items(),
+        ("ranked by self CPU time", "按自身 CPU 时间排序"),
+        ("ranked by self device time", "按自身设备时间排序"),
+        ("profiled steps", "个分析步"),
+        ("profiled step", "个分析步"),
+        (" · batch ", " · 批大小 "),
+    ):
         text = text.replace(en, zh)
     return text
 
@@ -330,10 +399,15 @@ def _dataset(d: RunData) -> list[Block]:
     rows = [["数据集", f"{ds.name}（来源：{ds.source}）"], ["训练 / 测试图像", sizes]]
     blocks: list[Block] = [Table(["", "值"], rows)]
     if not ds.full:
-        blocks.insert(0, Note(f"**数据子集，不是完整数据集**：本次运行只用了 "
-                              f"{fmt.count(ds.train_size + ds.test_size)} 张图像，"
-                              "正确率和耗时不能与完整的 60,000 / 10,000 MNIST 比较。",
-                              "warning"))  # fmt: skip
+        blocks.insert(
+            0,
+            Note(
+                f"**数据子集，不是完整数据集**：本次运行只用了 "
+                f"{fmt.count(ds.train_size + ds.test_size)} 张图像，"
+                "正确率和耗时不能与完整的 60,000 / 10,000 MNIST 比较。",
+                "warning",
+            ),
+        )
     return blocks
 
 
@@ -348,20 +422,34 @@ def _results(d: RunData, figs: dict[str, Path]) -> list[Block]:
     said = [SENTENCES[f.kind](f.values) for f in findings.system(d.tables)]
     ran = ", ".join(d.manifest.devices.resolved) if d.manifest.devices else fmt.MISSING
     return [
-        "### 模型可视化结果截图", "#### 神经网络数据流图", *net,
-        "#### 损失和正确率趋势图", *train,
+        "### 模型可视化结果截图",
+        "#### 神经网络数据流图",
+        *net,
+        "#### 损失和正确率趋势图",
+        *train,
         "### 网络分析，使用率前十名的操作",
-        *([_top_title(b) if isinstance(b, str) else _translated([b])[0] for b in top]
-          or [NO_PROFILE]),
-        "### 网络分析，不同批大小结果比较", *(cmp or [NO_PROFILE]),
+        *(
+            [_top_title(b) if isinstance(b, str) else _translated([b])[0] for b in top]
+            or [NO_PROFILE]
+        ),
+        "### 网络分析，不同批大小结果比较",
+        *(cmp or [NO_PROFILE]),
         "### 不同硬件比较（CPU 与 GPU，选做）",
         *(hw or [Note(f"本次运行只对 {ran} 做了性能分析，没有 CPU 与 GPU 的比较。")]),
         "### 不同精度比较（fp32 与 bf16）",
-        *(prec or [Note("本次运行只用了一种精度：没有 fp32 与 bf16 的比较"
-                        "（用 --precision bf16 训练，或用 --profile-precisions fp32 bf16）。")]),
+        *(
+            prec
+            or [
+                Note(
+                    "本次运行只用了一种精度：没有 fp32 与 bf16 的比较"
+                    "（用 --precision bf16 训练，或用 --profile-precisions fp32 bf16）。"
+                )
+            ]
+        ),
         "### 网络分析，时间都花在哪里",
-        *([Bullets(said)] if said else []), *(system or [NO_PROFILE]),
-    ]  # fmt: skip
+        *([Bullets(said)] if said else []),
+        *(system or [NO_PROFILE]),
+    ]
 
 
 def build_sections(d: RunData, figs: dict[str, Path]) -> list[Section]:
@@ -375,8 +463,14 @@ def build_sections(d: RunData, figs: dict[str, Path]) -> list[Section]:
         results = _results(d, figs)
     if not cjk:
         results.insert(0, Note(NO_CJK_FONT))
-    environment = ["### 硬件环境", *_hardware(d), "### 软件环境", *_software(d),
-                   "### 数据集", *_dataset(d)]  # fmt: skip
+    environment = [
+        "### 硬件环境",
+        *_hardware(d),
+        "### 软件环境",
+        *_software(d),
+        "### 数据集",
+        *_dataset(d),
+    ]
     return [
         Section("实验环境", environment),
         Section("实验结果", results),

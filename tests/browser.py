@@ -51,8 +51,22 @@ class Page:
         """The rendered text of the page (what a reader sees, not the page's code)."""
         return self.evaluate("document.body ? document.body.innerText : ''") or ""
 
-    def goto(self, url: str) -> None:
+    def goto(self, url: str, timeout_s: float = 90) -> None:
+        """Navigate, and return once the new document has loaded whole: parsed to its end and
+        every image fetched (``readyState == "complete"`` of *this* URL, not of the page before:
+        a large page's text is otherwise read while the parser is still half-way through it)."""
         self.call("Page.navigate", url=url)
+        # The navigation entry names the URL this document was loaded from (a single-page app's
+        # router may rewrite document.URL afterwards; the entry stays).
+        loaded = (
+            "(performance.getEntriesByType('navigation')[0] || {}).name === "
+            f"{json.dumps(url)} && document.readyState === 'complete'"
+        )
+        deadline = time.monotonic() + timeout_s
+        while not self.evaluate(loaded):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{url} did not finish loading in {timeout_s:.0f} s")
+            time.sleep(0.2)
 
     def wait_for(self, needles: list[str], timeout_s: float = 90) -> str:
         """The page's text once every needle is in it; TimeoutError naming the missing ones."""
@@ -84,6 +98,7 @@ class Page:
 
     def screenshot(self, out: str | Path) -> Path:
         png = base64.b64decode(self.call("Page.captureScreenshot", format="png")["data"])
+        Path(out).parent.mkdir(parents=True, exist_ok=True)  # no test may rely on another's
         Path(out).write_bytes(png)
         return Path(out)
 
@@ -93,10 +108,18 @@ def chromium_page(chromium: str, size: tuple[int, int] = (1400, 900)) -> Iterato
     """A fresh headless Chromium (its own profile) with one page; stopped on exit."""
     with tempfile.TemporaryDirectory(prefix="lab1-cdp-") as profile:
         proc = subprocess.Popen(
-            [chromium, *CHROMIUM_FLAGS, f"--user-data-dir={profile}",
-             f"--window-size={size[0]},{size[1]}", "--remote-debugging-port=0", "about:blank"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-        )  # fmt: skip
+            [
+                chromium,
+                *CHROMIUM_FLAGS,
+                f"--user-data-dir={profile}",
+                f"--window-size={size[0]},{size[1]}",
+                "--remote-debugging-port=0",
+                "about:blank",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         try:
             port_file = Path(profile) / "DevToolsActivePort"  # Chromium writes its port here
             deadline = time.monotonic() + 60

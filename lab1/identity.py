@@ -170,16 +170,3 @@ def ordered(df: pd.DataFrame, *keys: str, home: str | None = None) -> pd.DataFra
         .drop(columns=list(ranks))
         .reset_index(drop=True)
     )
-
-
-def groups(
-    df: pd.DataFrame, keys: Iterable[str], home: str | None = None
-) -> list[tuple[dict, pd.DataFrame]]:
-    """``df`` grouped by ``keys`` (identity columns and phase), the groups in display order:
-    (the group's keys by name, its rows in display order)."""
-    keys = list(keys)
-    rows = ordered(df, home=home)
-    return [
-        (dict(zip(keys, k if isinstance(k, tuple) else (k,), strict=True)), g)
-        for k, g in rows.groupby(keys, sort=False)
-    ]

@@ -13,7 +13,8 @@ sorts or names configurations does it through this module, so a new axis is adde
 * ``ordered`` the one display order: machines (the caller's ``home`` first, then by id), cpu
   before other devices (by name), fp32 before bf16, threads ascending, then the phase
   (train_step before inference), then batch sizes ascending: a config's batch-size sweep of
-  each phase reads as one block;
+  each phase reads as one block (the report passes no ``home`` yet: a run's rows normally come
+  from one machine; where workers on other hosts profiled some configs, machines follow by id);
 * ``named`` / ``labels`` what a reader sees: ``cpu``, ``cpu bf16``, ``cpu bf16 · 1 thread``
   (zh: ``CPU``, ``CPU bf16``, ``CPU bf16 · 1 线程``). The device is always named; the precision
   where it is not the reference fp32; the thread count where the same device of the same

@@ -25,7 +25,7 @@ drifts over seconds to minutes, mostly cancels. A reference block starts its Dat
 iterator and takes 2 untimed batches first, so worker start-up is not counted; a new epoch
 inside a block starts a new iterator, as in the reference. The process-wide settings lab1
 makes apply to both paths, so the ratios measure the loops alone: cuDNN autotuning on CUDA,
-and on CPU glibc's heap kept mapped (``lab1.train.keep_heap_mapped``), which the benchmark sets
+and on CPU glibc's heap kept mapped (``lab1.allocator.keep_heap_mapped``), which the benchmark sets
 before either path runs. Users run the reference without that setting, so it is also timed
 in a process of its own (``reference_own_process``, the same blocks, unpaired), and the bf16
 target is gated on that: "as users run it".
@@ -76,11 +76,12 @@ import torch.nn.functional as F  # noqa: E402
 from torch.optim import Adadelta  # noqa: E402
 from torch.utils.data import DataLoader  # noqa: E402
 
+from lab1.allocator import keep_heap_mapped  # noqa: E402
 from lab1.config import Lab1Config  # noqa: E402
 from lab1.data import NORMALIZATION, export_idx, load_tensors, prepare_dataset  # noqa: E402
 from lab1.devices import bf16_missing, device_name, resolve_devices, synchronize  # noqa: E402
 from lab1.model import Net  # noqa: E402
-from lab1.train import Training, keep_heap_mapped, setup_training  # noqa: E402
+from lab1.train import Training, setup_training  # noqa: E402
 
 log = logging.getLogger("lab1.bench")
 

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 import torch
 from PIL import Image
-from rundirs import start_run, write_profile_results
+from rundirs import execution, start_run, write_profile_results
 
 from lab1 import figures, fmt, report, tables
 from lab1.atomic import write_json
@@ -231,7 +231,7 @@ def make_run(
             "train_loss": history[-1]["train_loss"],
             "train_accuracy": history[-1]["train_accuracy"],
             "checkpoint": None,
-            "execution": {},
+            "execution": execution(devices[-1], threads=1),
         },
         results={
             "test_accuracy": history[-1]["test_accuracy"],

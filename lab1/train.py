@@ -20,7 +20,7 @@ import logging
 import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
 import torch
@@ -39,6 +39,7 @@ from lab1.checkpoints import (
     save_checkpoint,
     save_weights,
 )
+from lab1.config import Lab1Config
 from lab1.data import load_tensors
 from lab1.devices import synchronize
 from lab1.errors import ConfigError, ResumeError
@@ -72,6 +73,12 @@ class Recipe:
     gamma: float
     seed: int
     precision: str  # fp32 | bf16: a run continues in the arithmetic it started in
+
+    @classmethod
+    def from_config(cls, cfg: Lab1Config, data_checksum: str) -> Recipe:
+        """The recipe of a run's config: every field but the checksum is the config's own."""
+        values = {f.name: getattr(cfg, f.name) for f in fields(cls) if f.name != "data_checksum"}
+        return cls(data_checksum=data_checksum, **values)
 
 
 def recipe_mismatch(saved: dict, recipe: Recipe) -> str | None:

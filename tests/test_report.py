@@ -667,22 +667,22 @@ def test_where_the_time_goes_holds_the_profile_against_the_trained_step(tmp_path
     en = Path(report.write_report(run)["report_md"]).read_text()
     where = sections(en)["Where the time goes"]
     assert (
-        "Profile against training, cuda (16 threads) at batch 64: training ran 150,000 images/s "
+        "Profile against training, cuda · 16 threads at batch 64: training ran 150,000 images/s "
         "(median of epochs 2–4), the profiler-off train step 160,000 images/s, 1.07× (within "
         "0.9–1.1: the profile measures the step that was trained)."
     ) in where
     assert (
-        "Profiled steps that are not the trained one (cuda (16 threads), channels_last, eager): "
-        "cpu (16 threads): another device; cuda (8 threads): another thread count, "
+        "Profiled steps that are not the trained one (cuda · 16 threads, channels_last, eager): "
+        "cpu · 16 threads: another device; cuda · 8 threads: another thread count, "
         "**channels_last differ(s) for no reason of its config: not the trained step**."
     ) in where
     zh = Path(report.write_report(run, "zh")["report_md"]).read_text()
     assert (
-        "性能分析与训练对照，cuda（16 个线程），批大小 64：训练为 150,000 图像/秒（第 2–4 轮的"
+        "性能分析与训练对照，CUDA · 16 线程，批大小 64：训练为 150,000 图像/秒（第 2–4 轮的"
         "中位数），关闭性能分析器的训练步为 160,000 图像/秒，1.07×（在 0.9–1.1 之内：性能分析"
         "测的正是训练的那一步）。"
     ) in zh
-    assert "cpu（16 个线程）：另一设备；cuda（8 个线程）：另一线程数、**channels_last 不同" in zh
+    assert "CPU · 16 线程：另一设备；CUDA · 8 线程：另一线程数、**channels_last 不同" in zh
 
 
 def test_an_exported_subset_read_back_locally_is_flagged_as_a_subset(tmp_path):

@@ -91,9 +91,13 @@ def atomic_write(path: str | Path, write: Callable[[Path], object], mode: int = 
 
 def _no_space_left(folder: Path) -> bool:
     """Some writers (torch's C++ trace export) drop the errno; a file system with no free
-    block left says what happened."""
+    block left says what happened. Without os.statvfs (Windows) the question is not asked:
+    the writer's own error is raised as it is."""
+    statvfs = getattr(os, "statvfs", None)
+    if statvfs is None:
+        return False
     try:
-        return os.statvfs(folder).f_bavail == 0
+        return statvfs(folder).f_bavail == 0
     except OSError:
         return False
 

@@ -12,6 +12,10 @@ from pathlib import Path
 
 import torch
 
+from lab1.allocator import glibc
+from lab1.devices import cpu_flags
+from lab1.exclusive import busy_seconds
+
 PACKAGES = ("torch", "torchvision", "prefect", "tensorboard", "pyarrow", "numpy", "mlxtend")
 # Linux's own sources; elsewhere the portable ones below, and what has none stays unknown (None).
 PROC_CPUINFO = Path("/proc/cpuinfo")
@@ -181,10 +185,6 @@ UNMEASURED = (
 
 def unmeasured_here(memory_bytes: int | None) -> list[str]:
     """The UNMEASURED keys this system lacks a source for (device_time: decided per run)."""
-    from lab1.allocator import glibc
-    from lab1.devices import cpu_flags
-    from lab1.exclusive import busy_seconds
-
     gaps = {
         "cpu_flags": cpu_flags() is None,
         "contention": busy_seconds() is None,

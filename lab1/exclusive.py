@@ -4,8 +4,8 @@ Two runs on one machine (or two flow runs on one GPU worker) used to profile the
 the same moment, each distorting the other's timings and top-10 silently. ``device_lock`` is an
 OS file lock per device (``filelock``: flock on Linux and macOS, LockFileEx on Windows; the
 kernel releases it when its holder dies, even by SIGKILL); a config that waits logs whom it
-waits for. It covers every process of the host that
-owns the device (no Prefect concurrency slot is taken: docs/scale-out.md §4 says why).
+waits for. It covers every process of the host that owns the device (no Prefect concurrency
+slot is taken: docs/scale-out.md §4 says why).
 
 A lock cannot stop other programs, so each measured phase also records its window and the CPU
 time other processes used during it (``MachineLoad``, from /proc/stat minus this process).

@@ -15,6 +15,11 @@ _TRIM_THRESHOLD = 256 << 20
 _heap_kept: bool | None = None  # the outcome of the first call: it is process-wide
 
 
+def glibc() -> bool:
+    """Whether this process runs on glibc (Linux's usual C library; not macOS, Windows, musl)."""
+    return platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"
+
+
 def keep_heap_mapped() -> bool:
     """Stop glibc handing the training step's freed memory back to the OS (process-wide, once).
 
@@ -31,7 +36,7 @@ def keep_heap_mapped() -> bool:
     global _heap_kept
     if _heap_kept is None:
         _heap_kept = False
-        if platform.system() == "Linux" and platform.libc_ver()[0] == "glibc":
+        if glibc():
             try:
                 libc = ctypes.CDLL("libc.so.6")
                 _heap_kept = (

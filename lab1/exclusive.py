@@ -2,17 +2,19 @@
 
 Two runs on one machine (or two flow runs on one GPU worker) used to profile the same device at
 the same moment, each distorting the other's timings and top-10 silently. ``device_lock`` is an
-OS file lock per device (fcntl.flock: released by the kernel when its holder dies, even by
-SIGKILL); a config that waits logs whom it waits for. It covers every process of the host that
-owns the device (no Prefect concurrency slot is taken: docs/scale-out.md §4 says why).
+OS file lock per device (``filelock``: flock on Linux and macOS, LockFileEx on Windows; the
+kernel releases it when its holder dies, even by SIGKILL); a config that waits logs whom it
+waits for. It covers every process of the host that owns the device (no Prefect concurrency
+slot is taken: docs/scale-out.md §4 says why).
 
 A lock cannot stop other programs, so each measured phase also records its window and the CPU
 time other processes used during it (``MachineLoad``, from /proc/stat minus this process).
+Without /proc/stat (macOS, Windows) that time is unknown, and so is ``contended``: None, never
+"not contended".
 """
 
 from __future__ import annotations
 
-import fcntl
 import json
 import logging
 import os
@@ -24,6 +26,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import torch
+from filelock import FileLock, Timeout
 
 from lab1 import interrupt
 from lab1.atomic import write_json
@@ -66,19 +69,20 @@ def device_lock(device: str, holder: str) -> Iterator[None]:
     folder = default_lock_dir()
     folder.mkdir(parents=True, exist_ok=True)
     lock, who = folder / f"profile-{key}.lock", folder / f"profile-{key}.holder.json"
-    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
+    # No soft fallback: a lock file without an OS lock would outlive a killed holder.
+    flock = FileLock(lock, mode=0o600, fallback_to_soft=False)
+    waited = False
+    while True:
+        try:
+            flock.acquire(timeout=0)
+            break
+        except Timeout:
+            if not waited:
+                log.info("%s waits for %s: profiled by %s", holder, device, _holder(who))
+                waited = True
+            interrupt.check()  # waiting is a safe point
+            time.sleep(_POLL_S)
     try:
-        waited = False
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if not waited:
-                    log.info("%s waits for %s: profiled by %s", holder, device, _holder(who))
-                    waited = True
-                interrupt.check()  # waiting is a safe point
-                time.sleep(_POLL_S)
         since = datetime.now(timezone.utc).isoformat(timespec="seconds")
         write_json(who, {"holder": holder, "pid": os.getpid(), "since": since})
         try:
@@ -86,14 +90,17 @@ def device_lock(device: str, holder: str) -> Iterator[None]:
         finally:
             who.unlink(missing_ok=True)  # while still held: never another holder's record
     finally:
-        os.close(fd)  # releases the lock
+        flock.release()
 
 
-def _busy_seconds() -> float | None:
+PROC_STAT = Path("/proc/stat")  # Linux only
+
+
+def busy_seconds() -> float | None:
     """CPU seconds all processes have run (user, nice, system, irq, softirq, steal), or None
     where /proc/stat does not exist."""
     try:
-        fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:9]
+        fields = PROC_STAT.read_text().splitlines()[0].split()[1:9]
     except OSError:
         return None
     user, nice, system, _idle, _iowait, irq, softirq, steal = map(int, fields)
@@ -112,15 +119,15 @@ class MachineLoad:
     window_start: float = 0.0  # unix seconds
     window_end: float = 0.0
     other_cpu_s: float | None = None  # None where /proc/stat is missing
-    contended: bool = False
+    contended: bool | None = None  # None: unknown (no /proc/stat), never a guess
 
     @classmethod
     @contextmanager
     def measure(cls) -> Iterator[MachineLoad]:
         load = cls(window_start=time.time())
-        busy0, own0 = _busy_seconds(), _own_seconds()
+        busy0, own0 = busy_seconds(), _own_seconds()
         yield load
-        busy1, own1 = _busy_seconds(), _own_seconds()
+        busy1, own1 = busy_seconds(), _own_seconds()
         load.window_end = time.time()
         if busy0 is not None and busy1 is not None:
             load.other_cpu_s = max(0.0, (busy1 - busy0) - (own1 - own0))

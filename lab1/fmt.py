@@ -9,6 +9,7 @@ import math
 from collections.abc import Sequence
 
 MISSING = "–"
+NOT_MEASURED = "not measured"  # no source on this system (device time on mps, …)
 
 
 def _missing(x: object) -> bool:

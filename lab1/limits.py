@@ -18,11 +18,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import torch
 
-from lab1.devices import synchronize
+from lab1.devices import bf16_missing, cpu_flags, synchronize
 from lab1.environment import measured_on
 from lab1.threads import using_threads
 
@@ -30,29 +29,17 @@ MATMUL_N = {"cpu": 2048, "cuda": 8192}  # 17 / 1,100 GFLOP per product (1024 und
 COPY_BYTES = {"cpu": 512 << 20, "cuda": 2 << 30}  # beyond a 300 MiB L3 / a GPU's L2
 DISPATCH_CALLS = 2000
 BUDGET_S = 0.25  # per matmul dtype and for the copy
-CPU_BF16_FLAGS = ("amx_bf16", "avx512_bf16")  # native bf16 dot products on x86
-
-
-def cpu_flags() -> set[str]:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("flags"):
-                return set(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    return set()
 
 
 def bf16_support(dev: torch.device) -> str | None:
     """None where bfloat16 matmuls run natively here, else why not (the row's note)."""
-    if dev.type == "cuda":
-        if torch.cuda.is_bf16_supported(including_emulation=False):
+    if dev.type in ("cuda", "cpu"):
+        missing = bf16_missing(str(dev))
+        if missing is None:
             return None
-        return "not supported: this GPU has no native bfloat16"
-    if dev.type == "cpu":
-        if cpu_flags() & set(CPU_BF16_FLAGS):
-            return None
-        return f"not supported: this CPU has none of {', '.join(CPU_BF16_FLAGS)}"
+        # Without the CPU's flags (no /proc/cpuinfo) support is unknown, not absent.
+        unknown = dev.type == "cpu" and cpu_flags() is None
+        return f"{'not measured' if unknown else 'not supported'}: {missing}"
     return f"not supported: no bfloat16 check for {dev.type}"
 
 

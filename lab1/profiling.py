@@ -45,7 +45,7 @@ from lab1.atomic import atomic_write
 from lab1.breakdown import split_rows, time_split
 from lab1.config import PRECISIONS, ProfileSchedule
 from lab1.data import load_tensors
-from lab1.devices import synchronize
+from lab1.devices import device_time_measured, synchronize
 from lab1.environment import measured_on
 from lab1.errors import ConfigError
 from lab1.exclusive import MachineLoad, device_lock
@@ -257,10 +257,12 @@ def setup_steps(
     return steps, x, y
 
 
-def _peak_memory(dev: torch.device, trace: Path) -> tuple[int, str]:
+def _peak_memory(dev: torch.device, trace: Path) -> tuple[int | None, str]:
     if dev.type == "cuda":
         peak = torch.cuda.max_memory_allocated(dev)
         return peak, "torch.cuda.max_memory_allocated (timed steps; dataset and model included)"
+    if not device_time_measured(str(dev)):  # mps: the trace's allocations are the CPU's only
+        return None, f"not measured: torch has no peak-memory counter or trace for {dev.type}"
     source = "profiler trace: peak net CPU allocations of the profiled steps"
     return _trace_peak_bytes(trace), source
 
@@ -319,7 +321,7 @@ def _measure_phase(
             "profiled_ms_per_step": profiled_ms,
             "profiler_overhead": profiled_ms / ms,
             "active_steps": sched.active,
-            "peak_memory_bytes": int(peak),
+            "peak_memory_bytes": None if peak is None else int(peak),
             "peak_memory_source": source,
             "num_threads": torch.get_num_threads(),
             "num_interop_threads": torch.get_num_interop_threads(),

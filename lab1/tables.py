@@ -97,7 +97,7 @@ COMPARISON_SCHEMA = pa.schema(
         pa.field("top_op", _STR),
         pa.field("top_op_share", _F64),
         _key("share_basis", _STR),  # self_cpu on CPU, self_device on GPU
-        _key("peak_memory_bytes", _I64),
+        pa.field("peak_memory_bytes", _I64),  # null where not measured (mps)
         _key("peak_memory_source", _STR),  # how peak_memory_bytes was measured
         _key("num_threads", _I32),  # torch.get_num_threads()
         _key("num_interop_threads", _I32),
@@ -125,7 +125,7 @@ COMPARISON_SCHEMA = pa.schema(
         _key("window_start", _F64),
         _key("window_end", _F64),
         pa.field("other_cpu_s", _F64),  # null where /proc/stat is missing
-        _key("contended", pa.bool_()),
+        pa.field("contended", pa.bool_()),  # null: unknown (no /proc/stat), never a guess
     ]
 )
 
@@ -184,7 +184,7 @@ STEP_MODEL_SCHEMA = pa.schema(
         _key("r2", _F64),  # of the fit over the ladder's points
         _key("sizes", _I32),  # distinct batch sizes fitted
         # Smallest batch size whose fixed cost is < 10 % of its modelled step (null: none
-        # within 2**20); the ladder's batch size after which images/s gains < 10 % per doubling.
+        # within 2**20); the smallest ladder batch size no larger one beats by 10 % in images/s.
         pa.field("fixed_below_10pct_bs", _I32),
         pa.field("plateau_bs", _I32),
     ]
@@ -209,7 +209,7 @@ ROOFLINE_SCHEMA = pa.schema(
         _key("op_name", _STR),
         _key("input_shapes", _STR),
         _key("gflop_per_call", _F64),  # with_flops' count
-        _key("mbytes_per_call", _F64),  # inputs + output, float32, estimated from shapes
+        _key("mbytes_per_call", _F64),  # inputs + output at the op's element size (analysis)
         _key("intensity", _F64),  # FLOP per byte
         _key("achieved_gflops", _F64),  # FLOPs / the op's inclusive time (profiler on)
         pa.field("share_of_peak", _F64),  # of the fp32 matmul_peak at the same threads

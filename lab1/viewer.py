@@ -100,6 +100,15 @@ def get_bytes(url: str, timeout_s: float = 10.0) -> bytes:
 
 def stop_group(proc: subprocess.Popen, grace_s: float = 10.0) -> None:
     """Stop a process started in its own session, and everything it started (its group)."""
+    if not hasattr(os, "killpg"):  # Windows: no process groups; taskkill /T stops the tree
+        with contextlib.suppress(OSError, subprocess.SubprocessError):
+            subprocess.run(
+                ["taskkill", "/T", "/F", "/PID", str(proc.pid)], capture_output=True, timeout=30
+            )
+        with contextlib.suppress(OSError):
+            proc.kill()
+        proc.wait()
+        return
     with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGTERM)
     with contextlib.suppress(subprocess.TimeoutExpired):

@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from lab1 import limits
+from lab1 import devices, limits
 from lab1.tables import LIMITS_SCHEMA, to_arrow
 
 
@@ -40,7 +40,7 @@ def test_bf16_is_measured_only_where_native(cpu_rows):
 
 
 def test_a_cpu_without_native_bf16_gets_no_number(monkeypatch):
-    monkeypatch.setattr(limits, "cpu_flags", lambda: {"avx2", "fma"})
+    monkeypatch.setattr(devices, "cpu_flags", lambda: {"avx2", "fma"})
     measured = []
     monkeypatch.setattr(
         limits, "matmul_gflops", lambda dev, dtype, n, b: measured.append(dtype) or 1.0

@@ -1,9 +1,13 @@
 """The system view end to end on a real (tiny) run: limits, thread axis, ladder, compare,
 achieved FLOP/s against the measured peak, the report section."""
 
+import json
+
+import pandas as pd
 import pytest
 
 from lab1 import fmt
+from lab1.analysis import roofline_table
 from lab1.compare import combine_and_compare
 from lab1.config import ProfileSchedule
 from lab1.limits import measure_limits
@@ -114,3 +118,50 @@ def test_the_chinese_report_says_where_the_time_goes_with_the_same_numbers(run):
     ]
     assert f"{fmt.pct(outside['share'].iloc[0])} 不在任何算子内" in md
     write_report(run.root)  # leave the English report for the other tests
+
+
+def _op(precision: str, op_name: str, shapes: list, flops_per_call: int) -> dict:
+    """One op_stats row: 2 calls over 2 profiled steps, 10 µs inclusive."""
+    return {
+        "run_id": "r",
+        "torch_version": "2.14.1",
+        "device": "cpu",
+        "device_name": "Test CPU",
+        "precision": precision,
+        "threads": 1,
+        "batch_size": 16,
+        "phase": "train_step",
+        "active_steps": 2,
+        "kind": "op",
+        "op_name": op_name,
+        "input_shapes": json.dumps(shapes),
+        "calls": 2,
+        "self_cpu_us": 10.0,
+        "cpu_total_us": 10.0,
+        "self_device_us": 0.0,
+        "device_total_us": 0.0,
+        "flops": 2 * flops_per_call,
+    }
+
+
+def test_roofline_intensity_counts_bf16_tensors_at_2_bytes_and_fp32_state_at_4():
+    # fc1's addmm at batch 16: bias (128), input (16, 9216), weight (9216, 128) → (16, 128).
+    # FLOPs 2 × 16 × 9216 × 128 = 37,748,736; elements 128 + 147,456 + 1,179,648 + 2,048 =
+    # 1,329,280: 2,658,560 bytes in bf16 (intensity 14.199), 5,317,120 in fp32 (7.0994).
+    addmm = [[128], [16, 9216], [9216, 128], [], []]
+    # Adadelta's square_avg.add(eps) on fc1's weight: fp32 state under autocast too,
+    # 1,179,648 FLOPs, in + out = 2,359,296 elements × 4 bytes → exactly 0.125 FLOP/byte.
+    add = [[128, 9216], [], []]
+    ops = pd.DataFrame(
+        [
+            _op("bf16", "aten::addmm", addmm, 37_748_736),
+            _op("fp32", "aten::addmm", addmm, 37_748_736),
+            _op("bf16", "aten::add", add, 1_179_648),
+        ]
+    )
+    got = roofline_table(ops, None, lambda device: "self_cpu")
+    by = {(r.precision, r.op_name): r for r in got.itertuples()}
+    assert by[("bf16", "aten::addmm")].mbytes_per_call == pytest.approx(2.658560)
+    assert by[("bf16", "aten::addmm")].intensity == pytest.approx(14.19894, rel=1e-6)
+    assert by[("fp32", "aten::addmm")].intensity == pytest.approx(7.09947, rel=1e-6)
+    assert by[("bf16", "aten::add")].intensity == pytest.approx(0.125)

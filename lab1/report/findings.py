@@ -12,6 +12,8 @@ from typing import Any
 
 import pandas as pd
 
+from lab1.devices import device_time_measured
+from lab1.environment import UNMEASURED
 from lab1.identity import PANEL, ConfigId, Label, axes_except, named, ordered
 from lab1.manifest import Manifest
 from lab1.step import Execution, differences
@@ -44,6 +46,7 @@ KINDS = (
     "thread_gain",
     "profile_vs_training",
     "execution_differs",
+    "unmeasured",
 )
 
 
@@ -103,6 +106,20 @@ def caveats(manifest: Manifest) -> list[Finding]:
     ds = manifest.dataset
     subset = ds.source if ds is not None and not ds.full else None
     return [Finding("caveat", {"dry_run": dry, "subset": subset})] if dry or subset else []
+
+
+def unmeasured(manifest: Manifest, comparison: pd.DataFrame | None) -> list[Finding]:
+    """What this system had no source for (lab1.environment.UNMEASURED keys, in that order):
+    one note, so an unknown is never read as a value."""
+    env = manifest.environment
+    gaps = set(env.unmeasured) if env is not None else set()
+    if comparison is not None:
+        if comparison["contended"].isna().any():
+            gaps.add("contention")
+        if not all(map(device_time_measured, comparison["device"])):
+            gaps.add("device_time")
+    items = [k for k in UNMEASURED if k in gaps]
+    return [Finding("unmeasured", {"items": items})] if items else []
 
 
 def layers(rows: list[dict]) -> list[Finding]:
@@ -186,7 +203,16 @@ def _scaling(config: Label, phase: str, g: pd.DataFrame) -> list[Finding]:
                 "hi_share": hi.top_op_share,
             },
         ),
-        Finding("peak_memory", {**where, "lo": lo.peak_memory_bytes, "hi": hi.peak_memory_bytes}),
+        # Null where not measured (mps): no sentence rather than one about a dash.
+        *(
+            [
+                Finding(
+                    "peak_memory", {**where, "lo": lo.peak_memory_bytes, "hi": hi.peak_memory_bytes}
+                )
+            ]
+            if pd.notna(lo.peak_memory_bytes) and pd.notna(hi.peak_memory_bytes)
+            else []
+        ),
     ]
 
 
@@ -320,7 +346,7 @@ def profiling(comparison: pd.DataFrame | None, share_change: pd.DataFrame | None
 
 def _contended(cmp: pd.DataFrame) -> list[Finding]:
     """Rows measured while other processes kept the CPU busy (lab1.exclusive.MachineLoad)."""
-    busy = cmp[cmp["contended"]]
+    busy = cmp[cmp["contended"].eq(True)]  # null: unknown (lab1.exclusive), not contended
     if busy.empty:
         return []
     rates = busy["other_cpu_s"] / (busy["window_end"] - busy["window_start"])

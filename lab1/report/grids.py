@@ -9,6 +9,7 @@ from dataclasses import replace
 import pandas as pd
 
 from lab1 import fmt
+from lab1.devices import device_time_measured
 from lab1.identity import ConfigId, labels, ordered
 from lab1.report.blocks import Block, Table
 from lab1.report.findings import SWEEP
@@ -20,6 +21,14 @@ TIME_LABELS = {
     "device_total_us": "device total",
 }
 RANKED_BY = {"self_cpu": "self CPU time", "self_device": "self device time"}
+# mps runs the kernels but torch.profiler does not see them: its CPU time is dispatch only.
+RANKED_BY_UNTRACED = "CPU dispatch time (device time not measured)"
+
+
+def _peak(n: float | None) -> str:
+    """Peak memory; null only where it was not measured (mps: lab1.profiling)."""
+    return fmt.NOT_MEASURED if pd.isna(n) else fmt.nbytes(n)
+
 
 # (column, header, formatter) of the comparison table, in display order.
 COMPARISON_COLUMNS: tuple[tuple[str, str, Callable], ...] = (
@@ -32,7 +41,7 @@ COMPARISON_COLUMNS: tuple[tuple[str, str, Callable], ...] = (
     ("us_per_sample", "µs/image", fmt.us),
     ("top_op", "top op", fmt.code),
     ("top_op_share", "top op share", fmt.pct),
-    ("peak_memory_bytes", "peak memory", fmt.nbytes),
+    ("peak_memory_bytes", "peak memory", _peak),
     ("profiler_overhead", "profiler overhead", fmt.ratio),
     ("achieved_gflops", "GFLOP/s", fmt.gflops),
     ("share_of_peak", "share of peak", fmt.pct),
@@ -97,6 +106,12 @@ def comparison_table(comparison: pd.DataFrame, lang: str = "en") -> Table:
     return Table(header, [list(r.values()) for r in rows], numeric)
 
 
+def _time_cell(total_us: float, column: str, steps: int, traced: bool) -> str:
+    if not traced and column in ("self_device_us", "device_total_us"):
+        return fmt.NOT_MEASURED
+    return fmt.us(total_us / steps)
+
+
 def top10_by_config(top10: pd.DataFrame, lang: str = "en") -> list[tuple[tuple, list[Block]]]:
     """((its ConfigId, phase, sort_key), [its title line, its ranked table]) per config, phase
     and sort key, in display order (a GPU config ranked by CPU time first); times per profiled
@@ -110,21 +125,28 @@ def top10_by_config(top10: pd.DataFrame, lang: str = "en") -> list[tuple[tuple, 
         key = (ConfigId.of(first), first["phase"], first["sort_key"])
         batch, phase, sort_key = first["batch_size"], first["phase"], first["sort_key"]
         steps = int(g["active_steps"].iloc[0])
-        # Device columns are all zero on a CPU config: leave them out there.
-        cols = [c for c in TIME_LABELS if g[c].any() or c in ("self_cpu_us", "cpu_total_us")]
+        # Device columns are all zero on a CPU config: leave them out there. On mps they are
+        # zero because nothing measured them: shown, as "not measured".
+        traced = device_time_measured(first["device"])
+        cols = [
+            c
+            for c in TIME_LABELS
+            if g[c].any() or c in ("self_cpu_us", "cpu_total_us") or not traced
+        ]
         rows = [
             [
                 str(r["rank"]),
                 fmt.code(r["op_name"]),
                 fmt.real(r["calls"] / steps),
-                *[fmt.us(r[c] / steps) for c in cols],
+                *[_time_cell(r[c], c, steps, traced) for c in cols],
                 fmt.pct(r["share"]),
             ]
             for _, r in g.iterrows()
         ]
+        ranked_by = RANKED_BY[sort_key] if traced else RANKED_BY_UNTRACED
         title = (
             f"**{first['label']} ({first['device_name']}) · "
-            f"batch {batch} · {phase}** (ranked by {RANKED_BY[sort_key]}, {steps} profiled "
+            f"batch {batch} · {phase}** (ranked by {ranked_by}, {steps} profiled "
             f"step{'s' if steps != 1 else ''})"
         )
         header = ["#", "operator", "calls/step", *[f"{TIME_LABELS[c]} (µs/step)" for c in cols]]

@@ -114,7 +114,13 @@ def environment_section(d: RunData) -> Section:
         ],
     ]
     table = Table(["component", "version / model"], rows)
-    blocks = ["Captured automatically when the run started.", table, *limits_blocks(d)]
+    gaps = findings.unmeasured(d.manifest, d.tables["comparison"])
+    blocks = [
+        "Captured automatically when the run started.",
+        table,
+        *[Note(words.sentence(f)) for f in gaps],
+        *limits_blocks(d),
+    ]
     return Section("Environment", blocks)
 
 

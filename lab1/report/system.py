@@ -41,7 +41,7 @@ def limits_blocks(d: RunData, lang: str = "en") -> list[Block]:
             fmt.count(r.threads),
             WHAT[r.what],
             r.dtype,
-            "not supported"
+            r.note.partition(":")[0]  # not supported | not measured (lab1.limits)
             if pd.isna(r.value)
             else f"{fmt.gflops(r.value)} {r.unit}"
             if r.unit != "µs"

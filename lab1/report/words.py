@@ -159,6 +159,27 @@ def _contended(v: dict) -> str:
     )
 
 
+# lab1.environment.UNMEASURED keys: what is unknown without the source.
+UNMEASURED = {
+    "cpu_flags": "the CPU's feature flags (/proc/cpuinfo), so whether it has native bf16: bf16 "
+    "is refused as undetermined",
+    "contention": "other processes' CPU time during each measurement (/proc/stat): "
+    "contended is unknown, not “no”",
+    "allocator": "glibc's allocator tuning (keep_heap_mapped) was not applied: CPU steps may "
+    "page-fault freed memory back in",
+    "memory": "the machine's memory size",
+    "device_time": "device time and peak memory on mps (torch.profiler does not trace MPS "
+    "kernels): its operators are ranked by CPU dispatch time",
+}
+
+
+def _unmeasured(v: dict) -> str:
+    return (
+        "Not measured on this system (a Linux-only source, or none for the device), shown as "
+        f"unknown rather than guessed: {'; '.join(UNMEASURED[k] for k in v['items'])}."
+    )
+
+
 def _not_profiled(v: dict) -> str:
     return "Not profiled in this run: no operator or batch-size findings."
 
@@ -200,7 +221,7 @@ def _fixed_cost(v: dict) -> str:
     return (
         f"{_where(v)}: a step costs {fmt.ms(v['fixed_ms'])} ms fixed + {fmt.us(v['per_sample_us'])}"
         f" µs per image (fit r² {fmt.decimal(v['r2'], 3)}); the fixed part {below}, and "
-        f"images/s stop improving by 10 % per larger batch from batch {v['plateau_bs']}."
+        f"no larger batch of the ladder reaches 10 % more images/s than batch {v['plateau_bs']}."
     )
 
 
@@ -272,6 +293,7 @@ SENTENCES: dict[str, Callable[[dict], str]] = {
     "precision_speedup": _precision_speedup,
     "profiler_overhead": _profiler_overhead,
     "contended": _contended,
+    "unmeasured": _unmeasured,
     "not_profiled": _not_profiled,
     "time_goes": _time_goes,
     "peak_share": _peak_share,

@@ -240,6 +240,24 @@ def _caveat(v: dict) -> str:
     return f"这些结果来自{'、'.join(parts)}：只能说明流水线能运行，不能作为实验结果。"
 
 
+# lab1.environment.UNMEASURED 的各项：没有来源时未知的是什么。
+UNMEASURED = {
+    "cpu_flags": "CPU 的特性标志（/proc/cpuinfo），因此无法判断是否原生支持 bf16：bf16 被拒绝",
+    "contention": "每次测量期间其他进程的 CPU 时间（/proc/stat）：是否存在争用为未知，而不是“否”",
+    "allocator": "未应用 glibc 内存分配器的调整（keep_heap_mapped）：CPU 的每步可能重新产生缺页",
+    "memory": "机器的内存大小",
+    "device_time": "mps 上的设备时间和峰值内存（torch.profiler 不跟踪 MPS 内核）：算子按 CPU "
+    "派发时间排序",
+}
+
+
+def _unmeasured(v: dict) -> str:
+    return (
+        "本系统上未测量（只有 Linux 才有的来源，或该设备没有来源），显示为未知而不是猜测："
+        f"{'；'.join(UNMEASURED[k] for k in v['items'])}。"
+    )
+
+
 def _contended(v: dict) -> str:
     where = "；".join(f"{_where(c)} · 批大小 {c['bs']}" for c in v["configs"])
     return (
@@ -325,6 +343,7 @@ SENTENCES: dict[str, Callable[[dict], str]] = {
         + "；所有吞吐数字都是关闭性能分析器后测得的。"
     ),
     "contended": _contended,
+    "unmeasured": _unmeasured,
     "not_profiled": lambda v: "本次运行没有进行性能分析：没有算子或批大小方面的结论。",
     "time_goes": lambda v: (
         f"{_where(v)}，批大小 {v['bs']}：{fmt.us(v['step_us'])} 微秒的一步中 "
@@ -365,7 +384,10 @@ def _translated(blocks: list[Block]) -> list[Block]:
     out: list[Block] = []
     for b in blocks:
         if isinstance(b, Table):
-            rows = [[c.replace("**total**", "**合计**") for c in r] for r in b.rows]
+            rows = [
+                [c.replace("**total**", "**合计**").replace(fmt.NOT_MEASURED, "未测量") for c in r]
+                for r in b.rows
+            ]
             out.append(Table([HEADERS.get(h, h) for h in b.header], rows, b.numeric))
         elif isinstance(b, Figure):
             out.append(Figure(b.path, CAPTIONS.get(b.path.stem, b.caption)))
@@ -390,7 +412,8 @@ def _hardware(d: RunData) -> list[Block]:
         ["GPU(型号，数目)", f"{gpu}（{env.gpu_count} 块）"],
         ["内存", fmt.nbytes(env.memory_bytes)],
     ]
-    return [Table(["", "配置"], rows)]
+    gaps = findings.unmeasured(d.manifest, d.tables["comparison"])
+    return [Table(["", "配置"], rows), *[Note(SENTENCES[f.kind](f.values)) for f in gaps]]
 
 
 def _software(d: RunData) -> list[Block]:
@@ -423,6 +446,10 @@ def _top_title(text: str) -> str:
         *PHASE.items(),
         ("ranked by self CPU time", "按自身 CPU 时间排序"),
         ("ranked by self device time", "按自身设备时间排序"),
+        (
+            "ranked by CPU dispatch time (device time not measured)",
+            "按 CPU 派发时间排序（设备时间未测量）",
+        ),
         ("profiled steps", "个分析步"),
         ("profiled step", "个分析步"),
         (" · batch ", " · 批大小 "),

@@ -204,3 +204,50 @@ def test_preflight_warns_once_when_the_code_changed_and_resumes(tmp_path, caplog
     with caplog.at_level("WARNING", logger="lab1.preflight"):
         check_resume(replace(same, resume=True))
     assert [r for r in caplog.records if r.levelname == "WARNING"] == []
+
+
+def test_a_flow_run_retry_resumes_the_same_run_and_trains_once(
+    prefect_harness, tiny_data_dir, tmp_path, monkeypatch
+):
+    """A crash after training (a lost worker, say) and the flow run's retry: the retry finds
+    the same run directory, takes the training from its cache and completes the run."""
+    from flows import lab1_flow
+    from lab1 import train
+
+    real_profile, real_train, crashes, trainings = (
+        lab1_flow._profile_all,
+        train.train_and_log,
+        [],
+        [],
+    )
+
+    def profile_crashing_once(*args, **kwargs):
+        if not crashes:
+            crashes.append("worker lost")
+            raise RuntimeError("worker lost")
+        return real_profile(*args, **kwargs)
+
+    def counted_training(*args, **kwargs):
+        trainings.append(1)
+        return real_train(*args, **kwargs)
+
+    monkeypatch.setattr(lab1_flow, "_profile_all", profile_crashing_once)
+    monkeypatch.setattr(train, "train_and_log", counted_training)
+    runs = tmp_path / "runs"
+    state = lab1_flow.lab1_pipeline.with_options(retries=1, retry_delay_seconds=0)(
+        data_dir=str(tiny_data_dir),
+        offline=True,
+        runs_dir=str(runs),
+        run_name="retried",
+        dry_run=True,
+        devices=("cpu",),
+        batch_sizes=(2,),
+        cpu_threads=("1",),
+        return_state=True,
+    )
+    assert state.is_completed() and crashes == ["worker lost"]
+    assert trainings == [1]  # the retry took train-and-log from its cache
+    assert sorted(p.name for p in runs.iterdir()) == ["history", "retried"]
+    manifest = json.loads((runs / "retried" / "manifest.json").read_text())
+    assert manifest["status"] == "completed" and manifest["error"] is None
+    assert manifest["results"]["epochs_completed"] == 2

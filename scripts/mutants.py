@@ -169,6 +169,48 @@ MUTANTS = (
         ("tests/test_checkpoints.py", "-k", "contended"),
     ),
     Mutant(
+        "atomic: the temporary is left behind",
+        "lab1/atomic.py",
+        "            os.replace(tmp, path)",
+        '            path.write_bytes(tmp.read_bytes()); tmp = tmp.with_name("gone")',
+        ("tests/test_data.py", "-k", "download_from_mirror"),
+    ),
+    Mutant(
+        "precision: channels_last on for fp32 on CPU",
+        "lab1/precision.py",
+        'CPU_CHANNELS_LAST = {"fp32": False, "bf16": True}',
+        'CPU_CHANNELS_LAST = {"fp32": True, "bf16": True}',
+        ("tests/test_train.py", "-k", "channels_last_is"),
+    ),
+    Mutant(
+        "allocator: glibc still trims the freed heap",
+        "lab1/allocator.py",
+        "_TRIM_THRESHOLD = 256 << 20",
+        "_TRIM_THRESHOLD = 128 << 10",
+        ("tests/test_train.py", "-k", "kept_heap"),
+    ),
+    Mutant(
+        "limits: native bf16 read backwards",
+        "lab1/limits.py",
+        "if cpu_flags() & set(CPU_BF16_FLAGS):",
+        "if not cpu_flags() & set(CPU_BF16_FLAGS):",
+        ("tests/test_limits.py",),
+    ),
+    Mutant(
+        "interrupt: a second signal only asks again",
+        "lab1/interrupt.py",
+        "    if _requested is not None:\n        raise Interrupted(signum)",
+        "    if _requested is not None:\n        return",
+        ("tests/test_interrupt.py", "-k", "second"),
+    ),
+    Mutant(
+        "architecture: a checkpoint path spelled outside RunPaths",
+        "lab1/checkpoints.py",
+        "return checkpoint_file(ckpt_dir, epoch)",
+        'return Path(ckpt_dir) / f"epoch_{epoch}.pt"',
+        ("tests/test_architecture.py", "-k", "only_rundir"),
+    ),
+    Mutant(
         "run paths: checkpoints named by index, not epoch",
         "lab1/rundir.py",
         'return Path(folder) / f"epoch_{epoch}.pt"',
@@ -204,6 +246,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-k", default="", help="only the mutants whose name contains this")
     parser.add_argument("--timeout", type=float, default=600, help="seconds per pytest run")
+    parser.add_argument(
+        "--no-baseline", action="store_true", help="skip the unmutated run (known to pass)"
+    )
     args = parser.parse_args()
     chosen = [m for m in MUTANTS if args.k in m.name]
     for m in chosen:  # every replacement must still find its line, exactly once
@@ -213,7 +258,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="lab1-mutants-") as tmp:
         tree = Path(tmp)
         copy_tree(tree)
-        selections = sorted({m.tests for m in chosen})
+        selections = [] if args.no_baseline else sorted({m.tests for m in chosen})
         for sel in selections:
             status, seconds = pytest(tree, sel, args.timeout)
             if status != 0:

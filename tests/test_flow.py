@@ -226,3 +226,49 @@ def test_a_successful_cpu_run_prints_no_error_and_a_tensorboard_command_that_wor
     assert os.access(ROOT / args[0], os.X_OK), args  # relative paths: from the repo root
     assert Path(args[0]).name == "tensorboard" or args[1:3] == ["-m", "tensorboard.main"]
     assert (ROOT / args[args.index("--logdir") + 1]).resolve() == (run / "tensorboard").resolve()
+
+
+@pytest.mark.slow
+def test_report_lang_open_report_and_screenshots_through_the_cli(tmp_path):
+    """One dry run with the three report options a user types: a Chinese report, opened in
+    "the browser" (BROWSER: a script that notes the URL it was given), with the run's own
+    TensorBoard photographed where chromium is installed (CI installs it)."""
+    from conftest import write_mnist_layout
+
+    from lab1.viewer import find_chromium
+
+    write_mnist_layout(tmp_path / "data")
+    opened = tmp_path / "opened.txt"
+    browser = tmp_path / "browser.sh"
+    browser.write_text(f'#!/bin/sh\necho "$1" > {opened}\n')
+    browser.chmod(0o755)
+    runs = tmp_path / "runs"
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "flows" / "lab1_flow.py"),
+            *("--offline", "--dry-run", "--data-dir", str(tmp_path / "data")),
+            *("--runs-dir", str(runs), "--run-name", "opts", "--devices", "cpu"),
+            *("--batch-sizes", "2", "--cpu-threads", "1"),
+            *("--report-lang", "zh", "--open-report", "--tensorboard-screenshots"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "CUDA_VISIBLE_DEVICES": "", "BROWSER": str(browser)},
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    run = runs / "opts"
+    report_md = (run / "report.md").read_text()
+    assert report_md.startswith("# ") and "## 实验环境" in report_md and "## 分析" in report_md
+    assert opened.read_text().strip() == (run / "report.html").resolve().as_uri()
+    manifest = json.loads((run / "manifest.json").read_text())
+    if find_chromium() is None:
+        assert manifest["screenshots"] is None
+        assert "no TensorBoard screenshots: no chromium here" in result.stderr
+        return
+    shots = {tab: run / "screenshots" / f"tensorboard_{tab}.png" for tab in ("graphs", "scalars")}
+    assert manifest["screenshots"] == {tab: str(p) for tab, p in shots.items()}
+    for png in shots.values():
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "screenshots/tensorboard_graphs.png" in report_md

@@ -280,7 +280,7 @@ def test_cuda_graph_step_is_captured_and_matches_eager_accuracy(tiny_dataset, tm
     graph = train_and_log(
         tiny_dataset.path, "cuda", tmp_path / "b", tmp_path / "cb", recipe, 3, cuda_graph=True
     )
-    assert graph["execution"] == {"channels_last": True, "step": "cuda_graph"}
+    assert graph["execution"] == {"channels_last": True, "step": "cuda_graph", "precision": "fp32"}
     assert [h["lr"] for h in graph["history"]] == [h["lr"] for h in eager["history"]]
     assert abs(graph["test_accuracy"] - eager["test_accuracy"]) <= 0.05
     # The graphed run's checkpoint resumes eagerly: the optimizer state crosses step kinds.

@@ -13,7 +13,10 @@ selection fail. Exit status 0 only when every mutant is caught.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -231,18 +234,36 @@ def copy_tree(dest: Path) -> None:
 
 def pytest(tree: Path, args: tuple[str, ...], timeout: float) -> tuple[int, float]:
     """pytest on the copy (its code first on sys.path, also in subprocesses): (status, s)."""
-    env = {**__import__("os").environ, "PYTHONPATH": str(tree), "CUDA_VISIBLE_DEVICES": ""}
+    env = {**os.environ, "PYTHONPATH": str(tree), "CUDA_VISIBLE_DEVICES": ""}
     cmd = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *args]
     start = time.monotonic()
+    # A session of its own, so that a stop (Ctrl-C, SIGTERM, the timeout) ends pytest and
+    # every process its tests started, and nothing keeps running in the deleted copy.
+    proc = subprocess.Popen(
+        cmd,
+        cwd=tree,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     try:
-        done = subprocess.run(cmd, cwd=tree, env=env, capture_output=True, timeout=timeout)
-        status = done.returncode
+        status = proc.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
         status = -1
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
     return status, time.monotonic() - start
 
 
+def _stop(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt  # SIGTERM too: the temporary copy is removed on the way out
+
+
 def main() -> int:
+    signal.signal(signal.SIGTERM, _stop)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-k", default="", help="only the mutants whose name contains this")
     parser.add_argument("--timeout", type=float, default=600, help="seconds per pytest run")

@@ -43,7 +43,7 @@ def _cpuinfo_flags() -> set[str]:
 @pytest.mark.skipif(not Path("/proc/cpuinfo").is_file(), reason="reads Linux's /proc/cpuinfo")
 def test_bf16_is_measured_only_where_native(cpu_rows):
     bf16 = next(r for r in cpu_rows if r["dtype"] == "bfloat16")
-    if _cpuinfo_flags() & {"amx_bf16", "avx512_bf16"}:  # this machine: avx512_bf16
+    if _cpuinfo_flags() & {"amx_bf16", "avx512_bf16"}:
         assert math.isfinite(bf16["value"]) and 1 < bf16["value"] < 100_000
     else:
         assert bf16["value"] is None and bf16["note"].startswith("not supported")

@@ -56,7 +56,7 @@ def append_history(paths: RunPaths, run_id: str, tables: dict[str, str | Path]) 
         # swapped in by renames: a reader sees the old partition or the new one, never half.
         tmp = final.with_name(f".{final.name}.{secrets.token_hex(4)}.tmp")
         tmp.mkdir(parents=True)
-        pq.write_table(table, tmp.joinpath(part.name))
+        pq.write_table(table, tmp / part.name)
         old = None
         if final.exists():
             old = final.with_name(f".{final.name}.{secrets.token_hex(4)}.old")

@@ -131,9 +131,6 @@ class RunPaths:
     def exported_program(self) -> Path:
         return self.graph / "model.pt2"
 
-    def dataset(self, name: str) -> Path:
-        return decoded_dataset(self.data, name)
-
     @property
     def screenshots(self) -> Path:
         return self.root / "screenshots"
@@ -229,7 +226,8 @@ def history_part(runs_dir: str | Path, table: str, run_id: str) -> Path:
 
 
 # The two below take a folder, not a run: training and data preparation also run on folders
-# outside any run directory (benchmarks, the GPU check, tests); RunPaths names them in a run.
+# outside any run directory (benchmarks, the GPU check, tests); in a run, the folders are
+# RunPaths.checkpoints and RunPaths.data.
 def checkpoint_file(folder: str | Path, epoch: int) -> Path:
     return Path(folder) / f"epoch_{epoch}.pt"
 

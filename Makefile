@@ -11,7 +11,7 @@ PREFECT    := $(VENV)/bin/prefect
 SERVER_API ?= $(or $(PREFECT_API_URL),http://127.0.0.1:4200/api)
 ON_SERVER  := PREFECT_API_URL=$(SERVER_API) PREFECT_SERVER_ANALYTICS_ENABLED=false
 
-.PHONY: venv run test lint tensorboard server pools deploy worker-cpu worker-gpu run-deployed
+.PHONY: venv run test mutants lint tensorboard server pools deploy worker-cpu worker-gpu run-deployed
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -32,6 +32,10 @@ test: $(STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m pytest -q $(ARGS)
+
+## Mutation check (not part of make test): each core behaviour broken once must fail its tests.
+mutants: $(STAMP)
+	$(PY) scripts/mutants.py $(ARGS)
 
 lint: $(STAMP)
 	$(PY) -m ruff check .

@@ -135,8 +135,7 @@ def _screenshots(book: RunBook) -> None:
     shots = book.step(
         "tensorboard-screenshots",
         screenshot_tensorboard,
-        tb_dir=str(book.paths.tensorboard),
-        out_dir=str(book.paths.screenshots),
+        run_dir=str(book.paths.root),
     )
     book.record(screenshots=shots)
 

@@ -15,7 +15,6 @@ import hashlib
 import io
 import json
 import logging
-import re
 from pathlib import Path
 from typing import Any
 
@@ -24,15 +23,16 @@ from torch import nn
 
 from lab1.atomic import deflated_zip, rename, write_json, write_stream, write_torch
 from lab1.errors import CheckpointError
+from lab1.rundir import CHECKPOINT_RE, checkpoint_file
 
 log = logging.getLogger("lab1.checkpoints")
 
-CKPT_RE = re.compile(r"^epoch_(\d+)\.pt$")
+CKPT_RE = CHECKPOINT_RE
 ASIDE_SUFFIX = ".bad"
 
 
 def checkpoint_path(ckpt_dir: Path, epoch: int) -> Path:
-    return Path(ckpt_dir) / f"epoch_{epoch}.pt"
+    return checkpoint_file(ckpt_dir, epoch)
 
 
 def record_path(checkpoint: Path) -> Path:

@@ -28,6 +28,7 @@ import torch
 
 from lab1.atomic import atomic_write, write_torch
 from lab1.errors import DataError
+from lab1.rundir import decoded_dataset
 
 log = logging.getLogger("lab1.data")
 
@@ -323,7 +324,7 @@ def prepare_dataset(
     checksum = content_checksum(tensors)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / f"{name}.pt"
+    path = decoded_dataset(out_dir, name)
     write_torch(path, lambda f: torch.save(tensors, f))  # deflated: digits are mostly zeros
     train_size, test_size = len(tensors["train_labels"]), len(tensors["test_labels"])
     info = DatasetInfo(

@@ -25,18 +25,18 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from lab1.config import RUN_NAME_RE
-from lab1.rundir import RunPaths, history_path
+from lab1.rundir import RunPaths, history_part, history_path
 
 TABLE_RE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
-PART = "part-0.parquet"
 # run_id is a string even for a run named "2024": declared, not inferred from directory names.
 PARTITIONING = ds.partitioning(pa.schema([("run_id", pa.string())]), flavor="hive")
 
 
-def history_dir(paths: RunPaths, table: str) -> Path:
+def checked_table(table: str) -> str:
+    """A table name that can name a dataset folder."""
     if not TABLE_RE.match(table):
         raise ValueError(f"history table name {table!r}: use lowercase letters, digits, '_'")
-    return paths.history(table)
+    return table
 
 
 def append_history(paths: RunPaths, run_id: str, tables: dict[str, str | Path]) -> dict:
@@ -50,27 +50,27 @@ def append_history(paths: RunPaths, run_id: str, tables: dict[str, str | Path]) 
         table = pq.read_table(path)
         if "run_id" in table.column_names:
             table = table.drop_columns(["run_id"])
-        root = history_dir(paths, name)
-        final = root / f"run_id={run_id}"
+        part = history_part(paths.runs_dir, checked_table(name), run_id)
+        final = part.parent
         # Written beside the partition under a dot-name (dataset discovery skips those), then
         # swapped in by renames: a reader sees the old partition or the new one, never half.
-        tmp = root / f".run_id={run_id}.{secrets.token_hex(4)}.tmp"
+        tmp = final.with_name(f".{final.name}.{secrets.token_hex(4)}.tmp")
         tmp.mkdir(parents=True)
-        pq.write_table(table, tmp / PART)
+        pq.write_table(table, tmp / part.name)
         old = None
         if final.exists():
-            old = root / f".run_id={run_id}.{secrets.token_hex(4)}.old"
+            old = final.with_name(f".{final.name}.{secrets.token_hex(4)}.old")
             final.rename(old)
         tmp.rename(final)
         if old is not None:
             shutil.rmtree(old)
-        written[name] = str(final / PART)
+        written[name] = str(part)
     return written
 
 
 def read_history(runs_dir: str | Path, table: str) -> pd.DataFrame:
     """Every run's rows of one table under runs_dir, with run_id as a string column."""
-    if not TABLE_RE.match(table):
-        raise ValueError(f"history table name {table!r}: use lowercase letters, digits, '_'")
-    dataset = ds.dataset(history_path(runs_dir, table), format="parquet", partitioning=PARTITIONING)
+    dataset = ds.dataset(
+        history_path(runs_dir, checked_table(table)), format="parquet", partitioning=PARTITIONING
+    )
     return dataset.to_table().to_pandas()

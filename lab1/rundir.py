@@ -48,6 +48,8 @@ TABLES = {
 }
 # The compare step's plots (compare/<name>.png), in the report's order.
 COMPARE_PLOTS = ("throughput", "op_share")
+# An epoch checkpoint's file name (its record is the same name with .json).
+CHECKPOINT_RE = re.compile(r"^epoch_(\d+)\.pt$")
 
 
 def device_tag(device: str) -> str:
@@ -133,9 +135,16 @@ class RunPaths:
     def screenshots(self) -> Path:
         return self.root / "screenshots"
 
+    def screenshot(self, tab: str) -> Path:
+        """One TensorBoard tab photographed (--tensorboard-screenshots)."""
+        return self.screenshots / f"tensorboard_{tab}.png"
+
     @property
     def checkpoints(self) -> Path:
         return self.root / "checkpoints"
+
+    def checkpoint(self, epoch: int) -> Path:
+        return checkpoint_file(self.checkpoints, epoch)
 
     # -- profiling
     @property
@@ -209,6 +218,23 @@ class RunPaths:
 def history_path(runs_dir: str | Path, table: str) -> Path:
     """The history dataset of one table, shared by every run under the runs directory."""
     return Path(runs_dir) / "history" / table
+
+
+def history_part(runs_dir: str | Path, table: str, run_id: str) -> Path:
+    """The one file of run_id's partition (hive layout: the folder name gives the column)."""
+    return history_path(runs_dir, table) / f"run_id={run_id}" / "part-0.parquet"
+
+
+# The two below take a folder, not a run: training and data preparation also run on folders
+# outside any run directory (benchmarks, the GPU check, tests); in a run, the folders are
+# RunPaths.checkpoints and RunPaths.data.
+def checkpoint_file(folder: str | Path, epoch: int) -> Path:
+    return Path(folder) / f"epoch_{epoch}.pt"
+
+
+def decoded_dataset(folder: str | Path, name: str) -> Path:
+    """The decoded tensors of one dataset (lab1.data.prepare_dataset)."""
+    return Path(folder) / f"{name}.pt"
 
 
 def new_run_name(dataset: str) -> str:

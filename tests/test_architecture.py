@@ -5,6 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -48,23 +50,96 @@ def _sources() -> list[Path]:
     return [p for folder in LAYERS for p in sorted((ROOT / folder).rglob("*.py"))]
 
 
+def _text_constants(tree: ast.Module) -> set[str]:
+    """Module-level names bound to a string (``PART = "part-0.parquet"``)."""
+    return {
+        t.id
+        for node in tree.body
+        if isinstance(node, ast.Assign)
+        and isinstance(node.value, ast.Constant)
+        and isinstance(node.value.value, str)
+        for t in node.targets
+        if isinstance(t, ast.Name)
+    }
+
+
+def _is_text(node: ast.AST, constants: set[str]) -> bool:
+    """A literal name in any spelling: "x", f"x_{n}", a module constant, "a" + b, "%s" % n,
+    "{}".format(n)."""
+    if isinstance(node, ast.Constant):
+        return isinstance(node.value, str)
+    if isinstance(node, ast.JoinedStr):
+        return True
+    if isinstance(node, ast.Name):
+        return node.id in constants
+    if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Add, ast.Mod)):
+        return _is_text(node.left, constants) or _is_text(node.right, constants)
+    if isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "format":
+        return _is_text(node.func.value, constants)
+    return False
+
+
+def composed_paths(source: str) -> list[tuple[int, str | None, str]]:
+    """Every ``folder / <literal name>`` and ``folder.joinpath(<literal name>)``:
+    (line, enclosing function, the expression)."""
+    tree = ast.parse(source)
+    constants = _text_constants(tree)
+    owner = {}
+    for fn in ast.walk(tree):
+        if isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            for n in ast.walk(fn):
+                owner[id(n)] = fn.name  # innermost wins: ast.walk visits outer functions first
+    found = []
+    for node in ast.walk(tree):
+        div = isinstance(node, ast.BinOp) and isinstance(node.op, ast.Div)
+        joined = isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "joinpath"
+        if (div and _is_text(node.right, constants)) or (
+            joined and any(_is_text(a, constants) for a in node.args)
+        ):
+            found.append((node.lineno, owner.get(id(node)), ast.unparse(node)))
+    return found
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        'p = d / "model.pt"',
+        'p = d / f"epoch_{n}.pt"',
+        'PART = "part-0.parquet"\np = d / PART',
+        'p = d / ("run_id=" + r)',
+        'p = d / "epoch_%d.pt" % n',
+        'p = d / "epoch_{}.pt".format(n)',
+        'p = d.joinpath(f"tensorboard_{tab}.png")',
+    ],
+)
+def test_the_path_check_sees_every_spelling_of_a_literal_name(source):
+    assert len(composed_paths(source)) == 1
+
+
+def test_the_path_check_leaves_paths_from_a_function_alone():
+    assert composed_paths("p = d / checkpoint_file(d, 3)\nq = d / part.name") == []
+
+
+# Folders that are not a run directory: the dataset cache, the device locks, the viewer's own
+# screenshot folder and the venv's tensorboard script.
+NOT_A_RUN = {
+    "lab1/config.py": None,  # every default folder
+    "lab1/exclusive.py": None,  # lock files under $LAB1_LOCK_DIR
+    "lab1/data.py": {"raw_dir", "export_idx", "_split_files"},
+    "lab1/viewer.py": {"tensorboard_command", "capture_screenshots"},
+}
+
+
 def test_only_rundir_composes_run_relative_paths():
-    """``something / "name"`` with a literal name: lab1.rundir's job (and the dataset cache's,
-    which is not a run directory)."""
-    # config and data: the dataset cache; viewer: screenshots into a folder the user names.
-    allowed = {"lab1/rundir.py", "lab1/config.py", "lab1/data.py", "lab1/viewer.py"}
     found = []
     for path in _sources():
         rel = path.relative_to(ROOT).as_posix()
-        for node in ast.walk(ast.parse(path.read_text())):
-            literal = isinstance(node, ast.BinOp) and isinstance(node.op, ast.Div)
-            named = (
-                literal
-                and isinstance(node.right, ast.Constant)
-                and isinstance(node.right.value, str)
-            )
-            if named and rel not in allowed:
-                found.append(f"{rel}:{node.lineno} / {node.right.value!r}")
+        if rel == "lab1/rundir.py":
+            continue
+        for line, function, expr in composed_paths(path.read_text()):
+            allowed = NOT_A_RUN.get(rel, set())
+            if allowed is not None and function not in allowed:
+                found.append(f"{rel}:{line} ({function}) {expr}")
     assert found == []
 
 

@@ -43,6 +43,17 @@ def test_a_truncated_newest_checkpoint_is_set_aside_and_the_previous_one_used(tm
     assert "epoch_3.pt" in caplog.text and "set aside" in caplog.text
 
 
+def test_a_whole_checkpoint_that_is_not_the_recorded_one_is_set_aside(tmp_path):
+    """Loadable, but other bytes than its record's checksum (epoch 1's file copied over epoch
+    3's): only the checksum can tell, and the run must resume from epoch 2."""
+    for epoch in (1, 2, 3):
+        _save(tmp_path, epoch)
+    checkpoint_path(tmp_path, 3).write_bytes(checkpoint_path(tmp_path, 1).read_bytes())
+    state, path = load_newest_valid(tmp_path, torch.device("cpu"))
+    assert state["epoch"] == 2 and path == checkpoint_path(tmp_path, 2)
+    assert (tmp_path / "epoch_3.pt.bad").is_file()
+
+
 def test_a_checkpoint_without_its_record_is_not_trusted(tmp_path):
     _save(tmp_path, 1)
     (tmp_path / "epoch_1.json").unlink()

@@ -152,12 +152,14 @@ def mirror(tmp_path, monkeypatch):
 
 
 def test_download_from_mirror_with_md5(tmp_path, mirror):
+    _, resources = mirror
     root = tmp_path / "cache"
     folder = data.download("mnist", root, timeout_s=2)
     assert folder == data.raw_dir("mnist", root)
     info = data.prepare_dataset("mnist", root, tmp_path / "out")
     assert (info.source, info.train_size, info.test_size) == ("local", 60, 20)
-    assert not list(folder.glob("*.part"))
+    # The four served files by name and nothing else: no temporary (".<name>.*.tmp") is left.
+    assert sorted(p.name for p in folder.iterdir()) == sorted(name for name, _ in resources)
 
 
 def test_fetch_path_reports_download_source(tmp_path, mirror):

@@ -30,7 +30,9 @@ def test_dry_run_flow_completes_with_manifest(prefect_harness, tiny_data_dir, tm
     assert manifest["dataset"]["train_size"] == 200
     assert set(manifest["timings"]) >= {"download-data", "export-graph", "train-and-log"}
     assert manifest["results"]["epochs_completed"] == 2
-    assert 0 <= manifest["results"]["test_accuracy"] <= 1
+    # The recorded accuracy is what the saved weights score on the 50 test images, counted
+    # here (a dry run evaluates one test batch of 1,000: all 50).
+    assert manifest["results"]["test_accuracy"] == _accuracy_of(run / "model.pt", run)
     assert manifest["environment"]["packages"]["torch"]
     assert (run / "checkpoints" / "epoch_2.pt").is_file()
     acc = EventAccumulator(str(run / "tensorboard"))
@@ -42,6 +44,22 @@ def test_dry_run_flow_completes_with_manifest(prefect_harness, tiny_data_dir, tm
     with pytest.raises(RunDirError, match="already exists"):
         lab1_pipeline(data_dir=str(tiny_data_dir), offline=True, runs_dir=str(runs), run_name="t1")
     assert json.loads((run / "manifest.json").read_text())["status"] == "completed"
+
+
+def _accuracy_of(weights: Path, run: Path) -> float:
+    import torch
+
+    from lab1.data import load_tensors, normalized_images
+    from lab1.model import Net
+
+    t = load_tensors(run / "data" / "mnist.pt")
+    model = Net()
+    model.load_state_dict(torch.load(weights, weights_only=True))
+    model.eval()
+    with torch.no_grad():
+        x = normalized_images(t["test_images"], "mnist", torch.device("cpu"))
+        right = int((model(x).argmax(dim=1) == t["test_labels"]).sum())
+    return right / len(t["test_labels"])
 
 
 def test_failure_inside_the_flow_marks_the_run_failed(prefect_harness, tmp_path):
@@ -105,13 +123,43 @@ def test_bad_input_gives_one_clear_line(args, message, tmp_path):
     assert not runs.exists() or not any(runs.iterdir())  # nothing half-written
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root can write to a read-only directory")
-def test_read_only_runs_dir(tmp_path):
+def _read_only_mount(path: Path) -> bool:
+    """A read-only tmpfs at path (root with CAP_SYS_ADMIN, as in CI); False where not allowed."""
+    path.mkdir()
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(path)], capture_output=True
+    )
+    return done.returncode == 0
+
+
+@pytest.mark.parametrize("kind", ["read-only", "under-a-file"])
+def test_unwritable_runs_dir_is_one_line_and_exit_2(kind, tmp_path):
+    """Unwritable for root too: a read-only mount (EROFS; chmod where not root, which root
+    ignores) and a path under a regular file (ENOTDIR)."""
     ro = tmp_path / "ro"
-    ro.mkdir()
-    ro.chmod(stat.S_IRUSR | stat.S_IXUSR)
-    result = _cli("--offline", "--runs-dir", str(ro / "runs"), cwd=tmp_path)
-    assert result.returncode == 2 and "is not writable" in result.stderr
+    mounted = False
+    if kind == "under-a-file":
+        ro.write_text("a file, not a folder")
+    elif os.geteuid() == 0:
+        mounted = _read_only_mount(ro)
+        if not mounted:
+            pytest.skip("root without CAP_SYS_ADMIN: under-a-file covers the unwritable path")
+    else:
+        ro.mkdir()
+        ro.chmod(stat.S_IRUSR | stat.S_IXUSR)
+    try:
+        result = _cli("--offline", "--runs-dir", str(ro / "runs"), cwd=tmp_path)
+        lines = result.stderr.strip().splitlines()
+        assert result.returncode == 2 and len(lines) == 1, result.stderr
+        assert lines[0].startswith(f"error: --runs-dir {ro / 'runs'} is not writable: ")
+        assert "Traceback" not in result.stdout
+        if kind == "under-a-file":
+            assert lines[0].endswith("Not a directory") and ro.read_text() == "a file, not a folder"
+        else:
+            assert not (ro / "runs").exists()
+    finally:
+        if mounted:
+            subprocess.run(["umount", "-l", str(ro)], capture_output=True)
 
 
 def test_help_lists_the_typed_options(tmp_path):
@@ -178,3 +226,49 @@ def test_a_successful_cpu_run_prints_no_error_and_a_tensorboard_command_that_wor
     assert os.access(ROOT / args[0], os.X_OK), args  # relative paths: from the repo root
     assert Path(args[0]).name == "tensorboard" or args[1:3] == ["-m", "tensorboard.main"]
     assert (ROOT / args[args.index("--logdir") + 1]).resolve() == (run / "tensorboard").resolve()
+
+
+@pytest.mark.slow
+def test_report_lang_open_report_and_screenshots_through_the_cli(tmp_path):
+    """One dry run with the three report options a user types: a Chinese report, opened in
+    "the browser" (BROWSER: a script that notes the URL it was given), with the run's own
+    TensorBoard photographed where chromium is installed (CI installs it)."""
+    from conftest import write_mnist_layout
+
+    from lab1.viewer import find_chromium
+
+    write_mnist_layout(tmp_path / "data")
+    opened = tmp_path / "opened.txt"
+    browser = tmp_path / "browser.sh"
+    browser.write_text(f'#!/bin/sh\necho "$1" > {opened}\n')
+    browser.chmod(0o755)
+    runs = tmp_path / "runs"
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "flows" / "lab1_flow.py"),
+            *("--offline", "--dry-run", "--data-dir", str(tmp_path / "data")),
+            *("--runs-dir", str(runs), "--run-name", "opts", "--devices", "cpu"),
+            *("--batch-sizes", "2", "--cpu-threads", "1"),
+            *("--report-lang", "zh", "--open-report", "--tensorboard-screenshots"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "CUDA_VISIBLE_DEVICES": "", "BROWSER": str(browser)},
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    run = runs / "opts"
+    report_md = (run / "report.md").read_text()
+    assert report_md.startswith("# ") and "## 实验环境" in report_md and "## 分析" in report_md
+    assert opened.read_text().strip() == (run / "report.html").resolve().as_uri()
+    manifest = json.loads((run / "manifest.json").read_text())
+    if find_chromium() is None:
+        assert manifest["screenshots"] is None
+        assert "no TensorBoard screenshots: no chromium here" in result.stderr
+        return
+    shots = {tab: run / "screenshots" / f"tensorboard_{tab}.png" for tab in ("graphs", "scalars")}
+    assert manifest["screenshots"] == {tab: str(p) for tab, p in shots.items()}
+    for png in shots.values():
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "screenshots/tensorboard_graphs.png" in report_md

@@ -130,3 +130,124 @@ def test_rerunning_a_completed_run_executes_no_task(prefect_harness, tiny_data_d
         assert task in names
     assert "profile-cpu-fp32-t1-bs1" in names and "profile-cpu-fp32-t1-bs4" in names
     assert "limits-cpu-t1" in names and "ladder-cpu-t" in names
+
+
+# ------------------------------------------------------------------ the resume preflight
+
+
+def _trained_run(tmp_path: Path, epochs_trained: int, code: str):
+    """A run trained for ``epochs_trained`` epochs (its newest checkpoint and record) whose
+    manifest says it was started by code version ``code``; returns its Lab1Config."""
+    from rundirs import start_run
+
+    from lab1.checkpoints import save_checkpoint
+    from lab1.config import Lab1Config
+
+    runs = tmp_path / "runs"
+    cfg = Lab1Config(runs_dir=str(runs), run_name="r", data_dir=str(tmp_path), epochs=5)
+    paths = start_run(runs / "r", parameters=cfg, code_version=code)
+    recipe = {
+        "dataset": "mnist",
+        "data_checksum": "c",
+        "batch_size": cfg.batch_size,
+        "test_batch_size": cfg.test_batch_size,
+        "lr": cfg.lr,
+        "gamma": cfg.gamma,
+        "seed": cfg.seed,
+        "precision": cfg.precision,
+    }
+    save_checkpoint({"epoch": epochs_trained, "recipe": recipe}, paths.checkpoint(epochs_trained))
+    return cfg
+
+
+def test_preflight_refuses_epochs_below_those_already_trained(tmp_path):
+    from dataclasses import replace
+
+    from flows.preflight import check_resume
+    from lab1.errors import ResumeError
+    from lab1.version import code_version
+
+    cfg = _trained_run(tmp_path, 3, code_version())
+    check_resume(replace(cfg, resume=True, epochs=3))  # as many as trained: nothing to redo
+    check_resume(replace(cfg, resume=True, epochs=4))  # more: allowed
+    with pytest.raises(ResumeError, match=r"--resume r: .*--epochs 2 < the 3 already trained"):
+        check_resume(replace(cfg, resume=True, epochs=2))
+
+
+def test_preflight_refuses_another_learning_rate_naming_both(tmp_path):
+    from dataclasses import replace
+
+    from flows.preflight import check_resume
+    from lab1.errors import ResumeError
+    from lab1.version import code_version
+
+    cfg = _trained_run(tmp_path, 1, code_version())
+    with pytest.raises(ResumeError, match=r"--lr 1\.0 → 0\.5"):
+        check_resume(replace(cfg, resume=True, lr=0.5))
+
+
+def test_preflight_warns_once_when_the_code_changed_and_resumes(tmp_path, caplog):
+    from dataclasses import replace
+
+    from flows.preflight import check_resume
+    from lab1.version import code_version
+
+    cfg = _trained_run(tmp_path, 1, "0123abcd-old")
+    with caplog.at_level("WARNING", logger="lab1.preflight"):
+        check_resume(replace(cfg, resume=True))
+    (warning,) = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert warning.startswith(
+        f"the code changed since this run started (0123abcd-old → {code_version()})"
+    )
+    caplog.clear()
+    same = _trained_run(tmp_path / "same", 1, code_version())
+    with caplog.at_level("WARNING", logger="lab1.preflight"):
+        check_resume(replace(same, resume=True))
+    assert [r for r in caplog.records if r.levelname == "WARNING"] == []
+
+
+def test_a_flow_run_retry_resumes_the_same_run_and_trains_once(
+    prefect_harness, tiny_data_dir, tmp_path, monkeypatch
+):
+    """A crash after training (a lost worker, say) and the flow run's retry: the retry finds
+    the same run directory, takes the training from its cache and completes the run."""
+    from flows import lab1_flow
+    from lab1 import train
+
+    real_profile, real_train, crashes, trainings = (
+        lab1_flow._profile_all,
+        train.train_and_log,
+        [],
+        [],
+    )
+
+    def profile_crashing_once(*args, **kwargs):
+        if not crashes:
+            crashes.append("worker lost")
+            raise RuntimeError("worker lost")
+        return real_profile(*args, **kwargs)
+
+    def counted_training(*args, **kwargs):
+        trainings.append(1)
+        return real_train(*args, **kwargs)
+
+    monkeypatch.setattr(lab1_flow, "_profile_all", profile_crashing_once)
+    monkeypatch.setattr(train, "train_and_log", counted_training)
+    runs = tmp_path / "runs"
+    state = lab1_flow.lab1_pipeline.with_options(retries=1, retry_delay_seconds=0)(
+        data_dir=str(tiny_data_dir),
+        offline=True,
+        runs_dir=str(runs),
+        run_name="retried",
+        dry_run=True,
+        devices=("cpu",),
+        batch_sizes=(2,),
+        cpu_threads=("1",),
+        return_state=True,
+    )
+    assert state.is_completed() and crashes == ["worker lost"]
+    assert trainings == [1]  # the retry took train-and-log from its cache
+    assert sorted(p.name for p in runs.iterdir()) == ["history", "retried"]
+    manifest = json.loads((runs / "retried" / "manifest.json").read_text())
+    assert manifest["status"] == "completed" and manifest["error"] is None
+    assert manifest["results"]["epochs_completed"] == 2

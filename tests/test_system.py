@@ -165,3 +165,39 @@ def test_roofline_intensity_counts_bf16_tensors_at_2_bytes_and_fp32_state_at_4()
     assert by[("bf16", "aten::addmm")].intensity == pytest.approx(14.19894, rel=1e-6)
     assert by[("fp32", "aten::addmm")].intensity == pytest.approx(7.09947, rel=1e-6)
     assert by[("bf16", "aten::add")].intensity == pytest.approx(0.125)
+
+
+def test_model_flops_per_step_are_two_per_mac_and_three_passes_for_training():
+    """The Net's 11,992,448 MACs per image (conv1 194,688 + conv2 10,616,832 + fc1 1,179,648
+    + fc2 1,280; tests/test_graph.py checks them layer by layer) at batch 64: inference is
+    2 FLOPs per MAC, 1.535 GFLOP a step; a train step three passes, 4.605 GFLOP."""
+    import pandas as pd
+
+    from lab1.analysis import flops_columns
+
+    macs = 32 * 26 * 26 * 9 + 64 * 24 * 24 * 32 * 9 + 9216 * 128 + 128 * 10
+    assert macs == 11_992_448
+    cmp = pd.DataFrame(
+        {
+            "device": ["cpu", "cpu"],
+            "precision": ["fp32", "fp32"],
+            "threads": [2, 2],
+            "batch_size": [64, 64],
+            "phase": ["train_step", "inference"],
+            "ms_per_step": [100.0, 50.0],
+        }
+    )
+    limits = pd.DataFrame(
+        {
+            "device": ["cpu"],
+            "threads": [2],
+            "what": ["matmul_peak"],
+            "dtype": ["float32"],
+            "value": [200.0],
+        }
+    )
+    out = flops_columns(cmp, macs_per_image=macs, limits=limits)
+    assert out["model_gflop_per_step"].tolist() == pytest.approx([4.605100032, 1.535033344])
+    # GFLOP over seconds: 4.605 / 0.1 s and 1.535 / 0.05 s; as a share of the 200 GFLOP/s peak.
+    assert out["achieved_gflops"].tolist() == pytest.approx([46.05100032, 30.70066688])
+    assert out["share_of_peak"].tolist() == pytest.approx([0.2302550016, 0.1535033344])

@@ -77,3 +77,73 @@ def test_training_progress_artifact_reaches_100_percent(prefect_harness, tiny_da
         f"epochs trained: 2/2 (test accuracy {fmt.pct(last['test_accuracy'])}, "
         f"loss {fmt.decimal(last['test_loss'])})"
     )
+
+
+def _crashing_once(monkeypatch, error: Exception) -> list[int]:
+    """lab1.train.train_and_log trains one epoch (its checkpoint written), then raises error;
+    later calls train normally. Returns the list of calls, appended to per call."""
+    from lab1 import train
+
+    real, calls = train.train_and_log, []
+
+    def crash_after_one_epoch(*args, **kwargs):
+        calls.append(len(calls) + 1)
+        if len(calls) == 1:
+            real(*args[:5], 1, *args[6:], **kwargs)  # args[5]: epochs
+            raise error
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(train, "train_and_log", crash_after_one_epoch)
+    return calls
+
+
+def test_train_and_log_retries_a_transient_crash_from_its_checkpoint(
+    prefect_harness, tiny_dataset, tmp_path, monkeypatch
+):
+    from prefect import flow
+
+    calls = _crashing_once(monkeypatch, RuntimeError("the GPU was preempted"))
+    recipe = asdict(small_recipe(tiny_dataset.checksum, 32, 50))
+
+    @flow
+    def train_two_epochs() -> dict:
+        tb, ck = str(tmp_path / "tb"), str(tmp_path / "ck")
+        return train_and_log(tb_dir=tb, ckpt_dir=ck, **_args(tiny_dataset.path, recipe))
+
+    trained = train_two_epochs()
+    assert calls == [1, 2]  # the crash, then the one retry
+    assert trained["resumed_from_epoch"] == 1 and trained["epochs_completed"] == 2
+    assert [h["epoch"] for h in trained["history"]] == [1, 2]
+
+
+def test_train_and_log_does_not_retry_a_known_error(
+    prefect_harness, tiny_dataset, tmp_path, monkeypatch
+):
+    import pytest
+    from prefect import flow
+
+    from lab1.errors import CheckpointError
+
+    calls = _crashing_once(monkeypatch, CheckpointError("no valid checkpoint"))
+    recipe = asdict(small_recipe(tiny_dataset.checksum, 32, 50))
+
+    @flow
+    def train_two_epochs() -> dict:
+        tb, ck = str(tmp_path / "tb"), str(tmp_path / "ck")
+        return train_and_log(tb_dir=tb, ckpt_dir=ck, **_args(tiny_dataset.path, recipe))
+
+    with pytest.raises(CheckpointError, match="no valid checkpoint"):
+        train_two_epochs()
+    assert calls == [1]
+
+
+def _args(data_path: str, recipe: dict) -> dict:
+    return {
+        "data_path": data_path,
+        "device": "cpu",
+        "recipe": recipe,
+        "epochs": 2,
+        "log_interval": 10,
+        "max_train_batches": 2,
+        "max_test_batches": 1,
+    }

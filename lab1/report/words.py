@@ -213,6 +213,73 @@ def _thread_gain(v: dict) -> str:
     )
 
 
+def _names(ids: list[str]) -> str:
+    return ", ".join(fmt.code(i) for i in ids)
+
+
+def _mixed_data(v: dict) -> str:
+    return (
+        f"**Subset beside full data**: {_names(v['subset'])} ran on a subset of the data, "
+        f"{_names(v['full'])} on the full dataset: their accuracies and epoch times are not "
+        "comparable, and their step timings only per image."
+    )
+
+
+def _not_comparable(v: dict) -> str:
+    parts = []
+    if v["data"]:
+        parts.append(f"{_names(v['data'])} used other data")
+    if v["recipe"]:
+        parts.append(f"{_names(v['recipe'])} another training recipe")
+    return (
+        f"Against the baseline {fmt.code(v['baseline'])}, {' and '.join(parts)}: their "
+        "accuracy rows are marked not comparable."
+    )
+
+
+def _code_versions(v: dict) -> str:
+    runs = "; ".join(f"{fmt.code(r)}: {fmt.code(c or fmt.MISSING)}" for r, c in v["versions"])
+    return f"The runs come from different versions of lab1 ({runs})."
+
+
+def _rows_contended(v: dict) -> str:
+    where = "; ".join(f"{c['label']} · {c['phase']} · batch {c['bs']}" for c in v["configs"])
+    return (
+        f"Contended: other processes kept the CPU busy while these rows were measured ({where});"
+        " compare them with care."
+    )
+
+
+def _run_speedup(v: dict) -> str:
+    text = f"{v['run']} over {v['baseline']} ({v['phase']}): "
+    if v["worst_bs"] == v["best_bs"]:  # one batch size in common
+        text += f"the speed-up is {fmt.ratio(v['best'])} at batch {v['best_bs']}"
+    else:
+        text += _speedup_range(v)
+    if v["slower_at"]:
+        sizes = ", ".join(str(b) for b in v["slower_at"])
+        return text + f"; slower than the baseline at batch {sizes}."
+    return text + "."
+
+
+def _crossover(v: dict) -> str:
+    return (
+        f"{v['phase']}: {v['big']} has a fixed cost of {fmt.ms(v['big_fixed'])} ms per step "
+        f"against {fmt.ms(v['small_fixed'])} ms for {v['small']}, but less per image, so below "
+        f"batch {fmt.count(v['batch'])} {v['small']} is faster and above it {v['big']} is "
+        "(step-time models)."
+    )
+
+
+def _model_ahead(v: dict) -> str:
+    return (
+        f"{v['phase']}: {v['ahead']} is faster than {v['behind']} at every batch size: less "
+        f"fixed cost ({fmt.ms(v['ahead_fixed'])} against {fmt.ms(v['behind_fixed'])} ms per "
+        f"step) and no more per image ({fmt.us(v['ahead_per'])} against "
+        f"{fmt.us(v['behind_per'])} µs)."
+    )
+
+
 SENTENCES: dict[str, Callable[[dict], str]] = {
     "accuracy": _accuracy,
     "loss_trend": _loss_trend,
@@ -232,6 +299,13 @@ SENTENCES: dict[str, Callable[[dict], str]] = {
     "peak_share": _peak_share,
     "fixed_cost": _fixed_cost,
     "thread_gain": _thread_gain,
+    "mixed_data": _mixed_data,
+    "not_comparable": _not_comparable,
+    "code_versions": _code_versions,
+    "rows_contended": _rows_contended,
+    "run_speedup": _run_speedup,
+    "crossover": _crossover,
+    "model_ahead": _model_ahead,
 }
 
 

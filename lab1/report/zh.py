@@ -123,6 +123,7 @@ FIGURE_LABELS = {
     "batch size": "批大小",
     "images / s (profiler off)": "图像 / 秒（关闭性能分析）",
     "Throughput vs batch size": "吞吐与批大小",
+    "Throughput vs batch size, per run": "各运行的吞吐与批大小",
     "Operator share per batch size": "各批大小的算子时间占比",
     "Training on {device}": "在 {device} 上训练",
     "% of self CPU time": "占自身 CPU 时间 %",
@@ -250,6 +251,30 @@ def _contended(v: dict) -> str:
     )
 
 
+def _names(ids: list[str]) -> str:
+    return "、".join(fmt.code(i) for i in ids)
+
+
+def _not_comparable(v: dict) -> str:
+    parts = []
+    if v["data"]:
+        parts.append(f"{_names(v['data'])} 用了不同的数据")
+    if v["recipe"]:
+        parts.append(f"{_names(v['recipe'])} 用了不同的训练配方")
+    return f"与基准 {fmt.code(v['baseline'])} 相比，{'，'.join(parts)}：它们的正确率标为不可比较。"
+
+
+def _run_speedup(v: dict) -> str:
+    text = f"{v['run']} 相对 {v['baseline']}（{PHASE[v['phase']]}）："
+    if v["worst_bs"] == v["best_bs"]:  # one batch size in common
+        text += f"批大小 {v['best_bs']} 时加速比为 {fmt.ratio(v['best'])}"
+    else:
+        text += _speedup_range(v)
+    if v["slower_at"]:
+        return text + f"；批大小 {', '.join(map(str, v['slower_at']))} 时比基准慢。"
+    return text + "。"
+
+
 SENTENCES: dict[str, Callable[[dict], str]] = {
     "accuracy": lambda v: (
         f"训练 {v['epochs']} 轮后测试正确率为 {fmt.pct(v['accuracy'])}（测试损失 "
@@ -302,6 +327,32 @@ SENTENCES: dict[str, Callable[[dict], str]] = {
         f"{v['lo_bs']} 时快 {fmt.ratio(v['lo'])}，在批大小 {v['hi_bs']} 时快 "
         f"{fmt.ratio(v['hi'])}；最好的是批大小 {v['best_bs']} 的 {fmt.ratio(v['best'])}"
         f"（并行效率 {fmt.pct(v['efficiency'])}）。"
+    ),
+    "mixed_data": lambda v: (
+        f"**数据子集与完整数据并列**：{_names(v['subset'])} 只用了数据子集，"
+        f"{_names(v['full'])} 用了完整数据集：正确率和每轮耗时不可比较，步时只能按每张图像比较。"
+    ),
+    "not_comparable": _not_comparable,
+    "code_versions": lambda v: (
+        "这些运行来自不同版本的 lab1（"
+        + "；".join(f"{fmt.code(r)}：{fmt.code(c or fmt.MISSING)}" for r, c in v["versions"])
+        + "）。"
+    ),
+    "rows_contended": lambda v: (
+        "存在资源争用：测量以下各行时其他进程占用了 CPU（"
+        + "；".join(f"{c['label']} · {PHASE[c['phase']]} · 批大小 {c['bs']}" for c in v["configs"])
+        + "），比较时请谨慎。"
+    ),
+    "run_speedup": _run_speedup,
+    "crossover": lambda v: (
+        f"{PHASE[v['phase']]}：{v['big']} 每步的固定开销为 {fmt.ms(v['big_fixed'])} 毫秒，"
+        f"{v['small']} 为 {fmt.ms(v['small_fixed'])} 毫秒，但前者每张图像的开销更小，所以批大小"
+        f"小于 {fmt.count(v['batch'])} 时 {v['small']} 更快，大于它时 {v['big']} 更快（步时模型）。"
+    ),
+    "model_ahead": lambda v: (
+        f"{PHASE[v['phase']]}：{v['ahead']} 在所有批大小下都比 {v['behind']} 快：固定开销更小"
+        f"（{fmt.ms(v['ahead_fixed'])} 对 {fmt.ms(v['behind_fixed'])} 毫秒/步），每张图像的开销"
+        f"也不更大（{fmt.us(v['ahead_per'])} 对 {fmt.us(v['behind_per'])} 微秒）。"
     ),
 }
 

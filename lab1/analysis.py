@@ -22,7 +22,8 @@ import math
 
 import pandas as pd
 
-from lab1.tables import ROOFLINE_SCHEMA
+from lab1.identity import IDENTITY, PANEL, axes_except
+from lab1.tables import CONFIG_COLUMNS, ROOFLINE_SCHEMA
 
 TRAIN_FLOP_FACTOR = 3  # forward + backward (≈ 2 × forward)
 BYTES_PER_ELEMENT = 4  # float32
@@ -30,20 +31,28 @@ MIN_OP_SHARE = 0.01  # roofline: operators below 1 % of the config's time are le
 INCLUSIVE = {"self_cpu": "cpu_total_us", "self_device": "device_total_us"}
 
 
-def peaks(limits: pd.DataFrame | None, what: str = "matmul_peak") -> dict[tuple[str, int], float]:
-    """(device, threads) → the fp32 limit ``what`` (GFLOP/s, GB/s or µs)."""
+LIMIT_KEYS = ("machine_id", "device", "threads")  # what a limit is measured on
+
+
+def peaks(limits: pd.DataFrame | None, what: str = "matmul_peak") -> dict[tuple, float]:
+    """(machine_id, device, threads) → the fp32 limit ``what`` (GFLOP/s, GB/s or µs)."""
     if limits is None:
         return {}
     rows = limits[(limits["what"] == what) & (limits["dtype"] == "float32")]
     rows = rows.dropna(subset=["value"])
-    return {(r.device, int(r.threads)): float(r.value) for r in rows.itertuples()}
+    return {(r.machine_id, r.device, int(r.threads)): float(r.value) for r in rows.itertuples()}
+
+
+def _limit_key(row) -> tuple:
+    return (row.machine_id, row.device, int(row.threads))
 
 
 def thread_columns(cmp: pd.DataFrame) -> pd.DataFrame:
     """speedup_vs_1_thread (ms at 1 thread / ms) and parallel_efficiency (that / threads) on
-    cpu rows that have a 1-thread twin (same precision, batch size and phase); null elsewhere."""
+    cpu rows that have a 1-thread twin (the same config but for its threads, same phase);
+    null elsewhere."""
     one = cmp[(cmp["device"] == "cpu") & (cmp["threads"] == 1)]
-    same = ["precision", "batch_size", "phase"]
+    same = [*axes_except("threads"), "phase"]
     base = one.set_index(same)["ms_per_step"]
     ms_1 = pd.Series(
         [
@@ -68,7 +77,7 @@ def flops_columns(
 ) -> pd.DataFrame:
     """The comparison's FLOP, share-of-peak and step-model columns (COMPARISON_SCHEMA); a
     missing input leaves its columns empty (no op_stats: no FLOPs counted)."""
-    keys = ["device", "precision", "threads", "batch_size", "phase"]
+    keys = [*IDENTITY, "phase"]
     counted = pd.Series(dtype="float64")
     if op_stats is not None:
         ops = op_stats[op_stats["kind"] == "op"]
@@ -87,22 +96,17 @@ def flops_columns(
     out["achieved_gflops"] = gflop / (out["ms_per_step"] / 1e3)
     peak = peaks(limits)
     out["share_of_peak"] = [
-        a / peak[(d, int(t))] if (d, int(t)) in peak else math.nan
-        for a, d, t in zip(out["achieved_gflops"], out["device"], out["threads"], strict=True)
+        a / peak.get(_limit_key(r), math.nan)
+        for a, r in zip(out["achieved_gflops"], out.itertuples(), strict=True)
     ]
-    model = (
-        step_model.set_index(["device", "threads", "phase"])
-        if step_model is not None
-        else pd.DataFrame(columns=["fixed_ms", "per_sample_us"])
-    )
-    # The ladder runs in fp32 (lab1.stepmodel): its fit belongs to the fp32 rows only.
-    for col in ("fixed_ms", "per_sample_us"):
-        out[col] = [
-            model[col].get((d, int(t), p), math.nan) if x == "fp32" else math.nan
-            for d, x, t, p in zip(
-                out["device"], out["precision"], out["threads"], out["phase"], strict=True
-            )
-        ]
+    # The ladder's fit belongs to the rows of its own config (its precision included).
+    fits = ["fixed_ms", "per_sample_us"]
+    if step_model is None:
+        out[fits] = math.nan
+        return out
+    keys = [*PANEL, "phase"]
+    fitted = out[keys].merge(step_model[[*keys, *fits]], on=keys, how="left")
+    out[fits] = fitted[fits].to_numpy(dtype="float64")
     return out
 
 
@@ -124,16 +128,7 @@ def output_elements(op_name: str, shapes: list[list[int]], flops_per_call: float
 
 def roofline_table(op_stats: pd.DataFrame, limits: pd.DataFrame | None, basis_of) -> pd.DataFrame:
     """ROOFLINE_SCHEMA rows; ``basis_of(device)`` is self_cpu or self_device."""
-    config = [
-        "run_id",
-        "torch_version",
-        "device",
-        "device_name",
-        "precision",
-        "threads",
-        "batch_size",
-        "phase",
-    ]
+    config = CONFIG_COLUMNS
     ops = op_stats[op_stats["kind"] == "op"]
     peak = peaks(limits)
     out = []
@@ -148,7 +143,7 @@ def roofline_table(op_stats: pd.DataFrame, limits: pd.DataFrame | None, basis_of
             elements = sum(_numel(s) for s in shapes) + output_elements(r.op_name, shapes, per_call)
             nbytes = BYTES_PER_ELEMENT * elements
             achieved = r.flops / (getattr(r, inclusive) * 1e3)
-            p = peak.get((named["device"], int(named["threads"])))
+            p = peak.get(tuple(named[k] for k in LIMIT_KEYS))
             out.append(
                 {
                     **named,

@@ -5,9 +5,9 @@ files and each config's result JSON (throughput rows). Outputs (paths from lab1.
 
 * ``profiles/op_stats.parquet``: every operator of every config (OP_STATS_SCHEMA);
 * ``profiles/top10.parquet``: the 10 heaviest operators per config and phase (TOP10_SCHEMA);
-* ``compare/comparison.parquet``: one row per device × precision × threads × batch size ×
-  phase (COMPARISON_SCHEMA), with speed-ups over cpu (same precision), over fp32 (same device)
-  and over 1 thread;
+* ``compare/comparison.parquet``: one row per config (lab1.identity: machine × device ×
+  precision × threads × batch size) × phase (COMPARISON_SCHEMA), with speed-ups over cpu (same
+  machine and precision), over fp32 (same config otherwise) and over 1 thread;
 * ``compare/share_change.parquet``: top operators' share at the smallest vs largest batch;
 * ``profiles/limits.parquet``, ``profiles/step_times.parquet``: the machine's limits and the
   batch ladder, gathered from their parts; ``compare/step_model.parquet`` (the ladder's fit),
@@ -19,8 +19,8 @@ files and each config's result JSON (throughput rows). Outputs (paths from lab1.
 Shares are fractions of the summed self time of the config's operators (``kind == "op"``:
 record_function labels and GPU kernel rows overlap the ops' time and are left out), by self
 CPU time on CPU and by self device time on GPU (the ``share_basis``). A config's identity is
-its (device, precision, threads): fp32 and bf16, or 1 and all threads, on one device are
-compared like two devices.
+lab1.identity's: fp32 and bf16, 1 and all threads, or two machines, on one device are compared
+like two devices, never merged.
 """
 
 from __future__ import annotations
@@ -33,32 +33,22 @@ import pyarrow.parquet as pq
 
 from lab1.analysis import flops_columns, roofline_table, thread_columns
 from lab1.figures import plot_op_share, plot_throughput
+from lab1.identity import IDENTITY, PANEL, axes_except, ordered
 from lab1.rundir import RunPaths
 from lab1.stepmodel import step_model_table
 from lab1.tables import (
     COMPARISON_SCHEMA,
+    CONFIG_COLUMNS,
     OP_STATS_SCHEMA,
     SCHEMAS,
     SHARE_CHANGE_SCHEMA,
     TOP10_SCHEMA,
-    ordered,
     read_parquet,
-    thread_labelled,
     write_parquet,
 )
 
 TOP_N = 10
-CONFIG = [
-    "run_id",
-    "torch_version",
-    "device",
-    "device_name",
-    "precision",
-    "threads",
-    "batch_size",
-    "phase",
-]
-PANEL = ["device", "precision", "threads", "phase"]  # what a batch-size sweep is compared within
+CONFIG = CONFIG_COLUMNS  # a profiled config × phase, with its run and device model
 MEASURES = [f.name for f in TOP10_SCHEMA if f.name not in {*CONFIG, "sort_key", "rank", "op_name"}]
 SUMMED = [m for m in MEASURES if m not in ("share", "active_steps")]
 SORT_COLUMNS = {"self_cpu": "self_cpu_us", "self_device": "self_device_us"}
@@ -140,7 +130,7 @@ def comparison_table(
     threads) and over 1 thread, and the FLOP and step-model columns from ``system``
     (lab1.analysis.flops_columns' inputs by name; without it: none measured)."""
     df = pd.DataFrame(rows).assign(run_id=run_id)
-    keys = ["device", "precision", "threads", "batch_size", "phase"]
+    keys = [*IDENTITY, "phase"]
     duplicated = df[df.duplicated(keys, keep=False)]
     if not duplicated.empty:
         raise ValueError(f"configs profiled twice: {duplicated[keys].to_dict('records')}")
@@ -149,16 +139,14 @@ def comparison_table(
         columns={"sort_key": "share_basis", "op_name": "top_op", "share": "top_op_share"}
     )[[*keys, "share_basis", "top_op", "top_op_share"]]
     df = df.merge(first, on=[*keys, "share_basis"], how="left")
-    cpu = (
-        df[df["device"] == "cpu"]
-        .sort_values("threads")
-        .drop_duplicates(["precision", "batch_size", "phase"], keep="last")
-    )
-    df["speedup_vs_cpu"] = _speedup(df, cpu, ["precision", "batch_size", "phase"])
+    # cpu at its most threads, against every device of the same machine (same precision).
+    same = [*axes_except("device", "threads"), "phase"]
+    cpu = df[df["device"] == "cpu"].sort_values("threads").drop_duplicates(same, keep="last")
+    df["speedup_vs_cpu"] = _speedup(df, cpu, same)
     fp32 = df[df["precision"] == "fp32"]
-    df["speedup_vs_fp32"] = _speedup(df, fp32, ["device", "threads", "batch_size", "phase"])
+    df["speedup_vs_fp32"] = _speedup(df, fp32, [*axes_except("precision"), "phase"])
     df = flops_columns(thread_columns(df), **(system or {}))
-    return ordered(df, "threads", "batch_size")[COMPARISON_SCHEMA.names]
+    return ordered(df)[COMPARISON_SCHEMA.names]
 
 
 def share_change_table(shares: pd.DataFrame, top10: pd.DataFrame, run_id: str) -> pd.DataFrame:
@@ -169,30 +157,23 @@ def share_change_table(shares: pd.DataFrame, top10: pd.DataFrame, run_id: str) -
     a single batch size have no change to report and give no rows.
     """
     out = []
-    for (device, precision, threads, phase), group in shares.groupby(PANEL, sort=True):
+    keys = [*PANEL, "phase"]
+    for key, group in shares.groupby(keys, sort=True):
         sizes = sorted(group["batch_size"].unique())
         if len(sizes) < 2:
             continue
         lo, hi = int(sizes[0]), int(sizes[-1])
-        basis = share_basis(device)
-        top = top10[
-            (top10["device"] == device)
-            & (top10["precision"] == precision)
-            & (top10["threads"] == threads)
-            & (top10["phase"] == phase)
-            & (top10["sort_key"] == basis)
-            & top10["batch_size"].isin([lo, hi])
-        ]
+        panel = dict(zip(keys, key, strict=True))
+        basis = share_basis(panel["device"])
+        ranked = top10.merge(pd.DataFrame([panel]), on=keys)  # this panel's rankings
+        top = ranked[(ranked["sort_key"] == basis) & ranked["batch_size"].isin([lo, hi])]
         at = group.set_index(["batch_size", "op_name"])["share"]
         for op in top["op_name"].unique():
             a, b = float(at.get((lo, op), 0.0)), float(at.get((hi, op), 0.0))
             out.append(
                 {
                     "run_id": run_id,
-                    "device": device,
-                    "precision": precision,
-                    "threads": int(threads),
-                    "phase": phase,
+                    **panel,
                     "share_basis": basis,
                     "op_name": op,
                     "share_at_min_bs": a,
@@ -203,11 +184,8 @@ def share_change_table(shares: pd.DataFrame, top10: pd.DataFrame, run_id: str) -
                 }
             )
     df = pd.DataFrame(out, columns=SHARE_CHANGE_SCHEMA.names)
-    return df.sort_values(
-        [*PANEL, "share_at_max_bs", "op_name"],
-        ascending=[True, True, True, True, False, True],
-        ignore_index=True,
-    )
+    by_share = df.sort_values(["share_at_max_bs", "op_name"], ascending=[False, True])
+    return ordered(by_share)  # stable: within a panel, by the share at the largest batch
 
 
 def _gather(parts: list, name: str, run_id: str) -> pd.DataFrame | None:
@@ -259,10 +237,8 @@ def combine_and_compare(paths: RunPaths, run_id: str) -> dict[str, dict[str, str
     frames["roofline"] = roofline_table(op_stats, frames.get("limits"), share_basis)
     tables = {k: write_parquet(df, SCHEMAS[k], paths.table(k)) for k, df in frames.items()}
     plots = {
-        "throughput": plot_throughput(
-            thread_labelled(frames["comparison"]), paths.compare_plot("throughput")
-        ),
-        "op_share": plot_op_share(thread_labelled(shares), paths.compare_plot("op_share")),
+        "throughput": plot_throughput(frames["comparison"], paths.compare_plot("throughput")),
+        "op_share": plot_op_share(shares, paths.compare_plot("op_share")),
     }
     return {
         "tables": {k: str(v) for k, v in tables.items()},

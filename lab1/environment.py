@@ -1,9 +1,12 @@
-"""Capture the machine and software a run used: the lab report's environment table."""
+"""Capture the machine and software a run used: the lab report's environment table, and the
+machine's id that every measured table row carries."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import platform
+import socket
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -71,6 +74,42 @@ def gpus() -> list[dict]:
     return out
 
 
+def gpu_models() -> list[str]:
+    """The machine's GPU models, one entry per GPU: the NVIDIA driver's list where it has one
+    (every GPU of the machine, whatever CUDA_VISIBLE_DEVICES hides from this process, so a
+    worker that sees one GPU and a flow that sees all agree on the machine), else torch's."""
+    models = []
+    for info in sorted(Path("/proc/driver/nvidia/gpus").glob("*/information")):
+        try:
+            lines = info.read_text().splitlines()
+        except OSError:
+            continue
+        models += [ln.split(":", 1)[1].strip() for ln in lines if ln.startswith("Model:")]
+    return models or [g["name"] for g in gpus()]
+
+
+def machine_key(cpu: str, cores: int | None, gpu_list: list[str], hostname: str) -> str:
+    """The id of a machine described by its CPU model, logical core count, GPU models (their
+    count included) and host name: 12 hex digits of their SHA-256 (order of GPUs ignored)."""
+    text = "\n".join([cpu, str(cores), ",".join(sorted(gpu_list)), hostname])
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def machine_id() -> str:
+    """This machine's id (machine_key of what it is now): the same on every call and in every
+    process of the machine, different on another machine or after a CPU or GPU change. The
+    one source of the ``machine_id`` column (measured_on) and of the manifest's."""
+    return machine_key(cpu_model(), os.cpu_count(), gpu_models(), socket.gethostname())
+
+
+def measured_on(device: str) -> dict[str, str]:
+    """Where a row was measured, as its columns: this machine's id, the device and its model.
+    Every measuring module (profiling, the ladder, the limits) takes them from here."""
+    from lab1.devices import device_name  # devices imports this module
+
+    return {"machine_id": machine_id(), "device": device, "device_name": device_name(device)}
+
+
 @dataclass
 class Environment:
     """Everything the lab report's environment table asks for."""
@@ -89,6 +128,11 @@ class Environment:
     cudnn_version: int | None
     gpu_count: int
     gpus: list[dict] = field(default_factory=list)  # index, name, memory_bytes, capability
+    # The machine's identity (manifest schema 2; None in a schema-1 manifest): the id every
+    # table row of the run carries (machine_id), and the host name and GPU models it hashes.
+    hostname: str | None = None
+    gpu_models: list[str] | None = None
+    machine_id: str | None = None
 
 
 def capture_environment() -> Environment:
@@ -108,4 +152,7 @@ def capture_environment() -> Environment:
         cudnn_version=torch.backends.cudnn.version() if torch.cuda.is_available() else None,
         gpu_count=len(gpu_list),
         gpus=gpu_list,
+        hostname=socket.gethostname(),
+        gpu_models=gpu_models(),
+        machine_id=machine_id(),
     )

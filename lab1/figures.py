@@ -27,11 +27,11 @@ from matplotlib.ticker import NullLocator
 
 from lab1 import fmt
 from lab1.atomic import atomic_write
-from lab1.config import PRECISIONS
-from lab1.tables import config_label, display_order
+from lab1.identity import PANEL, PHASES, labels, ordered
 
 DPI = 110
 _labels: dict[str, str] = {}  # English label → the report language's, while language() is on
+_lang = "en"  # the report language of config labels (lab1.identity), while language() is on
 
 
 def label(text: str) -> str:
@@ -73,15 +73,16 @@ def cjk_font() -> str | None:
 
 
 @contextmanager
-def language(labels: dict[str, str]) -> Iterator[bool]:
-    """Draw labels through ``labels`` in a CJK font. Yields False, and labels stay English,
-    where no installed font has CJK glyphs (they would print as empty boxes)."""
-    global _labels
+def language(translations: dict[str, str], lang: str = "zh") -> Iterator[bool]:
+    """Draw labels through ``translations`` and configs by their ``lang`` labels, in a CJK
+    font. Yields False, and labels stay English, where no installed font has CJK glyphs (they
+    would print as empty boxes)."""
+    global _labels, _lang
     font = cjk_font()
     if font is None:
         yield False
         return
-    old, _labels = _labels, labels
+    (old, old_lang), (_labels, _lang) = (_labels, _lang), (translations, lang)
     # CJK fonts seldom have a bold face: matplotlib then logs a findfont line per title.
     logging.getLogger("matplotlib.font_manager").setLevel(logging.ERROR)
     try:
@@ -90,7 +91,7 @@ def language(labels: dict[str, str]) -> Iterator[bool]:
         ):
             yield True
     finally:
-        _labels = old
+        _labels, _lang = old, old_lang
 
 
 # Op kinds of the traced graph → (legend label, fill colour). Keys are lower-case op names.
@@ -340,15 +341,17 @@ def plot_training_curves(
 # --------------------------------------------------------------------------- profiling
 
 
-def _groups(df: pd.DataFrame, keys: list[str]) -> list[tuple[tuple, pd.DataFrame]]:
-    """groupby in the report's order: cpu first, then each GPU; train_step before inference."""
+def _configs(df: pd.DataFrame, by: list[str]) -> list[tuple[str, pd.DataFrame]]:
+    """(label, rows) per config less its batch size (``by``: PANEL, or PANEL and phase), in
+    the display order (lab1.identity), each named by its label in the report's language:
+    threads and machine named where they vary. A phase in ``by`` is not part of the label."""
+    df = ordered(df)
+    df = df.assign(label=labels(df, _lang))
+    return [(g["label"].iloc[0], g) for _, g in df.groupby(by, sort=False)]
 
-    def order(key: tuple) -> tuple:
-        named = dict(zip(keys, key, strict=True))
-        return display_order(named.get("device", ""), named.get("phase", ""))
 
-    groups = [(k if isinstance(k, tuple) else (k,), g) for k, g in df.groupby(keys)]
-    return sorted(groups, key=lambda kg: order(kg[0]))
+def _phases(df: pd.DataFrame) -> list[str]:
+    return sorted(df["phase"].unique(), key=lambda p: PHASES.index(p) if p in PHASES else 9)
 
 
 def _batch_axis(ax: plt.Axes, sizes: list[int]) -> None:
@@ -362,18 +365,18 @@ def _batch_axis(ax: plt.Axes, sizes: list[int]) -> None:
 def plot_speedup(speedup: pd.DataFrame, path: str | Path) -> Path:
     """GPU over CPU speedup (×) per batch size: colour per GPU, line style per phase."""
     fig, ax = plt.subplots(figsize=(8, 4.5))
-    gpus = [k[0] for k, _ in _groups(speedup, ["device"])]
+    gpus = list(dict.fromkeys(name for name, _ in _configs(speedup, list(PANEL))))
     colours = {d: DEVICE_COLOURS[(i + 1) % len(DEVICE_COLOURS)] for i, d in enumerate(gpus)}
-    for (device, phase), g in _groups(speedup, ["device", "phase"]):
-        g = g.sort_values("batch_size")
+    for name, g in _configs(speedup, [*PANEL, "phase"]):
+        phase = g["phase"].iloc[0]
         ax.plot(
             g["batch_size"],
             g["speedup"],
             marker=PHASE_MARKERS.get(phase, "^"),
-            color=colours[device],
+            color=colours[name],
             linestyle=PHASE_STYLES.get(phase, ":"),
             linewidth=2,
-            label=f"{device} · {phase}",
+            label=f"{name} · {phase}",
         )
     ax.axhline(1.0, color="#888888", linewidth=1, label=label("1× (no gain)"))
     _batch_axis(ax, sorted(speedup["batch_size"].unique()))
@@ -386,36 +389,23 @@ def plot_speedup(speedup: pd.DataFrame, path: str | Path) -> Path:
     return _save(fig, path)
 
 
-def _config_order(config: tuple[str, str]) -> tuple:
-    """(device, precision): the display order of devices, then fp32 before bf16."""
-    device, precision = config
-    rank = PRECISIONS.index(precision) if precision in PRECISIONS else len(PRECISIONS)
-    return (*display_order(device)[:2], rank)
-
-
 def plot_throughput(comparison: pd.DataFrame, path: str | Path) -> Path:
-    """images/s (log) against batch size (log₂), one panel per phase, one line per device and
-    precision."""
-    phases = sorted(set(comparison["phase"]), key=lambda p: display_order("cpu", p))
+    """images/s (log) against batch size (log₂), one panel per phase, one line per config
+    (lab1.identity: its label and device model)."""
+    phases = _phases(comparison)
     fig, axes = plt.subplots(1, len(phases), figsize=(5.2 * len(phases), 4), squeeze=False)
     markers = "osD^vP*X"
-    configs = sorted(
-        set(zip(comparison["device"], comparison["precision"], strict=True)), key=_config_order
-    )
+    configs = _configs(comparison, list(PANEL))
     for ax, phase in zip(axes[0], phases, strict=True):
-        for i, (device, precision) in enumerate(configs):
-            d = comparison[
-                (comparison["phase"] == phase)
-                & (comparison["device"] == device)
-                & (comparison["precision"] == precision)
-            ].sort_values("batch_size")
-            name = f" ({d['device_name'].iloc[0]})" if len(d) else ""
+        for i, (name, rows) in enumerate(configs):
+            d = rows[rows["phase"] == phase]
+            model = f" ({d['device_name'].iloc[0]})" if len(d) else ""
             ax.plot(
                 d["batch_size"],
                 d["images_per_s"],
                 marker=markers[i % len(markers)],
                 color=f"C{i}",
-                label=f"{config_label(device, precision)}{name}",
+                label=f"{name}{model}",
             )
         sizes = sorted(comparison["batch_size"].unique())
         ax.set_xscale("log", base=2)
@@ -477,12 +467,15 @@ def _stacked_percent(ax, table: pd.DataFrame, colours: dict) -> tuple[list[str],
 
 
 def plot_op_share(shares: pd.DataFrame, path: str | Path, top_k: int = 5) -> Path:
-    """Stacked bars per batch size: the top_k operators' shares (at any batch size) + other."""
-    panel_of = dict(list(shares.groupby(["device", "precision", "phase"])))
-    panels = sorted(panel_of, key=lambda k: (*_config_order(k[:2]), display_order(k[0], k[2])))
+    """Stacked bars per batch size: the top_k operators' shares (at any batch size) + other;
+    one row of panels per config (lab1.identity), one column per phase."""
+    panels = [
+        (name, phase, g[g["phase"] == phase])
+        for name, g in _configs(shares, list(PANEL))
+        for phase in _phases(g)
+    ]
     names = []  # one colour per operator name across every panel
-    for key in panels:
-        d = panel_of[key]
+    for _, _, d in panels:
         best = d.sort_values("share", ascending=False).groupby("batch_size").head(top_k)
         names += [n for n in best["op_name"] if n not in names]
     # tab20's strong shades, then its light ones, then tab20b: neighbours never look alike.
@@ -490,8 +483,8 @@ def plot_op_share(shares: pd.DataFrame, path: str | Path, top_k: int = 5) -> Pat
     palette = [tab20(i) for i in (*range(0, 20, 2), *range(1, 20, 2))]
     palette += [tab20b(i) for i in range(20)]
     colours = {n: palette[i % len(palette)] for i, n in enumerate(names)}
-    rows = list(dict.fromkeys(k[:2] for k in panels))  # one row per (device, precision)
-    phases = sorted({k[2] for k in panels}, key=lambda p: display_order("cpu", p))
+    rows = list(dict.fromkeys(name for name, _, _ in panels))  # one row per config
+    phases = _phases(shares)
     fig, axes = plt.subplots(
         len(rows),
         len(phases),
@@ -501,10 +494,9 @@ def plot_op_share(shares: pd.DataFrame, path: str | Path, top_k: int = 5) -> Pat
     )
     for ax in axes.flat:
         ax.set_visible(False)  # until a panel is drawn in it
-    for device, precision, phase in panels:
-        ax = axes[rows.index((device, precision)), phases.index(phase)]
+    for name, phase, d in panels:
+        ax = axes[rows.index(name), phases.index(phase)]
         ax.set_visible(True)
-        d = panel_of[device, precision, phase]
         best = d.sort_values("share", ascending=False).groupby("batch_size").head(top_k)
         ops = list(dict.fromkeys(best.sort_values("share", ascending=False)["op_name"]))
         table = d.pivot_table(index="batch_size", columns="op_name", values="share", aggfunc="sum")
@@ -517,8 +509,8 @@ def plot_op_share(shares: pd.DataFrame, path: str | Path, top_k: int = 5) -> Pat
             color="#d9d9d9",
             label=label("other"),
         )
-        basis = "self device time" if device.startswith("cuda") else "self CPU time"
-        ax.set_title(f"{config_label(device, precision)} · {phase}")
+        basis = "self device time" if d["device"].iloc[0].startswith("cuda") else "self CPU time"
+        ax.set_title(f"{name} · {phase}")
         ax.set_xlabel(label("batch size"))
         ax.set_ylabel(label("% of " + basis))
         ax.set_ylim(0, 100)
@@ -533,29 +525,23 @@ def plot_op_share(shares: pd.DataFrame, path: str | Path, top_k: int = 5) -> Pat
 # --------------------------------------------------------------------------- system view
 
 
-def _panels(df: pd.DataFrame) -> list[str]:
-    """One panel per device label (lab1.tables.thread_labelled), cpu first."""
-    return sorted(df["device"].unique(), key=lambda d: display_order(d))
-
-
-def plot_roofline(
-    roofline: pd.DataFrame, ceilings: dict[str, tuple[float, float]], path: str | Path
-) -> Path:
-    """Achieved GFLOP/s against arithmetic intensity (log-log), one panel per device, under
-    the measured ceilings ``ceilings[device] = (peak GFLOP/s, bandwidth GB/s)``: the
-    bandwidth line (GB/s × FLOP/byte) rises until it meets the flat compute peak."""
-    panels = _panels(roofline)
+def plot_roofline(roofline: pd.DataFrame, ceilings: dict[tuple, tuple], path: str | Path) -> Path:
+    """Achieved GFLOP/s against arithmetic intensity (log-log), one panel per config less its
+    batch size, under the measured ceilings ``ceilings[(machine_id, device, threads)] = (peak
+    GFLOP/s, bandwidth GB/s)``: the bandwidth line (GB/s × FLOP/byte) rises until it meets the
+    flat compute peak."""
+    panels = _configs(roofline, list(PANEL))
     fig, axes = plt.subplots(1, len(panels), figsize=(6.5 * len(panels), 4.8), squeeze=False)
     ops = sorted(roofline["op_name"].unique())
     markers = dict(zip(ops, "osD^vP*X<>", strict=False))
     sizes = sorted(roofline["batch_size"].unique())
     cmap = plt.get_cmap("viridis")
     shade = {b: cmap(i / max(1, len(sizes) - 1)) for i, b in enumerate(sizes)}
-    for ax, device in zip(axes[0], panels, strict=True):
-        d = roofline[roofline["device"] == device]
+    for ax, (name, d) in zip(axes[0], panels, strict=True):
         lo, hi = d["intensity"].min() / 2, d["intensity"].max() * 2
-        if device in ceilings:
-            peak, bw = ceilings[device]
+        where = (d["machine_id"].iloc[0], d["device"].iloc[0], int(d["threads"].iloc[0]))
+        if where in ceilings:
+            peak, bw = ceilings[where]
             ridge = peak / bw
             xs = [min(lo, ridge / 4), ridge, max(hi, ridge * 4)]
             ax.plot(
@@ -583,7 +569,7 @@ def plot_roofline(
         ax.set_yscale("log")
         ax.set_xlabel("arithmetic intensity (FLOP per byte of inputs + output)")
         ax.set_ylabel("achieved GFLOP/s (profiler on)")
-        ax.set_title(f"{device} (outlined: train step)")
+        ax.set_title(f"{name} (outlined: train step)")
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=7, loc="lower right")
     fig.suptitle("Roofline: heavy operators under the measured ceilings")
@@ -593,14 +579,14 @@ def plot_roofline(
 
 def plot_step_model(step_times: pd.DataFrame, model: pd.DataFrame, path: str | Path) -> Path:
     """ms per step against batch size (log-log), measured points and the fitted line
-    fixed + batch × per-sample, one panel per device label, one colour per phase."""
-    panels = _panels(step_times)
+    fixed + batch × per-sample, one panel per ladder (a config less its batch size), one
+    colour per phase."""
+    panels = _configs(step_times, list(PANEL))
     fig, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 4.2), squeeze=False)
-    for ax, device in zip(axes[0], panels, strict=True):
-        for i, ((phase,), g) in enumerate(
-            _groups(step_times[step_times["device"] == device], ["phase"])
-        ):
-            g = g.sort_values("batch_size")
+    fits = model.set_index([*PANEL, "phase"])
+    for ax, (name, ladder) in zip(axes[0], panels, strict=True):
+        for i, phase in enumerate(_phases(ladder)):
+            g = ladder[ladder["phase"] == phase]
             ax.plot(
                 g["batch_size"],
                 g["ms_per_step"],
@@ -608,9 +594,9 @@ def plot_step_model(step_times: pd.DataFrame, model: pd.DataFrame, path: str | P
                 color=f"C{i}",
                 label=f"{phase}: measured",
             )
-            m = model[(model["device"] == device) & (model["phase"] == phase)]
-            if len(m):
-                m = m.iloc[0]
+            key = (*g[list(PANEL)].iloc[0], phase)
+            if key in fits.index:
+                m = fits.loc[key]
                 fit = m.fixed_ms + g["batch_size"] * m.per_sample_us / 1e3
                 ax.plot(
                     g["batch_size"],
@@ -622,7 +608,7 @@ def plot_step_model(step_times: pd.DataFrame, model: pd.DataFrame, path: str | P
         _batch_axis(ax, sorted(step_times["batch_size"].unique()))
         ax.set_yscale("log")
         ax.set_ylabel("ms per step (profiler off)")
-        ax.set_title(device)
+        ax.set_title(name)
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=7)
     fig.suptitle("Step time = fixed + batch × per-sample")
@@ -632,24 +618,25 @@ def plot_step_model(step_times: pd.DataFrame, model: pd.DataFrame, path: str | P
 
 def plot_time_split(split: pd.DataFrame, path: str | Path) -> Path:
     """Stacked bars per batch size: each operator category's share of the step, plus the time
-    outside any operator; one row of panels per device label, one column per phase."""
+    outside any operator; one row of panels per config less its batch size (lab1.identity),
+    one column per phase."""
     cats = split[split["split"] == "category"]
     names = list(dict.fromkeys(cats["name"]))  # the table's order: OP_CATEGORIES, outside
     colours = {n: plt.get_cmap("tab10")(i % 10) for i, n in enumerate(names)}
     colours[names[-1]] = "#bdbdbd"
-    devices = _panels(cats)
-    phases = sorted(cats["phase"].unique(), key=lambda p: display_order("cpu", p))
+    configs = _configs(cats, list(PANEL))
+    phases = _phases(cats)
     fig, axes = plt.subplots(
-        len(devices),
+        len(configs),
         len(phases),
         squeeze=False,
         layout="constrained",
-        figsize=(6.5 * len(phases), 3.6 * len(devices)),
+        figsize=(6.5 * len(phases), 3.6 * len(configs)),
     )
-    for r, device in enumerate(devices):
+    for r, (device, rows) in enumerate(configs):
         for c, phase in enumerate(phases):
             ax = axes[r, c]
-            d = cats[(cats["device"] == device) & (cats["phase"] == phase)]
+            d = rows[rows["phase"] == phase]
             table = d.pivot_table(index="batch_size", columns="name", values="share")
             table = table.reindex(columns=names).fillna(0.0).sort_index()
             _stacked_percent(ax, table, colours)

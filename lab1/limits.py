@@ -22,7 +22,8 @@ from pathlib import Path
 
 import torch
 
-from lab1.devices import device_name, synchronize
+from lab1.devices import synchronize
+from lab1.environment import measured_on
 from lab1.threads import using_threads
 
 MATMUL_N = {"cpu": 2048, "cuda": 8192}  # 17 / 1,100 GFLOP per product (1024 underrates 2 threads)
@@ -125,12 +126,7 @@ def measure_limits(device: str, threads: int, run_id: str) -> list[dict]:
     dev = torch.device(device)
     kind = "cuda" if dev.type == "cuda" else "cpu"
     n, nbytes = MATMUL_N[kind], COPY_BYTES[kind]
-    base = {
-        "run_id": run_id,
-        "device": device,
-        "device_name": device_name(device),
-        "threads": threads,
-    }
+    base = {"run_id": run_id, **measured_on(device), "threads": threads}
     with using_threads(threads), torch.no_grad():
         rows = [
             _row(

@@ -25,7 +25,10 @@ from lab1.errors import ManifestError
 from lab1.rundir import RunPaths
 from lab1.train import EpochStats
 
-SCHEMA_VERSION = 1
+# 2: the environment names the machine (hostname, gpu_models, machine_id: the id on every
+# table row). A version-1 manifest still reads: those fields are None.
+SCHEMA_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 STATUSES = ("running", "completed", "failed", "interrupted")
 
 
@@ -167,10 +170,11 @@ def _build(tp: Any, value: Any, where: str) -> Any:
 
 def manifest_from_dict(data: dict[str, Any]) -> Manifest:
     version = data.get("schema_version")
-    if version != SCHEMA_VERSION:
+    if version not in READABLE_VERSIONS:
         raise ManifestError(
-            f"manifest schema_version {version!r} is not the {SCHEMA_VERSION} this lab1 reads: "
-            "it was written by another version of lab1; open it with that version"
+            f"manifest schema_version {version!r} is not one this lab1 reads "
+            f"({', '.join(map(str, READABLE_VERSIONS))}): it was written by another version "
+            "of lab1; open it with that version"
         )
     return _build(Manifest, data, "")
 
@@ -179,6 +183,7 @@ def write_manifest(paths: RunPaths, manifest: Manifest) -> Manifest:
     if manifest.status not in STATUSES:
         raise ManifestError(f"manifest status {manifest.status!r} is not one of {STATUSES}")
     manifest.updated_at = now()
+    manifest.schema_version = SCHEMA_VERSION  # what is written follows this lab1's schema
     write_json(paths.manifest, manifest.to_dict())
     return manifest
 

@@ -44,7 +44,8 @@ from lab1.atomic import atomic_write
 from lab1.breakdown import split_rows, time_split
 from lab1.config import PRECISIONS, ProfileSchedule
 from lab1.data import load_tensors, normalized_images
-from lab1.devices import device_name, synchronize
+from lab1.devices import synchronize
+from lab1.environment import measured_on
 from lab1.errors import ConfigError
 from lab1.exclusive import MachineLoad, device_lock
 from lab1.model import Net
@@ -414,8 +415,7 @@ def profile_config(
         config = {
             "run_id": run_id,
             "torch_version": torch.__version__,
-            "device": device,
-            "device_name": device_name(device),
+            **measured_on(device),  # machine_id, device, device_name
             "precision": precision,
             "threads": threads,
             "batch_size": batch_size,

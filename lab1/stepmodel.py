@@ -19,8 +19,9 @@ import torch
 
 from lab1.config import LADDER
 from lab1.data import load_tensors, normalized_images
-from lab1.devices import device_name
+from lab1.environment import measured_on
 from lab1.errors import AnalysisError
+from lab1.identity import PANEL
 from lab1.model import Net
 
 # lab1.profiling's step functions and timer: the ladder times exactly what profiling times.
@@ -59,8 +60,8 @@ def time_ladder(
     optimizer = torch.optim.Adadelta(model.parameters(), lr=lr)
     base = {
         "run_id": run_id,
-        "device": device,
-        "device_name": device_name(device),
+        **measured_on(device),  # machine_id, device, device_name
+        "precision": "fp32",  # the ladder's steps below run in fp32
         "threads": threads,
     }
     rows = []
@@ -131,18 +132,14 @@ def plateau(batch_sizes, ms_per_step, gain: float = PLATEAU_GAIN) -> int:
 
 
 def step_model_table(step_times: pd.DataFrame) -> pd.DataFrame:
-    """STEP_MODEL_SCHEMA rows: one fit per device × threads × phase of the ladder."""
+    """STEP_MODEL_SCHEMA rows: one fit per ladder (a config less its batch size) × phase."""
     out = []
-    for (run_id, device, threads, phase), g in step_times.groupby(
-        ["run_id", "device", "threads", "phase"], sort=True
-    ):
+    keys = ["run_id", *PANEL, "phase"]
+    for key, g in step_times.groupby(keys, sort=True):
         fixed, per_sample, r2 = fit_step_time(g["batch_size"], g["ms_per_step"])
         out.append(
             {
-                "run_id": run_id,
-                "device": device,
-                "threads": int(threads),
-                "phase": phase,
+                **dict(zip(keys, key, strict=True)),
                 "fixed_ms": fixed,
                 "per_sample_us": per_sample,
                 "r2": r2,

@@ -16,9 +16,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from lab1.atomic import atomic_write
-from lab1.config import PRECISIONS
+from lab1.errors import RunDirError
+from lab1.identity import PHASES as PHASES  # re-exported: lab1.profiling names them from here
+from lab1.identity import fields
 
-PHASES = ("train_step", "inference")  # the profiled phases, in display order
 _STR, _I32, _I64, _F64 = pa.string(), pa.int32(), pa.int64(), pa.float64()
 
 
@@ -27,18 +28,19 @@ def _key(name: str, type_: pa.DataType) -> pa.Field:
     return pa.field(name, type_, nullable=False)
 
 
-# What a config is: one device × precision × threads × batch size (× phase, where a table has
-# phases).
+# A profiled config's columns: its identity (lab1.identity: machine × device × precision ×
+# threads × batch size), the run, and the phase beside the identity.
+_DEVICE_NAME = _key("device_name", _STR)  # CPU or GPU model
+_PHASE = _key("phase", _STR)  # train_step | inference
 _CONFIG = [
     _key("run_id", _STR),
     _key("torch_version", _STR),
-    _key("device", _STR),  # as requested: cpu, cuda, cuda:1 …
-    _key("device_name", _STR),  # CPU or GPU model
-    _key("precision", _STR),  # fp32 | bf16 (torch.autocast)
-    _key("threads", _I32),  # torch's intra-op CPU threads (lab1.threads): part of the identity
-    _key("batch_size", _I32),
-    _key("phase", _STR),  # train_step | inference
+    *fields("machine_id", "device"),
+    _DEVICE_NAME,
+    *fields("precision", "threads", "batch_size"),
+    _PHASE,
 ]
+CONFIG_COLUMNS = [f.name for f in _CONFIG]  # what one profiled config × phase is, as columns
 _OP_MEASURES = [
     _key("calls", _I64),
     _key("self_cpu_us", _F64),
@@ -130,10 +132,8 @@ COMPARISON_SCHEMA = pa.schema(
 SHARE_CHANGE_SCHEMA = pa.schema(
     [
         _key("run_id", _STR),
-        _key("device", _STR),
-        _key("precision", _STR),
-        _key("threads", _I32),
-        _key("phase", _STR),
+        *fields("machine_id", "device", "precision", "threads"),  # a panel: no batch size
+        _PHASE,
         _key("share_basis", _STR),
         _key("op_name", _STR),
         _key("share_at_min_bs", _F64),
@@ -149,9 +149,9 @@ SHARE_CHANGE_SCHEMA = pa.schema(
 LIMITS_SCHEMA = pa.schema(
     [
         _key("run_id", _STR),
-        _key("device", _STR),
-        _key("device_name", _STR),
-        _key("threads", _I32),
+        *fields("machine_id", "device"),
+        _DEVICE_NAME,
+        *fields("threads"),  # no precision: each row's dtype is its own
         _key("dtype", _STR),  # float32 | bfloat16
         _key("what", _STR),  # matmul_peak | memory_bandwidth | dispatch_floor
         pa.field("value", _F64),  # null: not supported here (the note says why), never faked
@@ -164,11 +164,10 @@ LIMITS_SCHEMA = pa.schema(
 STEP_TIMES_SCHEMA = pa.schema(
     [
         _key("run_id", _STR),
-        _key("device", _STR),
-        _key("device_name", _STR),
-        _key("threads", _I32),
-        _key("phase", _STR),
-        _key("batch_size", _I32),
+        *fields("machine_id", "device"),
+        _DEVICE_NAME,
+        *fields("precision", "threads", "batch_size"),
+        _PHASE,
         _key("ms_per_step", _F64),
         _key("timed_steps", _I32),
     ]
@@ -178,9 +177,8 @@ STEP_TIMES_SCHEMA = pa.schema(
 STEP_MODEL_SCHEMA = pa.schema(
     [
         _key("run_id", _STR),
-        _key("device", _STR),
-        _key("threads", _I32),
-        _key("phase", _STR),
+        *fields("machine_id", "device", "precision", "threads"),  # one fit per ladder
+        _PHASE,
         _key("fixed_ms", _F64),
         _key("per_sample_us", _F64),
         _key("r2", _F64),  # of the fit over the ladder's points
@@ -346,54 +344,11 @@ def write_parquet(rows: list[dict] | pd.DataFrame | pa.Table, schema: pa.Schema,
 
 def read_parquet(path: str | Path, schema: pa.Schema) -> pd.DataFrame:
     """A table as a DataFrame of exactly ``schema``'s columns, checked against it."""
-    return pq.read_table(path).select(schema.names).cast(schema).to_pandas()
-
-
-def display_order(device: str, phase: str = PHASES[0]) -> tuple:
-    """The one display order of configs: cpu first, then other devices by name; within a
-    device, train_step before inference."""
-    rank = PHASES.index(phase) if phase in PHASES else len(PHASES)
-    return (not device.startswith("cpu"), device, rank)
-
-
-def threads_label(device: str, threads: int) -> str:
-    """A device at a thread count, as figures and sentences name it: ``cpu (1 thread)``."""
-    return f"{device} ({threads} thread{'s' if threads != 1 else ''})"
-
-
-def config_label(device: str, precision: str, threads: int | None = None) -> str:
-    """How a config's device reads in tables and sentences: ``cpu``, ``cpu bf16`` for a
-    precision other than the reference fp32, ``cpu bf16 (1 thread)`` with ``threads`` or on a
-    device already thread-labelled (thread_labelled: ``cpu (1 thread)``)."""
-    if threads is not None:
-        device = threads_label(device, threads)
-    if precision == "fp32":
-        return device
-    base, sep, rest = device.partition(" (")
-    return f"{base} {precision}{sep}{rest}"
-
-
-def thread_labelled(df: pd.DataFrame) -> pd.DataFrame:
-    """``df`` with ``device`` renamed by threads_label wherever a device ran at more than one
-    thread count, so code that groups by device keeps the thread counts apart."""
-    many = df.groupby("device")["threads"].nunique()
-    many = set(many[many > 1].index)
-    labels = [
-        threads_label(d, t) if d in many else d
-        for d, t in zip(df["device"], df["threads"], strict=True)
-    ]
-    return df.assign(device=labels)
-
-
-def ordered(df: pd.DataFrame, *keys: str) -> pd.DataFrame:
-    """Rows in display order (device, phase, then precision: fp32 first), then by ``keys``."""
-    order = [display_order(d, p) for d, p in zip(df["device"], df["phase"], strict=True)]
-    # The ladder's tables (step_times, step_model) are fp32 only and have no precision column.
-    precision = df["precision"] if "precision" in df else pd.Series("fp32", index=df.index)
-    rank = precision.map(lambda p: PRECISIONS.index(p) if p in PRECISIONS else 9)
-    return (
-        df.assign(_order=order, _precision=rank)
-        .sort_values(["_order", "_precision", *keys], kind="stable")
-        .drop(columns=["_order", "_precision"])
-        .reset_index(drop=True)
-    )
+    table = pq.read_table(path)
+    missing = [n for n in schema.names if n not in table.column_names]
+    if missing:  # e.g. machine_id: tables written before rows carried the machine
+        raise RunDirError(
+            f"{path} has no column(s) {', '.join(missing)}: it was written by an older lab1; "
+            "open the run with that version"
+        )
+    return table.select(schema.names).cast(schema).to_pandas()

@@ -22,12 +22,12 @@ from lab1.tables import (
     SCHEMAS,
     SHARE_CHANGE_SCHEMA,
     TOP10_SCHEMA,
-    config_label,
     read_parquet,
     write_parquet,
 )
 
 RUN = "syn-run"
+MACHINE = "0123456789ab"  # every synthetic row was measured on one machine
 FILLERS = [f"aten::f{i}" for i in range(9)]
 # Self times per config: each config's operators sum to 100, so shares are easy to read.
 SELF_CPU = {  # same on both devices
@@ -48,6 +48,7 @@ def _row(device, bs, phase, op, self_cpu, self_device=0.0, kind="op", shapes="[]
     return {
         "run_id": RUN,
         "torch_version": "2.x",
+        "machine_id": MACHINE,
         "device": device,
         "device_name": "Test GPU" if device == "cuda" else "Test CPU",
         "precision": "fp32",
@@ -92,6 +93,7 @@ def _throughput(device, bs, phase):
     return {
         "run_id": RUN,
         "torch_version": "2.x",
+        "machine_id": MACHINE,
         "device": device,
         "device_name": "Test GPU" if device == "cuda" else "Test CPU",
         "precision": "fp32",
@@ -301,11 +303,9 @@ def test_precision_and_threads_together_are_the_config_identity(op_stats, throug
     assert by.loc[("bf16", 2, 8, "inference"), "speedup_vs_1_thread"] == pytest.approx(3.0)
     assert by.loc[("bf16", 1, 8, "inference"), "speedup_vs_cpu"] == pytest.approx(0.5 / 1.5)
     said = " ".join(words.sentences(findings.profiling(c, None)))
-    assert "cpu bf16 (1 thread) · train_step" in said and "cpu (2 threads) · inference" in said
+    assert "cpu bf16 · 1 thread · train_step" in said and "cpu · 2 threads · inference" in said
     change = cmp.share_change_table(cmp.op_shares(ops), cmp.top_ops(ops), RUN)
     assert change.groupby(["precision", "threads"]).ngroups == 4
-    assert config_label("cpu", "bf16", 1) == "cpu bf16 (1 thread)"
-    assert config_label("cpu", "fp32") == "cpu"
 
 
 def _dtype_ok(series: pd.Series, type_: pa.DataType) -> bool:

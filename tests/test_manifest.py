@@ -59,8 +59,24 @@ def test_a_manifest_of_another_version_is_one_clear_error(tmp_path, version):
     raw = json.loads(paths.manifest.read_text())
     raw["schema_version"] = version
     paths.manifest.write_text(json.dumps(raw))
-    with pytest.raises(ManifestError, match=f"schema_version {version!r} is not the"):
+    with pytest.raises(ManifestError, match=f"schema_version {version!r} is not one this lab1"):
         read_manifest(paths)
+
+
+def test_a_schema_1_manifest_reads_without_a_machine_and_is_written_back_as_schema_2(tmp_path):
+    """Version 1 had no hostname, gpu_models or machine_id in its environment."""
+    from test_report import ENV
+
+    paths = start_run(tmp_path / "run")
+    raw = json.loads(paths.manifest.read_text())
+    old_env = {k: v for k, v in ENV.items() if k not in ("hostname", "gpu_models", "machine_id")}
+    raw.update(schema_version=1, environment=old_env)
+    paths.manifest.write_text(json.dumps(raw))
+    env = read_manifest(paths).environment
+    assert env.cpu_model == "Test CPU 9000"
+    assert (env.hostname, env.gpu_models, env.machine_id) == (None, None, None)
+    update_manifest(paths, timings={"x": 1.0})
+    assert json.loads(paths.manifest.read_text())["schema_version"] == 2 == SCHEMA_VERSION
 
 
 def test_a_missing_or_corrupt_manifest_is_one_clear_error(tmp_path):

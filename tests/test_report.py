@@ -72,6 +72,9 @@ ENV = {
     "cudnn_version": 91002,
     "gpu_count": 1,
     "gpus": [{"index": 0, "name": "NVIDIA H100", "memory_bytes": 80 * 2**30, "capability": "9.0"}],
+    "hostname": "lab-host",
+    "gpu_models": ["NVIDIA H100"],
+    "machine_id": "5e1f0c2a9b7d",  # the id every synthetic table row carries
 }
 
 
@@ -112,6 +115,7 @@ def write_profiles(
             config = {
                 "run_id": "r",
                 "torch_version": "2.14.1",
+                "machine_id": ENV["machine_id"],
                 "device": device,
                 "device_name": "NVIDIA H100" if gpu else "Test CPU 9000",
                 "precision": precision,

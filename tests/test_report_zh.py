@@ -93,7 +93,7 @@ def test_a_contended_measurement_is_flagged_in_both_languages(both):
         "measurements ran (cpu · train_step · batch 16; cpu · inference · batch 16)" in en
     )
     assert (
-        "存在资源争用：2 项测量进行时（cpu · 训练步 · 批大小 16；cpu · 推理 · 批大小 16），"
+        "存在资源争用：2 项测量进行时（CPU · 训练步 · 批大小 16；CPU · 推理 · 批大小 16），"
         "其他进程占用了 CPU（平均最多 0.40 个核）" in zh_md
     )
 

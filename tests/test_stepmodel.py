@@ -55,8 +55,10 @@ def test_step_model_table_has_one_fit_per_ladder():
     rows = [
         {
             "run_id": "r",
+            "machine_id": "m",
             "device": "cpu",
             "device_name": "x",
+            "precision": "fp32",
             "threads": t,
             "phase": ph,
             "batch_size": b,

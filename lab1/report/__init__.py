@@ -96,8 +96,8 @@ def tensorboard_texts(d: RunData) -> dict[str, str]:
             f"- {s}" for s in words.sentences(findings.profiling(cmp, d.tables["share_change"]))
         ),
     }
-    for (device, precision, threads, bs, phase, key), blocks in grids.top10_by_config(top10):
-        tag = f"top10/{config_tag(device, precision, bs, threads)}_{phase}_{key}"
+    for (c, phase, key), blocks in grids.top10_by_config(top10):
+        tag = f"top10/{config_tag(c.device, c.precision, c.batch_size, c.threads)}_{phase}_{key}"
         texts[tag] = "\n\n".join(block_markdown(b, d.paths.root) for b in blocks)
     return texts
 

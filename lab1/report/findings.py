@@ -12,11 +12,12 @@ from typing import Any
 
 import pandas as pd
 
+from lab1.identity import PANEL, Label, axes_except, named, ordered
 from lab1.manifest import Manifest
-from lab1.tables import config_label, ordered, thread_labelled
 
-# What a batch-size sweep is compared within: a config less its batch size.
-PANEL = ["device", "precision", "threads", "phase"]
+# What a batch-size sweep is compared within: a config less its batch size, per phase. A
+# Finding names its config by a lab1.identity.Label (``config``), which each language renders.
+SWEEP = [*PANEL, "phase"]
 
 
 # Every kind a Finding may have: each language (lab1.report.words, lab1.report.zh) has one
@@ -132,12 +133,23 @@ def layers(rows: list[dict]) -> list[Finding]:
     ]
 
 
-def _scaling(device: str, phase: str, g: pd.DataFrame) -> list[Finding]:
-    """Throughput, cost per image, heaviest operator and peak memory across batch sizes.
-    ``device`` is the config's label (config_label)."""
+def _labelled(df: pd.DataFrame, **how) -> pd.DataFrame:
+    """``df`` in display order with each row's Label (lab1.identity.named) in ``label``."""
+    df = ordered(df)
+    return df.assign(label=named(df, **how))
+
+
+def _sweeps(df: pd.DataFrame, keys: list[str] = SWEEP):
+    """(the panel's Label, phase, its rows) per panel of a labelled frame, in display order."""
+    for _, g in df.groupby(keys, sort=False):
+        yield g["label"].iloc[0], g["phase"].iloc[0], g
+
+
+def _scaling(config: Label, phase: str, g: pd.DataFrame) -> list[Finding]:
+    """Throughput, cost per image, heaviest operator and peak memory across batch sizes."""
     lo, hi = g.iloc[0], g.iloc[-1]
     where = {
-        "device": device,
+        "config": config,
         "phase": phase,
         "lo_bs": int(lo.batch_size),
         "hi_bs": int(hi.batch_size),
@@ -188,15 +200,13 @@ def _share_moves(share_change: pd.DataFrame | None) -> list[Finding]:
     if share_change is None:
         return []
     out = []
-    panels = ordered(share_change).groupby(PANEL, sort=False)
-    for (device, precision, _, phase), g in panels:
+    for config, phase, g in _sweeps(_labelled(share_change)):
         r = g.loc[g["change"].abs().idxmax()]
-        label = config_label(device, precision)
         out.append(
             Finding(
                 "share_move",
                 {
-                    "device": label,
+                    "config": config,
                     "phase": phase,
                     "op": r.op_name,
                     "basis": r.share_basis,
@@ -213,14 +223,14 @@ def _share_moves(share_change: pd.DataFrame | None) -> list[Finding]:
 
 def _speedups(speedups: pd.DataFrame) -> list[Finding]:
     out = []
-    for (device, precision, _, phase), g in speedups.groupby(PANEL, sort=False):
+    for config, phase, g in _sweeps(speedups):
         best, worst = g.loc[g["speedup"].idxmax()], g.loc[g["speedup"].idxmin()]
         slower = [int(b) for b, s in zip(g["batch_size"], g["speedup"], strict=True) if s < 1]
         out.append(
             Finding(
                 "speedup",
                 {
-                    "device": config_label(device, precision),
+                    "config": config,
                     "phase": phase,
                     "worst": worst.speedup,
                     "worst_bs": int(worst.batch_size),
@@ -234,43 +244,46 @@ def _speedups(speedups: pd.DataFrame) -> list[Finding]:
 
 
 def speedups(comparison: pd.DataFrame) -> pd.DataFrame:
-    """One row per GPU device × batch size × phase: CPU and GPU images/s and their ratio (the
-    comparison table's speedup_vs_cpu)."""
+    """One row per GPU config × phase: CPU and GPU images/s and their ratio (the comparison
+    table's speedup_vs_cpu), with the GPU config's Label in ``label``."""
     cpu = _most_threads(comparison[comparison["device"] == "cpu"])  # as speedup_vs_cpu's
     gpu = comparison[comparison["device"] != "cpu"].dropna(subset=["speedup_vs_cpu"])
     if cpu.empty or gpu.empty:
         return pd.DataFrame()
-    same = ["precision", "batch_size", "phase"]
+    same = [*axes_except("device", "threads"), "phase"]
     merged = gpu.merge(cpu[[*same, "images_per_s"]], on=same, suffixes=("", "_cpu"))
-    return ordered(merged.assign(speedup=merged["speedup_vs_cpu"]), "batch_size")
+    return _labelled(merged.assign(speedup=merged["speedup_vs_cpu"]))
 
 
 def precisions(comparison: pd.DataFrame) -> pd.DataFrame:
-    """One row per non-fp32 config × batch size × phase beside its fp32 twin on the same
-    device: images/s, top operator and peak memory of both, and the speed-up over fp32."""
+    """One row per non-fp32 config × phase beside its fp32 twin (the same config but for the
+    precision): images/s, top operator and peak memory of both, and the speed-up over fp32;
+    the config's Label in ``label`` (threads named where they vary in ``comparison``)."""
     ref = comparison[comparison["precision"] == "fp32"]
     other = comparison[comparison["precision"] != "fp32"].dropna(subset=["speedup_vs_fp32"])
     if ref.empty or other.empty:
         return pd.DataFrame()
-    same = ["device", "threads", "batch_size", "phase"]
+    same = [*axes_except("precision"), "phase"]
     cols = [*same, "images_per_s", "top_op", "top_op_share", "peak_memory_bytes"]
     merged = other.merge(ref[cols], on=same, suffixes=("", "_fp32"))
-    return ordered(merged.assign(speedup=merged["speedup_vs_fp32"]), "threads", "batch_size")
+    merged = merged.assign(speedup=merged["speedup_vs_fp32"])
+    # Labelled against the whole comparison: a thread count that varies there is named.
+    labels = dict(zip(_keys(comparison), named(comparison), strict=True))
+    return ordered(merged).pipe(lambda m: m.assign(label=[labels[k] for k in _keys(m)]))
 
 
 def _precision_findings(pr: pd.DataFrame) -> list[Finding]:
     """Per device, precision and phase: the speed-up range over fp32, and at the largest batch
     the heaviest operator and the peak memory of both."""
     out = []
-    for (device, precision, _, phase), g in pr.groupby(PANEL, sort=False):
+    for config, phase, g in _sweeps(pr):
         best, worst = g.loc[g["speedup"].idxmax()], g.loc[g["speedup"].idxmin()]
         hi = g.loc[g["batch_size"].idxmax()]
         out.append(
             Finding(
                 "precision_speedup",
                 {
-                    "device": device,
-                    "precision": precision,
+                    "config": config,
                     "phase": phase,
                     "worst": worst.speedup,
                     "worst_bs": int(worst.batch_size),
@@ -295,14 +308,14 @@ def profiling(comparison: pd.DataFrame | None, share_change: pd.DataFrame | None
     if comparison is None:
         return [Finding("not_profiled")]
     out: list[Finding] = []
-    cmp = ordered(thread_labelled(comparison), "batch_size")
-    for (device, precision, _, phase), g in cmp.groupby(PANEL, sort=False):
-        out += _scaling(config_label(device, precision), phase, g)
-    out += _share_moves(None if share_change is None else thread_labelled(share_change))
+    cmp = _labelled(comparison)
+    for config, phase, g in _sweeps(cmp):
+        out += _scaling(config, phase, g)
+    out += _share_moves(share_change)
     sp = speedups(comparison)
     if len(sp):
         out += _speedups(sp)
-    pr = precisions(thread_labelled(comparison))
+    pr = precisions(comparison)
     if len(pr):
         out += _precision_findings(pr)
     o = comparison["profiler_overhead"]
@@ -317,10 +330,8 @@ def _contended(cmp: pd.DataFrame) -> list[Finding]:
         return []
     rates = busy["other_cpu_s"] / (busy["window_end"] - busy["window_start"])
     configs = [
-        {"label": config_label(d, pr), "phase": p, "bs": int(b)}
-        for d, pr, p, b in zip(
-            busy["device"], busy["precision"], busy["phase"], busy["batch_size"], strict=True
-        )
+        {"config": c, "phase": p, "bs": int(b)}
+        for c, p, b in zip(busy["label"], busy["phase"], busy["batch_size"], strict=True)
     ]
     return [Finding("contended", {"configs": configs, "max_cores": float(rates.max())})]
 
@@ -328,12 +339,15 @@ def _contended(cmp: pd.DataFrame) -> list[Finding]:
 # --------------------------------------------------------------------------- system view
 
 
-_SYSTEM_PANEL = ["device", "precision", "phase"]  # at each device's most threads
+def _keys(df: pd.DataFrame) -> list[tuple]:
+    """Each row's (identity, phase) as a tuple: how rows of two frames are matched."""
+    return list(df[[*axes_except(), "phase"]].itertuples(index=False, name=None))
 
 
 def _most_threads(df: pd.DataFrame) -> pd.DataFrame:
-    """Each device's rows at its largest thread count (the configs a user runs by default)."""
-    top = df.groupby("device")["threads"].transform("max")
+    """Each machine's device's rows at its largest thread count (the configs a user runs by
+    default)."""
+    top = df.groupby(axes_except("precision", "threads", "batch_size"))["threads"].transform("max")
     return df[df["threads"] == top]
 
 
@@ -343,8 +357,8 @@ def time_goes(split: pd.DataFrame | None) -> list[Finding]:
     if split is None:
         return []
     out = []
-    s = _most_threads(split)
-    for (device, precision, phase), g in ordered(s).groupby(_SYSTEM_PANEL, sort=False):
+    s = _labelled(_most_threads(split), show=("threads",))
+    for config, phase, g in _sweeps(s):
         g = g[g["batch_size"] == g["batch_size"].min()]
         parts = g[(g["split"] == "part") & (g["name"] != "outside labels")]
         cats = g[g["split"] == "category"]
@@ -355,8 +369,7 @@ def time_goes(split: pd.DataFrame | None) -> list[Finding]:
             Finding(
                 "time_goes",
                 {
-                    "device": config_label(device, precision),
-                    "threads": int(g["threads"].iloc[0]),
+                    "config": config,
                     "phase": phase,
                     "bs": int(g["batch_size"].iloc[0]),
                     "part": part["name"],
@@ -377,14 +390,11 @@ def peak_shares(cmp: pd.DataFrame | None, roofline: pd.DataFrame | None) -> list
     if cmp is None or cmp["share_of_peak"].isna().all():
         return []
     out = []
-    c = _most_threads(cmp)
-    for (device, precision, phase), g in ordered(c, "batch_size").groupby(
-        _SYSTEM_PANEL, sort=False
-    ):
+    c = _labelled(_most_threads(cmp), show=("threads",))
+    for config, phase, g in _sweeps(c):
         r = g.iloc[-1]
         v = {
-            "device": config_label(device, precision),
-            "threads": int(r.threads),
+            "config": config,
             "phase": phase,
             "bs": int(r.batch_size),
             "gflops": r.achieved_gflops,
@@ -394,9 +404,7 @@ def peak_shares(cmp: pd.DataFrame | None, roofline: pd.DataFrame | None) -> list
             "op_share": None,
         }
         if roofline is not None:
-            keys = ["device", "precision", "threads", "phase", "batch_size"]
-            same = roofline[keys].apply(tuple, axis=1)
-            ops = roofline[same == (device, precision, r.threads, phase, r.batch_size)]
+            ops = roofline[[k == _keys(g.iloc[[-1]])[0] for k in _keys(roofline)]]
             if len(ops):
                 best = ops.loc[ops["achieved_gflops"].idxmax()]
                 v.update(
@@ -414,8 +422,7 @@ def fixed_costs(model: pd.DataFrame | None) -> list[Finding]:
         Finding(
             "fixed_cost",
             {
-                "device": r.device,
-                "threads": int(r.threads),
+                "config": r.label,
                 "phase": r.phase,
                 "fixed_ms": r.fixed_ms,
                 "per_sample_us": r.per_sample_us,
@@ -426,7 +433,7 @@ def fixed_costs(model: pd.DataFrame | None) -> list[Finding]:
                 "plateau_bs": int(r.plateau_bs),
             },
         )
-        for r in ordered(model).itertuples()
+        for r in _labelled(model, show=("threads",)).itertuples()
     ]
 
 
@@ -438,15 +445,14 @@ def thread_gains(cmp: pd.DataFrame | None) -> list[Finding]:
         subset=["speedup_vs_1_thread"]
     )
     out = []
-    panels = ordered(many, "batch_size").groupby(["precision", "threads", "phase"], sort=False)
-    for (precision, threads, phase), g in panels:
+    for config, phase, g in _sweeps(_labelled(many, beside=("threads",))):
         best = g.loc[g["speedup_vs_1_thread"].idxmax()]
         out.append(
             Finding(
                 "thread_gain",
                 {
-                    "device": config_label("cpu", precision),
-                    "threads": int(threads),
+                    "config": config,
+                    "threads": config.config.threads,
                     "phase": phase,
                     "lo_bs": int(g.batch_size.iloc[0]),
                     "lo": g.speedup_vs_1_thread.iloc[0],

@@ -4,13 +4,14 @@ built once from the run's typed tables."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
 import pandas as pd
 
 from lab1 import fmt
+from lab1.identity import ConfigId, labels, ordered
 from lab1.report.blocks import Block, Table
-from lab1.report.findings import PANEL
-from lab1.tables import config_label, display_order, ordered, thread_labelled
+from lab1.report.findings import SWEEP
 
 TIME_LABELS = {
     "self_cpu_us": "self CPU",
@@ -73,51 +74,41 @@ def layers_table(rows: list[dict]) -> Table:
     return Table(header, body, [False] * 4 + [True] * 4)
 
 
-def comparison_rows(comparison: pd.DataFrame) -> list[dict[str, str]]:
+def labelled(df: pd.DataFrame, lang: str = "en", beside=("threads",)) -> pd.DataFrame:
+    """``df`` in display order, its ``device`` column replaced by each config's label in
+    ``lang`` (lab1.identity.labels; by default without the threads, which have a column)."""
+    df = ordered(df)
+    return df.assign(device=labels(df, lang, beside=beside))
+
+
+def comparison_rows(comparison: pd.DataFrame, lang: str = "en") -> list[dict[str, str]]:
     """The comparison as formatted cells by header: the table artifact and the report table.
     The device cell is the config's label (``cpu``, ``cpu bf16``); threads have their column."""
-    labelled = comparison.assign(
-        device=[
-            config_label(d, p)
-            for d, p in zip(comparison["device"], comparison["precision"], strict=True)
-        ]
-    )
     return [
         {header: f(r[col]) for col, header, f in COMPARISON_COLUMNS}
-        for _, r in ordered(labelled, "threads", "batch_size").iterrows()
+        for _, r in labelled(comparison, lang).iterrows()
     ]
 
 
-def comparison_table(comparison: pd.DataFrame) -> Table:
-    rows = comparison_rows(comparison)
+def comparison_table(comparison: pd.DataFrame, lang: str = "en") -> Table:
+    rows = comparison_rows(comparison, lang)
     header = [h for _, h, _ in COMPARISON_COLUMNS]
     numeric = [c not in TEXT_COLUMNS for c, _, _ in COMPARISON_COLUMNS]
     return Table(header, [list(r.values()) for r in rows], numeric)
 
 
-def _config_keys(top10: pd.DataFrame) -> list[tuple]:
-    """(device, precision, threads, batch_size, phase, sort_key) of every ranking: cpu first,
-    train_step first, fp32 first, most threads first, then batch size; a GPU config ranked by
-    CPU time first."""
-    cols = ["device", "precision", "threads", "batch_size", "phase", "sort_key"]
-    keys = top10[cols].drop_duplicates()
-    return sorted(
-        (tuple(k) for k in keys.itertuples(index=False)),
-        key=lambda k: (*display_order(k[0], k[4]), k[1] != "fp32", -k[2], k[3], k[5] != "self_cpu"),
-    )
-
-
-def top10_by_config(top10: pd.DataFrame) -> list[tuple[tuple, list[Block]]]:
-    """(device, precision, threads, batch_size, phase, sort_key) → its title line and ranked
-    table, per config, phase and sort key; times per profiled step."""
+def top10_by_config(top10: pd.DataFrame, lang: str = "en") -> list[tuple[tuple, list[Block]]]:
+    """((its ConfigId, phase, sort_key), [its title line, its ranked table]) per config, phase
+    and sort key, in display order (a GPU config ranked by CPU time first); times per profiled
+    step. The title names the config by its label (threads where they vary)."""
     out = []
-    counts = top10.groupby("device")["threads"].nunique()  # threads named where they vary
-    for key in _config_keys(top10):
-        device, precision, threads, batch, phase, sort_key = key
-        label = config_label(device, precision, threads if counts[device] > 1 else None)
-        same = (top10.device == device) & (top10.batch_size == batch) & (top10.phase == phase)
-        same &= (top10.precision == precision) & (top10.threads == threads)
-        g = top10[same & (top10.sort_key == sort_key)].sort_values("rank")
+    df = top10.assign(_cpu_first=top10["sort_key"] != "self_cpu")
+    df = ordered(df, "_cpu_first", "rank")
+    df = df.assign(label=labels(df, lang))
+    for _, g in df.groupby([*SWEEP, "batch_size", "sort_key"], sort=False):
+        first = g.iloc[0]
+        key = (ConfigId.of(first), first["phase"], first["sort_key"])
+        batch, phase, sort_key = first["batch_size"], first["phase"], first["sort_key"]
         steps = int(g["active_steps"].iloc[0])
         # Device columns are all zero on a CPU config: leave them out there.
         cols = [c for c in TIME_LABELS if g[c].any() or c in ("self_cpu_us", "cpu_total_us")]
@@ -132,7 +123,7 @@ def top10_by_config(top10: pd.DataFrame) -> list[tuple[tuple, list[Block]]]:
             for _, r in g.iterrows()
         ]
         title = (
-            f"**{label} ({g['device_name'].iloc[0]}) · "
+            f"**{first['label']} ({first['device_name']}) · "
             f"batch {batch} · {phase}** (ranked by {RANKED_BY[sort_key]}, {steps} profiled "
             f"step{'s' if steps != 1 else ''})"
         )
@@ -142,19 +133,20 @@ def top10_by_config(top10: pd.DataFrame) -> list[tuple[tuple, list[Block]]]:
     return out
 
 
-def top10_blocks(top10: pd.DataFrame) -> list[Block]:
-    return [b for _, blocks in top10_by_config(top10) for b in blocks]
+def top10_blocks(top10: pd.DataFrame, lang: str = "en") -> list[Block]:
+    return [b for _, blocks in top10_by_config(top10, lang) for b in blocks]
 
 
 SHARE_CHANGE_TOP = 5  # ops per device × phase whose share moves the most
 
 
-def share_change_table(change: pd.DataFrame) -> Table:
-    by_size = thread_labelled(change).assign(_neg_abs=-change["change"].abs())
-    top = ordered(by_size, "_neg_abs").groupby(PANEL, sort=False).head(SHARE_CHANGE_TOP)
+def share_change_table(change: pd.DataFrame, lang: str = "en") -> Table:
+    by_size = change.assign(_neg_abs=-change["change"].abs())
+    by_size = ordered(by_size, "_neg_abs").assign(label=lambda d: labels(d, lang))
+    top = by_size.groupby(SWEEP, sort=False).head(SHARE_CHANGE_TOP)
     rows = [
         [
-            config_label(r.device, r.precision),
+            r.label,
             r.phase,
             fmt.code(r.op_name),
             fmt.pct(r.share_at_min_bs),
@@ -176,11 +168,12 @@ def share_change_table(change: pd.DataFrame) -> Table:
     return Table(header, rows, [False] * 3 + [True] * 4)
 
 
-def precision_table(pr: pd.DataFrame) -> Table:
-    """Each non-fp32 config beside its fp32 twin (lab1.report.findings.precisions)."""
+def precision_table(pr: pd.DataFrame, lang: str = "en") -> Table:
+    """Each non-fp32 config beside its fp32 twin (lab1.report.findings.precisions, whose
+    labels say which threads and machine; the precision has its column)."""
     rows = [
         [
-            r.device,
+            replace(r.label, precision=False).text(lang),  # the precision has its column
             r.precision,
             r.phase,
             fmt.count(r.batch_size),
@@ -212,10 +205,11 @@ def precision_table(pr: pd.DataFrame) -> Table:
     )
 
 
-def speedup_table(sp: pd.DataFrame) -> Table:
+def speedup_table(sp: pd.DataFrame, lang: str = "en") -> Table:
+    """lab1.report.findings.speedups' rows, each GPU config by its label."""
     rows = [
         [
-            config_label(r.device, r.precision),
+            r.label.text(lang),
             r.phase,
             fmt.count(r.batch_size),
             fmt.rate(r.images_per_s_cpu),

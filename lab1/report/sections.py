@@ -14,7 +14,6 @@ from lab1.report import findings, grids, words
 from lab1.report.blocks import Block, Bullets, Figure, Note, Section, Table
 from lab1.report.run import RunData
 from lab1.report.system import limits_blocks, system_section
-from lab1.tables import thread_labelled
 from lab1.train import SCALARS
 
 NOT_PROFILED = "Not profiled in this run"
@@ -83,6 +82,13 @@ def _gpu_line(env: Environment) -> str:
     )
 
 
+def _machine_row(env: Environment, name: str, id_word: str) -> list[list[str]]:
+    """The machine's host name and the id its table rows carry (none in a schema-1 manifest)."""
+    if env.machine_id is None:
+        return []
+    return [[name, f"{env.hostname} ({id_word} {fmt.code(env.machine_id)})"]]
+
+
 def environment_section(d: RunData) -> Section:
     env = d.manifest.environment
     if env is None:
@@ -92,6 +98,7 @@ def environment_section(d: RunData) -> Section:
     if env.cuda_version:
         cuda = env.cuda_version + ("" if env.cuda_available else " (torch's build; no GPU visible)")
     rows = [
+        *_machine_row(env, "machine", "id"),
         ["CPU", f"{env.cpu_model} ({env.vcpus} vCPUs; torch uses {env.torch_threads} threads)"],
         ["memory", fmt.nbytes(env.memory_bytes)],
         ["GPU", f"{env.gpu_count}: {_gpu_line(env)}"],
@@ -204,7 +211,8 @@ def training_section(d: RunData, figs: dict[str, Path]) -> Section:
     return Section("Training curves", blocks)
 
 
-def top_ops_section(d: RunData) -> Section:
+def top_ops_section(d: RunData, lang: str = "en") -> Section:
+    """``lang``: the language of the config labels in the titles."""
     top = d.tables["top10"]
     if top is None:
         return Section("Top-10 operators", [Note(f"{NOT_PROFILED}: no profiles/top10.parquet.")])
@@ -213,12 +221,14 @@ def top_ops_section(d: RunData) -> Section:
         "device time on a GPU), from torch.profiler, averaged per profiled step. Share: of the "
         "ranking time summed over all operators."
     )
-    return Section("Top-10 operators", [intro, *grids.top10_blocks(top)])
+    return Section("Top-10 operators", [intro, *grids.top10_blocks(top, lang)])
 
 
-def comparison_section(d: RunData, figs: dict[str, Path], redraw: bool = False) -> Section:
+def comparison_section(
+    d: RunData, figs: dict[str, Path], redraw: bool = False, lang: str = "en"
+) -> Section:
     """``redraw``: draw the comparison plots again in figures/ (in the report's language)
-    instead of showing the compare step's."""
+    instead of showing the compare step's; ``lang``: the language of the config labels."""
     cmp = d.tables["comparison"]
     if cmp is None:
         note = Note(f"{NOT_PROFILED}: no compare/comparison.parquet.")
@@ -228,18 +238,18 @@ def comparison_section(d: RunData, figs: dict[str, Path], redraw: bool = False) 
         "profiler off. A train step "
         "is forward + loss + backward + optimizer step; inference is the forward pass alone "
         "(eval mode, no autograd). Top-op share is of the self time of all operators.",
-        grids.comparison_table(cmp),
+        grids.comparison_table(cmp, lang),
     ]
     plots = {} if redraw else dict(d.compare_plots)
     if "throughput" not in plots:  # the compare step's PNGs are gone: redraw them
         plots["throughput"] = figs["throughput_vs_batch"] = figures.plot_throughput(
-            thread_labelled(cmp), d.paths.figure("throughput_vs_batch")
+            cmp, d.paths.figure("throughput_vs_batch")
         )
     if "op_share" not in plots and d.tables["op_stats"] is not None:
         from lab1.compare import op_shares
 
         plots["op_share"] = figs["op_share_vs_batch"] = figures.plot_op_share(
-            thread_labelled(op_shares(d.tables["op_stats"])), d.paths.figure("op_share_vs_batch")
+            op_shares(d.tables["op_stats"]), d.paths.figure("op_share_vs_batch")
         )
     blocks += [Figure(path, COMPARE_CAPTIONS[name]) for name, path in plots.items()]
     if d.tables["share_change"] is not None:
@@ -247,12 +257,12 @@ def comparison_section(d: RunData, figs: dict[str, Path], redraw: bool = False) 
             f"The {grids.SHARE_CHANGE_TOP} operators per device and phase whose share of the "
             "time moves the most between the smallest and the largest batch size (pp: "
             "percentage points):",
-            grids.share_change_table(d.tables["share_change"]),
+            grids.share_change_table(d.tables["share_change"], lang),
         ]
     return Section("Batch-size comparison", blocks)
 
 
-def cpu_gpu_section(d: RunData, figs: dict[str, Path]) -> Section:
+def cpu_gpu_section(d: RunData, figs: dict[str, Path], lang: str = "en") -> Section:
     cmp = d.tables["comparison"]
     if cmp is None:
         return Section("CPU vs GPU", [Note(f"{NOT_PROFILED}: no compare/comparison.parquet.")])
@@ -270,17 +280,17 @@ def cpu_gpu_section(d: RunData, figs: dict[str, Path]) -> Section:
     return Section(
         "CPU vs GPU",
         [
-            grids.speedup_table(sp),
+            grids.speedup_table(sp, lang),
             Figure(figs["gpu_speedup"], "GPU speedup over CPU per batch size"),
         ],
     )
 
 
-def precision_section(d: RunData) -> Section:
+def precision_section(d: RunData, lang: str = "en") -> Section:
     cmp = d.tables["comparison"]
     if cmp is None:
         return Section("fp32 vs bf16", [Note(f"{NOT_PROFILED}: no compare/comparison.parquet.")])
-    pr = findings.precisions(thread_labelled(cmp))
+    pr = findings.precisions(cmp)
     if pr.empty:
         ran = ", ".join(sorted(cmp["precision"].unique()))
         return Section(
@@ -297,7 +307,7 @@ def precision_section(d: RunData) -> Section:
         "Each bf16 config (torch.autocast) beside the fp32 one on the same device, batch size "
         "and phase, timed with the profiler off; speedup is fp32's time per step over bf16's."
     )
-    return Section("fp32 vs bf16", [intro, grids.precision_table(pr)])
+    return Section("fp32 vs bf16", [intro, grids.precision_table(pr, lang)])
 
 
 def analysis_section(d: RunData) -> Section:

@@ -9,10 +9,11 @@ import pandas as pd
 from lab1 import figures, fmt
 from lab1.analysis import peaks
 from lab1.breakdown import OP_CATEGORIES, OUTSIDE_LABELS, OUTSIDE_OPS, PARTS
+from lab1.identity import PANEL, ordered
 from lab1.report import findings, words
 from lab1.report.blocks import Block, Bullets, Figure, Note, Section, Table
+from lab1.report.grids import labelled
 from lab1.report.run import RunData
-from lab1.tables import config_label, ordered, thread_labelled
 
 WHAT = {
     "matmul_peak": "matmul peak",
@@ -29,14 +30,14 @@ INTRO = (
 )
 
 
-def limits_blocks(d: RunData) -> list[Block]:
+def limits_blocks(d: RunData, lang: str = "en") -> list[Block]:
     """The machine-limits table of the environment section."""
     lim = d.tables["limits"]
     if lim is None:
         return []
     rows = [
         [
-            r.device,
+            r.device,  # the device's label: the machine named where there are several
             fmt.count(r.threads),
             WHAT[r.what],
             r.dtype,
@@ -47,7 +48,7 @@ def limits_blocks(d: RunData) -> list[Block]:
             else f"{fmt.us(r.value)} µs",
             r.note,
         ]
-        for r in lim.sort_values(["device", "threads"]).itertuples()
+        for r in labelled(lim, lang).itertuples()
     ]
     return [
         "Machine limits, measured by short microbenchmarks at the start of profiling, on the "
@@ -61,38 +62,17 @@ def limits_blocks(d: RunData) -> list[Block]:
 
 
 def _config_cells(r) -> list[str]:
-    return [
-        config_label(r.device, r.precision),
-        fmt.count(r.threads),
-        r.phase,
-        fmt.count(r.batch_size),
-    ]
+    """A labelled row's (grids.labelled) config cells: label, threads, phase, batch."""
+    return [r.device, fmt.count(r.threads), r.phase, fmt.count(r.batch_size)]
 
 
-def _labelled(df: pd.DataFrame) -> pd.DataFrame:
-    """``df`` with each device named by its config label, for the figures' panels."""
-    lab = thread_labelled(df)
-    return df.assign(
-        device=[config_label(d, p) for d, p in zip(lab["device"], df["precision"], strict=True)]
-    )
-
-
-def split_table(split: pd.DataFrame, kind: str, names: tuple[str, ...]) -> Table:
+def split_table(split: pd.DataFrame, kind: str, names: tuple[str, ...], lang: str = "en") -> Table:
     """One row per config and phase, one share column per name (kind: part or category)."""
-    s = ordered(split[split["split"] == kind], "threads", "batch_size")
-    keys = ["device", "precision", "threads", "phase", "batch_size"]
+    s = labelled(split[split["split"] == kind], lang)
     rows = []
-    for (device, precision, threads, phase, bs), g in s.groupby(keys, sort=False):
+    for _, g in s.groupby([*PANEL, "phase", "batch_size"], sort=False):
         share = g.set_index("name")["share"]
-        rows.append(
-            [
-                config_label(device, precision),
-                fmt.count(threads),
-                phase,
-                fmt.count(bs),
-                *[fmt.pct(share[n]) for n in names],
-            ]
-        )
+        rows.append([*_config_cells(g.iloc[0]), *[fmt.pct(share[n]) for n in names]])
     return Table(
         ["device", "threads", "phase", "batch", *names],
         rows,
@@ -100,7 +80,7 @@ def split_table(split: pd.DataFrame, kind: str, names: tuple[str, ...]) -> Table
     )
 
 
-def achieved_table(cmp: pd.DataFrame) -> Table:
+def achieved_table(cmp: pd.DataFrame, lang: str = "en") -> Table:
     rows = [
         [
             *_config_cells(r),
@@ -109,7 +89,7 @@ def achieved_table(cmp: pd.DataFrame) -> Table:
             fmt.gflops(r.achieved_gflops),
             fmt.pct(r.share_of_peak),
         ]
-        for r in ordered(cmp, "threads", "batch_size").itertuples()
+        for r in labelled(cmp, lang).itertuples()
     ]
     header = [
         "device",
@@ -124,9 +104,9 @@ def achieved_table(cmp: pd.DataFrame) -> Table:
     return Table(header, rows, [False, True, False, True, True, True, True, True])
 
 
-def roofline_table(roof: pd.DataFrame) -> Table:
-    """The roofline points at each device's largest batch (what the sentences cite)."""
-    largest = roof[roof["batch_size"] == roof.groupby("device")["batch_size"].transform("max")]
+def roofline_table(roof: pd.DataFrame, lang: str = "en") -> Table:
+    """The roofline points at each config's largest batch (what the sentences cite)."""
+    largest = roof[roof["batch_size"] == roof.groupby(list(PANEL))["batch_size"].transform("max")]
     rows = [
         [
             *_config_cells(r),
@@ -136,7 +116,7 @@ def roofline_table(roof: pd.DataFrame) -> Table:
             fmt.gflops(r.achieved_gflops),
             fmt.pct(r.share_of_peak),
         ]
-        for r in ordered(largest, "threads", "op_name").itertuples()
+        for r in labelled(ordered(largest, "op_name"), lang).itertuples()
     ]
     header = [
         "device",
@@ -152,10 +132,10 @@ def roofline_table(roof: pd.DataFrame) -> Table:
     return Table(header, rows, [False, True, False, True, False, False, True, True, True])
 
 
-def model_table(model: pd.DataFrame) -> Table:
+def model_table(model: pd.DataFrame, lang: str = "en") -> Table:
     rows = [
         [
-            r.device,
+            r.device,  # the ladder's label
             fmt.count(r.threads),
             r.phase,
             fmt.ms(r.fixed_ms),
@@ -165,7 +145,7 @@ def model_table(model: pd.DataFrame) -> Table:
             fmt.count(r.fixed_below_10pct_bs),
             fmt.count(r.plateau_bs),
         ]
-        for r in ordered(model, "threads").itertuples()
+        for r in labelled(model, lang).itertuples()
     ]
     header = [
         "device",
@@ -181,7 +161,7 @@ def model_table(model: pd.DataFrame) -> Table:
     return Table(header, rows, [False, True, False, *[True] * 6])
 
 
-def threads_table(cmp: pd.DataFrame) -> Table | None:
+def threads_table(cmp: pd.DataFrame, lang: str = "en") -> Table | None:
     many = cmp[(cmp["device"] == "cpu") & (cmp["threads"] > 1)].dropna(
         subset=["speedup_vs_1_thread"]
     )
@@ -194,7 +174,7 @@ def threads_table(cmp: pd.DataFrame) -> Table | None:
             fmt.ratio(r.speedup_vs_1_thread),
             fmt.pct(r.parallel_efficiency),
         ]
-        for r in ordered(many, "threads", "batch_size").itertuples()
+        for r in labelled(many, lang).itertuples()
     ]
     header = [
         "device",
@@ -208,58 +188,50 @@ def threads_table(cmp: pd.DataFrame) -> Table | None:
     return Table(header, rows, [False, True, False, True, True, True, True])
 
 
-def _ceilings(limits: pd.DataFrame | None, roof: pd.DataFrame, labelled: pd.DataFrame) -> dict:
-    """Each panel label's (peak GFLOP/s, bandwidth GB/s) at its device and thread count."""
+def _ceilings(limits: pd.DataFrame | None) -> dict:
+    """(machine_id, device, threads) → (peak GFLOP/s, bandwidth GB/s), where both were
+    measured."""
     peak, bw = peaks(limits), peaks(limits, "memory_bandwidth")
-    configs = zip(labelled["device"], roof["device"], roof["threads"], strict=True)
-    return {
-        label: (peak[(d, int(t))], bw[(d, int(t))])
-        for label, d, t in set(configs)
-        if (d, int(t)) in peak and (d, int(t)) in bw
-    }
+    return {k: (peak[k], bw[k]) for k in peak if k in bw}
 
 
-def system_section(d: RunData, figs: dict[str, Path]) -> Section:
+def system_section(d: RunData, figs: dict[str, Path], lang: str = "en") -> Section:
+    """``lang``: the language of the tables' config labels (their prose stays English)."""
     t = d.tables
     if t["comparison"] is None:
         return Section("Where the time goes", [Note("Not profiled in this run.")])
     blocks: list[Block] = [INTRO, Bullets(words.sentences(findings.system(t)))]
     if t["time_split"] is not None:
-        figs["time_split"] = figures.plot_time_split(
-            _labelled(t["time_split"]), d.paths.figure("time_split")
-        )
+        figs["time_split"] = figures.plot_time_split(t["time_split"], d.paths.figure("time_split"))
         blocks += [
             Figure(figs["time_split"], "Share of each kind of work per batch size"),
             "By kind of operator (share of the step):",
-            split_table(t["time_split"], "category", (*OP_CATEGORIES, OUTSIDE_OPS)),
+            split_table(t["time_split"], "category", (*OP_CATEGORIES, OUTSIDE_OPS), lang),
             "By labelled part of the step:",
-            split_table(t["time_split"], "part", (*PARTS, OUTSIDE_LABELS)),
+            split_table(t["time_split"], "part", (*PARTS, OUTSIDE_LABELS), lang),
         ]
     blocks += [
         "Achieved throughput against the measured peak (profiler off):",
-        achieved_table(t["comparison"]),
+        achieved_table(t["comparison"], lang),
     ]
     if t["roofline"] is not None and len(t["roofline"]):
-        roof = _labelled(t["roofline"])
         figs["roofline"] = figures.plot_roofline(
-            roof, _ceilings(t["limits"], t["roofline"], roof), d.paths.figure("roofline")
+            t["roofline"], _ceilings(t["limits"]), d.paths.figure("roofline")
         )
         blocks += [
             Figure(figs["roofline"], "Roofline: achieved GFLOP/s against FLOP per byte"),
             "Roofline points at the largest batch (all sizes: compare/roofline.parquet):",
-            roofline_table(t["roofline"]),
+            roofline_table(t["roofline"], lang),
         ]
     if t["step_model"] is not None:
         figs["step_model"] = figures.plot_step_model(
-            thread_labelled(t["step_times"]),
-            thread_labelled(t["step_model"]),
-            d.paths.figure("step_model"),
+            t["step_times"], t["step_model"], d.paths.figure("step_model")
         )
         blocks += [
             Figure(figs["step_model"], "Step time against batch size: points and fit"),
-            model_table(t["step_model"]),
+            model_table(t["step_model"], lang),
         ]
-    table = threads_table(t["comparison"])
+    table = threads_table(t["comparison"], lang)
     if table is not None:
         blocks += ["What more CPU threads buy (same batch and phase at 1 thread):", table]
     return Section("Where the time goes", blocks)

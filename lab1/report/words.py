@@ -51,8 +51,13 @@ def _params_vs_macs(v: dict) -> str:
     )
 
 
+def _name(v: dict) -> str:
+    """The finding's config (a lab1.identity.Label) in English."""
+    return v["config"].text("en")
+
+
 def _where(v: dict) -> str:
-    return f"{v['device']} · {v['phase']}"
+    return f"{_name(v)} · {v['phase']}"
 
 
 def _single_config(v: dict) -> str:
@@ -112,7 +117,7 @@ def _speedup_range(v: dict) -> str:
 
 
 def _speedup(v: dict) -> str:
-    text = f"{v['device']} over cpu ({v['phase']}): {_speedup_range(v)}"
+    text = f"{_name(v)} over cpu ({v['phase']}): {_speedup_range(v)}"
     if v["slower_at"]:
         sizes = ", ".join(str(b) for b in v["slower_at"])
         return text + f"; the GPU is slower than the CPU at batch {sizes}."
@@ -120,10 +125,10 @@ def _speedup(v: dict) -> str:
 
 
 def _precision_speedup(v: dict) -> str:
-    text = f"{v['device']} {v['precision']} over fp32 ({v['phase']}): {_speedup_range(v)}"
+    text = f"{_name(v)} over fp32 ({v['phase']}): {_speedup_range(v)}"
     if v["slower_at"]:
         sizes = ", ".join(str(b) for b in v["slower_at"])
-        text += f" ({v['precision']} is slower than fp32 at batch {sizes})"
+        text += f" ({v['config'].config.precision} is slower than fp32 at batch {sizes})"
     op = (
         f"the heaviest operator stays {fmt.code(v['op'])}"
         if v["op"] == v["op_fp32"]
@@ -145,7 +150,7 @@ def _profiler_overhead(v: dict) -> str:
 
 def _contended(v: dict) -> str:
     n = len(v["configs"])
-    where = "; ".join(f"{c['label']} · {c['phase']} · batch {c['bs']}" for c in v["configs"])
+    where = "; ".join(f"{_where(c)} · batch {c['bs']}" for c in v["configs"])
     return (
         f"Contended: other processes kept the CPU busy (up to {fmt.decimal(v['max_cores'], 2)} "
         f"cores on average) while {n} measurement{'s' if n > 1 else ''} ran ({where}); their "
@@ -158,14 +163,9 @@ def _not_profiled(v: dict) -> str:
     return "Not profiled in this run: no operator or batch-size findings."
 
 
-def _at(v: dict) -> str:
-    threads = f"{v['threads']} thread{'s' if v['threads'] != 1 else ''}"
-    return f"{v['device']} ({threads}) · {v['phase']}"
-
-
 def _time_goes(v: dict) -> str:
     return (
-        f"{_at(v)} at batch {v['bs']}: {fmt.pct(v['part_share'])} of the "
+        f"{_where(v)} at batch {v['bs']}: {fmt.pct(v['part_share'])} of the "
         f"{fmt.us(v['step_us'])} µs step is in {v['part']}, and {v['category']} is the largest "
         f"kind of work ({fmt.pct(v['category_share'])}); {fmt.pct(v['outside'])} is outside "
         "any operator (Python and dispatch)."
@@ -174,7 +174,7 @@ def _time_goes(v: dict) -> str:
 
 def _peak_share(v: dict) -> str:
     text = (
-        f"{_at(v)} at batch {v['bs']}: the step reaches {fmt.gflops(v['gflops'])} GFLOP/s, "
+        f"{_where(v)} at batch {v['bs']}: the step reaches {fmt.gflops(v['gflops'])} GFLOP/s, "
         f"{fmt.pct(v['share'])} of the measured fp32 matmul peak"
     )
     if v["op"] is None:
@@ -188,7 +188,7 @@ def _peak_share(v: dict) -> str:
 def _fixed_cost(v: dict) -> str:
     if v["per_sample_us"] <= 0:
         return (
-            f"{_at(v)}: the ladder's step times do not grow with the batch (fit: "
+            f"{_where(v)}: the ladder's step times do not grow with the batch (fit: "
             f"{fmt.ms(v['fixed_ms'])} ms + {fmt.us(v['per_sample_us'])} µs per image, r² "
             f"{fmt.decimal(v['r2'], 3)}): too noisy to read a per-image cost from."
         )
@@ -198,7 +198,7 @@ def _fixed_cost(v: dict) -> str:
         else "never falls below 10 % of a step"
     )
     return (
-        f"{_at(v)}: a step costs {fmt.ms(v['fixed_ms'])} ms fixed + {fmt.us(v['per_sample_us'])}"
+        f"{_where(v)}: a step costs {fmt.ms(v['fixed_ms'])} ms fixed + {fmt.us(v['per_sample_us'])}"
         f" µs per image (fit r² {fmt.decimal(v['r2'], 3)}); the fixed part {below}, and "
         f"images/s stop improving by 10 % per larger batch from batch {v['plateau_bs']}."
     )
@@ -206,7 +206,7 @@ def _fixed_cost(v: dict) -> str:
 
 def _thread_gain(v: dict) -> str:
     return (
-        f"{v['device']} · {v['phase']}: {v['threads']} threads instead of 1 make a step "
+        f"{_where(v)}: {v['threads']} threads instead of 1 make a step "
         f"{fmt.ratio(v['lo'])} as fast at batch {v['lo_bs']} and {fmt.ratio(v['hi'])} at batch "
         f"{v['hi_bs']}; the best is {fmt.ratio(v['best'])} at batch {v['best_bs']} "
         f"({fmt.pct(v['efficiency'])} parallel efficiency)."

@@ -131,8 +131,13 @@ FIGURE_LABELS = {
 }
 
 
+def _name(v: dict) -> str:
+    """The finding's config (a lab1.identity.Label) in Chinese."""
+    return v["config"].text("zh")
+
+
 def _where(v: dict) -> str:
-    return f"{v['device']} · {PHASE[v['phase']]}"
+    return f"{_name(v)} · {PHASE[v['phase']]}"
 
 
 def _scaling(v: dict) -> str:
@@ -176,14 +181,14 @@ def _speedup_range(v: dict) -> str:
 
 
 def _speedup(v: dict) -> str:
-    text = f"{v['device']} 相对 cpu（{PHASE[v['phase']]}）：{_speedup_range(v)}"
+    text = f"{_name(v)} 相对 CPU（{PHASE[v['phase']]}）：{_speedup_range(v)}"
     if v["slower_at"]:
         return text + f"；批大小 {', '.join(map(str, v['slower_at']))} 时 GPU 比 CPU 慢。"
     return text + "。"
 
 
 def _precision_speedup(v: dict) -> str:
-    text = f"{v['device']} {v['precision']} 相对 fp32（{PHASE[v['phase']]}）：{_speedup_range(v)}"
+    text = f"{_name(v)} 相对 fp32（{PHASE[v['phase']]}）：{_speedup_range(v)}"
     if v["slower_at"]:
         text += f"（批大小 {', '.join(map(str, v['slower_at']))} 时比 fp32 慢）"
     op = (
@@ -197,13 +202,9 @@ def _precision_speedup(v: dict) -> str:
     )
 
 
-def _at(v: dict) -> str:
-    return f"{v['device']}（{v['threads']} 线程）· {PHASE[v['phase']]}"
-
-
 def _peak_share(v: dict) -> str:
     text = (
-        f"{_at(v)}，批大小 {v['bs']}：每步达到 {fmt.gflops(v['gflops'])} GFLOP/s，为实测 fp32 "
+        f"{_where(v)}，批大小 {v['bs']}：每步达到 {fmt.gflops(v['gflops'])} GFLOP/s，为实测 fp32 "
         f"矩阵乘峰值的 {fmt.pct(v['share'])}"
     )
     if v["op"] is None:
@@ -219,7 +220,7 @@ def _fixed_cost(v: dict) -> str:
     r2 = fmt.decimal(v["r2"], 3)
     if v["per_sample_us"] <= 0:
         return (
-            f"{_at(v)}：阶梯测得的步时不随批大小增长（拟合：{fixed} 毫秒 + 每张图像 {per} 微秒，"
+            f"{_where(v)}：阶梯测得的步时不随批大小增长（拟合：{fixed} 毫秒 + 每张图像 {per} 微秒，"
             f"r² {r2}），噪声太大，读不出每张图像的开销。"
         )
     below = (
@@ -228,7 +229,7 @@ def _fixed_cost(v: dict) -> str:
         else "始终不低于每步的 10 %"
     )
     return (
-        f"{_at(v)}：每步开销为固定 {fixed} 毫秒，另加每张图像 {per} 微秒（拟合 r² {r2}）；"
+        f"{_where(v)}：每步开销为固定 {fixed} 毫秒，另加每张图像 {per} 微秒（拟合 r² {r2}）；"
         f"固定部分{below}，从批大小 {v['plateau_bs']} 起，更大的批带来的图像/秒提升不到 10 %。"
     )
 
@@ -241,9 +242,7 @@ def _caveat(v: dict) -> str:
 
 
 def _contended(v: dict) -> str:
-    where = "；".join(
-        f"{c['label']} · {PHASE[c['phase']]} · 批大小 {c['bs']}" for c in v["configs"]
-    )
+    where = "；".join(f"{_where(c)} · 批大小 {c['bs']}" for c in v["configs"])
     return (
         f"存在资源争用：{len(v['configs'])} 项测量进行时（{where}），其他进程占用了 CPU（平均最多 "
         f"{fmt.decimal(v['max_cores'], 2)} 个核）；这些计时和最耗时算子可能失真，请在空闲的机器上"
@@ -315,7 +314,7 @@ SENTENCES: dict[str, Callable[[dict], str]] = {
     "contended": _contended,
     "not_profiled": lambda v: "本次运行没有进行性能分析：没有算子或批大小方面的结论。",
     "time_goes": lambda v: (
-        f"{_at(v)}，批大小 {v['bs']}：{fmt.us(v['step_us'])} 微秒的一步中 "
+        f"{_where(v)}，批大小 {v['bs']}：{fmt.us(v['step_us'])} 微秒的一步中 "
         f"{fmt.pct(v['part_share'])} 在 {v['part']}，{v['category']} 是最大的一类工作"
         f"（{fmt.pct(v['category_share'])}）；{fmt.pct(v['outside'])} 不在任何算子内"
         "（Python 与分发）。"
@@ -323,7 +322,7 @@ SENTENCES: dict[str, Callable[[dict], str]] = {
     "peak_share": _peak_share,
     "fixed_cost": _fixed_cost,
     "thread_gain": lambda v: (
-        f"{v['device']} · {PHASE[v['phase']]}：用 {v['threads']} 个线程代替 1 个，每步在批大小 "
+        f"{_where(v)}：用 {v['threads']} 个线程代替 1 个，每步在批大小 "
         f"{v['lo_bs']} 时快 {fmt.ratio(v['lo'])}，在批大小 {v['hi_bs']} 时快 "
         f"{fmt.ratio(v['hi'])}；最好的是批大小 {v['best_bs']} 的 {fmt.ratio(v['best'])}"
         f"（并行效率 {fmt.pct(v['efficiency'])}）。"
@@ -394,6 +393,7 @@ def _hardware(d: RunData) -> list[Block]:
         else "；".join(f"{g['name']}（{fmt.nbytes(g['memory_bytes'])}）" for g in env.gpus)
     )
     rows = [
+        *sections._machine_row(env, "机器", "标识"),
         [
             "CPU（vCPU数目）",
             f"{env.cpu_model}（{env.vcpus} 个 vCPU；torch 使用 {env.torch_threads} 个线程）",
@@ -465,11 +465,11 @@ def _dataset(d: RunData) -> list[Block]:
 def _results(d: RunData, figs: dict[str, Path]) -> list[Block]:
     net = _translated(sections.network_section(d, figs).blocks)
     train = _translated(sections.training_section(d, figs).blocks)
-    top = sections.top_ops_section(d).blocks[1:] if d.tables["top10"] is not None else []
-    cmp = _translated(sections.comparison_section(d, figs, redraw=True).blocks)
-    hw = _translated(sections.cpu_gpu_section(d, figs).blocks)
-    prec = _translated(sections.precision_section(d).blocks)
-    system = _translated(system_section(d, figs).blocks)
+    top = sections.top_ops_section(d, "zh").blocks[1:] if d.tables["top10"] is not None else []
+    cmp = _translated(sections.comparison_section(d, figs, redraw=True, lang="zh").blocks)
+    hw = _translated(sections.cpu_gpu_section(d, figs, "zh").blocks)
+    prec = _translated(sections.precision_section(d, "zh").blocks)
+    system = _translated(system_section(d, figs, "zh").blocks)
     said = [SENTENCES[f.kind](f.values) for f in findings.system(d.tables)]
     ran = ", ".join(d.manifest.devices.resolved) if d.manifest.devices else fmt.MISSING
     return [
@@ -510,7 +510,7 @@ def build_sections(d: RunData, figs: dict[str, Path]) -> list[Section]:
         *findings.layers(d.layers),
         *findings.profiling(d.tables["comparison"], d.tables["share_change"]),
     ]
-    with figures.language(FIGURE_LABELS) as cjk:
+    with figures.language(FIGURE_LABELS, "zh") as cjk:
         results = _results(d, figs)
     if not cjk:
         results.insert(0, Note(NO_CJK_FONT))

@@ -10,13 +10,12 @@ images/s, ms per step, share of peak from each run's compare/comparison.parquet,
 step-time model from its limits and step_model tables. The one new number is
 ``speedup_vs_baseline``, the ratio of a row's images/s to its baseline row's (match_baseline).
 
-A row's configuration identity is its machine (machine_id, from the run's manifest
-environment) × device × precision × threads × batch size, and the phase.
+A row's configuration identity is lab1.identity's: machine × device × precision × threads ×
+batch size, beside the phase; rows carry their machine_id, and the manifest describes it.
 """
 
 from __future__ import annotations
 
-import hashlib
 import shutil
 from dataclasses import dataclass
 from datetime import datetime
@@ -30,11 +29,12 @@ from lab1.config import RUN_NAME_RE
 from lab1.environment import Environment
 from lab1.errors import CompareError, ManifestError
 from lab1.history import append_run, has_run
+from lab1.identity import ordered
 from lab1.manifest import Manifest, read_manifest
 from lab1.report.run import read_table
 from lab1.rundir import TABLES as RUN_TABLES
 from lab1.rundir import ComparisonPaths, RunPaths
-from lab1.tables import CROSS_SCHEMAS, ordered, read_parquet, write_parquet
+from lab1.tables import CROSS_SCHEMAS, read_parquet, write_parquet
 
 # What the comparison reads of each run (lab1.rundir.TABLES names).
 TABLES = ("comparison", "limits", "step_model", "top10", "time_split", "roofline")
@@ -44,24 +44,13 @@ MATCH_AXES = ("device", "precision", "thread_key")
 TOP_OPS = 5  # operators per config in top_ops.parquet
 
 
-# --------------------------------------------------------------------------- machine identity
-
-
-def machine_id(env: Environment) -> str:
-    """A stable id of the machine a run was measured on: CPU model, vCPUs, GPU models and
-    count (the same machine gives the same id in every run, copied or not)."""
-    gpus = ",".join(sorted(g["name"] for g in env.gpus))
-    text = f"{env.cpu_model}|{env.vcpus}|{gpus}|{env.gpu_count}"
-    return hashlib.sha256(text.encode()).hexdigest()[:10]
-
-
 def machine_words(env: Environment) -> str:
-    """The machine in words: ``AMD EPYC 9B14 (2 vCPUs) + 1 × NVIDIA H200``."""
+    """The machine in words: ``AMD EPYC 9B14 (2 vCPUs) + 1 × NVIDIA H200 on gpu-node-3``."""
     text = f"{env.cpu_model} ({env.vcpus} vCPUs)"
-    names = [g["name"] for g in env.gpus]
+    names = env.gpu_models or [g["name"] for g in env.gpus]
     for name in dict.fromkeys(names):
         text += f" + {names.count(name)} × {name}"
-    return text
+    return text + (f" on {env.hostname}" if env.hostname else "")
 
 
 # --------------------------------------------------------------------------- reading runs
@@ -81,18 +70,17 @@ class Run:
 
     @property
     def machine_id(self) -> str:
-        return machine_id(self.manifest.environment)
+        return self.manifest.environment.machine_id
 
     @property
     def machine(self) -> str:
         return machine_words(self.manifest.environment)
 
     def table(self, name: str) -> pd.DataFrame | None:
-        """A table with the run's identity (run id from the manifest, machine id) on each row."""
+        """A table with the manifest's run id on each row (a renamed copy's rows may still
+        carry the old one); the rows carry their machine themselves."""
         df = self.tables[name]
-        if df is None:
-            return None
-        return df.assign(run_id=self.run_id, machine_id=self.machine_id)
+        return None if df is None else df.assign(run_id=self.run_id)
 
 
 def resolve(arg: str, runs_dir: str | Path) -> RunPaths:
@@ -117,8 +105,11 @@ def load(run_dir: str | Path) -> Run:
             f"run {manifest.run_id} ({paths.root}) is {manifest.status}{why}; only completed "
             "runs are compared (finish it with its resume command first)"
         )
-    if manifest.environment is None:
-        raise CompareError(f"run {manifest.run_id} ({paths.root}) records no environment")
+    if manifest.environment is None or manifest.environment.machine_id is None:
+        raise CompareError(
+            f"run {manifest.run_id} ({paths.root}) does not name its machine: it was made by an "
+            "older lab1 (manifest schema 1)"
+        )
     tables = {}
     for name in TABLES:
         try:
@@ -222,8 +213,9 @@ def match_baseline(cmp: pd.DataFrame, base: pd.DataFrame) -> pd.DataFrame:
     meet the baseline's cpu rows (the first in display order: cpu, fp32, fewest threads)."""
     cmp, base = cmp.assign(thread_key=thread_key(cmp)), base.assign(thread_key=thread_key(base))
     keys = ["batch_size", "phase", *[a for a in MATCH_AXES if set(cmp[a]) & set(base[a])]]
-    first = ordered(base, "threads").drop_duplicates(keys)
+    first = ordered(base).drop_duplicates(keys)
     ref = first[keys].assign(
+        baseline_machine_id=first["machine_id"],
         baseline_device=first["device"],
         baseline_precision=first["precision"],
         baseline_threads=first["threads"],
@@ -241,7 +233,7 @@ def comparison_table(runs: list[Run], baseline: str) -> pd.DataFrame:
     base = next(r for r in runs if r.run_id == baseline).table("comparison")
     frames = []
     for run in runs:
-        rows = match_baseline(ordered(run.table("comparison"), "threads", "batch_size"), base)
+        rows = match_baseline(ordered(run.table("comparison")), base)
         if run.run_id != baseline and rows["speedup_vs_baseline"].isna().all():
             raise CompareError(
                 f"run {run.run_id} has no configuration in common with the baseline "
@@ -280,7 +272,8 @@ def _run_row(order: int, run: Run, baseline: str) -> dict:
         "cpu_model": env.cpu_model,
         "vcpus": env.vcpus,
         "memory_bytes": env.memory_bytes,
-        "gpus": "; ".join(g["name"] for g in env.gpus),
+        "gpus": "; ".join(env.gpu_models or [g["name"] for g in env.gpus]),
+        "hostname": env.hostname,
         "os": env.os,
         "torch_version": env.packages.get("torch") or "",
         "cuda_version": env.cuda_version,
@@ -307,7 +300,7 @@ def runs_table(runs: list[Run], baseline: str) -> pd.DataFrame:
 def _stacked(runs: list[Run], name: str) -> pd.DataFrame | None:
     """One table of every run, runs in the order given, each in display order."""
     frames = [df for r in runs if (df := r.table(name)) is not None]
-    frames = [ordered(df, "threads") if "phase" in df else df for df in frames]
+    frames = [ordered(df) for df in frames]
     return pd.concat(frames, ignore_index=True) if frames else None
 
 

@@ -424,7 +424,7 @@ def plot_lines_per_run(cmp: pd.DataFrame, path: str | Path) -> Path:
     """images/s (log) against batch size (log₂) of a comparison of runs: one panel per phase,
     one line per run and config (the ``line`` column names it), the baseline run's solid and
     the others' dashed."""
-    phases = sorted(set(cmp["phase"]), key=lambda p: display_order("cpu", p))
+    phases = [p for p in PHASES if p in set(cmp["phase"])]
     fig, axes = plt.subplots(1, len(phases), figsize=(5.6 * len(phases), 4.4), squeeze=False)
     lines = list(dict.fromkeys(cmp["line"]))  # in the comparison's order
     sizes = sorted(cmp["batch_size"].unique())

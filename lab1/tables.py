@@ -218,20 +218,16 @@ ROOFLINE_SCHEMA = pa.schema(
 
 
 # ---------------------------------------------------------------- comparisons of runs
-# (lab1.crossrun, under <runs_dir>/comparisons/<name>/). A row's configuration identity adds
-# the machine it was measured on (machine_id) to device × precision × threads × batch size.
-_MACHINE = [_key("run_id", _STR), _key("machine_id", _STR)]
-
+# (lab1.crossrun, under <runs_dir>/comparisons/<name>/). Rows of several runs and machines:
+# the configuration identity (lab1.identity) includes the machine.
 CROSS_COMPARISON_SCHEMA = pa.schema(
     [
-        *_MACHINE,
+        _key("run_id", _STR),
         _key("torch_version", _STR),
-        _key("device", _STR),
-        _key("device_name", _STR),
-        _key("precision", _STR),
-        _key("threads", _I32),
-        _key("batch_size", _I32),
-        _key("phase", _STR),
+        *fields("machine_id", "device"),
+        _DEVICE_NAME,
+        *fields("precision", "threads", "batch_size"),
+        _PHASE,
         # As in the run's own compare/comparison.parquet, copied, never recomputed.
         _key("images_per_s", _F64),
         _key("ms_per_step", _F64),
@@ -242,6 +238,7 @@ CROSS_COMPARISON_SCHEMA = pa.schema(
         # The baseline run's row this row is compared with (lab1.crossrun.match_baseline), and
         # images_per_s / that row's images_per_s; null where the baseline has no such config.
         _key("baseline_run_id", _STR),
+        pa.field("baseline_machine_id", _STR),
         pa.field("baseline_device", _STR),
         pa.field("baseline_precision", _STR),
         pa.field("baseline_threads", _I32),
@@ -252,15 +249,17 @@ CROSS_COMPARISON_SCHEMA = pa.schema(
 # One row per compared run: its machine, data, recipe, code, and training outcome.
 CROSS_RUNS_SCHEMA = pa.schema(
     [
-        *_MACHINE,
+        _key("run_id", _STR),
+        *fields("machine_id"),
         _key("order", _I32),  # as given on the command line
         _key("baseline", pa.bool_()),
         _key("run_dir", _STR),
-        _key("machine", _STR),  # the machine in words (CPU model, vCPUs, GPUs)
+        _key("machine", _STR),  # the machine in words (CPU model, vCPUs, GPUs, host)
         _key("cpu_model", _STR),
         pa.field("vcpus", _I32),
         pa.field("memory_bytes", _I64),
         _key("gpus", _STR),  # "" where torch saw none
+        pa.field("hostname", _STR),
         _key("os", _STR),
         _key("torch_version", _STR),
         pa.field("cuda_version", _STR),
@@ -280,32 +279,26 @@ CROSS_RUNS_SCHEMA = pa.schema(
     ]
 )
 
-CROSS_LIMITS_SCHEMA = pa.schema(
-    [_key("machine_id", _STR), *[f for f in LIMITS_SCHEMA]]  # run_id included
-)
-CROSS_STEP_MODEL_SCHEMA = pa.schema([_key("machine_id", _STR), *[f for f in STEP_MODEL_SCHEMA]])
-
 # The heaviest operators of each run at each batch size every run profiled (share of the
 # config's self time on its share basis), for "how the top operators change between runs".
 CROSS_TOP_OPS_SCHEMA = pa.schema(
     [
-        *_MACHINE,
-        _key("device", _STR),
-        _key("precision", _STR),
-        _key("threads", _I32),
-        _key("batch_size", _I32),
-        _key("phase", _STR),
+        _key("run_id", _STR),
+        *fields(),
+        _PHASE,
         _key("rank", _I32),
         _key("op_name", _STR),
         _key("share", _F64),
     ]
 )
 
+# Table name (lab1.rundir.COMPARISON_TABLES) → its schema. The limits and step-time models of
+# every run keep their own tables' schemas: their rows already carry run and machine.
 CROSS_SCHEMAS = {
     "comparison": CROSS_COMPARISON_SCHEMA,
     "runs": CROSS_RUNS_SCHEMA,
-    "limits": CROSS_LIMITS_SCHEMA,
-    "step_model": CROSS_STEP_MODEL_SCHEMA,
+    "limits": LIMITS_SCHEMA,
+    "step_model": STEP_MODEL_SCHEMA,
     "top_ops": CROSS_TOP_OPS_SCHEMA,
 }
 

@@ -25,7 +25,7 @@ from lab1 import crossrun, data, fmt
 from lab1.atomic import write_json
 from lab1.compare import combine_and_compare
 from lab1.config import DRY_RUN_LADDER, DRY_RUN_SCHEDULE
-from lab1.environment import capture_environment
+from lab1.environment import capture_environment, machine_key, measured_on
 from lab1.history import read_history
 from lab1.manifest import read_manifest, update_manifest, write_manifest
 from lab1.profiling import profile_config
@@ -45,6 +45,7 @@ from lab1.train import train_and_log
 
 ROOT = Path(__file__).resolve().parents[1]
 OTHER_CPU = "Intel(R) Xeon(R) Platinum 8480+ (edited by the test)"
+OTHER_ID = machine_key(OTHER_CPU, 112, [], "other-host")
 
 
 LAP_PEAK = 123.4  # GFLOP/s
@@ -53,7 +54,7 @@ LAP_PEAK = 123.4  # GFLOP/s
 def _limits(run_id: str, threads: int) -> list[dict]:
     """Limits rows as lab1.limits writes them, with known values: the microbenchmarks (a
     512 MiB copy) have their own tests and would double this module's time on 2 busy cores."""
-    base = {"run_id": run_id, "device": "cpu", "device_name": "cpu", "threads": threads}
+    base = {"run_id": run_id, **measured_on("cpu"), "threads": threads}
     return [
         {**base, "dtype": "float32", "what": "matmul_peak", "value": LAP_PEAK, "unit": "GFLOP/s",
          "note": "test"},
@@ -117,15 +118,16 @@ def copy_as_other_machine(src: Path, dst: Path, run_id: str, other_data_size: bo
     m = read_manifest(paths)
     m.run_id = m.run_name = run_id
     m.run_dir = str(dst)
-    m.environment.cpu_model, m.environment.vcpus = OTHER_CPU, 112
+    m.environment = dataclasses.replace(
+        m.environment, cpu_model=OTHER_CPU, vcpus=112, hostname="other-host", machine_id=OTHER_ID
+    )
     if other_data_size:  # the other machine ran on the other kind of data (full / subset)
         m.dataset = dataclasses.replace(m.dataset, full=not m.dataset.full)
     write_manifest(paths, m)
     for name in TABLES:
         if paths.table(name).is_file():
-            df = read_parquet(paths.table(name), SCHEMAS[name]).assign(run_id=run_id)
-            if "device_name" in df:
-                df = df.assign(device_name=OTHER_CPU)
+            df = read_parquet(paths.table(name), SCHEMAS[name])
+            df = df.assign(run_id=run_id, machine_id=OTHER_ID, device_name=OTHER_CPU)
             write_parquet(df, SCHEMAS[name], paths.table(name))
     return dst
 
@@ -178,7 +180,7 @@ def test_comparison_rows_equal_each_runs_own_table_and_the_ratio(runs, flowed):
     lap = cmp[cmp["run_id"] == "lap"]
     assert (lap["speedup_vs_baseline"] == 1.0).all()
     machines = cmp.drop_duplicates("run_id").set_index("run_id")["machine_id"]
-    assert machines["lap"] == machines["box"] != machines["srv"]
+    assert machines["lap"] == machines["box"] != machines["srv"] == OTHER_ID
     assert set(cmp.loc[cmp["run_id"] == "srv", "device_name"]) == {OTHER_CPU}
 
 
@@ -189,7 +191,7 @@ def test_report_puts_machines_throughput_model_and_training_side_by_side(runs, f
         assert f"## {section}" in md
     # Both machines, with lap's measured limit (the only run that measured them).
     assert OTHER_CPU in md and read_manifest(RunPaths(runs / "lap")).environment.cpu_model in md
-    assert "cpu (1 thread): 123 GFLOP/s" in md  # LAP_PEAK, as fmt.gflops prints it
+    assert "cpu · 1 thread: 123 GFLOP/s" in md  # LAP_PEAK, as fmt.gflops prints it
     # box trained at batch 32, lap at 16: box's accuracy is not comparable; srv's data is
     # full where the others' is a subset (or the other way round): the loud warning.
     training = md.split("## Training")[1].split("## ")[0]
@@ -323,7 +325,9 @@ def test_cli_exits_2_with_one_line_in_a_fresh_process(runs):
 def _model(run_id, fixed_ms, per_us):
     return {
         "run_id": run_id,
+        "machine_id": f"m-{run_id}",
         "device": "cpu",
+        "precision": "fp32",
         "threads": 1,
         "phase": "train_step",
         "fixed_ms": fixed_ms,
@@ -337,10 +341,14 @@ def test_step_models_cross_where_fixed_and_per_image_costs_disagree():
     runs = pd.DataFrame({"run_id": ["lap", "gpu"], "baseline": [True, False]})
     (found,) = crossfindings.step_models(model, runs)
     assert found.kind == "crossover" and found.values["batch"] == pytest.approx(150.0)
-    assert "below batch 150 lap · cpu (1 thread) is faster" in words.sentence(found)
-    assert "小于 150 时 lap · cpu (1 thread) 更快" in zh.SENTENCES["crossover"](found.values)
+    assert "below batch 150 lap · cpu · 1 thread is faster" in words.sentence(found)
+    assert "小于 150 时 lap · CPU · 1 线程 更快" in zh.SENTENCES["crossover"](found.values)
     # One model below the other everywhere: no crossing.
     model = pd.DataFrame([_model("gpu", 0.4, 1.0), _model("lap", 0.5, 11.0)])
     (found,) = crossfindings.step_models(model, runs)
     assert found == Finding("model_ahead", found.values)
-    assert found.values["ahead"].startswith("gpu")
+    assert found.values["ahead"]["run"] == "gpu"
+    # Crossing below one image per batch (at 0.5): the larger fixed cost wins at every batch.
+    model = pd.DataFrame([_model("gpu", 1.0005, 1.0), _model("lap", 1.0, 2.0)])
+    (found,) = crossfindings.step_models(model, runs)
+    assert found.kind == "model_ahead" and found.values["ahead"]["run"] == "gpu"

@@ -9,15 +9,27 @@ from __future__ import annotations
 
 import pandas as pd
 
+from lab1.identity import PANEL, ConfigId, Label, ordered
 from lab1.report.findings import Finding
-from lab1.tables import config_label, ordered
-
-CONFIG = ["device", "precision", "threads", "phase"]  # a run's config less its batch size
 
 
-def label(run_id: str, device: str, precision: str, threads: int) -> str:
-    """A run's config as sentences and legends name it: ``lap · cpu (1 thread)``."""
-    return f"{run_id} · {config_label(device, precision, int(threads))}"
+def label(row, prefix: str = "") -> Label:
+    """A compared config as a Finding holds it: its thread count always named (runs on two
+    machines seldom share one), its machine left to the run id that goes with it. ``prefix``:
+    the columns' prefix (``baseline_`` for the baseline row a row was compared with)."""
+
+    def get(name: str):
+        return getattr(row, prefix + name)
+
+    return Label(
+        ConfigId(get("machine_id"), get("device"), get("precision"), int(get("threads"))),
+        threads=True,
+    )
+
+
+def config(run_id: str, row, prefix: str = "") -> dict:
+    """A run's config in a Finding: ``{"run": run id, "config": its Label}``."""
+    return {"run": run_id, "config": label(row, prefix)}
 
 
 def differences(runs: pd.DataFrame, cmp: pd.DataFrame) -> list[Finding]:
@@ -59,11 +71,7 @@ def differences(runs: pd.DataFrame, cmp: pd.DataFrame) -> list[Finding]:
     busy = cmp[cmp["contended"]]
     if len(busy):
         configs = [
-            {
-                "label": label(r.run_id, r.device, r.precision, r.threads),
-                "phase": r.phase,
-                "bs": int(r.batch_size),
-            }
+            {**config(r.run_id, r), "phase": r.phase, "bs": int(r.batch_size)}
             for r in busy.itertuples()
         ]
         out.append(Finding("rows_contended", {"configs": configs}))
@@ -75,21 +83,17 @@ def speedups(cmp: pd.DataFrame) -> list[Finding]:
     rows across the batch sizes both ran."""
     out = []
     rows = cmp[cmp["run_id"] != cmp["baseline_run_id"]].dropna(subset=["speedup_vs_baseline"])
-    for (run_id, *config), g in rows.groupby(["run_id", *CONFIG], sort=False):
-        device, precision, threads, phase = config
+    for (run_id, *_, phase), g in rows.groupby(["run_id", *PANEL, "phase"], sort=False):
         best = g.loc[g["speedup_vs_baseline"].idxmax()]
         worst = g.loc[g["speedup_vs_baseline"].idxmin()]
+        base = config(best.baseline_run_id, best, "baseline_")
         out.append(
             Finding(
                 "run_speedup",
                 {
-                    "run": label(run_id, device, precision, threads),
-                    "baseline": label(
-                        best.baseline_run_id,
-                        best.baseline_device,
-                        best.baseline_precision,
-                        best.baseline_threads,
-                    ),
+                    **config(run_id, best),
+                    "base_run": base["run"],
+                    "base_config": base["config"],
                     "phase": phase,
                     "worst": worst.speedup_vs_baseline,
                     "worst_bs": int(worst.batch_size),
@@ -106,10 +110,6 @@ def speedups(cmp: pd.DataFrame) -> list[Finding]:
     return out
 
 
-def _model_label(r) -> str:
-    return f"{r.run_id} · {config_label(r.device, 'fp32', int(r.threads))}"
-
-
 def step_models(model: pd.DataFrame | None, runs: pd.DataFrame) -> list[Finding]:
     """Each non-baseline run's step-time model against the baseline's, per phase (the
     baseline's model on the same device, else its cpu, at its most threads): where one has
@@ -117,9 +117,9 @@ def step_models(model: pd.DataFrame | None, runs: pd.DataFrame) -> list[Finding]
     if model is None:
         return []
     baseline = runs.loc[runs["baseline"], "run_id"].iloc[0]
-    base = ordered(model[model["run_id"] == baseline], "threads")
+    base = ordered(model[model["run_id"] == baseline])
     out = []
-    for r in ordered(model[model["run_id"] != baseline], "threads").itertuples():
+    for r in ordered(model[model["run_id"] != baseline]).itertuples():
         same = base[(base["phase"] == r.phase) & (base["device"] == r.device)]
         if same.empty:
             same = base[(base["phase"] == r.phase) & (base["device"] == "cpu")]
@@ -134,28 +134,33 @@ def _crossing(a, b) -> Finding:
     """Models t = fixed + batch × per / 1000 (ms): they cross at batch (fa - fb) / (pb - pa) ×
     1000 when one has more fixed cost and less per image; otherwise one is ahead everywhere."""
     fa, pa, fb, pb = a.fixed_ms, a.per_sample_us, b.fixed_ms, b.per_sample_us
-    if (fa - fb) * (pa - pb) < 0:
-        big, small = (a, b) if fa > fb else (b, a)
-        batch = (big.fixed_ms - small.fixed_ms) / (small.per_sample_us - big.per_sample_us) * 1000
+    crossing = (fa - fb) * (pa - pb) < 0
+    big, small = (a, b) if fa > fb else (b, a)
+    batch = (big.fixed_ms - small.fixed_ms) / (small.per_sample_us - big.per_sample_us) * 1000
+    if crossing and batch >= 1:
         return Finding(
             "crossover",
             {
                 "phase": a.phase,
-                "big": _model_label(big),
+                "big": config(big.run_id, big),
                 "big_fixed": big.fixed_ms,
-                "small": _model_label(small),
+                "small": config(small.run_id, small),
                 "small_fixed": small.fixed_ms,
                 "batch": batch,
             },
         )
-    # Here the fixed costs and the per-image costs order the two models the same way.
-    ahead, behind = (a, b) if (fa, pa) <= (fb, pb) else (b, a)
+    # The fixed and the per-image costs order the models the same way, or they cross below
+    # one image per batch (then the one with more fixed cost is faster at every real batch).
+    if crossing:
+        ahead, behind = big, small
+    else:
+        ahead, behind = (a, b) if (fa, pa) <= (fb, pb) else (b, a)
     return Finding(
         "model_ahead",
         {
             "phase": a.phase,
-            "ahead": _model_label(ahead),
-            "behind": _model_label(behind),
+            "ahead": config(ahead.run_id, ahead),
+            "behind": config(behind.run_id, behind),
             "ahead_fixed": ahead.fixed_ms,
             "behind_fixed": behind.fixed_ms,
             "ahead_per": ahead.per_sample_us,

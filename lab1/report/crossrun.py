@@ -16,10 +16,10 @@ from lab1 import figures, fmt
 from lab1.atomic import rename, write_text
 from lab1.crossrun import read_tables
 from lab1.errors import CompareError
+from lab1.identity import PHASES, ConfigId, Label, labels, ordered
 from lab1.report import crossfindings, words, zh
 from lab1.report.blocks import Block, Bullets, Figure, Note, Section, Table, to_html, to_markdown
 from lab1.rundir import ComparisonPaths
-from lab1.tables import PHASES, config_label, ordered
 
 WHAT = {
     "matmul_peak": ("matmul peak", "矩阵乘峰值"),
@@ -107,6 +107,11 @@ def _phase(phase: str, lang: str) -> str:
     return zh.PHASE[phase] if lang == "zh" else phase
 
 
+def _run_config(run_id: str, row, lang: str, prefix: str = "") -> str:
+    """A run's config in a cell or legend: ``lap · cpu · 1 thread``."""
+    return f"{run_id} · {crossfindings.label(row, prefix).text(lang)}"
+
+
 def _sentences(found: list, lang: str) -> list[str]:
     table = zh.SENTENCES if lang == "zh" else words.SENTENCES
     return [table[f.kind](f.values) for f in found]
@@ -140,12 +145,13 @@ def _limit_cell(lim: pd.DataFrame | None, run_id: str, what: str, dtype: str, la
         return fmt.MISSING
     rows = lim[(lim["run_id"] == run_id) & (lim["what"] == what) & (lim["dtype"] == dtype)]
     cells = []
-    for r in ordered(rows.assign(phase="train_step"), "threads").itertuples():
+    for r in ordered(rows).itertuples():
         if pd.isna(r.value):
             value = _w("not supported", lang)
         else:
             value = f"{fmt.us(r.value) if r.unit == 'µs' else fmt.gflops(r.value)} {r.unit}"
-        cells.append(f"{config_label(r.device, 'fp32', int(r.threads))}: {value}")
+        at = Label(ConfigId(r.machine_id, r.device, threads=int(r.threads)), threads=True)
+        cells.append(f"{at.text(lang)}: {value}")
     return "; ".join(cells) or fmt.MISSING
 
 
@@ -181,17 +187,15 @@ def throughput_section(t: dict, lang: str, paths: ComparisonPaths, figs: dict) -
     cmp, runs = t["comparison"], t["runs"]
     base = runs.loc[runs["baseline"], "run_id"].iloc[0]
     lines = cmp.assign(
-        line=[
-            crossfindings.label(r.run_id, r.device, r.precision, r.threads)
-            for r in cmp.itertuples()
-        ],
+        line=[_run_config(r.run_id, r, lang) for r in cmp.itertuples()],
         baseline=cmp["run_id"] == base,
     )
+    devices = labels(cmp, lang, beside=["machine_id", "threads"])
     figs["throughput"] = figures.plot_lines_per_run(lines, paths.figure("throughput"))
     rows = [
         [
             fmt.code(r.run_id),
-            config_label(r.device, r.precision),
+            device,
             fmt.count(r.threads),
             _phase(r.phase, lang),
             fmt.count(r.batch_size),
@@ -202,11 +206,9 @@ def throughput_section(t: dict, lang: str, paths: ComparisonPaths, figs: dict) -
             fmt.ratio(r.speedup_vs_baseline),
             fmt.MISSING
             if pd.isna(r.speedup_vs_baseline)
-            else crossfindings.label(
-                r.baseline_run_id, r.baseline_device, r.baseline_precision, r.baseline_threads
-            ),
+            else _run_config(r.baseline_run_id, r, lang, "baseline_"),
         ]
-        for r in cmp.itertuples()
+        for r, device in zip(cmp.itertuples(), devices, strict=True)
     ]
     header = ["run", "device", "threads", "phase", "batch", "images/s", "ms/step", "µs/image"]
     header += ["share of peak", "speed-up", "against"]
@@ -284,20 +286,13 @@ def ops_section(t: dict, lang: str) -> Section:
     order = t["runs"].set_index("run_id")["order"]
     top = top.assign(_phase=top["phase"].map(PHASES.index), _run=top["run_id"].map(order))
     top = top.sort_values(["batch_size", "_phase", "_run", "device", "threads", "rank"])
-    keys = ["batch_size", "phase", "run_id", "device", "precision", "threads"]
+    keys = ["batch_size", "phase", "run_id", "machine_id", "device", "precision", "threads"]
     rows = []
-    for (bs, phase, run_id, device, precision, threads), g in top.groupby(keys, sort=False):
+    for (bs, phase, run_id, *_), g in top.groupby(keys, sort=False):
         ops = "; ".join(
             f"{fmt.code(r.op_name)} {fmt.pct(r.share)}" for r in g.sort_values("rank").itertuples()
         )
-        rows.append(
-            [
-                fmt.count(bs),
-                _phase(phase, lang),
-                crossfindings.label(run_id, device, precision, threads),
-                ops,
-            ]
-        )
+        rows.append([fmt.count(bs), _phase(phase, lang), _run_config(run_id, g.iloc[0], lang), ops])
     header = [_w("batch", lang), _w("phase", lang), _w("run", lang), _w("top", lang)]
     return Section(_w("ops", lang), [Table(header, rows)])
 

@@ -230,7 +230,7 @@ def _not_comparable(v: dict) -> str:
     if v["data"]:
         parts.append(f"{_names(v['data'])} used other data")
     if v["recipe"]:
-        parts.append(f"{_names(v['recipe'])} another training recipe")
+        parts.append(f"{_names(v['recipe'])} used another training recipe")
     return (
         f"Against the baseline {fmt.code(v['baseline'])}, {' and '.join(parts)}: their "
         "accuracy rows are marked not comparable."
@@ -242,8 +242,13 @@ def _code_versions(v: dict) -> str:
     return f"The runs come from different versions of lab1 ({runs})."
 
 
+def _run_config(c: dict) -> str:
+    """A compared run's config: ``lap · cpu · 1 thread``."""
+    return f"{c['run']} · {c['config'].text('en')}"
+
+
 def _rows_contended(v: dict) -> str:
-    where = "; ".join(f"{c['label']} · {c['phase']} · batch {c['bs']}" for c in v["configs"])
+    where = "; ".join(f"{_run_config(c)} · {c['phase']} · batch {c['bs']}" for c in v["configs"])
     return (
         f"Contended: other processes kept the CPU busy while these rows were measured ({where});"
         " compare them with care."
@@ -251,7 +256,8 @@ def _rows_contended(v: dict) -> str:
 
 
 def _run_speedup(v: dict) -> str:
-    text = f"{v['run']} over {v['baseline']} ({v['phase']}): "
+    base = _run_config({"run": v["base_run"], "config": v["base_config"]})
+    text = f"{_run_config(v)} over {base} ({v['phase']}): "
     if v["worst_bs"] == v["best_bs"]:  # one batch size in common
         text += f"the speed-up is {fmt.ratio(v['best'])} at batch {v['best_bs']}"
     else:
@@ -263,20 +269,21 @@ def _run_speedup(v: dict) -> str:
 
 
 def _crossover(v: dict) -> str:
+    big, small = _run_config(v["big"]), _run_config(v["small"])
     return (
-        f"{v['phase']}: {v['big']} has a fixed cost of {fmt.ms(v['big_fixed'])} ms per step "
-        f"against {fmt.ms(v['small_fixed'])} ms for {v['small']}, but less per image, so below "
-        f"batch {fmt.count(v['batch'])} {v['small']} is faster and above it {v['big']} is "
+        f"{v['phase']}: {big} has a fixed cost of {fmt.ms(v['big_fixed'])} ms per step "
+        f"against {fmt.ms(v['small_fixed'])} ms for {small}, but less per image, so below "
+        f"batch {fmt.count(v['batch'])} {small} is faster and above it {big} is "
         "(step-time models)."
     )
 
 
 def _model_ahead(v: dict) -> str:
     return (
-        f"{v['phase']}: {v['ahead']} is faster than {v['behind']} at every batch size: less "
-        f"fixed cost ({fmt.ms(v['ahead_fixed'])} against {fmt.ms(v['behind_fixed'])} ms per "
-        f"step) and no more per image ({fmt.us(v['ahead_per'])} against "
-        f"{fmt.us(v['behind_per'])} µs)."
+        f"{v['phase']}: {_run_config(v['ahead'])} is faster than {_run_config(v['behind'])} "
+        f"at every batch size (step-time models: {fmt.ms(v['ahead_fixed'])} against "
+        f"{fmt.ms(v['behind_fixed'])} ms fixed per step, {fmt.us(v['ahead_per'])} against "
+        f"{fmt.us(v['behind_per'])} µs per image)."
     )
 
 

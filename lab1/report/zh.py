@@ -263,8 +263,14 @@ def _not_comparable(v: dict) -> str:
     return f"与基准 {fmt.code(v['baseline'])} 相比，{'，'.join(parts)}：它们的正确率标为不可比较。"
 
 
+def _run_config(c: dict) -> str:
+    """A compared run's config: ``lap · CPU · 1 线程``."""
+    return f"{c['run']} · {c['config'].text('zh')}"
+
+
 def _run_speedup(v: dict) -> str:
-    text = f"{v['run']} 相对 {v['baseline']}（{PHASE[v['phase']]}）："
+    base = _run_config({"run": v["base_run"], "config": v["base_config"]})
+    text = f"{_run_config(v)} 相对 {base}（{PHASE[v['phase']]}）："
     if v["worst_bs"] == v["best_bs"]:  # one batch size in common
         text += f"批大小 {v['best_bs']} 时加速比为 {fmt.ratio(v['best'])}"
     else:
@@ -339,19 +345,23 @@ SENTENCES: dict[str, Callable[[dict], str]] = {
     ),
     "rows_contended": lambda v: (
         "存在资源争用：测量以下各行时其他进程占用了 CPU（"
-        + "；".join(f"{c['label']} · {PHASE[c['phase']]} · 批大小 {c['bs']}" for c in v["configs"])
+        + "；".join(
+            f"{_run_config(c)} · {PHASE[c['phase']]} · 批大小 {c['bs']}" for c in v["configs"]
+        )
         + "），比较时请谨慎。"
     ),
     "run_speedup": _run_speedup,
     "crossover": lambda v: (
-        f"{PHASE[v['phase']]}：{v['big']} 每步的固定开销为 {fmt.ms(v['big_fixed'])} 毫秒，"
-        f"{v['small']} 为 {fmt.ms(v['small_fixed'])} 毫秒，但前者每张图像的开销更小，所以批大小"
-        f"小于 {fmt.count(v['batch'])} 时 {v['small']} 更快，大于它时 {v['big']} 更快（步时模型）。"
+        f"{PHASE[v['phase']]}：{_run_config(v['big'])} 每步的固定开销为 "
+        f"{fmt.ms(v['big_fixed'])} 毫秒，{_run_config(v['small'])} 为 {fmt.ms(v['small_fixed'])} "
+        f"毫秒，但前者每张图像的开销更小，所以批大小小于 {fmt.count(v['batch'])} 时 "
+        f"{_run_config(v['small'])} 更快，大于它时 {_run_config(v['big'])} 更快（步时模型）。"
     ),
     "model_ahead": lambda v: (
-        f"{PHASE[v['phase']]}：{v['ahead']} 在所有批大小下都比 {v['behind']} 快：固定开销更小"
-        f"（{fmt.ms(v['ahead_fixed'])} 对 {fmt.ms(v['behind_fixed'])} 毫秒/步），每张图像的开销"
-        f"也不更大（{fmt.us(v['ahead_per'])} 对 {fmt.us(v['behind_per'])} 微秒）。"
+        f"{PHASE[v['phase']]}：{_run_config(v['ahead'])} 在所有批大小下都比 "
+        f"{_run_config(v['behind'])} 快（步时模型：每步固定开销 {fmt.ms(v['ahead_fixed'])} 对 "
+        f"{fmt.ms(v['behind_fixed'])} 毫秒，每张图像 {fmt.us(v['ahead_per'])} 对 "
+        f"{fmt.us(v['behind_per'])} 微秒）。"
     ),
 }
 

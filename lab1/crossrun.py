@@ -304,6 +304,19 @@ def _stacked(runs: list[Run], name: str) -> pd.DataFrame | None:
     return pd.concat(frames, ignore_index=True) if frames else None
 
 
+def _common_sizes(runs: list[Run]) -> set[int]:
+    """The batch sizes every run profiled: where their operators and time splits compare."""
+    return set.intersection(*(set(r.tables["comparison"]["batch_size"]) for r in runs))
+
+
+def time_split_table(runs: list[Run]) -> pd.DataFrame | None:
+    """Each run's time split by kind of operator at the batch sizes every run profiled."""
+    split = _stacked(runs, "time_split")
+    if split is None:
+        return None
+    return split[(split["split"] == "category") & split["batch_size"].isin(_common_sizes(runs))]
+
+
 def top_ops_table(runs: list[Run]) -> pd.DataFrame | None:
     """Each run's heaviest operators (on its share basis) at the batch sizes every run
     profiled: what "how the top operators change between runs" reads."""
@@ -312,8 +325,7 @@ def top_ops_table(runs: list[Run]) -> pd.DataFrame | None:
         return None
     basis = np.where(top["device"].str.startswith("cuda"), "self_device", "self_cpu")
     top = top[(top["sort_key"] == basis) & (top["rank"] <= TOP_OPS)]
-    every = set.intersection(*(set(r.tables["comparison"]["batch_size"]) for r in runs))
-    return top[top["batch_size"].isin(every)]
+    return top[top["batch_size"].isin(_common_sizes(runs))]
 
 
 def tables(plan: dict) -> dict[str, pd.DataFrame]:
@@ -325,6 +337,7 @@ def tables(plan: dict) -> dict[str, pd.DataFrame]:
         "limits": _stacked(runs, "limits"),
         "step_model": _stacked(runs, "step_model"),
         "top_ops": top_ops_table(runs),
+        "time_split": time_split_table(runs),
     }
     return {k: v for k, v in out.items() if v is not None}
 

@@ -300,6 +300,7 @@ CROSS_SCHEMAS = {
     "limits": LIMITS_SCHEMA,
     "step_model": STEP_MODEL_SCHEMA,
     "top_ops": CROSS_TOP_OPS_SCHEMA,
+    "time_split": TIME_SPLIT_SCHEMA,
 }
 
 

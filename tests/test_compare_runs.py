@@ -38,6 +38,7 @@ from lab1.tables import (
     LIMITS_SCHEMA,
     SCHEMAS,
     STEP_TIMES_SCHEMA,
+    TIME_SPLIT_SCHEMA,
     read_parquet,
     write_parquet,
 )
@@ -177,6 +178,9 @@ def test_comparison_rows_equal_each_runs_own_table_and_the_ratio(runs, flowed):
             assert (r.baseline_run_id, r.baseline_threads) == ("lap", 1)
         else:
             assert pd.isna(r.speedup_vs_baseline)
+    # Operators and time splits only where every run profiled: batch 8.
+    split = read_parquet(out.table("time_split"), TIME_SPLIT_SCHEMA)
+    assert set(split["batch_size"]) == {8} and set(split["run_id"]) == {"lap", "box", "srv"}
     lap = cmp[cmp["run_id"] == "lap"]
     assert (lap["speedup_vs_baseline"] == 1.0).all()
     machines = cmp.drop_duplicates("run_id").set_index("run_id")["machine_id"]
@@ -187,7 +191,8 @@ def test_comparison_rows_equal_each_runs_own_table_and_the_ratio(runs, flowed):
 def test_report_puts_machines_throughput_model_and_training_side_by_side(runs, flowed):
     out = ComparisonPaths.named(runs, "cmp")
     md = out.report_md.read_text()
-    for section in ("Machines", "Throughput per batch size", "Step-time model", "Training"):
+    sections = ("Machines", "Throughput per batch size", "Step-time model", "Training", "Top op")
+    for section in sections:
         assert f"## {section}" in md
     # Both machines, with lap's measured limit (the only run that measured them).
     assert OTHER_CPU in md and read_manifest(RunPaths(runs / "lap")).environment.cpu_model in md

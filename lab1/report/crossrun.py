@@ -14,6 +14,7 @@ import pandas as pd
 
 from lab1 import figures, fmt
 from lab1.atomic import rename, write_text
+from lab1.breakdown import OP_CATEGORIES, OUTSIDE_OPS
 from lab1.crossrun import read_tables
 from lab1.errors import CompareError
 from lab1.identity import PHASES, ConfigId, Label, labels, ordered
@@ -34,7 +35,7 @@ WORDS = {
     "throughput": ("Throughput per batch size", "各批大小的吞吐"),
     "model": ("Step-time model", "步时模型"),
     "training": ("Training", "训练"),
-    "ops": ("Top operators", "最耗时的算子"),
+    "ops": ("Top operators and where the time goes", "最耗时的算子与时间去向"),
     "intro": (
         "Every number below is read from the runs' own tables (compare/comparison.parquet, "
         "limits, step_model, top10) and collected in this folder's Parquet files; the "
@@ -88,6 +89,10 @@ WORDS = {
     "accuracy": ("final test accuracy", "最终测试正确率"),
     "loss": ("test loss", "测试损失"),
     "top": ("heaviest operators (share of self time)", "最耗时的算子（占自身时间比例）"),
+    "split": (
+        "Where each step's time goes, by kind of operator (share of the step; profiler on):",
+        "每步时间的去向，按算子类别（占每步的比例；开启性能分析）：",
+    ),
     "CPU": ("CPU", "CPU"),
     "vCPUs": ("vCPUs", "vCPU 数"),
     "memory": ("memory", "内存"),
@@ -294,7 +299,33 @@ def ops_section(t: dict, lang: str) -> Section:
         )
         rows.append([fmt.count(bs), _phase(phase, lang), _run_config(run_id, g.iloc[0], lang), ops])
     header = [_w("batch", lang), _w("phase", lang), _w("run", lang), _w("top", lang)]
-    return Section(_w("ops", lang), [Table(header, rows)])
+    return Section(_w("ops", lang), [Table(header, rows), *split_blocks(t, lang)])
+
+
+def split_blocks(t: dict, lang: str) -> list[Block]:
+    """Each run's time split by kind of operator, at the batch sizes every run profiled."""
+    split = t["time_split"]
+    if split is None or split.empty:
+        return []
+    order = t["runs"].set_index("run_id")["order"]
+    split = split.assign(_phase=split["phase"].map(PHASES.index), _run=split["run_id"].map(order))
+    split = split.sort_values(["batch_size", "_phase", "_run", "device", "threads"])
+    names = (*OP_CATEGORIES, OUTSIDE_OPS)
+    keys = ["batch_size", "phase", "run_id", "machine_id", "device", "precision", "threads"]
+    rows = []
+    for (bs, phase, run_id, *_), g in split.groupby(keys, sort=False):
+        share = g.set_index("name")["share"]
+        rows.append(
+            [
+                fmt.count(bs),
+                _phase(phase, lang),
+                _run_config(run_id, g.iloc[0], lang),
+                *[fmt.pct(share.get(n)) for n in names],
+            ]
+        )
+    header = [_w("batch", lang), _w("phase", lang), _w("run", lang)]
+    header += [zh.HEADERS.get(n, n) if lang == "zh" else n for n in names]
+    return [_w("split", lang), Table(header, rows, [True, False, False, *[True] * len(names)])]
 
 
 def write_report(plan: dict, lang: str = "en") -> dict:

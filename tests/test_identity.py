@@ -173,10 +173,18 @@ def test_configs_differing_only_in_threads_or_only_in_machine_never_merge(run):
 
 
 def test_a_gpu_of_another_machine_is_not_compared_with_this_cpu(run):
-    cmp, _, _ = _tables(run)
-    gpu = _copied(cmp, device="cuda", speedup_vs_cpu=float("nan"))
-    rows = pd.concat([cmp, gpu], ignore_index=True)
-    assert findings.speedups(rows).empty  # the other machine ran no CPU baseline
+    _, throughput, ops = _tables(run)
+    gpu = [dict(r, machine_id=OTHER, device="cuda", device_name="Other GPU") for r in throughput]
+    top = top_ops(pd.concat([ops, _copied(ops, device="cuda")], ignore_index=True))
+    table = comparison_table([*throughput, *gpu], top, "run")
+    on_gpu = table[table["device"] == "cuda"]
+    assert len(on_gpu) == 2 and on_gpu["speedup_vs_cpu"].isna().all()  # no CPU ran there
+    assert findings.speedups(table).empty
+    # With the other machine's own CPU rows, its GPU is compared with them: 4× as fast.
+    cpu = [dict(r, machine_id=OTHER, ms_per_step=4 * r["ms_per_step"]) for r in throughput]
+    table = comparison_table([*throughput, *gpu, *cpu], top, "run")
+    on_gpu = table[table["device"] == "cuda"]
+    assert on_gpu["speedup_vs_cpu"].tolist() == [pytest.approx(4.0)] * 2
 
 
 def test_the_machine_id_is_stable_and_changes_with_the_cpu_or_the_gpu_count(monkeypatch):

@@ -85,6 +85,7 @@ class MachineLimit:
     value: float | None  # None: not supported here (note says why)
     unit: str
     note: str
+    machine_id: str | None = None  # where it was measured (None in a schema-1 manifest)
 
 
 @dataclass

@@ -301,12 +301,13 @@ def test_bad_input_is_one_line_exit_2_and_nothing_written(case, runs, capsys):
     make_args, message = BAD[case]
     args = make_args(runs)
     before = sorted(p.name for p in runs.iterdir())
-    assert main([*args, "--runs-dir", str(runs), "--name", "never"]) == 2
+    name = f"never-{case.replace(' ', '-')}"  # its own: a case that wrongly wrote one fails alone
+    assert main([*args, "--runs-dir", str(runs), "--name", name]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and err.count("\n") == 1, err
     assert message in err
-    assert not ComparisonPaths.named(runs, "never").root.exists()
-    assert not ComparisonPaths.named(runs, "never").building.root.exists()
+    assert not ComparisonPaths.named(runs, name).root.exists()
+    assert not ComparisonPaths.named(runs, name).building.root.exists()
     assert sorted(p.name for p in runs.iterdir()) == before
 
 

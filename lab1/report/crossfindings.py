@@ -70,11 +70,13 @@ def differences(runs: pd.DataFrame, cmp: pd.DataFrame) -> list[Finding]:
         out.append(Finding("code_versions", {"versions": versions}))
     busy = cmp[cmp["contended"]]
     if len(busy):
-        configs = [
-            {**config(r.run_id, r), "phase": r.phase, "bs": int(r.batch_size)}
-            for r in busy.itertuples()
-        ]
-        out.append(Finding("rows_contended", {"configs": configs}))
+        counts = busy.groupby("run_id", sort=False).size()
+        out.append(
+            Finding(
+                "rows_contended",
+                {"rows": len(busy), "runs": [[r, int(n)] for r, n in counts.items()]},
+            )
+        )
     return out
 
 

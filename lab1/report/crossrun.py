@@ -204,7 +204,7 @@ def throughput_section(t: dict, lang: str, paths: ComparisonPaths, figs: dict) -
             fmt.count(r.threads),
             _phase(r.phase, lang),
             fmt.count(r.batch_size),
-            fmt.rate(r.images_per_s),
+            fmt.rate(r.images_per_s) + (" ⚠" if r.contended else ""),
             fmt.ms(r.ms_per_step),
             fmt.us(r.us_per_sample),
             fmt.pct(r.share_of_peak),

@@ -248,10 +248,10 @@ def _run_config(c: dict) -> str:
 
 
 def _rows_contended(v: dict) -> str:
-    where = "; ".join(f"{_run_config(c)} · {c['phase']} · batch {c['bs']}" for c in v["configs"])
+    where = ", ".join(f"{fmt.code(r)}: {n}" for r, n in v["runs"])
     return (
-        f"Contended: other processes kept the CPU busy while these rows were measured ({where});"
-        " compare them with care."
+        f"Contended: other processes kept the CPU busy while {v['rows']} of the rows were "
+        f"measured ({where}; marked ⚠ in the throughput table): compare them with care."
     )
 
 

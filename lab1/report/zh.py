@@ -344,11 +344,9 @@ SENTENCES: dict[str, Callable[[dict], str]] = {
         + "）。"
     ),
     "rows_contended": lambda v: (
-        "存在资源争用：测量以下各行时其他进程占用了 CPU（"
-        + "；".join(
-            f"{_run_config(c)} · {PHASE[c['phase']]} · 批大小 {c['bs']}" for c in v["configs"]
-        )
-        + "），比较时请谨慎。"
+        f"存在资源争用：测量其中 {v['rows']} 行时其他进程占用了 CPU（"
+        + "，".join(f"{fmt.code(r)}：{n}" for r, n in v["runs"])
+        + "；吞吐表中以 ⚠ 标出），比较时请谨慎。"
     ),
     "run_speedup": _run_speedup,
     "crossover": lambda v: (

@@ -358,3 +358,37 @@ def test_step_models_cross_where_fixed_and_per_image_costs_disagree():
     model = pd.DataFrame([_model("gpu", 1.0005, 1.0), _model("lap", 1.0, 2.0)])
     (found,) = crossfindings.step_models(model, runs)
     assert found.kind == "model_ahead" and found.values["ahead"]["run"] == "gpu"
+
+
+def _rows(run_id, machine, *configs):
+    """Comparison rows: (device, precision, threads, images/s) at batch 64, train_step."""
+    return pd.DataFrame(
+        [
+            {"run_id": run_id, "machine_id": machine, "device": d, "precision": p,
+             "threads": t, "batch_size": 64, "phase": "train_step", "images_per_s": ips}
+            for d, p, t, ips in configs
+        ]
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "other, expected",
+    [
+        # a GPU server against a CPU-only laptop: its cuda row meets the laptop's most threads
+        (_rows("gpu", "M2", ("cuda", "fp32", 16, 1500.0)), [1500 / 150]),
+        # an fp32 + bf16 run against an fp32 run: precision is shared, bf16 has no baseline
+        (_rows("b", "M1", ("cpu", "fp32", 2, 160.0), ("cpu", "bf16", 2, 300.0)), [160 / 150, None]),
+        # a run at 1 thread against one at 1 and 2: 1 thread meets 1 thread
+        (_rows("t1", "M1", ("cpu", "fp32", 1, 90.0)), [90 / 100]),
+        # a run at 2 threads only against one at 1 only: no thread count shared
+        (_rows("t2", "M1", ("cpu", "fp32", 2, 180.0)), "against 1 thread only"),
+    ],
+)
+def test_each_row_meets_the_baseline_row_that_shares_its_axes(other, expected):
+    base = _rows("lap", "M1", ("cpu", "fp32", 1, 100.0), ("cpu", "fp32", 2, 150.0))
+    if expected == "against 1 thread only":
+        base, expected = base[base["threads"] == 1], [180 / 100]
+    got = list(crossrun.match_baseline(other, base)["speedup_vs_baseline"])
+    assert len(got) == len(expected)
+    for g, e in zip(got, expected, strict=True):
+        assert pd.isna(g) if e is None else g == pytest.approx(e)

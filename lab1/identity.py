@@ -13,7 +13,8 @@ sorts or names configurations does it through this module, so a new axis is adde
 * ``ordered`` the one display order: machines (the caller's ``home`` first, then by id), cpu
   before other devices (by name), fp32 before bf16, threads ascending, then the phase
   (train_step before inference), then batch sizes ascending: a config's batch-size sweep of
-  each phase reads as one block;
+  each phase reads as one block (the report passes no ``home`` yet: a run's rows normally come
+  from one machine; where workers on other hosts profiled some configs, machines follow by id);
 * ``named`` / ``labels`` what a reader sees: ``cpu``, ``cpu bf16``, ``cpu bf16 · 1 thread``
   (zh: ``CPU``, ``CPU bf16``, ``CPU bf16 · 1 线程``). The device is always named; the precision
   where it is not the reference fp32; the thread count where the same device of the same
@@ -170,16 +171,3 @@ def ordered(df: pd.DataFrame, *keys: str, home: str | None = None) -> pd.DataFra
         .drop(columns=list(ranks))
         .reset_index(drop=True)
     )
-
-
-def groups(
-    df: pd.DataFrame, keys: Iterable[str], home: str | None = None
-) -> list[tuple[dict, pd.DataFrame]]:
-    """``df`` grouped by ``keys`` (identity columns and phase), the groups in display order:
-    (the group's keys by name, its rows in display order)."""
-    keys = list(keys)
-    rows = ordered(df, home=home)
-    return [
-        (dict(zip(keys, k if isinstance(k, tuple) else (k,), strict=True)), g)
-        for k, g in rows.groupby(keys, sort=False)
-    ]

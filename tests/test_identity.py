@@ -210,3 +210,14 @@ def test_the_machine_id_is_the_same_in_another_process_and_in_the_manifest():
     captured = environment.capture_environment()
     assert captured.machine_id == environment.machine_id()
     assert captured.hostname and captured.gpu_models == environment.gpu_models()
+
+
+def test_a_table_written_before_rows_carried_the_machine_is_one_clear_error(run, tmp_path):
+    import pyarrow.parquet as pq
+
+    from lab1.errors import RunDirError
+
+    old = pq.read_table(run.table("comparison")).drop_columns(["machine_id"])
+    pq.write_table(old, tmp_path / "comparison.parquet")
+    with pytest.raises(RunDirError, match=r"no column\(s\) machine_id: it was written by an older"):
+        read_parquet(tmp_path / "comparison.parquet", COMPARISON_SCHEMA)

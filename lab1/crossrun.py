@@ -317,6 +317,16 @@ def time_split_table(runs: list[Run]) -> pd.DataFrame | None:
     return split[(split["split"] == "category") & split["batch_size"].isin(_common_sizes(runs))]
 
 
+def roofline_table(runs: list[Run]) -> pd.DataFrame | None:
+    """Each run's roofline points at the batch sizes every run profiled, at each device's
+    most threads in its run (one panel per machine and config, not per thread count)."""
+    roof = _stacked(runs, "roofline")
+    if roof is None:
+        return None
+    most = roof.groupby(["run_id", "device"])["threads"].transform("max")
+    return roof[(roof["threads"] == most) & roof["batch_size"].isin(_common_sizes(runs))]
+
+
 def top_ops_table(runs: list[Run]) -> pd.DataFrame | None:
     """Each run's heaviest operators (on its share basis) at the batch sizes every run
     profiled: what "how the top operators change between runs" reads."""
@@ -338,6 +348,7 @@ def tables(plan: dict) -> dict[str, pd.DataFrame]:
         "step_model": _stacked(runs, "step_model"),
         "top_ops": top_ops_table(runs),
         "time_split": time_split_table(runs),
+        "roofline": roofline_table(runs),
     }
     return {k: v for k, v in out.items() if v is not None}
 

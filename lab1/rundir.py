@@ -19,7 +19,7 @@
     <runs_dir>/history/<table>/run_id=<run>/part-0.parquet   every run's tables (lab1.history)
     <runs_dir>/comparisons/<name>/     a comparison of runs (lab1.crossrun): comparison.parquet,
                                        runs.parquet, limits.parquet, step_model.parquet,
-                                       top_ops.parquet, time_split.parquet,
+                                       top_ops.parquet, time_split.parquet, roofline.parquet,
                                        figures/*.png, report.md, report.html
 
 No other module composes a run-relative path: it asks RunPaths.
@@ -218,6 +218,7 @@ COMPARISON_TABLES = {
     "step_model": "step_model.parquet",
     "top_ops": "top_ops.parquet",
     "time_split": "time_split.parquet",
+    "roofline": "roofline.parquet",
 }
 
 

@@ -301,6 +301,7 @@ CROSS_SCHEMAS = {
     "step_model": STEP_MODEL_SCHEMA,
     "top_ops": CROSS_TOP_OPS_SCHEMA,
     "time_split": TIME_SPLIT_SCHEMA,
+    "roofline": ROOFLINE_SCHEMA,
 }
 
 

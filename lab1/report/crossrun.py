@@ -13,6 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from lab1 import figures, fmt
+from lab1.analysis import peaks
 from lab1.atomic import rename, write_text
 from lab1.breakdown import OP_CATEGORIES, OUTSIDE_OPS
 from lab1.crossrun import read_tables
@@ -89,6 +90,16 @@ WORDS = {
     "accuracy": ("final test accuracy", "最终测试正确率"),
     "loss": ("test loss", "测试损失"),
     "top": ("heaviest operators (share of self time)", "最耗时的算子（占自身时间比例）"),
+    "roofline": (
+        "Share of peak (above) is of each machine's own measured fp32 matmul peak; the roofline "
+        "puts each machine's heavy operators under its own ceilings:",
+        "峰值占比（上表）以各机器自己实测的 fp32 矩阵乘峰值为准；"
+        "屋顶线把每台机器的重算子放在它自己的上限之下：",
+    ),
+    "roofline caption": (
+        "Roofline per machine and config: achieved GFLOP/s against FLOP per byte",
+        "各机器与配置的屋顶线：实测 GFLOP/s 与每字节 FLOP",
+    ),
     "split": (
         "Where each step's time goes, by kind of operator (share of the step; profiler on):",
         "每步时间的去向，按算子类别（占每步的比例；开启性能分析）：",
@@ -188,6 +199,18 @@ def machines_section(t: dict, lang: str) -> Section:
     return Section(_w("machines", lang), [Table(header, rows)])
 
 
+def roofline_blocks(t: dict, lang: str, paths: ComparisonPaths, figs: dict) -> list[Block]:
+    """Every machine's heavy operators under its own measured ceilings (fp32 matmul peak and
+    copy bandwidth at the same threads), at the batch sizes every run profiled."""
+    roof, lim = t["roofline"], t["limits"]
+    if roof is None or roof.empty:
+        return []
+    peak, bw = peaks(lim), peaks(lim, "memory_bandwidth")
+    ceilings = {k: (peak[k], bw[k]) for k in peak if k in bw}
+    figs["roofline"] = figures.plot_roofline(roof, ceilings, paths.figure("roofline"))
+    return [_w("roofline", lang), Figure(figs["roofline"], _w("roofline caption", lang))]
+
+
 def throughput_section(t: dict, lang: str, paths: ComparisonPaths, figs: dict) -> Section:
     cmp, runs = t["comparison"], t["runs"]
     base = runs.loc[runs["baseline"], "run_id"].iloc[0]
@@ -222,6 +245,7 @@ def throughput_section(t: dict, lang: str, paths: ComparisonPaths, figs: dict) -
         Bullets(_sentences(crossfindings.speedups(cmp), lang)),
         Figure(figs["throughput"], _w("figure", lang)),
         Table([_w(h, lang) for h in header], rows, numeric),
+        *roofline_blocks(t, lang, paths, figs),
     ]
     return Section(_w("throughput", lang), blocks)
 

@@ -205,7 +205,8 @@ def test_report_puts_machines_throughput_model_and_training_side_by_side(runs, f
     assert "not comparable" in rows["box"] and "not comparable" in rows["srv"]
     assert "not comparable" not in rows["lap"]
     assert "> ⚠ **Subset beside full data**" in md.split("## Machines")[0]
-    assert out.figure("throughput").is_file()
+    assert out.figure("throughput").is_file() and out.figure("roofline").is_file()
+    assert "](figures/throughput.png)" in md and "](figures/roofline.png)" in md
     assert 'src="data:image/png;base64,' in out.report_html.read_text()
     assert not out.building.root.exists()
 

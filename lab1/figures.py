@@ -389,13 +389,16 @@ def plot_speedup(speedup: pd.DataFrame, path: str | Path) -> Path:
     return _save(fig, path)
 
 
-def plot_throughput(comparison: pd.DataFrame, path: str | Path) -> Path:
+def plot_throughput(
+    comparison: pd.DataFrame, path: str | Path, lines: list[tuple[str, pd.DataFrame]] | None = None
+) -> Path:
     """images/s (log) against batch size (log₂), one panel per phase, one line per config
-    (lab1.identity: its label and device model)."""
+    (lab1.identity: its label and device model), or per ``lines`` (name, rows) where given (a
+    comparison of runs: one line per run and config)."""
     phases = _phases(comparison)
     fig, axes = plt.subplots(1, len(phases), figsize=(5.2 * len(phases), 4), squeeze=False)
     markers = "osD^vP*X"
-    configs = _configs(comparison, list(PANEL))
+    configs = _configs(comparison, list(PANEL)) if lines is None else lines
     for ax, phase in zip(axes[0], phases, strict=True):
         for i, (name, rows) in enumerate(configs):
             d = rows[rows["phase"] == phase]
@@ -417,41 +420,6 @@ def plot_throughput(comparison: pd.DataFrame, path: str | Path) -> Path:
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=8)
     fig.suptitle(label("Throughput vs batch size"))
-    return _save(fig, Path(path))
-
-
-def plot_lines_per_run(cmp: pd.DataFrame, path: str | Path) -> Path:
-    """images/s (log) against batch size (log₂) of a comparison of runs: one panel per phase,
-    one line per run and config (the ``line`` column names it), the baseline run's solid and
-    the others' dashed."""
-    phases = [p for p in PHASES if p in set(cmp["phase"])]
-    fig, axes = plt.subplots(1, len(phases), figsize=(5.6 * len(phases), 4.4), squeeze=False)
-    lines = list(dict.fromkeys(cmp["line"]))  # in the comparison's order
-    sizes = sorted(cmp["batch_size"].unique())
-    for ax, phase in zip(axes[0], phases, strict=True):
-        for i, name in enumerate(lines):
-            d = cmp[(cmp["phase"] == phase) & (cmp["line"] == name)].sort_values("batch_size")
-            if d.empty:
-                continue
-            ax.plot(
-                d["batch_size"],
-                d["images_per_s"],
-                marker="osD^vP*X"[i % 8],
-                color=f"C{i}",
-                linestyle="-" if d["baseline"].iloc[0] else "--",
-                label=name,
-            )
-        ax.set_xscale("log", base=2)
-        ax.set_yscale("log")
-        ax.set_xticks(sizes, [str(s) for s in sizes])
-        ax.xaxis.set_minor_locator(NullLocator())
-        ax.set_xlabel(label("batch size"))
-        ax.set_ylabel(label("images / s (profiler off)"))
-        ax.set_title(phase)
-        ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=7)
-    fig.suptitle(label("Throughput vs batch size, per run"))
-    fig.tight_layout()
     return _save(fig, Path(path))
 
 

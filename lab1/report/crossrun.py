@@ -212,14 +212,11 @@ def roofline_blocks(t: dict, lang: str, paths: ComparisonPaths, figs: dict) -> l
 
 
 def throughput_section(t: dict, lang: str, paths: ComparisonPaths, figs: dict) -> Section:
-    cmp, runs = t["comparison"], t["runs"]
-    base = runs.loc[runs["baseline"], "run_id"].iloc[0]
-    lines = cmp.assign(
-        line=[_run_config(r.run_id, r, lang) for r in cmp.itertuples()],
-        baseline=cmp["run_id"] == base,
-    )
+    cmp = t["comparison"]
+    named = cmp.assign(line=[_run_config(r.run_id, r, lang) for r in cmp.itertuples()])
+    lines = [(name, g) for name, g in named.groupby("line", sort=False)]
     devices = labels(cmp, lang, beside=["machine_id", "threads"])
-    figs["throughput"] = figures.plot_lines_per_run(lines, paths.figure("throughput"))
+    figs["throughput"] = figures.plot_throughput(cmp, paths.figure("throughput"), lines)
     rows = [
         [
             fmt.code(r.run_id),

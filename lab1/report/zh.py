@@ -123,7 +123,6 @@ FIGURE_LABELS = {
     "batch size": "批大小",
     "images / s (profiler off)": "图像 / 秒（关闭性能分析）",
     "Throughput vs batch size": "吞吐与批大小",
-    "Throughput vs batch size, per run": "各运行的吞吐与批大小",
     "Operator share per batch size": "各批大小的算子时间占比",
     "Training on {device}": "在 {device} 上训练",
     "% of self CPU time": "占自身 CPU 时间 %",

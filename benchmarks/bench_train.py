@@ -25,10 +25,16 @@ drifts over seconds to minutes, mostly cancels. A reference block starts its Dat
 iterator and takes 2 untimed batches first, so worker start-up is not counted; a new epoch
 inside a block starts a new iterator, as in the reference. The process-wide settings lab1
 makes apply to both paths, so the ratios measure the loops alone: cuDNN autotuning on CUDA,
-and on CPU glibc's heap kept mapped (``lab1.train.keep_heap_mapped``), which the benchmark sets
+and on CPU glibc's heap kept mapped (``lab1.allocator.keep_heap_mapped``), which the benchmark sets
 before either path runs. Users run the reference without that setting, so it is also timed
 in a process of its own (``reference_own_process``, the same blocks, unpaired), and the bf16
 target is gated on that: "as users run it".
+
+Then, per device and precision (bf16 where native), whether the profile measures what was
+trained (``profile_vs_training``, ``--pvt-epochs``): training's steady-state images/s
+(``train_and_log`` for a few epochs at batch 64, the median epoch after the first) against
+``profile_config``'s profiler-off train-step images/s at the same batch and thread count; the
+ratio and both steps' recorded executions go into the JSON (target: 0.9-1.1, same execution).
 
 It then runs the default flow (``flows/lab1_flow.py --offline``, fresh data and runs
 directories under a temp dir) and splits its wall time into the tasks' own time (the
@@ -76,11 +82,20 @@ import torch.nn.functional as F  # noqa: E402
 from torch.optim import Adadelta  # noqa: E402
 from torch.utils.data import DataLoader  # noqa: E402
 
-from lab1.config import Lab1Config  # noqa: E402
-from lab1.data import NORMALIZATION, export_idx, load_tensors, prepare_dataset  # noqa: E402
+from lab1.allocator import keep_heap_mapped  # noqa: E402
+from lab1.config import Lab1Config, ProfileSchedule  # noqa: E402
+from lab1.data import (  # noqa: E402
+    NORMALIZATION,
+    content_checksum,
+    export_idx,
+    load_tensors,
+    prepare_dataset,
+)
 from lab1.devices import bf16_missing, device_name, resolve_devices, synchronize  # noqa: E402
 from lab1.model import Net  # noqa: E402
-from lab1.train import Training, keep_heap_mapped, setup_training  # noqa: E402
+from lab1.profiling import profile_config  # noqa: E402
+from lab1.rundir import RunPaths  # noqa: E402
+from lab1.train import Recipe, Training, setup_training, train_and_log  # noqa: E402
 
 log = logging.getLogger("lab1.bench")
 
@@ -94,6 +109,8 @@ BF16_VS_REFERENCE = {"cpu": {64: 2.0}}
 BF16_VS_FP32 = {"cpu": {16: 1.0, 64: 1.0}, "cuda": {64: 1.0}}
 PRECISION = {"reference": "fp32", "lab1": "fp32", "lab1-bf16": "bf16", "lab1+graph": "fp32"}
 FLOW_TARGETS = {"total_s": 180.0, "overhead_s": 25.0}
+# The profile measures the trained step: profiler-off train_step / training's steady images/s.
+PVT_BATCH, PVT_RANGE = 64, (0.9, 1.1)
 
 Runner = Callable[[int], tuple[int, float]]  # steps → (images, seconds)
 
@@ -101,11 +118,11 @@ Runner = Callable[[int], tuple[int, float]]  # steps → (images, seconds)
 # --------------------------------------------------------------------------- data
 
 
-def load_data(data_dir: Path | None, work: Path) -> tuple[dict[str, torch.Tensor], dict]:
-    """The decoded dataset (uint8 images, int64 labels) and where it came from."""
+def load_data(data_dir: Path | None, work: Path) -> tuple[dict[str, torch.Tensor], dict, str]:
+    """The decoded dataset (uint8 images, int64 labels), where it came from, and its .pt file."""
     info = prepare_dataset("mnist", data_dir or work / "no-data", work / "decoded")
     about = {k: v for k, v in info.to_dict().items() if k not in ("path",)}
-    return load_tensors(info.path), about
+    return load_tensors(info.path), about, info.path
 
 
 # --------------------------------------------------------------------------- (a) reference
@@ -353,9 +370,21 @@ def _target(name: str, value: float | None, goal: float) -> dict:
     return {"target": name, "value": value, "ok": value is not None and value >= goal}
 
 
-def check_targets(results: list[dict], flow: dict | None) -> list[dict]:
+def check_targets(
+    results: list[dict], flow: dict | None, pvt: list[dict] | None = None
+) -> list[dict]:
     """Each target of the issues with the measured value and whether it holds."""
     out = []
+    lo, hi = PVT_RANGE
+    for r in pvt or []:
+        value = r["ratio_profile_vs_training"]
+        name = (
+            f"{r['device']} {r['precision']} batch {r['batch_size']}: profiled train step / "
+            f"training in {lo}–{hi}, same execution"
+        )
+        out.append(
+            {"target": name, "value": value, "ok": lo <= value <= hi and r["same_execution"]}
+        )
     for r in results:
         kind, bs, dev = torch.device(r["device"]).type, r["batch_size"], r["device"]
         if (goal := TARGETS.get(kind, {}).get(bs)) is not None:
@@ -377,6 +406,70 @@ def check_targets(results: list[dict], flow: dict | None) -> list[dict]:
             target = f"default flow {key} ≤ {goal}"
             out.append({"target": target, "value": value, "ok": value <= goal})
     return out
+
+
+# --------------------------------------------------------------------------- (c) profile
+
+
+def profile_vs_training(
+    data_path: str,
+    work: Path,
+    device: str,
+    precision: str,
+    batch_size: int = PVT_BATCH,
+    epochs: int = 5,
+    throughput_steps: int = 60,
+) -> dict:
+    """Does the profile measure what was trained? Training's steady-state images/s (train_and_log,
+    the flow's training, for ``epochs`` epochs: the median epoch after the first) against
+    profile_config's profiler-off train_step images/s at the same device, precision, batch size
+    and thread count (training's: lab1.train.training_threads). Their ratio: 1.0 when the two
+    are the same step on a quiet machine."""
+    tag = f"{device.replace(':', '')}-{precision}"
+    recipe = Recipe.from_config(
+        Lab1Config(run_name="bench", batch_size=batch_size, precision=precision),
+        content_checksum(load_tensors(data_path)),
+    )
+    trained = train_and_log(
+        data_path,
+        device,
+        work / f"pvt-{tag}" / "tb",
+        work / f"pvt-{tag}" / "ck",
+        recipe,
+        epochs,
+        log_interval=LOG_INTERVAL,
+    )
+    steady = [h["images_per_s"] for h in trained["history"][1:]]
+    threads = trained["execution"]["threads"]
+    profiled = profile_config(
+        data_path,
+        "mnist",
+        device,
+        batch_size,
+        RunPaths(work / f"pvt-{tag}" / "run"),
+        "bench",
+        ProfileSchedule(throughput_steps=throughput_steps),
+        seed=SEED,
+        lr=LR,
+        precision=precision,
+        threads=threads,
+    )
+    step = next(r for r in profiled["throughput"] if r["phase"] == "train_step")
+    training_rate = statistics.median(steady)
+    return {
+        "device": device,
+        "precision": precision,
+        "batch_size": batch_size,
+        "threads": threads,
+        "training_epochs_images_per_s": [round(h["images_per_s"], 1) for h in trained["history"]],
+        "training_steady_images_per_s": round(training_rate, 1),  # median of epochs 2..E
+        "profiled_train_step_images_per_s": round(step["images_per_s"], 1),
+        "profiled_throughput_steps": throughput_steps,
+        "ratio_profile_vs_training": round(step["images_per_s"] / training_rate, 3),
+        "training_execution": trained["execution"],
+        "profiled_execution": profiled["execution"],
+        "same_execution": trained["execution"] == profiled["execution"],
+    }
 
 
 # --------------------------------------------------------------------------- the flow
@@ -451,6 +544,16 @@ def format_table(results: list[dict]) -> str:
     return "\n".join([line(head), line(["-" * w for w in widths]), *map(line, rows)])
 
 
+def format_pvt(r: dict) -> str:
+    return (
+        f"profile vs training, {r['device']} {r['precision']} batch {r['batch_size']} "
+        f"{r['threads']} thread(s): training {r['training_steady_images_per_s']:,.0f} images/s "
+        f"(median of epochs 2..{len(r['training_epochs_images_per_s'])}), profiled train step "
+        f"{r['profiled_train_step_images_per_s']:,.0f} images/s, ratio "
+        f"{r['ratio_profile_vs_training']:.3f}; same execution: {r['same_execution']}"
+    )
+
+
 def format_flow(flow: dict) -> str:
     if "skipped" in flow:
         return f"default flow: skipped ({flow['skipped']})"
@@ -489,7 +592,9 @@ def run(args: argparse.Namespace) -> dict:
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="lab1-bench-") as tmp:
         work = Path(tmp)
-        tensors, dataset = load_data(Path(args.data_dir) if args.data_dir else None, work)
+        tensors, dataset, data_path = load_data(
+            Path(args.data_dir) if args.data_dir else None, work
+        )
         idx_root = work / "idx"
         export_idx(tensors, idx_root)
         results = []
@@ -512,6 +617,14 @@ def run(args: argparse.Namespace) -> dict:
                 log.info("%s", json.dumps(r))
                 print(format_table([r]).splitlines()[-1], flush=True)
                 results.append(r)
+        pvt = []
+        for device in devices if args.pvt_epochs else []:
+            for precision in args.precisions:
+                if precision == "bf16" and bf16_missing(device) is not None:
+                    continue  # emulated bf16 is never trained or profiled
+                r = profile_vs_training(data_path, work, device, precision, epochs=args.pvt_epochs)
+                print(format_pvt(r), flush=True)
+                pvt.append(r)
         bench_s = time.perf_counter() - started
         load_after = os.getloadavg()
         flow = flow_timing(work) if args.flow else None
@@ -533,11 +646,12 @@ def run(args: argparse.Namespace) -> dict:
             "glibc_heap_kept_mapped": heap_kept,
         },
         "results": results,
+        "profile_vs_training": pvt,
         "benchmark_seconds": round(bench_s, 1),
         # Other processes' load moves images/s (2 cores!); the paired ratios far less.
         "load_average_before_after": [round(load_before[0], 2), round(load_after[0], 2)],
         "flow": flow,
-        "targets": check_targets(results, flow),
+        "targets": check_targets(results, flow, pvt),
     }
 
 
@@ -578,6 +692,13 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_false",
         help="skip timing the reference again in a process of its own",
     )
+    p.add_argument(
+        "--pvt-epochs",
+        type=int,
+        default=5,
+        help="epochs trained for the profile-vs-training ratio at batch 64 (0: skip it; "
+        "default: 5, the first of which is warm-up)",
+    )
     p.add_argument("--reference-only", metavar="IDX_ROOT", help=argparse.SUPPRESS)
     p.add_argument("--data-dir", help="IDX files in torchvision's layout (default: embedded)")
     p.add_argument("--json", help="output file (default: runs/bench/bench-<time>.json)")
@@ -613,6 +734,8 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(format_table(report["results"]))
     print()
+    for r in report["profile_vs_training"]:
+        print(format_pvt(r))
     if report["flow"] is not None:
         print(format_flow(report["flow"]))
     before, after = report["load_average_before_after"]

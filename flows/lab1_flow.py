@@ -142,16 +142,7 @@ def _screenshots(book: RunBook) -> None:
 
 
 def _training_args(cfg: Lab1Config, book: RunBook, data: dict) -> dict:
-    recipe = Recipe(
-        dataset=cfg.dataset,
-        data_checksum=data["checksum"],
-        batch_size=cfg.batch_size,
-        test_batch_size=cfg.test_batch_size,
-        lr=cfg.lr,
-        gamma=cfg.gamma,
-        seed=cfg.seed,
-        precision=cfg.precision,
-    )
+    recipe = Recipe.from_config(cfg, data["checksum"])
     return {
         "data_path": data["path"],
         "device": book.device,

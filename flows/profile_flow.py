@@ -9,6 +9,7 @@ run directory (a shared path), never as pickled models.
 from __future__ import annotations
 
 import itertools
+from dataclasses import fields
 
 import flows.settings  # noqa: F401  (before prefect: logging and telemetry settings)
 
@@ -16,7 +17,7 @@ import flows.settings  # noqa: F401  (before prefect: logging and telemetry sett
 from prefect import flow, get_run_logger
 
 from lab1.atomic import write_json
-from lab1.config import LADDER
+from lab1.config import LADDER, Lab1Config
 from lab1.devices import bf16_missing, resolve_devices
 from lab1.errors import DeviceError
 from lab1.rundir import RunPaths, device_tag
@@ -24,6 +25,9 @@ from lab1.threads import resolve_threads
 from tasks.machine import machine_limits, step_ladder
 from tasks.profile import profile
 from tasks.progress import Progress
+
+# Defaults from the one config dataclass (a test holds every parameter to it), never restated.
+_DEFAULTS = {f.name: f.default for f in fields(Lab1Config)}
 
 
 def progress_key(device: str) -> str:
@@ -42,13 +46,13 @@ def profile_device(
     schedule: dict,
     seed: int,
     lr: float,
-    precisions: list[str] = ("fp32",),
+    precisions: list[str] = (_DEFAULTS["precision"],),
     required: bool = True,
     refresh: bool = True,
-    cpu_threads: list[str] | None = None,
+    cpu_threads: list[str] = _DEFAULTS["cpu_threads"],
     ladder: list[int] = list(LADDER),  # noqa: B006  (Prefect parameters are never mutated)
 ) -> list[dict]:
-    """Per thread count (cpu: ``cpu_threads``, default 1 and all; a GPU: the process's own):
+    """Per thread count (cpu: ``cpu_threads``; a GPU: the process's own):
     the machine's limits, then one profile task per precision and batch size; then the batch
     ladder (fp32) at the most threads. One after another: work on the same device must not
     overlap, or it would distort its own timings. ``schedule``, ``seed`` and ``lr`` come from
@@ -66,7 +70,7 @@ def profile_device(
         precisions = [p for p in precisions if p != "bf16"]
     paths = RunPaths(run_dir)
     task = profile.with_options(refresh_cache=refresh)
-    counts = resolve_threads(cpu_threads or ["1", "all"], device)
+    counts = resolve_threads(cpu_threads, device)
     results = []
     configs = list(itertools.product(counts, precisions, batch_sizes))
     progress = Progress(progress_key(device), len(configs), f"{device} configs profiled")

@@ -218,7 +218,8 @@ def system_tables(paths: RunPaths, results: list[dict], run_id: str) -> dict[str
 def combine_and_compare(paths: RunPaths, run_id: str) -> dict[str, dict[str, str]]:
     """Gather the run's profiled configs (``paths.profile_results()``) into its Parquet tables
     and comparison plots. Returns their paths by name: ``tables`` (ready for
-    history.append_history) and ``plots``. The words about them are lab1.report's job."""
+    history.append_history) and ``plots``, and the profiled ``executions`` (for the manifest).
+    The words about them are lab1.report's job."""
     results = [json.loads(p.read_text()) for p in paths.profile_results()]
     if not results:
         raise ValueError("compare needs at least one profiled config")
@@ -243,4 +244,12 @@ def combine_and_compare(paths: RunPaths, run_id: str) -> dict[str, dict[str, str
     return {
         "tables": {k: str(v) for k, v in tables.items()},
         "plots": {k: str(v) for k, v in plots.items()},
+        "executions": profiled_executions(results),
     }
+
+
+def profiled_executions(results: list[dict]) -> list[dict]:
+    """The distinct executions (lab1.step.Execution dicts) of the profiled configs, in device,
+    precision, threads order: the batch sizes of one device × precision × threads share one."""
+    unique = {tuple(sorted(r["execution"].items())): r["execution"] for r in results}
+    return sorted(unique.values(), key=lambda e: (e["device"], e["precision"], e["threads"]))

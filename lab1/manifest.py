@@ -23,10 +23,12 @@ from lab1.data import DatasetInfo
 from lab1.environment import Environment
 from lab1.errors import ManifestError
 from lab1.rundir import RunPaths
+from lab1.step import Execution
 from lab1.train import EpochStats
 
 # 2: the environment names the machine (hostname, gpu_models, machine_id: the id on every
-# table row). A version-1 manifest still reads: those fields are None.
+# table row); training.execution is a typed Execution (lab1.step), and comparison.executions
+# records each profiled config's. A version-1 manifest still reads: those fields are None.
 SCHEMA_VERSION = 2
 READABLE_VERSIONS = (1, 2)
 STATUSES = ("running", "completed", "failed", "interrupted")
@@ -59,7 +61,7 @@ class TrainingSummary:
     train_accuracy: float | None
     history: list[EpochStats]
     checkpoint: str | None
-    execution: dict[str, Any]  # how the step ran: channels_last, eager or CUDA graph
+    execution: Execution  # how the trained step ran (mode: what ran, e.g. cuda_graph)
     model_weights: str | None = None  # model.pt: the final weights alone
 
     def complete_history(self) -> list[EpochStats]:
@@ -96,6 +98,9 @@ class ComparisonSummary:
     top10_markdown: str
     history: dict[str, str] = field(default_factory=dict)  # table → history partition
     limits: list[MachineLimit] = field(default_factory=list)  # lab1.limits, per device × threads
+    # How each profiled config's step ran (one per device × precision × threads: batch sizes
+    # share it), to hold against training.execution.
+    executions: list[Execution] = field(default_factory=list)
 
 
 @dataclass

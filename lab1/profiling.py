@@ -14,8 +14,12 @@ In bf16 both phases' forward runs under torch.autocast, as training does (the lo
 
 Each phase is profiled with a wait / warmup / active schedule (operator table + one Chrome trace,
 which opens in Perfetto and TensorBoard's trace viewer), then timed again with the profiler off,
-so images/s are not inflated by the profiler and its overhead can be reported. Batches are
-gathered before either loop: data loading is never inside the measured region.
+so images/s are not inflated by the profiler and its overhead can be reported.
+
+The steps are training's own (lab1.step.build_steps: the same memory format, autocast, process
+settings and Adadelta), and each gathers its batch from the dataset on the device by index, as
+training does; the indices are drawn before either loop, so data loading is never measured.
+The phase and part labels are on only under the profiler: the timed steps are unlabelled.
 """
 
 from __future__ import annotations
@@ -34,24 +38,20 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
-from torch import nn
-from torch.optim import Adadelta
 from torch.profiler import ProfilerAction, ProfilerActivity, profile, record_function, schedule
 
 from lab1 import interrupt
 from lab1.atomic import atomic_write
 from lab1.breakdown import split_rows, time_split
 from lab1.config import PRECISIONS, ProfileSchedule
-from lab1.data import load_tensors, normalized_images
+from lab1.data import load_tensors
 from lab1.devices import synchronize
 from lab1.environment import measured_on
 from lab1.errors import ConfigError
 from lab1.exclusive import MachineLoad, device_lock
-from lab1.model import Net
 from lab1.nativelog import native_noise_filtered
-from lab1.precision import autocast
 from lab1.rundir import RunPaths, config_tag
+from lab1.step import InferenceStep, Steps, TrainStep, build_steps
 from lab1.tables import OP_STATS_SCHEMA, PHASES, TIME_SPLIT_SCHEMA, write_parquet
 from lab1.threads import using_threads
 
@@ -64,7 +64,7 @@ _PROFILER_LOCK = threading.Lock()
 _RECORDING = (ProfilerAction.RECORD, ProfilerAction.RECORD_AND_SAVE)
 TIMING_CHUNKS = 5
 
-Batch = tuple[torch.Tensor, torch.Tensor]  # (B,1,28,28) float32 images, (B,) int64 labels
+Step = TrainStep | InferenceStep
 
 
 def batch_indices(n: int, batch_size: int, steps: int, generator: torch.Generator) -> torch.Tensor:
@@ -84,42 +84,24 @@ def check_batch(data: torch.Tensor, target: torch.Tensor, batch_size: int) -> No
         )
 
 
-def _train_step(
-    model: nn.Module, optimizer: torch.optim.Optimizer, precision: str
-) -> Callable[[Batch], None]:
-    model.train()
+@dataclass(frozen=True)
+class Batches:
+    """The dataset on the device and the (steps, B) indices of the batches to run on it."""
 
-    def step(batch: Batch) -> None:
-        data, target = batch
-        with record_function("optimizer"):
-            optimizer.zero_grad(set_to_none=True)
-        with record_function("forward"), autocast(data.device, precision):
-            output = model(data)  # (B,10) log-probabilities (bf16 under autocast)
-        with record_function("loss"):
-            loss = F.nll_loss(output.float(), target)  # fp32, as in training
-        with record_function("backward"):
-            loss.backward()
-        with record_function("optimizer"):
-            optimizer.step()  # torch labels it Optimizer.step#Adadelta.step inside
+    x: torch.Tensor  # (N,1,28,28) float32, normalized, in the step's memory format
+    y: torch.Tensor  # (N,) int64
+    idx: torch.Tensor  # (steps, B) int64, on the device
 
-    return step
+    def __getitem__(self, rows: slice) -> Batches:
+        return Batches(self.x, self.y, self.idx[rows])
+
+    def __len__(self) -> int:
+        return self.idx.shape[0]
 
 
-def _inference_step(model: nn.Module, precision: str) -> Callable[[Batch], None]:
-    model.eval()
-
-    def step(batch: Batch) -> None:
-        dev = batch[0].device
-        with torch.inference_mode(), record_function("forward"), autocast(dev, precision):
-            model(batch[0])
-
-    return step
-
-
-def _run(phase: str, step: Callable[[Batch], None], batch: Batch, batch_size: int) -> None:
-    check_batch(*batch, batch_size)
-    with record_function(phase):
-        step(batch)
+def _run(step: Step, x: torch.Tensor, y: torch.Tensor, idx: torch.Tensor, bs: int) -> None:
+    check_batch(idx, idx, bs)  # (B,) indices: one per image (and label) the step gathers
+    step(x, y, idx)
 
 
 def _kind(event) -> str:
@@ -188,98 +170,91 @@ def _export_trace(prof: profile, path: Path) -> None:
 
 def _profile_phase(
     phase: str,
-    step: Callable[[Batch], None],
-    batches: list[Batch],
+    step: Step,
+    batches: Batches,
     batch_size: int,
     dev: torch.device,
     sched: Callable[[int], ProfilerAction],
     trace_path: Path,
 ) -> tuple[profile, list[float]]:
-    """Run len(batches) steps under the profiler; returns it and the active steps' wall
-    seconds (each step synchronized, so its wall time covers its kernels)."""
+    """Run len(batches) steps under the profiler, each inside its phase label and with the
+    step's own labels on; returns the profiler and the active steps' wall seconds (each step
+    synchronized, so its wall time covers its kernels)."""
     activities = [ProfilerActivity.CPU]
     if dev.type == "cuda":
         activities.append(ProfilerActivity.CUDA)
     seconds = []
-    with profile(
-        activities=activities,
-        schedule=sched,
-        on_trace_ready=lambda p: _export_trace(p, trace_path),
-        record_shapes=True,
-        profile_memory=True,
-        with_flops=True,
-    ) as prof:
-        for i, batch in enumerate(batches):
-            synchronize(dev)
-            start = time.perf_counter()
-            _run(phase, step, batch, batch_size)
-            synchronize(dev)  # the step's kernels belong to the step's wall time
-            if sched(i) in _RECORDING:
-                seconds.append(time.perf_counter() - start)
-            prof.step()
+    step.start()
+    step.labelled = True
+    try:
+        with profile(
+            activities=activities,
+            schedule=sched,
+            on_trace_ready=lambda p: _export_trace(p, trace_path),
+            record_shapes=True,
+            profile_memory=True,
+            with_flops=True,
+        ) as prof:
+            for i, idx in enumerate(batches.idx):
+                synchronize(dev)
+                start = time.perf_counter()
+                with record_function(phase):
+                    _run(step, batches.x, batches.y, idx, batch_size)
+                synchronize(dev)  # the step's kernels belong to the step's wall time
+                if sched(i) in _RECORDING:
+                    seconds.append(time.perf_counter() - start)
+                prof.step()
+    finally:
+        step.labelled = False
     return prof, seconds
 
 
-def _time_phase(
-    phase: str,
-    step: Callable[[Batch], None],
-    batches: list[Batch],
-    batch_size: int,
-    dev: torch.device,
-    warmup: int,
+def time_steps(
+    step: Step, batches: Batches, batch_size: int, dev: torch.device, warmup: int
 ) -> float:
-    """Seconds per step over batches[warmup:], profiler off.
+    """Seconds per step over batches[warmup:], profiler off and no labels: the step exactly as
+    training runs it (lab1.step), gather from the device tensors included.
 
     The timed steps run in up to TIMING_CHUNKS chunks with a sync only between chunks (a
     per-step sync would stall a GPU's queue); the median chunk is reported, so a burst of
     load from another process on a shared machine moves it less than a plain mean.
     """
-    for batch in batches[:warmup]:
-        _run(phase, step, batch, batch_size)
-    timed = batches[warmup:]
+    step.start()
+    x, y = batches.x, batches.y
+    for idx in batches.idx[:warmup]:
+        _run(step, x, y, idx, batch_size)
+    timed = batches.idx[warmup:]
     chunks = min(TIMING_CHUNKS, len(timed))
     bounds = [round(i * len(timed) / chunks) for i in range(chunks + 1)]
     per_step = []
     synchronize(dev)
     for lo, hi in itertools.pairwise(bounds):
         start = time.perf_counter()
-        for batch in timed[lo:hi]:
-            _run(phase, step, batch, batch_size)
+        for idx in timed[lo:hi]:
+            _run(step, x, y, idx, batch_size)
         synchronize(dev)
         per_step.append((time.perf_counter() - start) / (hi - lo))
     return statistics.median(per_step)
 
 
-@dataclass
-class _Setup:
-    """One config's working set: the dataset on the device, a fresh model and its optimizer."""
-
-    x: torch.Tensor  # (N,1,28,28) float32, normalized, on the device
-    y: torch.Tensor  # (N,) int64
-    model: nn.Module
-    optimizer: torch.optim.Optimizer
-    idx: torch.Tensor  # (2 × steps per phase, batch_size) indices into x
-
-
-def _setup(
+def setup_steps(
     data_path: str,
     dataset: str,
-    dev: torch.device,
-    batch_size: int,
-    steps: int,
+    device: str,
+    precision: str,
+    threads: int,
+    *,
     seed: int,
     lr: float,
-) -> _Setup:
-    torch.manual_seed(seed)  # weights and dropout masks
-    generator = torch.Generator().manual_seed(seed)  # batch order, the same on every device
-    if dev.type == "cuda":
-        torch.backends.cudnn.benchmark = True  # as in training; the warm-up steps absorb it
+) -> tuple[Steps, torch.Tensor, torch.Tensor]:
+    """The steps training would build for this device × precision (lab1.step.build_steps, with
+    training's memory format rule and the process settings), and the training images on the
+    device in that format: (steps, x (N,1,28,28), y (N,))."""
+    steps = build_steps(device, precision, lr=lr, seed=seed, threads=threads)
     tensors = load_tensors(data_path)
-    x = normalized_images(tensors["train_images"], dataset, dev)  # once, before any timing
-    y = tensors["train_labels"].to(dev)
-    model = Net().to(dev)
-    idx = batch_indices(x.shape[0], batch_size, 2 * steps, generator).to(dev)
-    return _Setup(x, y, model, Adadelta(model.parameters(), lr=lr), idx)
+    x = steps.images(tensors["train_images"], dataset)  # once, before any timing
+    y = tensors["train_labels"].to(steps.device)
+    return steps, x, y
 
 
 def _peak_memory(dev: torch.device, trace: Path) -> tuple[int, str]:
@@ -292,8 +267,8 @@ def _peak_memory(dev: torch.device, trace: Path) -> tuple[int, str]:
 
 def _measure_phase(
     phase: str,
-    s: _Setup,
-    batches: list[Batch],
+    step: Step,
+    batches: Batches,
     config: dict,
     sched: ProfileSchedule,
     dev: torch.device,
@@ -302,10 +277,6 @@ def _measure_phase(
     """Profile, then time with the profiler off, one phase: its op rows, time split rows and
     throughput row."""
     precision = config["precision"]
-    if phase == "train_step":
-        step = _train_step(s.model, s.optimizer, precision)
-    else:
-        step = _inference_step(s.model, precision)
     profiled_steps = sched.wait + sched.warmup + sched.active
     torch_sched = schedule(wait=sched.wait, warmup=sched.warmup, active=sched.active, repeat=1)
     bs = config["batch_size"]
@@ -319,7 +290,7 @@ def _measure_phase(
     if dev.type == "cuda":
         torch.cuda.reset_peak_memory_stats(dev)
     time_warmup = max(2, sched.throughput_steps // 10)
-    seconds = _time_phase(phase, step, batches[profiled_steps:], bs, dev, time_warmup)
+    seconds = time_steps(step, batches[profiled_steps:], bs, dev, time_warmup)
     peak, source = _peak_memory(dev, trace)
     ms = 1e3 * seconds
     log.info(
@@ -411,7 +382,9 @@ def profile_config(
         dev = torch.device(device)
         per_phase = sched.wait + sched.warmup + sched.active
         per_phase += max(2, sched.throughput_steps // 10) + sched.throughput_steps
-        s = _setup(data_path, dataset, dev, batch_size, per_phase, seed, lr)
+        steps, x, y = setup_steps(data_path, dataset, device, precision, threads, seed=seed, lr=lr)
+        generator = torch.Generator().manual_seed(seed)  # batch order, the same on every device
+        idx = batch_indices(x.shape[0], batch_size, 2 * per_phase, generator).to(dev)
         config = {
             "run_id": run_id,
             "torch_version": torch.__version__,
@@ -421,14 +394,16 @@ def profile_config(
             "batch_size": batch_size,
         }
         rows, splits, throughput = [], [], []
+        phase_steps = {"train_step": steps.train, "inference": steps.inference}
         for p, phase in enumerate(PHASES):
-            # Gathered here, outside both measured loops: (B,1,28,28) and (B,) per step.
-            batches = [(s.x[i], s.y[i]) for i in s.idx[p * per_phase : (p + 1) * per_phase]]
+            # Each step gathers its (B,1,28,28) and (B,) from x and y by these indices, as
+            # training's step does.
+            batches = Batches(x, y, idx[p * per_phase : (p + 1) * per_phase])
             trace = paths.trace(device, precision, batch_size, threads, phase)
             interrupt.check()  # between phases: a safe point
             with MachineLoad.measure() as load:
                 phase_rows, split, row = _measure_phase(
-                    phase, s, batches, config, sched, dev, trace
+                    phase, phase_steps[phase], batches, config, sched, dev, trace
                 )
             rows, splits = rows + phase_rows, splits + split
             throughput.append({**row, **dataclasses.asdict(load)})
@@ -446,6 +421,7 @@ def profile_config(
             "schedule": dataclasses.asdict(sched),
             "seed": seed,
             "lr": lr,
-            "first_batch": s.idx[0].tolist(),  # the train_step's first batch, as indices
+            "first_batch": idx[0].tolist(),  # the train_step's first batch, as indices
+            "execution": steps.execution.to_dict(),  # the manifest's record of how it ran
             "seconds": round(time.perf_counter() - started, 3),
         }

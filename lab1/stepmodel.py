@@ -1,7 +1,8 @@
 """The step-time model: time per step = fixed + batch × per-sample, fitted to a batch ladder.
 
-The ladder times the train step and inference with the profiler off (lab1.profiling's own step
-functions and timer) at batch sizes 1, 2, 4 … 256: a few steps each, so it stays cheap. The fit
+The ladder times the train step and inference with the profiler off (training's own steps,
+built by lab1.step in fp32 at training's memory-format rule, and lab1.profiling's timer) at
+batch sizes 1, 2, 4 … 256: a few steps each, so it stays cheap. The fit
 is least squares on *relative* residuals (weights 1/t²), so batch 1's 1 ms weighs as much as
 batch 256's 100 ms: the fixed cost is what the small batches show, not a rounding error of the
 big ones (and never below 0: a noisy negative intercept is refitted through the origin).
@@ -18,14 +19,10 @@ import pandas as pd
 import torch
 
 from lab1.config import LADDER
-from lab1.data import load_tensors, normalized_images
 from lab1.environment import measured_on
 from lab1.errors import AnalysisError
 from lab1.identity import PANEL
-from lab1.model import Net
-
-# lab1.profiling's step functions and timer: the ladder times exactly what profiling times.
-from lab1.profiling import _inference_step, _time_phase, _train_step, batch_indices
+from lab1.profiling import Batches, batch_indices, setup_steps, time_steps
 from lab1.tables import PHASES
 from lab1.threads import using_threads
 
@@ -51,13 +48,6 @@ def time_ladder(
 ) -> list[dict]:
     """STEP_TIMES_SCHEMA rows: ms per step of both phases at every batch size of ``sizes``."""
     dev = torch.device(device)
-    torch.manual_seed(seed)
-    generator = torch.Generator().manual_seed(seed)
-    tensors = load_tensors(data_path)
-    x = normalized_images(tensors["train_images"], dataset, dev)  # (N,1,28,28)
-    y = tensors["train_labels"].to(dev)  # (N,)
-    model = Net().to(dev)
-    optimizer = torch.optim.Adadelta(model.parameters(), lr=lr)
     base = {
         "run_id": run_id,
         **measured_on(device),  # machine_id, device, device_name
@@ -66,16 +56,15 @@ def time_ladder(
     }
     rows = []
     with using_threads(threads):
+        # fp32, the reference recipe: the same steps profiling and training build.
+        built, x, y = setup_steps(data_path, dataset, device, "fp32", threads, seed=seed, lr=lr)
+        phase_steps = {"train_step": built.train, "inference": built.inference}
+        generator = torch.Generator().manual_seed(seed)
         for bs in sizes:
-            idx = batch_indices(x.shape[0], bs, LADDER_WARMUP + steps, generator).to(dev)
-            batches = [(x[i], y[i]) for i in idx]  # gathered before timing
+            idx = batch_indices(x.shape[0], bs, LADDER_WARMUP + steps, generator)
+            batches = Batches(x, y, idx.to(dev))  # drawn before timing
             for phase in PHASES:
-                step = (
-                    _train_step(model, optimizer, "fp32")
-                    if phase == "train_step"
-                    else (_inference_step(model, "fp32"))
-                )
-                seconds = _time_phase(phase, step, batches, bs, dev, LADDER_WARMUP)
+                seconds = time_steps(phase_steps[phase], batches, bs, dev, LADDER_WARMUP)
                 rows.append(
                     {
                         **base,

@@ -8,10 +8,10 @@ the host only at log intervals and at the end of an epoch, so the GPU is never s
 ``precision="bf16"`` runs the forward pass under torch.autocast (bf16 matmuls and convolutions;
 the weights, gradients, loss and Adadelta's state stay fp32); "fp32" is the reference recipe.
 
-Speed-ups that keep the math: on CPU, freed memory stays mapped between steps instead of being
-page-faulted back in every step (keep_heap_mapped); the channels_last memory format (auto: on
-for CUDA, off on CPU, where it measured no faster); and, opt-in on CUDA, the whole training
-step captured once in a CUDA graph and replayed (``cuda_graph=True``; GraphedStep).
+The step itself (and the speed-ups that keep the math: glibc's heap kept mapped on CPU, the
+channels_last memory format where it measured faster, opt-in on CUDA the whole step replayed
+from a CUDA graph) is built by lab1.step, the same code profiling runs. Training runs at every
+CPU this process may use (training_threads), the thread count of the profiled "all" config.
 """
 
 from __future__ import annotations
@@ -20,18 +20,16 @@ import logging
 import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.optim import Adadelta
 from torch.optim.lr_scheduler import StepLR
 from torch.utils.tensorboard import SummaryWriter
 
 from lab1 import interrupt
-from lab1.allocator import keep_heap_mapped
 from lab1.atomic import writing
 from lab1.checkpoints import (
     checkpoint_path,
@@ -41,12 +39,13 @@ from lab1.checkpoints import (
     save_checkpoint,
     save_weights,
 )
-from lab1.data import load_tensors, normalized_images
+from lab1.config import Lab1Config
+from lab1.data import load_tensors
 from lab1.devices import synchronize
 from lab1.errors import ConfigError, ResumeError
-from lab1.model import Net
-from lab1.precision import autocast, use_channels_last
+from lab1.step import Execution, InferenceStep, TrainStep, build_steps
 from lab1.tblog import log_hparams, log_layout
+from lab1.threads import ALL, resolve_threads, using_threads
 
 log = logging.getLogger("lab1.train")
 
@@ -75,6 +74,12 @@ class Recipe:
     seed: int
     precision: str  # fp32 | bf16: a run continues in the arithmetic it started in
 
+    @classmethod
+    def from_config(cls, cfg: Lab1Config, data_checksum: str) -> Recipe:
+        """The recipe of a run's config: every field but the checksum is the config's own."""
+        values = {f.name: getattr(cfg, f.name) for f in fields(cls) if f.name != "data_checksum"}
+        return cls(data_checksum=data_checksum, **values)
+
 
 def recipe_mismatch(saved: dict, recipe: Recipe) -> str | None:
     """The settings a checkpoint's recipe differs in from ``recipe``, in words; None if none.
@@ -99,168 +104,6 @@ class EpochStats:
     train_seconds: float
 
 
-class TrainStep:
-    """One step of the recipe on x[idx], y[idx]: zero_grad, forward, nll_loss, backward, step.
-
-    It also adds loss × batch and the correct count to totals kept on the device, so an epoch's
-    means cost one host sync at its end instead of one per step.
-    """
-
-    def __init__(
-        self,
-        model: nn.Module,
-        optimizer: torch.optim.Optimizer,
-        device: torch.device,
-        precision: str = "fp32",
-    ):
-        self.model = model
-        self.optimizer = optimizer
-        self.precision = precision
-        self.loss_sum = torch.zeros((), device=device)
-        self.correct = torch.zeros((), dtype=torch.long, device=device)
-
-    @property
-    def mode(self) -> str:
-        return "eager"
-
-    def reset(self) -> None:
-        """Zero the totals in place (a captured graph holds their addresses)."""
-        self.loss_sum.zero_()
-        self.correct.zero_()
-
-    def __call__(self, x: torch.Tensor, y: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
-        """Train on the batch x[idx], y[idx]; returns its loss (on the device, not read)."""
-        return self._eager(x, y, idx)
-
-    def _eager(self, x: torch.Tensor, y: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
-        # (B,1,28,28) float32, (B,) int64; index_select, as in the graph, so cuDNN's autotuning
-        # in the warm-up steps sees exactly the layouts the captured step will use.
-        data, target = x.index_select(0, idx), y.index_select(0, idx)
-        self.optimizer.zero_grad(set_to_none=True)
-        with autocast(x.device, self.precision):
-            output = self.model(data)  # (B,10) log-probabilities, bf16 under autocast
-        loss = F.nll_loss(output.float(), target)  # batch mean, as in the reference; fp32
-        loss.backward()
-        self.optimizer.step()
-        self.loss_sum += loss.detach() * idx.shape[0]  # stays on device: no host sync per step
-        self.correct += (output.argmax(dim=1) == target).sum()
-        return loss
-
-
-class GraphedStep(TrainStep):
-    """The same step captured once into a CUDA graph and replayed: one launch, not dozens.
-
-    The graph gathers its batch itself, from the dataset tensors it was captured with, through
-    a static index buffer; a replayed step is one (B,) int64 copy and one graph launch. Eager
-    steps, on the same model, optimizer state and totals: the first WARMUP steps (cuDNN
-    autotuning and the optimizer's lazy state must happen before capture, on a side stream as
-    torch.cuda.graphs asks), batches of another size (only the last, partial batch of an epoch:
-    it is trained on eagerly, never dropped, so an epoch sees every sample) and calls with other
-    tensors. If capture raises, a warning is logged and every later step runs eagerly.
-
-    The optimizer must be Adadelta(..., capturable=True, foreach=True): its step counters stay
-    on the device, and the foreach update reads a tensor learning rate. The graph reads the lr
-    from its own device tensor, swapped into the param groups only while capturing and
-    refreshed from them at every reset(), so StepLR and checkpoints keep plain floats.
-    """
-
-    WARMUP = 3
-
-    def __init__(
-        self,
-        model: nn.Module,
-        optimizer: torch.optim.Optimizer,
-        device: torch.device,
-        batch_size: int,
-    ):
-        super().__init__(model, optimizer, device)
-        self.batch_size = batch_size
-        self.graph: torch.cuda.CUDAGraph | None = None
-        self.failed = False
-        self.warm_steps = 0
-        self._lrs = [torch.tensor(float(g["lr"]), device=device) for g in optimizer.param_groups]
-        self._idx = torch.zeros(batch_size, dtype=torch.long, device=device)  # (B,) static input
-        self._inputs: tuple[torch.Tensor, torch.Tensor] | None = None  # what the graph gathers
-        self._loss: torch.Tensor | None = None  # the graph's static output
-
-    @property
-    def mode(self) -> str:
-        if self.graph is not None:
-            return "cuda_graph"
-        return "cuda_graph-failed-eager" if self.failed else "cuda_graph-not-captured"
-
-    def reset(self) -> None:
-        super().reset()
-        for lr, group in zip(self._lrs, self.optimizer.param_groups, strict=True):
-            lr.fill_(float(group["lr"]))  # stream-ordered before the epoch's replays
-
-    def __call__(self, x: torch.Tensor, y: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
-        if self.failed or idx.shape[0] != self.batch_size:
-            return self._eager(x, y, idx)
-        if self.graph is None:
-            if self.warm_steps < self.WARMUP:
-                self.warm_steps += 1
-                return self._side_stream_step(x, y, idx)
-            if not self._capture(x, y):
-                return self._eager(x, y, idx)
-        elif self._inputs[0] is not x or self._inputs[1] is not y:
-            return self._eager(x, y, idx)
-        self._idx.copy_(idx, non_blocking=True)  # device to device, stream-ordered
-        self.graph.replay()
-        return self._loss
-
-    def _side_stream_step(self, x: torch.Tensor, y: torch.Tensor, idx: torch.Tensor):
-        stream = torch.cuda.Stream(x.device)
-        stream.wait_stream(torch.cuda.current_stream(x.device))
-        with torch.cuda.stream(stream):
-            loss = self._eager(x, y, idx)
-        torch.cuda.current_stream(x.device).wait_stream(stream)
-        # Three steps per run: a full sync makes the side stream's allocations safe to reuse.
-        torch.cuda.synchronize(x.device)
-        return loss
-
-    def _capture(self, x: torch.Tensor, y: torch.Tensor) -> bool:
-        groups = self.optimizer.param_groups
-        floats = [g["lr"] for g in groups]
-        graph = torch.cuda.CUDAGraph()
-        # .grad = None, so backward allocates the gradients from the graph's private pool.
-        self.optimizer.zero_grad(set_to_none=True)
-        try:
-            for group, lr in zip(groups, self._lrs, strict=True):
-                group["lr"] = lr
-            with torch.cuda.graph(graph):
-                data = x.index_select(0, self._idx)  # (B,1,28,28)
-                target = y.index_select(0, self._idx)  # (B,)
-                output = self.model(data)
-                loss = F.nll_loss(output, target)
-                loss.backward()
-                self.optimizer.step()
-                self.loss_sum += loss.detach() * self.batch_size
-                self.correct += (output.argmax(dim=1) == target).sum()
-        except Exception as exc:  # any capture failure: the eager step is always correct
-            log.warning("CUDA graph capture failed, training eagerly instead: %s", exc)
-            self.failed = True
-            torch.cuda.synchronize(x.device)
-            return False
-        finally:
-            for group, lr in zip(groups, floats, strict=True):
-                group["lr"] = lr
-        self.graph, self._loss, self._inputs = graph, loss.detach(), (x, y)
-        log.info("captured the training step (batch %d) in a CUDA graph", self.batch_size)
-        return True
-
-
-def make_optimizer(model: nn.Module, lr: float, cuda_graph: bool = False) -> Adadelta:
-    """The recipe's Adadelta; capturable with a foreach update when its step is graphed."""
-    if not cuda_graph:
-        return Adadelta(model.parameters(), lr=lr)
-    optimizer = Adadelta(model.parameters(), lr=lr, capturable=True, foreach=True)
-    # torch warns once when a capturable optimizer steps outside a capture, as our warm-up and
-    # partial-batch steps do by design; that warning would only mislead here.
-    optimizer._warned_capturable_if_run_uncaptured = True
-    return optimizer
-
-
 @dataclass
 class Training:
     """One run's working set: the data on the device, the model, its optimizer and step."""
@@ -271,12 +114,19 @@ class Training:
     scheduler: StepLR
     generator: torch.Generator  # CPU: the shuffling order is the same on every device
     step: TrainStep
-    x_train: torch.Tensor  # (N,1,28,28) float32, normalized
+    x_train: torch.Tensor  # (N,1,28,28) float32, normalized, in the step's memory format
     y_train: torch.Tensor  # (N,) int64
     x_test: torch.Tensor
     y_test: torch.Tensor
-    channels_last: bool
-    precision: str
+    execution: Execution  # how the step runs (lab1.step); the manifest records it
+
+    @property
+    def channels_last(self) -> bool:
+        return self.execution.channels_last
+
+    @property
+    def precision(self) -> str:
+        return self.execution.precision
 
     def train_epoch(
         self, batch_size: int, epoch: int, log_interval: int, max_batches: int | None = None
@@ -307,58 +157,47 @@ def setup_training(
     channels_last: bool | None = None,
     cuda_graph: bool = False,
     precision: str = "fp32",
+    threads: int | None = None,
 ) -> Training:
-    """Seed, put the decoded dataset on the device, build Net, Adadelta, StepLR and the step.
+    """Build the step (lab1.step.build_steps: process settings, Net, Adadelta, the step), put
+    the decoded dataset on the device in the step's memory format, add StepLR and the shuffler.
 
     ``channels_last=None`` is auto (see use_channels_last); ``cuda_graph`` is honoured on CUDA
-    only (elsewhere it logs and trains eagerly), and not with bf16 (ConfigError).
+    only (elsewhere it logs and trains eagerly), and not with bf16 (ConfigError). ``threads``:
+    torch's intra-op threads (None: training_threads(device)); it stays set after the call.
     """
     dev = torch.device(device)
     if cuda_graph and precision != "fp32" and dev.type == "cuda":
         raise ConfigError("--cuda-graph does not support --precision bf16 yet")
-    torch.manual_seed(seed)
-    generator = torch.Generator().manual_seed(seed)
-    if dev.type == "cuda":
-        torch.backends.cudnn.benchmark = True  # fixed input shapes: let cuDNN pick kernels
-    if cuda_graph and dev.type != "cuda":
-        log.info("cuda_graph needs a CUDA device; %s trains eagerly", device)
-        cuda_graph = False
-    if dev.type == "cpu":
-        keep_heap_mapped()
-    cl = use_channels_last(dev, precision, channels_last)
-    fmt = torch.channels_last if cl else torch.contiguous_format
-
-    def images(split: str) -> torch.Tensor:
-        x = normalized_images(tensors[f"{split}_images"], dataset, dev)
-        return x.contiguous(memory_format=fmt)
-
-    x_train, x_test = images("train"), images("test")
-    y_train = tensors["train_labels"].to(dev, non_blocking=True)
-    y_test = tensors["test_labels"].to(dev, non_blocking=True)
-    model = Net().to(dev)
-    if cl:
-        model = model.to(memory_format=torch.channels_last)  # conv weights NHWC
-    optimizer = make_optimizer(model, lr, cuda_graph)
-    scheduler = StepLR(optimizer, step_size=1, gamma=gamma)
-    step = (
-        GraphedStep(model, optimizer, dev, batch_size)
-        if cuda_graph
-        else TrainStep(model, optimizer, dev, precision)
+    s = build_steps(
+        device,
+        precision,
+        lr=lr,
+        seed=seed,
+        threads=threads or training_threads(device),
+        channels_last=channels_last,
+        cuda_graph=cuda_graph,
+        batch_size=batch_size,
     )
     return Training(
-        dev,
-        model,
-        optimizer,
-        scheduler,
-        generator,
-        step,
-        x_train,
-        y_train,
-        x_test,
-        y_test,
-        channels_last=cl,
-        precision=precision,
+        device=dev,
+        model=s.model,
+        optimizer=s.optimizer,
+        scheduler=StepLR(s.optimizer, step_size=1, gamma=gamma),
+        generator=torch.Generator().manual_seed(seed),
+        step=s.train,
+        x_train=s.images(tensors["train_images"], dataset),
+        y_train=tensors["train_labels"].to(dev, non_blocking=True),
+        x_test=s.images(tensors["test_images"], dataset),
+        y_test=tensors["test_labels"].to(dev, non_blocking=True),
+        execution=s.execution,
     )
+
+
+def training_threads(device: str) -> int:
+    """The thread count training runs at: on CPU every CPU this process may use (the profiled
+    "all" config); on a GPU the process's own (lab1.threads.resolve_threads)."""
+    return resolve_threads([ALL], device)[0]
 
 
 def train_epoch(
@@ -377,9 +216,8 @@ def train_epoch(
 
     ``step`` runs each batch (default: an eager TrainStep over model and optimizer).
     """
-    model.train()
     step = step if step is not None else TrainStep(model, optimizer, x.device)
-    step.reset()
+    step.start()  # training mode, totals zeroed
     n = x.shape[0]
     # The permutation comes from a CPU generator, so the order is the same on every device.
     order = torch.randperm(n, generator=generator).to(x.device, non_blocking=True)
@@ -417,8 +255,10 @@ def evaluate(
     max_batches: int | None = None,
     precision: str = "fp32",
 ) -> tuple[float, float]:
-    """Mean per-sample NLL and accuracy over (x, y), dropout off, in the run's precision."""
-    model.eval()
+    """Mean per-sample NLL and accuracy over (x, y), dropout off, in the run's precision
+    (lab1.step.InferenceStep's forward pass, on contiguous slices: no gather needed here)."""
+    step = InferenceStep(model, precision)
+    step.start()
     loss_sum = torch.zeros((), device=x.device)
     correct = torch.zeros((), dtype=torch.long, device=x.device)
     seen = 0
@@ -426,8 +266,7 @@ def evaluate(
         if max_batches is not None and i >= max_batches:
             break
         data, target = x[start : start + batch_size], y[start : start + batch_size]
-        with autocast(x.device, precision):
-            output = model(data).float()  # (B,10)
+        output = step.forward(data)  # (B,10) fp32
         loss_sum += F.nll_loss(output, target, reduction="sum")
         correct += (output.argmax(dim=1) == target).sum()
         seen += target.shape[0]
@@ -555,18 +394,54 @@ def train_and_log(
     ``on_epoch``: called with each finished epoch's EpochStats dict, after its checkpoint.
     """
     ckpt_dir = Path(ckpt_dir)  # created by the first checkpoint's atomic write
-    t = setup_training(
-        load_tensors(data_path),
-        recipe.dataset,
-        device,
-        recipe.batch_size,
-        recipe.lr,
-        recipe.gamma,
-        recipe.seed,
-        channels_last=channels_last,
-        cuda_graph=cuda_graph,
-        precision=recipe.precision,
-    )
+    # The thread count is process-wide: set for training, the caller's restored after it.
+    with using_threads(training_threads(device)):
+        t = setup_training(
+            load_tensors(data_path),
+            recipe.dataset,
+            device,
+            recipe.batch_size,
+            recipe.lr,
+            recipe.gamma,
+            recipe.seed,
+            channels_last=channels_last,
+            cuda_graph=cuda_graph,
+            precision=recipe.precision,
+        )
+        history, start_epoch, resumed_from = _train(
+            t,
+            recipe,
+            Path(tb_dir),
+            ckpt_dir,
+            epochs,
+            log_interval,
+            max_train_batches,
+            max_test_batches,
+            keep_checkpoints,
+            on_epoch,
+            device,
+        )
+    if weights_path is not None:
+        save_weights(t.model, Path(weights_path))
+    resumed = start_epoch - 1 if resumed_from else None
+    return _summary(t, device, history, resumed, ckpt_dir, weights_path)
+
+
+def _train(
+    t: Training,
+    recipe: Recipe,
+    tb_dir: Path,
+    ckpt_dir: Path,
+    epochs: int,
+    log_interval: int,
+    max_train_batches: int | None,
+    max_test_batches: int | None,
+    keep_checkpoints: int,
+    on_epoch: Callable[[dict], None] | None,
+    device: str,
+) -> tuple[list[dict], int, Path | None]:
+    """Resume if a checkpoint allows, then train to ``epochs``, logging and checkpointing each
+    epoch: (history, first epoch run, the checkpoint resumed from)."""
     history, start_epoch, resumed_from = _resume(t, ckpt_dir, recipe)
     # purge_step drops any events a crashed attempt logged past the checkpoint we resume from.
     tb_events = f"TensorBoard events under {tb_dir}"
@@ -583,16 +458,12 @@ def train_and_log(
         if history:  # the HParams tab: this run's recipe → its final metrics
             hparams = {k: v for k, v in asdict(recipe).items() if k != "data_checksum"}
             log_hparams(writer, {**hparams, "epochs": epochs, "device": device}, history[-1])
-    if weights_path is not None:
-        save_weights(t.model, Path(weights_path))
-    resumed = start_epoch - 1 if resumed_from else None
-    return _summary(t, device, recipe, history, resumed, ckpt_dir, weights_path)
+    return history, start_epoch, resumed_from
 
 
 def _summary(
     t: Training,
     device: str,
-    recipe: Recipe,
     history: list[dict],
     resumed_from_epoch: int | None,
     ckpt_dir: Path,
@@ -608,9 +479,6 @@ def _summary(
         "history": history,
         "checkpoint": str(latest_checkpoint(ckpt_dir)),
         "model_weights": str(weights_path) if weights_path is not None else None,
-        "execution": {
-            "channels_last": t.channels_last,
-            "step": t.step.mode,
-            "precision": recipe.precision,
-        },
+        # What ran: a CUDA graph that failed to capture shows as cuda_graph-failed-eager.
+        "execution": replace(t.execution, mode=t.step.mode).to_dict(),
     }

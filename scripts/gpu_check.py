@@ -152,8 +152,8 @@ def step_train(data_path: str, checksum: str, device: str, epochs: int, work: Pa
         and resumed["epochs_completed"] == 2,
     }
     if on_cuda:
-        checks["graph_captured"] = graph["execution"]["step"] == "cuda_graph"
-        checks["resumed_run_captured"] = resumed["execution"]["step"] == "cuda_graph"
+        checks["graph_captured"] = graph["execution"]["mode"] == "cuda_graph"
+        checks["resumed_run_captured"] = resumed["execution"]["mode"] == "cuda_graph"
     if bf16_missing(device) is None:
         bf16 = run("bf16", epochs, precision="bf16")
         gap_bf16 = abs(bf16["test_accuracy"] - eager["test_accuracy"])

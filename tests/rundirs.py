@@ -26,6 +26,22 @@ def start_run(root: Path, **sections) -> RunPaths:
     return paths
 
 
+def execution(device: str, precision: str = "fp32", threads: int = 1, **changes) -> dict:
+    """An Execution record (lab1.step) as a step on ``device`` records it: channels_last on CUDA
+    and for bf16 on CPU, glibc's heap kept mapped on CPU, cuDNN autotuning on CUDA."""
+    cuda = device.startswith("cuda")
+    return {
+        "device": device,
+        "precision": precision,
+        "channels_last": cuda or precision == "bf16",
+        "mode": "eager",
+        "heap_kept_mapped": None if cuda else True,
+        "threads": threads,
+        "cudnn_benchmark": cuda,
+        **changes,
+    }
+
+
 def write_profile_results(paths: RunPaths, op_stats: pd.DataFrame, throughput: list[dict]) -> None:
     """What profile_config leaves per config: the op_stats part, an (empty) time_split part
     and the result JSON. Rows without a ``threads`` column ran at 1 thread."""
@@ -40,5 +56,10 @@ def write_profile_results(paths: RunPaths, op_stats: pd.DataFrame, throughput: l
         mine = [t for t in throughput if tuple(t[k] for k in keys) == (device, prec, bs, threads)]
         write_json(
             paths.profile_result(*key),
-            {"op_stats": str(part), "time_split": str(split), "throughput": mine},
+            {
+                "op_stats": str(part),
+                "time_split": str(split),
+                "throughput": mine,
+                "execution": execution(device, prec, int(threads)),
+            },
         )

@@ -48,20 +48,6 @@ def _sources() -> list[Path]:
     return [p for folder in LAYERS for p in sorted((ROOT / folder).rglob("*.py"))]
 
 
-def test_small_pieces_no_function_over_60_lines_no_file_over_600():
-    long = []
-    for path in _sources():
-        text = path.read_text()
-        if len(text.splitlines()) > 600:
-            long.append(f"{path.relative_to(ROOT)}: {len(text.splitlines())} lines")
-        for node in ast.walk(ast.parse(text)):
-            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                n = node.end_lineno - node.lineno + 1
-                if n > 60:
-                    long.append(f"{path.relative_to(ROOT)}:{node.name}: {n} lines")
-    assert long == []
-
-
 def test_only_rundir_composes_run_relative_paths():
     """``something / "name"`` with a literal name: lab1.rundir's job (and the dataset cache's,
     which is not a run directory)."""

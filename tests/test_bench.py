@@ -118,3 +118,17 @@ def test_gpu_check_script_loads_and_prepares_carryable_data(tmp_path):
     folder = gpu_check.prepare(tmp_path / "gpu-data")
     info = prepare_dataset("mnist", tmp_path / "gpu-data", tmp_path / "decoded")
     assert folder.is_dir() and (info.source, info.train_size) == ("local", 4000)
+
+
+def test_profile_vs_training_compares_the_same_step(bench, tiny_dataset, tmp_path):
+    r = bench.profile_vs_training(tiny_dataset.path, tmp_path, "cpu", "fp32", 16, 2, 2)
+    assert r["same_execution"] and r["profiled_execution"]["threads"] == r["threads"]
+    # Two epochs: the steady state is the second epoch alone.
+    assert r["training_steady_images_per_s"] == r["training_epochs_images_per_s"][1]
+    row = {"device": "cpu", "precision": "fp32", "batch_size": 64, "same_execution": True}
+    got = [
+        t["ok"]
+        for v in (0.95, 1.2)
+        for t in bench.check_targets([], None, [{**row, "ratio_profile_vs_training": v}])
+    ]
+    assert got == [True, False]

@@ -58,7 +58,8 @@ def test_local_torchvision_layout_is_used_as_is(tmp_path):
     root = tmp_path / "d"
     write_mnist_layout(root, gz=True, n_train=120, n_test=40)
     info = data.prepare_dataset("mnist", root, tmp_path / "out", fetch=None)
-    assert (info.source, info.train_size, info.test_size, info.full) == ("local", 120, 40, True)
+    # 120 / 40 images are not MNIST's 60,000 / 10,000: a subset, even from a local folder.
+    assert (info.source, info.train_size, info.test_size, info.full) == ("local", 120, 40, False)
     assert info.location.endswith("MNIST/raw")
     t = data.load_tensors(info.path)
     assert t["train_images"].shape == (120, 28, 28) and t["train_images"].dtype == torch.uint8
@@ -198,3 +199,17 @@ def test_export_idx_round_trips(tiny_dataset, tmp_path):
     data.export_idx(data.load_tensors(tiny_dataset.path), tmp_path / "exported")
     info = data.prepare_dataset("mnist", tmp_path / "exported", tmp_path / "decoded")
     assert info.source == "local" and info.checksum == tiny_dataset.checksum
+
+
+def test_full_means_the_published_split_sizes_whatever_the_source(tmp_path):
+    """The embedded 5,000 digits exported as IDX files and read back from a local folder (as
+    scripts/gpu_check.sh --prepare and --data-dir do) are still a subset; 60,000 / 10,000
+    local images are the full dataset."""
+    subset = data.prepare_dataset("mnist", tmp_path / "empty", tmp_path / "a", fetch=None)
+    data.export_idx(data.load_tensors(subset.path), tmp_path / "exported")
+    back = data.prepare_dataset("mnist", tmp_path / "exported", tmp_path / "b", fetch=None)
+    assert (back.source, back.train_size, back.test_size) == ("local", 4000, 1000)
+    assert back.full is False
+    write_mnist_layout(tmp_path / "full", n_train=60_000, n_test=10_000)
+    full = data.prepare_dataset("mnist", tmp_path / "full", tmp_path / "c", fetch=None)
+    assert (full.source, full.full) == ("local", True)

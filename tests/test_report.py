@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 import torch
 from PIL import Image
-from rundirs import start_run, write_profile_results
+from rundirs import execution, start_run, write_profile_results
 
 from lab1 import figures, fmt, report, tables
 from lab1.atomic import write_json
@@ -235,7 +235,7 @@ def make_run(
             "train_loss": history[-1]["train_loss"],
             "train_accuracy": history[-1]["train_accuracy"],
             "checkpoint": None,
-            "execution": {},
+            "execution": execution(devices[-1], threads=1),
         },
         results={
             "test_accuracy": history[-1]["test_accuracy"],
@@ -625,3 +625,78 @@ def test_fp32_and_bf16_are_compared_like_two_devices(tmp_path):
     assert devices.count("cpu") == devices.count("cpu bf16") == 6
     assert "cpu bf16 · train_step: from batch 16 to 256" in s["Analysis"]
     assert "cpu · train_step: from batch 16 to 256" in s["Analysis"]
+
+
+# --------------------------------------------------------------------------- the trained step
+
+
+def test_where_the_time_goes_holds_the_profile_against_the_trained_step(tmp_path):
+    """The ratio and the differing executions, from the run's own tables, in en and zh."""
+    import dataclasses
+
+    from lab1.manifest import read_manifest, update_manifest
+
+    run = make_run(tmp_path / "run-s")  # cpu and cuda profiled at 16 threads, batch 16/64/256
+    paths = RunPaths(run)
+    history = synthetic_history(4)
+    for h, rate in zip(history, (1_000.0, 150_000.0, 170_000.0, 140_000.0), strict=True):
+        h["images_per_s"] = rate  # epoch 1 warms up; the steady median is 150,000
+    trained = execution("cuda", threads=16)
+    update_manifest(
+        paths,
+        training={
+            **dataclasses.asdict(read_manifest(paths).training),
+            "history": history,
+            "epochs_completed": 4,
+            "execution": trained,
+        },
+        comparison={
+            "tables": {},
+            "plots": {},
+            "summary": "",
+            "top10_markdown": "",
+            "executions": [
+                execution("cpu", threads=16),  # another device: its layout and allocator follow
+                trained,
+                execution("cuda", threads=8, channels_last=False),  # nothing explains NCHW
+            ],
+        },
+    )
+    # cuda fp32 train_step at batch 64: 50 µs × 64^0.5 = 400 µs a step → 160,000 images/s;
+    # 160,000 / 150,000 = 1.0667.
+    en = Path(report.write_report(run)["report_md"]).read_text()
+    where = sections(en)["Where the time goes"]
+    assert (
+        "Profile against training, cuda (16 threads) at batch 64: training ran 150,000 images/s "
+        "(median of epochs 2–4), the profiler-off train step 160,000 images/s, 1.07× (within "
+        "0.9–1.1: the profile measures the step that was trained)."
+    ) in where
+    assert (
+        "Profiled steps that are not the trained one (cuda (16 threads), channels_last, eager): "
+        "cpu (16 threads): another device; cuda (8 threads): another thread count, "
+        "**channels_last differ(s) for no reason of its config: not the trained step**."
+    ) in where
+    zh = Path(report.write_report(run, "zh")["report_md"]).read_text()
+    assert (
+        "性能分析与训练对照，cuda（16 个线程），批大小 64：训练为 150,000 图像/秒（第 2–4 轮的"
+        "中位数），关闭性能分析器的训练步为 160,000 图像/秒，1.07×（在 0.9–1.1 之内：性能分析"
+        "测的正是训练的那一步）。"
+    ) in zh
+    assert "cpu（16 个线程）：另一设备；cuda（8 个线程）：另一线程数、**channels_last 不同" in zh
+
+
+def test_an_exported_subset_read_back_locally_is_flagged_as_a_subset(tmp_path):
+    """The embedded 5,000 digits as IDX files (scripts/gpu_check.sh --prepare) and read back
+    with --data-dir: source local, and still the subset warning in both languages."""
+    from lab1 import data
+    from lab1.manifest import update_manifest
+
+    subset = data.prepare_dataset("mnist", tmp_path / "empty", tmp_path / "a", fetch=None)
+    data.export_idx(data.load_tensors(subset.path), tmp_path / "idx")
+    local = data.prepare_dataset("mnist", tmp_path / "idx", tmp_path / "b", fetch=None)
+    run = make_run(tmp_path / "run-x", full=True, profiles=False)
+    update_manifest(RunPaths(run), dataset=local.to_dict())
+    en = Path(report.write_report(run)["report_md"]).read_text()
+    assert "**SUBSET, NOT THE FULL DATASET**: this run used 5,000 digits (local)" in en
+    zh = Path(report.write_report(run, "zh")["report_md"]).read_text()
+    assert "**数据子集，不是完整数据集**：本次运行只用了 5,000 张图像" in zh

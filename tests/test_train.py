@@ -1,3 +1,5 @@
+import platform
+
 import pytest
 import torch
 from conftest import small_recipe
@@ -5,7 +7,10 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from lab1.data import load_tensors, normalized_images
 from lab1.model import Net
+from lab1.threads import available_cpus
 from lab1.train import evaluate, train_and_log
+
+GLIBC = platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"
 
 TAGS = {
     "Loss/train",
@@ -144,7 +149,15 @@ def test_channels_last_run_trains_and_reports_it(tiny_dataset, tmp_path):
         2,
         channels_last=True,
     )
-    assert summary["execution"] == {"channels_last": True, "step": "eager", "precision": "fp32"}
+    assert summary["execution"] == {
+        "device": "cpu",
+        "precision": "fp32",
+        "channels_last": True,
+        "mode": "eager",
+        "heap_kept_mapped": GLIBC,
+        "threads": available_cpus(),  # training runs at every CPU it may use
+        "cudnn_benchmark": False,
+    }
     assert summary["test_accuracy"] > 0.5
 
 
@@ -158,13 +171,10 @@ def test_auto_channels_last_is_on_for_cuda_and_measured_for_cpu():
 
 
 def test_heap_is_kept_mapped_once_per_process_where_glibc_is():
-    import platform
+    from lab1.allocator import keep_heap_mapped
 
-    from lab1.train import keep_heap_mapped
-
-    expected = platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"
-    assert keep_heap_mapped() is expected
-    assert keep_heap_mapped() is expected  # idempotent: the first outcome is remembered
+    assert keep_heap_mapped() is GLIBC
+    assert keep_heap_mapped() is GLIBC  # idempotent: the first outcome is remembered
 
 
 def test_cuda_graph_without_cuda_trains_eagerly_and_identically(tiny_dataset, tmp_path):
@@ -173,14 +183,15 @@ def test_cuda_graph_without_cuda_trains_eagerly_and_identically(tiny_dataset, tm
     asked = train_and_log(
         tiny_dataset.path, "cpu", tmp_path / "b", tmp_path / "cb", recipe, 1, cuda_graph=True
     )
-    assert asked["execution"]["step"] == "eager"
+    assert asked["execution"]["mode"] == "eager"
     assert asked["test_loss"] == plain["test_loss"]
     assert asked["train_loss"] == plain["train_loss"]
 
 
 def test_optimizer_state_loads_in_the_current_step_kind():
     """A checkpoint from a graphed (capturable, foreach) run resumes into an eager optimizer."""
-    from lab1.train import _load_optimizer, make_optimizer
+    from lab1.step import make_optimizer
+    from lab1.train import _load_optimizer
 
     torch.manual_seed(0)
     model = Net()
@@ -195,7 +206,7 @@ def test_optimizer_state_loads_in_the_current_step_kind():
 def test_graphed_step_falls_back_to_eager_when_capture_fails(tiny_dataset, monkeypatch, caplog):
     """The graphed step's control flow, without a GPU: capture raises, training goes on eagerly
     with exactly the eager result, and the param groups keep their float learning rates."""
-    from lab1 import train
+    from lab1 import step, train
 
     def refuse(*args, **kwargs):
         raise RuntimeError("capture refused")
@@ -203,17 +214,17 @@ def test_graphed_step_falls_back_to_eager_when_capture_fails(tiny_dataset, monke
     monkeypatch.setattr(torch.cuda, "graph", refuse)
     monkeypatch.setattr(torch.cuda, "CUDAGraph", lambda: None)
     monkeypatch.setattr(torch.cuda, "synchronize", lambda *args: None)
-    monkeypatch.setattr(train.GraphedStep, "_side_stream_step", train.TrainStep._eager)
+    monkeypatch.setattr(step.GraphedStep, "_side_stream_step", step.TrainStep._eager)
     tensors = load_tensors(tiny_dataset.path)
     results = []
     for graphed in (False, True):
         t = train.setup_training(tensors, "mnist", "cpu", 16, 1.0, 0.7, 1)
         if graphed:  # the eager optimizer: a capturable one refuses to step on the CPU
-            t.step = train.GraphedStep(t.model, t.optimizer, t.device, 16)
+            t.step = step.GraphedStep(t.model, t.optimizer, t.device, 16)
         results.append(t.train_epoch(16, 1, 0)[:3])
     assert results[1] == results[0]
     assert t.step.mode == "cuda_graph-failed-eager"
-    assert t.step.warm_steps == train.GraphedStep.WARMUP
+    assert t.step.warm_steps == step.GraphedStep.WARMUP
     assert all(type(g["lr"]) is float for g in t.optimizer.param_groups)
     assert "CUDA graph capture failed" in caplog.text
 
@@ -225,9 +236,17 @@ def test_cuda_graph_step_is_captured_and_matches_eager_accuracy(tiny_dataset, tm
     graph = train_and_log(
         tiny_dataset.path, "cuda", tmp_path / "b", tmp_path / "cb", recipe, 3, cuda_graph=True
     )
-    assert graph["execution"] == {"channels_last": True, "step": "cuda_graph"}
+    assert graph["execution"] == {
+        "device": "cuda",
+        "precision": "fp32",
+        "channels_last": True,  # the measured default on CUDA
+        "mode": "cuda_graph",  # captured, not fallen back to eager
+        "heap_kept_mapped": None,  # a CPU-only setting: not applied to a GPU step
+        "threads": torch.get_num_threads(),  # a GPU run keeps the process's own count
+        "cudnn_benchmark": True,
+    }
     assert [h["lr"] for h in graph["history"]] == [h["lr"] for h in eager["history"]]
     assert abs(graph["test_accuracy"] - eager["test_accuracy"]) <= 0.05
     # The graphed run's checkpoint resumes eagerly: the optimizer state crosses step kinds.
     resumed = train_and_log(tiny_dataset.path, "cuda", tmp_path / "b", tmp_path / "cb", recipe, 4)
-    assert resumed["resumed_from_epoch"] == 3 and resumed["execution"]["step"] == "eager"
+    assert resumed["resumed_from_epoch"] == 3 and resumed["execution"]["mode"] == "eager"

@@ -338,7 +338,7 @@ def test_every_report_section_and_figure_renders_within_the_page(visual_run, chr
         page.goto(html.as_uri())  # returns once the whole page is parsed and its images loaded
         # The first three are also the table of contents at the top; the last is only in the
         # "Where the time goes" section near the end.
-        text = page.wait_for(
+        page.wait_for(
             ["Top-10 operators", "Where the time goes", "Analysis", "outside any operator"]
         )
         images = page.evaluate("[...document.images].map(i => i.complete && i.naturalWidth)")

@@ -12,8 +12,9 @@ from typing import Any
 
 import pandas as pd
 
-from lab1.identity import PANEL, Label, axes_except, named, ordered
+from lab1.identity import PANEL, ConfigId, Label, axes_except, named, ordered
 from lab1.manifest import Manifest
+from lab1.step import Execution, differences
 
 # What a batch-size sweep is compared within: a config less its batch size, per phase. A
 # Finding names its config by a lab1.identity.Label (``config``), which each language renders.
@@ -49,6 +50,8 @@ KINDS = (
     "run_speedup",
     "crossover",
     "model_ahead",
+    "profile_vs_training",
+    "execution_differs",
 )
 
 
@@ -475,3 +478,83 @@ def system(tables: dict[str, pd.DataFrame | None]) -> list[Finding]:
         *fixed_costs(tables["step_model"]),
         *thread_gains(tables["comparison"]),
     ]
+
+
+# --------------------------------------------------------------------------- trained vs profiled
+
+# Why a profiled step's execution may differ from the trained one's: the config's own axes.
+# channels_last, the allocator and cuDNN autotuning follow from the device and precision
+# (lab1.step.build_steps); a difference nothing here explains means the profile did not
+# measure the step that was trained.
+_AXES = ("device", "precision", "threads")
+_FOLLOW = {"channels_last": ("device", "precision"), "heap_kept_mapped": ("device",)}
+_FOLLOW["cudnn_benchmark"] = ("device",)
+
+
+def _why(trained: Execution, profiled: Execution) -> tuple[list[str], list[str]]:
+    """(reasons, unexplained fields) of a profiled execution that differs from the trained."""
+    diff = differences(trained, profiled)
+    reasons = [a for a in _AXES if a in diff]
+    if "mode" in diff and trained.mode != "eager" and profiled.mode == "eager":
+        reasons.append("cuda_graph")  # the profiler times the eager step: it sees no operators
+    explained = {*reasons, "mode"} if "cuda_graph" in reasons else set(reasons)
+    explained |= {f for f, by in _FOLLOW.items() if any(a in reasons for a in by)}
+    return reasons, [f for f in diff if f not in explained]
+
+
+def step_match(manifest: Manifest, comparison: pd.DataFrame | None) -> list[Finding]:
+    """The profile against the trained step: the profiler-off train_step images/s at the
+    training config over training's steady-state images/s (the median epoch after the first),
+    and each profiled execution that is not the trained one, with why."""
+    training = manifest.training
+    if training is None or comparison is None or not training.complete_history():
+        return []
+    trained = training.execution
+    out = []
+    rows = comparison[
+        (comparison["phase"] == "train_step")
+        & (comparison["device"] == trained.device)
+        & (comparison["precision"] == trained.precision)
+        & (comparison["threads"] == trained.threads)
+        & (comparison["batch_size"] == manifest.parameters.batch_size)
+    ]
+    history = training.complete_history()
+    steady = history[1:] or history  # the first epoch pays the warm-up (allocator, oneDNN)
+    # The trained step ran on the run's machine; a profiled config names its own (a worker's).
+    home = manifest.environment.machine_id if manifest.environment is not None else None
+
+    def label(e: Execution, machine_id: str | None) -> Label:
+        return Label(ConfigId(machine_id, e.device, e.precision, e.threads), threads=True)
+
+    if len(rows):
+        rate = float(pd.Series([h.images_per_s for h in steady]).median())
+        profiled = float(rows["images_per_s"].iloc[0])
+        out.append(
+            Finding(
+                "profile_vs_training",
+                {
+                    "config": label(trained, rows["machine_id"].iloc[0]),
+                    "bs": manifest.parameters.batch_size,
+                    "epochs": [h.epoch for h in steady],
+                    "training": rate,
+                    "profiled": profiled,
+                    "ratio": profiled / rate,
+                },
+            )
+        )
+    summary = manifest.comparison
+    others = []
+    for e in summary.executions if summary is not None else []:
+        reasons, unexplained = _why(trained, e)
+        if reasons or unexplained:
+            others.append(
+                {
+                    "config": label(e, home),
+                    "reasons": reasons,
+                    "unexplained": unexplained,
+                }
+            )
+    if others:
+        values = {"trained": trained.to_dict(), "config": label(trained, home), "configs": others}
+        out.append(Finding("execution_differs", values))
+    return out

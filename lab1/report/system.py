@@ -200,7 +200,8 @@ def system_section(d: RunData, figs: dict[str, Path], lang: str = "en") -> Secti
     t = d.tables
     if t["comparison"] is None:
         return Section("Where the time goes", [Note("Not profiled in this run.")])
-    blocks: list[Block] = [INTRO, Bullets(words.sentences(findings.system(t)))]
+    found = [*findings.step_match(d.manifest, t["comparison"]), *findings.system(t)]
+    blocks: list[Block] = [INTRO, Bullets(words.sentences(found))]
     if t["time_split"] is not None:
         figs["time_split"] = figures.plot_time_split(t["time_split"], d.paths.figure("time_split"))
         blocks += [

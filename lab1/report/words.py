@@ -287,6 +287,51 @@ def _model_ahead(v: dict) -> str:
     )
 
 
+def _profile_vs_training(v: dict) -> str:
+    label = _name(v)
+    epochs = v["epochs"]
+    which = f"epoch {epochs[0]}" if len(epochs) == 1 else f"epochs {epochs[0]}–{epochs[-1]}"
+    verdict = (
+        "within 0.9–1.1: the profile measures the step that was trained"
+        if 0.9 <= v["ratio"] <= 1.1
+        else "outside 0.9–1.1: the machine was busy, or the profile is not the trained step"
+    )
+    return (
+        f"Profile against training, {label} at batch {v['bs']}: training ran "
+        f"{fmt.rate(v['training'])} images/s (median of {which}), the profiler-off train step "
+        f"{fmt.rate(v['profiled'])} images/s, {fmt.ratio(v['ratio'])} ({verdict})."
+    )
+
+
+REASONS = {
+    "device": "another device",
+    "precision": "another precision",
+    "threads": "another thread count",
+    "cuda_graph": "eager where training replayed a CUDA graph (the profiler sees no operators "
+    "inside one)",
+}
+
+
+def _execution_differs(v: dict) -> str:
+    t = v["trained"]
+    trained = _name(v)
+    parts = []
+    for c in v["configs"]:
+        why = [REASONS[r] for r in c["reasons"]]
+        if c["unexplained"]:
+            why.append(
+                f"**{', '.join(c['unexplained'])} differ(s) for no reason of its config: "
+                "not the trained step**"
+            )
+        parts.append(f"{_name(c)}: {', '.join(why)}")
+    return (
+        f"Profiled steps that are not the trained one ({trained}, "
+        f"{'channels_last' if t['channels_last'] else 'NCHW'}, {t['mode']}): "
+        + "; ".join(parts)
+        + "."
+    )
+
+
 SENTENCES: dict[str, Callable[[dict], str]] = {
     "accuracy": _accuracy,
     "loss_trend": _loss_trend,
@@ -313,6 +358,8 @@ SENTENCES: dict[str, Callable[[dict], str]] = {
     "run_speedup": _run_speedup,
     "crossover": _crossover,
     "model_ahead": _model_ahead,
+    "profile_vs_training": _profile_vs_training,
+    "execution_differs": _execution_differs,
 }
 
 

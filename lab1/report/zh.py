@@ -279,6 +279,44 @@ def _run_speedup(v: dict) -> str:
     return text + "。"
 
 
+def _profile_vs_training(v: dict) -> str:
+    epochs = v["epochs"]
+    which = f"第 {epochs[0]} 轮" if len(epochs) == 1 else f"第 {epochs[0]}–{epochs[-1]} 轮"
+    verdict = (
+        "在 0.9–1.1 之内：性能分析测的正是训练的那一步"
+        if 0.9 <= v["ratio"] <= 1.1
+        else "超出 0.9–1.1：机器繁忙，或性能分析测的不是训练的那一步"
+    )
+    return (
+        f"性能分析与训练对照，{_name(v)}，批大小 "
+        f"{v['bs']}：训练为 {fmt.rate(v['training'])} 图像/秒（{which}的中位数），关闭性能分析器"
+        f"的训练步为 {fmt.rate(v['profiled'])} 图像/秒，{fmt.ratio(v['ratio'])}（{verdict}）。"
+    )
+
+
+REASONS = {
+    "device": "另一设备",
+    "precision": "另一精度",
+    "threads": "另一线程数",
+    "cuda_graph": "以 eager 方式运行，而训练重放 CUDA 图（性能分析器看不到图内的算子）",
+}
+
+
+def _execution_differs(v: dict) -> str:
+    t = v["trained"]
+    parts = []
+    for c in v["configs"]:
+        why = [REASONS[r] for r in c["reasons"]]
+        if c["unexplained"]:
+            why.append(f"**{'、'.join(c['unexplained'])} 不同且配置无法解释：不是训练的那一步**")
+        parts.append(f"{_name(c)}：{'、'.join(why)}")
+    layout = "channels_last" if t["channels_last"] else "NCHW"
+    return (
+        f"与训练的那一步（{_name(v)}，{layout}，"
+        f"{t['mode']}）不同的性能分析配置：" + "；".join(parts) + "。"
+    )
+
+
 SENTENCES: dict[str, Callable[[dict], str]] = {
     "accuracy": lambda v: (
         f"训练 {v['epochs']} 轮后测试正确率为 {fmt.pct(v['accuracy'])}（测试损失 "
@@ -360,6 +398,8 @@ SENTENCES: dict[str, Callable[[dict], str]] = {
         f"{fmt.ms(v['behind_fixed'])} 毫秒，每张图像 {fmt.us(v['ahead_per'])} 对 "
         f"{fmt.us(v['behind_per'])} 微秒）。"
     ),
+    "profile_vs_training": _profile_vs_training,
+    "execution_differs": _execution_differs,
 }
 
 
@@ -477,7 +517,8 @@ def _results(d: RunData, figs: dict[str, Path]) -> list[Block]:
     hw = _translated(sections.cpu_gpu_section(d, figs, "zh").blocks)
     prec = _translated(sections.precision_section(d, "zh").blocks)
     system = _translated(system_section(d, figs, "zh").blocks)
-    said = [SENTENCES[f.kind](f.values) for f in findings.system(d.tables)]
+    found = [*findings.step_match(d.manifest, d.tables["comparison"]), *findings.system(d.tables)]
+    said = [SENTENCES[f.kind](f.values) for f in found]
     ran = ", ".join(d.manifest.devices.resolved) if d.manifest.devices else fmt.MISSING
     return [
         "### 模型可视化结果截图",

@@ -75,3 +75,9 @@ class Interrupted(Lab1Error):
     @property
     def exit_code(self) -> int:
         return 128 + self.signum  # the shell's convention: 130 for Ctrl-C, 143 for SIGTERM
+
+
+class CompareError(Lab1Error):
+    """Runs given to the comparison cannot be compared (missing, unfinished, nothing shared)."""
+
+    resumable = False

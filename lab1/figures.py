@@ -389,13 +389,16 @@ def plot_speedup(speedup: pd.DataFrame, path: str | Path) -> Path:
     return _save(fig, path)
 
 
-def plot_throughput(comparison: pd.DataFrame, path: str | Path) -> Path:
+def plot_throughput(
+    comparison: pd.DataFrame, path: str | Path, lines: list[tuple[str, pd.DataFrame]] | None = None
+) -> Path:
     """images/s (log) against batch size (log₂), one panel per phase, one line per config
-    (lab1.identity: its label and device model)."""
+    (lab1.identity: its label and device model), or per ``lines`` (name, rows) where given (a
+    comparison of runs: one line per run and config)."""
     phases = _phases(comparison)
     fig, axes = plt.subplots(1, len(phases), figsize=(5.2 * len(phases), 4), squeeze=False)
     markers = "osD^vP*X"
-    configs = _configs(comparison, list(PANEL))
+    configs = _configs(comparison, list(PANEL)) if lines is None else lines
     for ax, phase in zip(axes[0], phases, strict=True):
         for i, (name, rows) in enumerate(configs):
             d = rows[rows["phase"] == phase]

@@ -43,6 +43,23 @@ def append_history(paths: RunPaths, run_id: str, tables: dict[str, str | Path]) 
     """Copy each table file into its history dataset (beside the run directory ``paths``) as
     run_id's partition; returns the partition files by table name. Idempotent: the run's old
     partition is replaced whole."""
+    return append_run(paths.runs_dir, run_id, tables)
+
+
+def partition(runs_dir: str | Path, table: str, run_id: str) -> Path:
+    """One run's partition of one table's history dataset."""
+    return history_part(runs_dir, checked_table(table), run_id).parent
+
+
+def has_run(runs_dir: str | Path, run_id: str) -> bool:
+    """Whether the history under runs_dir holds the run (its comparison table, which every
+    profiled run has)."""
+    return partition(runs_dir, "comparison", run_id).is_dir()
+
+
+def append_run(runs_dir: str | Path, run_id: str, tables: dict[str, str | Path]) -> dict:
+    """append_history for a run directory that need not be under runs_dir (one copied from
+    another machine): its tables go into runs_dir's history."""
     if not RUN_NAME_RE.match(run_id):
         raise ValueError(f"run id {run_id!r} cannot name a partition directory")
     written = {}
@@ -50,7 +67,7 @@ def append_history(paths: RunPaths, run_id: str, tables: dict[str, str | Path]) 
         table = pq.read_table(path)
         if "run_id" in table.column_names:
             table = table.drop_columns(["run_id"])
-        part = history_part(paths.runs_dir, checked_table(name), run_id)
+        part = history_part(runs_dir, checked_table(name), run_id)
         final = part.parent
         # Written beside the partition under a dot-name (dataset discovery skips those), then
         # swapped in by renames: a reader sees the old partition or the new one, never half.

@@ -17,6 +17,10 @@
         figures/*.png                  the report's own figures
         report.md, report.html
     <runs_dir>/history/<table>/run_id=<run>/part-0.parquet   every run's tables (lab1.history)
+    <runs_dir>/comparisons/<name>/     a comparison of runs (lab1.crossrun): comparison.parquet,
+                                       runs.parquet, limits.parquet, step_model.parquet,
+                                       top_ops.parquet, time_split.parquet, roofline.parquet,
+                                       figures/*.png, report.md, report.html
 
 No other module composes a run-relative path: it asks RunPaths.
 """
@@ -213,6 +217,62 @@ class RunPaths:
 
     def history(self, table: str) -> Path:
         return history_path(self.runs_dir, table)
+
+
+# Table name → file under a comparison's directory (lab1.crossrun; schemas in lab1.tables).
+COMPARISON_TABLES = {
+    "comparison": "comparison.parquet",
+    "runs": "runs.parquet",
+    "limits": "limits.parquet",
+    "step_model": "step_model.parquet",
+    "top_ops": "top_ops.parquet",
+    "time_split": "time_split.parquet",
+    "roofline": "roofline.parquet",
+}
+
+
+@dataclass(frozen=True)
+class ComparisonPaths:
+    """Where each file of a comparison of runs lives; ``root`` is
+    ``<runs_dir>/comparisons/<name>`` (ComparisonPaths.named)."""
+
+    root: Path
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "root", Path(self.root))
+
+    @classmethod
+    def named(cls, runs_dir: str | Path, name: str) -> ComparisonPaths:
+        return cls(comparisons_path(runs_dir) / name)
+
+    @property
+    def building(self) -> ComparisonPaths:
+        """The hidden sibling a comparison is written into first, then renamed into place:
+        a comparison is there whole or not at all."""
+        return ComparisonPaths(self.root.with_name(f".{self.root.name}.building"))
+
+    def table(self, name: str) -> Path:
+        return self.root / COMPARISON_TABLES[name]
+
+    @property
+    def report_md(self) -> Path:
+        return self.root / "report.md"
+
+    @property
+    def report_html(self) -> Path:
+        return self.root / "report.html"
+
+    @property
+    def figures(self) -> Path:
+        return self.root / "figures"
+
+    def figure(self, name: str) -> Path:
+        return self.figures / f"{name}.png"
+
+
+def comparisons_path(runs_dir: str | Path) -> Path:
+    """Every comparison of runs under the runs directory."""
+    return Path(runs_dir) / "comparisons"
 
 
 def history_path(runs_dir: str | Path, table: str) -> Path:

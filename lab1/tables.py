@@ -217,6 +217,94 @@ ROOFLINE_SCHEMA = pa.schema(
 )
 
 
+# ---------------------------------------------------------------- comparisons of runs
+# (lab1.crossrun, under <runs_dir>/comparisons/<name>/). Rows of several runs and machines:
+# the configuration identity (lab1.identity) includes the machine.
+CROSS_COMPARISON_SCHEMA = pa.schema(
+    [
+        _key("run_id", _STR),
+        _key("torch_version", _STR),
+        *fields("machine_id", "device"),
+        _DEVICE_NAME,
+        *fields("precision", "threads", "batch_size"),
+        _PHASE,
+        # As in the run's own compare/comparison.parquet, copied, never recomputed.
+        _key("images_per_s", _F64),
+        _key("ms_per_step", _F64),
+        _key("us_per_sample", _F64),
+        pa.field("achieved_gflops", _F64),
+        pa.field("share_of_peak", _F64),  # of this machine's own fp32 matmul peak
+        _key("contended", pa.bool_()),
+        # The baseline run's row this row is compared with (lab1.crossrun.match_baseline), and
+        # images_per_s / that row's images_per_s; null where the baseline has no such config.
+        _key("baseline_run_id", _STR),
+        pa.field("baseline_machine_id", _STR),
+        pa.field("baseline_device", _STR),
+        pa.field("baseline_precision", _STR),
+        pa.field("baseline_threads", _I32),
+        pa.field("speedup_vs_baseline", _F64),
+    ]
+)
+
+# One row per compared run: its machine, data, recipe, code, and training outcome.
+CROSS_RUNS_SCHEMA = pa.schema(
+    [
+        _key("run_id", _STR),
+        *fields("machine_id"),
+        _key("order", _I32),  # as given on the command line
+        _key("baseline", pa.bool_()),
+        _key("run_dir", _STR),
+        _key("machine", _STR),  # the machine in words (CPU model, vCPUs, GPUs, host)
+        _key("cpu_model", _STR),
+        pa.field("vcpus", _I32),
+        pa.field("memory_bytes", _I64),
+        _key("gpus", _STR),  # "" where torch saw none
+        pa.field("hostname", _STR),
+        _key("os", _STR),
+        _key("torch_version", _STR),
+        pa.field("cuda_version", _STR),
+        pa.field("code_version", _STR),
+        _key("dataset", _STR),
+        _key("dataset_source", _STR),
+        _key("dataset_full", pa.bool_()),
+        _key("train_size", _I64),
+        _key("test_size", _I64),
+        _key("data_checksum", _STR),
+        _key("recipe", _STR),  # what training must agree on for accuracies to compare
+        _key("epochs", _I32),
+        pa.field("seconds_per_epoch", _F64),  # mean train_seconds over the epochs
+        pa.field("train_images_per_s", _F64),  # mean over the epochs
+        pa.field("test_accuracy", _F64),  # after the last epoch
+        pa.field("test_loss", _F64),
+    ]
+)
+
+# The heaviest operators of each run at each batch size every run profiled (share of the
+# config's self time on its share basis), for "how the top operators change between runs".
+CROSS_TOP_OPS_SCHEMA = pa.schema(
+    [
+        _key("run_id", _STR),
+        *fields(),
+        _PHASE,
+        _key("rank", _I32),
+        _key("op_name", _STR),
+        _key("share", _F64),
+    ]
+)
+
+# Table name (lab1.rundir.COMPARISON_TABLES) → its schema. The limits and step-time models of
+# every run keep their own tables' schemas: their rows already carry run and machine.
+CROSS_SCHEMAS = {
+    "comparison": CROSS_COMPARISON_SCHEMA,
+    "runs": CROSS_RUNS_SCHEMA,
+    "limits": LIMITS_SCHEMA,
+    "step_model": STEP_MODEL_SCHEMA,
+    "top_ops": CROSS_TOP_OPS_SCHEMA,
+    "time_split": TIME_SPLIT_SCHEMA,
+    "roofline": ROOFLINE_SCHEMA,
+}
+
+
 def to_arrow(rows: list[dict] | pd.DataFrame, schema: pa.Schema) -> pa.Table:
     """Rows or a DataFrame → a table of exactly ``schema`` (extra columns dropped; a missing
     column, a null key or a value of the wrong type raises)."""

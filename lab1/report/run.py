@@ -66,7 +66,9 @@ def _scalars(paths: RunPaths, manifest: Manifest) -> tuple[Scalars, str]:
     return scalars, "manifest" if len(missing) == len(SCALARS) else "both"
 
 
-def _table(paths: RunPaths, name: str) -> pd.DataFrame | None:
+def read_table(paths: RunPaths, name: str) -> pd.DataFrame | None:
+    """One of the run's tables (lab1.rundir.TABLES) through its schema; None where the run
+    has no such table, or an empty one."""
     path = paths.table(name)
     if not path.is_file():
         return None
@@ -79,6 +81,6 @@ def read_run(run_dir: str | Path) -> RunData:
     manifest = read_manifest(paths)
     layers = json.loads(paths.layers_json.read_text()) if paths.layers_json.is_file() else []
     scalars, source = _scalars(paths, manifest)
-    tables = {name: _table(paths, name) for name in TABLES}
+    tables = {name: read_table(paths, name) for name in TABLES}
     plots = {n: paths.compare_plot(n) for n in COMPARE_PLOTS if paths.compare_plot(n).is_file()}
     return RunData(paths, manifest, layers, scalars, source, tables, plots)

@@ -234,6 +234,80 @@ def _thread_gain(v: dict) -> str:
     )
 
 
+def _names(ids: list[str]) -> str:
+    return ", ".join(fmt.code(i) for i in ids)
+
+
+def _mixed_data(v: dict) -> str:
+    return (
+        f"**Subset beside full data**: {_names(v['subset'])} ran on a subset of the data, "
+        f"{_names(v['full'])} on the full dataset: their accuracies and epoch times are not "
+        "comparable, and their step timings only per image."
+    )
+
+
+def _not_comparable(v: dict) -> str:
+    parts = []
+    if v["data"]:
+        parts.append(f"{_names(v['data'])} used other data")
+    if v["recipe"]:
+        parts.append(f"{_names(v['recipe'])} used another training recipe")
+    return (
+        f"Against the baseline {fmt.code(v['baseline'])}, {' and '.join(parts)}: their "
+        "accuracy rows are marked not comparable."
+    )
+
+
+def _code_versions(v: dict) -> str:
+    runs = "; ".join(f"{fmt.code(r)}: {fmt.code(c or fmt.MISSING)}" for r, c in v["versions"])
+    return f"The runs come from different versions of lab1 ({runs})."
+
+
+def _run_config(c: dict) -> str:
+    """A compared run's config: ``lap · cpu · 1 thread``."""
+    return f"{c['run']} · {c['config'].text('en')}"
+
+
+def _rows_contended(v: dict) -> str:
+    where = ", ".join(f"{fmt.code(r)}: {n}" for r, n in v["runs"])
+    return (
+        f"Contended: other processes kept the CPU busy while {v['rows']} of the rows were "
+        f"measured ({where}; marked ⚠ in the throughput table): compare them with care."
+    )
+
+
+def _run_speedup(v: dict) -> str:
+    base = _run_config({"run": v["base_run"], "config": v["base_config"]})
+    text = f"{_run_config(v)} over {base} ({v['phase']}): "
+    if v["worst_bs"] == v["best_bs"]:  # one batch size in common
+        text += f"the speed-up is {fmt.ratio(v['best'])} at batch {v['best_bs']}"
+    else:
+        text += _speedup_range(v)
+    if v["slower_at"]:
+        sizes = ", ".join(str(b) for b in v["slower_at"])
+        return text + f"; slower than the baseline at batch {sizes}."
+    return text + "."
+
+
+def _crossover(v: dict) -> str:
+    big, small = _run_config(v["big"]), _run_config(v["small"])
+    return (
+        f"{v['phase']}: {big} has a fixed cost of {fmt.ms(v['big_fixed'])} ms per step "
+        f"against {fmt.ms(v['small_fixed'])} ms for {small}, but less per image, so below "
+        f"batch {fmt.count(v['batch'])} {small} is faster and above it {big} is "
+        "(step-time models)."
+    )
+
+
+def _model_ahead(v: dict) -> str:
+    return (
+        f"{v['phase']}: {_run_config(v['ahead'])} is faster than {_run_config(v['behind'])} "
+        f"at every batch size (step-time models: {fmt.ms(v['ahead_fixed'])} against "
+        f"{fmt.ms(v['behind_fixed'])} ms fixed per step, {fmt.us(v['ahead_per'])} against "
+        f"{fmt.us(v['behind_per'])} µs per image)."
+    )
+
+
 def _profile_vs_training(v: dict) -> str:
     label = _name(v)
     epochs = v["epochs"]
@@ -299,6 +373,13 @@ SENTENCES: dict[str, Callable[[dict], str]] = {
     "peak_share": _peak_share,
     "fixed_cost": _fixed_cost,
     "thread_gain": _thread_gain,
+    "mixed_data": _mixed_data,
+    "not_comparable": _not_comparable,
+    "code_versions": _code_versions,
+    "rows_contended": _rows_contended,
+    "run_speedup": _run_speedup,
+    "crossover": _crossover,
+    "model_ahead": _model_ahead,
     "profile_vs_training": _profile_vs_training,
     "execution_differs": _execution_differs,
 }

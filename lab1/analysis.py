@@ -140,7 +140,10 @@ def output_elements(op_name: str, shapes: list[list[int]], flops_per_call: float
         return shapes[1][0] * shapes[2][1]
     if op_name in ("aten::mm", "aten::bmm"):
         return _numel(shapes[0][:-1]) * shapes[1][-1]
-    return max(_numel(s) for s in shapes)  # elementwise: the broadcast operand's size
+    # Elementwise: the broadcast operand's size. torch counts one FLOP per output element here,
+    # so the FLOPs bound it from below: a 0-dim tensor's shape is recorded as [] (as is a
+    # non-tensor argument), and the step's `loss_sum += loss * B` would otherwise move 0 bytes.
+    return max(max((_numel(s) for s in shapes), default=0), flops_per_call)
 
 
 def roofline_table(op_stats: pd.DataFrame, limits: pd.DataFrame | None, basis_of) -> pd.DataFrame:

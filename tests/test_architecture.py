@@ -170,7 +170,7 @@ def test_only_atomic_renames_files_into_place():
             id(n)
             for call in ast.walk(tree)
             if isinstance(call, ast.Call)
-            and getattr(call.func, "id", "") in ("atomic_write", "write_stream")
+            and getattr(call.func, "id", "") in ("atomic_write", "write_stream", "write_torch")
             for n in ast.walk(call)
         }
         buffers = _bytesio_names(tree)  # writing into memory is not writing a file

@@ -209,6 +209,7 @@ def _top10_row(device: str, op: str, rank: int, self_cpu: float) -> dict:
     return {
         "run_id": "r",
         "torch_version": "2.14.1",
+        "machine_id": "a1b2c3d4e5f6",
         "device": device,
         "device_name": "Apple MPS",
         "precision": "fp32",

@@ -45,17 +45,17 @@ def _first_input_batch(op_stats, phase, op, arg):
 def test_profile_writes_op_stats_traces_and_throughput(tiny_dataset, tmp_path, monkeypatch):
     timed = []
 
-    def eight_ms_per_step(phase, step, batches, batch_size, dev, warmup):
+    def eight_ms_per_step(step, batches, batch_size, dev, warmup):
         """The real timing loop runs; the clock says 8 ms per step, so the throughput row's
         numbers are known by hand: 4 images / 8 ms = 500 images/s, 2,000 µs per image."""
-        real_time_phase(phase, step, batches, batch_size, dev, warmup)
-        timed.append((phase, batch_size))
+        real_time_steps(step, batches, batch_size, dev, warmup)
+        timed.append((type(step).__name__, batch_size))
         return 0.008
 
-    real_time_phase = profiling._time_phase
-    monkeypatch.setattr(profiling, "_time_phase", eight_ms_per_step)
+    real_time_steps = profiling.time_steps
+    monkeypatch.setattr(profiling, "time_steps", eight_ms_per_step)
     result = _profile(tiny_dataset, tmp_path, 4)
-    assert sorted(timed) == [("inference", 4), ("train_step", 4)]
+    assert sorted(timed) == [("InferenceStep", 4), ("TrainStep", 4)]
     assert len(json.dumps(result)) < 5_000  # paths and numbers, never tensors
     assert pq.read_schema(result["op_stats"]).equals(OP_STATS_SCHEMA, check_metadata=True)
     op_stats = read_parquet(result["op_stats"], OP_STATS_SCHEMA)

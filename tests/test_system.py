@@ -125,6 +125,7 @@ def _op(precision: str, op_name: str, shapes: list, flops_per_call: int) -> dict
     return {
         "run_id": "r",
         "torch_version": "2.14.1",
+        "machine_id": "a1b2c3d4e5f6",
         "device": "cpu",
         "device_name": "Test CPU",
         "precision": precision,
@@ -179,6 +180,7 @@ def test_model_flops_per_step_are_two_per_mac_and_three_passes_for_training():
     assert macs == 11_992_448
     cmp = pd.DataFrame(
         {
+            "machine_id": ["a1b2c3d4e5f6"] * 2,
             "device": ["cpu", "cpu"],
             "precision": ["fp32", "fp32"],
             "threads": [2, 2],
@@ -189,6 +191,7 @@ def test_model_flops_per_step_are_two_per_mac_and_three_passes_for_training():
     )
     limits = pd.DataFrame(
         {
+            "machine_id": ["a1b2c3d4e5f6"],
             "device": ["cpu"],
             "threads": [2],
             "what": ["matmul_peak"],

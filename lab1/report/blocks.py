@@ -126,14 +126,14 @@ CSS = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,"Noto Sans CJK SC",sans-serif;
 max-width:1200px;margin:2em auto;padding:0 1em;color:#1d1d1f;line-height:1.45}
 h1{border-bottom:2px solid #e36209;padding-bottom:.2em}
-h2{margin-top:1.8em;border-bottom:1px solid #ddd;padding-bottom:.15em}
+h2{margin-top:1.4em;border-bottom:1px solid #ddd;padding-bottom:.15em}
 table{border-collapse:collapse;margin:.6em 0 1.2em;font-size:.9em;
 display:block;width:max-content;max-width:100%;overflow-x:auto}
 th,td{border:1px solid #d0d7de;padding:.25em .6em;vertical-align:top}
 th{background:#f3f4f6}tr:nth-child(even) td{background:#fafbfc}
 code{font-family:"DejaVu Sans Mono",Menlo,Consolas,monospace;background:#f3f4f6;
 padding:0 .25em;border-radius:3px;font-size:.88em}
-img{max-width:100%;max-height:520px;width:auto;height:auto;border:1px solid #eee}
+img{max-width:100%;max-height:480px;width:auto;height:auto;border:1px solid #eee}
 blockquote{margin:.8em 0;padding:.6em .9em;border-left:4px solid #0969da;background:#eef6ff}
 .toc ul{columns:2}
 details{margin:.6em 0;padding:.3em .8em;border:1px solid #d0d7de;border-radius:4px}

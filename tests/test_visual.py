@@ -323,7 +323,9 @@ def test_report_renders_in_chromium(visual_run, chromium):
     )
     im = assert_not_blank(png)
     conv_blue = (0x9E, 0xCA, 0xE1)  # figures.OP_KINDS["conv2d"]
-    assert _share_near(im, conv_blue, tol=6) > 0.001, "the network graph figure is not drawn"
+    # The graph is drawn at most 480 px tall (blocks.CSS keeps the report short): 0.05 % of
+    # the shot is conv blue where it is drawn (0.048 % measured 2026-12-01), none where not.
+    assert _share_near(im, conv_blue, tol=6) > 0.0002, "the network graph figure is not drawn"
     train_blue, test_red = (0x1F, 0x77, 0xB4), (0xD6, 0x27, 0x28)  # figures' train/test lines
     assert _share_near(im, train_blue, tol=10) > 0.0001, "no training curve drawn"
     assert _share_near(im, test_red, tol=10) > 0.0001, "no test curve drawn"
@@ -340,7 +342,7 @@ def test_every_report_section_and_figure_renders_within_the_page(visual_run, chr
         # The first three are also the table of contents at the top; the last is only in the
         # "Where the time goes" section near the end.
         page.wait_for(
-            ["Top-10 operators", "Where the time goes", "Analysis", "outside any operator"]
+            ["Top-10 operators", "Where the time goes", "Appendix", "outside any operator"]
         )
         images = page.evaluate("[...document.images].map(i => i.complete && i.naturalWidth)")
         assert images and all(images), images  # every inlined figure decoded
@@ -398,7 +400,7 @@ def _numbers(text: str) -> set[str]:
     """Every number a sentence shows (as lab1.fmt writes it: 1,234.5, 12.34%, 0.28×)."""
     import re
 
-    return set(re.findall(r"\d[\d,]*(?:\.\d+)?", text))
+    return set(re.findall(r"\d+(?:,\d{3})*(?:\.\d+)?", text))
 
 
 def _summary_text(md: str, heading: str) -> str:

@@ -398,6 +398,7 @@ def summary_section(d: RunData) -> Section:
     head = [f for f in found if f.kind.startswith("summary_")]
     key = [f for f in found if not f.kind.startswith("summary_")]
     blocks: list[Block] = [*words.sentences(head)]
+    blocks += [Note(words.sentence(f), "warning") for f in findings.caveats(d.manifest)]
     if key:
         blocks += [
             "Key findings, ranked by the share of the step time each explains:",

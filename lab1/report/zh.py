@@ -668,10 +668,9 @@ def _summary(d: RunData) -> Section:
     found = findings.summary(d.manifest, d.history, d.tables)
     head = [SENTENCES[f.kind](f.values) for f in found if f.kind.startswith("summary_")]
     key = [SENTENCES[f.kind](f.values) for f in found if not f.kind.startswith("summary_")]
-    return Section(
-        "摘要",
-        [*head, *(["主要结论（按其解释的每步时间占比排序）：", Bullets(key)] if key else [])],
-    )
+    warn = [Note(SENTENCES[f.kind](f.values), "warning") for f in findings.caveats(d.manifest)]
+    lead = ["主要结论（按其解释的每步时间占比排序）：", Bullets(key)] if key else []
+    return Section("摘要", [*head, *warn, *lead])
 
 
 def _run_rows(d: RunData) -> list[Block]:

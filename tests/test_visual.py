@@ -327,8 +327,10 @@ def test_report_renders_in_chromium(visual_run, chromium):
     # the shot is conv blue where it is drawn (0.048 % measured 2026-12-01), none where not.
     assert _share_near(im, conv_blue, tol=6) > 0.0002, "the network graph figure is not drawn"
     train_blue, test_red = (0x1F, 0x77, 0xB4), (0xD6, 0x27, 0x28)  # figures' train/test lines
-    assert _share_near(im, train_blue, tol=10) > 0.0001, "no training curve drawn"
-    assert _share_near(im, test_red, tol=10) > 0.0001, "no test curve drawn"
+    # Figures are at most 480 px tall (blocks.CSS): the test curve is 0.003 % of the shot
+    # (measured 2026-12-01), the train curve more.
+    assert _share_near(im, train_blue, tol=10) > 0.00002, "no training curve drawn"
+    assert _share_near(im, test_red, tol=10) > 0.00002, "no test curve drawn"
 
 
 def test_every_report_section_and_figure_renders_within_the_page(visual_run, chromium):

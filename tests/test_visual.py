@@ -16,6 +16,7 @@ import urllib.request
 from io import BytesIO
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from conftest import small_recipe, write_mnist_layout
@@ -466,6 +467,14 @@ def test_every_summary_number_comes_from_the_runs_tables(visual_run):
     allowed |= {fmt.ratio(x).rstrip("×") for x in comparison["speedup_vs_1_thread"].dropna()}
     allowed |= {fmt.pct(x).rstrip("%") for x in comparison["parallel_efficiency"].dropna()}
     allowed |= _numbers(env["cpu_model"]) | _numbers(env["machine_id"])
+    # The profile against training, said where the two disagree (a loaded machine): training's
+    # median images/s after the first epoch, the profiler-off train step's, their ratio.
+    trained = float(np.median([h["images_per_s"] for h in history[1:]]))
+    profiled = comparison[(comparison["phase"] == "train_step") & (comparison["batch_size"] == 32)][
+        "images_per_s"
+    ].iloc[0]
+    allowed |= {"0.9", "1.1", fmt.rate(trained), fmt.rate(profiled)}
+    allowed |= {fmt.ratio(profiled / trained).rstrip("×")}
     summary = _summary_text((visual_run / "report.md").read_text(), "Summary")
     shown = _numbers(summary)
     assert len(shown) >= 6  # the run, the machine, the result and at least one finding

@@ -632,16 +632,17 @@ def _batch_end(kind: str, r, split: pd.DataFrame, model: pd.DataFrame | None) ->
         return Finding(kind, v)
     parts = g[(g["split"] == "part") & (g["name"] != "outside labels")]
     part = parts.loc[parts["share"].idxmax()]
+    name, share = part["name"], part["share"]
     if r["phase"] == "inference":  # all of it is the forward pass: say what kind of work
-        part = pd.Series({"name": None, "share": cat["share"]})
+        name, share = None, cat["share"]
     fit = None if model is None else model[(model["phase"] == r["phase"])]
     fit = fit[(fit[list(PANEL)] == r[list(PANEL)]).all(axis=1)] if fit is not None else fit
     v |= {
-        "part": part["name"],
-        "part_share": part["share"],
+        "part": name,
+        "part_share": share,
         "fixed_ms": fit["fixed_ms"].iloc[0] if fit is not None and len(fit) else None,
         "per_sample_us": fit["per_sample_us"].iloc[0] if fit is not None and len(fit) else None,
-        "explains": part["share"],
+        "explains": share,
     }
     return Finding(kind, v)
 

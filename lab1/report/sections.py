@@ -124,7 +124,6 @@ def environment_section(d: RunData) -> Section:
     table = Table(["component", "version / model"], rows)
     gaps = findings.unmeasured(d.manifest, d.tables["comparison"])
     blocks = [
-        "Captured automatically when the run started.",
         table,
         *[Note(words.sentence(f)) for f in gaps],
     ]

@@ -137,6 +137,16 @@ FIGURE_LABELS = {
     "Training on {device}": "在 {device} 上训练",
     "% of self CPU time": "占自身 CPU 时间 %",
     "% of self device time": "占自身设备时间 %",
+    # the system view's figures (time split, roofline, step model)
+    "arithmetic intensity (FLOP per byte of inputs + output)": (
+        "算术强度（每字节输入 + 输出的 FLOP）"
+    ),
+    "achieved GFLOP/s (profiler on)": "实测 GFLOP/s（开启性能分析）",
+    "Roofline: heavy operators under the measured ceilings": "屋顶线：实测上限下的主要算子",
+    "ms per step (profiler off)": "毫秒/步（关闭性能分析）",
+    "Step time = fixed + batch × per-sample": "步时 = 固定开销 + 批大小 × 每张图像开销",
+    "% of the step": "占每步 %",
+    "Where the step's time goes, by kind of work": "每步时间按工作类型的分布",
 }
 
 

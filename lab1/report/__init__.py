@@ -28,7 +28,7 @@ from lab1.report.blocks import (
     to_markdown,
 )
 from lab1.report.run import RunData, read_run
-from lab1.report.sections import build_sections, top_ops_section
+from lab1.report.sections import build_sections, summary_section, top_ops_section
 from lab1.rundir import config_tag
 
 LANGUAGES = ("en", "zh")
@@ -62,7 +62,8 @@ def write_report(run_dir: str | Path, lang: str = "en") -> dict:
 
 
 def write_compare_texts(d: RunData) -> dict:
-    """compare/summary.md (the profiling findings and the comparison table) and
+    """compare/summary.md (the report's summary, the profiling findings and the comparison
+    table) and
     compare/top10.md, from a run read by read_run. Returns both paths, the summary's Markdown
     and the comparison as formatted rows (for a Prefect table artifact)."""
     paths = d.paths
@@ -73,8 +74,9 @@ def write_compare_texts(d: RunData) -> dict:
         f"{r.device} ({r.device_name})" for r in devices
     )
     blocks = [intro + ".", Bullets(words.sentences(found)), grids.comparison_table(cmp)]
-    section = Section("Findings", blocks)
-    summary = to_markdown(f"lab1 profiling summary: {d.manifest.run_id}", [section], paths.root)
+    # The report's own summary first (the same sentences as report.md's), then the findings.
+    parts = [summary_section(d), Section("Findings", blocks)]
+    summary = to_markdown(f"lab1 profiling summary: {d.manifest.run_id}", parts, paths.root)
     top10 = to_markdown(f"Top-10 operators: {d.manifest.run_id}", [top_ops_section(d)], paths.root)
     write_text(paths.summary_md, summary)
     write_text(paths.top10_md, top10)

@@ -42,7 +42,16 @@ class Bullets:
     items: list[str]
 
 
-Block = str | Table | Figure | Note | Bullets
+@dataclass
+class Details:
+    """A collapsed part (the appendix): ``<details><summary>`` in HTML, closed until clicked;
+    in report.md the same tags around plain Markdown, which reads as a titled block."""
+
+    summary: str
+    blocks: list = field(default_factory=list)  # list[Block]
+
+
+Block = str | Table | Figure | Note | Bullets | Details
 
 
 @dataclass
@@ -71,6 +80,13 @@ def block_markdown(b: Block, base: Path) -> str:
         return f"![{b.caption}]({Path(os.path.relpath(b.path, base)).as_posix()})"
     if isinstance(b, Note):
         return f"> {'⚠ ' if b.kind == 'warning' else ''}{b.text}"
+    if isinstance(b, Details):
+        # markdown="1": Python-Markdown (md_in_html) renders the Markdown inside the tags.
+        inner = "\n\n".join(block_markdown(x, base) for x in b.blocks)
+        return (
+            f'<details markdown="1">\n<summary>{html.escape(b.summary)}</summary>\n\n'
+            f"{inner}\n\n</details>"
+        )
     return "\n".join(f"- {i}" for i in b.items)
 
 
@@ -110,16 +126,18 @@ CSS = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,"Noto Sans CJK SC",sans-serif;
 max-width:1200px;margin:2em auto;padding:0 1em;color:#1d1d1f;line-height:1.45}
 h1{border-bottom:2px solid #e36209;padding-bottom:.2em}
-h2{margin-top:1.8em;border-bottom:1px solid #ddd;padding-bottom:.15em}
+h2{margin-top:1.4em;border-bottom:1px solid #ddd;padding-bottom:.15em}
 table{border-collapse:collapse;margin:.6em 0 1.2em;font-size:.9em;
 display:block;width:max-content;max-width:100%;overflow-x:auto}
 th,td{border:1px solid #d0d7de;padding:.25em .6em;vertical-align:top}
 th{background:#f3f4f6}tr:nth-child(even) td{background:#fafbfc}
 code{font-family:"DejaVu Sans Mono",Menlo,Consolas,monospace;background:#f3f4f6;
 padding:0 .25em;border-radius:3px;font-size:.88em}
-img{max-width:100%;height:auto;border:1px solid #eee}
+img{max-width:100%;max-height:480px;width:auto;height:auto;border:1px solid #eee}
 blockquote{margin:.8em 0;padding:.6em .9em;border-left:4px solid #0969da;background:#eef6ff}
-.toc ul{columns:2}
+.toc ul{columns:3;margin:.4em 0}
+details{margin:.6em 0;padding:.3em .8em;border:1px solid #d0d7de;border-radius:4px}
+summary{cursor:pointer;font-weight:600}
 """
 
 
@@ -127,7 +145,7 @@ def to_html(md_text: str, title: str, base: Path, lang: str = "en") -> str:
     """The Markdown report as one self-contained HTML page (a table of contents first)."""
     title_line, _, body = md_text.partition("\n")
     converter = markdown.Markdown(
-        extensions=["tables", "toc", _InlineImagesExtension(base)],
+        extensions=["tables", "md_in_html", "toc", _InlineImagesExtension(base)],
         extension_configs={"toc": {"toc_depth": "2-2", "slugify": _slug}},
     )
     content = converter.convert(title_line + "\n\n[TOC]\n" + body)

@@ -55,6 +55,12 @@ KINDS = (
     "profile_vs_training",
     "execution_differs",
     "unmeasured",
+    # the summary at the top of the report (summary below)
+    "summary_ran",
+    "summary_machine",
+    "summary_result",
+    "small_batch",
+    "large_batch",
 )
 
 
@@ -584,3 +590,134 @@ def step_match(manifest: Manifest, comparison: pd.DataFrame | None) -> list[Find
         values = {"trained": trained.to_dict(), "config": label(trained, home), "configs": others}
         out.append(Finding("execution_differs", values))
     return out
+
+
+# --------------------------------------------------------------------------- the summary
+
+SUMMARY_MAX = 6  # key findings at the top of the report
+
+
+def _home(cmp: pd.DataFrame, manifest: Manifest) -> pd.DataFrame:
+    """The comparison's rows of the trained device and precision at its default (largest)
+    thread count: the configs the summary speaks about."""
+    device = manifest.devices.training if manifest.devices else "cpu"
+    precision = manifest.training.execution.precision if manifest.training else "fp32"
+    rows = _most_threads(cmp[(cmp["device"] == device) & (cmp["precision"] == precision)])
+    return rows if len(rows) else _most_threads(cmp)
+
+
+def _at(df: pd.DataFrame, row) -> pd.DataFrame:
+    """``df``'s rows of ``row``'s config, phase and batch size."""
+    keys = [*axes_except(), "phase"]
+    return df[(df[keys] == pd.Series({k: row[k] for k in keys})).all(axis=1)]
+
+
+def _batch_end(kind: str, r, split: pd.DataFrame, model: pd.DataFrame | None) -> Finding | None:
+    """What dominates one end of a sweep (comparison row ``r``): the largest labelled part
+    (small batch) or kind of operator (large batch) of its time_split, with the step time."""
+    g = _at(split, r)
+    if g.empty:
+        return None
+    v = {
+        "config": r["label"],
+        "phase": r["phase"],
+        "bs": int(r["batch_size"]),
+        "ms": r["ms_per_step"],
+    }
+    cats = g[(g["split"] == "category") & (g["name"] != "outside any operator")]
+    cat = cats.loc[cats["share"].idxmax()]
+    v |= {"category": cat["name"], "category_share": cat["share"]}
+    if kind == "large_batch":
+        v |= {"gflops": r["achieved_gflops"], "peak": r["share_of_peak"], "explains": cat["share"]}
+        return Finding(kind, v)
+    parts = g[(g["split"] == "part") & (g["name"] != "outside labels")]
+    part = parts.loc[parts["share"].idxmax()]
+    name, share = part["name"], part["share"]
+    if r["phase"] == "inference":  # all of it is the forward pass: say what kind of work
+        name, share = None, cat["share"]
+    fit = None if model is None else model[(model["phase"] == r["phase"])]
+    fit = fit[(fit[list(PANEL)] == r[list(PANEL)]).all(axis=1)] if fit is not None else fit
+    v |= {
+        "part": name,
+        "part_share": share,
+        "fixed_ms": fit["fixed_ms"].iloc[0] if fit is not None and len(fit) else None,
+        "per_sample_us": fit["per_sample_us"].iloc[0] if fit is not None and len(fit) else None,
+        "explains": share,
+    }
+    return Finding(kind, v)
+
+
+def summary(manifest: Manifest, history: list, tables: dict) -> list[Finding]:
+    """The report's summary: what ran, where, the result, then at most SUMMARY_MAX key
+    findings ranked by the share of the step time each explains (``explains``): what
+    dominates the smallest and the largest batch of the trained config per phase, what the
+    extra threads buy (the share of the 1-thread step they save), and the profile against
+    training where they disagree (by how much)."""
+    env, p = manifest.environment, manifest.parameters
+    out = []
+    cmp = tables["comparison"]
+    threads = sorted(int(t) for t in cmp["threads"].unique()) if cmp is not None else []
+    out.append(
+        Finding(
+            "summary_ran",
+            {
+                "epochs": p.epochs,
+                "batch_size": p.batch_size,
+                "device": manifest.devices.training if manifest.devices else None,
+                "batch_sizes": list(p.batch_sizes),
+                "threads": threads,
+                "dry_run": p.dry_run,
+                "subset": manifest.dataset is not None and not manifest.dataset.full,
+            },
+        )
+    )
+    if env is not None:
+        gpus = sorted({g["name"] for g in env.gpus})
+        out.append(
+            Finding(
+                "summary_machine",
+                {
+                    "cpu": env.cpu_model,
+                    "vcpus": env.vcpus,
+                    "gpus": gpus,
+                    "gpu_count": env.gpu_count,
+                    "machine_id": env.machine_id,
+                },
+            )
+        )
+    if history:
+        out.append(
+            Finding(
+                "summary_result",
+                {
+                    "epochs": len(history),
+                    "accuracy": history[-1].test_accuracy,
+                    "seconds": sum(h.train_seconds for h in history),
+                },
+            )
+        )
+    return out + key_findings(manifest, tables)
+
+
+def key_findings(manifest: Manifest, tables: dict) -> list[Finding]:
+    """The summary's key findings, ranked (see summary)."""
+    cmp, split = tables["comparison"], tables["time_split"]
+    if cmp is None or split is None:
+        return []
+    home = _labelled(_home(cmp, manifest), show=("threads",))
+    found: list[Finding] = []
+    for _, _phase, g in _sweeps(home):
+        ends = [("small_batch", g.iloc[0]), ("large_batch", g.iloc[-1])] if len(g) > 1 else []
+        for kind, r in ends:
+            f = _batch_end(kind, r, split, tables["step_model"])
+            found += [f] if f is not None else []
+    gains = [f for f in thread_gains(cmp) if f.values["phase"] == "train_step"]
+    for f in gains[:1]:  # the trained phase: what the extra threads buy at its largest batch
+        hi = f.values["hi"]  # the 1-thread step's share saved, or the 2-thread step's lost
+        found.append(Finding("thread_gain", {**f.values, "explains": 1 - min(hi, 1 / hi)}))
+    for f in step_match(manifest, cmp):
+        if f.kind == "profile_vs_training" and not 0.9 <= f.values["ratio"] <= 1.1:
+            off = min(1.0, abs(1 - f.values["ratio"]))
+            found.append(Finding(f.kind, {**f.values, "explains": off}))
+    found.sort(key=lambda f: -f.values["explains"])
+    return found[:SUMMARY_MAX]

@@ -1,4 +1,6 @@
-"""The report's sections, in the lab template's order, built from a RunData as blocks.
+"""The report's sections, built from a RunData as blocks: the summary, the lab template's
+sections kept compact (the training config's tables, the figures, the findings), then the
+appendix with every other table, collapsed in HTML.
 
 A part the run did not produce becomes a one-line "not ... in this run" note, never an error.
 """
@@ -8,12 +10,15 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from pathlib import Path
 
+import pandas as pd
+
 from lab1 import figures, fmt
 from lab1.environment import Environment
+from lab1.identity import axes_except
 from lab1.report import findings, grids, words
-from lab1.report.blocks import Block, Bullets, Figure, Note, Section, Table
+from lab1.report.blocks import Block, Bullets, Details, Figure, Note, Section, Table
 from lab1.report.run import RunData
-from lab1.report.system import limits_blocks, system_section
+from lab1.report.system import limits_blocks, system_section, system_tables
 from lab1.train import SCALARS
 
 NOT_PROFILED = "Not profiled in this run"
@@ -108,18 +113,19 @@ def environment_section(d: RunData) -> Section:
         ["torchvision", pk.get("torchvision") or fmt.MISSING],
         ["CUDA", cuda],
         ["cuDNN", fmt.cudnn(env.cudnn_version)],
-        *[
-            [n, pk.get(n) or fmt.MISSING]
-            for n in ("prefect", "tensorboard", "pyarrow", "numpy", "mlxtend")
+        [
+            "other packages",
+            ", ".join(
+                f"{n} {pk.get(n) or fmt.MISSING}"
+                for n in ("prefect", "tensorboard", "pyarrow", "numpy", "mlxtend")
+            ),
         ],
     ]
     table = Table(["component", "version / model"], rows)
     gaps = findings.unmeasured(d.manifest, d.tables["comparison"])
     blocks = [
-        "Captured automatically when the run started.",
         table,
         *[Note(words.sentence(f)) for f in gaps],
-        *limits_blocks(d),
     ]
     return Section("Environment", blocks)
 
@@ -162,10 +168,19 @@ def network_section(d: RunData, figs: dict[str, Path]) -> Section:
             "each node's inputs); the same graph is in TensorBoard's Graphs tab.",
             Figure(figs["network_graph"], "Traced dataflow graph of Net for one image (batch 1)"),
             *_screenshot(d, "graphs", "TensorBoard's Graphs tab of this run"),
-            "Layer table for a batch of 1 (MACs: multiply-accumulates per image):",
-            grids.layers_table(d.layers),
+            SEE_APPENDIX.format(what="the layer table"),
         ],
     )
+
+
+def layer_blocks(d: RunData) -> list[Block]:
+    """The appendix's layer table ([] where the run has none)."""
+    if not d.layers:
+        return []
+    return [
+        "Layer table for a batch of 1 (MACs: multiply-accumulates per image):",
+        grids.layers_table(d.layers),
+    ]
 
 
 def _screenshot(d: RunData, tab: str, caption: str) -> list[Block]:
@@ -189,6 +204,14 @@ def training_section(d: RunData, figs: dict[str, Path]) -> Section:
         Figure(figs["training_curves"], "Loss, accuracy, learning rate and throughput per epoch"),
         *_screenshot(d, "scalars", "TensorBoard's Scalars tab of this run"),
     ]
+    if d.history:
+        blocks.append(SEE_APPENDIX.format(what="the per-epoch table"))
+    return Section("Training curves", blocks)
+
+
+def epoch_blocks(d: RunData) -> list[Block]:
+    """The appendix's per-epoch table ([] where nothing was trained)."""
+    blocks: list[Block] = []
     if d.history:
         rows = [
             [
@@ -214,11 +237,23 @@ def training_section(d: RunData, figs: dict[str, Path]) -> Section:
             "train time",
         ]
         blocks.append(Table(header, rows, [True] * 8))
-    return Section("Training curves", blocks)
+    return blocks
 
 
-def top_ops_section(d: RunData, lang: str = "en") -> Section:
-    """``lang``: the language of the config labels in the titles."""
+APPENDIX = "appendix"  # the appendix heading's anchor in the English report
+SEE_APPENDIX = "([Appendix](#appendix): {what}.)"
+
+
+def is_main_top10(top10: pd.DataFrame, batch_size: int) -> pd.Series:
+    """The top-10 rows shown before the appendix: the training batch size (the largest
+    profiled one where it was not profiled) at each device's default (largest) thread count."""
+    bs = batch_size if (top10["batch_size"] == batch_size).any() else top10["batch_size"].max()
+    return (top10["batch_size"] == bs) & top10.index.isin(default_threads(top10).index)
+
+
+def top_ops_section(d: RunData, lang: str = "en", part: str = "all") -> Section:
+    """``lang``: the language of the config labels in the titles; ``part``: ``all`` configs,
+    the ``main`` ones (is_main_top10) or the ``rest`` (the appendix's)."""
     top = d.tables["top10"]
     if top is None:
         return Section("Top-10 operators", [Note(f"{NOT_PROFILED}: no profiles/top10.parquet.")])
@@ -227,7 +262,14 @@ def top_ops_section(d: RunData, lang: str = "en") -> Section:
         "device time on a GPU), from torch.profiler, averaged per profiled step. Share: of the "
         "ranking time summed over all operators."
     )
-    return Section("Top-10 operators", [intro, *grids.top10_blocks(top, lang)])
+    if part != "all":
+        main = is_main_top10(top, d.manifest.parameters.batch_size)
+        top = top[main if part == "main" else ~main]
+        if part == "main":
+            intro += " Shown: the training batch size at the default thread count " + (
+                SEE_APPENDIX.format(what="every other configuration")
+            )
+    return Section("Top-10 operators", [intro, *grids.top10_blocks(top, lang)] if len(top) else [])
 
 
 def comparison_section(
@@ -243,21 +285,45 @@ def comparison_section(
         "One row per device × precision × threads × batch size × phase, timed with the "
         "profiler off. A train step "
         "is forward + loss + backward + optimizer step; inference is the forward pass alone "
-        "(eval mode, no autograd). Top-op share is of the self time of all operators.",
-        grids.comparison_table(cmp, lang),
+        "(eval mode, no autograd). Top-op share is of the self time of all operators. Shown: "
+        "the default thread count.",
+        grids.comparison_table(default_threads(cmp), lang),
     ]
     plots = {} if redraw else dict(d.compare_plots)
-    if "throughput" not in plots:  # the compare step's PNGs are gone: redraw them
+    if "throughput" not in plots:  # the compare step's PNG is gone: redraw it
         plots["throughput"] = figs["throughput_vs_batch"] = figures.plot_throughput(
             cmp, d.paths.figure("throughput_vs_batch")
         )
+    blocks += [
+        Figure(plots["throughput"], COMPARE_CAPTIONS["throughput"]),
+        SEE_APPENDIX.format(what="every thread count and the operator shares"),
+    ]
+    return Section("Batch-size comparison", blocks)
+
+
+def default_threads(df: pd.DataFrame) -> pd.DataFrame:
+    """The rows at each device's default (largest) thread count: what a user runs."""
+    most = df.groupby(axes_except("precision", "threads", "batch_size"))["threads"]
+    return df[df["threads"] == most.transform("max")]
+
+
+def share_blocks(
+    d: RunData, figs: dict[str, Path], redraw: bool = False, lang: str = "en"
+) -> list[Block]:
+    """The appendix's part of the batch-size comparison: the operator-share figure and the
+    operators whose share moves most ([] where nothing was compared)."""
+    if d.tables["comparison"] is None:
+        return []
+    plots = {} if redraw else dict(d.compare_plots)
     if "op_share" not in plots and d.tables["op_stats"] is not None:
         from lab1.compare import op_shares
 
         plots["op_share"] = figs["op_share_vs_batch"] = figures.plot_op_share(
             op_shares(d.tables["op_stats"]), d.paths.figure("op_share_vs_batch")
         )
-    blocks += [Figure(path, COMPARE_CAPTIONS[name]) for name, path in plots.items()]
+    blocks: list[Block] = (
+        [Figure(plots["op_share"], COMPARE_CAPTIONS["op_share"])] if ("op_share" in plots) else []
+    )
     if d.tables["share_change"] is not None:
         blocks += [
             f"The {grids.SHARE_CHANGE_TOP} operators per device and phase whose share of the "
@@ -265,7 +331,7 @@ def comparison_section(
             "percentage points):",
             grids.share_change_table(d.tables["share_change"], lang),
         ]
-    return Section("Batch-size comparison", blocks)
+    return blocks
 
 
 def cpu_gpu_section(d: RunData, figs: dict[str, Path], lang: str = "en") -> Section:
@@ -316,28 +382,58 @@ def precision_section(d: RunData, lang: str = "en") -> Section:
     return Section("fp32 vs bf16", [intro, grids.precision_table(pr, lang)])
 
 
-def analysis_section(d: RunData) -> Section:
-    found = [
+def all_findings(d: RunData) -> list[findings.Finding]:
+    """Every finding of the run (the appendix lists them all; the summary ranks a few)."""
+    return [
         *findings.training(d.history),
         *findings.caveats(d.manifest),
         *findings.layers(d.layers),
         *findings.profiling(d.tables["comparison"], d.tables["share_change"]),
     ]
-    return Section("Analysis", [Bullets(words.sentences(found))])
+
+
+def summary_section(d: RunData) -> Section:
+    found = findings.summary(d.manifest, d.history, d.tables)
+    head = [f for f in found if f.kind.startswith("summary_")]
+    key = [f for f in found if not f.kind.startswith("summary_")]
+    blocks: list[Block] = [*words.sentences(head)]
+    blocks += [Note(words.sentence(f), "warning") for f in findings.caveats(d.manifest)]
+    if key:
+        blocks += [
+            "Key findings, ranked by the share of the step time each explains:",
+            Bullets(words.sentences(key)),
+        ]
+    return Section("Summary", blocks)
+
+
+def appendix_section(d: RunData, figs: dict[str, Path]) -> Section:
+    """Everything measured that the sections above leave out, each part collapsed."""
+    parts = [
+        ("Run and pipeline timings", run_section(d).blocks),
+        ("Top-10 operators of every other configuration", top_ops_section(d, part="rest").blocks),
+        ("Layer table", layer_blocks(d)),
+        ("Per-epoch table", epoch_blocks(d)),
+        ("Batch-size comparison at every thread count, operator shares", share_blocks(d, figs)),
+        ("Where the time goes: every table", system_tables(d, figs)),
+        ("Machine limits", limits_blocks(d)),
+        ("Every finding", [Bullets(words.sentences(all_findings(d)))]),
+    ]
+    return Section("Appendix", [Details(title, blocks) for title, blocks in parts if blocks])
 
 
 def build_sections(d: RunData, figs: dict[str, Path]) -> list[Section]:
-    """Every section in the template's order; figures drawn are added to ``figs``."""
+    """The summary, the template's sections, the appendix; figures drawn are added to
+    ``figs``."""
     return [
-        run_section(d),
+        summary_section(d),
         environment_section(d),
         dataset_section(d),
         network_section(d, figs),
         training_section(d, figs),
-        top_ops_section(d),
+        top_ops_section(d, part="main"),
         comparison_section(d, figs),
         cpu_gpu_section(d, figs),
         precision_section(d),
         system_section(d, figs),
-        analysis_section(d),
+        appendix_section(d, figs),
     ]

@@ -196,16 +196,44 @@ def _ceilings(limits: pd.DataFrame | None) -> dict:
 
 
 def system_section(d: RunData, figs: dict[str, Path], lang: str = "en") -> Section:
-    """``lang``: the language of the tables' config labels (their prose stays English)."""
+    """The condensed view before the appendix: the findings and the time-split figure
+    (``lang``: the language of the figure's config labels; the prose stays English)."""
     t = d.tables
     if t["comparison"] is None:
         return Section("Where the time goes", [Note("Not profiled in this run.")])
-    found = [*findings.step_match(d.manifest, t["comparison"]), *findings.system(t)]
-    blocks: list[Block] = [INTRO, Bullets(words.sentences(found))]
+    blocks: list[Block] = [Bullets(words.sentences(condensed(d)))]
     if t["time_split"] is not None:
         figs["time_split"] = figures.plot_time_split(t["time_split"], d.paths.figure("time_split"))
+        blocks.append(Figure(figs["time_split"], "Share of each kind of work per batch size"))
+    blocks.append("([Appendix](#appendix): every table of the system view.)")
+    return Section("Where the time goes", blocks)
+
+
+def condensed(d: RunData) -> list[findings.Finding]:
+    """The findings before the appendix: the profile against training, what the smallest
+    batch's step is made of and how close the largest comes to the peak."""
+    t = d.tables
+    return [
+        *findings.step_match(d.manifest, t["comparison"]),
+        *findings.time_goes(t["time_split"]),
+        *findings.peak_shares(t["comparison"], t["roofline"]),
+    ]
+
+
+def system_findings(d: RunData) -> list[findings.Finding]:
+    """Every finding of the system view (the appendix's)."""
+    return [*findings.step_match(d.manifest, d.tables["comparison"]), *findings.system(d.tables)]
+
+
+def system_tables(d: RunData, figs: dict[str, Path], lang: str = "en") -> list[Block]:
+    """The appendix's part of the system view: the full time-split, throughput-against-peak,
+    roofline, step-model and thread tables with their figures ([] where nothing was profiled)."""
+    t = d.tables
+    if t["comparison"] is None:
+        return []
+    blocks: list[Block] = [INTRO, Bullets(words.sentences(system_findings(d)))]
+    if t["time_split"] is not None:
         blocks += [
-            Figure(figs["time_split"], "Share of each kind of work per batch size"),
             "By kind of operator (share of the step):",
             split_table(t["time_split"], "category", (*OP_CATEGORIES, OUTSIDE_OPS), lang),
             "By labelled part of the step:",
@@ -235,4 +263,4 @@ def system_section(d: RunData, figs: dict[str, Path], lang: str = "en") -> Secti
     table = threads_table(t["comparison"], lang)
     if table is not None:
         blocks += ["What more CPU threads buy (same batch and phase at 1 thread):", table]
-    return Section("Where the time goes", blocks)
+    return blocks

@@ -353,6 +353,71 @@ def _execution_differs(v: dict) -> str:
     )
 
 
+def _summary_ran(v: dict) -> str:
+    how = [w for w, on in (("a dry run", v["dry_run"]), ("a subset of MNIST", v["subset"])) if on]
+    threads = " and ".join(str(t) for t in v["threads"])
+    return (
+        f"**Ran**: {v['epochs']} epochs of the MNIST CNN at batch {v['batch_size']} on "
+        f"{v['device']}{' (' + ', '.join(how) + ')' if how else ''}; profiled at batch sizes "
+        f"{', '.join(str(b) for b in v['batch_sizes'])} with {threads} "
+        f"thread{'s' if v['threads'] != [1] else ''}."
+    )
+
+
+def _summary_machine(v: dict) -> str:
+    gpu = f"{v['gpu_count']} × {', '.join(v['gpus'])}" if v["gpus"] else "no GPU"
+    ident = f", machine id {fmt.code(v['machine_id'])}" if v["machine_id"] else ""
+    return f"**Machine**: {v['cpu']} ({fmt.count(v['vcpus'])} vCPUs), {gpu}{ident}."
+
+
+def _summary_result(v: dict) -> str:
+    return (
+        f"**Result**: test accuracy {fmt.pct(v['accuracy'])} after {v['epochs']} epochs; "
+        f"training took {fmt.seconds(v['seconds'])}."
+    )
+
+
+# Why a part of the step does not grow with the batch (small_batch), where it is known.
+PER_STEP = {
+    "optimizer": "the optimizer updates every parameter once per step, whatever the batch",
+}
+
+
+def _small_batch(v: dict) -> str:
+    if v["part"] is None:  # inference: the kind of work
+        text = (
+            f"{_where(v)} at batch {v['bs']}: {v['category']} takes "
+            f"{fmt.pct(v['category_share'])} of the {fmt.ms(v['ms'])} ms step"
+        )
+    else:
+        text = (
+            f"{_where(v)} at batch {v['bs']}: {fmt.pct(v['part_share'])} of the "
+            f"{fmt.ms(v['ms'])} ms step is the {v['part']} ({v['category']} is the largest "
+            f"kind of work, {fmt.pct(v['category_share'])})"
+        )
+    if v["part"] in PER_STEP:
+        text += f": {PER_STEP[v['part']]}, so this cost does not grow with it"
+    if v["fixed_ms"] is not None and v["per_sample_us"] > 0:
+        text += (
+            f"; the step-time fit puts {fmt.ms(v['fixed_ms'])} ms of every step as fixed "
+            f"against {fmt.us(v['per_sample_us'])} µs per image"
+        )
+    return text + "."
+
+
+def _large_batch(v: dict) -> str:
+    text = (
+        f"{_where(v)} at batch {v['bs']}: {v['category']} takes {fmt.pct(v['category_share'])} "
+        f"of the {fmt.ms(v['ms'])} ms step, as the work per image outweighs the per-step costs"
+    )
+    if v["peak"] is None or v["peak"] != v["peak"]:  # no peak measured
+        return text + f"; the step reaches {fmt.gflops(v['gflops'])} GFLOP/s."
+    return text + (
+        f"; the step reaches {fmt.gflops(v['gflops'])} GFLOP/s, {fmt.pct(v['peak'])} of this "
+        "machine's measured fp32 matmul peak."
+    )
+
+
 SENTENCES: dict[str, Callable[[dict], str]] = {
     "accuracy": _accuracy,
     "loss_trend": _loss_trend,
@@ -382,6 +447,11 @@ SENTENCES: dict[str, Callable[[dict], str]] = {
     "model_ahead": _model_ahead,
     "profile_vs_training": _profile_vs_training,
     "execution_differs": _execution_differs,
+    "summary_ran": _summary_ran,
+    "summary_machine": _summary_machine,
+    "summary_result": _summary_result,
+    "small_batch": _small_batch,
+    "large_batch": _large_batch,
 }
 
 

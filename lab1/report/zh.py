@@ -14,9 +14,15 @@ from pathlib import Path
 
 from lab1 import figures, fmt
 from lab1.report import findings, sections
-from lab1.report.blocks import Block, Bullets, Figure, Note, Section, Table
+from lab1.report.blocks import Block, Bullets, Details, Figure, Note, Section, Table
 from lab1.report.run import RunData
-from lab1.report.system import system_section
+from lab1.report.system import (
+    condensed,
+    limits_blocks,
+    system_findings,
+    system_section,
+    system_tables,
+)
 
 PHASE = {"train_step": "训练步", "inference": "推理"}
 BASIS = {"self_cpu": "自身 CPU 时间", "self_device": "自身设备时间"}
@@ -89,6 +95,10 @@ HEADERS = {
     "images/s plateau from batch": "图像/秒 趋于平稳的批大小",
     "speed-up over 1 thread": "相对 1 线程的加速比",
     "parallel efficiency": "并行效率",
+    "limit": "极限",
+    "dtype": "数据类型",
+    "value": "值",
+    "how": "测量方式",
 }
 
 # Figure labels (lab1.figures draws them through this table when a CJK font is installed).
@@ -127,6 +137,16 @@ FIGURE_LABELS = {
     "Training on {device}": "在 {device} 上训练",
     "% of self CPU time": "占自身 CPU 时间 %",
     "% of self device time": "占自身设备时间 %",
+    # the system view's figures (time split, roofline, step model)
+    "arithmetic intensity (FLOP per byte of inputs + output)": (
+        "算术强度（每字节输入 + 输出的 FLOP）"
+    ),
+    "achieved GFLOP/s (profiler on)": "实测 GFLOP/s（开启性能分析）",
+    "Roofline: heavy operators under the measured ceilings": "屋顶线：实测上限下的主要算子",
+    "ms per step (profiler off)": "毫秒/步（关闭性能分析）",
+    "Step time = fixed + batch × per-sample": "步时 = 固定开销 + 批大小 × 每张图像开销",
+    "% of the step": "占每步 %",
+    "Where the step's time goes, by kind of work": "每步时间按工作类型的分布",
 }
 
 
@@ -335,6 +355,68 @@ def _execution_differs(v: dict) -> str:
     )
 
 
+def _summary_ran(v: dict) -> str:
+    how = [w for w, on in (("试运行", v["dry_run"]), ("MNIST 数据子集", v["subset"])) if on]
+    return (
+        f"**运行**：在 {v['device']} 上以批大小 {v['batch_size']} 训练 MNIST 卷积网络 "
+        f"{v['epochs']} 轮{'（' + '、'.join(how) + '）' if how else ''}；在批大小 "
+        f"{', '.join(str(b) for b in v['batch_sizes'])}、"
+        f"{' 和 '.join(str(t) for t in v['threads'])} 个线程下做了性能分析。"
+    )
+
+
+def _summary_machine(v: dict) -> str:
+    gpu = f"{v['gpu_count']} × {', '.join(v['gpus'])}" if v["gpus"] else "无 GPU"
+    ident = f"，机器标识 {fmt.code(v['machine_id'])}" if v["machine_id"] else ""
+    return f"**机器**：{v['cpu']}（{fmt.count(v['vcpus'])} 个 vCPU），{gpu}{ident}。"
+
+
+def _summary_result(v: dict) -> str:
+    return (
+        f"**结果**：训练 {v['epochs']} 轮后测试正确率为 {fmt.pct(v['accuracy'])}；"
+        f"训练用时 {fmt.seconds(v['seconds'])}。"
+    )
+
+
+PARTS = {"forward": "前向", "loss": "损失", "backward": "反向", "optimizer": "优化器"}
+PER_STEP = {"optimizer": "优化器每步更新全部参数一次，与批大小无关"}
+
+
+def _small_batch(v: dict) -> str:
+    if v["part"] is None:  # inference: the kind of work
+        text = (
+            f"{_where(v)}，批大小 {v['bs']}：{v['category']} 占 {fmt.ms(v['ms'])} 毫秒一步的 "
+            f"{fmt.pct(v['category_share'])}"
+        )
+    else:
+        text = (
+            f"{_where(v)}，批大小 {v['bs']}：{fmt.ms(v['ms'])} 毫秒的一步中 "
+            f"{fmt.pct(v['part_share'])} 在{PARTS.get(v['part'], v['part'])}（最大的一类工作是 "
+            f"{v['category']}，{fmt.pct(v['category_share'])}）"
+        )
+    if v["part"] in PER_STEP:
+        text += f"：{PER_STEP[v['part']]}，所以这部分开销不随批大小增长"
+    if v["fixed_ms"] is not None and v["per_sample_us"] > 0:
+        text += (
+            f"；步时拟合给出每步固定 {fmt.ms(v['fixed_ms'])} 毫秒，"
+            f"每张图像 {fmt.us(v['per_sample_us'])} 微秒"
+        )
+    return text + "。"
+
+
+def _large_batch(v: dict) -> str:
+    text = (
+        f"{_where(v)}，批大小 {v['bs']}：{v['category']} 占 {fmt.ms(v['ms'])} 毫秒一步的 "
+        f"{fmt.pct(v['category_share'])}，每张图像的计算超过了每步的固定开销"
+    )
+    if v["peak"] is None or v["peak"] != v["peak"]:  # no peak measured
+        return text + f"；每步达到 {fmt.gflops(v['gflops'])} GFLOP/s。"
+    return text + (
+        f"；每步达到 {fmt.gflops(v['gflops'])} GFLOP/s，为本机实测 fp32 矩阵乘峰值的 "
+        f"{fmt.pct(v['peak'])}。"
+    )
+
+
 SENTENCES: dict[str, Callable[[dict], str]] = {
     "accuracy": lambda v: (
         f"训练 {v['epochs']} 轮后测试正确率为 {fmt.pct(v['accuracy'])}（测试损失 "
@@ -419,6 +501,11 @@ SENTENCES: dict[str, Callable[[dict], str]] = {
     ),
     "profile_vs_training": _profile_vs_training,
     "execution_differs": _execution_differs,
+    "summary_ran": _summary_ran,
+    "summary_machine": _summary_machine,
+    "summary_result": _summary_result,
+    "small_batch": _small_batch,
+    "large_batch": _large_batch,
 }
 
 
@@ -449,6 +536,8 @@ def _translated(blocks: list[Block]) -> list[Block]:
             out.append(Table([HEADERS.get(h, h) for h in b.header], rows, b.numeric))
         elif isinstance(b, Figure):
             out.append(Figure(b.path, CAPTIONS.get(b.path.stem, b.caption)))
+        elif isinstance(b, Details):
+            out.append(Details(b.summary, _translated(b.blocks)))
     return out
 
 
@@ -539,13 +628,12 @@ def _dataset(d: RunData) -> list[Block]:
 def _results(d: RunData, figs: dict[str, Path]) -> list[Block]:
     net = _translated(sections.network_section(d, figs).blocks)
     train = _translated(sections.training_section(d, figs).blocks)
-    top = sections.top_ops_section(d, "zh").blocks[1:] if d.tables["top10"] is not None else []
+    top = sections.top_ops_section(d, "zh", "main").blocks[1:]
     cmp = _translated(sections.comparison_section(d, figs, redraw=True, lang="zh").blocks)
     hw = _translated(sections.cpu_gpu_section(d, figs, "zh").blocks)
     prec = _translated(sections.precision_section(d, "zh").blocks)
     system = _translated(system_section(d, figs, "zh").blocks)
-    found = [*findings.step_match(d.manifest, d.tables["comparison"]), *findings.system(d.tables)]
-    said = [SENTENCES[f.kind](f.values) for f in found]
+    said = [SENTENCES[f.kind](f.values) for f in condensed(d)]
     ran = ", ".join(d.manifest.devices.resolved) if d.manifest.devices else fmt.MISSING
     return [
         "### 模型可视化结果截图",
@@ -555,11 +643,15 @@ def _results(d: RunData, figs: dict[str, Path]) -> list[Block]:
         *train,
         "### 网络分析，使用率前十名的操作",
         *(
-            [_top_title(b) if isinstance(b, str) else _translated([b])[0] for b in top]
-            or [NO_PROFILE]
+            [
+                "训练所用批大小、默认线程数下的结果" + SEE_APPENDIX.format(what="其他配置"),
+                *[_top_title(b) if isinstance(b, str) else _translated([b])[0] for b in top],
+            ]
+            if top
+            else [NO_PROFILE]
         ),
         "### 网络分析，不同批大小结果比较",
-        *(cmp or [NO_PROFILE]),
+        *([*cmp, SEE_APPENDIX.format(what="各批大小的算子时间占比")] if cmp else [NO_PROFILE]),
         "### 不同硬件比较（CPU 与 GPU，选做）",
         *(hw or [Note(f"本次运行只对 {ran} 做了性能分析，没有 CPU 与 GPU 的比较。")]),
         "### 不同精度比较（fp32 与 bf16）",
@@ -574,19 +666,81 @@ def _results(d: RunData, figs: dict[str, Path]) -> list[Block]:
         ),
         "### 网络分析，时间都花在哪里",
         *([Bullets(said)] if said else []),
-        *(system or [NO_PROFILE]),
+        *([*system, SEE_APPENDIX.format(what="全部表格")] if system else [NO_PROFILE]),
     ]
+
+
+SEE_APPENDIX = "（[附录](#附录)：{what}。）"
+
+
+def _summary(d: RunData) -> Section:
+    """摘要: the English summary's findings (findings.summary), in Chinese."""
+    found = findings.summary(d.manifest, d.history, d.tables)
+    head = [SENTENCES[f.kind](f.values) for f in found if f.kind.startswith("summary_")]
+    key = [SENTENCES[f.kind](f.values) for f in found if not f.kind.startswith("summary_")]
+    warn = [Note(SENTENCES[f.kind](f.values), "warning") for f in findings.caveats(d.manifest)]
+    lead = ["主要结论（按其解释的每步时间占比排序）：", Bullets(key)] if key else []
+    return Section("摘要", [*head, *warn, *lead])
+
+
+def _run_rows(d: RunData) -> list[Block]:
+    """The run and its pipeline timings (the English Run section's tables, in Chinese)."""
+    m, p = d.manifest, d.manifest.parameters
+    rows = [
+        ["运行", fmt.code(m.run_name)],
+        ["状态", m.status],
+        ["开始 / 结束 (UTC)", f"{m.started_at or '–'} / {m.finished_at or '–'}"],
+        [
+            "训练配方",
+            f"Adadelta 学习率 {p.lr}，StepLR gamma {p.gamma}，批大小 {p.batch_size}"
+            f"（测试 {p.test_batch_size}），{p.epochs} 轮，随机种子 {p.seed}",
+        ],
+        ["性能分析的批大小", ", ".join(str(b) for b in p.batch_sizes)],
+    ]
+    blocks: list[Block] = [Table(["", "值"], rows)]
+    if m.timings:
+        total = sum(m.timings.values())
+        trows = [
+            [k, fmt.seconds(v), fmt.pct(v / total if total else None)] for k, v in m.timings.items()
+        ]
+        trows.append(["**合计**", f"**{fmt.seconds(total)}**", ""])
+        blocks += [
+            "流水线各任务的墙钟时间：",
+            Table(["任务", "时间", "占比"], trows, [False, True, True]),
+        ]
+    return blocks
+
+
+def _appendix(d: RunData, figs: dict[str, Path], found: list) -> Section:
+    """附录: the English appendix's parts, in the same order, in Chinese."""
+    rest = sections.top_ops_section(d, "zh", "rest").blocks[1:]
+    tables = _translated(system_tables(d, figs, "zh"))  # its English prose is left out
+    said = [SENTENCES[f.kind](f.values) for f in system_findings(d)]
+    system = [Bullets(said), *tables] if tables else []
+    parts = [
+        ("运行与流水线耗时", _run_rows(d)),
+        (
+            "其他配置的前十名操作",
+            [_top_title(b) if isinstance(b, str) else _translated([b])[0] for b in rest],
+        ),
+        ("层表", _translated(sections.layer_blocks(d))),
+        ("每轮结果", _translated(sections.epoch_blocks(d))),
+        (
+            "各线程数的批大小比较，算子时间占比",
+            _translated(sections.share_blocks(d, figs, True, "zh")),
+        ),
+        ("时间都花在哪里：全部表格", system),
+        ("机器极限", _translated(limits_blocks(d, "zh"))),
+        ("全部结论", [Bullets([SENTENCES[f.kind](f.values) for f in found])]),
+    ]
+    return Section("附录", [Details(title, blocks) for title, blocks in parts if blocks])
 
 
 def build_sections(d: RunData, figs: dict[str, Path]) -> list[Section]:
-    found = [
-        *findings.training(d.history),
-        *findings.caveats(d.manifest),
-        *findings.layers(d.layers),
-        *findings.profiling(d.tables["comparison"], d.tables["share_change"]),
-    ]
+    found = sections.all_findings(d)
     with figures.language(FIGURE_LABELS, "zh") as cjk:
         results = _results(d, figs)
+        appendix = _appendix(d, figs, found)
     if not cjk:
         results.insert(0, Note(NO_CJK_FONT))
     environment = [
@@ -598,7 +752,8 @@ def build_sections(d: RunData, figs: dict[str, Path]) -> list[Section]:
         *_dataset(d),
     ]
     return [
+        _summary(d),
         Section("实验环境", environment),
         Section("实验结果", results),
-        Section("分析", [Bullets([SENTENCES[f.kind](f.values) for f in found])]),
+        appendix,
     ]

@@ -260,7 +260,10 @@ def test_report_lang_open_report_and_screenshots_through_the_cli(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     run = runs / "opts"
     report_md = (run / "report.md").read_text()
-    assert report_md.startswith("# ") and "## 实验环境" in report_md and "## 分析" in report_md
+    # The Chinese template: its summary first, the environment, the appendix last.
+    heads = [line for line in report_md.splitlines() if line.startswith("## ")]
+    assert report_md.startswith("# ") and heads[0] == "## 摘要" and heads[-1] == "## 附录"
+    assert "## 实验环境" in heads
     assert opened.read_text().strip() == (run / "report.html").resolve().as_uri()
     manifest = json.loads((run / "manifest.json").read_text())
     if find_chromium() is None:

@@ -133,7 +133,7 @@ th,td{border:1px solid #d0d7de;padding:.25em .6em;vertical-align:top}
 th{background:#f3f4f6}tr:nth-child(even) td{background:#fafbfc}
 code{font-family:"DejaVu Sans Mono",Menlo,Consolas,monospace;background:#f3f4f6;
 padding:0 .25em;border-radius:3px;font-size:.88em}
-img{max-width:100%;max-height:480px;width:auto;height:auto;border:1px solid #eee}
+img{max-width:100%;max-height:440px;width:auto;height:auto;border:1px solid #eee}
 blockquote{margin:.8em 0;padding:.6em .9em;border-left:4px solid #0969da;background:#eef6ff}
 .toc ul{columns:3;margin:.4em 0}
 details{margin:.6em 0;padding:.3em .8em;border:1px solid #d0d7de;border-radius:4px}

@@ -317,7 +317,7 @@ def plot_training_curves(
             ax.text(
                 0.5,
                 0.5,
-                f"no {', '.join(tags)} logged",
+                label("no {tags} logged").format(tags=", ".join(tags)),
                 ha="center",
                 va="center",
                 transform=ax.transAxes,
@@ -376,7 +376,7 @@ def plot_speedup(speedup: pd.DataFrame, path: str | Path) -> Path:
             color=colours[name],
             linestyle=PHASE_STYLES.get(phase, ":"),
             linewidth=2,
-            label=f"{name} · {phase}",
+            label=f"{name} · {label(phase)}",
         )
     ax.axhline(1.0, color="#888888", linewidth=1, label=label("1× (no gain)"))
     _batch_axis(ax, sorted(speedup["batch_size"].unique()))
@@ -416,7 +416,7 @@ def plot_throughput(
         ax.set_xticks(sizes, [str(s) for s in sizes])
         ax.set_xlabel(label("batch size"))
         ax.set_ylabel(label("images / s (profiler off)"))
-        ax.set_title(phase)
+        ax.set_title(label(phase))
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=8)
     fig.suptitle(label("Throughput vs batch size"))
@@ -429,7 +429,7 @@ def _stacked_percent(ax, table: pd.DataFrame, colours: dict) -> tuple[list[str],
     x = [str(b) for b in table.index]
     bottom = pd.Series(0.0, index=table.index)
     for col in table.columns:
-        ax.bar(x, 100 * table[col], bottom=100 * bottom, color=colours[col], label=col)
+        ax.bar(x, 100 * table[col], bottom=100 * bottom, color=colours[col], label=label(col))
         bottom += table[col]
     return x, bottom
 
@@ -478,7 +478,7 @@ def plot_op_share(shares: pd.DataFrame, path: str | Path, top_k: int = 5) -> Pat
             label=label("other"),
         )
         basis = "self device time" if d["device"].iloc[0].startswith("cuda") else "self CPU time"
-        ax.set_title(f"{name} · {phase}")
+        ax.set_title(f"{name} · {label(phase)}")
         ax.set_xlabel(label("batch size"))
         ax.set_ylabel(label("% of " + basis))
         ax.set_ylim(0, 100)
@@ -517,7 +517,9 @@ def plot_roofline(roofline: pd.DataFrame, ceilings: dict[tuple, tuple], path: st
                 [min(peak, bw * x) for x in xs],
                 color="#444444",
                 linewidth=2,
-                label=f"measured: {peak:,.0f} GFLOP/s, {bw:,.1f} GB/s",
+                label=label("measured: {peak} GFLOP/s, {bw} GB/s").format(
+                    peak=f"{peak:,.0f}", bw=f"{bw:,.1f}"
+                ),
             )
         for (op, bs, phase), g in d.groupby(["op_name", "batch_size", "phase"]):
             ax.scatter(
@@ -532,12 +534,12 @@ def plot_roofline(roofline: pd.DataFrame, ceilings: dict[tuple, tuple], path: st
         for op in ops:
             ax.scatter([], [], marker=markers.get(op, "o"), color="#999999", label=op)
         for b in sizes:
-            ax.scatter([], [], marker="s", color=shade[b], label=f"batch {b}")
+            ax.scatter([], [], marker="s", color=shade[b], label=label("batch {b}").format(b=b))
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel(label("arithmetic intensity (FLOP per byte of inputs + output)"))
         ax.set_ylabel(label("achieved GFLOP/s (profiler on)"))
-        ax.set_title(f"{name} (outlined: train step)")
+        ax.set_title(label("{name} (outlined: train step)").format(name=name))
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=7, loc="lower right")
     fig.suptitle(label("Roofline: heavy operators under the measured ceilings"))
@@ -560,7 +562,7 @@ def plot_step_model(step_times: pd.DataFrame, model: pd.DataFrame, path: str | P
                 g["ms_per_step"],
                 PHASE_MARKERS.get(phase, "^"),
                 color=f"C{i}",
-                label=f"{phase}: measured",
+                label=label("{phase}: measured").format(phase=label(phase)),
             )
             key = (*g[list(PANEL)].iloc[0], phase)
             if key in fits.index:
@@ -571,7 +573,11 @@ def plot_step_model(step_times: pd.DataFrame, model: pd.DataFrame, path: str | P
                     fit,
                     PHASE_STYLES.get(phase, ":"),
                     color=f"C{i}",
-                    label=f"{phase}: {m.fixed_ms:.2f} ms + B × {m.per_sample_us:.1f} µs",
+                    label=label("{phase}: {fixed} ms + B × {per_sample} µs").format(
+                        phase=label(phase),
+                        fixed=f"{m.fixed_ms:.2f}",
+                        per_sample=f"{m.per_sample_us:.1f}",
+                    ),
                 )
         _batch_axis(ax, sorted(step_times["batch_size"].unique()))
         ax.set_yscale("log")
@@ -609,7 +615,7 @@ def plot_time_split(split: pd.DataFrame, path: str | Path) -> Path:
             table = table.reindex(columns=names).fillna(0.0).sort_index()
             _stacked_percent(ax, table, colours)
             ax.set_ylim(0, 100)
-            ax.set_title(f"{device} · {phase}")
+            ax.set_title(f"{device} · {label(phase)}")
             ax.set_xlabel(label("batch size"))
             ax.set_ylabel(label("% of the step"))
     handles, labels = axes[0, 0].get_legend_handles_labels()

@@ -117,9 +117,9 @@ def test_the_same_findings_and_numbers_as_the_english_report(both):
     zh_cmp = md_tables(zh.split("### 网络分析，不同批大小结果比较", 1)[1])[0]
     assert len(en_cmp[0]) == len(ZH_COMPARISON_HEADERS)
     assert zh_cmp[0] == ZH_COMPARISON_HEADERS
-    # The very same cells, but each device named by its Chinese label.
-    zh_label = {"cpu": "CPU", "cuda": "CUDA"}
-    assert zh_cmp[1:] == [[zh_label[r[0]], *r[1:]] for r in en_cmp[1:]]
+    # The very same cells, but each device and phase named in Chinese.
+    zh_label = {"cpu": "CPU", "cuda": "CUDA", "train_step": "训练步", "inference": "推理"}
+    assert zh_cmp[1:] == [[zh_label[r[0]], r[1], zh_label[r[2]], *r[3:]] for r in en_cmp[1:]]
 
 
 def test_every_kind_of_finding_is_said_in_both_languages():

@@ -2,11 +2,14 @@
 achieved FLOP/s against the measured peak, the report section."""
 
 import json
+import re
+from pathlib import Path
 
+import matplotlib.text
 import pandas as pd
 import pytest
 
-from lab1 import fmt
+from lab1 import figures, fmt
 from lab1.analysis import roofline_table
 from lab1.compare import combine_and_compare
 from lab1.config import ProfileSchedule
@@ -17,6 +20,7 @@ from lab1.rundir import RunPaths
 from lab1.stepmodel import time_ladder
 from lab1.tables import LIMITS_SCHEMA, SCHEMAS, STEP_TIMES_SCHEMA, read_parquet, write_parquet
 from lab1.threads import available_cpus
+from tests.test_report_zh import _cjk_font_or_skip
 
 SMALL = ProfileSchedule(wait=0, warmup=1, active=2, throughput_steps=3)
 
@@ -105,8 +109,38 @@ def test_the_report_shows_where_the_time_goes(run):
     assert "matmul peak" in md  # the environment's limits table
 
 
-def test_the_chinese_report_says_where_the_time_goes_with_the_same_numbers(run):
+# What a Chinese figure may still spell in Latin letters: code (operators), units, names of
+# devices, optimizers and schedules, the B of the step-time formula, and matplotlib's
+# mathtext tick labels ($\mathdefault{10^{2}}$).
+LATIN_IN_ZH = re.compile(
+    r"aten::\w+|\bCPU\b|\bCUDA\b|\bGPU\b|GFLOP/s|GB/s|\bFLOP\b|\bB\b|\bNLL\b|Adadelta|"
+    r"StepLR|log-softmax|Dropout|AMD|EPYC|Intel|Xeon|NVIDIA|\bvm\b|\$\\mathdefault\{[^$]*\}\$"
+)
+
+
+def test_the_chinese_report_says_where_the_time_goes_with_the_same_numbers(run, monkeypatch):
+    _cjk_font_or_skip()
+    drawn: dict[str, list[str]] = {}  # figure → every text on it (titles, axes, legends)
+    save = figures._save
+
+    def spy(fig, path):
+        texts = [t.get_text() for t in fig.findobj(matplotlib.text.Text)]
+        drawn[Path(path).stem] = [t for t in texts if t.strip()]
+        return save(fig, path)
+
+    monkeypatch.setattr(figures, "_save", spy)
     write_report(run.root, lang="zh")
+    monkeypatch.undo()
+    # Every figure of the system view is labelled in Chinese: nothing English is left once
+    # code, units and names are taken out.
+    assert {"time_split", "roofline", "step_model", "throughput_vs_batch"} <= set(drawn)
+    for name, texts in drawn.items():
+        english = [t for t in texts if re.search(r"[A-Za-z]{2,}", LATIN_IN_ZH.sub("", t))]
+        assert not english, (name, english)
+    assert {"训练步", "推理"} <= set(drawn["throughput_vs_batch"])
+    assert {"卷积", "矩阵乘", "优化器更新", "不在任何算子内"} <= set(drawn["time_split"])
+    assert any(t.startswith("实测上限：") for t in drawn["roofline"])
+    assert "训练步：实测" in drawn["step_model"]
     md = run.report_md.read_text()
     assert "### 网络分析，时间都花在哪里" in md
     split = _table(run, "time_split")
@@ -117,6 +151,11 @@ def test_the_chinese_report_says_where_the_time_goes_with_the_same_numbers(run):
         & (cats["batch_size"] == cats["batch_size"].min())
     ]
     assert f"{fmt.pct(outside['share'].iloc[0])} 不在任何算子内" in md
+    # Tables in Chinese too: the kinds of work as headers, phases as cells.
+    assert (
+        "| 批大小 | 卷积 | 矩阵乘 | 逐元素/激活 | 池化 | Dropout 随机数 | 损失 | 优化器更新 |" in md
+    )
+    assert "| 训练步 |" in md and "| train_step |" not in md
     write_report(run.root)  # leave the English report for the other tests
 
 

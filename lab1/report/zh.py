@@ -25,6 +25,24 @@ from lab1.report.system import (
 )
 
 PHASE = {"train_step": "训练步", "inference": "推理"}
+PARTS = {"forward": "前向", "loss": "损失", "backward": "反向", "optimizer": "优化器"}
+# lab1.breakdown's kinds of work (OP_CATEGORIES and the two "outside" names), in figures,
+# tables and sentences.
+CATEGORIES = {
+    "convolution": "卷积",
+    "matmul": "矩阵乘",
+    "elementwise/activation": "逐元素/激活",
+    "pooling": "池化",
+    "dropout RNG": "Dropout 随机数",
+    "loss": "损失",
+    "optimizer update": "优化器更新",
+    "data movement/indexing": "数据搬运/索引",
+    "other": "其他",
+    "outside any operator": "不在任何算子内",
+    "outside labels": "不在任何阶段标签内",
+}
+# Whole table cells the English builders write that read as words, not numbers or code.
+CELLS = {**PHASE, **PARTS, **CATEGORIES}
 BASIS = {"self_cpu": "自身 CPU 时间", "self_device": "自身设备时间"}
 
 HEADERS = {
@@ -147,12 +165,24 @@ FIGURE_LABELS = {
     "Step time = fixed + batch × per-sample": "步时 = 固定开销 + 批大小 × 每张图像开销",
     "% of the step": "占每步 %",
     "Where the step's time goes, by kind of work": "每步时间按工作类型的分布",
+    "no {tags} logged": "没有记录 {tags}",
+    "measured: {peak} GFLOP/s, {bw} GB/s": "实测上限：{peak} GFLOP/s，{bw} GB/s",
+    "batch {b}": "批大小 {b}",
+    "{name} (outlined: train step)": "{name}（描边：训练步）",
+    "{phase}: measured": "{phase}：实测",
+    "{phase}: {fixed} ms + B × {per_sample} µs": "{phase}：{fixed} 毫秒 + B × {per_sample} 微秒",
+    **PHASE,
+    **CATEGORIES,
 }
 
 
 def _name(v: dict) -> str:
     """The finding's config (a lab1.identity.Label) in Chinese."""
     return v["config"].text("zh")
+
+
+def _category(v: dict) -> str:
+    return CATEGORIES.get(v["category"], v["category"])
 
 
 def _where(v: dict) -> str:
@@ -378,21 +408,20 @@ def _summary_result(v: dict) -> str:
     )
 
 
-PARTS = {"forward": "前向", "loss": "损失", "backward": "反向", "optimizer": "优化器"}
 PER_STEP = {"optimizer": "优化器每步更新全部参数一次，与批大小无关"}
 
 
 def _small_batch(v: dict) -> str:
     if v["part"] is None:  # inference: the kind of work
         text = (
-            f"{_where(v)}，批大小 {v['bs']}：{v['category']} 占 {fmt.ms(v['ms'])} 毫秒一步的 "
+            f"{_where(v)}，批大小 {v['bs']}：{_category(v)}占 {fmt.ms(v['ms'])} 毫秒一步的 "
             f"{fmt.pct(v['category_share'])}"
         )
     else:
         text = (
             f"{_where(v)}，批大小 {v['bs']}：{fmt.ms(v['ms'])} 毫秒的一步中 "
-            f"{fmt.pct(v['part_share'])} 在{PARTS.get(v['part'], v['part'])}（最大的一类工作是 "
-            f"{v['category']}，{fmt.pct(v['category_share'])}）"
+            f"{fmt.pct(v['part_share'])} 在{PARTS.get(v['part'], v['part'])}（最大的一类工作是"
+            f"{_category(v)}，{fmt.pct(v['category_share'])}）"
         )
     if v["part"] in PER_STEP:
         text += f"：{PER_STEP[v['part']]}，所以这部分开销不随批大小增长"
@@ -406,7 +435,7 @@ def _small_batch(v: dict) -> str:
 
 def _large_batch(v: dict) -> str:
     text = (
-        f"{_where(v)}，批大小 {v['bs']}：{v['category']} 占 {fmt.ms(v['ms'])} 毫秒一步的 "
+        f"{_where(v)}，批大小 {v['bs']}：{_category(v)}占 {fmt.ms(v['ms'])} 毫秒一步的 "
         f"{fmt.pct(v['category_share'])}，每张图像的计算超过了每步的固定开销"
     )
     if v["peak"] is None or v["peak"] != v["peak"]:  # no peak measured
@@ -459,7 +488,8 @@ SENTENCES: dict[str, Callable[[dict], str]] = {
     "not_profiled": lambda v: "本次运行没有进行性能分析：没有算子或批大小方面的结论。",
     "time_goes": lambda v: (
         f"{_where(v)}，批大小 {v['bs']}：{fmt.us(v['step_us'])} 微秒的一步中 "
-        f"{fmt.pct(v['part_share'])} 在 {v['part']}，{v['category']} 是最大的一类工作"
+        f"{fmt.pct(v['part_share'])} 在{PARTS.get(v['part'], v['part'])}，"
+        f"{_category(v)}是最大的一类工作"
         f"（{fmt.pct(v['category_share'])}）；{fmt.pct(v['outside'])} 不在任何算子内"
         "（Python 与分发）。"
     ),
@@ -530,10 +560,15 @@ def _translated(blocks: list[Block]) -> list[Block]:
     for b in blocks:
         if isinstance(b, Table):
             rows = [
-                [c.replace("**total**", "**合计**").replace(fmt.NOT_MEASURED, "未测量") for c in r]
+                [
+                    CELLS.get(c, c)
+                    .replace("**total**", "**合计**")
+                    .replace(fmt.NOT_MEASURED, "未测量")
+                    for c in r
+                ]
                 for r in b.rows
             ]
-            out.append(Table([HEADERS.get(h, h) for h in b.header], rows, b.numeric))
+            out.append(Table([HEADERS.get(h, CELLS.get(h, h)) for h in b.header], rows, b.numeric))
         elif isinstance(b, Figure):
             out.append(Figure(b.path, CAPTIONS.get(b.path.stem, b.caption)))
         elif isinstance(b, Details):

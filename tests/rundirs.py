@@ -63,3 +63,51 @@ def write_profile_results(paths: RunPaths, op_stats: pd.DataFrame, throughput: l
                 "execution": execution(device, prec, int(threads)),
             },
         )
+
+
+def profiled_run(
+    root: Path,
+    configs: list[tuple[str, int, int]],
+    schedule,
+    limits: bool = False,
+    ladder: tuple[int, ...] = (),
+) -> RunPaths:
+    """A real, tiny run directory at ``root / "run"``, measured here: a 200-image MNIST in
+    torchvision's layout, a dry-run manifest, each (device, batch size, threads) of ``configs``
+    profiled with ``schedule``, optionally the machine's limits (at each config's threads) and
+    a 1-thread CPU step-time ladder over ``ladder``'s batch sizes, then compared."""
+    from lab1.compare import combine_and_compare
+    from lab1.data import prepare_dataset
+    from lab1.limits import measure_limits
+    from lab1.profiling import profile_config
+    from lab1.stepmodel import time_ladder
+    from lab1.tables import LIMITS_SCHEMA, STEP_TIMES_SCHEMA
+    from tests.conftest import write_mnist_layout
+
+    write_mnist_layout(root / "datasets")
+    info = prepare_dataset("mnist", root / "datasets", root / "data")
+    paths = start_run(root / "run", parameters={"runs_dir": str(root), "dry_run": True})
+    for device, batch_size, threads in configs:
+        if limits:
+            rows = measure_limits(device, threads, "run")
+            write_parquet(rows, LIMITS_SCHEMA, paths.limits_part(device, threads))
+        result = profile_config(
+            info.path,
+            "mnist",
+            device,
+            batch_size,
+            paths,
+            "run",
+            schedule,
+            seed=1,
+            lr=1.0,
+            threads=threads,
+        )
+        write_json(paths.profile_result(device, "fp32", batch_size, threads), result)
+    if ladder:
+        rows = time_ladder(
+            info.path, "mnist", "cpu", 1, "run", seed=1, lr=1.0, sizes=ladder, steps=1
+        )
+        write_parquet(rows, STEP_TIMES_SCHEMA, paths.ladder_part("cpu", 1))
+    combine_and_compare(paths, "run")
+    return paths

@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from rundirs import profiled_run
 
 from lab1 import environment
-from lab1.compare import combine_and_compare, comparison_table, top_ops
+from lab1.compare import comparison_table, top_ops
 from lab1.config import ProfileSchedule
 from lab1.identity import ConfigId, Label, labels, ordered
-from lab1.profiling import profile_config
 from lab1.report import findings, words, zh
 from lab1.rundir import RunPaths
 from lab1.tables import COMPARISON_SCHEMA, OP_STATS_SCHEMA, read_parquet, write_parquet
@@ -30,27 +30,7 @@ OTHER = "b0b0b0b0b0b0"  # the second machine's id, as its own run's tables would
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     """A real run directory: cpu fp32 at 1 thread, batch 4, profiled and compared here."""
-    from lab1.atomic import write_json
-    from lab1.config import Lab1Config
-    from lab1.data import prepare_dataset
-    from lab1.manifest import Manifest, write_manifest
-    from tests.conftest import write_mnist_layout
-
-    root = tmp_path_factory.mktemp("identity")
-    write_mnist_layout(root / "datasets")
-    info = prepare_dataset("mnist", root / "datasets", root / "data")
-    paths = RunPaths(root / "run")
-    paths.root.mkdir()
-    cfg = Lab1Config(run_name="run", runs_dir=str(root), dry_run=True)
-    write_manifest(
-        paths, Manifest(run_id="run", run_name="run", run_dir=str(paths.root), parameters=cfg)
-    )
-    result = profile_config(
-        info.path, "mnist", "cpu", 4, paths, "run", SMALL, seed=1, lr=1.0, threads=1
-    )
-    write_json(paths.profile_result("cpu", "fp32", 4, 1), result)
-    combine_and_compare(paths, "run")
-    return paths
+    return profiled_run(tmp_path_factory.mktemp("identity"), [("cpu", 4, 1)], SMALL)
 
 
 def _tables(paths: RunPaths) -> tuple[pd.DataFrame, list[dict], pd.DataFrame]:

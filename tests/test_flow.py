@@ -98,28 +98,54 @@ def _garbage_data_dir(tmp_path: Path) -> str:
     return str(tmp_path / "garbage")
 
 
+def _main(capsys, *args: str) -> tuple[int, str, str]:
+    """The CLI's main() in this process: (exit status, stdout, stderr). The checks before a
+    run starts need no new interpreter; the entry point itself is run as a process below."""
+    from flows.lab1_flow import main
+
+    capsys.readouterr()  # drop what earlier steps printed
+    try:
+        code = main(list(args))
+    except SystemExit as exc:  # argparse: --help, or an unparsable value
+        code = exc.code
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_bad_input_through_the_entry_point_is_one_line_and_exit_2(tmp_path):
+    """``python flows/lab1_flow.py`` as a user types it: a device this machine lacks (no GPU is
+    visible to the process) is one line on stderr, exit status 2, no traceback, nothing
+    written."""
+    runs = tmp_path / "runs"
+    result = _cli("--offline", "--devices", "cuda", "--runs-dir", str(runs), cwd=tmp_path)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: --devices cuda: no CUDA GPU is"), lines
+    assert "Traceback" not in result.stderr + result.stdout
+    assert not runs.exists()
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
         (["--batch-size", "0"], "--batch-size must be a positive integer"),
         (["--epochs", "-1"], "--epochs must be a positive integer"),
         (["--dataset", "foo"], "--dataset 'foo' is not supported"),
-        (["--devices", "cuda"], "--devices cuda: no CUDA GPU is visible"),
         (["--runs-dir", "/proc/lab1-runs"], "--runs-dir /proc/lab1-runs is not writable"),
         (["--data-dir", "GARBAGE"], "train-images-idx3-ubyte: not an IDX file"),
         (["--run-name", "../../etc"], "--run-name '../../etc' must be"),
     ],
 )
-def test_bad_input_gives_one_clear_line(args, message, tmp_path):
+def test_bad_input_gives_one_clear_line(args, message, tmp_path, capsys):
     args = [_garbage_data_dir(tmp_path) if a == "GARBAGE" else a for a in args]
     runs = tmp_path / "runs"
     if "--runs-dir" not in args:
         args += ["--runs-dir", str(runs)]
-    result = _cli("--offline", "--dry-run", *args, cwd=tmp_path)
-    assert result.returncode == 2
-    lines = result.stderr.strip().splitlines()
+    code, out, err = _main(capsys, "--offline", "--dry-run", *args)
+    assert code == 2
+    lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], lines
-    assert "Traceback" not in result.stderr + result.stdout
+    assert "Traceback" not in err + out
     assert not runs.exists() or not any(runs.iterdir())  # nothing half-written
 
 
@@ -133,7 +159,7 @@ def _read_only_mount(path: Path) -> bool:
 
 
 @pytest.mark.parametrize("kind", ["read-only", "under-a-file"])
-def test_unwritable_runs_dir_is_one_line_and_exit_2(kind, tmp_path):
+def test_unwritable_runs_dir_is_one_line_and_exit_2(kind, tmp_path, capsys):
     """Unwritable for root too: a read-only mount (EROFS; chmod where not root, which root
     ignores) and a path under a regular file (ENOTDIR)."""
     ro = tmp_path / "ro"
@@ -148,11 +174,11 @@ def test_unwritable_runs_dir_is_one_line_and_exit_2(kind, tmp_path):
         ro.mkdir()
         ro.chmod(stat.S_IRUSR | stat.S_IXUSR)
     try:
-        result = _cli("--offline", "--runs-dir", str(ro / "runs"), cwd=tmp_path)
-        lines = result.stderr.strip().splitlines()
-        assert result.returncode == 2 and len(lines) == 1, result.stderr
+        code, out, err = _main(capsys, "--offline", "--runs-dir", str(ro / "runs"))
+        lines = err.strip().splitlines()
+        assert code == 2 and len(lines) == 1, err
         assert lines[0].startswith(f"error: --runs-dir {ro / 'runs'} is not writable: ")
-        assert "Traceback" not in result.stdout
+        assert "Traceback" not in out
         if kind == "under-a-file":
             assert lines[0].endswith("Not a directory") and ro.read_text() == "a file, not a folder"
         else:
@@ -162,9 +188,9 @@ def test_unwritable_runs_dir_is_one_line_and_exit_2(kind, tmp_path):
             subprocess.run(["umount", "-l", str(ro)], capture_output=True)
 
 
-def test_help_lists_the_typed_options(tmp_path):
-    result = _cli("--help", cwd=tmp_path)
-    assert result.returncode == 0
+def test_help_lists_the_typed_options(capsys):
+    code, out, _ = _main(capsys, "--help")
+    assert code == 0
     for flag in (
         "--dataset",
         "--data-dir",
@@ -180,7 +206,7 @@ def test_help_lists_the_typed_options(tmp_path):
         "--run-name",
         "--dry-run",
     ):
-        assert flag in result.stdout
+        assert flag in out
 
 
 @pytest.mark.parametrize(
@@ -190,12 +216,12 @@ def test_help_lists_the_typed_options(tmp_path):
         (["--run-name", "missing", "--resume"], "--resume: no run 'missing'"),
     ],
 )
-def test_run_names_are_never_clobbered(args, message, tmp_path):
+def test_run_names_are_never_clobbered(args, message, tmp_path, capsys):
     runs = tmp_path / "runs"
     (runs / "taken").mkdir(parents=True)
     (runs / "taken" / "keep.txt").write_text("another run's file")
-    result = _cli("--offline", "--runs-dir", str(runs), *args, cwd=tmp_path)
-    assert result.returncode == 2 and message in result.stderr, result.stderr
+    code, _, err = _main(capsys, "--offline", "--runs-dir", str(runs), *args)
+    assert code == 2 and message in err, err
     assert sorted(p.name for p in runs.iterdir()) == ["taken"]
     assert (runs / "taken" / "keep.txt").read_text() == "another run's file"
 

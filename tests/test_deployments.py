@@ -102,6 +102,7 @@ def test_cpu_deployment_runs_the_pipeline_on_a_cpu_worker(deployed, tmp_path):
         "offline": True,
         "dry_run": True,
         "batch_sizes": [4],
+        "cpu_threads": ["1"],
         "runs_dir": str(runs),
         "run_name": "deployed",
     }

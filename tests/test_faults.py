@@ -62,6 +62,13 @@ def data_dir(tmp_path_factory) -> Path:
     return root
 
 
+@pytest.fixture(scope="session")
+def api_env(prefect_server) -> dict:
+    """The environment of a CLI that reports to the session's Prefect server, as after
+    `make server`: runs whose subject is not the temporary server skip starting one each."""
+    return _env(PREFECT_API_URL=prefect_server.url)
+
+
 def _args(data_dir: Path, runs: Path, name: str, *more: str) -> list[str]:
     return [
         "--offline",
@@ -76,37 +83,50 @@ def _args(data_dir: Path, runs: Path, name: str, *more: str) -> list[str]:
         "cpu",
         "--batch-sizes",
         "2",
+        "--cpu-threads",
+        "1",
         *more,
     ]
 
 
 @pytest.fixture(scope="session")
-def completed(data_dir, tmp_path_factory) -> tuple[Path, list[str]]:
+def completed(data_dir, tmp_path_factory, api_env) -> tuple[Path, list[str]]:
     """One completed dry run, shared by the resume tests."""
     runs = tmp_path_factory.mktemp("faults-runs")
     args = _args(data_dir, runs, "done")
-    result = _cli(*args)
+    result = _cli(*args, env=api_env)
     assert result.returncode == 0, result.stderr[-3000:]
     return runs / "done", args
 
 
-def test_resume_with_differing_settings_is_refused_in_one_line(completed):
+def _main(capsys, *args: str) -> tuple[int, list[str]]:
+    """The CLI's main() in this process, for refusals made before any run starts (the entry
+    point as a process is tested in test_flow): (exit status, stderr's lines)."""
+    from flows.lab1_flow import main
+
+    capsys.readouterr()
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    assert "Traceback" not in out + err, err
+    return code, [line for line in err.splitlines() if line.strip()]
+
+
+def test_resume_with_differing_settings_is_refused_in_one_line(completed, capsys):
     run, args = completed
-    result = _cli(*args, "--resume", "--batch-size", "32", "--lr", "0.5")
-    assert result.returncode == 2
-    lines = _extra(result)
+    code, lines = _main(capsys, *args, "--resume", "--batch-size", "32", "--lr", "0.5")
+    assert code == 2
     assert len(lines) == 1 and lines[0].startswith("error: --resume done"), lines
     assert "--batch-size 64 → 32" in lines[0] and "--lr 1.0 → 0.5" in lines[0]
     assert _manifest(run)["status"] == "completed"  # refused before anything was touched
 
 
-def test_truncated_checkpoint_is_set_aside_and_the_run_resumes(completed):
+def test_truncated_checkpoint_is_set_aside_and_the_run_resumes(completed, api_env):
     run, args = completed
     ckpt = run / "checkpoints"
     (ckpt / "epoch_2.pt").write_bytes((ckpt / "epoch_2.pt").read_bytes()[:1000])
     # Another --log-interval: the training task runs again (not from the cache), the rest is
     # reused; the preflight allows it.
-    result = _cli(*args, "--resume", "--log-interval", "5")
+    result = _cli(*args, "--resume", "--log-interval", "5", env=api_env)
     assert result.returncode == 0, result.stderr[-3000:]
     lines = _extra(result)
     assert len(lines) <= 3 and any("epoch_2.pt" in x and "set aside" in x for x in lines), lines
@@ -117,7 +137,7 @@ def test_truncated_checkpoint_is_set_aside_and_the_run_resumes(completed):
 
     for path in ckpt.glob("epoch_*.pt"):  # now none is valid
         path.write_bytes(b"\0" * 100)
-    result = _cli(*args, "--resume", "--log-interval", "7")
+    result = _cli(*args, "--resume", "--log-interval", "7", env=api_env)
     assert result.returncode == 1
     lines = _extra(result)
     assert len(lines) <= 3 and lines[-1].startswith("error: none of the"), lines
@@ -145,7 +165,9 @@ class _GarbageServer:
 
 
 @pytest.mark.parametrize("kind", ["garbage", "refused"])
-def test_unreachable_prefect_api_is_one_line_before_any_run_dir(kind, data_dir, tmp_path):
+def test_unreachable_prefect_api_is_one_line_before_any_run_dir(kind, data_dir, tmp_path, capsys):
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
     if kind == "garbage":
         server = _GarbageServer()
         port = server.port
@@ -153,9 +175,9 @@ def test_unreachable_prefect_api_is_one_line_before_any_run_dir(kind, data_dir, 
         port = free_port()  # nothing listens there
     url = f"http://127.0.0.1:{port}/api"
     runs = tmp_path / "runs"
-    result = _cli(*_args(data_dir, runs, "api"), env=_env(PREFECT_API_URL=url), timeout=60)
-    assert result.returncode == 2
-    lines = _extra(result)
+    with temporary_settings(updates={PREFECT_API_URL: url}):
+        code, lines = _main(capsys, *_args(data_dir, runs, "api"))
+    assert code == 2
     assert len(lines) == 1 and lines[0].startswith("error: ") and url in lines[0], lines
     assert "make server" in lines[0] and "unset PREFECT_API_URL" in lines[0]
     assert not (runs / "api").exists()
@@ -170,7 +192,7 @@ def _tmpfs(path: Path, size_mb: int) -> None:
     )
 
 
-def test_disk_full_is_one_line_leaves_no_temp_file_and_resumes(data_dir, tmp_path):
+def test_disk_full_is_one_line_leaves_no_temp_file_and_resumes(data_dir, tmp_path, api_env):
     runs = tmp_path / "small"
     try:
         _tmpfs(runs, 12)  # a checkpoint (model + optimizer) is 14 MB: it cannot fit
@@ -178,7 +200,7 @@ def test_disk_full_is_one_line_leaves_no_temp_file_and_resumes(data_dir, tmp_pat
         pytest.skip("cannot mount a tmpfs here (needs root and CAP_SYS_ADMIN)")
     try:
         args = _args(data_dir, runs, "full")
-        result = _cli(*args)
+        result = _cli(*args, env=api_env)
         assert result.returncode == 1
         lines = _extra(result)
         assert len(lines) <= 3, lines
@@ -191,7 +213,7 @@ def test_disk_full_is_one_line_leaves_no_temp_file_and_resumes(data_dir, tmp_pat
         assert (run / "data" / "mnist.pt").is_file()  # completed outputs untouched
         # Space is freed: --resume continues and completes.
         subprocess.run(["mount", "-o", "remount,size=80m", str(runs)], check=True)
-        resumed = _cli(*args, "--resume")
+        resumed = _cli(*args, "--resume", env=api_env)
         assert resumed.returncode == 0, resumed.stderr[-3000:]
         assert _manifest(run)["status"] == "completed"
     finally:
@@ -244,9 +266,9 @@ def test_sigterm_stops_at_a_safe_point_and_leaves_no_process(tmp_path):
     assert marked_pids(token) == []  # the temporary Prefect server is gone too
 
 
-def test_two_runs_take_turns_on_the_device(data_dir, tmp_path):
+def test_two_runs_take_turns_on_the_device(data_dir, tmp_path, api_env):
     runs = tmp_path / "runs"
-    env = _env(LAB1_LOCK_DIR=str(tmp_path / "locks"))
+    env = {**api_env, "LAB1_LOCK_DIR": str(tmp_path / "locks")}
     cli = [sys.executable, str(ROOT / "flows" / "lab1_flow.py")]
     sizes = ("--batch-sizes", "1", "2", "4")
     procs = [

@@ -255,7 +255,7 @@ def test_a_successful_cpu_run_prints_no_error_and_a_tensorboard_command_that_wor
 
 
 @pytest.mark.slow
-def test_report_lang_open_report_and_screenshots_through_the_cli(tmp_path):
+def test_report_lang_open_report_and_screenshots_through_the_cli(tmp_path, prefect_server):
     """One dry run with the three report options a user types: a Chinese report, opened in
     "the browser" (BROWSER: a script that notes the URL it was given), with the run's own
     TensorBoard photographed where chromium is installed (CI installs it)."""
@@ -281,7 +281,12 @@ def test_report_lang_open_report_and_screenshots_through_the_cli(tmp_path):
         capture_output=True,
         text=True,
         timeout=600,
-        env={**os.environ, "CUDA_VISIBLE_DEVICES": "", "BROWSER": str(browser)},
+        env={
+            **os.environ,
+            "CUDA_VISIBLE_DEVICES": "",
+            "BROWSER": str(browser),
+            "PREFECT_API_URL": prefect_server.url,  # the session's: `make server`'s path
+        },
     )
     assert result.returncode == 0, result.stderr[-3000:]
     run = runs / "opts"

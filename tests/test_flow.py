@@ -20,7 +20,13 @@ def test_dry_run_flow_completes_with_manifest(prefect_harness, tiny_data_dir, tm
 
     runs = tmp_path / "runs"
     out = lab1_pipeline(
-        data_dir=str(tiny_data_dir), offline=True, runs_dir=str(runs), run_name="t1", dry_run=True
+        data_dir=str(tiny_data_dir),
+        offline=True,
+        runs_dir=str(runs),
+        run_name="t1",
+        dry_run=True,
+        batch_sizes=[2],  # the profiling's breadth is not this test's subject
+        cpu_threads=["1"],
     )
     run = runs / "t1"
     assert out["run_dir"] == str(run)
@@ -245,7 +251,7 @@ def test_a_successful_run_through_the_cli_with_the_report_options(tmp_path):
             sys.executable,
             str(ROOT / "flows" / "lab1_flow.py"),
             *("--offline", "--dry-run", "--data-dir", str(tmp_path / "empty")),
-            *("--runs-dir", str(runs)),
+            *("--runs-dir", str(runs), "--cpu-threads", "1"),
             *("--report-lang", "zh", "--open-report", "--tensorboard-screenshots"),
         ],
         cwd=ROOT,

@@ -65,6 +65,7 @@ def test_the_chinese_report_follows_the_template(both):
     assert at == sorted(at), "headings out of the template's order"
     assert "| GPU(型号，数目) | NVIDIA H100（80.0 GiB）（1 块） |" in md
     assert "**数据子集，不是完整数据集**" in md
+    assert "| 状态 | 已完成 (`completed`) |" in md  # the run's status in words, its code beside
     assert '<html lang="zh-CN">' in Path(paths["report_html"]).read_text()
     assert set(paths["figures"]) >= {"network_graph", "training_curves", "gpu_speedup"}
 

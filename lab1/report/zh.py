@@ -718,12 +718,15 @@ def _summary(d: RunData) -> Section:
     return Section("摘要", [*head, *warn, *lead])
 
 
+STATUS = {"completed": "已完成", "failed": "失败", "interrupted": "已中断", "running": "运行中"}
+
+
 def _run_rows(d: RunData) -> list[Block]:
     """The run and its pipeline timings (the English Run section's tables, in Chinese)."""
     m, p = d.manifest, d.manifest.parameters
     rows = [
         ["运行", fmt.code(m.run_name)],
-        ["状态", m.status],
+        ["状态", f"{STATUS.get(m.status, m.status)} ({fmt.code(m.status)})"],
         ["开始 / 结束 (UTC)", f"{m.started_at or '–'} / {m.finished_at or '–'}"],
         [
             "训练配方",
@@ -736,7 +739,8 @@ def _run_rows(d: RunData) -> list[Block]:
     if m.timings:
         total = sum(m.timings.values())
         trows = [
-            [k, fmt.seconds(v), fmt.pct(v / total if total else None)] for k, v in m.timings.items()
+            [fmt.code(k), fmt.seconds(v), fmt.pct(v / total if total else None)]
+            for k, v in m.timings.items()
         ]
         trows.append(["**合计**", f"**{fmt.seconds(total)}**", ""])
         blocks += [

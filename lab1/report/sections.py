@@ -7,6 +7,7 @@ A part the run did not produce becomes a one-line "not ... in this run" note, ne
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -62,16 +63,22 @@ def run_section(d: RunData) -> Section:
             )
         )
     if m.timings:
-        total = sum(m.timings.values())
-        trows = [
-            [k, fmt.seconds(v), fmt.pct(v / total if total else None)] for k, v in m.timings.items()
-        ]
-        trows.append(["**total**", f"**{fmt.seconds(total)}**", ""])
-        blocks += [
-            "Pipeline tasks, wall clock:",
-            Table(["task", "time", "share"], trows, [False, True, True]),
-        ]
+        table = timings_table(m.timings, ["task", "time", "share"], "total")
+        blocks += ["Pipeline tasks, wall clock:", table]
     return Section("Run", blocks)
+
+
+def timings_table(
+    timings: dict[str, float], header: list[str], total: str, name: Callable[[str], str] = str
+) -> Table:
+    """Each pipeline task's wall-clock time and its share of their sum, then the sum (its row
+    labelled ``total``); task names written through ``name``."""
+    whole = sum(timings.values())
+    rows = [
+        [name(k), fmt.seconds(v), fmt.pct(v / whole if whole else None)] for k, v in timings.items()
+    ]
+    rows.append([f"**{total}**", f"**{fmt.seconds(whole)}**", ""])
+    return Table(header, rows, [False, True, True])
 
 
 def _gpu_line(env: Environment) -> str:

@@ -737,16 +737,8 @@ def _run_rows(d: RunData) -> list[Block]:
     ]
     blocks: list[Block] = [Table(["", "值"], rows)]
     if m.timings:
-        total = sum(m.timings.values())
-        trows = [
-            [fmt.code(k), fmt.seconds(v), fmt.pct(v / total if total else None)]
-            for k, v in m.timings.items()
-        ]
-        trows.append(["**合计**", f"**{fmt.seconds(total)}**", ""])
-        blocks += [
-            "流水线各任务的墙钟时间：",
-            Table(["任务", "时间", "占比"], trows, [False, True, True]),
-        ]
+        table = sections.timings_table(m.timings, ["任务", "时间", "占比"], "合计", fmt.code)
+        blocks += ["流水线各任务的墙钟时间：", table]
     return blocks
 
 

@@ -15,7 +15,7 @@ from lab1 import figures, fmt
 from lab1.analysis import roofline_table
 from lab1.config import ProfileSchedule
 from lab1.report import write_report
-from lab1.tables import SCHEMAS, read_parquet
+from lab1.tables import CONFIG_COLUMNS, SCHEMAS, read_parquet
 from lab1.threads import available_cpus
 
 SMALL = ProfileSchedule(wait=0, warmup=1, active=2, throughput_steps=3)
@@ -43,23 +43,40 @@ def test_the_thread_axis_gives_rows_for_1_and_n_threads(run):
 
 
 def test_achieved_gflops_stay_under_the_measured_peak(run):
-    """At 1 thread (2 threads share the machine with other processes: noisier peaks)."""
+    """What ran on 1 thread stays within twice the fastest matmul this run measured. Not
+    under the 1-thread peak itself: the peak is one short 2048² matmul measurement, and on the
+    2-vCPU AMD EPYC (2026-12-02) it read 52, 58, 52 and 64 GFLOP/s back to back on an idle
+    machine, while conv2 reached 60-70 at 1 thread (mkldnn's conv beats that matmul) and the
+    2-thread peak read 75-106. The bound catches unit errors (×1000); the exact value is
+    checked below by another route."""
     limits = _table(run, "limits")
-    peak = limits[
-        (limits.threads == 1) & (limits.what == "matmul_peak") & (limits.dtype == "float32")
-    ]["value"].iloc[0]
+    fp32 = limits[(limits.what == "matmul_peak") & (limits.dtype == "float32")]
+    peak = fp32[fp32.threads == 1]["value"].iloc[0]
+    fastest = fp32["value"].max()
     cmp = _table(run, "comparison")
     one = cmp[cmp["threads"] == 1]
     assert (one["achieved_gflops"] > 0).all()
-    assert (one["achieved_gflops"] <= 1.1 * peak).all()
+    assert (one["achieved_gflops"] <= 2 * fastest).all()
     assert one["share_of_peak"].tolist() == pytest.approx((one["achieved_gflops"] / peak).tolist())
     roof = _table(run, "roofline")
     roof = roof[roof["threads"] == 1]
     assert {"aten::conv2d", "aten::addmm"} <= set(roof["op_name"])
-    assert (roof["achieved_gflops"] <= 1.1 * peak).all(), roof[["op_name", "achieved_gflops"]]
+    assert (roof["achieved_gflops"] <= 2 * fastest).all(), roof[["op_name", "achieved_gflops"]]
     # conv2's (16,32,26,26) × (64,32,3,3): 2 × 16·64·24·24 · 32·9 FLOPs per call.
     conv2 = roof[roof["input_shapes"].str.startswith("[[16, 32, 26, 26]")].iloc[0]
-    assert conv2["gflop_per_call"] == pytest.approx(2 * 16 * 64 * 24 * 24 * 32 * 9 / 1e9)
+    by_hand = 2 * 16 * 64 * 24 * 24 * 32 * 9
+    assert conv2["gflop_per_call"] == pytest.approx(by_hand / 1e9)
+    # Its achieved GFLOP/s by another route: the hand count × the calls the profiler saw, over
+    # the inclusive CPU time it measured for them (op_stats, µs): FLOP / (µs · 1e3) = GFLOP/s.
+    stats = _table(run, "op_stats")
+    same = (stats[CONFIG_COLUMNS] == conv2[CONFIG_COLUMNS]).all(axis=1)
+    rows = stats[
+        same & (stats.op_name == conv2.op_name) & (stats.input_shapes == conv2.input_shapes)
+    ]
+    (measured,) = rows.itertuples()
+    assert conv2["achieved_gflops"] == pytest.approx(
+        by_hand * measured.calls / (measured.cpu_total_us * 1e3)
+    )
 
 
 def test_the_model_flops_follow_the_layer_table_and_the_step_model_is_fitted(run):

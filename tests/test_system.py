@@ -3,12 +3,14 @@ achieved FLOP/s against the measured peak, the report section."""
 
 import json
 import re
+from collections import Counter
 from pathlib import Path
 
 import matplotlib.text
 import pandas as pd
 import pytest
 from rundirs import profiled_run
+from test_report import NUMBER
 from test_report_zh import _cjk_font_or_skip
 
 from lab1 import figures, fmt
@@ -77,6 +79,33 @@ def test_achieved_gflops_stay_under_the_measured_peak(run):
     assert conv2["achieved_gflops"] == pytest.approx(
         by_hand * measured.calls / (measured.cpu_total_us * 1e3)
     )
+
+
+def test_a_share_over_the_measured_peak_is_explained_in_both_languages(run):
+    """A default run's conv2d reached 116 % of its run's matmul peak (AMD EPYC VM,
+    2026-12-02), and this tiny run's 2-thread conv2d may too: over 100 %, for the step or its
+    best operator, the sentence says why, in English and Chinese; under, it does not."""
+    from lab1.report import findings, words, zh
+
+    cmp, roof = _table(run, "comparison"), _table(run, "roofline")
+    cases = [  # (the steps' share, their heaviest operators' share, explained?)
+        (0.5, 0.9, False),
+        (0.5, 1.16, True),
+        (1.05, 0.9, True),
+    ]
+    for step_share, op_share, explained in cases:
+        said = findings.peak_shares(
+            cmp.assign(share_of_peak=step_share), roof.assign(share_of_peak=op_share)
+        )
+        assert said
+        for f in said:
+            en, cn = words.sentence(f), zh.SENTENCES[f.kind](f.values)
+            assert ("Over 100 % is possible" in en) is explained, en
+            assert ("超过 100 % 是可能的" in cn) is explained, cn
+            assert Counter(NUMBER.findall(en)) == Counter(NUMBER.findall(cn))
+            if op_share > 1:
+                assert "(116.00% of the peak). Over 100 % is possible" in en
+                assert "（峰值的 116.00%）。超过 100 % 是可能的" in cn
 
 
 def test_the_model_flops_follow_the_layer_table_and_the_step_model_is_fitted(run):

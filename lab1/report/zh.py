@@ -256,12 +256,17 @@ def _peak_share(v: dict) -> str:
         f"{_where(v)}，批大小 {v['bs']}：每步达到 {fmt.gflops(v['gflops'])} GFLOP/s，为实测 fp32 "
         f"矩阵乘峰值的 {fmt.pct(v['share'])}"
     )
-    if v["op"] is None:
-        return text + "。"
-    return text + (
-        f"；最好的算子 {fmt.code(v['op'])} 达到 {fmt.gflops(v['op_gflops'])} GFLOP/s"
-        f"（峰值的 {fmt.pct(v['op_share'])}）。"
-    )
+    if v["op"] is not None:
+        text += (
+            f"；最好的算子 {fmt.code(v['op'])} 达到 {fmt.gflops(v['op_gflops'])} GFLOP/s"
+            f"（峰值的 {fmt.pct(v['op_share'])}）"
+        )
+    if v["over_peak"]:
+        text += (
+            "。超过 100 % 是可能的：峰值只是一次短时的矩阵乘测量，不是机器的上限；"
+            "分块更好的内核会超过它，机器繁忙时它也会偏低"
+        )
+    return text + "。"
 
 
 def _fixed_cost(v: dict) -> str:

@@ -35,9 +35,8 @@ from lab1.atomic import write_json  # noqa: E402
 from lab1.compare import combine_and_compare  # noqa: E402
 from lab1.config import LADDER, ProfileSchedule  # noqa: E402
 from lab1.data import prepare_dataset  # noqa: E402
-from lab1.devices import cpu_flags  # noqa: E402
-from lab1.environment import cpu_model  # noqa: E402
 from lab1.limits import measure_limits  # noqa: E402
+from lab1.machine import cpu_flags, cpu_model  # noqa: E402
 from lab1.profiling import profile_config  # noqa: E402
 from lab1.rundir import RunPaths  # noqa: E402
 from lab1.stepmodel import time_ladder  # noqa: E402

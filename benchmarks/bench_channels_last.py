@@ -27,7 +27,7 @@ from lab1.allocator import keep_heap_mapped  # noqa: E402
 from lab1.config import Lab1Config  # noqa: E402
 from lab1.data import load_tensors, prepare_dataset  # noqa: E402
 from lab1.devices import bf16_missing  # noqa: E402
-from lab1.environment import cpu_model  # noqa: E402
+from lab1.machine import cpu_model  # noqa: E402
 from lab1.train import setup_training  # noqa: E402
 
 D = Lab1Config(run_name="bench")  # the recipe's defaults, never restated here

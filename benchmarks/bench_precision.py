@@ -32,8 +32,8 @@ import torch  # noqa: E402
 
 from lab1.config import Lab1Config  # noqa: E402
 from lab1.data import DEBIAN_FASHION_DIR, prepare_dataset  # noqa: E402
-from lab1.devices import bf16_missing, cpu_flags  # noqa: E402
-from lab1.environment import cpu_model  # noqa: E402
+from lab1.devices import bf16_missing  # noqa: E402
+from lab1.machine import cpu_flags, cpu_model  # noqa: E402
 from lab1.train import Recipe, train_and_log  # noqa: E402
 
 CASES = {"mnist": 14, "fashion-mnist": 3}  # dataset → epochs

@@ -568,7 +568,7 @@ def format_flow(flow: dict) -> str:
 
 
 def machine() -> dict:
-    from lab1.environment import cpu_model
+    from lab1.machine import cpu_model
 
     return {
         "python": platform.python_version(),

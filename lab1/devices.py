@@ -1,4 +1,5 @@
-"""Turn the user's device list into torch devices that really exist here."""
+"""Turn the user's device list into torch devices that really exist here, and say what each can
+run natively (bf16). What the machine *is* comes from lab1.machine; this module decides."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from collections.abc import Iterable
 
 import torch
 
+from lab1 import machine
 from lab1.errors import DeviceError
 
 # CPU flags (Linux /proc/cpuinfo) of native bf16 arithmetic: AVX512-BF16 dot products, AMX tiles.
@@ -72,36 +74,26 @@ def device_name(device: str) -> str:
         return torch.cuda.get_device_name(dev)
     if dev.type == "mps":
         return "Apple MPS"
-    from lab1.environment import cpu_model
-
-    return cpu_model()
-
-
-def cpu_flags() -> set[str] | None:
-    """The CPU's feature flags as Linux lists them; None where /proc/cpuinfo (or its flags line)
-    is absent (macOS, Windows): unknown, not "no flags"."""
-    from lab1.environment import PROC_CPUINFO
-
-    try:
-        text = PROC_CPUINFO.read_text()
-    except OSError:
-        return None
-    line = next((ln for ln in text.splitlines() if ln.startswith("flags")), None)
-    return None if line is None else set(line.partition(":")[2].split())
+    return machine.cpu_model()
 
 
 def bf16_missing(device: str) -> str | None:
     """Why ``device`` cannot train in native bf16, in a few words; None when it can."""
     dev = torch.device(device)
     if dev.type == "cuda":
-        if not torch.cuda.is_available():
-            return "no CUDA GPU is visible to torch"
-        if torch.cuda.is_bf16_supported(including_emulation=False):
+        # The device's own compute capability (cuda:1 may differ from cuda:0); bf16 tensor
+        # cores start at 8.0 (Ampere). A described machine's GPUs answer for themselves.
+        gpus = machine.gpus()
+        index = dev.index or 0
+        if index >= len(gpus):
+            return "no CUDA GPU is visible to torch" if not gpus else f"no GPU {dev} here"
+        gpu = gpus[index]
+        major = int(gpu.capability.split(".")[0]) if gpu.capability else 0
+        if major >= 8:
             return None
-        name = torch.cuda.get_device_name(dev)
-        return f"{name} has no native bf16 (it needs compute capability 8.0+)"
+        return f"{gpu.name} has no native bf16 (it needs compute capability 8.0+)"
     if dev.type == "cpu":
-        flags = cpu_flags()
+        flags = machine.cpu_flags()
         if flags is None:
             return (
                 "could not determine whether this CPU has native bf16 (its feature flags are "

@@ -4,115 +4,19 @@ machine's id that every measured table row carries."""
 from __future__ import annotations
 
 import hashlib
-import os
 import platform
-import socket
-import subprocess
-import sys
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 
 import torch
 
+from lab1 import machine
 from lab1.allocator import glibc
-from lab1.devices import cpu_flags
+from lab1.devices import device_name
 from lab1.exclusive import busy_seconds
 
 PACKAGES = ("torch", "torchvision", "prefect", "tensorboard", "pyarrow", "numpy", "mlxtend")
-# Linux's own sources; elsewhere the portable ones below, and what has none stays unknown (None).
-PROC_CPUINFO = Path("/proc/cpuinfo")
-PROC_MEMINFO = Path("/proc/meminfo")
-
-
-def _sysctl(name: str) -> str | None:
-    """``sysctl -n name`` on macOS (machdep.cpu.brand_string, hw.memsize), None elsewhere."""
-    if platform.system() != "Darwin":
-        return None
-    try:
-        out = subprocess.run(
-            ["sysctl", "-n", name], capture_output=True, text=True, timeout=5, check=True
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout.strip() or None
-
-
-def _windows_cpu_name() -> str | None:
-    if sys.platform != "win32":
-        return None
-    try:
-        import winreg
-
-        key = r"HARDWARE\DESCRIPTION\System\CentralProcessor\0"
-        with winreg.OpenKey(winreg.HKEY_LOCAL_MACHINE, key) as k:
-            return str(winreg.QueryValueEx(k, "ProcessorNameString")[0]).strip() or None
-    except OSError:
-        return None
-
-
-def cpu_model() -> str:
-    """The CPU's marketing name: /proc/cpuinfo (Linux), sysctl (macOS), the registry (Windows),
-    else whatever platform knows (an architecture at worst, never a blank)."""
-    try:
-        for line in PROC_CPUINFO.read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return (
-        _sysctl("machdep.cpu.brand_string")
-        or _windows_cpu_name()
-        or platform.processor()
-        or platform.machine()
-    )
-
-
-def _windows_memory_bytes() -> int | None:
-    if sys.platform != "win32":
-        return None
-    import ctypes
-
-    class MemoryStatusEx(ctypes.Structure):  # GlobalMemoryStatusEx's MEMORYSTATUSEX
-        _fields_ = [
-            ("dwLength", ctypes.c_ulong),
-            ("dwMemoryLoad", ctypes.c_ulong),
-            ("ullTotalPhys", ctypes.c_ulonglong),
-            ("ullAvailPhys", ctypes.c_ulonglong),
-            ("ullTotalPageFile", ctypes.c_ulonglong),
-            ("ullAvailPageFile", ctypes.c_ulonglong),
-            ("ullTotalVirtual", ctypes.c_ulonglong),
-            ("ullAvailVirtual", ctypes.c_ulonglong),
-            ("ullAvailExtendedVirtual", ctypes.c_ulonglong),
-        ]
-
-    status = MemoryStatusEx(dwLength=ctypes.sizeof(MemoryStatusEx))
-    if not ctypes.windll.kernel32.GlobalMemoryStatusEx(ctypes.byref(status)):
-        return None
-    return int(status.ullTotalPhys)
-
-
-def _sysconf_memory_bytes() -> int | None:
-    try:
-        pages, size = os.sysconf("SC_PHYS_PAGES"), os.sysconf("SC_PAGE_SIZE")
-    except (AttributeError, ValueError, OSError):  # no os.sysconf, or not this name here
-        return None
-    return pages * size if pages > 0 and size > 0 else None
-
-
-def _memory_bytes() -> int | None:
-    """Physical memory: /proc/meminfo, sysctl hw.memsize, Windows' GlobalMemoryStatusEx or
-    sysconf; None where none answers."""
-    try:
-        for line in PROC_MEMINFO.read_text().splitlines():
-            if line.startswith("MemTotal:"):
-                return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    memsize = _sysctl("hw.memsize")
-    if memsize is not None and memsize.isdigit():
-        return int(memsize)
-    return _windows_memory_bytes() or _sysconf_memory_bytes()
 
 
 def _os_name() -> str:
@@ -137,34 +41,11 @@ def package_versions() -> dict[str, str | None]:
 
 
 def gpus() -> list[dict]:
-    if not torch.cuda.is_available():
-        return []
-    out = []
-    for i in range(torch.cuda.device_count()):
-        p = torch.cuda.get_device_properties(i)
-        out.append(
-            {
-                "index": i,
-                "name": p.name,
-                "memory_bytes": p.total_memory,
-                "capability": f"{p.major}.{p.minor}",
-            }
-        )
-    return out
-
-
-def gpu_models() -> list[str]:
-    """The machine's GPU models, one entry per GPU: the NVIDIA driver's list where it has one
-    (every GPU of the machine, whatever CUDA_VISIBLE_DEVICES hides from this process, so a
-    worker that sees one GPU and a flow that sees all agree on the machine), else torch's."""
-    models = []
-    for info in sorted(Path("/proc/driver/nvidia/gpus").glob("*/information")):
-        try:
-            lines = info.read_text().splitlines()
-        except OSError:
-            continue
-        models += [ln.split(":", 1)[1].strip() for ln in lines if ln.startswith("Model:")]
-    return models or [g["name"] for g in gpus()]
+    """The GPUs as the environment table lists them (lab1.machine reads or is described)."""
+    return [
+        {"index": i, "name": g.name, "memory_bytes": g.memory_bytes, "capability": g.capability}
+        for i, g in enumerate(machine.gpus())
+    ]
 
 
 def machine_key(cpu: str, cores: int | None, gpu_list: list[str], hostname: str) -> str:
@@ -178,14 +59,14 @@ def machine_id() -> str:
     """This machine's id (machine_key of what it is now): the same on every call and in every
     process of the machine, different on another machine or after a CPU or GPU change. The
     one source of the ``machine_id`` column (measured_on) and of the manifest's."""
-    return machine_key(cpu_model(), os.cpu_count(), gpu_models(), socket.gethostname())
+    return machine_key(
+        machine.cpu_model(), machine.logical_cores(), machine.gpu_models(), machine.hostname()
+    )
 
 
 def measured_on(device: str) -> dict[str, str]:
     """Where a row was measured, as its columns: this machine's id, the device and its model.
     Every measuring module (profiling, the ladder, the limits) takes them from here."""
-    from lab1.devices import device_name  # devices imports this module
-
     return {"machine_id": machine_id(), "device": device, "device_name": device_name(device)}
 
 
@@ -214,6 +95,9 @@ class Environment:
     machine_id: str | None = None
     # What this system has no source for (UNMEASURED keys): its values are None, never a guess.
     unmeasured: list[str] = field(default_factory=list)
+    # True where LAB1_MACHINE described the machine (lab1.machine): the table is the
+    # description's, the measurements the real machine's; the report says so.
+    described: bool = False
 
 
 # What has a Linux-only source (or none for a device), in the report's order; the words for
@@ -230,7 +114,7 @@ UNMEASURED = (
 def unmeasured_here(memory_bytes: int | None) -> list[str]:
     """The UNMEASURED keys this system lacks a source for (device_time: decided per run)."""
     gaps = {
-        "cpu_flags": cpu_flags() is None,
+        "cpu_flags": machine.cpu_flags() is None,
         "contention": busy_seconds() is None,
         "allocator": not glibc(),
         "memory": memory_bytes is None,
@@ -239,13 +123,13 @@ def unmeasured_here(memory_bytes: int | None) -> list[str]:
 
 
 def capture_environment() -> Environment:
-    gpu_list, memory = gpus(), _memory_bytes()
+    gpu_list, memory = gpus(), machine.memory_bytes()
     return Environment(
         os=_os_name(),
         kernel=platform.release(),
         machine=platform.machine(),
-        cpu_model=cpu_model(),
-        vcpus=os.cpu_count(),
+        cpu_model=machine.cpu_model(),
+        vcpus=machine.logical_cores(),
         memory_bytes=memory,
         torch_threads=torch.get_num_threads(),
         python=platform.python_version(),
@@ -255,8 +139,9 @@ def capture_environment() -> Environment:
         cudnn_version=torch.backends.cudnn.version() if torch.cuda.is_available() else None,
         gpu_count=len(gpu_list),
         gpus=gpu_list,
-        hostname=socket.gethostname(),
-        gpu_models=gpu_models(),
+        hostname=machine.hostname(),
+        gpu_models=machine.gpu_models(),
         machine_id=machine_id(),
         unmeasured=unmeasured_here(memory),
+        described=machine.described() is not None,
     )

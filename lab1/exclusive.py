@@ -28,7 +28,7 @@ from pathlib import Path
 import torch
 from filelock import FileLock, Timeout
 
-from lab1 import interrupt
+from lab1 import interrupt, machine
 from lab1.atomic import write_json
 from lab1.config import default_lock_dir
 from lab1.rundir import device_tag
@@ -93,16 +93,13 @@ def device_lock(device: str, holder: str) -> Iterator[None]:
         flock.release()
 
 
-PROC_STAT = Path("/proc/stat")  # Linux only
-
-
 def busy_seconds() -> float | None:
     """CPU seconds all processes have run (user, nice, system, irq, softirq, steal), or None
-    where /proc/stat does not exist."""
-    try:
-        fields = PROC_STAT.read_text().splitlines()[0].split()[1:9]
-    except OSError:
+    where /proc/stat does not exist (lab1.machine)."""
+    text = machine.proc_stat_text()
+    if text is None:
         return None
+    fields = text.splitlines()[0].split()[1:9]
     user, nice, system, _idle, _iowait, irq, softirq, steal = map(int, fields)
     return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
 

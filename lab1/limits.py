@@ -21,8 +21,9 @@ from collections.abc import Callable
 
 import torch
 
-from lab1.devices import bf16_missing, cpu_flags, synchronize
+from lab1.devices import bf16_missing, synchronize
 from lab1.environment import measured_on
+from lab1.machine import cpu_flags
 from lab1.threads import using_threads
 
 MATMUL_N = {"cpu": 2048, "cuda": 8192}  # 17 / 1,100 GFLOP per product (1024 underrates 2 threads)

@@ -13,7 +13,31 @@ import numpy as np
 import pytest
 
 from lab1 import data
+from lab1.machine import ENV_VAR
 from lab1.train import Recipe
+
+
+def pytest_configure(config):
+    """LAB1_TEST_MACHINE=<name of tests/machines.py's MACHINES>: the whole session sees that
+    machine (set before any test, so module-level reads and subprocesses see it too)."""
+    import os
+
+    name = os.environ.get("LAB1_TEST_MACHINE")
+    if name:
+        from machines import MACHINES
+
+        if name not in MACHINES:
+            raise pytest.UsageError(f"LAB1_TEST_MACHINE={name}: not one of {sorted(MACHINES)}")
+        os.environ[ENV_VAR] = MACHINES[name].to_json()
+
+
+def pytest_report_header(config):
+    import os
+
+    from lab1.machine import cpu_model
+
+    where = "described by LAB1_MACHINE" if os.environ.get(ENV_VAR) else "read"
+    return f"lab1 machine: {cpu_model()} ({where})"
 
 
 def synthetic_split(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:

@@ -73,11 +73,13 @@ def profiled_run(
     ladder: tuple[int, ...] = (),
 ) -> RunPaths:
     """A real, tiny run directory at ``root / "run"``, measured here: a 200-image MNIST in
-    torchvision's layout, a dry-run manifest, each (device, batch size, threads) of ``configs``
+    torchvision's layout, a dry-run manifest with this machine's environment (as the flow
+    captures it), each (device, batch size, threads) of ``configs``
     profiled with ``schedule``, optionally the machine's limits (at each config's threads) and
     a 1-thread CPU step-time ladder over ``ladder``'s batch sizes, then compared."""
     from lab1.compare import combine_and_compare
     from lab1.data import prepare_dataset
+    from lab1.environment import capture_environment
     from lab1.limits import measure_limits
     from lab1.profiling import profile_config
     from lab1.stepmodel import time_ladder
@@ -87,6 +89,7 @@ def profiled_run(
     write_mnist_layout(root / "datasets")
     info = prepare_dataset("mnist", root / "datasets", root / "data")
     paths = start_run(root / "run", parameters={"runs_dir": str(root), "dry_run": True})
+    update_manifest(paths, environment=capture_environment())
     for device, batch_size, threads in configs:
         if limits:
             rows = measure_limits(device, threads, "run")

@@ -4,20 +4,24 @@ and read correctly in both languages and never merge with this machine's."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from machines import GIB, describe
 from rundirs import profiled_run
 
-from lab1 import environment
+from lab1 import environment, machine
 from lab1.compare import comparison_table, top_ops
 from lab1.config import ProfileSchedule
 from lab1.identity import ConfigId, Label, labels, ordered
+from lab1.machine import Gpu, Machine
 from lab1.report import findings, words, zh
 from lab1.rundir import RunPaths
 from lab1.tables import COMPARISON_SCHEMA, OP_STATS_SCHEMA, read_parquet, write_parquet
@@ -168,18 +172,23 @@ def test_a_gpu_of_another_machine_is_not_compared_with_this_cpu(run):
 
 
 def test_the_machine_id_is_stable_and_changes_with_the_cpu_or_the_gpu_count(monkeypatch):
-    monkeypatch.setattr(environment, "cpu_model", lambda: "Test CPU 9000")
-    monkeypatch.setattr(environment, "gpu_models", lambda: ["NVIDIA H200"])
-    monkeypatch.setattr(environment.socket, "gethostname", lambda: "lab-host")
+    h200 = Gpu("NVIDIA H200", 141 * GIB, "9.0")
+    lab = Machine("Test CPU 9000", frozenset({"avx2"}), 8, 64 * GIB, "lab-host", gpus=(h200,))
+    describe(monkeypatch, lab)
     base = environment.machine_id()
     assert environment.machine_id() == base
-    monkeypatch.setattr(environment, "gpu_models", lambda: ["NVIDIA H200", "NVIDIA H200"])
+    # By another route: the 12 hex digits of the SHA-256 of the lines the id promises.
+    text = "Test CPU 9000\n8\nNVIDIA H200\nlab-host"
+    assert base == hashlib.sha256(text.encode()).hexdigest()[:12]
+    describe(monkeypatch, replace(lab, gpus=(h200, h200)))
     two_gpus = environment.machine_id()
-    monkeypatch.setattr(environment, "cpu_model", lambda: "Other CPU 7000")
+    describe(monkeypatch, replace(lab, cpu_model="Other CPU 7000"))
     other_cpu = environment.machine_id()
     assert len({base, two_gpus, other_cpu}) == 3
-    monkeypatch.setattr(environment.socket, "gethostname", lambda: "another-host")
+    describe(monkeypatch, replace(lab, hostname="another-host"))
     assert environment.machine_id() not in {base, two_gpus, other_cpu}
+    describe(monkeypatch, replace(lab, memory_bytes=128 * GIB))  # more memory: the same machine
+    assert environment.machine_id() == base
 
 
 def test_the_machine_id_is_the_same_in_another_process_and_in_the_manifest():
@@ -189,7 +198,7 @@ def test_the_machine_id_is_the_same_in_another_process_and_in_the_manifest():
     assert out.stdout.strip() == environment.machine_id()
     captured = environment.capture_environment()
     assert captured.machine_id == environment.machine_id()
-    assert captured.hostname and captured.gpu_models == environment.gpu_models()
+    assert captured.hostname and captured.gpu_models == machine.gpu_models()
 
 
 def test_a_table_written_before_rows_carried_the_machine_is_one_clear_error(run, tmp_path):

@@ -1,12 +1,12 @@
 """The machine's limits: real microbenchmarks, and bf16 skipped (never faked) where absent."""
 
 import math
-from pathlib import Path
 
 import pytest
 import torch
+from machines import cpu_has_native_bf16_here, describe
 
-from lab1 import devices, limits
+from lab1 import limits
 from lab1.tables import LIMITS_SCHEMA, to_arrow
 
 
@@ -32,25 +32,20 @@ def test_microbenchmarks_return_positive_finite_values(cpu_rows):
     assert 0.05 < got[("float32", "dispatch_floor")]["value"] < 1_000
 
 
-def _cpuinfo_flags() -> set[str]:
-    """This CPU's flags, read here from /proc/cpuinfo (not through lab1.limits)."""
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("flags"):
-            return set(line.split(":", 1)[1].split())
-    return set()
-
-
-@pytest.mark.skipif(not Path("/proc/cpuinfo").is_file(), reason="reads Linux's /proc/cpuinfo")
 def test_bf16_is_measured_only_where_native(cpu_rows):
+    """This machine's flags as the test reads them (/proc/cpuinfo, or the session's
+    description): a number where bf16 is native, none where it is absent or unknown."""
     bf16 = next(r for r in cpu_rows if r["dtype"] == "bfloat16")
-    if _cpuinfo_flags() & {"amx_bf16", "avx512_bf16"}:
+    native = cpu_has_native_bf16_here()
+    if native:
         assert math.isfinite(bf16["value"]) and 1 < bf16["value"] < 100_000
     else:
-        assert bf16["value"] is None and bf16["note"].startswith("not supported")
+        assert bf16["value"] is None
+        assert bf16["note"].startswith("not supported" if native is False else "not measured")
 
 
 def test_a_cpu_without_native_bf16_gets_no_number(monkeypatch):
-    monkeypatch.setattr(devices, "cpu_flags", lambda: {"avx2", "fma"})
+    describe(monkeypatch, "intel-laptop")
     measured = []
     monkeypatch.setattr(
         limits, "matmul_gflops", lambda dev, dtype, n, b: measured.append(dtype) or 1.0

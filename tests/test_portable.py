@@ -24,6 +24,7 @@ from lab1 import (
     exclusive,
     fmt,
     limits,
+    machine,
     profiling,
     report,
     viewer,
@@ -31,6 +32,7 @@ from lab1 import (
 from lab1.analysis import roofline_table
 from lab1.compare import combine_and_compare
 from lab1.errors import DeviceError
+from lab1.machine import ENV_VAR
 from lab1.report import findings, grids
 from lab1.rundir import RunPaths
 
@@ -39,10 +41,12 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.fixture
 def no_proc(monkeypatch, tmp_path):
-    """A system without /proc (macOS, Windows): every /proc path lab1 reads is missing."""
-    monkeypatch.setattr(environment, "PROC_CPUINFO", tmp_path / "no-cpuinfo")
-    monkeypatch.setattr(environment, "PROC_MEMINFO", tmp_path / "no-meminfo")
-    monkeypatch.setattr(exclusive, "PROC_STAT", tmp_path / "no-stat")
+    """A system without /proc (macOS, Windows): every /proc path lab1 reads is missing. The
+    real readers are exercised (no description), with their Linux sources taken away."""
+    monkeypatch.delenv(ENV_VAR, raising=False)
+    monkeypatch.setattr(machine, "PROC_CPUINFO", tmp_path / "no-cpuinfo")
+    monkeypatch.setattr(machine, "PROC_MEMINFO", tmp_path / "no-meminfo")
+    monkeypatch.setattr(machine, "PROC_STAT", tmp_path / "no-stat")
 
 
 # --------------------------------------------------------------------------- no fcntl
@@ -122,28 +126,28 @@ def test_cpu_model_and_memory_come_from_sysctl_on_macos(no_proc, monkeypatch):
         assert cmd[:2] == ["sysctl", "-n"]
         return subprocess.CompletedProcess(cmd, 0, stdout=answers[cmd[2]], stderr="")
 
-    monkeypatch.setattr(environment.platform, "system", lambda: "Darwin")
-    monkeypatch.setattr(environment.subprocess, "run", sysctl)
-    assert environment.cpu_model() == "Apple M2 Pro"
-    assert environment._memory_bytes() == 16 * 2**30
+    monkeypatch.setattr(machine.platform, "system", lambda: "Darwin")
+    monkeypatch.setattr(machine.subprocess, "run", sysctl)
+    assert machine.cpu_model() == "Apple M2 Pro"
+    assert machine.memory_bytes() == 16 * 2**30
 
 
 def test_memory_is_unknown_when_no_source_answers(no_proc, monkeypatch):
-    monkeypatch.setattr(environment.platform, "system", lambda: "Darwin")
+    monkeypatch.setattr(machine.platform, "system", lambda: "Darwin")
 
     def failing(cmd, **kw):
         raise FileNotFoundError("sysctl")
 
-    monkeypatch.setattr(environment.subprocess, "run", failing)
-    monkeypatch.delattr(environment.os, "sysconf")
-    monkeypatch.setattr(environment.platform, "processor", lambda: "")
-    monkeypatch.setattr(environment.platform, "machine", lambda: "arm64")
-    assert environment._memory_bytes() is None
-    assert environment.cpu_model() == "arm64"  # the architecture at worst, never a blank
+    monkeypatch.setattr(machine.subprocess, "run", failing)
+    monkeypatch.delattr(machine.os, "sysconf")
+    monkeypatch.setattr(machine.platform, "processor", lambda: "")
+    monkeypatch.setattr(machine.platform, "machine", lambda: "arm64")
+    assert machine.memory_bytes() is None
+    assert machine.cpu_model() == "arm64"  # the architecture at worst, never a blank
 
 
 def test_bf16_is_refused_as_undetermined_without_cpu_flags(no_proc):
-    assert devices.cpu_flags() is None
+    assert machine.cpu_flags() is None
     with pytest.raises(DeviceError) as err:
         devices.check_precision("cpu", {"fp32", "bf16"})
     assert "could not determine whether this CPU has native bf16" in str(err.value)
@@ -153,7 +157,7 @@ def test_bf16_is_refused_as_undetermined_without_cpu_flags(no_proc):
 
 def test_what_this_system_lacks_is_listed_in_the_environment(no_proc, monkeypatch):
     monkeypatch.setattr(allocator.platform, "libc_ver", lambda: ("", ""))  # musl, macOS, …
-    monkeypatch.setattr(environment, "_memory_bytes", lambda: None)
+    monkeypatch.setattr(machine, "memory_bytes", lambda: None)
     env = environment.capture_environment()
     assert env.unmeasured == ["cpu_flags", "contention", "allocator", "memory"]
     assert env.memory_bytes is None

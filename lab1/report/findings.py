@@ -55,6 +55,7 @@ KINDS = (
     "profile_vs_training",
     "execution_differs",
     "unmeasured",
+    "described_machine",
     # the summary at the top of the report (summary below)
     "summary_ran",
     "summary_machine",
@@ -134,6 +135,15 @@ def unmeasured(manifest: Manifest, comparison: pd.DataFrame | None) -> list[Find
             gaps.add("device_time")
     items = [k for k in UNMEASURED if k in gaps]
     return [Finding("unmeasured", {"items": items})] if items else []
+
+
+def described_machine(manifest: Manifest) -> list[Finding]:
+    """A run whose machine was described (LAB1_MACHINE), not read: its environment table is the
+    description's, its measurements this machine's. Said, so no reader takes one for the other."""
+    env = manifest.environment
+    if env is None or not env.described:
+        return []
+    return [Finding("described_machine", {"cpu": env.cpu_model})]
 
 
 def layers(rows: list[dict]) -> list[Finding]:

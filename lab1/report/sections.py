@@ -130,6 +130,7 @@ def environment_section(d: RunData) -> Section:
     ]
     table = Table(["component", "version / model"], rows)
     gaps = findings.unmeasured(d.manifest, d.tables["comparison"])
+    gaps += findings.described_machine(d.manifest)
     blocks = [
         table,
         *[Note(words.sentence(f)) for f in gaps],

@@ -180,6 +180,13 @@ def _unmeasured(v: dict) -> str:
     )
 
 
+def _described_machine(v: dict) -> str:
+    return (
+        f"This machine was described by LAB1_MACHINE ({v['cpu']}), not read from the hardware: "
+        "the table above is the description; the measurements were made on the real machine."
+    )
+
+
 def _not_profiled(v: dict) -> str:
     return "Not profiled in this run: no operator or batch-size findings."
 
@@ -438,6 +445,7 @@ SENTENCES: dict[str, Callable[[dict], str]] = {
     "profiler_overhead": _profiler_overhead,
     "contended": _contended,
     "unmeasured": _unmeasured,
+    "described_machine": _described_machine,
     "not_profiled": _not_profiled,
     "time_goes": _time_goes,
     "peak_share": _peak_share,

@@ -490,6 +490,10 @@ SENTENCES: dict[str, Callable[[dict], str]] = {
     ),
     "contended": _contended,
     "unmeasured": _unmeasured,
+    "described_machine": lambda v: (
+        f"本机由 LAB1_MACHINE 描述（{v['cpu']}），而不是从硬件读取：上表是该描述，"
+        "测量是在实际的机器上完成的。"
+    ),
     "not_profiled": lambda v: "本次运行没有进行性能分析：没有算子或批大小方面的结论。",
     "time_goes": lambda v: (
         f"{_where(v)}，批大小 {v['bs']}：{fmt.us(v['step_us'])} 微秒的一步中 "
@@ -600,6 +604,7 @@ def _hardware(d: RunData) -> list[Block]:
         ["内存", fmt.nbytes(env.memory_bytes)],
     ]
     gaps = findings.unmeasured(d.manifest, d.tables["comparison"])
+    gaps += findings.described_machine(d.manifest)
     return [Table(["", "配置"], rows), *[Note(SENTENCES[f.kind](f.values)) for f in gaps]]
 
 

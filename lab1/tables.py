@@ -234,7 +234,7 @@ CROSS_COMPARISON_SCHEMA = pa.schema(
         _key("us_per_sample", _F64),
         pa.field("achieved_gflops", _F64),
         pa.field("share_of_peak", _F64),  # of this machine's own fp32 matmul peak
-        _key("contended", pa.bool_()),
+        pa.field("contended", pa.bool_()),  # null: unknown (that run had no /proc/stat)
         # The baseline run's row this row is compared with (lab1.crossrun.match_baseline), and
         # images_per_s / that row's images_per_s; null where the baseline has no such config.
         _key("baseline_run_id", _STR),

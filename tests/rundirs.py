@@ -71,11 +71,12 @@ def profiled_run(
     schedule,
     limits: bool = False,
     ladder: tuple[int, ...] = (),
+    name: str = "run",
 ) -> RunPaths:
-    """A real, tiny run directory at ``root / "run"``, measured here: a 200-image MNIST in
-    torchvision's layout, a dry-run manifest with this machine's environment (as the flow
-    captures it), each (device, batch size, threads) of ``configs``
-    profiled with ``schedule``, optionally the machine's limits (at each config's threads) and
+    """A real, tiny run directory at ``root / name`` (its run id), measured here: a 200-image
+    MNIST in torchvision's layout, a dry-run manifest with this machine's environment (as the
+    flow captures it), each (device, batch size, threads) of ``configs`` profiled with
+    ``schedule``, optionally the machine's limits (at each config's threads) and
     a 1-thread CPU step-time ladder over ``ladder``'s batch sizes, then compared."""
     from lab1.compare import combine_and_compare
     from lab1.data import prepare_dataset
@@ -88,11 +89,11 @@ def profiled_run(
 
     write_mnist_layout(root / "datasets")
     info = prepare_dataset("mnist", root / "datasets", root / "data")
-    paths = start_run(root / "run", parameters={"runs_dir": str(root), "dry_run": True})
+    paths = start_run(root / name, parameters={"runs_dir": str(root), "dry_run": True})
     update_manifest(paths, environment=capture_environment())
     for device, batch_size, threads in configs:
         if limits:
-            rows = measure_limits(device, threads, "run")
+            rows = measure_limits(device, threads, name)
             write_parquet(rows, LIMITS_SCHEMA, paths.limits_part(device, threads))
         result = profile_config(
             info.path,
@@ -100,7 +101,7 @@ def profiled_run(
             device,
             batch_size,
             paths,
-            "run",
+            name,
             schedule,
             seed=1,
             lr=1.0,
@@ -109,8 +110,8 @@ def profiled_run(
         write_json(paths.profile_result(device, "fp32", batch_size, threads), result)
     if ladder:
         rows = time_ladder(
-            info.path, "mnist", "cpu", 1, "run", seed=1, lr=1.0, sizes=ladder, steps=1
+            info.path, "mnist", "cpu", 1, name, seed=1, lr=1.0, sizes=ladder, steps=1
         )
         write_parquet(rows, STEP_TIMES_SCHEMA, paths.ladder_part("cpu", 1))
-    combine_and_compare(paths, "run")
+    combine_and_compare(paths, name)
     return paths

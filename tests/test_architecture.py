@@ -191,3 +191,94 @@ def test_no_test_helper_is_named_after_the_runs_folder():
 
     folder = Path(Lab1Config().runs_dir).name
     assert not (ROOT / "tests" / f"{folder}.py").exists()
+
+
+def _lab1_modules() -> dict[str, Path]:
+    return {
+        ".".join(p.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__"): p
+        for p in sorted((ROOT / "lab1").rglob("*.py"))
+    }
+
+
+def import_graph(modules: dict[str, Path]) -> dict[str, set[str]]:
+    """Module → the lab1 modules it imports, at the top or inside a function (an import moved
+    into a function to dodge a circle is still a circle). ``from lab1.report import words``
+    imports the submodule ``lab1.report.words``, not the package's __init__."""
+    graph: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+        edges = set()
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+            if isinstance(node, ast.Import):
+                edges |= {a.name for a in node.names}
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    parts = package.split(".")[: len(package.split(".")) - node.level + 1]
+                    base = ".".join([*parts, *([node.module] if node.module else [])])
+                edges |= {
+                    f"{base}.{a.name}" if f"{base}.{a.name}" in modules else base
+                    for a in node.names
+                }
+        graph[name] = {e for e in edges if e in modules and e != name}
+    return graph
+
+
+def circles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Every strongly connected set of two or more modules (Tarjan's algorithm), sorted."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[list[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        for w in sorted(graph[v]):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            part = []
+            while True:
+                w = stack.pop()
+                part.append(w)
+                if w == v:
+                    break
+            if len(part) > 1:
+                found.append(sorted(part))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return sorted(found)
+
+
+def test_the_circle_finder_sees_a_circle_through_a_function_level_import(tmp_path):
+    pkg = tmp_path / "lab1"
+    (pkg / "report").mkdir(parents=True)
+    (pkg / "__init__.py").write_text("")
+    (pkg / "a.py").write_text("from lab1.b import x\n")
+    (pkg / "b.py").write_text("def x():\n    from lab1 import c\n")
+    (pkg / "c.py").write_text("import lab1.a\n")
+    (pkg / "report" / "__init__.py").write_text("from lab1.report import words\n")
+    (pkg / "report" / "words.py").write_text("from . import grids\n")
+    (pkg / "report" / "grids.py").write_text("from lab1.report import words\n")
+    modules = {
+        ".".join(p.relative_to(tmp_path).with_suffix("").parts).removesuffix(".__init__"): p
+        for p in sorted(pkg.rglob("*.py"))
+    }
+    assert circles(import_graph(modules)) == [
+        ["lab1.a", "lab1.b", "lab1.c"],
+        ["lab1.report.grids", "lab1.report.words"],
+    ]
+
+
+def test_lab1_has_no_import_circle():
+    """devices decides, environment records, machine reads: one direction (issue 25)."""
+    graph = import_graph(_lab1_modules())
+    assert circles(graph) == []
+    assert "lab1.machine" in graph["lab1.devices"] and "lab1.devices" in graph["lab1.environment"]
+    assert graph["lab1.machine"] == {"lab1.errors"}

@@ -131,7 +131,7 @@ def test_the_report_shows_where_the_time_goes(run):
 # mathtext tick labels ($\mathdefault{10^{2}}$). The machine's own names (its CPU and GPU
 # models) are not listed here: they are taken from what the run recorded (names_in).
 LATIN_IN_ZH = re.compile(
-    r"aten::\w+|\bCPU\b|\bCUDA\b|\bGPU\b|GFLOP/s|GB/s|\bFLOP\b|\bB\b|\bNLL\b|Adadelta|"
+    r"aten::\w+|\b\w+Backward\d+\b|\bCPU\b|\bCUDA\b|\bGPU\b|GFLOP/s|GB/s|\bFLOP\b|\bB\b|\bNLL\b|Adadelta|"
     r"StepLR|log-softmax|Dropout|\$\\mathdefault\{[^$]*\}\$"
 )
 

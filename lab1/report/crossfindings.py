@@ -68,7 +68,7 @@ def differences(runs: pd.DataFrame, cmp: pd.DataFrame) -> list[Finding]:
     if runs["code_version"].nunique(dropna=False) > 1:
         versions = [[r.run_id, r.code_version] for r in runs.itertuples()]
         out.append(Finding("code_versions", {"versions": versions}))
-    busy = cmp[cmp["contended"]]
+    busy = cmp[cmp["contended"].fillna(False).astype(bool)]  # null: unknown, not busy
     if len(busy):
         counts = busy.groupby("run_id", sort=False).size()
         out.append(

@@ -48,10 +48,13 @@ def _timer(dev: torch.device) -> Callable[[Callable[[], None]], float]:
     if dev.type == "cuda":
 
         def timed(fn: Callable[[], None]) -> float:
-            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-            start.record()
-            fn()
-            end.record()
+            # Events made and recorded with dev selected: on its current stream, not cuda:0's.
+            with torch.cuda.device(dev):
+                start = torch.cuda.Event(enable_timing=True)
+                end = torch.cuda.Event(enable_timing=True)
+                start.record()
+                fn()
+                end.record()
             end.synchronize()
             return start.elapsed_time(end) / 1e3
 

@@ -214,11 +214,12 @@ class GraphedStep(TrainStep):
         return self._loss
 
     def _side_stream_step(self, x: torch.Tensor, y: torch.Tensor, idx: torch.Tensor):
-        stream = torch.cuda.Stream(x.device)
-        stream.wait_stream(torch.cuda.current_stream(x.device))
-        with torch.cuda.stream(stream):
-            loss = self._eager(x, y, idx)
-        torch.cuda.current_stream(x.device).wait_stream(stream)
+        with torch.cuda.device(x.device):  # cuda:N's streams, whatever device is current
+            stream = torch.cuda.Stream(x.device)
+            stream.wait_stream(torch.cuda.current_stream(x.device))
+            with torch.cuda.stream(stream):
+                loss = self._eager(x, y, idx)
+            torch.cuda.current_stream(x.device).wait_stream(stream)
         # Three steps per run: a full sync makes the side stream's allocations safe to reuse.
         torch.cuda.synchronize(x.device)
         return loss
@@ -226,14 +227,17 @@ class GraphedStep(TrainStep):
     def _capture(self, x: torch.Tensor, y: torch.Tensor) -> bool:
         groups = self.optimizer.param_groups
         floats = [g["lr"] for g in groups]
-        graph = torch.cuda.CUDAGraph()
         # .grad = None, so backward allocates the gradients from the graph's private pool.
         self.optimizer.zero_grad(set_to_none=True)
         try:
             for group, lr in zip(groups, self._lrs, strict=True):
                 group["lr"] = lr
-            with torch.cuda.graph(graph):
-                loss = self._body(x, y, self._idx)
+            # The graph and its capture stream on the step's device: torch.cuda.graph's own
+            # default stream is made once, on whichever device was current (cuda:0).
+            with torch.cuda.device(x.device):
+                graph = torch.cuda.CUDAGraph()
+                with torch.cuda.graph(graph, stream=torch.cuda.Stream(x.device)):
+                    loss = self._body(x, y, self._idx)
         except Exception as exc:  # any capture failure: the eager step is always correct
             log.warning("CUDA graph capture failed, training eagerly instead: %s", exc)
             self.failed = True

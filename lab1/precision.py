@@ -27,6 +27,19 @@ def autocast(device: torch.device, precision: str) -> torch.autocast:
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
 
 
+def tf32_math(dev: torch.device) -> tuple[bool, bool]:
+    """(convolutions, matmuls) that run in TF32 on ``dev`` when a step asks for fp32.
+
+    The reference runs what PyTorch does by default and says so: on a CUDA GPU of compute
+    capability 8.0+ (Ampere and newer), cuDNN's convolutions use TF32 (10-bit mantissa inputs,
+    torch.backends.cudnn.allow_tf32 is True by default) while matmuls stay full fp32
+    (torch.backends.cuda.matmul.allow_tf32 is False). Elsewhere there is no TF32: (False, False).
+    The capability is the device's own (``dev``), never device 0's."""
+    if dev.type != "cuda" or torch.cuda.get_device_capability(dev)[0] < 8:
+        return False, False
+    return bool(torch.backends.cudnn.allow_tf32), bool(torch.backends.cuda.matmul.allow_tf32)
+
+
 def use_channels_last(
     device: torch.device, precision: str = "fp32", requested: bool | None = None
 ) -> bool:

@@ -29,7 +29,7 @@ from torch.profiler import record_function
 from lab1.allocator import keep_heap_mapped
 from lab1.data import normalized_images
 from lab1.model import Net
-from lab1.precision import autocast, use_channels_last
+from lab1.precision import autocast, tf32_math, use_channels_last
 
 log = logging.getLogger("lab1.step")
 
@@ -52,6 +52,10 @@ class Execution:
     heap_kept_mapped: bool | None
     threads: int  # torch's intra-op threads while the step runs
     cudnn_benchmark: bool  # cuDNN autotuning (CUDA only; False elsewhere)
+    # fp32 work that runs in TF32 (lab1.precision.tf32_math): PyTorch's default on CUDA 8.0+
+    # is TF32 convolutions and full-fp32 matmuls. False off CUDA (and in records made before).
+    tf32_convolutions: bool = False
+    tf32_matmuls: bool = False
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -335,6 +339,7 @@ def build_steps(
         heap_kept_mapped=heap,
         threads=torch.get_num_threads(),
         cudnn_benchmark=cudnn,
+        **dict(zip(("tf32_convolutions", "tf32_matmuls"), tf32_math(dev), strict=True)),
     )
     return Steps(execution, model, optimizer, train, InferenceStep(model, precision))
 

@@ -200,3 +200,55 @@ def test_bf16_dry_run_flow_trains_in_bf16_and_compares_with_fp32(
     assert (
         "Each bf16 config (torch.autocast) beside the fp32 one" in (run / "report.md").read_text()
     )
+
+
+def _describe_gpu(monkeypatch, capability: tuple[int, int]) -> list:
+    """The seam for a CUDA device on a machine without one: torch.cuda's capability query
+    answers ``capability`` and records which device it was asked about."""
+    asked = []
+
+    def get_device_capability(dev=None):
+        asked.append(torch.device(dev).index)
+        return capability
+
+    monkeypatch.setattr(torch.cuda, "get_device_capability", get_device_capability)
+    return asked
+
+
+@pytest.mark.parametrize(
+    ("capability", "cudnn_tf32", "matmul_tf32", "expected"),
+    [
+        ((8, 0), True, False, (True, False)),  # PyTorch's defaults on an A100 / H100
+        ((9, 0), False, False, (False, False)),  # TF32 convolutions turned off
+        ((9, 0), True, True, (True, True)),
+        ((7, 5), True, True, (False, False)),  # a T4 has no TF32, whatever the flags say
+    ],
+)
+def test_tf32_follows_pytorchs_settings_on_the_gpu_that_runs(
+    monkeypatch, capability, cudnn_tf32, matmul_tf32, expected
+):
+    from lab1.precision import tf32_math
+
+    asked = _describe_gpu(monkeypatch, capability)
+    before = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    try:  # process-wide flags (cuBLAS's is a property monkeypatch cannot save): set, restored
+        torch.backends.cudnn.allow_tf32 = cudnn_tf32
+        torch.backends.cuda.matmul.allow_tf32 = matmul_tf32
+        got = tf32_math(torch.device("cuda:1"))
+    finally:
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = before
+    assert got == expected
+    assert asked == [1]  # the device that runs, not device 0
+    assert tf32_math(torch.device("cpu")) == (False, False)
+
+
+@pytest.mark.parametrize("tf32", [(True, False), (False, False)])
+def test_the_execution_record_says_whether_convolutions_ran_in_tf32(monkeypatch, tf32):
+    """The Execution that build_steps returns carries what tf32_math says of its device (the
+    CUDA answer is described through the seam; the steps themselves are built on the CPU)."""
+    from lab1 import step
+
+    monkeypatch.setattr(step, "tf32_math", lambda dev: tf32)
+    e = step.build_steps("cpu", "fp32", lr=1.0, seed=1, threads=1).execution
+    assert (e.tf32_convolutions, e.tf32_matmuls) == tf32
+    assert step.Execution(**e.to_dict()) == e  # what the manifest writes reads back

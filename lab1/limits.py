@@ -4,7 +4,9 @@ Three short microbenchmarks, on the device and thread count the profiling uses:
 
 * ``matmul_peak``: dense square matmul GFLOP/s (2·n³ FLOPs per product), best of the
   repetitions that fit the time budget, in float32 and, where the device has native support,
-  bfloat16 (elsewhere a row with no value and the reason: never an emulated number);
+  bfloat16 (elsewhere a row with no value and the reason: never an emulated number); on a GPU
+  whose fp32 convolutions run in TF32 (lab1.precision.tf32_math) also "tfloat32", the peak
+  those fp32 configs are held against (lab1.analysis.matmul_peaks);
 * ``memory_bandwidth``: GB/s of a large tensor copy (read + write = 2 × its bytes), larger
   than the last-level cache so it measures DRAM, not cache;
 * ``dispatch_floor``: µs per call of a one-element in-place add: the framework's fixed cost per
@@ -23,6 +25,7 @@ import torch
 
 from lab1.devices import bf16_missing, cpu_flags, synchronize
 from lab1.environment import measured_on
+from lab1.precision import tf32_math
 from lab1.threads import using_threads
 
 MATMUL_N = {"cpu": 2048, "cuda": 8192}  # 17 / 1,100 GFLOP per product (1024 underrates 2 threads)
@@ -89,6 +92,17 @@ def matmul_gflops(dev: torch.device, dtype: torch.dtype, n: int, budget_s: float
     return 2 * n**3 / seconds / 1e9
 
 
+def tf32_matmul_gflops(dev: torch.device, n: int, budget_s: float) -> float:
+    """The fp32 matmul peak with TF32 allowed (cuBLAS's flag, set for the measurement only):
+    the peak an fp32 step whose convolutions run in TF32 is held against."""
+    before = torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = True
+    try:
+        return matmul_gflops(dev, torch.float32, n, budget_s)
+    finally:
+        torch.backends.cuda.matmul.allow_tf32 = before
+
+
 def copy_gbps(dev: torch.device, nbytes: int, budget_s: float) -> float:
     src = torch.ones(nbytes // 4, device=dev)  # float32; ones: pages really mapped
     dst = torch.empty_like(src)
@@ -128,6 +142,10 @@ def measure_limits(device: str, threads: int, run_id: str) -> list[dict]:
                 f"{n}×{n} torch.mm, best repetition",
             )
         ]
+        if tf32_math(dev)[0]:  # fp32 configs' convolutions run in TF32 here (PyTorch's default)
+            note = f"{n}×{n} torch.mm with TF32 allowed (fp32 convolutions run in TF32 here)"
+            tf32 = tf32_matmul_gflops(dev, n, BUDGET_S)
+            rows.append(_row(base, "tfloat32", "matmul_peak", tf32, "GFLOP/s", note))
         why_not = bf16_support(dev)
         bf16 = None if why_not else matmul_gflops(dev, torch.bfloat16, n, BUDGET_S)
         note = why_not or f"{n}×{n} torch.mm, best repetition"

@@ -84,3 +84,25 @@ def test_gpu_timings_record_their_events_on_the_measured_gpu(monkeypatch):
     assert fake.devices("record") == [1, 1]
     assert ran_on == [1]
     assert fake.current == 0  # the caller's device is selected again afterwards
+
+
+def test_a_gpu_with_tf32_convolutions_gets_a_tf32_matmul_peak(monkeypatch):
+    """Issue 28: where fp32 convolutions run in TF32 (described through lab1.precision's seam:
+    this CPU has none), the limits add a "tfloat32" matmul peak measured with cuBLAS's TF32
+    flag on, and leave the flag as it was."""
+    flags = []
+
+    def gflops(dev, dtype, n, budget):
+        flags.append((dtype, torch.backends.cuda.matmul.allow_tf32))
+        return 100.0 if not torch.backends.cuda.matmul.allow_tf32 else 400.0
+
+    monkeypatch.setattr(limits, "tf32_math", lambda dev: (True, False))
+    monkeypatch.setattr(limits, "matmul_gflops", gflops)
+    monkeypatch.setattr(limits, "copy_gbps", lambda *a: 1.0)
+    monkeypatch.setattr(limits, "dispatch_us", lambda *a: 1.0)
+    before = torch.backends.cuda.matmul.allow_tf32
+    rows = limits.measure_limits("cpu", 1, "r")
+    got = {r["dtype"]: r["value"] for r in rows if r["what"] == "matmul_peak"}
+    assert got["float32"] == 100.0 and got["tfloat32"] == 400.0
+    assert (torch.float32, True) in flags and (torch.float32, False) in flags
+    assert torch.backends.cuda.matmul.allow_tf32 == before

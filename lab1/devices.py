@@ -90,13 +90,19 @@ def cpu_flags() -> set[str] | None:
     return None if line is None else set(line.partition(":")[2].split())
 
 
+def cuda_native_bf16(dev: torch.device) -> bool:
+    """Native bf16 on this CUDA device (compute capability 8.0+), asked of ``dev`` itself:
+    torch.cuda.is_bf16_supported() answers for the current device (cuda:0) only."""
+    return torch.cuda.get_device_capability(dev)[0] >= 8
+
+
 def bf16_missing(device: str) -> str | None:
     """Why ``device`` cannot train in native bf16, in a few words; None when it can."""
     dev = torch.device(device)
     if dev.type == "cuda":
         if not torch.cuda.is_available():
             return "no CUDA GPU is visible to torch"
-        if torch.cuda.is_bf16_supported(including_emulation=False):
+        if cuda_native_bf16(dev):
             return None
         name = torch.cuda.get_device_name(dev)
         return f"{name} has no native bf16 (it needs compute capability 8.0+)"

@@ -252,3 +252,18 @@ def test_the_execution_record_says_whether_convolutions_ran_in_tf32(monkeypatch,
     e = step.build_steps("cpu", "fp32", lr=1.0, seed=1, threads=1).execution
     assert (e.tf32_convolutions, e.tf32_matmuls) == tf32
     assert step.Execution(**e.to_dict()) == e  # what the manifest writes reads back
+
+
+def test_bf16_support_is_asked_of_the_gpu_that_runs_not_device_0(monkeypatch):
+    """Issue 28: torch.cuda.is_bf16_supported() answers for the current device (cuda:0); a
+    machine with an A100 as cuda:0 and a T4 as cuda:1 (described through the seam) must refuse
+    bf16 on cuda:1 and accept it on cuda:0."""
+    caps = {0: (8, 0), 1: (7, 5)}
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda **kw: True)  # device 0's answer
+    monkeypatch.setattr(
+        torch.cuda, "get_device_capability", lambda dev=None: caps[torch.device(dev).index]
+    )
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda dev=None: "Tesla T4")
+    assert bf16_missing("cuda:0") is None
+    assert "Tesla T4 has no native bf16" in bf16_missing("cuda:1")

@@ -8,8 +8,9 @@ profiler's FLOP counts and inclusive times), limits (lab1.limits), step_model
   (the backward pass computes two products per forward one: gradients of inputs and of
   weights), and the profiler's (with_flops counts conv2d, mm, addmm, add and mul, but not
   convolution_backward, so it undercounts a train step);
-* achieved GFLOP/s = FLOPs per step / ms_per_step (profiler off), and its share of the fp32
-  matmul peak measured at the same device and thread count;
+* achieved GFLOP/s = FLOPs per step / ms_per_step (profiler off), and its share of the
+  matmul peak of the arithmetic it ran in, measured at the same device and thread count
+  (``matmul_peaks``: bf16's for bf16, TF32's for fp32 where convolutions ran in TF32);
 * roofline points: each operator with a FLOP count and ≥ 1 % of its config's time, its
   arithmetic intensity (FLOPs per byte of its inputs and output, at the element size of the
   dtype it runs in: ``element_bytes``) against its achieved GFLOP/s (FLOPs over its inclusive
@@ -44,13 +45,24 @@ INCLUSIVE = {"self_cpu": "cpu_total_us", "self_device": "device_total_us"}
 LIMIT_KEYS = ("machine_id", "device", "threads")  # what a limit is measured on
 
 
-def peaks(limits: pd.DataFrame | None, what: str = "matmul_peak") -> dict[tuple, float]:
-    """(machine_id, device, threads) → the fp32 limit ``what`` (GFLOP/s, GB/s or µs)."""
+def peaks(
+    limits: pd.DataFrame | None, what: str = "matmul_peak", dtype: str = "float32"
+) -> dict[tuple, float]:
+    """(machine_id, device, threads) → the limit ``what`` (GFLOP/s, GB/s or µs) in ``dtype``."""
     if limits is None:
         return {}
-    rows = limits[(limits["what"] == what) & (limits["dtype"] == "float32")]
+    rows = limits[(limits["what"] == what) & (limits["dtype"] == dtype)]
     rows = rows.dropna(subset=["value"])
     return {(r.machine_id, r.device, int(r.threads)): float(r.value) for r in rows.itertuples()}
+
+
+def matmul_peaks(limits: pd.DataFrame | None) -> dict[tuple, float]:
+    """(machine_id, device, threads, precision) → the matmul peak that precision's step is
+    held against: bf16 → the bfloat16 peak; fp32 → the TF32 peak where the limits measured
+    one (lab1.limits does on a GPU whose fp32 convolutions run in TF32), else the fp32 one."""
+    fp32, tf32, bf16 = (peaks(limits, dtype=t) for t in ("float32", "tfloat32", "bfloat16"))
+    out = {(*k, "fp32"): v for k, v in {**fp32, **tf32}.items()}
+    return out | {(*k, "bf16"): v for k, v in bf16.items()}
 
 
 def _limit_key(row) -> tuple:
@@ -104,9 +116,9 @@ def flops_columns(
         out["model_gflop_per_step"] = math.nan
         gflop = out["profiler_gflop_per_step"]
     out["achieved_gflops"] = gflop / (out["ms_per_step"] / 1e3)
-    peak = peaks(limits)
+    peak = matmul_peaks(limits)
     out["share_of_peak"] = [
-        a / peak.get(_limit_key(r), math.nan)
+        a / peak.get((*_limit_key(r), r.precision), math.nan)
         for a, r in zip(out["achieved_gflops"], out.itertuples(), strict=True)
     ]
     # The ladder's fit belongs to the rows of its own config (its precision included).
@@ -150,7 +162,7 @@ def roofline_table(op_stats: pd.DataFrame, limits: pd.DataFrame | None, basis_of
     """ROOFLINE_SCHEMA rows; ``basis_of(device)`` is self_cpu or self_device."""
     config = CONFIG_COLUMNS
     ops = op_stats[op_stats["kind"] == "op"]
-    peak = peaks(limits)
+    peak = matmul_peaks(limits)
     out = []
     for key, g in ops.groupby(config, sort=True):
         named = dict(zip(config, key, strict=True))
@@ -165,7 +177,7 @@ def roofline_table(op_stats: pd.DataFrame, limits: pd.DataFrame | None, basis_of
             elements = sum(_numel(s) for s in shapes) + output_elements(r.op_name, shapes, per_call)
             nbytes = element_bytes(named["precision"], r.op_name) * elements
             achieved = r.flops / (getattr(r, inclusive) * 1e3)
-            p = peak.get(tuple(named[k] for k in LIMIT_KEYS))
+            p = peak.get((*(named[k] for k in LIMIT_KEYS), named["precision"]))
             out.append(
                 {
                     **named,

@@ -14,6 +14,11 @@ minus its children's) is counted once, so the parts are disjoint:
 Step time: on CPU the phase label's own inclusive time; on a GPU the synchronized wall time of
 the profiled steps, and self times are device times (kernels), so "outside any operator" is
 the time the GPU sat idle. Each split sums to the step time, so its shares sum to 1.
+
+On a GPU, autograd runs backward on its own device thread, whose ops the profiler parents only
+to ``autograd::engine::evaluate_function…`` roots on that thread: such a root belongs to the
+step whose labels (on the thread that launched it) span its start, so backward's kernels count
+as "backward", not as idle time.
 """
 
 from __future__ import annotations
@@ -152,17 +157,57 @@ def category(name: str, part: str | None) -> str:
     return "other"
 
 
-def _context(event, phase: str) -> tuple[bool, str | None]:
-    """(inside the phase label, the nearest enclosing part label). An op of autograd's own
-    device thread (GPU backward) has no parent on the step's thread: it is backward work."""
+def _on_thread(event, phase: str):
+    """Along the event's own thread: (inside the phase label, the nearest enclosing part
+    label, the root of its parent chain)."""
     part, e = None, event
-    while e is not None:
+    while True:
         if e.is_user_annotation and part is None and e.name in PARTS:
             part = e.name
         if e.is_user_annotation and e.name == phase:
-            return True, part
+            return True, part, e
+        if e.cpu_parent is None:
+            return False, part, e
         e = e.cpu_parent
-    return False, "backward" if event.name.startswith("autograd::") else None
+
+
+def _label_spans(events, phase: str) -> list[tuple[float, float, int, str | None]]:
+    """(start, end, thread, part) of every part label inside the phase label, and of the
+    phase labels themselves (part None)."""
+    spans = []
+    for e in events:
+        if e.is_user_annotation and (e.name == phase or e.name in PARTS):
+            inside, part, _ = _on_thread(e, phase)
+            if inside:
+                spans.append((e.time_range.start, e.time_range.end, e.thread, part))
+    return spans
+
+
+def _launched_by(root, spans) -> tuple[bool, str | None]:
+    """An autograd::engine root on autograd's device thread (GPU backward) has no parent on
+    the step's thread: the profiler links parents within a thread only. It belongs to the step
+    whose labels span its start on the thread that launched it (the root's forward thread,
+    when the profiler recorded one; else any other thread): (inside the phase, its part)."""
+    start = root.time_range.start
+    fwd = getattr(root, "fwd_thread", 0) or 0
+    found = [
+        (s, part)
+        for s, e, thread, part in spans
+        if s <= start <= e and thread != root.thread and (not fwd or thread == fwd)
+    ]
+    if not found:
+        return False, None
+    parts = [p for _, p in found if p is not None]
+    return True, parts[0] if parts else None
+
+
+def _context(event, phase: str, spans) -> tuple[bool, str | None]:
+    """(inside the phase label, the nearest enclosing part label), following autograd's device
+    thread back to the step's thread for GPU backward ops."""
+    inside, part, root = _on_thread(event, phase)
+    if inside or part is not None or not root.name.startswith("autograd::"):
+        return inside, part
+    return _launched_by(root, spans)
 
 
 def time_split(events, phase: str, basis: str, wall_us: float) -> dict[str, dict[str, float]]:
@@ -170,10 +215,11 @@ def time_split(events, phase: str, basis: str, wall_us: float) -> dict[str, dict
     time (``wall_us``; raised to the operators' sum if that is larger)."""
     parts = dict.fromkeys(PARTS, 0.0)
     cats = dict.fromkeys(OP_CATEGORIES, 0.0)
+    spans = _label_spans(events, phase)
     for e in events:
         if e.device_type != torch.autograd.DeviceType.CPU or e.name == phase:
             continue  # kernels are inside their ops' device time; the phase label is the step
-        inside, part = _context(e, phase)
+        inside, part = _context(e, phase, spans)
         if not inside and (basis == "self_cpu" or part is None):
             continue  # another thread's or another step's event
         t = e.self_cpu_time_total if basis == "self_cpu" else e.self_device_time_total

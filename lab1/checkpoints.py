@@ -117,15 +117,19 @@ def set_aside(path: Path, reason: str) -> Path:
     return aside
 
 
-def load_newest_valid(ckpt_dir: Path, device: torch.device) -> tuple[dict, Path] | None:
+def load_newest_valid(ckpt_dir: Path) -> tuple[dict, Path] | None:
     """The newest checkpoint that verifies and loads, and its path; every newer one that does
-    not is set aside. None when there are no checkpoints; CheckpointError when none is valid."""
+    not is set aside. None when there are no checkpoints; CheckpointError when none is valid.
+
+    Every tensor is loaded onto the CPU, whatever device will train: the RNG states must stay
+    there (torch.set_rng_state takes only a CPU byte tensor), and the model's and optimizer's
+    load_state_dict copy their tensors to the parameters' device themselves."""
     found = checkpoints(ckpt_dir)
     for path in reversed(found):
         reason = _problem(path)
         if reason is None:
             try:
-                return torch.load(path, map_location=device, weights_only=True), path
+                return torch.load(path, map_location="cpu", weights_only=True), path
             except Exception as exc:  # torch raises RuntimeError, pickle errors, EOFError …
                 reason = f"cannot be loaded ({str(exc).splitlines()[0][:120]})"
         set_aside(path, reason)

@@ -81,17 +81,19 @@ def bf16_missing(device: str) -> str | None:
     """Why ``device`` cannot train in native bf16, in a few words; None when it can."""
     dev = torch.device(device)
     if dev.type == "cuda":
-        # The device's own compute capability (cuda:1 may differ from cuda:0); bf16 tensor
+        # The device's own compute capability (cuda:1 may differ from cuda:0;
+        # torch.cuda.is_bf16_supported answers for the current device only); bf16 tensor
         # cores start at 8.0 (Ampere). A described machine's GPUs answer for themselves.
         gpus = machine.gpus()
-        index = dev.index or 0
-        if index >= len(gpus):
-            return "no CUDA GPU is visible to torch" if not gpus else f"no GPU {dev} here"
-        gpu = gpus[index]
-        major = int(gpu.capability.split(".")[0]) if gpu.capability else 0
-        if major >= 8:
+        if not gpus:
+            return "no CUDA GPU is visible to torch"
+        capability = machine.cuda_capability(dev)
+        if capability is None:
+            return f"no GPU {dev} here ({len(gpus)} visible)"
+        if capability[0] >= 8:
             return None
-        return f"{gpu.name} has no native bf16 (it needs compute capability 8.0+)"
+        name = gpus[dev.index or 0].name
+        return f"{name} has no native bf16 (it needs compute capability 8.0+)"
     if dev.type == "cpu":
         flags = machine.cpu_flags()
         if flags is None:

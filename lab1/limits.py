@@ -4,7 +4,9 @@ Three short microbenchmarks, on the device and thread count the profiling uses:
 
 * ``matmul_peak``: dense square matmul GFLOP/s (2·n³ FLOPs per product), best of the
   repetitions that fit the time budget, in float32 and, where the device has native support,
-  bfloat16 (elsewhere a row with no value and the reason: never an emulated number);
+  bfloat16 (elsewhere a row with no value and the reason: never an emulated number); on a GPU
+  whose fp32 convolutions run in TF32 (lab1.precision.tf32_math) also "tfloat32", the peak
+  those fp32 configs are held against (lab1.analysis.matmul_peaks);
 * ``memory_bandwidth``: GB/s of a large tensor copy (read + write = 2 × its bytes), larger
   than the last-level cache so it measures DRAM, not cache;
 * ``dispatch_floor``: µs per call of a one-element in-place add: the framework's fixed cost per
@@ -24,6 +26,7 @@ import torch
 from lab1.devices import bf16_missing, synchronize
 from lab1.environment import measured_on
 from lab1.machine import cpu_flags
+from lab1.precision import tf32_math
 from lab1.threads import using_threads
 
 MATMUL_N = {"cpu": 2048, "cuda": 8192}  # 17 / 1,100 GFLOP per product (1024 underrates 2 threads)
@@ -49,10 +52,13 @@ def _timer(dev: torch.device) -> Callable[[Callable[[], None]], float]:
     if dev.type == "cuda":
 
         def timed(fn: Callable[[], None]) -> float:
-            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-            start.record()
-            fn()
-            end.record()
+            # Events made and recorded with dev selected: on its current stream, not cuda:0's.
+            with torch.cuda.device(dev):
+                start = torch.cuda.Event(enable_timing=True)
+                end = torch.cuda.Event(enable_timing=True)
+                start.record()
+                fn()
+                end.record()
             end.synchronize()
             return start.elapsed_time(end) / 1e3
 
@@ -85,6 +91,17 @@ def matmul_gflops(dev: torch.device, dtype: torch.dtype, n: int, budget_s: float
     out = torch.empty(n, n, device=dev, dtype=dtype)
     seconds = _best(lambda: torch.mm(a, b, out=out), dev, budget_s)
     return 2 * n**3 / seconds / 1e9
+
+
+def tf32_matmul_gflops(dev: torch.device, n: int, budget_s: float) -> float:
+    """The fp32 matmul peak with TF32 allowed (cuBLAS's flag, set for the measurement only):
+    the peak an fp32 step whose convolutions run in TF32 is held against."""
+    before = torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = True
+    try:
+        return matmul_gflops(dev, torch.float32, n, budget_s)
+    finally:
+        torch.backends.cuda.matmul.allow_tf32 = before
 
 
 def copy_gbps(dev: torch.device, nbytes: int, budget_s: float) -> float:
@@ -126,6 +143,10 @@ def measure_limits(device: str, threads: int, run_id: str) -> list[dict]:
                 f"{n}×{n} torch.mm, best repetition",
             )
         ]
+        if tf32_math(dev)[0]:  # fp32 configs' convolutions run in TF32 here (PyTorch's default)
+            note = f"{n}×{n} torch.mm with TF32 allowed (fp32 convolutions run in TF32 here)"
+            tf32 = tf32_matmul_gflops(dev, n, BUDGET_S)
+            rows.append(_row(base, "tfloat32", "matmul_peak", tf32, "GFLOP/s", note))
         why_not = bf16_support(dev)
         bf16 = None if why_not else matmul_gflops(dev, torch.bfloat16, n, BUDGET_S)
         note = why_not or f"{n}×{n} torch.mm, best repetition"

@@ -251,6 +251,17 @@ def gpu_models() -> list[str]:
     return models or [g.name for g in gpus()]
 
 
+def cuda_capability(dev: torch.device) -> tuple[int, int] | None:
+    """The compute capability of CUDA device ``dev`` itself (cuda:1 may be another GPU than
+    cuda:0; ``cuda`` is cuda:0), None where there is no such GPU."""
+    found = gpus()
+    index = dev.index or 0
+    if index >= len(found) or not found[index].capability:
+        return None
+    major, minor = found[index].capability.split(".")
+    return int(major), int(minor)
+
+
 def proc_stat_text() -> str | None:
     """Linux's /proc/stat (every process's CPU time), None where the machine has no /proc."""
     if (m := described()) is not None and not m.linux_proc:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import torch
 
+from lab1 import machine
+
 # channels_last on CPU, measured with benchmarks/bench_channels_last.py (setup_training +
 # train_epoch, the median over 11 pairs of back-to-back blocks of the channels_last / default
 # images/s ratio, glibc's heap kept mapped, 2 threads):
@@ -25,6 +27,20 @@ CPU_CHANNELS_LAST = {"fp32": False, "bf16": True}
 def autocast(device: torch.device, precision: str) -> torch.autocast:
     """The forward pass's arithmetic: bf16 autocast, or (fp32) a disabled, no-op context."""
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
+
+
+def tf32_math(dev: torch.device) -> tuple[bool, bool]:
+    """(convolutions, matmuls) that run in TF32 on ``dev`` when a step asks for fp32.
+
+    The reference runs what PyTorch does by default and says so: on a CUDA GPU of compute
+    capability 8.0+ (Ampere and newer), cuDNN's convolutions use TF32 (10-bit mantissa inputs,
+    torch.backends.cudnn.allow_tf32 is True by default) while matmuls stay full fp32
+    (torch.backends.cuda.matmul.allow_tf32 is False). Elsewhere there is no TF32: (False, False).
+    The capability is the device's own (``dev``), never device 0's."""
+    capability = machine.cuda_capability(dev) if dev.type == "cuda" else None
+    if capability is None or capability[0] < 8:
+        return False, False
+    return bool(torch.backends.cudnn.allow_tf32), bool(torch.backends.cuda.matmul.allow_tf32)
 
 
 def use_channels_last(

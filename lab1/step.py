@@ -29,7 +29,7 @@ from torch.profiler import record_function
 from lab1.allocator import keep_heap_mapped
 from lab1.data import normalized_images
 from lab1.model import Net
-from lab1.precision import autocast, use_channels_last
+from lab1.precision import autocast, tf32_math, use_channels_last
 
 log = logging.getLogger("lab1.step")
 
@@ -52,6 +52,10 @@ class Execution:
     heap_kept_mapped: bool | None
     threads: int  # torch's intra-op threads while the step runs
     cudnn_benchmark: bool  # cuDNN autotuning (CUDA only; False elsewhere)
+    # fp32 work that runs in TF32 (lab1.precision.tf32_math): PyTorch's default on CUDA 8.0+
+    # is TF32 convolutions and full-fp32 matmuls. False off CUDA (and in records made before).
+    tf32_convolutions: bool = False
+    tf32_matmuls: bool = False
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -214,11 +218,12 @@ class GraphedStep(TrainStep):
         return self._loss
 
     def _side_stream_step(self, x: torch.Tensor, y: torch.Tensor, idx: torch.Tensor):
-        stream = torch.cuda.Stream(x.device)
-        stream.wait_stream(torch.cuda.current_stream(x.device))
-        with torch.cuda.stream(stream):
-            loss = self._eager(x, y, idx)
-        torch.cuda.current_stream(x.device).wait_stream(stream)
+        with torch.cuda.device(x.device):  # cuda:N's streams, whatever device is current
+            stream = torch.cuda.Stream(x.device)
+            stream.wait_stream(torch.cuda.current_stream(x.device))
+            with torch.cuda.stream(stream):
+                loss = self._eager(x, y, idx)
+            torch.cuda.current_stream(x.device).wait_stream(stream)
         # Three steps per run: a full sync makes the side stream's allocations safe to reuse.
         torch.cuda.synchronize(x.device)
         return loss
@@ -226,14 +231,17 @@ class GraphedStep(TrainStep):
     def _capture(self, x: torch.Tensor, y: torch.Tensor) -> bool:
         groups = self.optimizer.param_groups
         floats = [g["lr"] for g in groups]
-        graph = torch.cuda.CUDAGraph()
         # .grad = None, so backward allocates the gradients from the graph's private pool.
         self.optimizer.zero_grad(set_to_none=True)
         try:
             for group, lr in zip(groups, self._lrs, strict=True):
                 group["lr"] = lr
-            with torch.cuda.graph(graph):
-                loss = self._body(x, y, self._idx)
+            # The graph and its capture stream on the step's device: torch.cuda.graph's own
+            # default stream is made once, on whichever device was current (cuda:0).
+            with torch.cuda.device(x.device):
+                graph = torch.cuda.CUDAGraph()
+                with torch.cuda.graph(graph, stream=torch.cuda.Stream(x.device)):
+                    loss = self._body(x, y, self._idx)
         except Exception as exc:  # any capture failure: the eager step is always correct
             log.warning("CUDA graph capture failed, training eagerly instead: %s", exc)
             self.failed = True
@@ -331,6 +339,7 @@ def build_steps(
         heap_kept_mapped=heap,
         threads=torch.get_num_threads(),
         cudnn_benchmark=cudnn,
+        **dict(zip(("tf32_convolutions", "tf32_matmuls"), tf32_math(dev), strict=True)),
     )
     return Steps(execution, model, optimizer, train, InferenceStep(model, precision))
 

@@ -59,7 +59,8 @@ OP_STATS_SCHEMA = pa.schema(
         *_CONFIG,
         _key("active_steps", _I32),  # per-step value = total / active_steps
         # op: an aten/autograd operator; annotation: a record_function label (the phase,
-        # forward/loss/backward, Optimizer.step, ProfilerStep*); kernel: a GPU kernel or memcpy.
+        # forward/loss/backward, Optimizer.step, ProfilerStep*); kernel: a GPU kernel or memcpy;
+        # profiler_sync: the profiler's own cudaDeviceSynchronize around each step (lab1.profiling).
         # Annotations and kernels overlap the ops' time, so shares use kind == "op" only.
         _key("kind", _STR),
         _key("op_name", _STR),

@@ -298,7 +298,7 @@ def _load_optimizer(optimizer: torch.optim.Optimizer, saved: dict) -> None:
 def _resume(t: Training, ckpt_dir: Path, recipe: Recipe) -> tuple[list[dict], int, Path | None]:
     """Load the newest valid checkpoint into t if there is one (lab1.checkpoints sets aside
     the ones that are not): (history, first epoch to run, path)."""
-    found = load_newest_valid(ckpt_dir, t.device)
+    found = load_newest_valid(ckpt_dir)
     if found is None:
         return [], 1, None
     state, resumed_from = found

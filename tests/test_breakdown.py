@@ -80,3 +80,68 @@ def test_the_thread_count_is_part_of_the_config(tiny_dataset, tmp_path):
         assert {row["num_threads"] for row in r["throughput"]} == {t}
         assert set(read_parquet(r["op_stats"], OP_STATS_SCHEMA)["threads"]) == {t}
     assert torch.get_num_threads() == before  # restored afterwards
+
+
+class _Event:
+    """The fields of a torch.profiler FunctionEvent that lab1.breakdown reads."""
+
+    def __init__(self, name, thread, start, end, parent=None, device_us=0.0, fwd_thread=0):
+        from types import SimpleNamespace
+
+        self.name, self.thread, self.fwd_thread = name, thread, fwd_thread
+        self.time_range = SimpleNamespace(start=start, end=end)
+        self.cpu_parent = parent
+        self.is_user_annotation = not name.startswith(("aten::", "autograd::"))
+        self.device_type = torch.autograd.DeviceType.CPU
+        self.self_device_time_total = device_us
+        self.self_cpu_time_total = 0.0
+
+
+def _gpu_step_with_backward_on_autograds_thread() -> list[_Event]:
+    """One GPU train step as the profiler records it (µs): the step's labels and forward ops on
+    thread 1; backward's ops on autograd's device thread 2, under autograd::engine roots with no
+    parent on thread 1 (the profiler links parents within a thread only), inside the span of
+    thread 1's backward label; and a root of another step, at 150 µs, outside every label."""
+    step = _Event("train_step", 1, 0, 100)
+    fwd = _Event("forward", 1, 0, 30, step)
+    loss = _Event("loss", 1, 30, 35, step)
+    bwd = _Event("backward", 1, 35, 80, step)
+    opt = _Event("optimizer", 1, 80, 100, step)
+    conv = _Event("autograd::engine::evaluate_function: ConvolutionBackward0", 2, 40, 60, None)
+    acc = _Event("autograd::engine::evaluate_function: AccumulateGrad", 2, 61, 62, None)
+    late = _Event("autograd::engine::evaluate_function: AddmmBackward0", 2, 150, 160, None)
+    return [
+        *(step, fwd, loss, bwd, opt, conv, acc, late),
+        _Event("aten::cudnn_convolution", 1, 1, 20, fwd, device_us=10.0),
+        _Event("aten::nll_loss_forward", 1, 31, 33, loss, device_us=2.0),
+        _Event("aten::convolution_backward", 2, 41, 59, conv, device_us=20.0, fwd_thread=1),
+        _Event("aten::add_", 2, 61, 62, acc, device_us=1.0, fwd_thread=1),
+        _Event("aten::mm", 2, 151, 159, late, device_us=7.0, fwd_thread=1),
+        _Event("aten::_foreach_add_", 1, 81, 99, opt, device_us=5.0),
+    ]
+
+
+def test_gpu_backward_on_autograds_own_thread_is_counted_as_backward():
+    """Issue 28: on CUDA, backward runs on autograd's device thread; its ops must count as the
+    step's backward (20 + 1 µs of kernels here), not as time outside any label, and the op of
+    another step (7 µs at 150 µs) must not count at all."""
+    from lab1.breakdown import time_split
+
+    split = time_split(
+        _gpu_step_with_backward_on_autograds_thread(), "train_step", "self_device", 100.0
+    )
+    assert split["part"] == {
+        "forward": 10.0,
+        "loss": 2.0,
+        "backward": 21.0,
+        "optimizer": 5.0,
+        OUTSIDE_LABELS: 62.0,  # 100 µs of wall time, 38 µs of it in labelled kernels
+    }
+    cats = {k: v for k, v in split["category"].items() if v}
+    assert cats == {
+        "convolution": 30.0,
+        "loss": 2.0,
+        "elementwise/activation": 1.0,
+        "optimizer update": 5.0,
+        OUTSIDE_OPS: 62.0,
+    }

@@ -37,7 +37,7 @@ def test_a_truncated_newest_checkpoint_is_set_aside_and_the_previous_one_used(tm
     newest = checkpoint_path(tmp_path, 3)
     newest.write_bytes(newest.read_bytes()[:500])
     with caplog.at_level(logging.WARNING, logger="lab1.checkpoints"):
-        state, path = load_newest_valid(tmp_path, torch.device("cpu"))
+        state, path = load_newest_valid(tmp_path)
     assert state["epoch"] == 2 and path == checkpoint_path(tmp_path, 2)
     assert (tmp_path / "epoch_3.pt.bad").is_file() and (tmp_path / "epoch_3.json.bad").is_file()
     assert "epoch_3.pt" in caplog.text and "set aside" in caplog.text
@@ -49,7 +49,7 @@ def test_a_whole_checkpoint_that_is_not_the_recorded_one_is_set_aside(tmp_path):
     for epoch in (1, 2, 3):
         _save(tmp_path, epoch)
     checkpoint_path(tmp_path, 3).write_bytes(checkpoint_path(tmp_path, 1).read_bytes())
-    state, path = load_newest_valid(tmp_path, torch.device("cpu"))
+    state, path = load_newest_valid(tmp_path)
     assert state["epoch"] == 2 and path == checkpoint_path(tmp_path, 2)
     assert (tmp_path / "epoch_3.pt.bad").is_file()
 
@@ -58,7 +58,7 @@ def test_a_checkpoint_without_its_record_is_not_trusted(tmp_path):
     _save(tmp_path, 1)
     (tmp_path / "epoch_1.json").unlink()
     with pytest.raises(CheckpointError, match="none of the 1 checkpoint"):
-        load_newest_valid(tmp_path, torch.device("cpu"))
+        load_newest_valid(tmp_path)
     assert (tmp_path / "epoch_1.pt.bad").is_file()
 
 
@@ -153,3 +153,22 @@ def test_known_errors_are_not_retried():
 
     assert not transient_only(None, None, Failed(data=ResumeError("differs")))
     assert transient_only(None, None, Failed(data=RuntimeError("CUDA error: device lost")))
+
+
+def test_a_checkpoint_resumed_on_another_device_restores_the_cpu_rng(tmp_path):
+    """Issue 28: a checkpoint loaded for a GPU must keep its RNG states on the CPU, where
+    torch.set_rng_state needs them (a byte tensor). The meta device stands in for CUDA: both are
+    not the CPU, and a map_location to either moves every tensor there."""
+    from lab1.train import _restore_rng
+
+    torch.manual_seed(7)
+    generator = torch.Generator().manual_seed(3)
+    rng = {"torch": torch.get_rng_state(), "shuffle": generator.get_state()}
+    expected = torch.rand(4)  # what the saved global stream draws next
+    path = checkpoint_path(tmp_path, 1)
+    save_checkpoint({"epoch": 1, "recipe": {"seed": 1}, "rng": rng}, path)
+
+    state, _ = load_newest_valid(tmp_path)
+    torch.manual_seed(99)  # move the global stream away from the saved one
+    _restore_rng(state["rng"], torch.Generator(), torch.device("meta"))
+    assert torch.equal(torch.rand(4), expected)

@@ -83,12 +83,27 @@ def test_deploy_settings_come_from_prefect_yaml(deployed):
     assert cpu["work_pool_name"] == "lab1-cpu" and cpu["parameters"] == {"devices": ["cpu"]}
     assert gpu["work_pool_name"] == "lab1-gpu"
     assert gpu["parameters"] == {"devices": ["cpu", "cuda"]}
-    assert by_name["profile-gpu"]["job_variables"] == {"env": {"CUDA_VISIBLE_DEVICES": "0"}}
+    assert by_name["profile-gpu"]["job_variables"] == {}  # the worker pins its GPU
     assert by_name["profile-cpu"]["work_pool_name"] == "lab1-cpu"
     # The nightly schedule exists but stays off until the user resumes it.
     (schedule,) = cpu["schedules"]
     assert schedule["schedule"]["cron"] == "0 2 * * *" and schedule["active"] is False
     assert not gpu["schedules"]
+
+
+def test_gpu_deployments_leave_the_gpu_to_the_worker():
+    """Issue 28: a process worker applies a deployment's env over its own, so a
+    CUDA_VISIBLE_DEVICES in the job variables would put every GPU worker's runs on that GPU
+    (one worker per GPU: `make worker-gpu CUDA_VISIBLE_DEVICES=N`). Read from prefect.yaml as
+    Prefect reads it (anchors resolved), no server needed."""
+    import yaml
+
+    spec = yaml.safe_load((ROOT / "prefect.yaml").read_text())
+    gpu = [d for d in spec["deployments"] if d["work_pool"]["name"] == "lab1-gpu"]
+    assert sorted(d["name"] for d in gpu) == ["lab1-gpu", "profile-gpu"]
+    for d in gpu:
+        env = d["work_pool"].get("job_variables", {}).get("env", {})
+        assert "CUDA_VISIBLE_DEVICES" not in env, d["name"]
 
 
 def test_cpu_deployment_runs_the_pipeline_on_a_cpu_worker(deployed, tmp_path):
@@ -141,12 +156,12 @@ def _profile_params(tmp_path: Path, required: bool) -> dict:
 
 
 def test_gpu_deployment_on_a_worker_without_gpu(deployed, tmp_path):
-    # Both runs are picked up by one polling round of the worker. The per-run job variable
-    # replaces the deployment's CUDA_VISIBLE_DEVICES=0, so this also holds on a GPU machine.
-    no_gpu = ("--job-variable", "env=" + json.dumps(NO_GPU))
+    # Both runs are picked up by one polling round of the worker. The deployment pins no GPU,
+    # so the worker's own CUDA_VISIBLE_DEVICES (empty: no GPU) reaches the flow runs, and this
+    # also holds on a GPU machine.
     gpu = "lab1-profile-device/profile-gpu"
-    required = _trigger(deployed, gpu, _profile_params(tmp_path, True), *no_gpu)
-    optional = _trigger(deployed, gpu, _profile_params(tmp_path, False), *no_gpu)
+    required = _trigger(deployed, gpu, _profile_params(tmp_path, True))
+    optional = _trigger(deployed, gpu, _profile_params(tmp_path, False))
     # The worker side of the pull step: LAB1_HOME picks the checkout.
     worker = deployed.worker("lab1-gpu", env={**NO_GPU, "LAB1_HOME": str(ROOT)}, check=False)
 

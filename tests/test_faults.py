@@ -260,7 +260,7 @@ def test_sigterm_stops_at_a_safe_point_and_leaves_no_process(tmp_path):
     manifest = _manifest(runs / "term")
     assert manifest["status"] == "interrupted"
     assert manifest["resume_command"] in lines[-1] and "--resume" in manifest["resume_command"]
-    assert load_newest_valid(ckpt, "cpu") is not None  # the newest checkpoint is whole
+    assert load_newest_valid(ckpt) is not None  # the newest checkpoint is whole
     assert not list(ckpt.glob("*.bad"))
     time.sleep(1)
     assert marked_pids(token) == []  # the temporary Prefect server is gone too

@@ -24,7 +24,7 @@ def test_help_lists_every_check_the_script_runs_with_its_h100_estimate():
         timeout=120,
         check=True,
     ).stdout
-    listed = re.findall(r"^  (\w+)\s+~\s*(\d+) s  ", out, flags=re.M)
+    listed = re.findall(r"^  (\w+)\s+~\s*(\d+) s ", out, flags=re.M)
     names = [n for n, _ in listed if n != "total"]
     # What check() runs: the runners it builds, in CHECKS' order (read from its source, so a
     # check added to the runners but not to CHECKS, or the reverse, fails here).

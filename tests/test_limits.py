@@ -62,3 +62,42 @@ def test_gpu_limits_use_device_time():
     rows = limits.measure_limits("cuda", torch.get_num_threads(), "r")
     fp32 = next(r for r in rows if r["what"] == "matmul_peak" and r["dtype"] == "float32")
     assert fp32["value"] > 100  # any CUDA GPU torch supports beats 100 GFLOP/s
+
+
+def test_gpu_timings_record_their_events_on_the_measured_gpu(monkeypatch):
+    """Issue 28: CUDA events with no stream are recorded on the current device's stream, which
+    is cuda:0 unless the code selects another; timing work on cuda:1 from cuda:0's stream
+    measures nothing of it. torch.cuda is replaced by a stand-in that knows which device is
+    current (tests/fake_cuda.py): no GPU is needed, and none is touched."""
+    from fake_cuda import FakeCuda
+
+    fake = FakeCuda(current=0).install(monkeypatch)
+    ran_on = []
+    seconds = limits._timer(torch.device("cuda:1"))(lambda: ran_on.append(fake.current))
+    assert seconds == pytest.approx(1e-3)  # the stand-in's 1 ms, in seconds
+    assert fake.devices("event") == [1, 1]
+    assert fake.devices("record") == [1, 1]
+    assert ran_on == [1]
+    assert fake.current == 0  # the caller's device is selected again afterwards
+
+
+def test_a_gpu_with_tf32_convolutions_gets_a_tf32_matmul_peak(monkeypatch):
+    """Issue 28: where fp32 convolutions run in TF32 (described through lab1.precision's seam:
+    this CPU has none), the limits add a "tfloat32" matmul peak measured with cuBLAS's TF32
+    flag on, and leave the flag as it was."""
+    flags = []
+
+    def gflops(dev, dtype, n, budget):
+        flags.append((dtype, torch.backends.cuda.matmul.allow_tf32))
+        return 100.0 if not torch.backends.cuda.matmul.allow_tf32 else 400.0
+
+    monkeypatch.setattr(limits, "tf32_math", lambda dev: (True, False))
+    monkeypatch.setattr(limits, "matmul_gflops", gflops)
+    monkeypatch.setattr(limits, "copy_gbps", lambda *a: 1.0)
+    monkeypatch.setattr(limits, "dispatch_us", lambda *a: 1.0)
+    before = torch.backends.cuda.matmul.allow_tf32
+    rows = limits.measure_limits("cpu", 1, "r")
+    got = {r["dtype"]: r["value"] for r in rows if r["what"] == "matmul_peak"}
+    assert got["float32"] == 100.0 and got["tfloat32"] == 400.0
+    assert (torch.float32, True) in flags and (torch.float32, False) in flags
+    assert torch.backends.cuda.matmul.allow_tf32 == before

@@ -20,6 +20,7 @@ from lab1.config import Lab1Config, ProfileSchedule
 from lab1.data import load_tensors
 from lab1.devices import bf16_missing, check_precision
 from lab1.errors import ConfigError, DeviceError, ResumeError
+from lab1.machine import Gpu
 from lab1.profiling import profile_config
 from lab1.rundir import RunPaths
 from lab1.tables import OP_STATS_SCHEMA, read_parquet
@@ -70,21 +71,6 @@ def test_bf16_is_accepted_exactly_where_the_described_cpu_has_it(monkeypatch, na
     else:
         assert "this CPU has neither amx_bf16 nor avx512_bf16" in str(err.value)
     assert "cpu and cuda only" in bf16_missing("mps")
-
-
-def test_a_gpu_is_judged_by_its_own_compute_capability(monkeypatch):
-    """cuda:1 may be another GPU than cuda:0: bf16 is decided per device (8.0+ is native)."""
-    from lab1.machine import Gpu
-
-    old, new = Gpu("Tesla V100-SXM2-16GB", 16 << 30, "7.0"), Gpu("NVIDIA A100-SXM4-40GB", 0, "8.0")
-    describe(monkeypatch, replace(MACHINES["h100-server"], gpus=(new, old)))
-    assert bf16_missing("cuda:0") is None and bf16_missing("cuda") is None
-    assert (
-        bf16_missing("cuda:1")
-        == "Tesla V100-SXM2-16GB has no native bf16 (it needs compute capability 8.0+)"
-    )
-    describe(monkeypatch, replace(MACHINES["h100-server"], gpus=()))
-    assert bf16_missing("cuda") == "no CUDA GPU is visible to torch"
 
 
 def test_cli_refuses_bf16_in_one_line_before_anything_runs(monkeypatch, tmp_path, capsys):
@@ -259,3 +245,60 @@ def test_bf16_dry_run_flow_trains_in_bf16_and_compares_with_fp32(
     assert (
         "Each bf16 config (torch.autocast) beside the fp32 one" in (run / "report.md").read_text()
     )
+
+
+def _describe_gpus(monkeypatch, *capabilities: str) -> None:
+    """A GPU machine described through lab1.machine's seam: cuda:i has ``capabilities[i]``."""
+    gpus = tuple(Gpu(f"GPU {c}", 16 << 30, c) for c in capabilities)
+    describe(monkeypatch, replace(MACHINES["h100-server"], gpus=gpus))
+
+
+@pytest.mark.parametrize(
+    ("capability", "cudnn_tf32", "matmul_tf32", "expected"),
+    [
+        ("8.0", True, False, (True, False)),  # PyTorch's defaults on an A100 / H100
+        ("9.0", False, False, (False, False)),  # TF32 convolutions turned off
+        ("9.0", True, True, (True, True)),
+        ("7.5", True, True, (False, False)),  # a T4 has no TF32, whatever the flags say
+    ],
+)
+def test_tf32_follows_pytorchs_settings_on_the_gpu_that_runs(
+    monkeypatch, capability, cudnn_tf32, matmul_tf32, expected
+):
+    from lab1.precision import tf32_math
+
+    # cuda:0 is the other kind of GPU: the answer must be cuda:1's own.
+    other = "7.5" if capability != "7.5" else "9.0"
+    _describe_gpus(monkeypatch, other, capability)
+    before = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    try:  # process-wide flags (cuBLAS's is a property monkeypatch cannot save): set, restored
+        torch.backends.cudnn.allow_tf32 = cudnn_tf32
+        torch.backends.cuda.matmul.allow_tf32 = matmul_tf32
+        got = tf32_math(torch.device("cuda:1"))
+    finally:
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = before
+    assert got == expected
+    assert tf32_math(torch.device("cpu")) == (False, False)
+
+
+@pytest.mark.parametrize("tf32", [(True, False), (False, False)])
+def test_the_execution_record_says_whether_convolutions_ran_in_tf32(monkeypatch, tf32):
+    """The Execution that build_steps returns carries what tf32_math says of its device (the
+    CUDA answer is described through the seam; the steps themselves are built on the CPU)."""
+    from lab1 import step
+
+    monkeypatch.setattr(step, "tf32_math", lambda dev: tf32)
+    e = step.build_steps("cpu", "fp32", lr=1.0, seed=1, threads=1).execution
+    assert (e.tf32_convolutions, e.tf32_matmuls) == tf32
+    assert step.Execution(**e.to_dict()) == e  # what the manifest writes reads back
+
+
+def test_bf16_support_is_asked_of_the_gpu_that_runs_not_device_0(monkeypatch):
+    """Issue 28: torch.cuda.is_bf16_supported() answers for the current device (cuda:0); a
+    machine with an A100 as cuda:0 and a T4 as cuda:1 must refuse bf16 on cuda:1 only."""
+    _describe_gpus(monkeypatch, "8.0", "7.5")
+    assert bf16_missing("cuda:0") is None
+    assert bf16_missing("cuda:1") == "GPU 7.5 has no native bf16 (it needs compute capability 8.0+)"
+    assert bf16_missing("cuda:2") == "no GPU cuda:2 here (2 visible)"
+    _describe_gpus(monkeypatch)  # a machine without GPUs
+    assert bf16_missing("cuda") == "no CUDA GPU is visible to torch"

@@ -716,3 +716,34 @@ def test_an_exported_subset_read_back_locally_is_flagged_as_a_subset(tmp_path):
     assert "**SUBSET, NOT THE FULL DATASET**: this run used 5,000 digits (local)" in en
     zh = Path(report.write_report(run, "zh")["report_md"]).read_text()
     assert "**数据子集，不是完整数据集**：本次运行只用了 5,000 张图像" in zh
+
+
+@pytest.mark.parametrize(
+    ("tf32", "en", "zh"),
+    [
+        (
+            True,
+            "(a subset of MNIST) in fp32 (TF32 convolutions);",
+            "以 fp32（卷积使用 TF32）、批大小",
+        ),
+        (False, "(a subset of MNIST) in fp32;", "以 fp32、批大小"),
+    ],
+)
+def test_the_summary_says_when_fp32_convolutions_ran_in_tf32(tmp_path, tf32, en, zh):
+    """Issue 28: on an Ampere+ GPU cuDNN runs "fp32" convolutions in TF32 by default; the
+    report says so from the trained step's Execution, in both languages."""
+    import dataclasses
+
+    from lab1.manifest import read_manifest, update_manifest
+
+    run = make_run(tmp_path / "run-tf32", profiles=False)
+    paths = RunPaths(run)
+    trained = execution("cuda", tf32_convolutions=tf32)
+    update_manifest(
+        paths, training={**dataclasses.asdict(read_manifest(paths).training), "execution": trained}
+    )
+    summary_en = sections(Path(report.write_report(run)["report_md"]).read_text())["Summary"]
+    assert en in summary_en
+    assert ("TF32" in summary_en) is tf32
+    summary_zh = Path(report.write_report(run, "zh")["report_md"]).read_text()
+    assert zh in summary_zh

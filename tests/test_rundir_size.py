@@ -69,7 +69,7 @@ def test_a_deflated_checkpoint_verifies_against_its_record_and_resumes(tmp_path)
     record = json.loads(record_path(path).read_text())
     data = path.read_bytes()
     assert record["sha256"] == hashlib.sha256(data).hexdigest() and record["bytes"] == len(data)
-    loaded, found = load_newest_valid(tmp_path, torch.device("cpu"))
+    loaded, found = load_newest_valid(tmp_path)
     assert found == path and loaded["epoch"] == 3
     assert torch.equal(loaded["model"]["fc1.weight"], model.state_dict()["fc1.weight"])
     weights = save_weights(model, tmp_path / "model.pt")

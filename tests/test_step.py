@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import pytest
+import torch
 from conftest import small_recipe
 
 from lab1.threads import available_cpus
@@ -81,6 +82,8 @@ def test_a_worker_profiles_exactly_the_step_training_ran(
         "heap_kept_mapped": GLIBC,  # applied by the step itself, no training before it
         "threads": threads,
         "cudnn_benchmark": False,
+        "tf32_convolutions": False,  # no TF32 on a CPU
+        "tf32_matmuls": False,
     }
     assert trained == expected
     assert worker["execution"] == expected
@@ -108,3 +111,45 @@ def test_unprofiled_steps_carry_no_labels(tiny_dataset):
         names[labelled] = {e.name for e in prof.events()}
     parts = {"optimizer", "forward", "loss", "backward"}
     assert parts <= names[True] and not parts & names[False]
+
+
+def _graphed_step_on(device: str, monkeypatch):
+    """A GraphedStep for ``device`` with no GPU behind it: its model, optimizer and body are
+    stand-ins, so only its own handling of devices, streams and the capture runs."""
+    from types import SimpleNamespace
+
+    from lab1.step import GraphedStep
+
+    step = GraphedStep.__new__(GraphedStep)
+    step.optimizer = SimpleNamespace(param_groups=[{"lr": 1.0}], zero_grad=lambda **kw: None)
+    step._lrs = [torch.tensor(1.0)]
+    step._idx = torch.zeros(2, dtype=torch.long)
+    step.batch_size, step.failed, step.graph = 2, False, None
+    x = SimpleNamespace(device=torch.device(device))
+    return step, x
+
+
+def test_the_graph_is_captured_on_the_training_gpu_not_the_current_one(monkeypatch):
+    """Issue 28: torch.cuda.graph captures on a stream made on the *current* device (cuda:0,
+    and kept class-wide after the first capture); the step trains on cuda:1. The warm-up side
+    stream and the capture must both be on cuda:1. torch.cuda is a stand-in here
+    (tests/fake_cuda.py), with an earlier capture on cuda:0 having made the default stream."""
+    from fake_cuda import FakeCuda, FakeStream
+
+    fake = FakeCuda(current=0, default_capture_stream=FakeStream(0)).install(monkeypatch)
+    step, x = _graphed_step_on("cuda:1", monkeypatch)
+    ran_on = []
+
+    def body(x, y, idx):
+        ran_on.append(fake.current)
+        return torch.tensor(0.5)
+
+    monkeypatch.setattr(step, "_body", body)
+    monkeypatch.setattr(step, "_eager", body)
+    step._side_stream_step(x, x, step._idx)
+    assert step._capture(x, x) is True
+    assert fake.devices("stream") and set(fake.devices("stream")) == {1}
+    assert fake.devices("graph") == [1]
+    assert fake.devices("capture") == [1]
+    assert ran_on == [1, 1]  # the warm-up step and the captured body, both on cuda:1
+    assert fake.current == 0

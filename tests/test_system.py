@@ -284,3 +284,49 @@ def test_model_flops_per_step_are_two_per_mac_and_three_passes_for_training():
     # GFLOP over seconds: 4.605 / 0.1 s and 1.535 / 0.05 s; as a share of the 200 GFLOP/s peak.
     assert out["achieved_gflops"].tolist() == pytest.approx([46.05100032, 30.70066688])
     assert out["share_of_peak"].tolist() == pytest.approx([0.2302550016, 0.1535033344])
+
+
+def test_each_precision_is_held_against_the_peak_of_the_arithmetic_it_ran_in():
+    """Issue 28: a bf16 row is divided by the bf16 matmul peak, and an fp32 row on a GPU whose
+    convolutions ran in TF32 by the TF32 peak the limits measured there (a "tfloat32" row);
+    an fp32 row where no TF32 peak was measured (the CPU) keeps the fp32 one. Achieved
+    GFLOP/s: 4.605 GFLOP a train step at batch 64 (the test above) over 1 ms = 4,605."""
+    import pandas as pd
+
+    from lab1.analysis import flops_columns
+
+    macs = 11_992_448
+    rows = [("cuda", "fp32"), ("cuda", "bf16"), ("cpu", "fp32")]
+    cmp = pd.DataFrame(
+        {
+            "machine_id": ["m"] * 3,
+            "device": [d for d, _ in rows],
+            "precision": [p for _, p in rows],
+            "threads": [1] * 3,
+            "batch_size": [64] * 3,
+            "phase": ["train_step"] * 3,
+            "ms_per_step": [1.0] * 3,
+        }
+    )
+    peaks = [
+        ("cuda", "float32", 50_000.0),
+        ("cuda", "tfloat32", 400_000.0),
+        ("cuda", "bfloat16", 800_000.0),
+        ("cpu", "float32", 200.0),
+        ("cpu", "bfloat16", None),
+    ]
+    limits = pd.DataFrame(
+        {
+            "machine_id": ["m"] * 5,
+            "device": [d for d, _, _ in peaks],
+            "threads": [1] * 5,
+            "what": ["matmul_peak"] * 5,
+            "dtype": [t for _, t, _ in peaks],
+            "value": [v for _, _, v in peaks],
+        }
+    )
+    out = flops_columns(cmp, macs_per_image=macs, limits=limits)
+    achieved = 4605.100032
+    assert out["share_of_peak"].tolist() == pytest.approx(
+        [achieved / 400_000, achieved / 800_000, achieved / 200]
+    )

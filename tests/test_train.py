@@ -172,6 +172,8 @@ def test_channels_last_run_trains_and_reports_it(tiny_dataset, tmp_path):
         "heap_kept_mapped": GLIBC,
         "threads": available_cpus(),  # training runs at every CPU it may use
         "cudnn_benchmark": False,
+        "tf32_convolutions": False,  # no TF32 on a CPU
+        "tf32_matmuls": False,
     }
     assert summary["test_accuracy"] > 0.5
 
@@ -300,6 +302,12 @@ def test_cuda_graph_step_is_captured_and_matches_eager_accuracy(tiny_dataset, tm
         "heap_kept_mapped": None,  # a CPU-only setting: not applied to a GPU step
         "threads": torch.get_num_threads(),  # a GPU run keeps the process's own count
         "cudnn_benchmark": True,
+        # PyTorch's defaults, asked of torch here: TF32 convolutions from Ampere (8.0) on,
+        # matmuls in full fp32
+        "tf32_convolutions": torch.cuda.get_device_capability()[0] >= 8
+        and torch.backends.cudnn.allow_tf32,
+        "tf32_matmuls": torch.cuda.get_device_capability()[0] >= 8
+        and torch.backends.cuda.matmul.allow_tf32,
     }
     assert [h["lr"] for h in graph["history"]] == [h["lr"] for h in eager["history"]]
     assert abs(graph["test_accuracy"] - eager["test_accuracy"]) <= 0.05

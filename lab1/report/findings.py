@@ -534,6 +534,7 @@ def system(tables: dict[str, pd.DataFrame | None]) -> list[Finding]:
 _AXES = ("device", "precision", "threads")
 _FOLLOW = {"channels_last": ("device", "precision"), "heap_kept_mapped": ("device",)}
 _FOLLOW["cudnn_benchmark"] = ("device",)
+_FOLLOW["tf32_convolutions"] = _FOLLOW["tf32_matmuls"] = ("device",)
 
 
 def _why(trained: Execution, profiled: Execution) -> tuple[list[str], list[str]]:
@@ -660,6 +661,15 @@ def _batch_end(kind: str, r, split: pd.DataFrame, model: pd.DataFrame | None) ->
     return Finding(kind, v)
 
 
+def tf32_parts(e: Execution) -> list[str]:
+    """Which of an fp32 step's products ran in TF32 ("convolutions", "matmuls"): none in bf16,
+    where autocast's bf16 decides."""
+    if e.precision != "fp32":
+        return []
+    on = (("convolutions", e.tf32_convolutions), ("matmuls", e.tf32_matmuls))
+    return [name for name, yes in on if yes]
+
+
 def summary(manifest: Manifest, history: list, tables: dict) -> list[Finding]:
     """The report's summary: what ran, where, the result, then at most SUMMARY_MAX key
     findings ranked by the share of the step time each explains (``explains``): what
@@ -670,6 +680,8 @@ def summary(manifest: Manifest, history: list, tables: dict) -> list[Finding]:
     out = []
     cmp = tables["comparison"]
     threads = sorted(int(t) for t in cmp["threads"].unique()) if cmp is not None else []
+    trained = manifest.training.execution if manifest.training else None
+    tf32 = [] if trained is None else tf32_parts(trained)
     out.append(
         Finding(
             "summary_ran",
@@ -677,6 +689,8 @@ def summary(manifest: Manifest, history: list, tables: dict) -> list[Finding]:
                 "epochs": p.epochs,
                 "batch_size": p.batch_size,
                 "device": manifest.devices.training if manifest.devices else None,
+                "precision": trained.precision if trained else None,
+                "tf32": tf32,
                 "batch_sizes": list(p.batch_sizes),
                 "threads": threads,
                 "dry_run": p.dry_run,

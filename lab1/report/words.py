@@ -365,12 +365,20 @@ def _execution_differs(v: dict) -> str:
     )
 
 
+def arithmetic(precision: str | None, tf32: list[str]) -> str:
+    """A step's arithmetic in words: "fp32", "bf16", "fp32 (TF32 convolutions)"."""
+    if not tf32:
+        return precision or "fp32"
+    return f"{precision} (TF32 {' and '.join(tf32)})"
+
+
 def _summary_ran(v: dict) -> str:
     how = [w for w, on in (("a dry run", v["dry_run"]), ("a subset of MNIST", v["subset"])) if on]
     threads = " and ".join(str(t) for t in v["threads"])
     return (
         f"**Ran**: {v['epochs']} epochs of the MNIST CNN at batch {v['batch_size']} on "
-        f"{v['device']}{' (' + ', '.join(how) + ')' if how else ''}; profiled at batch sizes "
+        f"{v['device']}{' (' + ', '.join(how) + ')' if how else ''} in "
+        f"{arithmetic(v['precision'], v['tf32'])}; profiled at batch sizes "
         f"{', '.join(str(b) for b in v['batch_sizes'])} with {threads} "
         f"thread{'s' if v['threads'] != [1] else ''}."
     )

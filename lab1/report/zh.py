@@ -390,10 +390,21 @@ def _execution_differs(v: dict) -> str:
     )
 
 
+TF32_PARTS = {"convolutions": "卷积", "matmuls": "矩阵乘"}
+
+
+def arithmetic(precision: str | None, tf32: list[str]) -> str:
+    """A step's arithmetic: "fp32", "bf16", "fp32（卷积使用 TF32）"."""
+    if not tf32:
+        return precision or "fp32"
+    return f"{precision}（{'和'.join(TF32_PARTS[p] for p in tf32)}使用 TF32）"
+
+
 def _summary_ran(v: dict) -> str:
     how = [w for w, on in (("试运行", v["dry_run"]), ("MNIST 数据子集", v["subset"])) if on]
     return (
-        f"**运行**：在 {v['device']} 上以批大小 {v['batch_size']} 训练 MNIST 卷积网络 "
+        f"**运行**：在 {v['device']} 上以 {arithmetic(v['precision'], v['tf32'])}、"
+        f"批大小 {v['batch_size']} 训练 MNIST 卷积网络 "
         f"{v['epochs']} 轮{'（' + '、'.join(how) + '）' if how else ''}；在批大小 "
         f"{', '.join(str(b) for b in v['batch_sizes'])}、"
         f"{' 和 '.join(str(t) for t in v['threads'])} 个线程下做了性能分析。"

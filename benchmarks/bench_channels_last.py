@@ -22,6 +22,7 @@ if str(ROOT) not in sys.path:  # run as a script, from anywhere, without install
     sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
+from spread import ratio_of  # noqa: E402  (beside this file: sys.path[0] when run)
 
 from lab1.allocator import keep_heap_mapped  # noqa: E402
 from lab1.config import Lab1Config  # noqa: E402
@@ -50,7 +51,7 @@ def pair_ratios(tensors, device: str, precision: str, bs: int, steps: int, pairs
     }
     for t in runs.values():
         t.train_epoch(bs, 1, 0, max_batches=5)  # warm-up: allocator, oneDNN kernel choice
-    ratios, speed = [], {False: [], True: []}
+    speed: dict[bool, list[float]] = {False: [], True: []}
     for i in range(pairs):
         for cl in (False, True) if i % 2 == 0 else (True, False):
             done = 0
@@ -60,11 +61,11 @@ def pair_ratios(tensors, device: str, precision: str, bs: int, steps: int, pairs
                 _, _, seen, s = runs[cl].train_epoch(bs, 1, 0, max_batches=n)
                 images, seconds, done = images + seen, seconds + s, done + n
             speed[cl].append(images / seconds)
-        ratios.append(speed[True][-1] / speed[False][-1])
     return {
         "precision": precision,
         "batch_size": bs,
-        "ratio_channels_last": round(statistics.median(ratios), 3),
+        # the median pair's channels_last / default, with the pairs' range and spread
+        "ratio_channels_last": ratio_of(speed[True], speed[False], paired=True),
         "images_per_s": {
             "default": round(statistics.median(speed[False]), 1),
             "channels_last": round(statistics.median(speed[True]), 1),

@@ -76,9 +76,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # run as a script, from anywhere, without installing lab1
     sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # spread.py beside it
 
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
+from spread import FOOTNOTE, cell, ratio_of  # noqa: E402
+from spread import target as ratio_target  # noqa: E402
 from torch.optim import Adadelta  # noqa: E402
 from torch.utils.data import DataLoader  # noqa: E402
 
@@ -251,12 +254,10 @@ def _time_blocks(runners: dict[str, Runner], steps: int, repeats: int) -> tuple[
     return blocks, faults
 
 
-def _paired(blocks: dict[str, list[float]], over: str) -> dict[str, float]:
-    """Median over repeats of each path's block / ``over``'s block of the same repeat."""
+def _paired(blocks: dict[str, list[float]], over: str) -> dict[str, dict]:
+    """Each path's ratio over ``over``, block by block of the same repeat (spread.ratio_of)."""
     return {
-        name: round(statistics.median(b / a for a, b in zip(blocks[over], v, strict=True)), 3)
-        for name, v in blocks.items()
-        if name != over
+        name: ratio_of(v, blocks[over], paired=True) for name, v in blocks.items() if name != over
     }
 
 
@@ -268,9 +269,12 @@ def reference_own_process(
     repeats: int,
     warmup: int,
     workers: int,
+    warmup_rounds: int = 1,
 ) -> list[float]:
     """The reference's block images/s, timed in a fresh process without lab1's allocator
-    setting: the loop as users run it."""
+    setting: the loop as users run it. Warmed up as the in-process reference was: the parent
+    ran ``warmup_rounds`` warm-ups (one per path) before its first timed block, so the child
+    runs as many before its own (a cold process's first blocks ran 2-7× slower, 2026-12-06)."""
     cmd = [
         sys.executable,
         __file__,
@@ -286,6 +290,8 @@ def reference_own_process(
         str(repeats),
         "--warmup",
         str(warmup),
+        "--warmup-rounds",
+        str(warmup_rounds),
         "--ref-workers",
         str(workers),
     ]
@@ -294,18 +300,23 @@ def reference_own_process(
 
 
 def _path_rows(
-    speed: dict[str, float], ratio: dict[str, float], trainings: dict, own: list[float] | None
+    blocks: dict[str, list[float]], ratio: dict[str, dict], trainings: dict, own: list[float] | None
 ) -> list[dict]:
-    """One row per path (the JSON's ``paths``): precision, images/s, layout, ratios."""
+    """One row per path (the JSON's ``paths``): precision, images/s, layout, ratios (each with
+    its spread: spread.ratio_of)."""
     rows = []
-    for name, v in speed.items():
-        row = {"path": name, "precision": PRECISION[name], "images_per_s": round(v, 1)}
+    for name, v in blocks.items():
+        row = {
+            "path": name,
+            "precision": PRECISION[name],
+            "images_per_s": round(statistics.median(v), 1),
+        }
         if name in trainings:
             row["channels_last"] = trainings[name].channels_last
             row["step"] = trainings[name].step.mode
             row["ratio_vs_reference"] = ratio[name]
             if own:
-                row["ratio_vs_reference_own_process"] = round(v / statistics.median(own), 3)
+                row["ratio_vs_reference_own_process"] = ratio_of(v, own, paired=False)
         rows.append(row)
     return rows
 
@@ -345,17 +356,19 @@ def bench_config(
     ratio = _paired(blocks, "reference")
     own = None
     if own_process:
-        own = reference_own_process(idx_root, device, batch_size, steps, repeats, warmup, workers)
+        own = reference_own_process(
+            idx_root, device, batch_size, steps, repeats, warmup, workers, len(runners)
+        )
     extra = {}
     if "lab1-bf16" in blocks:
-        extra["ratio_bf16_vs_fp32"] = _paired(blocks, "lab1")["lab1-bf16"]
+        extra["ratio_bf16_vs_fp32"] = ratio_of(blocks["lab1-bf16"], blocks["lab1"], paired=True)
     return {
         "device": device,
         "device_name": device_name(device),
         "batch_size": batch_size,
         "steps": steps,
         "repeats": repeats,
-        "paths": _path_rows(speed, ratio, trainings, own),
+        "paths": _path_rows(blocks, ratio, trainings, own),
         "images_per_s": {k: round(v, 1) for k, v in speed.items()},
         "ratio": ratio,
         "blocks_images_per_s": {k: [round(x, 1) for x in v] for k, v in blocks.items()},
@@ -366,10 +379,6 @@ def bench_config(
     }
 
 
-def _target(name: str, value: float | None, goal: float) -> dict:
-    return {"target": name, "value": value, "ok": value is not None and value >= goal}
-
-
 def check_targets(
     results: list[dict], flow: dict | None, pvt: list[dict] | None = None
 ) -> list[dict]:
@@ -377,29 +386,36 @@ def check_targets(
     out = []
     lo, hi = PVT_RANGE
     for r in pvt or []:
-        value = r["ratio_profile_vs_training"]
+        ratio = r["ratio_profile_vs_training"]
         name = (
             f"{r['device']} {r['precision']} batch {r['batch_size']}: profiled train step / "
             f"training in {lo}–{hi}, same execution"
         )
-        out.append(
-            {"target": name, "value": value, "ok": lo <= value <= hi and r["same_execution"]}
-        )
+        if not r["same_execution"]:
+            out.append({"target": name, "value": ratio["value"], "ok": False})
+            continue
+        judged = ratio_target(name, ratio, lo)  # reliable or not, as any ratio
+        if judged["ok"] is not None:
+            judged["ok"] = lo <= ratio["value"] <= hi
+        out.append(judged)
     for r in results:
         kind, bs, dev = torch.device(r["device"]).type, r["batch_size"], r["device"]
         if (goal := TARGETS.get(kind, {}).get(bs)) is not None:
-            fp32 = max(v for k, v in r["ratio"].items() if PRECISION[k] == "fp32")
-            out.append(_target(f"{dev} batch {bs}: lab1 fp32 ≥ {goal}× reference", fp32, goal))
+            fp32 = max(
+                (v for k, v in r["ratio"].items() if PRECISION[k] == "fp32"),
+                key=lambda v: v["value"],
+            )
+            out.append(ratio_target(f"{dev} batch {bs}: lab1 fp32 ≥ {goal}× reference", fp32, goal))
         if "lab1-bf16" not in r["images_per_s"]:
             continue  # no native bf16 here: nothing to hold it to
         if (goal := BF16_VS_REFERENCE.get(kind, {}).get(bs)) is not None:
             row = next(p for p in r["paths"] if p["path"] == "lab1-bf16")
             value = row.get("ratio_vs_reference_own_process")
             name = f"{dev} batch {bs}: lab1 bf16 ≥ {goal}× reference (own process)"
-            out.append(_target(name, value, goal))
+            out.append(ratio_target(name, value, goal))
         if (goal := BF16_VS_FP32.get(kind, {}).get(bs)) is not None:
             name = f"{dev} batch {bs}: lab1 bf16 ≥ {goal}× lab1 fp32"
-            out.append(_target(name, r["ratio_bf16_vs_fp32"], goal))
+            out.append(ratio_target(name, r["ratio_bf16_vs_fp32"], goal))
     if flow and flow.get("returncode") == 0:
         for key, goal in FLOW_TARGETS.items():
             value = flow[key]
@@ -456,6 +472,8 @@ def profile_vs_training(
     )
     step = next(r for r in profiled["throughput"] if r["phase"] == "train_step")
     training_rate = statistics.median(steady)
+    # One profiled number over the steady epochs: the ratio is as sure as the epochs agree.
+    ratio = ratio_of([step["images_per_s"]], steady, paired=False)
     return {
         "device": device,
         "precision": precision,
@@ -465,7 +483,7 @@ def profile_vs_training(
         "training_steady_images_per_s": round(training_rate, 1),  # median of epochs 2..E
         "profiled_train_step_images_per_s": round(step["images_per_s"], 1),
         "profiled_throughput_steps": throughput_steps,
-        "ratio_profile_vs_training": round(step["images_per_s"] / training_rate, 3),
+        "ratio_profile_vs_training": ratio,
         "training_execution": trained["execution"],
         "profiled_execution": profiled["execution"],
         "same_execution": trained["execution"] == profiled["execution"],
@@ -532,8 +550,8 @@ def format_table(results: list[dict]) -> str:
                 str(r["batch_size"]),
                 str(r["steps"]),
                 *(f"{speed[p]:,.0f}" if p in speed else "-" for p in paths),
-                *(f"{ratio[p]:.2f}" if p in ratio else "-" for p in paths[1:]),
-                f"{r['ratio_bf16_vs_fp32']:.2f}" if "ratio_bf16_vs_fp32" in r else "-",
+                *(cell(ratio[p]) if p in ratio else "-" for p in paths[1:]),
+                cell(r["ratio_bf16_vs_fp32"]) if "ratio_bf16_vs_fp32" in r else "-",
             ]
         )
     widths = [max(len(x) for x in col) for col in zip(head, *rows, strict=True)]
@@ -541,7 +559,9 @@ def format_table(results: list[dict]) -> str:
     def line(cells: list[str]) -> str:
         return "  ".join(c.rjust(w) for c, w in zip(cells, widths, strict=True))
 
-    return "\n".join([line(head), line(["-" * w for w in widths]), *map(line, rows)])
+    lines = [line(head), line(["-" * w for w in widths]), *map(line, rows)]
+    unreliable = any(c.endswith(" !") for row in rows for c in row)
+    return "\n".join(lines + ([FOOTNOTE] if unreliable else []))
 
 
 def format_pvt(r: dict) -> str:
@@ -550,7 +570,7 @@ def format_pvt(r: dict) -> str:
         f"{r['threads']} thread(s): training {r['training_steady_images_per_s']:,.0f} images/s "
         f"(median of epochs 2..{len(r['training_epochs_images_per_s'])}), profiled train step "
         f"{r['profiled_train_step_images_per_s']:,.0f} images/s, ratio "
-        f"{r['ratio_profile_vs_training']:.3f}; same execution: {r['same_execution']}"
+        f"{cell(r['ratio_profile_vs_training'])}; same execution: {r['same_execution']}"
     )
 
 
@@ -615,7 +635,7 @@ def run(args: argparse.Namespace) -> dict:
                     args.own_process,
                 )
                 log.info("%s", json.dumps(r))
-                print(format_table([r]).splitlines()[-1], flush=True)
+                print(format_table([r]).splitlines()[2], flush=True)  # its row
                 results.append(r)
         pvt = []
         for device in devices if args.pvt_epochs else []:
@@ -659,7 +679,8 @@ def reference_only(args: argparse.Namespace) -> list[float]:
     """The child of reference_own_process: the reference's blocks, nothing else in-process."""
     device, bs = args.devices[0], args.batch_sizes[0]
     run = reference_runner(Path(args.reference_only), device, bs, args.ref_workers)
-    run(args.warmup)
+    for _ in range(args.warmup_rounds):
+        run(args.warmup)
     blocks = []
     for _ in range(args.repeats):
         images, seconds = run(args.steps)
@@ -700,6 +721,7 @@ def build_parser() -> argparse.ArgumentParser:
         "default: 5, the first of which is warm-up)",
     )
     p.add_argument("--reference-only", metavar="IDX_ROOT", help=argparse.SUPPRESS)
+    p.add_argument("--warmup-rounds", type=int, default=1, help=argparse.SUPPRESS)
     p.add_argument("--data-dir", help="IDX files in torchvision's layout (default: embedded)")
     p.add_argument("--json", help="output file (default: runs/bench/bench-<time>.json)")
     flow = p.add_mutually_exclusive_group()
@@ -741,7 +763,9 @@ def main(argv: list[str] | None = None) -> int:
     before, after = report["load_average_before_after"]
     print(f"load average (1 min) before/after: {before} / {after}")
     for t in report["targets"]:
-        print(f"{'PASS' if t['ok'] else 'FAIL'}  {t['target']}: {t['value']}")
+        verdict = {True: "PASS", False: "FAIL", None: "UNRELIABLE"}[t["ok"]]
+        note = f" ({t['note']})" if t.get("note") else ""
+        print(f"{verdict}  {t['target']}: {t['value']}{note}")
     print()
     print(json.dumps(report, indent=2))
     print(f"\nwritten: {out}")

@@ -114,6 +114,19 @@ class Label:
         return out
 
 
+def spelled_out(config: ConfigId, lang: str = "en") -> str:
+    """A config named on its own, as a log line or a one-off message needs it: the report's
+    label with every axis it holds (the thread count always, the precision where not fp32),
+    then the batch size: ``cpu · 1 thread · batch 64``, ``cpu bf16 · 2 threads · batch 16``
+    (zh: ``CPU · 1 线程 · 批大小 64``). The machine is the one the log runs on: not named."""
+    text = Label(config, threads=True).text(lang)
+    if config.batch_size is not None:
+        text += (
+            f" · 批大小 {config.batch_size}" if lang == "zh" else f" · batch {config.batch_size}"
+        )
+    return text
+
+
 def named(df: pd.DataFrame, *, beside: Iterable[str] = (), show: Iterable[str] = ()) -> list[Label]:
     """Each row's Label, by the rule of this module's docstring: the thread count where the
     row's machine and device ran at several among ``df``'s rows, the machine where ``df`` holds

@@ -49,6 +49,7 @@ from lab1.devices import device_time_measured, synchronize
 from lab1.environment import measured_on
 from lab1.errors import ConfigError
 from lab1.exclusive import MachineLoad, device_lock
+from lab1.identity import ConfigId, spelled_out
 from lab1.nativelog import native_noise_filtered
 from lab1.rundir import RunPaths, config_tag
 from lab1.step import InferenceStep, Steps, TrainStep, build_steps
@@ -291,7 +292,6 @@ def _measure_phase(
 ) -> tuple[list[dict], list[dict], dict]:
     """Profile, then time with the profiler off, one phase: its op rows, time split rows and
     throughput row."""
-    precision = config["precision"]
     profiled_steps = sched.wait + sched.warmup + sched.active
     torch_sched = schedule(wait=sched.wait, warmup=sched.warmup, active=sched.active, repeat=1)
     bs = config["batch_size"]
@@ -311,11 +311,9 @@ def _measure_phase(
     peak, source = _peak_memory(dev, trace, resident)
     ms = 1e3 * seconds
     log.info(
-        "profile %s %s batch %d %s: %.2f ms/step, %.0f images/s, %.1f µs/sample "
+        "profile %s %s: %.2f ms/step, %.0f images/s, %.1f µs/sample "
         "(profiled %.2f ms/step, %.2f× overhead)",
-        config["device"],
-        precision,
-        bs,
+        spelled_out(ConfigId.of(config)),  # as the report names it: lab1.identity
         phase,
         ms,
         bs / seconds,

@@ -20,7 +20,7 @@ from rundirs import profiled_run
 from lab1 import environment, machine
 from lab1.compare import comparison_table, top_ops
 from lab1.config import ProfileSchedule
-from lab1.identity import ConfigId, Label, labels, ordered
+from lab1.identity import ConfigId, Label, labels, ordered, spelled_out
 from lab1.machine import Gpu, Machine
 from lab1.report import findings, words, zh
 from lab1.rundir import RunPaths
@@ -169,6 +169,25 @@ def test_a_gpu_of_another_machine_is_not_compared_with_this_cpu(run):
     table = comparison_table([*throughput, *gpu, *cpu], top, "run")
     on_gpu = table[table["device"] == "cuda"]
     assert on_gpu["speedup_vs_cpu"].tolist() == [pytest.approx(4.0)] * 2
+
+
+@pytest.mark.parametrize(
+    ("config", "en", "zh"),
+    [
+        (ConfigId("m", "cpu", "fp32", 1, 64), "cpu · 1 thread · batch 64",
+         "CPU · 1 线程 · 批大小 64"),
+        (ConfigId("m", "cpu", "fp32", 2, 64), "cpu · 2 threads · batch 64",
+         "CPU · 2 线程 · 批大小 64"),
+        (ConfigId("m", "cpu", "bf16", 2, 16), "cpu bf16 · 2 threads · batch 16",
+         "CPU bf16 · 2 线程 · 批大小 16"),
+        (ConfigId("m", "cuda:1", "fp32", 8, 1), "cuda:1 · 8 threads · batch 1",
+         "CUDA:1 · 8 线程 · 批大小 1"),
+    ],
+)  # fmt: skip
+def test_a_config_spelled_out_names_every_axis_it_holds(config, en, zh):
+    """A log line stands alone: the thread count is always named (issue 25: two lines
+    'profile cpu fp32 batch 64 train_step' at 1 and 2 threads read alike)."""
+    assert spelled_out(config) == en and spelled_out(config, "zh") == zh
 
 
 def test_the_machine_id_is_stable_and_changes_with_the_cpu_or_the_gpu_count(monkeypatch):

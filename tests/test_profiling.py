@@ -42,7 +42,7 @@ def _first_input_batch(op_stats, phase, op, arg):
     return {json.loads(s)[arg][0] for s in rows["input_shapes"]}
 
 
-def test_profile_writes_op_stats_traces_and_throughput(tiny_dataset, tmp_path, monkeypatch):
+def test_profile_writes_op_stats_traces_and_throughput(tiny_dataset, tmp_path, monkeypatch, caplog):
     timed = []
 
     def eight_ms_per_step(step, batches, batch_size, dev, warmup):
@@ -54,8 +54,19 @@ def test_profile_writes_op_stats_traces_and_throughput(tiny_dataset, tmp_path, m
 
     real_time_steps = profiling.time_steps
     monkeypatch.setattr(profiling, "time_steps", eight_ms_per_step)
-    result = _profile(tiny_dataset, tmp_path, 4)
+    with caplog.at_level("INFO", logger="lab1.profiling"):
+        result = _profile(tiny_dataset, tmp_path, 4)
     assert sorted(timed) == [("InferenceStep", 4), ("TrainStep", 4)]
+    # The log names the config as the report does (lab1.identity), every axis spelled out:
+    # two thread counts of one batch size never read alike.
+    [threads] = {r["threads"] for r in result["throughput"]}
+    said = [r.getMessage() for r in caplog.records if r.getMessage().startswith("profile ")]
+    plural = "thread" if threads == 1 else "threads"
+    assert [s.split(" (profiled")[0] for s in said] == [
+        f"profile cpu · {threads} {plural} · batch 4 {phase}: 8.00 ms/step, 500 images/s, "
+        "2000.0 µs/sample"
+        for phase in ("train_step", "inference")
+    ]
     assert len(json.dumps(result)) < 5_000  # paths and numbers, never tensors
     assert pq.read_schema(result["op_stats"]).equals(OP_STATS_SCHEMA, check_metadata=True)
     op_stats = read_parquet(result["op_stats"], OP_STATS_SCHEMA)

@@ -16,7 +16,7 @@ PREFECT    := $(VENV)/bin/prefect
 SERVER_API ?= $(or $(PREFECT_API_URL),http://127.0.0.1:4200/api)
 ON_SERVER  := PREFECT_API_URL=$(SERVER_API) PREFECT_SERVER_ANALYTICS_ENABLED=false
 
-.PHONY: venv run test mutants lint tensorboard server pools deploy worker-cpu worker-gpu run-deployed
+.PHONY: venv run test test-machines mutants lint tensorboard server pools deploy worker-cpu worker-gpu run-deployed
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -37,6 +37,19 @@ test: $(STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile $(ARGS)
+
+## The machine-aware test files run as each machine a class brings (tests/machines.py), on
+## whatever machine this is: lab1 sees the described CPU, flags, cores, memory and /proc
+## through LAB1_MACHINE (lab1.machine). Not part of make test (about 4 min per machine here).
+MACHINES       ?= intel-laptop amd-laptop apple-m2-pro xeon-amx epyc-bf16
+MACHINE_TESTS  ?= tests/test_system.py tests/test_precision.py tests/test_limits.py \
+	tests/test_identity.py tests/test_report.py tests/test_report_zh.py tests/test_portable.py \
+	tests/test_step.py tests/test_machines.py
+test-machines: $(STAMP)
+	set -e; for m in $(MACHINES); do \
+	  echo "== as $$m"; \
+	  LAB1_TEST_MACHINE=$$m $(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile $(MACHINE_TESTS) $(ARGS); \
+	done
 
 ## Mutation check (not part of make test): each core behaviour broken once must fail its tests.
 mutants: $(STAMP)

@@ -437,3 +437,19 @@ def test_class_flow_maps_one_task_per_submission(klass, prefect_harness, tmp_pat
     assert (out["students"], out["accepted"], out["flagged"], out["refused"]) == (10, 1, 5, 4)
     assert (tmp_path / "classes" / "flowed" / "report.html").is_file()
     assert not klass["marker"].exists()
+
+
+def test_a_missing_required_file_is_refused(good):
+    sub = _copy(good)
+    del sub.sha256["report.md"]
+    status, reasons = checks.verdict(checks.structure(sub))
+    assert (status, reasons) == ("refused", ["missing report.md"])
+
+
+def test_a_file_that_differs_from_pack_json_is_flagged(klass):
+    sub = open_submission("judy", klass["cls"] / "judy", klass["cls"])
+    (c,) = [c for c in checks.integrity(sub) if c.name == "integrity.files"]
+    assert c.passed
+    sub.sha256["report.md"] = "0" * 64  # as if report.md were edited after packing
+    (c,) = [c for c in checks.integrity(sub) if c.name == "integrity.files"]
+    assert not c.passed and c.detail == "report.md differs from its SHA-256 in pack.json"

@@ -360,9 +360,10 @@ def copies(prints: dict[str, dict[str, str]]) -> dict[str, Check]:
             for other in by[(what, value)]:
                 if other != student:
                     shared[other].add("run" if what == "run" else "tables")
-        detail = "; ".join(
-            f"the same {' and '.join(sorted(w))} as {o}" for o, w in sorted(shared.items())
-        )
+        named = sorted(shared.items())
+        detail = "; ".join(f"the same {' and '.join(sorted(w))} as {o}" for o, w in named[:5])
+        if len(named) > 5:  # a whole class sharing one run: name a few, count the rest
+            detail += f"; and {len(named) - 5} more"
         out[student] = Check("copies", not shared, detail or "no other student's run or tables")
     return out
 

@@ -30,7 +30,7 @@ from lab1.atomic import rename
 from lab1.checks import Check, as_rows, copies, fingerprints, run_checks, verdict
 from lab1.config import RUN_NAME_RE
 from lab1.errors import ClassError
-from lab1.rundir import classes_path
+from lab1.rundir import ClassPaths, classes_path
 from lab1.submission import Refused, find_submissions, open_submission
 from lab1.tables import COMPARISON_SCHEMA, to_arrow, write_parquet
 
@@ -257,7 +257,8 @@ def build(plan: dict, assessed: list[dict], lang: str = "en") -> dict:
             for a in judged
         ]
         class_df = pd.DataFrame(rows, columns=CLASS_SCHEMA.names)
-        write_parquet(to_arrow(rows, CLASS_SCHEMA), CLASS_SCHEMA, building / "class.parquet")
+        paths = ClassPaths(building)
+        write_parquet(to_arrow(rows, CLASS_SCHEMA), CLASS_SCHEMA, paths.class_table)
         configs = [
             {"student": a["student"], **r}
             for a in judged
@@ -267,13 +268,13 @@ def build(plan: dict, assessed: list[dict], lang: str = "en") -> dict:
         write_parquet(
             pa.Table.from_pylist(configs, schema=CLASS_CONFIGS_SCHEMA),
             CLASS_CONFIGS_SCHEMA,
-            building / "class_configs.parquet",
+            paths.configs_table,
         )
         checks = [r for a in judged for r in as_rows(a["student"], a["checks"])]
-        write_parquet(checks, CHECKS_SCHEMA, building / "checks.parquet")
+        write_parquet(checks, CHECKS_SCHEMA, paths.checks_table)
         taken: set[str] = set()
         names = {a["student"]: feedback_name(a["student"], taken) for a in judged}
-        written = classreport.write(building, plan["name"], class_df, judged, names, lang)
+        classreport.write(paths, plan["name"], class_df, judged, names, lang)
         if final.exists():
             raise ClassError(f"class view {final} appeared meanwhile: pick another --name")
         rename(building, final)
@@ -283,7 +284,7 @@ def build(plan: dict, assessed: list[dict], lang: str = "en") -> dict:
     counts = class_df["status"].value_counts().to_dict()
     return {
         "out": str(final),
-        "report_html": str(final / Path(written["report_html"]).name),
+        "report_html": str(ClassPaths(final).report_html),
         "students": len(class_df),
         **{s: int(counts.get(s, 0)) for s in ("accepted", "flagged", "refused")},
     }

@@ -254,6 +254,44 @@ def classes_path(runs_dir: str | Path) -> Path:
     return Path(runs_dir) / "classes"
 
 
+@dataclass(frozen=True)
+class ClassPaths:
+    """Where each file of a class view lives (lab1.classview); ``root`` is
+    ``<runs_dir>/classes/<name>`` or the hidden folder it is built in."""
+
+    root: Path
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "root", Path(self.root))
+
+    @property
+    def class_table(self) -> Path:
+        return self.root / "class.parquet"
+
+    @property
+    def configs_table(self) -> Path:
+        return self.root / "class_configs.parquet"
+
+    @property
+    def checks_table(self) -> Path:
+        return self.root / "checks.parquet"
+
+    @property
+    def report_md(self) -> Path:
+        return self.root / "report.md"
+
+    @property
+    def report_html(self) -> Path:
+        return self.root / "report.html"
+
+    def figure(self, name: str) -> Path:
+        return self.root / "figures" / f"{name}.png"
+
+    def feedback(self, file_name: str) -> Path:
+        """A student's feedback; ``file_name`` is made safe by lab1.classview.feedback_name."""
+        return self.root / "feedback" / f"{file_name}.md"
+
+
 # Table name → file under a comparison's directory (lab1.crossrun; schemas in lab1.tables).
 COMPARISON_TABLES = {
     "comparison": "comparison.parquet",

@@ -283,7 +283,7 @@ def _dir_members(run_dir: Path) -> Iterator[tuple[str, Iterator[bytes]]]:
     paths = RunPaths(run_dir)
     for p in paths.pack_members():
         rel = p.relative_to(run_dir)
-        if any((run_dir / Path(*rel.parts[: i + 1])).is_symlink() for i in range(len(rel.parts))):
+        if any(q.is_symlink() for q in [p, *p.parents] if run_dir in q.parents):
             raise Refused(f"{rel.as_posix()} is a link: not followed")
         if p.stat().st_size > MAX_MEMBER_BYTES:
             raise Refused(f"{rel.as_posix()} is over {MAX_MEMBER_BYTES >> 20} MiB")

@@ -453,3 +453,26 @@ def test_a_file_that_differs_from_pack_json_is_flagged(klass):
     sub.sha256["report.md"] = "0" * 64  # as if report.md were edited after packing
     (c,) = [c for c in checks.integrity(sub) if c.name == "integrity.files"]
     assert not c.passed and c.detail == "report.md differs from its SHA-256 in pack.json"
+
+
+@pytest.mark.slow
+def test_class_report_opens_in_chromium_in_both_languages_and_runs_no_script(klass, tmp_path):
+    from browser import chromium_page
+    from test_untrusted_text import _chromium
+
+    plan = {**klass["plan"], "out": str(tmp_path / "zh" / "week1")}
+    classview.build(plan, klass["assessed"], "zh")
+    pages = {
+        "en": (klass["out"] / "report.html", ["At a glance", "Evil CPU <img src=x"]),
+        "zh": (tmp_path / "zh" / "week1" / "report.html", ["概览", "全部学生", "Evil CPU <img"]),
+    }
+    with chromium_page(_chromium()) as page:
+        for lang, (html, needles) in pages.items():
+            page.goto(html.resolve().as_uri())
+            page.wait_for(needles)
+            assert "PWNED" not in page.evaluate("document.title"), lang
+            images = page.evaluate("[...document.images].map(i => i.complete && i.naturalWidth)")
+            assert len(images) == 2 and all(images), (lang, images)
+            alts = page.evaluate("[...document.images].map(i => i.alt)")
+            if lang == "zh":  # the figures' captions (and their labels: classreport.ZH)
+                assert alts == ["各批大小的训练步吞吐量（按机器类型）", "全班测试准确率"]

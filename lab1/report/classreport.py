@@ -12,6 +12,7 @@ import pandas as pd
 from lab1 import figures, fmt
 from lab1.atomic import write_text
 from lab1.report.blocks import Bullets, Figure, Section, Table, to_html, to_markdown
+from lab1.rundir import ClassPaths
 
 BATCH_SIZES = (1, 16, 64)
 
@@ -99,15 +100,20 @@ def _kind(kind: str, t) -> str:
 
 
 def write(
-    out: Path, name: str, df: pd.DataFrame, judged: list[dict], names: dict[str, str], lang: str
-) -> dict:
+    paths: ClassPaths,
+    name: str,
+    df: pd.DataFrame,
+    judged: list[dict],
+    names: dict[str, str],
+    lang: str,
+) -> None:
+    """report.md, report.html, figures/ and feedback/ of the class, into ``paths``."""
     t = _t(lang)
-    figs_dir = out / "figures"
-    figs_dir.mkdir(parents=True, exist_ok=True)
+    out = paths.root
     ok = df[df["status"] != "refused"]
     with figures.language({k: v for k, v in ZH.items()}, "zh") if lang == "zh" else _plain():
-        throughput_png = _throughput_figure(ok, figs_dir / "throughput.png", t)
-        accuracy_png = _accuracy_figure(ok, figs_dir / "accuracy.png", t)
+        throughput_png = _throughput_figure(ok, paths.figure("throughput"), t)
+        accuracy_png = _accuracy_figure(ok, paths.figure("accuracy"), t)
     sections = [
         _glance(df, t),
         _hardware(ok, t),
@@ -118,12 +124,11 @@ def write(
     ]
     title = t("Class {name}", name=name)
     md = to_markdown(title, sections, out)
-    write_text(out / "report.md", md)
+    write_text(paths.report_md, md)
     html_lang = "zh-CN" if lang == "zh" else "en"
-    write_text(out / "report.html", to_html(md, title, out, html_lang))
+    write_text(paths.report_html, to_html(md, title, out, html_lang))
     for a in judged:
-        _feedback(out, a, names[a["student"]], t)
-    return {"report_md": str(out / "report.md"), "report_html": str(out / "report.html")}
+        _feedback(paths, a, names[a["student"]], t)
 
 
 class _plain:
@@ -273,7 +278,7 @@ def _all_students(df: pd.DataFrame, t) -> Section:
     return Section(t("All students"), [Table(head, rows, [False] * 4 + [True] * 6)])
 
 
-def _feedback(out: Path, a: dict, file_name: str, t) -> None:
+def _feedback(paths: ClassPaths, a: dict, file_name: str, t) -> None:
     failed = [c for c in a["checks"] if not c.passed]
     rows = [[c.name, t("yes") if c.passed else t("no"), c.detail] for c in a["checks"]]
     blocks = [t("Your submission was {status}.", status=t(a["status"]))]
@@ -283,8 +288,8 @@ def _feedback(out: Path, a: dict, file_name: str, t) -> None:
         Section(t("What to fix"), [Bullets(fix)]),
         Section(t("Checks"), [Table([t("check"), t("passed"), t("detail")], rows)]),
     ]
-    md = to_markdown(t("Feedback: {student}", student=a["student"]), sections, out)
-    write_text(out / "feedback" / f"{file_name}.md", md)
+    md = to_markdown(t("Feedback: {student}", student=a["student"]), sections, paths.root)
+    write_text(paths.feedback(file_name), md)
 
 
 def _throughput_figure(ok: pd.DataFrame, path: Path, t) -> Path | None:

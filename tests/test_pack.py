@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -86,7 +87,7 @@ def test_pack_refuses_an_unfinished_run_and_a_taken_name(run, tmp_path):
         pack_run(run, taken)
     with pytest.raises(PackError, match=r"ends in \.lab1\.zip"):
         pack_run(run, tmp_path / "alice.zip")
-    other = handed_in_run(tmp_path / "runs" / "half")
+    other = shutil.copytree(run, tmp_path / "runs" / "half")
     update_manifest(RunPaths(other), status="failed")
     with pytest.raises(PackError, match="is failed, not completed"):
         pack_run(other, tmp_path / "half.lab1.zip")

@@ -32,6 +32,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from lab1.analysis import flops_columns, roofline_table, thread_columns
+from lab1.checkpoints import sha256
 from lab1.figures import plot_op_share, plot_throughput
 from lab1.identity import IDENTITY, PANEL, axes_except, ordered
 from lab1.rundir import RunPaths
@@ -245,6 +246,8 @@ def combine_and_compare(paths: RunPaths, run_id: str) -> dict[str, dict[str, str
         "tables": {k: str(v) for k, v in tables.items()},
         "plots": {k: str(v) for k, v in plots.items()},
         "executions": profiled_executions(results),
+        # The manifest's own record of each table as written: a later edit shows (lab1.checks).
+        "table_sha256": {k: sha256(v) for k, v in tables.items()},
     }
 
 

@@ -81,3 +81,16 @@ class CompareError(Lab1Error):
     """Runs given to the comparison cannot be compared (missing, unfinished, nothing shared)."""
 
     resumable = False
+
+
+class PackError(Lab1Error):
+    """A run cannot be packed (not a finished run, or the output is not writable)."""
+
+    resumable = False
+
+
+class ClassError(Lab1Error):
+    """The class view's input cannot be read as a class (missing path, no submission, name
+    taken). A bad *submission* is not an error: it is refused with its reason."""
+
+    resumable = False

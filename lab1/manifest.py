@@ -29,8 +29,10 @@ from lab1.train import EpochStats
 # 2: the environment names the machine (hostname, gpu_models, machine_id: the id on every
 # table row); training.execution is a typed Execution (lab1.step), and comparison.executions
 # records each profiled config's. A version-1 manifest still reads: those fields are None.
-SCHEMA_VERSION = 2
-READABLE_VERSIONS = (1, 2)
+# 3: comparison.table_sha256, the SHA-256 of each table file as it was written (a table edited
+# by hand afterwards no longer matches; lab1.checks holds a submission's tables against it).
+SCHEMA_VERSION = 3
+READABLE_VERSIONS = (1, 2, 3)
 STATUSES = ("running", "completed", "failed", "interrupted")
 
 
@@ -101,6 +103,8 @@ class ComparisonSummary:
     # How each profiled config's step ran (one per device × precision × threads: batch sizes
     # share it), to hold against training.execution.
     executions: list[Execution] = field(default_factory=list)
+    # Table name → SHA-256 of its Parquet file, taken when it was written (empty before schema 3).
+    table_sha256: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass

@@ -15,7 +15,9 @@
         compare/comparison.parquet, share_change.parquet, step_model.parquet,
                 time_split.parquet, roofline.parquet, *.png, summary.md, top10.md
         figures/*.png                  the report's own figures
-        report.md, report.html
+        report.md, report.html, report.pdf (where written)
+    <runs_dir>/<run name>.lab1.zip     the run packed for handing in (lab1.pack)
+    <runs_dir>/classes/<name>/         a class's submissions checked side by side (lab1.classview)
     <runs_dir>/history/<table>/run_id=<run>/part-0.parquet   every run's tables (lab1.history)
     <runs_dir>/comparisons/<name>/     a comparison of runs (lab1.crossrun): comparison.parquet,
                                        runs.parquet, limits.parquet, step_model.parquet,
@@ -106,6 +108,10 @@ class RunPaths:
     @property
     def report_html(self) -> Path:
         return self.root / "report.html"
+
+    @property
+    def report_pdf(self) -> Path:
+        return self.root / "report.pdf"
 
     @property
     def figures(self) -> Path:
@@ -218,6 +224,73 @@ class RunPaths:
     def history(self, table: str) -> Path:
         return history_path(self.runs_dir, table)
 
+    # -- what a pack holds (lab1.pack): results and their words, never weights, traces or data
+    def pack_members(self) -> list[Path]:
+        """The files of this run that a pack carries, those that exist, in a fixed order: the
+        manifest, tables, reports, figures, TensorBoard event files, the layer table, run.log.
+        Not checkpoints, model.pt, graph/model.pt2, traces, parts or the decoded dataset."""
+        fixed = [self.manifest, self.report_md, self.report_html, self.report_pdf, self.run_log]
+        fixed += [self.layers_json, self.summary_md, self.top10_md]
+        fixed += [self.table(name) for name in TABLES]
+        globbed = [
+            *sorted(self.figures.glob("*.png")),
+            *sorted(self.compare.glob("*.png")),
+            *sorted(self.screenshots.glob("*.png")),
+            *sorted(p for p in self.tensorboard.rglob("events.out.tfevents.*") if p.is_file()),
+        ]
+        return [p for p in fixed if p.is_file()] + globbed
+
+
+PACK_SUFFIX = ".lab1.zip"
+
+
+def pack_file(runs_dir: str | Path, run_name: str) -> Path:
+    """Where a run's pack goes by default: beside the run, ``<runs_dir>/<run name>.lab1.zip``."""
+    return Path(runs_dir) / f"{run_name}{PACK_SUFFIX}"
+
+
+def classes_path(runs_dir: str | Path) -> Path:
+    """Where class views are written: ``<runs_dir>/classes/<name>/``."""
+    return Path(runs_dir) / "classes"
+
+
+@dataclass(frozen=True)
+class ClassPaths:
+    """Where each file of a class view lives (lab1.classview); ``root`` is
+    ``<runs_dir>/classes/<name>`` or the hidden folder it is built in."""
+
+    root: Path
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "root", Path(self.root))
+
+    @property
+    def class_table(self) -> Path:
+        return self.root / "class.parquet"
+
+    @property
+    def configs_table(self) -> Path:
+        return self.root / "class_configs.parquet"
+
+    @property
+    def checks_table(self) -> Path:
+        return self.root / "checks.parquet"
+
+    @property
+    def report_md(self) -> Path:
+        return self.root / "report.md"
+
+    @property
+    def report_html(self) -> Path:
+        return self.root / "report.html"
+
+    def figure(self, name: str) -> Path:
+        return self.root / "figures" / f"{name}.png"
+
+    def feedback(self, file_name: str) -> Path:
+        """A student's feedback; ``file_name`` is made safe by lab1.classview.feedback_name."""
+        return self.root / "feedback" / f"{file_name}.md"
+
 
 # Table name → file under a comparison's directory (lab1.crossrun; schemas in lab1.tables).
 COMPARISON_TABLES = {
@@ -261,6 +334,10 @@ class ComparisonPaths:
     @property
     def report_html(self) -> Path:
         return self.root / "report.html"
+
+    @property
+    def report_pdf(self) -> Path:
+        return self.root / "report.pdf"
 
     @property
     def figures(self) -> Path:

@@ -63,7 +63,7 @@ def test_a_manifest_of_another_version_is_one_clear_error(tmp_path, version):
         read_manifest(paths)
 
 
-def test_a_schema_1_manifest_reads_without_a_machine_and_is_written_back_as_schema_2(tmp_path):
+def test_a_schema_1_manifest_reads_without_a_machine_and_is_written_back_as_the_current(tmp_path):
     """Version 1 had no hostname, gpu_models or machine_id in its environment."""
     from test_report import ENV
 
@@ -76,7 +76,7 @@ def test_a_schema_1_manifest_reads_without_a_machine_and_is_written_back_as_sche
     assert env.cpu_model == "Test CPU 9000"
     assert (env.hostname, env.gpu_models, env.machine_id) == (None, None, None)
     update_manifest(paths, timings={"x": 1.0})
-    assert json.loads(paths.manifest.read_text())["schema_version"] == 2 == SCHEMA_VERSION
+    assert json.loads(paths.manifest.read_text())["schema_version"] == 3 == SCHEMA_VERSION
 
 
 def test_a_missing_or_corrupt_manifest_is_one_clear_error(tmp_path):

@@ -1,5 +1,13 @@
 """The report's building blocks, rendered once to Markdown; HTML is that Markdown, converted by
-Python-Markdown, with every figure inlined as a data URI (one file to mail or archive)."""
+Python-Markdown, with every figure inlined as a data URI (one file to mail or archive).
+
+Text from a run is untrusted (a run copied from another machine, a student's submission): a
+CPU model, host name or run name may carry markup. Two guards, both here and nowhere else:
+every block's text passes through ``safe_text`` on its way into Markdown (``<`` and ``&``
+become entities outside code spans, so report.md holds no element), and the HTML conversion
+passes no raw HTML through at all (the ``<details>`` this module writes is rebuilt from a
+per-page marker, links may only point inside the page, images only at the run's own PNGs).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +15,7 @@ import base64
 import html
 import os
 import re
+import secrets
 import xml.etree.ElementTree as etree
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -60,9 +69,27 @@ class Section:
     blocks: list[Block] = field(default_factory=list)
 
 
+_CODE_SPAN = re.compile(r"(`+)(?:.*?[^`])?\1(?!`)", re.S)
+
+
+def safe_text(s: object) -> str:
+    """Text for Markdown with no live markup: ``&`` and ``<`` as entities, except inside code
+    spans (which Markdown shows literally). Every block's text passes through here."""
+    text, out, pos = str(s), [], 0
+    for m in _CODE_SPAN.finditer(text):
+        out += [_entities(text[pos : m.start()]), m.group(0)]
+        pos = m.end()
+    out.append(_entities(text[pos:]))
+    return "".join(out)
+
+
+def _entities(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;")
+
+
 def table_markdown(t: Table) -> str:
     numeric = t.numeric or [False] * len(t.header)
-    cell = lambda s: str(s).replace("|", "\\|").replace("\n", " ")  # noqa: E731
+    cell = lambda s: safe_text(s).replace("|", "\\|").replace("\n", " ")  # noqa: E731
     lines = [
         "| " + " | ".join(cell(h) or " " for h in t.header) + " |",
         "|" + "|".join("---:" if n else "---" for n in numeric) + "|",
@@ -73,28 +100,29 @@ def table_markdown(t: Table) -> str:
 
 def block_markdown(b: Block, base: Path) -> str:
     if isinstance(b, str):
-        return b
+        return safe_text(b)
     if isinstance(b, Table):
         return table_markdown(b)
     if isinstance(b, Figure):
-        return f"![{b.caption}]({Path(os.path.relpath(b.path, base)).as_posix()})"
+        caption = re.sub(r"([\[\]\\])", r"\\\1", safe_text(b.caption))
+        return f"![{caption}]({Path(os.path.relpath(b.path, base)).as_posix()})"
     if isinstance(b, Note):
-        return f"> {'⚠ ' if b.kind == 'warning' else ''}{b.text}"
+        return f"> {'⚠ ' if b.kind == 'warning' else ''}{safe_text(b.text)}"
     if isinstance(b, Details):
-        # markdown="1": Python-Markdown (md_in_html) renders the Markdown inside the tags.
+        # The only tags report.md holds; to_html rebuilds them (it passes no raw HTML).
         inner = "\n\n".join(block_markdown(x, base) for x in b.blocks)
         return (
             f'<details markdown="1">\n<summary>{html.escape(b.summary)}</summary>\n\n'
             f"{inner}\n\n</details>"
         )
-    return "\n".join(f"- {i}" for i in b.items)
+    return "\n".join(f"- {safe_text(i)}" for i in b.items)
 
 
 def to_markdown(title: str, sections: list[Section], base: Path) -> str:
     """Figures link relative to ``base`` (the run directory)."""
-    parts = [f"# {title}", ""]
+    parts = [f"# {safe_text(title)}", ""]
     for s in sections:
-        parts += [f"## {s.title}", ""]
+        parts += [f"## {safe_text(s.title)}", ""]
         for b in s.blocks:
             parts += [block_markdown(b, base), ""]
     return "\n".join(parts)
@@ -108,9 +136,42 @@ class _InlineImages(Treeprocessor):
         self.base = base
 
     def run(self, root: etree.Element) -> None:
+        base = self.base.resolve()
         for img in root.iter("img"):
-            data = (self.base / img.get("src", "")).read_bytes()
-            img.set("src", "data:image/png;base64," + base64.b64encode(data).decode("ascii"))
+            path = (base / img.get("src", "")).resolve()
+            if path.suffix == ".png" and path.is_relative_to(base) and path.is_file():
+                data = base64.b64encode(path.read_bytes()).decode("ascii")
+                img.set("src", "data:image/png;base64," + data)
+            else:  # not one of the run's own figures: shown by its caption only
+                img.set("src", "")
+        for a in root.iter("a"):
+            if not a.get("href", "").startswith("#"):  # only links within the page
+                a.attrib.pop("href", None)
+
+
+class _Details(Treeprocessor):
+    """Rebuild each ``<details>`` of the Markdown from the markers to_html put in its place:
+    a paragraph holding exactly ``{nonce}open{i}`` or ``{nonce}close``."""
+
+    def __init__(self, md: markdown.Markdown, nonce: str, summaries: list[str]) -> None:
+        super().__init__(md)
+        self.nonce, self.summaries = nonce, summaries
+
+    def run(self, root: etree.Element) -> None:
+        children, stack = list(root), [root]
+        for child in children:
+            root.remove(child)
+        for child in children:
+            text = (child.text or "") if child.tag == "p" and not len(child) else ""
+            if text.startswith(self.nonce + "open"):
+                details = etree.SubElement(stack[-1], "details")
+                summary = etree.SubElement(details, "summary")
+                summary.text = self.summaries[int(text.removeprefix(self.nonce + "open"))]
+                stack.append(details)
+            elif text == self.nonce + "close" and len(stack) > 1:
+                stack.pop()
+            else:
+                stack[-1].append(child)
 
 
 class _InlineImagesExtension(Extension):
@@ -120,6 +181,13 @@ class _InlineImagesExtension(Extension):
 
     def extendMarkdown(self, md: markdown.Markdown) -> None:
         md.treeprocessors.register(_InlineImages(md, self.base), "lab1_inline_images", 0)
+        # No raw HTML from the source reaches the page: without these two, a tag in the
+        # Markdown is escaped like any other text.
+        md.preprocessors.deregister("html_block")
+        md.inlinePatterns.deregister("html")
+
+
+_DETAILS = re.compile(r'^<details markdown="1">\n<summary>(.*?)</summary>$|^</details>$', re.M)
 
 
 CSS = """
@@ -144,10 +212,22 @@ summary{cursor:pointer;font-weight:600}
 def to_html(md_text: str, title: str, base: Path, lang: str = "en") -> str:
     """The Markdown report as one self-contained HTML page (a table of contents first)."""
     title_line, _, body = md_text.partition("\n")
+    nonce, summaries = "lab1details" + secrets.token_hex(8), []
+
+    def marker(m: re.Match) -> str:
+        if m.group(0) == "</details>":
+            return f"\n{nonce}close\n"
+        summaries.append(html.unescape(m.group(1)))
+        return f"\n{nonce}open{len(summaries) - 1}\n"
+
+    # Only safe_text's output and the tags block_markdown writes are in md_text: a run's text
+    # cannot form these lines (its "<" is "&lt;"), and the nonce is new for each page.
+    body = _DETAILS.sub(marker, body)
     converter = markdown.Markdown(
-        extensions=["tables", "md_in_html", "toc", _InlineImagesExtension(base)],
+        extensions=["tables", "toc", _InlineImagesExtension(base)],
         extension_configs={"toc": {"toc_depth": "2-2", "slugify": _slug}},
     )
+    converter.treeprocessors.register(_Details(converter, nonce, summaries), "lab1_details", 1)
     content = converter.convert(title_line + "\n\n[TOC]\n" + body)
     return (
         f'<!DOCTYPE html>\n<html lang="{lang}"><head><meta charset="utf-8">'

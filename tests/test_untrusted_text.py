@@ -1,0 +1,134 @@
+"""Text from a run is untrusted: a run copied from another machine (or a student's submission)
+may carry markup in its manifest's strings. Its report, a comparison that includes it, and the
+tables show that text as text: no element of theirs in report.md or report.html, and (slow)
+Chromium runs no script of theirs when the page opens."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+from test_report import ENV, make_run
+
+from lab1 import crossrun, report, viewer
+from lab1.report import crossrun as cross_report
+from lab1.report.blocks import Bullets, Details, Figure, Note, Section, Table, to_html, to_markdown
+
+PAYLOAD = "<img src=x onerror=\"document.title='PWNED'\">"
+EVIL_CPU = f"Evil CPU {PAYLOAD}"
+EVIL_HOST = "<script>document.title='PWNED'</script>host"
+EVIL_GPU = "GPU <svg onload=\"document.title='PWNED'\"></svg>"
+# Tags a report of ours writes itself; anything else is theirs.
+OURS = {"html", "head", "meta", "title", "style", "body", "h1", "h2", "h3", "p", "ul", "ol",
+        "li", "table", "thead", "tbody", "tr", "th", "td", "code", "pre", "strong", "em", "a",
+        "blockquote", "details", "summary", "div", "img", "hr", "br"}  # fmt: skip
+
+
+class _Tags(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: set[str] = set()
+        self.attrs: set[str] = set()
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.add(tag)
+        self.attrs.update(name for name, _ in attrs)
+
+
+def live_markup(html_text: str) -> set[str]:
+    """Elements and event-handler attributes that the page's text did not come from us."""
+    p = _Tags()
+    p.feed(html_text)
+    return (p.tags - OURS) | {a for a in p.attrs if a.startswith("on")}
+
+
+def assert_no_live_markup(md: str, html_text: str) -> None:
+    for tag in ("<img", "<script", "<svg"):
+        assert tag not in md, f"{tag} is live in report.md"
+    assert not live_markup(html_text)
+    # The text is still there, as text: what a reader sees is what the manifest says.
+    assert "Evil CPU &lt;img src=x onerror=" in html_text
+
+
+@pytest.fixture(scope="module")
+def evil_runs(tmp_path_factory):
+    """Two synthetic runs, one of them with markup in its CPU, host and GPU names; the evil
+    run's own report, and a comparison of the two (through lab1.crossrun, as the flow does)."""
+    root = tmp_path_factory.mktemp("untrusted")
+    gpu = {"index": 0, "name": EVIL_GPU, "memory_bytes": 80 * 2**30, "capability": "9.0"}
+    env = {**ENV, "cpu_model": EVIL_CPU, "hostname": EVIL_HOST, "gpus": [gpu]}
+    env["gpu_models"] = [EVIL_GPU]
+    evil = make_run(root / "runs" / "evil", env=env)
+    good = make_run(root / "runs" / "good")
+    own = report.write_report(evil)
+    plan = crossrun.check([str(good), str(evil)], root / "runs", name="cmp")
+    crossrun.write_tables(plan)
+    cmp = cross_report.write_report(plan, "en")
+    return {"own": own, "cmp": cmp}
+
+
+@pytest.mark.parametrize("which", ["own", "cmp"])
+def test_markup_in_a_runs_manifest_is_text_in_report_md_and_html(evil_runs, which):
+    paths = evil_runs[which]
+    md, html_text = Path(paths["report_md"]).read_text(), Path(paths["report_html"]).read_text()
+    assert_no_live_markup(md, html_text)
+
+
+def test_markdown_links_images_and_raw_html_in_text_never_become_live(tmp_path):
+    """Markdown's own ways into a page: raw HTML, a javascript: link, an image of a local
+    file outside the run; the appendix's <details> still renders."""
+    (tmp_path / "figures").mkdir()
+    secret = tmp_path.parent / f"{tmp_path.name}-secret.png"
+    secret.write_bytes(b"\x89PNG not for the page")
+    text = f"[click](javascript:alert(1)) ![x](../{secret.name}) <b onclick=x>bold</b> a & b"
+    sections = [
+        Section("One", [text, Table(["h"], [[PAYLOAD]]), Note(PAYLOAD), Bullets([PAYLOAD])]),
+        Section("Appendix", [Details("More <b>", [Figure(tmp_path / "nope.png", PAYLOAD)])]),
+    ]
+    md = to_markdown(f"Title {PAYLOAD}", sections, tmp_path)
+    page = to_html(md, "t", tmp_path)
+    assert "<b" not in md.replace('<details markdown="1">', "").replace("<summary>", "")
+    assert live_markup(page) == set()
+    assert "javascript:" not in re.sub(r">[^<]*<", "><", page)  # in no attribute
+    assert "PNG not for the page" not in page and "base64" not in page
+    assert re.search(r"<details>\s*<summary>More &lt;b&gt;</summary>", page)
+    assert page.count("<details>") == page.count("</details>") == 1
+    assert "a &amp; b" in page  # shown as "a & b"
+
+
+def _chromium() -> str:
+    path = viewer.find_chromium()
+    if path:
+        return path
+    msg = "chromium is not installed: run scripts/ensure_chromium.sh (as root)"
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(msg)
+    pytest.skip(msg)
+
+
+@pytest.mark.slow
+def test_chromium_runs_no_script_of_the_runs_in_either_report(evil_runs, tmp_path):
+    from browser import chromium_page
+
+    with chromium_page(_chromium()) as page:
+        for which in ("own", "cmp"):
+            html_path = tmp_path / f"{which}.html"
+            shutil.copy(evil_runs[which]["report_html"], html_path)
+            page.goto(html_path.as_uri())
+            text = page.wait_for(["Evil CPU <img src=x"])  # shown, as text
+            assert "Evil CPU" in text
+            title = page.evaluate("document.title")
+            assert "PWNED" not in title, f"{which}: a script of the run's ran"
+            assert page.evaluate("document.querySelectorAll('svg, script').length") == 0
+
+
+def test_html_conversion_passes_no_raw_html_even_from_unescaped_markdown(tmp_path):
+    """The second guard on its own: Markdown that did not go through the blocks."""
+    md = f"# T\n\n## S\n\n{PAYLOAD}\n\n<script>document.title='PWNED'</script>\n\ninline {PAYLOAD}"
+    page = to_html(md, "t", tmp_path)
+    assert live_markup(page) == set()
+    assert "&lt;script&gt;" in page

@@ -199,6 +199,19 @@ def consistency(sub: Submission) -> list[Check]:
         if unnamed:
             detail = f"the report does not name the recipe's change: {what}"
     out.append(Check("consistency.recipe", not unnamed, detail))
+    # A machine described through LAB1_MACHINE (lab1.machine) is a test's, not the one that
+    # measured: the environment table and the machine id would name hardware that never ran.
+    described = m.environment is not None and m.environment.described
+    out.append(
+        Check(
+            "consistency.machine_read",
+            not described,
+            f"the machine ({m.environment.cpu_model}) was described by LAB1_MACHINE, not read "
+            "from the hardware that ran"
+            if described
+            else "the machine was read from the hardware that ran",
+        )
+    )
     dry = m.parameters.dry_run
     subset = m.dataset is not None and not m.dataset.full
     if dry or subset:

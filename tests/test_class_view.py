@@ -401,6 +401,19 @@ def test_accuracy_outside_its_dataset_and_epochs_is_flagged(good):
     assert not c.passed
 
 
+def test_a_run_on_a_described_machine_is_flagged(good):
+    """LAB1_MACHINE makes lab1 see another machine (tests do it); a handed-in run made so
+    names hardware that never ran."""
+    sub = _copy(good)
+    (c,) = [c for c in checks.consistency(sub) if c.name == "consistency.machine_read"]
+    assert c.passed
+    sub.manifest.environment = dataclasses.replace(
+        sub.manifest.environment, described=True, cpu_model="Apple M2 Pro"
+    )
+    (c,) = [c for c in checks.consistency(sub) if c.name == "consistency.machine_read"]
+    assert not c.passed and "Apple M2 Pro" in c.detail and "LAB1_MACHINE" in c.detail
+
+
 def test_report_numbers_and_recipe_and_subset_mark_are_checked_against_the_report(good):
     sub = _copy(good)
     by = {c.name: c for c in checks.consistency(sub)}

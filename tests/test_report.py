@@ -342,9 +342,16 @@ def test_every_section_is_present_and_filled_from_the_data(full_report):
     assert "figures/training_curves.png" in s["Training curves"]
     assert len(md_tables(s["Appendix/Per-epoch table"])[0]) == 1 + 3
     # Top-10: ten ops per device × batch size × phase, GPU configs ranked twice (CPU, device):
-    # before the appendix only the training batch (per device: 2 phases, cuda ranked twice).
+    # before the appendix only the training batch (per device: 2 phases, cuda ranked by its
+    # device time; its CPU ranking is in the appendix).
     tops = md_tables(s["Top-10 operators"])
-    assert len(tops) == 2 + 2 * 2 and all(len(t) == 11 for t in tops)
+    assert len(tops) == 2 + 2 and all(len(t) == 11 for t in tops)
+    cuda = re.findall(r"\*\*cuda \(NVIDIA H100\) · ([^*]+)\*\* \(ranked by ([^,]+)", md)
+    main_cuda = re.findall(
+        r"\*\*cuda \(NVIDIA H100\) · ([^*]+)\*\* \(ranked by ([^,]+)", s["Top-10 operators"]
+    )
+    assert main_cuda == [(f"batch 64 · {p}", "self device time") for p in PHASES]
+    assert len(cuda) == 3 * 2 * 2
     rest = md_tables(s["Appendix/Top-10 operators of every other configuration"])
     assert len(tops) + len(rest) == 3 * 2 + 3 * 2 * 2 and all(len(t) == 11 for t in rest)
     for ranking in ("self device time", "self CPU time"):
@@ -427,7 +434,13 @@ def test_html_is_self_contained_with_inlined_pngs(full_report):
     text = Path(paths["report_html"]).read_text()
     refs = _Refs()
     refs.feed(text)
-    assert "script" not in refs.tags and "link" not in refs.tags
+    assert "link" not in refs.tags
+    # One script, the print rule that opens <details> (no src, nothing of the run in it).
+    scripts = re.findall(r"<script[^>]*>(.*?)</script>", text, flags=re.S)
+    assert scripts == [
+        "addEventListener('beforeprint',()=>{for(const d of document.querySelectorAll('details'))"
+        "d.open=true})"
+    ]
     assert refs.src, "no images in the HTML"
     for src in refs.src:
         assert src.startswith("data:image/png;base64,"), src[:60]

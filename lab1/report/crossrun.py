@@ -369,7 +369,7 @@ def write_report(plan: dict, lang: str = "en") -> dict:
     md = to_markdown(title, sections, paths.root)
     write_text(paths.report_md, md)
     html_lang = "zh-CN" if lang == "zh" else "en"
-    write_text(paths.report_html, to_html(md, title, paths.root, html_lang))
+    write_text(paths.report_html, to_html(md, title, paths.root, html_lang, plan["name"]))
     publish(paths, final)
     return {
         "report_md": str(final.report_md),

@@ -180,7 +180,8 @@ tr,img{break-inside:avoid;page-break-inside:avoid}
 th,td{padding:.12em .3em}
 th{font-weight:600}
 td code,th code{font-size:1em;padding:0;background:none}
-img{max-width:100%;max-height:125mm;border:none}
+td:has(> code){min-width:12em}
+img{max-width:100%;max-height:80mm;border:none}
 blockquote{padding:.3em .6em;margin:.5em 0}
 details{border:none;padding:0;margin:.4em 0}
 summary{font-size:10.5pt;margin:.8em 0 .3em;list-style:none}

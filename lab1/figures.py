@@ -6,6 +6,7 @@ or from synthetic data in tests; none of them reads files itself.
 
 from __future__ import annotations
 
+import itertools
 import logging
 from collections import defaultdict
 from collections.abc import Iterator
@@ -270,7 +271,7 @@ def _draw_folded(ax: plt.Axes, chain: list[str], boxes: dict, kinds: dict[str, s
         kinds[kind] = colour
         _draw_box(ax, x, y, colour, lines, (FOLD_W, FOLD_H))
     arrow = {"arrowstyle": "-|>", "color": "#444444", "lw": 1.2, "shrinkA": 1, "shrinkB": 1}
-    for src, dst in zip(chain, chain[1:]):
+    for src, dst in itertools.pairwise(chain):
         (x0, y0), (x1, y1) = pos[src], pos[dst]
         mid0, mid1 = x0 + FOLD_W / 2, x1 + FOLD_W / 2
         if x0 == x1:

@@ -108,6 +108,10 @@ class RunPaths:
         return self.root / "report.html"
 
     @property
+    def report_pdf(self) -> Path:
+        return self.root / "report.pdf"
+
+    @property
     def figures(self) -> Path:
         return self.root / "figures"
 
@@ -261,6 +265,10 @@ class ComparisonPaths:
     @property
     def report_html(self) -> Path:
         return self.root / "report.html"
+
+    @property
+    def report_pdf(self) -> Path:
+        return self.root / "report.pdf"
 
     @property
     def figures(self) -> Path:

@@ -59,12 +59,13 @@ def print_pdf(
     with tempfile.TemporaryDirectory(prefix="lab1-print-") as tmp:
         page = Path(tmp) / "report.html"  # self-contained: its figures are inlined
         page.write_text(html, encoding="utf-8")
+        profile = Path(tmp) / "profile"  # a fresh browser profile: nothing shared, nothing kept
 
         def run(out: Path) -> None:
             cmd = [
                 browser,
                 *CHROMIUM_FLAGS,
-                f"--user-data-dir={Path(tmp) / 'profile'}",  # a fresh profile, nothing shared
+                f"--user-data-dir={profile}",
                 "--no-pdf-header-footer",  # the page's own footer (PRINT_CSS), not the browser's
                 # Untagged: the structure tree of a report's tables is most of a tagged PDF
                 # (the wide fixture: 2.27 MB tagged, 0.63 MB not; 2026-12-06, Chromium 156);

@@ -25,8 +25,6 @@ from lab1.viewer import BROWSER_ENV, CHROMIUM_FLAGS, find_chromium, stop_group
 
 log = logging.getLogger("lab1.report")
 
-# The page box of each paper in PostScript points (1/72 in): what a PDF's MediaBox says.
-PAGE_POINTS = {"a4": (595.28, 841.89), "letter": (612.0, 792.0)}
 PAGE_CSS = {"a4": "A4", "letter": "letter"}
 NO_BROWSER = (
     "no report.pdf: no Chromium, Chrome or Edge found (install one, or point "
@@ -34,9 +32,11 @@ NO_BROWSER = (
 )
 
 
-def printable(html: str, paper: str) -> str:
+def printable(html: str, paper: str | None) -> str:
     """The report's HTML with the paper size set (a browser's own print lets the reader pick
-    it; report.html names none)."""
+    it; report.html names none). ``None``: as it is, the browser's default paper."""
+    if paper is None:
+        return html
     if paper not in PAPERS:
         raise ValueError(f"paper {paper!r} is not one of {PAPERS}")
     return html.replace("</head>", f"<style>@page{{size:{PAGE_CSS[paper]}}}</style></head>", 1)
@@ -45,13 +45,14 @@ def printable(html: str, paper: str) -> str:
 def print_pdf(
     html_path: str | Path,
     pdf_path: str | Path,
-    paper: str = "a4",
+    paper: str | None = "a4",
     *,
     browser: str | None = None,
     timeout_s: float = 120,
 ) -> Path:
-    """Print ``html_path`` to ``pdf_path`` (written atomically) on ``paper`` with a headless
-    browser. FileNotFoundError where there is none, RuntimeError where it printed nothing."""
+    """Print ``html_path`` to ``pdf_path`` (written atomically) on ``paper`` (None: the
+    browser's default, as its own print does) with a headless browser. FileNotFoundError where
+    there is none, RuntimeError where it printed nothing."""
     browser = browser or find_chromium()
     if browser is None:
         raise FileNotFoundError(NO_BROWSER)

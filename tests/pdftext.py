@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections import Counter
+from functools import cache
 from pathlib import Path
 
 from pypdf import PdfReader
@@ -17,8 +18,16 @@ APPENDIX = {"en": "Appendix", "zh": "附录"}
 
 
 def page_texts(pdf: Path) -> list[str]:
-    """Each page's text, ligatures (ﬁ, ﬀ) spelled out."""
-    return [unicodedata.normalize("NFKC", p.extract_text() or "") for p in PdfReader(pdf).pages]
+    """Each page's text, ligatures (ﬁ, ﬀ) spelled out (read once per file and version: a
+    long Chinese PDF takes pypdf seconds)."""
+    stat = Path(pdf).stat()
+    return list(_page_texts(str(pdf), stat.st_mtime_ns, stat.st_size))
+
+
+@cache
+def _page_texts(pdf: str, _mtime_ns: int, _size: int) -> tuple[str, ...]:
+    pages = PdfReader(pdf).pages
+    return tuple(unicodedata.normalize("NFKC", p.extract_text() or "") for p in pages)
 
 
 def page_sizes(pdf: Path) -> set[tuple[float, float]]:
@@ -60,18 +69,29 @@ def unembedded_fonts(pdf: Path) -> list[str]:
     return missing
 
 
-def missing_header_words(text: str, tables: list[list[list[str]]]) -> Counter:
-    """The header words of ``tables`` (rows of cells, the header first) that ``text`` holds
-    fewer times than the headers do: a column cut off the page takes its header with it
-    (a header that wraps keeps its words; a repeated header on the next page only adds)."""
-    have = Counter(tokens(text))
-    need = Counter(w for t in tables for cell in t[0] for w in tokens(cell.strip("*`")))
-    return need - have
+def missing_words(printed: str, md: str) -> Counter:
+    """The words of ``md`` (Markdown: prose, headings, every table cell) that ``printed`` holds
+    fewer times than ``md`` does. A column cut off the page takes its header and every cell
+    with it; a table header repeated on the next page, the footer, only add."""
+    return Counter(tokens(markdown_text(md))) - Counter(tokens(printed))
 
 
-CJK = "\u3000-\u9fff\uff00-\uffef"
+def markdown_text(md: str) -> str:
+    """What a reader sees of ``md``: no table rules, figure paths, link targets or marks."""
+    lines = []
+    for line in md.splitlines():
+        if re.fullmatch(r"\|[-:| ]+\|", line.strip()):
+            continue
+        line = re.sub(r"!\[[^\]]*\]\([^)]*\)", " ", line)  # a figure: its picture
+        line = re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", line)  # a link: its text
+        line = re.sub(r"^(#+|>|-) ", "", line)
+        line = line.replace("\\|", "\0").replace("|", " ").replace("\0", "|")
+        lines.append(line.replace("**", "").replace("`", ""))
+    return "\n".join(lines)
 
 
 def tokens(text: str) -> list[str]:
-    """Words, and each CJK character on its own (a Chinese header wraps between any two)."""
-    return re.findall(f"[{CJK}]|[^\\s{CJK}]+", unicodedata.normalize("NFKC", text))
+    """Runs of letters and digits, and every other character on its own: a CJK text or an
+    operator name (``aten::convolution_`` / ``backward``) wraps between any two of them, and
+    a PDF's text may put a space where the page had none."""
+    return re.findall(r"[A-Za-z0-9]+|[^\sA-Za-z0-9]", unicodedata.normalize("NFKC", text))

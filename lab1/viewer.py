@@ -52,9 +52,9 @@ MACOS_BROWSERS = (
 )
 # Below %ProgramFiles%, %ProgramFiles(x86)% and %LocalAppData% (a per-user Chrome).
 WINDOWS_BROWSERS = (
-    r"Google\Chrome\Application\chrome.exe",
-    r"Microsoft\Edge\Application\msedge.exe",
-    r"Chromium\Application\chrome.exe",
+    ("Google", "Chrome", "Application", "chrome.exe"),
+    ("Microsoft", "Edge", "Application", "msedge.exe"),
+    ("Chromium", "Application", "chrome.exe"),
 )
 # Headless, and nothing that phones home or waits on a network a lab machine may not have.
 CHROMIUM_FLAGS = (
@@ -108,7 +108,7 @@ def browser_candidates() -> list[str]:
     elif sys.platform == "win32":
         roots = ("ProgramFiles", "ProgramFiles(x86)", "LocalAppData")
         for root in filter(None, map(os.environ.get, roots)):
-            places += [str(Path(root) / rel) for rel in WINDOWS_BROWSERS]
+            places += [str(Path(root).joinpath(*parts)) for parts in WINDOWS_BROWSERS]
     return places
 
 

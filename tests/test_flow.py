@@ -213,6 +213,7 @@ def test_help_lists_the_typed_options(capsys):
         "--runs-dir",
         "--run-name",
         "--dry-run",
+        "--paper",
     ):
         assert flag in out
 

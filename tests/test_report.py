@@ -729,3 +729,21 @@ def test_an_exported_subset_read_back_locally_is_flagged_as_a_subset(tmp_path):
     assert "**SUBSET, NOT THE FULL DATASET**: this run used 5,000 digits (local)" in en
     zh = Path(report.write_report(run, "zh")["report_md"]).read_text()
     assert "**数据子集，不是完整数据集**：本次运行只用了 5,000 张图像" in zh
+
+
+def test_the_printed_footer_carries_any_run_name_as_inert_css():
+    """A run name from another machine (untrusted) ends up in the page's <style>: nothing in it
+    may close the string or the style element."""
+    from lab1.report.blocks import footer_css
+
+    hostile = 'x"}</style><script>alert(1)</script>\\'
+    css = footer_css(hostile)
+    assert "<" not in css and ">" not in css
+    (content,) = re.findall(r'@bottom-left\{content:"([^"]*)"', css)
+    # Every character but letters and digits is a CSS hex escape of itself.
+    decoded = re.sub(r"\\([0-9a-f]{6})", lambda m: chr(int(m.group(1), 16)), content)
+    assert decoded == hostile
+    assert footer_css("run-2026.12_a b") == (
+        '@page{@bottom-left{content:"run-2026.12_a b";font-size:8pt;color:#555}'
+        '@bottom-right{content:counter(page) " / " counter(pages);font-size:8pt;color:#555}}'
+    )

@@ -162,7 +162,7 @@ summary{cursor:pointer;font-weight:600}
 # lab1.report.pdf. Margins fit both papers; a table is as wide as the page at most, its cells
 # wrapping (long operator names at their "::" and "_"), never cut; a figure fits the page; a
 # heading stays with what follows it; the appendix (the section of <details>) starts a page and
-# prints open (PRINT_SCRIPT). The footer (run name, page N / M) is FOOTER_CSS.
+# prints open (PRINT_SCRIPT). The footer (run name, page N / M) is footer_css.
 PRINT_CSS = """
 @page{margin:13mm 12mm 15mm 12mm}
 @media print{

@@ -86,7 +86,8 @@ def markdown_text(md: str) -> str:
         line = re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", line)  # a link: its text
         line = re.sub(r"^(#+|>|-) ", "", line)
         line = line.replace("\\|", "\0").replace("|", " ").replace("\0", "|")
-        lines.append(line.replace("**", "").replace("`", ""))
+        line = re.sub(r"(?<![\w*])\*(?=\S)|(?<=\S)\*(?![\w*])", "", line.replace("**", ""))
+        lines.append(line.replace("`", ""))  # above: *emphasis* marks
     return "\n".join(lines)
 
 

@@ -5,8 +5,8 @@
 
 A RUN is a run directory (copied as is from another machine is fine) or a run name under
 --runs-dir. The output is <runs-dir>/comparisons/<name>/: comparison.parquet (one row per run
-× configuration × phase, with speedup_vs_baseline), the report's tables, report.md and
-report.html. Runs from elsewhere are added to <runs-dir>/history/ (never twice).
+× configuration × phase, with speedup_vs_baseline), the report's tables, report.md,
+report.html and report.pdf. Runs from elsewhere are added to <runs-dir>/history/ (never twice).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from prefect import flow
 from flows import console
 from flows.server import temporary_server
 from lab1 import crossrun
-from lab1.config import REPORT_LANGUAGES, Lab1Config
+from lab1.config import PAPERS, REPORT_LANGUAGES, Lab1Config
 from lab1.errors import Lab1Error
 from tasks.crossrun import add_to_history, check_runs, compare_runs, read_runs, report_comparison
 
@@ -36,12 +36,13 @@ def compare_flow(
     baseline: str | None = None,
     name: str | None = None,
     report_lang: str = "en",
+    paper: str = "a4",
 ) -> dict:
     """read-runs → check-runs → compare-runs → report-comparison → add-to-history."""
     run_dirs = read_runs(runs, runs_dir)
     plan = check_runs(run_dirs, runs_dir, baseline, name)
     tables = compare_runs(plan)
-    report = report_comparison(plan, report_lang)
+    report = report_comparison(plan, report_lang, paper)
     history = add_to_history(plan)
     return {"out": plan["out"], "tables": tables, "history": history, **report}
 
@@ -73,6 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--report-lang", choices=REPORT_LANGUAGES, default="en", help="report language"
     )
     parser.add_argument(
+        "--paper", choices=PAPERS, default="a4", help="paper of report.pdf (default: a4)"
+    )
+    parser.add_argument(
         "--runs-dir",
         default=RUNS_DIR,
         help=f"where run names are looked up and comparisons/ is written (default: {RUNS_DIR})",
@@ -100,12 +104,15 @@ def main(argv: list[str] | None = None) -> int:
                 baseline=args.baseline,
                 name=args.name,
                 report_lang=args.report_lang,
+                paper=args.paper,
             )
     except Lab1Error as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(f"\ncomparison: {out['out']}")
     print(f"report: {out['report_html']}")
+    if out["report_pdf"]:
+        print(f"report on paper: {out['report_pdf']}")
     for run_id, what in out["history"].items():
         print(f"history: {run_id} {what}")
     return 0

@@ -73,6 +73,7 @@ def lab1_pipeline(
     profile_precisions: tuple[str, ...] = _default("profile_precisions"),
     dispatch: str = _default("dispatch"),
     report_lang: str = _default("report_lang"),
+    paper: str = _default("paper"),
     tensorboard_screenshots: bool = _default("tensorboard_screenshots"),
     runs_dir: str = _default("runs_dir"),
     run_name: str | None = _default("run_name"),
@@ -121,12 +122,14 @@ def lab1_pipeline(
             run_dir=str(book.paths.root),
             upstream=digest(data, graph, trained, comparison),
             lang=cfg.report_lang,
+            paper=cfg.paper,
         )
     book.complete(report=report)
     return {
         "run_dir": str(book.paths.root),
         "tensorboard": str(book.paths.tensorboard),
         "report": report["report_html"],
+        "report_pdf": report.get("report_pdf"),
         **results,
     }
 
@@ -282,6 +285,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nrun directory: {summary['run_dir']}")
     print(f"test accuracy: {summary['test_accuracy']:.4f}  test loss: {summary['test_loss']:.4f}")
     print(f"report: {summary['report']}")
+    if summary["report_pdf"]:
+        print(f"report on paper: {summary['report_pdf']}")
     print(f"view the curves and graph: {tensorboard_command(summary['tensorboard'])}")
     if args.open_report:
         open_report(summary["report"])

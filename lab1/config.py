@@ -14,6 +14,7 @@ DATASETS = ("mnist", "fashion-mnist")
 DISPATCH = ("local", "deployments")
 PRECISIONS = ("fp32", "bf16")  # in display order; fp32 is the reference recipe
 REPORT_LANGUAGES = ("en", "zh")
+PAPERS = ("a4", "letter")  # report.pdf's paper (lab1.report.pdf)
 RUN_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 # Accepted device spellings; availability is checked later by lab1.devices.
 DEVICE_RE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
@@ -144,6 +145,10 @@ class Lab1Config:
         default="en",
         metadata={"help": "report language: en, or zh (the course's Chinese report template)"},
     )
+    paper: str = field(
+        default="a4",
+        metadata={"help": "paper of report.pdf: a4, or letter (US Letter)"},
+    )
     runs_dir: str = field(default="./runs", metadata={"help": "parent of all run directories"})
     run_name: str | None = field(
         default=None,
@@ -189,6 +194,8 @@ class Lab1Config:
                 f"--report-lang must be one of {', '.join(REPORT_LANGUAGES)}, "
                 f"got {self.report_lang!r}"
             )
+        if self.paper not in PAPERS:
+            raise ConfigError(f"--paper must be one of {', '.join(PAPERS)}, got {self.paper!r}")
         if not self.lr > 0:
             raise ConfigError(f"--lr must be > 0, got {self.lr!r}")
         if not 0 < self.gamma <= 1:

@@ -6,6 +6,7 @@ or from synthetic data in tests; none of them reads files itself.
 
 from __future__ import annotations
 
+import itertools
 import logging
 from collections import defaultdict
 from collections.abc import Iterator
@@ -173,18 +174,27 @@ def _box_lines(name: str, row: dict | None, sinks: list[str]) -> tuple[tuple[str
     if row is None:  # graph input or the output sink
         text = f"output  ←  {', '.join(sinks)}" if name == "output" else f"{name}  ·  input"
         return IO_KIND, [text]
-    lines = [f"{name}  ·  {row['op']}", f"out {fmt.shape(row['output_shape'])}"]
+    head = name if name == row["op"] else f"{name}  ·  {row['op']}"  # relu · relu: once
+    lines = [head, f"out {fmt.shape(row['output_shape'])}"]
     if row["parameters"]:
         lines.append(f"{fmt.count(row['parameters'])} params  ·  {human_count(row['macs'])} MACs")
     return OP_KINDS.get(row["op"].lower(), OTHER_KIND), lines
 
 
-def _draw_box(ax: plt.Axes, x: float, y: float, colour: str, lines: list[str]) -> None:
+def _draw_box(
+    ax: plt.Axes,
+    x: float,
+    y: float,
+    colour: str,
+    lines: list[str],
+    size: tuple[float, float] = (BOX_W, BOX_H),
+) -> None:
+    box_w, box_h = size
     ax.add_patch(
         FancyBboxPatch(
-            (x, y - BOX_H),
-            BOX_W,
-            BOX_H,
+            (x, y - box_h),
+            box_w,
+            box_h,
             facecolor=colour,
             boxstyle="round,pad=0.02,rounding_size=0.12",
             edgecolor="#333333",
@@ -193,10 +203,10 @@ def _draw_box(ax: plt.Axes, x: float, y: float, colour: str, lines: list[str]) -
     )
     # Lines are spaced evenly around the box's middle, whatever their number.
     line_h = 0.2
-    top = y - BOX_H / 2 + (len(lines) - 1) * line_h / 2
+    top = y - box_h / 2 + (len(lines) - 1) * line_h / 2
     for k, text in enumerate(lines):
         ax.text(
-            x + BOX_W / 2,
+            x + box_w / 2,
             top - k * line_h,
             text,
             ha="center",
@@ -228,16 +238,70 @@ def _draw_edges(ax: plt.Axes, edges: list[tuple[str, str]], pos: dict, depth: di
     return lanes
 
 
+# A chain longer than FOLD_AFTER nodes is folded into FOLD_COLUMNS columns of narrower boxes
+# of two lines (name and op, output shape; parameters and MACs are the layer table's): Net's
+# 14 boxes in one column were 13 in tall, printed at a third of their size on a page; folded,
+# the figure is as wide as an A4 page's text, 9 cm tall, and its labels print at 7-8 pt.
+FOLD_AFTER, FOLD_COLUMNS = 8, 4
+FOLD_W, FOLD_H, FOLD_GAP_X, FOLD_GAP_Y = 2.1, 0.55, 0.4, 0.25  # inches
+
+
+def _chain(rows: list[dict], depth: dict[str, int]) -> list[str] | None:
+    """The nodes in order where the graph is one chain (one node per depth, every edge from
+    one depth to the next), else None."""
+    by_depth: dict[int, list[str]] = defaultdict(list)
+    for name, d in depth.items():
+        by_depth[d].append(name)
+    if any(len(v) != 1 for v in by_depth.values()):
+        return None
+    if any(depth[r["layer"]] - depth[s] != 1 for r in rows for s in r["inputs"]):
+        return None
+    return [by_depth[d][0] for d in sorted(by_depth)]
+
+
+def _draw_folded(ax: plt.Axes, chain: list[str], boxes: dict, kinds: dict[str, str]) -> tuple:
+    """The chain top to bottom in FOLD_COLUMNS columns, left to right; the arrow from a
+    column's last box to the next column's first runs through the gap between them.
+    ``boxes``: name → (row or None, lines); returns the drawing's (width, height) in inches."""
+    per_col = -(-len(chain) // FOLD_COLUMNS)
+    step_x, step_y = FOLD_W + FOLD_GAP_X, FOLD_H + FOLD_GAP_Y
+    pos = {n: ((k // per_col) * step_x, -(k % per_col) * step_y) for k, n in enumerate(chain)}
+    for name, (x, y) in pos.items():
+        (kind, colour), lines = boxes[name]
+        kinds[kind] = colour
+        _draw_box(ax, x, y, colour, lines, (FOLD_W, FOLD_H))
+    arrow = {"arrowstyle": "-|>", "color": "#444444", "lw": 1.2, "shrinkA": 1, "shrinkB": 1}
+    for src, dst in itertools.pairwise(chain):
+        (x0, y0), (x1, y1) = pos[src], pos[dst]
+        mid0, mid1 = x0 + FOLD_W / 2, x1 + FOLD_W / 2
+        if x0 == x1:
+            ax.annotate("", xy=(mid1, y1), xytext=(mid0, y0 - FOLD_H), arrowprops=arrow)
+            continue
+        below, above, gap = y0 - FOLD_H - FOLD_GAP_Y / 2, y1 + FOLD_GAP_Y / 2, x0 + step_x - 0.3
+        ax.plot(
+            [mid0, mid0, gap, gap, mid1],
+            [y0 - FOLD_H, below, below, above, above],
+            color="#444444",
+            lw=1.2,
+        )
+        ax.annotate("", xy=(mid1, y1), xytext=(mid1, above), arrowprops=arrow)
+    return FOLD_COLUMNS * step_x - FOLD_GAP_X, per_col * step_y
+
+
 def draw_network_graph(rows: list[dict], path: str | Path, title: str = "Net") -> Path:
     """The traced dataflow graph top to bottom: one box per node, arrows along ``inputs``.
 
     Boxes show the node name and op, the output shape and (for layers with weights) the
     parameter count and MACs; the colour says what kind of op it is. Nodes at the same depth
-    (parallel branches) sit side by side, so the drawing works for any DAG, not just a chain.
+    (parallel branches) sit side by side, so the drawing works for any DAG, not just a chain;
+    a long chain is folded into columns (FOLD_COLUMNS) to fit a printed page.
     """
     depth = _depths(rows)
     consumed = {s for r in rows for s in r["inputs"]}
     sinks = [r["layer"] for r in rows if r["layer"] not in consumed]
+    chain = _chain(rows, depth)
+    if chain is not None and len(sinks) == 1 and len(chain) + 1 > FOLD_AFTER:
+        return _folded_graph(rows, [*chain, "output"], sinks, path, title)
     pos = _layout(rows, depth, sinks)
     n_levels = len({y for _, y in pos.values()})
     width = max(x for x, _ in pos.values()) + BOX_W
@@ -252,14 +316,7 @@ def draw_network_graph(rows: list[dict], path: str | Path, title: str = "Net") -
         _draw_box(ax, x, y, colour, lines)
     edges = [(s, r["layer"]) for r in rows for s in r["inputs"]] + [(s, "output") for s in sinks]
     lanes = _draw_edges(ax, edges, pos, depth)
-    total_p = sum(r["parameters"] for r in rows)
-    total_m = sum(r["macs"] for r in rows)
-    ax.set_title(
-        label("{title}: {ops} ops, {params} parameters, {macs} MACs per image").format(
-            title=title, ops=len(rows), params=fmt.count(total_p), macs=human_count(total_m)
-        ),
-        fontsize=11,
-    )
+    ax.set_title(_graph_title(rows, title), fontsize=11)
     handles = [
         Patch(facecolor=c, edgecolor="#333333", label=label(k)) for k, c in used_kinds.items()
     ]
@@ -268,6 +325,47 @@ def draw_network_graph(rows: list[dict], path: str | Path, title: str = "Net") -
     )
     ax.set_xlim(-0.2, max(width + GAP_X, width + 0.3 * lanes + 0.3))
     ax.set_ylim(-n_levels * (BOX_H + GAP_Y), 0.2)
+    ax.set_aspect("equal")
+    ax.axis("off")
+    return _save(fig, path)
+
+
+def _graph_title(rows: list[dict], title: str) -> str:
+    return label("{title}: {ops} ops, {params} parameters, {macs} MACs per image").format(
+        title=title,
+        ops=len(rows),
+        params=fmt.count(sum(r["parameters"] for r in rows)),
+        macs=human_count(sum(r["macs"] for r in rows)),
+    )
+
+
+def _folded_graph(
+    rows: list[dict], chain: list[str], sinks: list[str], path: str | Path, title: str
+) -> Path:
+    """draw_network_graph for a long chain: folded into columns, the legend underneath."""
+    by_name = {r["layer"]: r for r in rows}
+    boxes = {}
+    for n in chain:
+        kind, lines = _box_lines(n, by_name.get(n), sinks)
+        boxes[n] = kind, lines[:2]
+    per_col = -(-len(chain) // FOLD_COLUMNS)
+    width = FOLD_COLUMNS * (FOLD_W + FOLD_GAP_X) - FOLD_GAP_X
+    height = per_col * (FOLD_H + FOLD_GAP_Y)
+    fig, ax = plt.subplots(figsize=(width + 0.3, height + 1.2))
+    kinds: dict[str, str] = {}
+    _draw_folded(ax, chain, boxes, kinds)
+    ax.set_title(_graph_title(rows, title), fontsize=11, pad=12)
+    handles = [Patch(facecolor=c, edgecolor="#333333", label=label(k)) for k, c in kinds.items()]
+    ax.legend(
+        handles=handles,
+        loc="upper center",
+        bbox_to_anchor=(0.5, 0.0),
+        ncol=4,
+        fontsize=8.5,
+        frameon=False,
+    )
+    ax.set_xlim(-0.1, width + 0.1)
+    ax.set_ylim(-height, FOLD_GAP_Y / 2 + 0.05)
     ax.set_aspect("equal")
     ax.axis("off")
     return _save(fig, path)

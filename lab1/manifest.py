@@ -112,6 +112,7 @@ class ReportPaths:
     report_md: str
     report_html: str
     figures: dict[str, str]
+    report_pdf: str | None = None  # None: no browser printed it (lab1.report.pdf)
 
 
 @dataclass

@@ -33,7 +33,29 @@ from lab1.rundir import RunPaths
 
 log = logging.getLogger("lab1.viewer")
 
-CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+# A Chromium-family browser (Chromium, Chrome, Edge): on PATH by these names, else at the
+# standard install places of macOS and Windows; $LAB1_BROWSER (a path or a name) overrides.
+CHROMIUM_NAMES = (
+    "chromium",
+    "chromium-browser",
+    "google-chrome",
+    "google-chrome-stable",
+    "microsoft-edge",
+    "microsoft-edge-stable",
+    "msedge",
+)
+BROWSER_ENV = "LAB1_BROWSER"
+MACOS_BROWSERS = (
+    "/Applications/Google Chrome.app/Contents/MacOS/Google Chrome",
+    "/Applications/Chromium.app/Contents/MacOS/Chromium",
+    "/Applications/Microsoft Edge.app/Contents/MacOS/Microsoft Edge",
+)
+# Below %ProgramFiles%, %ProgramFiles(x86)% and %LocalAppData% (a per-user Chrome).
+WINDOWS_BROWSERS = (
+    ("Google", "Chrome", "Application", "chrome.exe"),
+    ("Microsoft", "Edge", "Application", "msedge.exe"),
+    ("Chromium", "Application", "chrome.exe"),
+)
 # Headless, and nothing that phones home or waits on a network a lab machine may not have.
 CHROMIUM_FLAGS = (
     "--headless",
@@ -78,8 +100,25 @@ def tensorboard_command(logdir: str | Path) -> str:
     return shlex.join([*exe, "--logdir", _as_typed(logdir), "--host", "127.0.0.1"])
 
 
+def browser_candidates() -> list[str]:
+    """Where a Chromium-family browser may be, in the order find_chromium tries them."""
+    places = [p for p in map(shutil.which, CHROMIUM_NAMES) if p]
+    if sys.platform == "darwin":
+        places += list(MACOS_BROWSERS)
+    elif sys.platform == "win32":
+        roots = ("ProgramFiles", "ProgramFiles(x86)", "LocalAppData")
+        for root in filter(None, map(os.environ.get, roots)):
+            places += [str(Path(root).joinpath(*parts)) for parts in WINDOWS_BROWSERS]
+    return places
+
+
 def find_chromium() -> str | None:
-    return next((p for p in map(shutil.which, CHROMIUM_NAMES) if p), None)
+    """A Chromium, Chrome or Edge to run headless: $LAB1_BROWSER where set (a path, or a name
+    on PATH; None where it names nothing runnable), else the first of browser_candidates()."""
+    chosen = os.environ.get(BROWSER_ENV)
+    if chosen:
+        return shutil.which(chosen)
+    return next((p for p in browser_candidates() if Path(p).is_file()), None)
 
 
 def free_port(host: str = "127.0.0.1") -> int:

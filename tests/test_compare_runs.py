@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -393,3 +394,24 @@ def test_each_row_meets_the_baseline_row_that_shares_its_axes(other, expected):
     assert len(got) == len(expected)
     for g, e in zip(got, expected, strict=True):
         assert pd.isna(g) if e is None else g == pytest.approx(e)
+
+
+@pytest.mark.slow
+def test_the_comparison_prints_whole_on_a4(runs, flowed):
+    """report.pdf beside report.html: every word of every table on the paper (the "kind of
+    work" table is the widest), A4 (210 × 297 mm = 595.3 × 841.9 pt)."""
+    from pdftext import PAGE_POINTS, missing_words, page_sizes, page_texts, unembedded_fonts
+
+    from lab1.viewer import find_chromium
+
+    out = ComparisonPaths.named(runs, "cmp")
+    if find_chromium() is None:
+        assert flowed["report_pdf"] is None and not out.report_pdf.exists()
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail("chromium is not installed: run scripts/ensure_chromium.sh (as root)")
+        pytest.skip("chromium is not installed")
+    assert flowed["report_pdf"] == str(out.report_pdf)
+    ((w, h),) = page_sizes(out.report_pdf)
+    assert (w, h) == pytest.approx(PAGE_POINTS["a4"], abs=1.0)
+    assert not missing_words("\n".join(page_texts(out.report_pdf)), out.report_md.read_text())
+    assert unembedded_fonts(out.report_pdf) == []

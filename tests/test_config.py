@@ -37,6 +37,8 @@ def test_defaults_are_the_reference_recipe():
         ({"run_name": "../evil"}, "--run-name '../evil' must be"),
         ({"run_name": "a/b"}, "--run-name 'a/b' must be"),
         ({"resume": True}, "--resume needs --run-name"),
+        ({"paper": "a5"}, "--paper must be one of a4, letter, got 'a5'"),
+        ({"paper": "A4"}, "--paper must be one of a4, letter, got 'A4'"),
     ],
 )
 def test_bad_values_explain_themselves(kwargs, message):

@@ -213,6 +213,7 @@ def test_help_lists_the_typed_options(capsys):
         "--runs-dir",
         "--run-name",
         "--dry-run",
+        "--paper",
     ):
         assert flag in out
 
@@ -255,6 +256,7 @@ def test_a_successful_run_through_the_cli_with_the_report_options(tmp_path):
             *("--offline", "--dry-run", "--data-dir", str(tmp_path / "empty")),
             *("--runs-dir", str(runs), "--cpu-threads", "1"),
             *("--report-lang", "zh", "--open-report", "--tensorboard-screenshots"),
+            *("--paper", "letter"),
         ],
         cwd=ROOT,
         capture_output=True,
@@ -285,7 +287,15 @@ def test_a_successful_run_through_the_cli_with_the_report_options(tmp_path):
     if find_chromium() is None:
         assert manifest["screenshots"] is None
         assert "no TensorBoard screenshots: no chromium here" in result.stderr
+        assert "no report.pdf: no Chromium, Chrome or Edge found" in output
+        assert not (run / "report.pdf").exists()
         return
+    # report.pdf on the paper asked for: US Letter, 8.5 × 11 in = 612 × 792 pt.
+    assert f"report on paper: {run / 'report.pdf'}" in result.stdout
+    from pypdf import PdfReader
+
+    box = PdfReader(run / "report.pdf").pages[0].mediabox
+    assert (float(box.width), float(box.height)) == pytest.approx((612, 792), abs=1)
     shots = {tab: run / "screenshots" / f"tensorboard_{tab}.png" for tab in ("graphs", "scalars")}
     assert manifest["screenshots"] == {tab: str(p) for tab, p in shots.items()}
     for png in shots.values():

@@ -342,9 +342,16 @@ def test_every_section_is_present_and_filled_from_the_data(full_report):
     assert "figures/training_curves.png" in s["Training curves"]
     assert len(md_tables(s["Appendix/Per-epoch table"])[0]) == 1 + 3
     # Top-10: ten ops per device × batch size × phase, GPU configs ranked twice (CPU, device):
-    # before the appendix only the training batch (per device: 2 phases, cuda ranked twice).
+    # before the appendix only the training batch (per device: 2 phases, cuda ranked by its
+    # device time; its CPU ranking is in the appendix).
     tops = md_tables(s["Top-10 operators"])
-    assert len(tops) == 2 + 2 * 2 and all(len(t) == 11 for t in tops)
+    assert len(tops) == 2 + 2 and all(len(t) == 11 for t in tops)
+    cuda = re.findall(r"\*\*cuda \(NVIDIA H100\) · ([^*]+)\*\* \(ranked by ([^,]+)", md)
+    main_cuda = re.findall(
+        r"\*\*cuda \(NVIDIA H100\) · ([^*]+)\*\* \(ranked by ([^,]+)", s["Top-10 operators"]
+    )
+    assert main_cuda == [(f"batch 64 · {p}", "self device time") for p in PHASES]
+    assert len(cuda) == 3 * 2 * 2
     rest = md_tables(s["Appendix/Top-10 operators of every other configuration"])
     assert len(tops) + len(rest) == 3 * 2 + 3 * 2 * 2 and all(len(t) == 11 for t in rest)
     for ranking in ("self device time", "self CPU time"):
@@ -427,7 +434,13 @@ def test_html_is_self_contained_with_inlined_pngs(full_report):
     text = Path(paths["report_html"]).read_text()
     refs = _Refs()
     refs.feed(text)
-    assert "script" not in refs.tags and "link" not in refs.tags
+    assert "link" not in refs.tags
+    # One script, the print rule that opens <details> (no src, nothing of the run in it).
+    scripts = re.findall(r"<script[^>]*>(.*?)</script>", text, flags=re.S)
+    assert scripts == [
+        "addEventListener('beforeprint',()=>{for(const d of document.querySelectorAll('details'))"
+        "d.open=true})"
+    ]
     assert refs.src, "no images in the HTML"
     for src in refs.src:
         assert src.startswith("data:image/png;base64,"), src[:60]
@@ -747,3 +760,21 @@ def test_the_summary_says_when_fp32_convolutions_ran_in_tf32(tmp_path, tf32, en,
     assert ("TF32" in summary_en) is tf32
     summary_zh = Path(report.write_report(run, "zh")["report_md"]).read_text()
     assert zh in summary_zh
+
+
+def test_the_printed_footer_carries_any_run_name_as_inert_css():
+    """A run name from another machine (untrusted) ends up in the page's <style>: nothing in it
+    may close the string or the style element."""
+    from lab1.report.blocks import footer_css
+
+    hostile = 'x"}</style><script>alert(1)</script>\\'
+    css = footer_css(hostile)
+    assert "<" not in css and ">" not in css
+    (content,) = re.findall(r'@bottom-left\{content:"([^"]*)"', css)
+    # Every character but letters and digits is a CSS hex escape of itself.
+    decoded = re.sub(r"\\([0-9a-f]{6})", lambda m: chr(int(m.group(1), 16)), content)
+    assert decoded == hostile
+    assert footer_css("run-2026.12_a b") == (
+        '@page{@bottom-left{content:"run-2026.12_a b";font-size:8pt;color:#555}'
+        '@bottom-right{content:counter(page) " / " counter(pages);font-size:8pt;color:#555}}'
+    )

@@ -53,7 +53,9 @@ def write_report(run_dir: str | Path, lang: str = "en") -> dict:
     md = to_markdown(title, sections, d.paths.root)
     write_text(d.paths.report_md, md)
     html_lang = "zh-CN" if lang == "zh" else "en"
-    write_text(d.paths.report_html, to_html(md, title, d.paths.root, html_lang))
+    write_text(
+        d.paths.report_html, to_html(md, title, d.paths.root, html_lang, d.manifest.run_name)
+    )
     return {
         "report_md": str(d.paths.report_md),
         "report_html": str(d.paths.report_html),

@@ -174,6 +174,22 @@ class _Details(Treeprocessor):
                 stack[-1].append(child)
 
 
+class _BreakableCode(Treeprocessor):
+    """A long name in a table cell (``aten::convolution_backward``) may wrap after its ``::``
+    and ``_``, never inside a word: <wbr> there, so that a narrow printed column stays one word
+    wide instead of cutting letters off or widening the table past the page."""
+
+    def run(self, root: etree.Element) -> None:
+        for cell in [*root.iter("td"), *root.iter("th")]:
+            for code in cell.iter("code"):
+                parts = re.split(r"(?<=::)|(?<=_)(?=[^_])", code.text or "")
+                if len(parts) < 2:
+                    continue
+                code.text = parts[0]
+                for part in parts[1:]:
+                    etree.SubElement(code, "wbr").tail = part
+
+
 class _InlineImagesExtension(Extension):
     def __init__(self, base: Path) -> None:
         super().__init__()
@@ -181,6 +197,7 @@ class _InlineImagesExtension(Extension):
 
     def extendMarkdown(self, md: markdown.Markdown) -> None:
         md.treeprocessors.register(_InlineImages(md, self.base), "lab1_inline_images", 0)
+        md.treeprocessors.register(_BreakableCode(md), "lab1_breakable_code", 0)
         # No raw HTML from the source reaches the page: without these two, a tag in the
         # Markdown is escaped like any other text.
         md.preprocessors.deregister("html_block")
@@ -208,9 +225,59 @@ details{margin:.6em 0;padding:.3em .8em;border:1px solid #d0d7de;border-radius:4
 summary{cursor:pointer;font-weight:600}
 """
 
+# The print rules, one place for every report that to_html writes (a run's, a comparison's):
+# the same pages from a browser's own print (A4 or Letter, whichever the reader picks) and from
+# lab1.report.pdf. Margins fit both papers; a table is as wide as the page at most, its cells
+# wrapping (long operator names at their "::" and "_"), never cut; a figure fits the page; a
+# heading stays with what follows it; the appendix (the section of <details>) starts a page and
+# prints open (PRINT_SCRIPT). The footer (run name, page N / M) is footer_css.
+PRINT_CSS = """
+@page{margin:13mm 12mm 15mm 12mm}
+@media print{
+body{max-width:none;margin:0;padding:0;font-size:9pt;line-height:1.3;color:#000}
+h1{font-size:15pt;margin:0 0 .4em}
+h2{font-size:12pt;margin:1em 0 .4em}
+h3,h4{font-size:10pt}
+h1,h2,h3,h4,summary{break-after:avoid;page-break-after:avoid}
+p:has(+ table),p:has(+ p > img){break-after:avoid;page-break-after:avoid}
+p,li,blockquote{orphans:2;widows:2}
+.toc{display:none}
+table{display:table;width:auto;max-width:100%;overflow:visible;font-size:7pt;margin:.3em 0 .7em}
+thead{display:table-header-group}
+tr,img{break-inside:avoid;page-break-inside:avoid}
+th,td{padding:.12em .3em}
+th{font-weight:600}
+td code,th code{font-size:1em;padding:0;background:none}
+td:has(> code){min-width:12em}
+img{max-width:100%;max-height:80mm;border:none}
+blockquote{padding:.3em .6em;margin:.5em 0}
+details{border:none;padding:0;margin:.4em 0}
+summary{font-size:10.5pt;margin:.8em 0 .3em;list-style:none}
+summary::-webkit-details-marker{display:none}
+h2:has(+ details){break-before:page;page-break-before:always}
+a{color:inherit;text-decoration:none}
+}
+"""
+# <details> cannot be opened by CSS in Chromium's print: open every one before printing (the
+# script reads nothing of the report; printing then closes nothing, as a reader may want them).
+PRINT_SCRIPT = (
+    "addEventListener('beforeprint',()=>{for(const d of document.querySelectorAll('details'))"
+    "d.open=true})"
+)
 
-def to_html(md_text: str, title: str, base: Path, lang: str = "en") -> str:
-    """The Markdown report as one self-contained HTML page (a table of contents first)."""
+
+def footer_css(left: str) -> str:
+    """The printed pages' footer: ``left`` (the run's name) and "N / M"."""
+    escaped = "".join(c if c.isalnum() or c in " ._-" else f"\\{ord(c):06x}" for c in left)
+    return (
+        '@page{@bottom-left{content:"' + escaped + '";font-size:8pt;color:#555}'
+        '@bottom-right{content:counter(page) " / " counter(pages);font-size:8pt;color:#555}}'
+    )
+
+
+def to_html(md_text: str, title: str, base: Path, lang: str = "en", footer: str = "") -> str:
+    """The Markdown report as one self-contained HTML page (a table of contents first) that
+    prints whole (PRINT_CSS), ``footer`` at the foot of every printed page."""
     title_line, _, body = md_text.partition("\n")
     nonce, summaries = "lab1details" + secrets.token_hex(8), []
 
@@ -231,7 +298,8 @@ def to_html(md_text: str, title: str, base: Path, lang: str = "en") -> str:
     content = converter.convert(title_line + "\n\n[TOC]\n" + body)
     return (
         f'<!DOCTYPE html>\n<html lang="{lang}"><head><meta charset="utf-8">'
-        f"<title>{html.escape(title)}</title><style>{CSS}</style></head>\n"
+        f"<title>{html.escape(title)}</title><style>{CSS}{PRINT_CSS}{footer_css(footer)}</style>"
+        f"<script>{PRINT_SCRIPT}</script></head>\n"
         f"<body>\n{content}\n</body></html>\n"
     )
 

@@ -126,7 +126,7 @@ def write(
     md = to_markdown(title, sections, out)
     write_text(paths.report_md, md)
     html_lang = "zh-CN" if lang == "zh" else "en"
-    write_text(paths.report_html, to_html(md, title, out, html_lang))
+    write_text(paths.report_html, to_html(md, title, out, html_lang, f"class {name}"))
     for a in judged:
         _feedback(paths, a, names[a["student"]], t)
 

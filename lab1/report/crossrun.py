@@ -21,6 +21,7 @@ from lab1.errors import CompareError
 from lab1.identity import PHASES, ConfigId, Label, labels, ordered
 from lab1.report import crossfindings, words, zh
 from lab1.report.blocks import Block, Bullets, Figure, Note, Section, Table, to_html, to_markdown
+from lab1.report.pdf import write_pdf
 from lab1.rundir import ComparisonPaths
 
 WHAT = {
@@ -349,9 +350,10 @@ def split_blocks(t: dict, lang: str) -> list[Block]:
     return [_w("split", lang), Table(header, rows, [True, False, False, *[True] * len(names)])]
 
 
-def write_report(plan: dict, lang: str = "en") -> dict:
-    """report.md, report.html and figures/ of the comparison, written into its folder being
-    built (lab1.crossrun.write_tables filled it), which is then renamed into place."""
+def write_report(plan: dict, lang: str = "en", paper: str | None = "a4") -> dict:
+    """report.md, report.html, report.pdf (on ``paper``; None: none) and figures/ of the
+    comparison, written into its folder being built (lab1.crossrun.write_tables filled it),
+    which is then renamed into place. ``report_pdf`` is None where it could not be printed."""
     final = ComparisonPaths(plan["out"])
     paths = final.building
     t = read_tables(paths)
@@ -369,11 +371,13 @@ def write_report(plan: dict, lang: str = "en") -> dict:
     md = to_markdown(title, sections, paths.root)
     write_text(paths.report_md, md)
     html_lang = "zh-CN" if lang == "zh" else "en"
-    write_text(paths.report_html, to_html(md, title, paths.root, html_lang))
+    write_text(paths.report_html, to_html(md, title, paths.root, html_lang, plan["name"]))
+    printed = paper is not None and write_pdf(paths.report_html, paths.report_pdf, paper)
     publish(paths, final)
     return {
         "report_md": str(final.report_md),
         "report_html": str(final.report_html),
+        "report_pdf": str(final.report_pdf) if printed else None,
         "figures": {k: str(final.figure(k)) for k in figs},
     }
 

@@ -700,7 +700,8 @@ def _results(d: RunData, figs: dict[str, Path]) -> list[Block]:
         "### 网络分析，使用率前十名的操作",
         *(
             [
-                "训练所用批大小、默认线程数下的结果" + SEE_APPENDIX.format(what="其他配置"),
+                "训练所用批大小与精度、默认线程数下的结果（GPU 按设备时间排序）"
+                + SEE_APPENDIX.format(what="其他配置"),
                 *[_top_title(b) if isinstance(b, str) else _translated([b])[0] for b in top],
             ]
             if top

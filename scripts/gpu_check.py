@@ -43,6 +43,7 @@ is missing.
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import logging
 import os
@@ -703,6 +704,7 @@ def check(args: argparse.Namespace) -> int:
         import gpu_carry
 
         installed = gpu_carry.install_carried(prepared) or ""
+        importlib.invalidate_caches()  # prefect's new folders, for find_spec below
         if installed:
             no_prefect = installed
     devices = [device] if device == "cpu" else [device, "cpu"]

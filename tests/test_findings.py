@@ -587,6 +587,9 @@ def test_where_throughput_stops_improving_by_ten_percent():
     assert plateau([1, 2, 4], [1 / 100, 2 / 109, 4 / 109]) == 1  # 109, 109: never 10 % more
     assert plateau([1, 2, 4], [1 / 100, 2 / 111, 4 / 111]) == 2  # 111 at 2, then flat
     assert plateau([4, 1, 2], [4 / 111, 1 / 100, 2 / 111]) == 2  # any order of the ladder
+    # Exactly 10 % more (10 → 11 images/s, exact in floating point: 1.1 × 10 rounds to 11.0)
+    # reaches it (the report: "no larger batch reaches 10 % more images/s than batch B").
+    assert plateau([1, 2, 4], [1 / 10, 2 / 11, 4 / 11]) == 2
 
 
 # --------------------------------------------------------------------------- unmeasured

@@ -363,6 +363,13 @@ MUTANTS = (
         ("tests/test_findings.py", "-k", "stops_improving"),
     ),
     Mutant(
+        "stepmodel: exactly 10 % more images/s is not reaching 10 %",
+        "lab1/stepmodel.py",
+        "if all(r < (1 + gain) * rates[i] for r in rates[i + 1 :]):",
+        "if all(r <= (1 + gain) * rates[i] for r in rates[i + 1 :]):",
+        ("tests/test_findings.py", "-k", "stops_improving"),
+    ),
+    Mutant(
         "runs compared: a crossing at exactly batch 1 is no crossing",
         "lab1/report/crossfindings.py",
         "if crossing and batch >= 1:",

@@ -36,8 +36,8 @@ from lab1.rundir import device_tag
 log = logging.getLogger("lab1.exclusive")
 
 # A phase counts as contended when other processes used, on average over its window, more
-# than this many cores (and at least CONTENDED_MIN_S in all: /proc/stat counts in 10 ms ticks,
-# so shorter windows cannot tell).
+# than this many cores, and more than CONTENDED_MIN_S in all (/proc/stat counts in 10 ms ticks,
+# so less cannot tell). Exactly at either bound is not contended (tests/test_findings.py).
 CONTENDED_CORES = 0.25
 CONTENDED_MIN_S = 0.05
 _POLL_S = 0.2

@@ -739,6 +739,9 @@ def key_findings(manifest: Manifest, tables: dict) -> list[Finding]:
             f = _batch_end(kind, r, split, tables["step_model"])
             found += [f] if f is not None else []
     gains = [f for f in thread_gains(cmp) if f.values["phase"] == "train_step"]
+    # The trained precision's (a bf16 run's summary speaks of bf16), else the first (fp32's).
+    trained = manifest.training.execution.precision if manifest.training else "fp32"
+    gains = [f for f in gains if f.values["config"].config.precision == trained] or gains
     for f in gains[:1]:  # the trained phase: what the extra threads buy at its largest batch
         hi = f.values["hi"]  # the 1-thread step's share saved, or the 2-thread step's lost
         found.append(Finding("thread_gain", {**f.values, "explains": 1 - min(hi, 1 / hi)}))

@@ -3,6 +3,7 @@ whether every column of a Markdown table made it onto the paper."""
 
 from __future__ import annotations
 
+import html
 import re
 import unicodedata
 from collections import Counter
@@ -87,7 +88,9 @@ def markdown_text(md: str) -> str:
         line = re.sub(r"^(#+|>|-) ", "", line)
         line = line.replace("\\|", "\0").replace("|", " ").replace("\0", "|")
         line = re.sub(r"(?<![\w*])\*(?=\S)|(?<=\S)\*(?![\w*])", "", line.replace("**", ""))
-        lines.append(line.replace("`", ""))  # above: *emphasis* marks
+        # above: *emphasis* marks; below: code marks, and the entities lab1.report.blocks'
+        # safe_text writes for a run's "<" and "&" (the page shows the characters)
+        lines.append(html.unescape(line.replace("`", "")))
     return "\n".join(lines)
 
 

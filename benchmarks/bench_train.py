@@ -371,8 +371,9 @@ def bench_config(
         "paths": _path_rows(blocks, ratio, trainings, own),
         "images_per_s": {k: round(v, 1) for k, v in speed.items()},
         "ratio": ratio,
-        "blocks_images_per_s": {k: [round(x, 1) for x in v] for k, v in blocks.items()},
-        "reference_own_process_blocks": own and [round(x, 1) for x in own],
+        # 4 significant digits: a slow block (3.6 images/s) keeps its precision too
+        "blocks_images_per_s": {k: [float(f"{x:.4g}") for x in v] for k, v in blocks.items()},
+        "reference_own_process_blocks": own and [float(f"{x:.4g}") for x in own],
         # Page faults of this process (a DataLoader worker's are its own): a diagnostic.
         "minor_faults_per_step": {k: round(v / (steps * repeats), 1) for k, v in faults.items()},
         **extra,

@@ -27,6 +27,11 @@ def relative_spread(values: list[float]) -> float:
     return (max(values) - min(values)) / statistics.median(values)
 
 
+def _sig(x: float) -> float:
+    """4 significant digits: a ratio of 0.0543 keeps as many as one of 7.566."""
+    return float(f"{x:.4g}")
+
+
 def ratio_of(numerator: list[float], denominator: list[float], paired: bool) -> dict:
     """``numerator`` over ``denominator`` (block speeds, e.g. images/s) with its range, its
     spread and whether it is reliable (spread ≤ RELIABLE_SPREAD)."""
@@ -44,9 +49,9 @@ def ratio_of(numerator: list[float], denominator: list[float], paired: bool) -> 
         hi = max(numerator) / min(denominator)
         spread = max(relative_spread(numerator), relative_spread(denominator))
     return {
-        "value": round(value, 3),
-        "min": round(lo, 3),
-        "max": round(hi, 3),
+        "value": _sig(value),
+        "min": _sig(lo),
+        "max": _sig(hi),
         "spread": round(spread, 3),
         "reliable": round(spread, 3) <= RELIABLE_SPREAD,  # as printed: 20.0 % is reliable
         "blocks": len(numerator),

@@ -90,8 +90,8 @@ def test_bench_config_table_and_targets(bench, tensors, tmp_path):
     blocks = r["blocks_images_per_s"]
     per_repeat = [b / a for a, b in zip(blocks["reference"], blocks["lab1"], strict=True)]
     lab1 = r["ratio"]["lab1"]
-    assert lab1["value"] == pytest.approx(sum(per_repeat) / 2, rel=1e-2)
-    assert (lab1["min"], lab1["max"]) == pytest.approx((min(per_repeat), max(per_repeat)), 1e-2)
+    assert lab1["value"] == pytest.approx(sum(per_repeat) / 2, rel=2e-3)
+    assert (lab1["min"], lab1["max"]) == pytest.approx((min(per_repeat), max(per_repeat)), 2e-3)
     table = bench.format_table([r])
     assert "reference img/s" in table and table.splitlines()[2].split()[:2] == ["cpu", "4"]
     flow = {"returncode": 0, "total_s": 100.0, "overhead_s": 30.0}
@@ -121,9 +121,9 @@ def test_a_ratio_carries_its_spread_and_is_unreliable_past_20_percent():
     # Unpaired: the own-process blocks issue 25 saw on a Xeon (batch 16) against a steady path.
     own = [154.6, 196.4, 92.0, 388.7, 1019.4]
     r = ratio_of([1500.0, 1480.0, 1490.0, 1510.0, 1500.0], own, paired=False)
-    assert r["value"] == pytest.approx(1500.0 / 196.4, abs=1e-3)  # 7.637: the median's ratio
+    assert r["value"] == pytest.approx(1500.0 / 196.4, rel=5e-4)  # 7.637: the median's ratio
     assert r["spread"] == pytest.approx((1019.4 - 92.0) / 196.4, abs=1e-3)  # 472 %
-    assert (r["min"], r["max"]) == pytest.approx((1480.0 / 1019.4, 1510.0 / 92.0), abs=1e-3)
+    assert (r["min"], r["max"]) == pytest.approx((1480.0 / 1019.4, 1510.0 / 92.0), rel=5e-4)
     assert r["reliable"] is False
 
 
@@ -160,7 +160,7 @@ def test_bench_times_bf16_and_the_reference_in_its_own_process(
     bf16 = r["blocks_images_per_s"]["lab1-bf16"]
     per_repeat = sorted(b / a for a, b in zip(r["blocks_images_per_s"]["lab1"], bf16, strict=True))
     assert (r["ratio_bf16_vs_fp32"]["min"], r["ratio_bf16_vs_fp32"]["max"]) == pytest.approx(
-        (per_repeat[0], per_repeat[-1]), rel=1e-2
+        (per_repeat[0], per_repeat[-1]), rel=2e-3
     )
     own = next(p for p in r["paths"] if p["path"] == "lab1-bf16")["ratio_vs_reference_own_process"]
     assert own["blocks"] == 2 and own["reliable"] == (own["spread"] <= 0.2)

@@ -118,6 +118,30 @@ def test_the_model_flops_follow_the_layer_table_and_the_step_model_is_fitted(run
     assert cmp["model_gflop_per_step"].isna().all() and (cmp["profiler_gflop_per_step"] > 0).all()
 
 
+def test_every_measured_throughput_is_in_the_report_in_both_languages(run):
+    """The main part shows the default thread count; the appendix promises every other one.
+    Each images/s of the comparison table is printed somewhere (as fmt.rate formats it: the
+    class view's consistency check reads a handed-in report the same way)."""
+    cmp = _table(run, "comparison")
+
+    # By hand, as the report prints throughput: whole from 100 images/s up, one decimal below;
+    # each config a table row "| threads | phase | batch size | images/s |" (the phase in the
+    # report's language), not merely a number a sentence happens to repeat.
+    def rate(x: float) -> str:
+        return f"{x:,.0f}" if x >= 100 else f"{x:,.1f}"
+
+    rows = [
+        rf"\| {r.threads} \| [^|]+ \| {r.batch_size} \| {re.escape(rate(r.images_per_s))} \|"
+        for r in cmp.itertuples()
+    ]
+    # (1 thread and every CPU of this process: on 2+ CPUs one count is not the main part's)
+    for lang in ("zh", "en"):  # English last: the other tests read it
+        write_report(run.root, lang=lang)
+        md = run.report_md.read_text()
+        absent = [row for row in rows if not re.search(row, md)]
+        assert not absent, (lang, absent)
+
+
 def test_the_report_shows_where_the_time_goes(run):
     out = write_report(run.root)
     assert {"time_split", "roofline", "step_model"} <= set(out["figures"])

@@ -327,10 +327,14 @@ def default_threads(df: pd.DataFrame) -> pd.DataFrame:
 def share_blocks(
     d: RunData, figs: dict[str, Path], redraw: bool = False, lang: str = "en"
 ) -> list[Block]:
-    """The appendix's part of the batch-size comparison: the operator-share figure and the
-    operators whose share moves most ([] where nothing was compared)."""
-    if d.tables["comparison"] is None:
+    """The appendix's part of the batch-size comparison: the rows at every other thread count
+    (the main part shows the default one), the operator-share figure and the operators whose
+    share moves most ([] where nothing was compared)."""
+    cmp = d.tables["comparison"]
+    if cmp is None:
         return []
+    others = cmp[~cmp.index.isin(default_threads(cmp).index)]
+    rows: list[Block] = [grids.comparison_table(others, lang)] if len(others) else []
     plots = {} if redraw else dict(d.compare_plots)
     if "op_share" not in plots and d.tables["op_stats"] is not None:
         from lab1.compare import op_shares
@@ -338,7 +342,7 @@ def share_blocks(
         plots["op_share"] = figs["op_share_vs_batch"] = figures.plot_op_share(
             op_shares(d.tables["op_stats"]), d.paths.figure("op_share_vs_batch")
         )
-    blocks: list[Block] = (
+    blocks: list[Block] = rows + (
         [Figure(plots["op_share"], COMPARE_CAPTIONS["op_share"])] if ("op_share" in plots) else []
     )
     if d.tables["share_change"] is not None:

@@ -75,31 +75,14 @@ def config_tag(device: str, precision: str, batch_size: int, threads: int) -> st
 
 
 @dataclass(frozen=True)
-class RunPaths:
-    """Where each artifact of a run lives. ``root`` is ``<runs_dir>/<run name>``."""
+class ReportFolder:
+    """A folder with a report and its figures: a run's, a comparison's, a class view's. The
+    report's files and the figures' paths are named once here for all three."""
 
     root: Path
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "root", Path(self.root))
-
-    # -- top level
-    @property
-    def manifest(self) -> Path:
-        return self.root / MANIFEST
-
-    @property
-    def runs_dir(self) -> Path:
-        return self.root.parent
-
-    @property
-    def run_log(self) -> Path:
-        """The run's full log: what the terminal shows, plus every traceback."""
-        return self.root / "run.log"
-
-    @property
-    def model_weights(self) -> Path:
-        return self.root / "model.pt"
 
     @property
     def report_md(self) -> Path:
@@ -119,6 +102,29 @@ class RunPaths:
 
     def figure(self, name: str) -> Path:
         return self.figures / f"{name}.png"
+
+
+@dataclass(frozen=True)
+class RunPaths(ReportFolder):
+    """Where each artifact of a run lives. ``root`` is ``<runs_dir>/<run name>``."""
+
+    # -- top level
+    @property
+    def manifest(self) -> Path:
+        return self.root / MANIFEST
+
+    @property
+    def runs_dir(self) -> Path:
+        return self.root.parent
+
+    @property
+    def run_log(self) -> Path:
+        """The run's full log: what the terminal shows, plus every traceback."""
+        return self.root / "run.log"
+
+    @property
+    def model_weights(self) -> Path:
+        return self.root / "model.pt"
 
     # -- data, graph, training
     @property
@@ -255,14 +261,9 @@ def classes_path(runs_dir: str | Path) -> Path:
 
 
 @dataclass(frozen=True)
-class ClassPaths:
+class ClassPaths(ReportFolder):
     """Where each file of a class view lives (lab1.classview); ``root`` is
     ``<runs_dir>/classes/<name>`` or the hidden folder it is built in."""
-
-    root: Path
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "root", Path(self.root))
 
     @property
     def class_table(self) -> Path:
@@ -275,17 +276,6 @@ class ClassPaths:
     @property
     def checks_table(self) -> Path:
         return self.root / "checks.parquet"
-
-    @property
-    def report_md(self) -> Path:
-        return self.root / "report.md"
-
-    @property
-    def report_html(self) -> Path:
-        return self.root / "report.html"
-
-    def figure(self, name: str) -> Path:
-        return self.root / "figures" / f"{name}.png"
 
     def feedback(self, file_name: str) -> Path:
         """A student's feedback; ``file_name`` is made safe by lab1.classview.feedback_name."""
@@ -305,14 +295,9 @@ COMPARISON_TABLES = {
 
 
 @dataclass(frozen=True)
-class ComparisonPaths:
+class ComparisonPaths(ReportFolder):
     """Where each file of a comparison of runs lives; ``root`` is
     ``<runs_dir>/comparisons/<name>`` (ComparisonPaths.named)."""
-
-    root: Path
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "root", Path(self.root))
 
     @classmethod
     def named(cls, runs_dir: str | Path, name: str) -> ComparisonPaths:
@@ -326,25 +311,6 @@ class ComparisonPaths:
 
     def table(self, name: str) -> Path:
         return self.root / COMPARISON_TABLES[name]
-
-    @property
-    def report_md(self) -> Path:
-        return self.root / "report.md"
-
-    @property
-    def report_html(self) -> Path:
-        return self.root / "report.html"
-
-    @property
-    def report_pdf(self) -> Path:
-        return self.root / "report.pdf"
-
-    @property
-    def figures(self) -> Path:
-        return self.root / "figures"
-
-    def figure(self, name: str) -> Path:
-        return self.figures / f"{name}.png"
 
 
 def comparisons_path(runs_dir: str | Path) -> Path:

@@ -202,6 +202,23 @@ def tensorboard_server(
             stop_group(proc)
 
 
+def run_headless(browser: str, profile: str | Path, args: list[str], timeout_s: float) -> str:
+    """Run ``browser`` headless once (CHROMIUM_FLAGS, a fresh ``profile`` folder, then
+    ``args``) in a process group of its own, stopped whole afterwards (a timeout included);
+    returns what it printed. The one way lab1 runs a browser: screenshots and report.pdf."""
+    cmd = [browser, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *args]
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True
+    )
+    try:
+        output, _ = proc.communicate(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        output = b"(timed out)"
+    finally:
+        stop_group(proc, grace_s=5)
+    return output.decode(errors="replace")
+
+
 def screenshot(
     url: str,
     out: str | Path,
@@ -219,27 +236,15 @@ def screenshot(
     out.parent.mkdir(parents=True, exist_ok=True)
     out.unlink(missing_ok=True)
     with tempfile.TemporaryDirectory(prefix="lab1-chromium-") as profile:
-        cmd = [
-            chromium,
-            *CHROMIUM_FLAGS,
-            f"--user-data-dir={profile}",  # a fresh profile: no state from earlier runs
+        args = [
             f"--window-size={size[0]},{size[1]}",
             f"--virtual-time-budget={budget_ms}",
             f"--screenshot={out}",
             url,
         ]
-        proc = subprocess.Popen(
-            cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True
-        )
-        try:
-            output, _ = proc.communicate(timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            output = b"(timed out)"
-        finally:
-            stop_group(proc, grace_s=5)
+        output = run_headless(chromium, profile, args, timeout_s)
     if not out.is_file():
-        text = output.decode(errors="replace")[-2000:]
-        raise RuntimeError(f"chromium wrote no screenshot of {url}: {text}")
+        raise RuntimeError(f"chromium wrote no screenshot of {url}: {output[-2000:]}")
     return out
 
 

@@ -21,7 +21,23 @@ from pathlib import Path
 
 from websockets.sync.client import connect
 
-from lab1.viewer import CHROMIUM_FLAGS, stop_group
+from lab1.viewer import CHROMIUM_FLAGS, find_chromium, stop_group
+
+
+def chromium_or_skip() -> str:
+    """The browser the visual tests drive: a skip where none is installed, a failure under
+    CI (which installs it: its absence there is a broken setup, not a skip)."""
+    import os
+
+    import pytest
+
+    path = find_chromium()
+    if path:
+        return path
+    msg = "chromium is not installed: run scripts/ensure_chromium.sh (as root)"
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(msg)
+    pytest.skip(msg)
 
 
 class Page:

@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from browser import chromium_or_skip
 from conftest import small_recipe, write_mnist_layout
 from pdftext import (
     PAGE_POINTS,
@@ -55,13 +56,7 @@ MAX_PDF_BYTES = 2_000_000
 
 @pytest.fixture(scope="module")
 def chromium() -> str:
-    path = viewer.find_chromium()
-    if path:
-        return path
-    msg = "chromium is not installed: run scripts/ensure_chromium.sh (as root)"
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(msg)  # CI installs it: its absence there is a broken setup, not a skip
-    pytest.skip(msg)
+    return chromium_or_skip()
 
 
 def _default_shaped_run(root: Path) -> Path:

@@ -12,9 +12,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from browser import Page, chromium_page
+from browser import Page, chromium_or_skip, chromium_page
 from conftest import write_mnist_layout
-from test_visual import _chromium
 
 from tasks.compare import SUMMARY_KEY, TABLE_KEY
 from tasks.report import HTML_KEY, MARKDOWN_KEY
@@ -54,7 +53,7 @@ def ui_run(prefect_server, tmp_path_factory) -> dict:
 
 @pytest.fixture(scope="module")
 def page() -> Page:
-    with chromium_page(_chromium()) as p:
+    with chromium_page(chromium_or_skip()) as p:
         yield p
 
 

@@ -5,7 +5,6 @@ Chromium runs no script of theirs when the page opens."""
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 from html.parser import HTMLParser
@@ -14,7 +13,7 @@ from pathlib import Path
 import pytest
 from test_report import ENV, make_run
 
-from lab1 import crossrun, report, viewer
+from lab1 import crossrun, report
 from lab1.report import crossrun as cross_report
 from lab1.report.blocks import Bullets, Details, Figure, Note, Section, Table, to_html, to_markdown
 
@@ -107,23 +106,13 @@ def test_markdown_links_images_and_raw_html_in_text_never_become_live(tmp_path):
     assert "a &amp; b" in page  # shown as "a & b"
 
 
-def _chromium() -> str:
-    path = viewer.find_chromium()
-    if path:
-        return path
-    msg = "chromium is not installed: run scripts/ensure_chromium.sh (as root)"
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(msg)
-    pytest.skip(msg)
-
-
 @pytest.mark.slow
 def test_chromium_runs_no_script_of_the_runs_in_either_report(evil_runs, tmp_path):
-    from browser import chromium_page
+    from browser import chromium_or_skip, chromium_page
 
     from lab1.report.blocks import PRINT_SCRIPT
 
-    with chromium_page(_chromium()) as page:
+    with chromium_page(chromium_or_skip()) as page:
         for which in ("own", "cmp"):
             html_path = tmp_path / f"{which}.html"
             shutil.copy(evil_runs[which]["report_html"], html_path)

@@ -8,7 +8,6 @@ headless Chromium. Screenshots land in the run directory's ``screenshots/``.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import time
 import urllib.parse
@@ -19,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from browser import chromium_or_skip
 from conftest import small_recipe, write_mnist_layout
 from PIL import Image
 from rundirs import start_run
@@ -40,19 +40,9 @@ EPOCHS = 2
 TB_ORANGE = (245, 124, 0)  # TensorBoard's header bar
 
 
-def _chromium() -> str:
-    path = viewer.find_chromium()
-    if path:
-        return path
-    msg = "chromium is not installed: run scripts/ensure_chromium.sh (as root)"
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(msg)  # CI installs it: its absence there is a broken setup, not a skip
-    pytest.skip(msg)
-
-
 @pytest.fixture(scope="module")
 def chromium() -> str:
-    return _chromium()
+    return chromium_or_skip()
 
 
 @pytest.fixture(scope="module")

@@ -14,14 +14,13 @@ report itself is written, and the run goes on.
 from __future__ import annotations
 
 import logging
-import subprocess
 import tempfile
 import time
 from pathlib import Path
 
 from lab1.atomic import atomic_write
 from lab1.config import PAPERS
-from lab1.viewer import BROWSER_ENV, CHROMIUM_FLAGS, find_chromium, stop_group
+from lab1.viewer import BROWSER_ENV, find_chromium, run_headless
 
 log = logging.getLogger("lab1.report")
 
@@ -63,10 +62,7 @@ def print_pdf(
         profile = Path(tmp) / "profile"  # a fresh browser profile: nothing shared, nothing kept
 
         def run(out: Path) -> None:
-            cmd = [
-                browser,
-                *CHROMIUM_FLAGS,
-                f"--user-data-dir={profile}",
+            args = [
                 "--no-pdf-header-footer",  # the page's own footer (PRINT_CSS), not the browser's
                 # Untagged: the structure tree of a report's tables is most of a tagged PDF
                 # (the wide fixture: 2.27 MB tagged, 0.63 MB not; 2026-12-06, Chromium 156);
@@ -75,17 +71,9 @@ def print_pdf(
                 f"--print-to-pdf={out}",
                 page.as_uri(),
             ]
-            proc = subprocess.Popen(
-                cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True
-            )
-            try:
-                output, _ = proc.communicate(timeout=timeout_s)
-            except subprocess.TimeoutExpired:
-                output = b"(timed out)"
-            finally:
-                stop_group(proc, grace_s=5)
+            output = run_headless(browser, profile, args, timeout_s)
             if not out.read_bytes().startswith(b"%PDF"):
-                tail = output.decode(errors="replace").strip().splitlines()[-1:]
+                tail = output.strip().splitlines()[-1:]
                 raise RuntimeError(f"{Path(browser).name} printed no PDF: {' '.join(tail)}")
 
         return atomic_write(pdf_path, run)

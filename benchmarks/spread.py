@@ -19,12 +19,8 @@ from __future__ import annotations
 
 import statistics
 
-RELIABLE_SPREAD = 0.20  # blocks spreading more than 20 % of their median: not a result
-
-
-def relative_spread(values: list[float]) -> float:
-    """(max − min) / median of ``values``: 0 for one value or identical ones."""
-    return (max(values) - min(values)) / statistics.median(values)
+# One definition for the benchmarks and the run's own measurements.
+from lab1.reliability import RELIABLE_SPREAD, relative_spread
 
 
 def _sig(x: float) -> float:

@@ -83,6 +83,15 @@ TOP10_SCHEMA = pa.schema(
     metadata={"units": "us and bytes, totals over active_steps profiled steps"},
 )
 
+# How sure a timed number is (lab1.reliability), on every table of timed measurements.
+# Nullable: tables written before lab1 measured them read back as null (read_parquet).
+_SURENESS = [
+    pa.field("other_cores", _F64),  # other processes' mean cores in the window; null: unknown
+    pa.field("timing_spread", _F64),  # (max − min) / median of the timed blocks
+    pa.field("attempts", _I32),  # times measured (again after a disturbed attempt)
+    pa.field("reliable", pa.bool_()),  # lab1.reliability.judge; null: unknown
+]
+
 COMPARISON_SCHEMA = pa.schema(
     [
         *_CONFIG,
@@ -121,12 +130,14 @@ COMPARISON_SCHEMA = pa.schema(
         # The step-time model of the device × threads × phase (STEP_MODEL_SCHEMA).
         pa.field("fixed_ms", _F64),
         pa.field("per_sample_us", _F64),
-        # The phase's measurement window (unix seconds) and the CPU seconds other processes
-        # used during it; contended: more than lab1.exclusive.CONTENDED_CORES on average.
+        # The kept attempt's measurement window (unix seconds) and the CPU seconds other
+        # processes used during it; contended: they used cores this phase needed (its threads
+        # plus theirs exceed the machine's, lab1.exclusive).
         _key("window_start", _F64),
         _key("window_end", _F64),
         pa.field("other_cpu_s", _F64),  # null where /proc/stat is missing
         pa.field("contended", pa.bool_()),  # null: unknown (no /proc/stat), never a guess
+        *_SURENESS,
     ]
 )
 
@@ -158,6 +169,8 @@ LIMITS_SCHEMA = pa.schema(
         pa.field("value", _F64),  # null: not supported here (the note says why), never faked
         _key("unit", _STR),  # GFLOP/s | GB/s | µs
         _key("note", _STR),  # how it was measured, or why it was not
+        pa.field("contended", pa.bool_()),
+        *_SURENESS,
     ]
 )
 
@@ -171,6 +184,8 @@ STEP_TIMES_SCHEMA = pa.schema(
         _PHASE,
         _key("ms_per_step", _F64),
         _key("timed_steps", _I32),
+        pa.field("contended", pa.bool_()),
+        *_SURENESS,
     ]
 )
 
@@ -236,6 +251,7 @@ CROSS_COMPARISON_SCHEMA = pa.schema(
         pa.field("achieved_gflops", _F64),
         pa.field("share_of_peak", _F64),  # of this machine's own fp32 matmul peak
         pa.field("contended", pa.bool_()),  # null: unknown (that run had no /proc/stat)
+        pa.field("reliable", pa.bool_()),  # as in the run's own table; null: unknown
         # The baseline run's row this row is compared with (lab1.crossrun.match_baseline), and
         # images_per_s / that row's images_per_s; null where the baseline has no such config.
         _key("baseline_run_id", _STR),
@@ -341,6 +357,9 @@ def write_parquet(rows: list[dict] | pd.DataFrame | pa.Table, schema: pa.Schema,
 def read_parquet(path: str | Path, schema: pa.Schema) -> pd.DataFrame:
     """A table as a DataFrame of exactly ``schema``'s columns, checked against it."""
     table = pq.read_table(path)
+    for field in schema:  # a nullable column an older lab1 did not write: null, not an error
+        if field.nullable and field.name not in table.column_names:
+            table = table.append_column(field.name, pa.nulls(table.num_rows, field.type))
     missing = [n for n in schema.names if n not in table.column_names]
     if missing:  # e.g. machine_id: tables written before rows carried the machine
         raise RunDirError(

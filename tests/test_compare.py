@@ -115,6 +115,10 @@ def _throughput(device, bs, phase):
         "window_end": 1001.0,
         "other_cpu_s": 0.01,
         "contended": False,
+        "other_cores": 0.01,
+        "timing_spread": 0.05,
+        "attempts": 1,
+        "reliable": True,
     }
 
 

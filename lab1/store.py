@@ -312,6 +312,22 @@ def pull(url: str, dest: str | Path, cap: int, skip: tuple[str, ...] = ()) -> Pa
     return dest
 
 
+# What neither a comparison nor a pack reads of a run: weights, checkpoints, traces, the
+# dataset. A run fetched for either leaves them in the store.
+NOT_FETCHED = ("checkpoints/", "data/", "profiles/traces/", "model.pt", "graph/model.pt2")
+MAX_FETCH_BYTES = 1 << 30
+
+
+def fetch_run(url: str, parent: str | Path) -> Path:
+    """A run from the store into ``parent/<run name>`` (its name kept: a run is known by it),
+    without what NOT_FETCHED names, under MAX_FETCH_BYTES; checked like a local run after."""
+    where = StoreURL.parse(url)
+    if not where.prefix:
+        raise StoreError(f"{url}: give the run's own prefix, s3://BUCKET/PREFIX/RUN")
+    check_store(url, write=False)
+    return pull(url, Path(parent) / where.name, MAX_FETCH_BYTES, skip=NOT_FETCHED)
+
+
 def scratch_runs_dir(url: str) -> Path:
     """Where runs bound for ``url`` are made on this machine before they are pushed:
     ``$XDG_CACHE_HOME/lab1/store/<bucket>/<prefix>`` (default ~/.cache). Kept after the run,

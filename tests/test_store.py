@@ -3,6 +3,7 @@ against moto's S3 server on 127.0.0.1 (in memory, started by the session, fake c
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import os
@@ -306,3 +307,127 @@ def test_a_tiny_lab_run_lands_in_the_store_as_a_run_directory(bucket, s3_env, tm
     assert manifest["status"] == "completed"
     for key in ("report.md", "report.html", "compare/comparison.parquet", "model.pt", "run.log"):
         assert f"runs/tiny/{key}" in stored, key
+
+
+# --------------------------------------------------------------------------- reading from it
+
+
+@pytest.fixture(scope="module")
+def two_runs(tmp_path_factory) -> dict[str, Path]:
+    """Two finished runs (tests/classruns.py: the real compare step and report), each packed."""
+    from classruns import handed_in_run
+
+    from lab1.pack import pack_run
+
+    made = tmp_path_factory.mktemp("store-runs")
+    runs = {
+        "alice": handed_in_run(made / "runs" / "alice-run"),
+        "bob": handed_in_run(made / "runs" / "bob-run", devices=("cpu",)),
+    }
+    for name, run in list(runs.items()):
+        runs[f"{name}.pack"] = Path(pack_run(run, made / f"{name}.lab1.zip")["pack"])
+    return runs
+
+
+def _cli(script: str, *args: str, env: dict) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, f"flows/{script}", *args],
+        cwd=ROOT,
+        env={**env, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+@pytest.mark.slow
+def test_two_runs_compared_from_the_store_as_from_disk(two_runs, bucket, s3_env, tmp_path):
+    import pandas as pd
+
+    for name in ("alice", "bob"):
+        store.push(two_runs[name], f"s3://{bucket}/runs/{name}-run")
+    urls = [f"s3://{bucket}/runs/alice-run", f"s3://{bucket}/runs/bob-run"]
+    proc = _cli("compare_flow.py", *urls, "--runs-dir", str(tmp_path / "out"), env=s3_env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    table = tmp_path / "out" / "comparisons" / "alice-run-vs-bob-run" / "comparison.parquet"
+    got = pd.read_parquet(table)
+    assert sorted(got["run_id"].unique()) == ["alice-run", "bob-run"]
+    # Each run's rows carry its own numbers: the images/s of its own comparison table.
+    for name in ("alice", "bob"):
+        own = pd.read_parquet(two_runs[name] / "compare" / "comparison.parquet")
+        rows = got[got["run_id"] == f"{name}-run"]
+        assert sorted(rows["images_per_s"]) == sorted(own["images_per_s"])
+
+
+@pytest.mark.slow
+def test_a_run_in_the_store_is_packed_beside_it(two_runs, bucket, s3_env, tmp_path):
+    import hashlib
+    import zipfile
+
+    run = two_runs["alice"]
+    (run / "checkpoints").mkdir(exist_ok=True)
+    (run / "checkpoints" / "epoch_1.pt").write_bytes(b"weights, never in a pack")
+    store.push(run, f"s3://{bucket}/runs/alice-run")
+    proc = _cli("pack_flow.py", f"s3://{bucket}/runs/alice-run", env=s3_env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.strip().splitlines()[-1] == f"s3://{bucket}/runs/alice-run.lab1.zip"
+    data = objects(bucket)["runs/alice-run.lab1.zip"]
+    with zipfile.ZipFile(io.BytesIO(data)) as z:
+        index = json.loads(z.read("pack.json"))
+        names = set(z.namelist())
+    assert "checkpoints/epoch_1.pt" not in names
+    assert {"manifest.json", "report.md", "compare/comparison.parquet"} <= names
+    for name, rec in index["files"].items():  # every member is the run's file, byte for byte
+        assert rec["sha256"] == hashlib.sha256((run / name).read_bytes()).hexdigest(), name
+
+
+@pytest.mark.slow
+def test_class_view_over_the_store_on_a_dask_cluster_gives_the_local_verdicts(
+    two_runs, bucket, s3_env, monkeypatch, tmp_path
+):
+    import pandas as pd
+    from distributed import LocalCluster
+
+    from lab1 import classview
+    from lab1.submission import MAX_ARCHIVE_BYTES
+
+    local = tmp_path / "class"
+    local.mkdir()
+    for student, pack in (("alice", "alice"), ("carol", "alice"), ("bob", "bob")):
+        (local / f"{student}.lab1.zip").write_bytes(two_runs[f"{pack}.pack"].read_bytes())
+    (local / "frank.lab1.zip").write_bytes(b"not a zip at all")
+    fs = store.filesystem()
+    for p in local.iterdir():
+        fs.put_file(str(p), f"{bucket}/submissions/{p.name}")
+    # Over the cap by one byte: refused from its listed size, never downloaded.
+    fs.pipe_file(f"{bucket}/submissions/mallory.lab1.zip", bytes(MAX_ARCHIVE_BYTES + 1))
+
+    plan = classview.check_inputs([str(local)], tmp_path / "local-runs", "week1")
+    assessed = [classview.assess(*s) for s in plan["submissions"]]
+    out = classview.build(plan, assessed)
+    here = pd.read_parquet(Path(out["out"]) / "class.parquet")
+    expected = {r.student: (r.status, r.reasons) for r in here.itertuples()}
+    assert {s: v[0] for s, v in expected.items()} == {
+        "alice": "flagged", "carol": "flagged", "bob": "accepted", "frank": "refused"
+    }  # fmt: skip
+
+    monkeypatch.setenv("PYTHONPATH", str(ROOT))  # the workers import this checkout's lab1
+    with LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
+    ) as cluster:
+        proc = _cli(
+            "class_flow.py",
+            f"s3://{bucket}/submissions",
+            *("--runs-dir", f"s3://{bucket}/views", "--name", "week1"),
+            *("--dask", cluster.scheduler_address),
+            env=s3_env,
+        )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.strip().splitlines()[-1] == f"s3://{bucket}/views/classes/week1"
+    stored = objects(bucket)
+    table = pd.read_parquet(io.BytesIO(stored["views/classes/week1/class.parquet"]))
+    got = {r.student: (r.status, r.reasons) for r in table.itertuples()}
+    mallory = got.pop("mallory")
+    assert got == expected
+    assert mallory == ("refused", f"the archive is {MAX_ARCHIVE_BYTES + 1} bytes (cap 33554432)")
+    assert "views/classes/week1/report.html" in stored

@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
-from pathlib import Path
 
 import flows.settings  # noqa: F401  (before prefect: logging and telemetry settings)
 
@@ -29,7 +28,7 @@ from lab1 import crossrun
 from lab1.config import Lab1Config
 from lab1.errors import Lab1Error, PackError
 from lab1.pack import check_packable
-from lab1.rundir import PACK_SUFFIX
+from lab1.rundir import PACK_SUFFIX, pack_file
 from lab1.store import check_store, fetch_run, is_store_url, push
 from lab1.store import exists as store_exists
 from tasks.pack import pack
@@ -85,8 +84,8 @@ def _pack_from_store(args: argparse.Namespace) -> int:
                 check_store(run_url)
                 if store_exists(target):
                     raise PackError(f"{target} already exists: remove it or pass --out")
-            run_dir = fetch_run(run_url, Path(tmp) / "runs")
-            local_out = args.out or str(Path(tmp) / f"{run_dir.name}{PACK_SUFFIX}")
+            run_dir = fetch_run(run_url, tmp)
+            local_out = args.out or str(pack_file(tmp, run_dir.name))
             check_packable(run_dir, local_out)
             with temporary_server():
                 out = pack_flow(run_dir=str(run_dir), out=local_out)

@@ -20,6 +20,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
+from lab1.config import store_scratch_dir
 from lab1.errors import Lab1Error
 from lab1.rundir import MANIFEST
 
@@ -329,12 +330,9 @@ def fetch_run(url: str, parent: str | Path) -> Path:
 
 
 def scratch_runs_dir(url: str) -> Path:
-    """Where runs bound for ``url`` are made on this machine before they are pushed:
-    ``$XDG_CACHE_HOME/lab1/store/<bucket>/<prefix>`` (default ~/.cache). Kept after the run,
-    so a failed upload can be pushed again."""
+    """Where runs bound for ``url`` are made here: ``<store scratch>/<bucket>/<prefix>``."""
     where = StoreURL.parse(url)
-    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return cache / "lab1" / "store" / where.bucket / where.prefix
+    return store_scratch_dir() / where.bucket / where.prefix
 
 
 def local_runs_dir(runs_dir: str) -> str:

@@ -291,7 +291,7 @@ def test_a_tiny_lab_run_lands_in_the_store_as_a_run_directory(bucket, s3_env, tm
         env={**s3_env, "PYTHONPATH": str(ROOT)},
         capture_output=True,
         text=True,
-        timeout=600,
+        timeout=1200,  # a hang guard: the busy 2-core CI machine takes minutes
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert f"in the store: {url}/tiny" in proc.stdout
@@ -431,3 +431,24 @@ def test_class_view_over_the_store_on_a_dask_cluster_gives_the_local_verdicts(
     assert got == expected
     assert mallory == ("refused", f"the archive is {MAX_ARCHIVE_BYTES + 1} bytes (cap 33554432)")
     assert "views/classes/week1/report.html" in stored
+
+
+@pytest.mark.parametrize(
+    ("dask", "message"),
+    [
+        ("tcp://127.0.0.1:9", "--dask tcp://127.0.0.1:9: no Dask scheduler answers"),
+        ("local:0", "--dask 'local:0': give tcp://HOST:PORT, or local:N"),
+        ("10.0.0.5", "--dask '10.0.0.5': give tcp://HOST:PORT, or local:N"),
+    ],
+)
+def test_a_bad_dask_address_is_one_line_before_anything_starts(dask, message, tmp_path, capsys):
+    from flows.class_flow import main
+
+    (tmp_path / "class").mkdir()
+    (tmp_path / "class" / "alice.lab1.zip").write_bytes(b"a pack")
+    runs = tmp_path / "runs"
+    code = main([str(tmp_path / "class"), "--runs-dir", str(runs), "--dask", dask])
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert code == 2
+    assert len(lines) == 1 and lines[0].startswith(f"error: {message}"), lines
+    assert not runs.exists()

@@ -37,7 +37,7 @@ for p in (ROOT, ROOT / "tests"):
     if str(p) not in sys.path:  # run as a script, from anywhere, without installing lab1
         sys.path.insert(0, str(p))
 
-from lab1.environment import cpu_model  # noqa: E402
+from lab1.machine import cpu_model  # noqa: E402
 from lab1.pack import pack_run  # noqa: E402
 
 

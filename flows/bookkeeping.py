@@ -31,6 +31,7 @@ from lab1.environment import capture_environment
 from lab1.errors import Interrupted, Lab1Error
 from lab1.manifest import Devices, Manifest, now, read_manifest, update_manifest, write_manifest
 from lab1.rundir import RunPaths, create_run_dir
+from lab1.store import Mirror, StoreError, StoreURL, is_store_url, local_runs_dir
 from lab1.version import code_version
 
 FLOW_SCRIPT = Path(__file__).with_name("lab1_flow.py")
@@ -60,7 +61,8 @@ def resume_command(cfg: Lab1Config) -> str:
         elif isinstance(value, tuple):
             args += [flag, *map(str, value)]
         else:
-            args += [flag, os.path.abspath(value) if f.name == "runs_dir" else str(value)]
+            local = f.name == "runs_dir" and not is_store_url(value)
+            args += [flag, os.path.abspath(value) if local else str(value)]
     return shlex.join([*args, "--run-name", cfg.run_name, "--resume"])
 
 
@@ -78,6 +80,12 @@ def digest(*results: Any) -> str:
     return hashlib.sha256(json.dumps(results, sort_keys=True, default=str).encode()).hexdigest()
 
 
+def push_command(local: str | Path, url: str) -> str:
+    """The command that pushes a finished local run to the store again."""
+    script = FLOW_SCRIPT.with_name("push_flow.py")
+    return shlex.join([_shown(sys.executable), _shown(script), str(local), url])
+
+
 @dataclass
 class RunBook:
     cfg: Lab1Config
@@ -85,6 +93,9 @@ class RunBook:
     devices: list[str]  # every device found (profiled); the first GPU, else cpu, trains
     resuming: bool
     timings: dict[str, float] = field(default_factory=dict)
+    # A store --runs-dir: the run is made locally and pushed after each step, manifest last.
+    mirror: Mirror | None = None
+    push_error: str | None = None
 
     @property
     def run_id(self) -> str:
@@ -101,8 +112,10 @@ class RunBook:
         check_precision(training_device(found), {cfg.precision, *cfg.precisions_to_profile})
         if cfg.devices == ("auto",):
             get_run_logger().info("devices auto: %s found (cuda is used only if listed)", found)
-        paths = create_run_dir(cfg.runs_dir, cfg.run_name, resume=resuming)
+        paths = create_run_dir(local_runs_dir(cfg.runs_dir), cfg.run_name, resume=resuming)
         book = cls(cfg, paths, found, resuming)
+        if is_store_url(cfg.runs_dir):
+            book.mirror = Mirror(paths.root, str(StoreURL.parse(cfg.runs_dir).child(cfg.run_name)))
         manifest = Manifest(
             run_id=book.run_id, run_name=cfg.run_name, run_dir=str(paths.root), parameters=cfg
         )
@@ -132,7 +145,27 @@ class RunBook:
         """Run a task, timed; cached results are reused only when resuming. Between steps is
         a safe point to stop."""
         interrupt.check()
-        return self.timed(name, task.with_options(refresh_cache=not self.resuming), **kwargs)
+        result = self.timed(name, task.with_options(refresh_cache=not self.resuming), **kwargs)
+        self.push()
+        return result
+
+    def push(self) -> None:
+        """Push what the last step wrote to the store, if the run has one. An upload that
+        fails does not stop the run: it finishes locally, and the CLI says how to push it."""
+        if self.mirror is None or self.push_error:
+            return
+        try:
+            self.mirror.sync()
+        except StoreError as exc:
+            self.push_error = str(exc)
+            get_run_logger().warning("%s: the run goes on locally in %s", exc, self.paths.root)
+
+    @property
+    def push_again(self) -> str | None:
+        """The command that pushes the run where an upload failed, else None."""
+        if self.mirror is None or not self.push_error:
+            return None
+        return push_command(self.paths.root, self.cfg.runs_dir)
 
     @contextmanager
     def failing_on_error(self) -> Iterator[None]:
@@ -148,7 +181,9 @@ class RunBook:
             again = resume_command(self.cfg) if getattr(exc, "resumable", True) else None
             with contextlib.suppress(Lab1Error, OSError):
                 self.record(status=status, error=message, finished_at=now(), resume_command=again)
+            self.push()
             raise
 
     def complete(self, **sections: Any) -> None:
         self.record(status="completed", finished_at=now(), **sections)
+        self.push()

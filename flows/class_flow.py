@@ -2,6 +2,8 @@
 
     python flows/class_flow.py ~/Downloads/lab1-submissions
     python flows/class_flow.py alice.lab1.zip bob.lab1.zip --name week3 --report-lang zh
+    python flows/class_flow.py s3://course/submissions --dask local:4
+    python flows/class_flow.py s3://course/submissions --dask tcp://10.0.0.5:8786
 
 Each DIR_OR_ZIP is a folder holding one folder or file per student (the student is the first
 path part under it), or one student's file (its stem). A student's entry holds a pack
@@ -9,12 +11,20 @@ path part under it), or one student's file (its stem). A student's entry holds a
 input (lab1/submission.py) and checked (lab1/checks.py) in its own task; the class is written
 to <runs-dir>/classes/<name>/ (lab1/classview.py). A bad submission is refused with its reason
 and the others go on; bad input to the command is one error line and exit 2.
+
+An s3:// input is a prefix holding one pack per student (lab1/store.py); each pack's size is
+checked from the store's metadata before it is read. An s3:// --runs-dir gets the class view
+pushed to <runs-dir>/classes/<name>/. --dask runs the per-submission tasks on a Dask cluster
+(prefect-dask): a scheduler's address, or local:N for N worker processes here; each worker
+holds one submission at a time (start a cluster's workers with --nthreads 1).
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 import sys
+from pathlib import Path
 
 import flows.settings  # noqa: F401  (before prefect: logging and telemetry settings)
 
@@ -25,7 +35,8 @@ from flows import console
 from flows.server import temporary_server
 from lab1.classview import check_inputs
 from lab1.config import REPORT_LANGUAGES, Lab1Config
-from lab1.errors import Lab1Error
+from lab1.errors import ClassError, Lab1Error
+from lab1.store import StoreURL, is_store_url, push
 from tasks.classview import assess_submission, build_class_view
 
 RUNS_DIR = Lab1Config().runs_dir
@@ -64,7 +75,47 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--report-lang", choices=REPORT_LANGUAGES, default="en", help="report language"
     )
+    parser.add_argument(
+        "--dask",
+        metavar="ADDRESS",
+        help="assess the submissions on a Dask cluster: its scheduler (tcp://HOST:8786), or "
+        "local:N for N worker processes on this machine",
+    )
     return parser
+
+
+_LOCAL = re.compile(r"^local:([1-9][0-9]{0,2})$")
+
+
+def task_runner(dask: str):
+    """prefect-dask's runner for --dask: one thread per worker, so a worker holds one
+    submission in memory at a time."""
+    from prefect_dask import DaskTaskRunner
+
+    local = _LOCAL.match(dask)
+    if local:
+        workers = int(local.group(1))
+        kwargs = {"n_workers": workers, "threads_per_worker": 1, "processes": True}
+        return DaskTaskRunner(
+            cluster_class="distributed.LocalCluster",
+            cluster_kwargs={**kwargs, "host": "127.0.0.1", "dashboard_address": None},
+        )
+    if not re.match(r"^(tcp|tls)://[^\s/]+:[0-9]+$", dask):
+        raise ClassError(f"--dask {dask!r}: give tcp://HOST:PORT, or local:N (N workers here)")
+    return DaskTaskRunner(address=dask)
+
+
+def check_scheduler(address: str, timeout_s: float = 10) -> None:
+    """A --dask address must answer as a Dask scheduler, before the engine starts."""
+    from distributed import Client
+
+    try:
+        with Client(address, timeout=timeout_s) as client:
+            workers = len(client.scheduler_info()["workers"])
+    except Exception as exc:  # OSError, TimeoutError: nothing there
+        raise ClassError(f"--dask {address}: no Dask scheduler answers ({exc})") from exc
+    if not workers:
+        raise ClassError(f"--dask {address}: the scheduler has no workers")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -72,13 +123,22 @@ def main(argv: list[str] | None = None) -> int:
     console.install()
     try:  # before the engine starts: a bad input costs a second and writes nothing
         check_inputs(args.inputs, args.runs_dir, args.name)
+        flow_fn = class_flow
+        if args.dask:
+            flow_fn = class_flow.with_options(task_runner=task_runner(args.dask))
+            if not _LOCAL.match(args.dask):
+                check_scheduler(args.dask)
         with temporary_server():
-            out = class_flow(
+            out = flow_fn(
                 inputs=args.inputs,
                 name=args.name,
                 runs_dir=args.runs_dir,
                 report_lang=args.report_lang,
             )
+        if is_store_url(args.runs_dir):
+            where = StoreURL.parse(args.runs_dir).child("classes").child(Path(out["out"]).name)
+            push(out["out"], str(where))
+            out["out"] = str(where)
     except Lab1Error as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -3,16 +3,20 @@
     python flows/compare_flow.py laptop-run server-run
     python flows/compare_flow.py runs/a /mnt/copied/b --baseline b --report-lang zh
 
-A RUN is a run directory (copied as is from another machine is fine) or a run name under
---runs-dir. The output is <runs-dir>/comparisons/<name>/: comparison.parquet (one row per run
-× configuration × phase, with speedup_vs_baseline), the report's tables, report.md,
+A RUN is a run directory (copied as is from another machine is fine), an s3:// run
+(s3://BUCKET/PREFIX/RUN: fetched without weights, checkpoints, traces or data), or a run name
+under --runs-dir. The output is <runs-dir>/comparisons/<name>/: comparison.parquet (one row
+per run × configuration × phase, with speedup_vs_baseline), the report's tables, report.md,
 report.html and report.pdf. Runs from elsewhere are added to <runs-dir>/history/ (never twice).
+An s3:// --runs-dir: the comparison is made in its local scratch folder, then pushed.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
+from pathlib import Path
 
 import flows.settings  # noqa: F401  (before prefect: logging and telemetry settings)
 
@@ -24,6 +28,7 @@ from flows.server import temporary_server
 from lab1 import crossrun
 from lab1.config import PAPERS, REPORT_LANGUAGES, Lab1Config
 from lab1.errors import Lab1Error
+from lab1.store import StoreURL, check_store, fetch_run, is_store_url, local_runs_dir, push
 from tasks.crossrun import add_to_history, check_runs, compare_runs, read_runs, report_comparison
 
 RUNS_DIR = Lab1Config().runs_dir  # the main flow's default: one runs folder for both
@@ -87,25 +92,40 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     console.install()
+    with tempfile.TemporaryDirectory(prefix="lab1-compare-") as fetched:
+        try:
+            runs = [str(fetch_run(r, fetched)) if is_store_url(r) else r for r in args.runs]
+            if is_store_url(args.runs_dir):
+                check_store(args.runs_dir)
+        except Lab1Error as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        return _compare(args, runs, local_runs_dir(args.runs_dir))
+
+
+def _compare(args: argparse.Namespace, runs: list[str], runs_dir: str) -> int:
     # Every check before the engine starts: a bad input costs a second, prints one line, and
     # leaves nothing behind.
     try:
-        crossrun.check(
-            crossrun.locate(args.runs, args.runs_dir), args.runs_dir, args.baseline, args.name
-        )
+        crossrun.check(crossrun.locate(runs, runs_dir), runs_dir, args.baseline, args.name)
     except Lab1Error as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     try:
         with temporary_server():
             out = compare_flow(
-                runs=args.runs,
-                runs_dir=args.runs_dir,
+                runs=runs,
+                runs_dir=runs_dir,
                 baseline=args.baseline,
                 name=args.name,
                 report_lang=args.report_lang,
                 paper=args.paper,
             )
+        if is_store_url(args.runs_dir):
+            name = Path(out["out"]).name
+            where = StoreURL.parse(args.runs_dir).child("comparisons").child(name)
+            push(out["out"], str(where))
+            print(f"in the store: {where}")
     except Lab1Error as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

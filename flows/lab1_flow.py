@@ -33,6 +33,7 @@ from lab1.config import Lab1Config
 from lab1.errors import DiskError, Interrupted, Lab1Error, ManifestError
 from lab1.manifest import read_manifest
 from lab1.rundir import RunPaths
+from lab1.store import local_runs_dir
 from lab1.train import Recipe
 from lab1.viewer import open_report, tensorboard_command
 from tasks.compare import compare
@@ -127,6 +128,9 @@ def lab1_pipeline(
     book.complete(report=report)
     return {
         "run_dir": str(book.paths.root),
+        "store": book.mirror.url if book.mirror else None,
+        "push_error": book.push_error,
+        "push_again": book.push_again,
         "tensorboard": str(book.paths.tensorboard),
         "report": report["report_html"],
         "report_pdf": report.get("report_pdf"),
@@ -246,7 +250,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _stopped(cfg: Lab1Config, exc: Lab1Error) -> str:
     """The one line for a run that stopped on a known error, or was interrupted."""
-    paths = RunPaths(Path(cfg.runs_dir).expanduser().resolve() / cfg.run_name)
+    paths = RunPaths(Path(local_runs_dir(cfg.runs_dir)).expanduser().resolve() / cfg.run_name)
     try:
         recorded = read_manifest(paths).status in ("failed", "interrupted")
     except ManifestError:
@@ -283,6 +287,8 @@ def main(argv: list[str] | None = None) -> int:
         print(_stopped(cfg, exc), file=sys.stderr)
         return 1
     print(f"\nrun directory: {summary['run_dir']}")
+    if summary["store"] and not summary["push_error"]:
+        print(f"in the store: {summary['store']}")
     print(f"test accuracy: {summary['test_accuracy']:.4f}  test loss: {summary['test_loss']:.4f}")
     print(f"report: {summary['report']}")
     if summary["report_pdf"]:
@@ -290,6 +296,13 @@ def main(argv: list[str] | None = None) -> int:
     print(f"view the curves and graph: {tensorboard_command(summary['tensorboard'])}")
     if args.open_report:
         open_report(summary["report"])
+    if summary["push_error"]:
+        print(
+            f"error: {summary['push_error']}; the run is complete in {summary['run_dir']}. "
+            f"Push it with: {summary['push_again']}",
+            file=sys.stderr,
+        )
+        return 1
     return 0
 
 

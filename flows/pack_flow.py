@@ -2,16 +2,20 @@
 
     python flows/pack_flow.py my-run                  # → runs/my-run.lab1.zip
     python flows/pack_flow.py runs/my-run --out ~/upload/alice.lab1.zip
+    python flows/pack_flow.py s3://course/runs/my-run  # → s3://course/runs/my-run.lab1.zip
 
 The zip holds the manifest, tables, reports, figures, TensorBoard event files, the layer table
 and run.log, with a list of every file and its SHA-256 (pack.json); never checkpoints, weights,
-traces or the dataset (lab1/pack.py). Its path is the last line printed.
+traces or the dataset (lab1/pack.py). Its path is the last line printed. A run in an object
+store is fetched without those, packed here, and its pack put beside it in the store (or at
+--out).
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 
 import flows.settings  # noqa: F401  (before prefect: logging and telemetry settings)
 
@@ -22,8 +26,11 @@ from flows import console
 from flows.server import temporary_server
 from lab1 import crossrun
 from lab1.config import Lab1Config
-from lab1.errors import Lab1Error
+from lab1.errors import Lab1Error, PackError
 from lab1.pack import check_packable
+from lab1.rundir import PACK_SUFFIX, pack_file
+from lab1.store import check_store, fetch_run, is_store_url, push
+from lab1.store import exists as store_exists
 from tasks.pack import pack
 
 RUNS_DIR = Lab1Config().runs_dir
@@ -51,6 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     console.install()
+    if is_store_url(args.run):
+        return _pack_from_store(args)
     try:  # before the engine starts: a bad RUN or --out costs a second and writes nothing
         run_dir = str(crossrun.resolve(args.run, args.runs_dir).root)
         check_packable(run_dir, args.out)
@@ -59,6 +68,33 @@ def main(argv: list[str] | None = None) -> int:
     except Lab1Error as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    print(f"{out['files']} files, {out['bytes'] / 2**20:.2f} MB")
+    print(out["pack"])
+    return 0
+
+
+def _pack_from_store(args: argparse.Namespace) -> int:
+    """RUN in the store: fetched to a temporary folder, packed there, the pack put beside
+    the run in the store (or written to --out)."""
+    run_url = args.run.rstrip("/")
+    target = run_url + PACK_SUFFIX
+    with tempfile.TemporaryDirectory(prefix="lab1-pack-") as tmp:
+        try:
+            if not args.out:
+                check_store(run_url)
+                if store_exists(target):
+                    raise PackError(f"{target} already exists: remove it or pass --out")
+            run_dir = fetch_run(run_url, tmp)
+            local_out = args.out or str(pack_file(tmp, run_dir.name))
+            check_packable(run_dir, local_out)
+            with temporary_server():
+                out = pack_flow(run_dir=str(run_dir), out=local_out)
+            if not args.out:
+                push(out["pack"], target)
+                out["pack"] = target
+        except Lab1Error as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
     print(f"{out['files']} files, {out['bytes'] / 2**20:.2f} MB")
     print(out["pack"])
     return 0

@@ -15,9 +15,11 @@ from lab1.checkpoints import latest_record
 from lab1.config import Lab1Config
 from lab1.data import check_data_dir
 from lab1.devices import check_precision, resolve_devices, training_device
-from lab1.errors import PrefectAPIError, ResumeError
+from lab1.errors import PrefectAPIError, ResumeError, RunDirError
 from lab1.manifest import read_manifest
 from lab1.rundir import RunPaths, check_run_dir
+from lab1.store import check_store, is_store_url, local_runs_dir
+from lab1.store import exists as store_exists
 from lab1.train import Recipe
 from lab1.version import code_version
 
@@ -32,10 +34,22 @@ def preflight(cfg: Lab1Config) -> None:
     check_prefect_api()
     found = resolve_devices(cfg.devices)
     check_precision(training_device(found), {cfg.precision, *cfg.precisions_to_profile})
-    check_run_dir(cfg.runs_dir, cfg.run_name, cfg.resume)
+    if is_store_url(cfg.runs_dir):
+        check_store_run(cfg)
+    check_run_dir(local_runs_dir(cfg.runs_dir), cfg.run_name, cfg.resume)
     check_data_dir(cfg.dataset, Path(cfg.data_dir))
     if cfg.resume:
         check_resume(cfg)
+
+
+def check_store_run(cfg: Lab1Config) -> None:
+    """A store --runs-dir: reachable, the bucket there and writable, and (a new run) no run of
+    this name in it yet; before anything is written here or there."""
+    where = check_store(cfg.runs_dir)
+    if cfg.run_name and not cfg.resume and store_exists(str(where.child(cfg.run_name))):
+        raise RunDirError(
+            f"run {cfg.run_name!r} already exists under {cfg.runs_dir}: pick another --run-name"
+        )
 
 
 def check_prefect_api(timeout_s: float = 5.0) -> None:
@@ -75,7 +89,7 @@ def check_resume(cfg: Lab1Config) -> None:
     """Refuse, in one line naming them, settings that differ from the run's (its manifest,
     and its newest checkpoint's recipe where there is one). --epochs may grow, never below
     the epochs already trained. A changed code version is allowed, with a warning."""
-    paths = RunPaths(Path(cfg.runs_dir).expanduser().resolve() / cfg.run_name)
+    paths = RunPaths(Path(local_runs_dir(cfg.runs_dir)).expanduser().resolve() / cfg.run_name)
     manifest = read_manifest(paths)
     record = latest_record(paths.checkpoints)
     saved = {name: getattr(manifest.parameters, name) for name in resume_settings()}

@@ -21,7 +21,7 @@ import re
 import shutil
 import statistics
 import tempfile
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import pandas as pd
 import pyarrow as pa
@@ -31,7 +31,24 @@ from lab1.checks import Check, as_rows, copies, fingerprints, run_checks, verdic
 from lab1.config import RUN_NAME_RE
 from lab1.errors import ClassError
 from lab1.rundir import ClassPaths, classes_path
-from lab1.submission import Refused, find_submissions, open_submission
+from lab1.store import (
+    StoreError,
+    check_store,
+    is_store_url,
+    list_entries,
+    local_runs_dir,
+    read_capped,
+)
+from lab1.store import exists as store_exists
+from lab1.submission import (
+    MAX_ARCHIVE_BYTES,
+    Refused,
+    Submission,
+    find_submissions,
+    open_pack_bytes,
+    open_submission,
+    student_name,
+)
 from lab1.tables import COMPARISON_SCHEMA, to_arrow, write_parquet
 
 BATCH_SIZES = (1, 16, 64)
@@ -84,10 +101,11 @@ CHECKS_SCHEMA = pa.schema(
 
 def check_inputs(inputs: list[str], runs_dir: str | Path, name: str | None) -> dict:
     """Everything that must hold before a file is written; the plan as a small dict."""
-    missing = [i for i in inputs if not Path(i).exists()]
+    missing = [i for i in inputs if not is_store_url(i) and not Path(i).exists()]
     if missing:
         raise ClassError(f"{missing[0]} does not exist: give the class's folder or zip files")
-    found = find_submissions(inputs)
+    found = [f for i in inputs if is_store_url(i) for f in store_submissions(i)]
+    found += find_submissions([i for i in inputs if not is_store_url(i)])
     if not found:
         raise ClassError(f"no submission found in {', '.join(inputs)}: the folder is empty")
     students = [s for s, _, _ in found]
@@ -97,14 +115,41 @@ def check_inputs(inputs: list[str], runs_dir: str | Path, name: str | None) -> d
     name = name or Path(inputs[0]).name.removesuffix(".zip")
     if not RUN_NAME_RE.match(name):
         raise ClassError(f"--name {name!r}: use letters, digits, '.', '_', '-' (100 at most)")
-    out = classes_path(Path(runs_dir).expanduser().resolve()) / name
+    out = classes_path(Path(local_runs_dir(str(runs_dir))).expanduser().resolve()) / name
     if out.exists():
         raise ClassError(f"class view {name!r} already exists ({out}): pick another --name")
+    if is_store_url(runs_dir):
+        there = check_store(str(runs_dir)).child("classes").child(name)
+        if store_exists(str(there)):
+            raise ClassError(f"class view {name!r} already exists ({there}): pick another --name")
     return {
         "name": name,
         "out": str(out),
         "submissions": [(s, str(p), str(r)) for s, p, r in found],
     }
+
+
+def store_submissions(url: str) -> list[tuple[str, str, str]]:
+    """(student, pack URL, input URL) for each pack under an s3:// input, the store checked
+    first (one line where it cannot be read). Only packs: a run folder in a store is refused
+    with its reason at assessment, as a folder without a run is on disk."""
+    check_store(url, write=False)
+    return [
+        (student_name(PurePosixPath(e.name), is_file=e.kind == "pack"), e.url, url)
+        for e in list_entries(url)
+    ]
+
+
+def _open_from_store(student: str, entry: str, source: str) -> Submission:
+    """A pack from the store: its size from the store's metadata, checked before a byte is
+    read, then read under the same limits as a pack on disk."""
+    if not entry.endswith(".zip"):
+        raise Refused("a run folder in the store: hand in a pack (flows/pack_flow.py)")
+    try:
+        data = read_capped(entry, MAX_ARCHIVE_BYTES)
+    except StoreError as exc:
+        raise Refused(str(exc).replace(entry, "the archive")) from exc
+    return open_pack_bytes(student, source, data)
 
 
 # --------------------------------------------------------------------------- one submission
@@ -113,10 +158,13 @@ def check_inputs(inputs: list[str], runs_dir: str | Path, name: str | None) -> d
 def assess(student: str, entry: str, root: str) -> dict:
     """One submission opened and checked; what the class needs of it, small and JSON-ready.
     A submission that cannot be read is refused with one line; nothing here raises for it."""
-    entry_p, root_p = Path(entry), Path(root)
-    source = entry_p.relative_to(root_p).as_posix()
+    remote = is_store_url(entry)
+    source = entry[len(root) :].lstrip("/") if remote else Path(entry).relative_to(root).as_posix()
     try:
-        sub = open_submission(student, entry_p, root_p)
+        if remote:
+            sub = _open_from_store(student, entry, source)
+        else:
+            sub = open_submission(student, Path(entry), Path(root))
     except Refused as exc:
         return _refused(student, source, str(exc))
     except Exception as exc:  # a reader's bug must not stop the class: say so, go on

@@ -62,6 +62,13 @@ def default_data_dir() -> str:
     return str(Path(base) / "lab1" / "datasets")
 
 
+def store_scratch_dir() -> Path:
+    """Where runs bound for an object store are made on this machine before they are pushed
+    (lab1.store), kept after the run so that a failed upload can be pushed again."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "lab1" / "store"
+
+
 @dataclass
 class Lab1Config:
     """Every knob of a lab run. Field metadata holds the CLI help text."""

@@ -12,6 +12,7 @@ breaks a rule raises Refused with a one-line reason; the class view goes on with
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import stat
@@ -95,12 +96,15 @@ def find_submissions(inputs: list[str | Path]) -> list[tuple[str, Path, Path]]:
     return found
 
 
-def student_name(path: Path) -> str:
+def student_name(path: Path | PurePosixPath, is_file: bool | None = None) -> str:
+    """A pack's name less .lab1.zip (or .zip), a folder's name; ``is_file`` where the path is
+    not on this disk (an object store's key)."""
     name = path.name
+    is_file = path.is_file() if is_file is None else is_file
     for suffix in (PACK_SUFFIX, ".zip"):
-        if name.endswith(suffix) and path.is_file():
+        if name.endswith(suffix) and is_file:
             return name[: -len(suffix)]
-    return path.stem if path.is_file() else name
+    return path.stem if is_file else name
 
 
 def locate_run(entry: Path) -> tuple[str, Path]:
@@ -137,7 +141,22 @@ def open_submission(student: str, entry: Path, root: Path) -> Submission:
     reason when it cannot be."""
     kind, path = locate_run(entry)
     sub = Submission(student, entry.relative_to(root).as_posix(), kind)
-    members = _zip_members(path) if kind == "pack" else _dir_members(path)
+    if kind == "pack":
+        if path.stat().st_size > MAX_ARCHIVE_BYTES:
+            raise Refused(f"the archive is over {MAX_ARCHIVE_BYTES >> 20} MiB")
+        return _read_members(sub, _zip_members(path))
+    return _read_members(sub, _dir_members(path))
+
+
+def open_pack_bytes(student: str, source: str, data: bytes) -> Submission:
+    """A pack already fetched into memory (from an object store, its size checked from the
+    store's metadata first), read under the same limits as a pack on disk."""
+    if len(data) > MAX_ARCHIVE_BYTES:
+        raise Refused(f"the archive is over {MAX_ARCHIVE_BYTES >> 20} MiB")
+    return _read_members(Submission(student, source, "pack"), _zip_members(io.BytesIO(data)))
+
+
+def _read_members(sub: Submission, members: Iterator[tuple[str, Iterator[bytes]]]) -> Submission:
     total = 0
     for name, chunks in members:
         h, kept, size = hashlib.sha256(), [], 0
@@ -213,11 +232,10 @@ def read_table_bytes(data: bytes, table: str) -> pd.DataFrame:
         raise Refused(f"table {table} does not read as Parquet: {str(exc)[:120]}") from exc
 
 
-def _zip_members(path: Path) -> Iterator[tuple[str, Iterator[bytes]]]:
+def _zip_members(path: Path | io.BytesIO) -> Iterator[tuple[str, Iterator[bytes]]]:
     """Each member's name and its inflated bytes as chunks, every limit checked from the
-    central directory before the first member is inflated."""
-    if path.stat().st_size > MAX_ARCHIVE_BYTES:
-        raise Refused(f"the archive is over {MAX_ARCHIVE_BYTES >> 20} MiB")
+    central directory before the first member is inflated (the archive's own size is checked
+    by the caller)."""
     try:
         z = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError, ValueError) as exc:

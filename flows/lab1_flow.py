@@ -116,20 +116,28 @@ def lab1_pipeline(
         book.record(comparison=comparison)
         if cfg.tensorboard_screenshots:
             _screenshots(book)
-        report = book.step(
-            "report",
-            write_report,
-            run_dir=str(book.paths.root),
-            upstream=digest(data, graph, trained, comparison),
-            lang=cfg.report_lang,
-            paper=cfg.paper,
-        )
-    book.complete(report=report)
+        # The report's appendix shows the run's status and finish time: final before it is
+        # written (a report that then fails is recorded by failing_on_error as failed).
+        book.complete()
+        reports = {
+            lang: book.step(
+                "report" if i == 0 else f"report-{lang}",
+                write_report,
+                run_dir=str(book.paths.root),
+                upstream=digest(data, graph, trained, comparison),
+                lang=lang,
+                paper=cfg.paper,
+            )
+            for i, lang in enumerate(cfg.report_langs)
+        }
+    report = reports[cfg.report_langs[0]]
+    book.record(report=report)
     return {
         "run_dir": str(book.paths.root),
         "tensorboard": str(book.paths.tensorboard),
         "report": report["report_html"],
         "report_pdf": report.get("report_pdf"),
+        "reports": reports,
         **results,
     }
 
@@ -284,9 +292,10 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     print(f"\nrun directory: {summary['run_dir']}")
     print(f"test accuracy: {summary['test_accuracy']:.4f}  test loss: {summary['test_loss']:.4f}")
-    print(f"report: {summary['report']}")
-    if summary["report_pdf"]:
-        print(f"report on paper: {summary['report_pdf']}")
+    for written in summary["reports"].values():
+        print(f"report: {written['report_html']}")
+        if written["report_pdf"]:
+            print(f"report on paper: {written['report_pdf']}")
     print(f"view the curves and graph: {tensorboard_command(summary['tensorboard'])}")
     if args.open_report:
         open_report(summary["report"])

@@ -456,7 +456,7 @@ def test_a_missing_required_file_is_refused(good):
     sub = _copy(good)
     del sub.sha256["report.md"]
     status, reasons = checks.verdict(checks.structure(sub))
-    assert (status, reasons) == ("refused", ["missing report.md"])
+    assert (status, reasons) == ("refused", ["missing report.md or report.zh.md"])
 
 
 def test_a_file_that_differs_from_pack_json_is_flagged(klass):

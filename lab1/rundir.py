@@ -36,7 +36,7 @@ import tempfile
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
-from typing import Self
+from typing import TypeVar
 
 from lab1.errors import RunDirError
 
@@ -88,6 +88,9 @@ def report_suffix(lang: str) -> str:
     return "" if lang == REPORT_LANGUAGES[0] else f".{lang}"
 
 
+_Folder = TypeVar("_Folder", bound="ReportFolder")
+
+
 @dataclass(frozen=True)
 class ReportFolder:
     """A folder with a report and its figures: a run's, a comparison's, a class view's. The
@@ -104,7 +107,7 @@ class ReportFolder:
         object.__setattr__(self, "root", Path(self.root))
         report_suffix(self.lang)  # a language with no file names is refused here
 
-    def in_language(self, lang: str) -> Self:
+    def in_language(self: _Folder, lang: str) -> _Folder:
         """The same folder, its report files named for ``lang``."""
         return replace(self, lang=lang)
 

@@ -42,6 +42,10 @@ def test_dry_run_flow_completes_with_manifest(prefect_harness, tiny_data_dir, tm
     # here (a dry run evaluates one test batch of 1,000: all 50).
     assert manifest["results"]["test_accuracy"] == _accuracy_of(run / "model.pt", run)
     assert manifest["environment"]["packages"]["torch"]
+    # The report's appendix shows the run as it ended: completed, at its recorded finish time.
+    md = (run / "report.md").read_text()
+    assert "| status | completed |" in md
+    assert f" / {manifest['finished_at']} |" in md and manifest["finished_at"]
     assert (run / "checkpoints" / "epoch_2.pt").is_file()
     acc = EventAccumulator(str(run / "tensorboard"))
     acc.Reload()

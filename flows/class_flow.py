@@ -13,8 +13,12 @@ and the others go on; bad input to the command is one error line and exit 2.
 
 from __future__ import annotations
 
-import argparse
 import sys
+
+if __name__ == "__main__":  # --help and the first line at once, before the imports below
+    from flows.cli import start
+
+    sys.exit(start("class", sys.argv[1:]))
 
 import flows.settings  # noqa: F401  (before prefect: logging and telemetry settings)
 
@@ -22,9 +26,10 @@ import flows.settings  # noqa: F401  (before prefect: logging and telemetry sett
 from prefect import flow
 
 from flows import console
+from flows.cli import class_parser
 from flows.server import temporary_server
 from lab1.classview import check_inputs
-from lab1.config import REPORT_LANGUAGES, Lab1Config
+from lab1.config import Lab1Config
 from lab1.errors import Lab1Error
 from tasks.classview import assess_submission, build_class_view
 
@@ -45,30 +50,8 @@ def class_flow(
     return build_class_view(plan, futures.result(), report_lang)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python flows/class_flow.py",
-        description="Check a class's lab1 submissions and put them side by side "
-        "(<runs-dir>/classes/<name>/).",
-    )
-    parser.add_argument(
-        "inputs",
-        nargs="+",
-        metavar="DIR_OR_ZIP",
-        help="a folder with one folder or file per student, or one student's pack",
-    )
-    parser.add_argument("--name", help="the class view's folder name (default: the first input's)")
-    parser.add_argument(
-        "--runs-dir", default=RUNS_DIR, help=f"classes/ is written here (default: {RUNS_DIR})"
-    )
-    parser.add_argument(
-        "--report-lang", choices=REPORT_LANGUAGES, default="en", help="report language"
-    )
-    return parser
-
-
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = class_parser().parse_args(argv)
     console.install()
     try:  # before the engine starts: a bad input costs a second and writes nothing
         check_inputs(args.inputs, args.runs_dir, args.name)
@@ -89,7 +72,3 @@ def main(argv: list[str] | None = None) -> int:
     print(f"report: {out['report_html']}")
     print(out["out"])
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

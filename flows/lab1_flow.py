@@ -9,12 +9,15 @@ tasks exchange file paths and small dicts, never models or tensors.
 
 from __future__ import annotations
 
-import argparse
 import sys
-import typing
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, fields
 from pathlib import Path
+
+if __name__ == "__main__":  # --help and the first line at once, before the imports below
+    from flows.cli import start
+
+    sys.exit(start("run", sys.argv[1:]))
 
 import flows.settings  # noqa: F401  (before prefect: logging and telemetry settings)
 
@@ -25,6 +28,7 @@ from prefect.runtime import flow_run
 
 from flows import console
 from flows.bookkeeping import RunBook, digest, resume_command
+from flows.cli import run_parser
 from flows.preflight import preflight
 from flows.profile_flow import profile_device
 from flows.server import temporary_server
@@ -222,36 +226,6 @@ def _dispatch_profiling(devices: list[str], auto: bool, profile_args: dict) -> N
 # ------------------------------------------------------------------------------------- CLI
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """One option per Lab1Config field; help and defaults come from the dataclass."""
-    parser = argparse.ArgumentParser(
-        prog="python flows/lab1_flow.py",
-        description="Run AI-System Lab 1 (MNIST end to end) as a Prefect flow.",
-    )
-    hints = typing.get_type_hints(Lab1Config)
-    for f in fields(Lab1Config):
-        flag = "--" + f.name.replace("_", "-")
-        hint, help_text = hints[f.name], f.metadata.get("help", "")
-        # default=None everywhere: only what the user typed overrides the dataclass.
-        if hint is bool:
-            parser.add_argument(flag, action="store_true", default=None, help=help_text)
-            continue
-        if typing.get_origin(hint) is tuple:
-            kwargs = {"nargs": "+", "type": typing.get_args(hint)[0]}
-        else:
-            base = next((a for a in typing.get_args(hint) if a is not type(None)), hint)
-            kwargs = {"type": base}
-        if f.default not in (None, ()):
-            shown = " ".join(map(str, f.default)) if kwargs.get("nargs") else f.default
-            help_text += f" (default: {shown})"
-        parser.add_argument(flag, default=None, help=help_text, **kwargs)
-    # Not a flow parameter: only the person at this terminal has a browser.
-    parser.add_argument(
-        "--open-report", action="store_true", help="open report.html in a browser at the end"
-    )
-    return parser
-
-
 def _stopped(cfg: Lab1Config, exc: Lab1Error) -> str:
     """The one line for a run that stopped on a known error, or was interrupted."""
     paths = RunPaths(Path(cfg.runs_dir).expanduser().resolve() / cfg.run_name)
@@ -271,7 +245,7 @@ def _stopped(cfg: Lab1Config, exc: Lab1Error) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = run_parser().parse_args(argv)
     overrides = {k: v for k, v in vars(args).items() if v is not None and k in _F}
     console.install()
     try:
@@ -300,7 +274,3 @@ def main(argv: list[str] | None = None) -> int:
     if args.open_report:
         open_report(summary["report"])
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

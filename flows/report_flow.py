@@ -11,39 +11,23 @@ No Prefect server is started: writing a report is one library call.
 
 from __future__ import annotations
 
-import argparse
 import sys
 
-from lab1.config import PAPERS, Lab1Config
+if __name__ == "__main__":  # --help and the first line at once, before the imports below
+    from flows.cli import start
+
+    sys.exit(start("report", sys.argv[1:]))
+
+from flows.cli import report_parser
+from lab1 import crossrun
+from lab1.errors import Lab1Error, ManifestError
+from lab1.manifest import read_manifest
+from lab1.report import print_report
 from lab1.rundir import REPORT_LANGUAGES
-
-RUNS_DIR = Lab1Config().runs_dir
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python flows/report_flow.py",
-        description="Write a finished lab1 run's report in the languages asked for, from its "
-        "tables (report.md, report.zh.md, … side by side), without training again.",
-    )
-    parser.add_argument(
-        "run", metavar="RUN", help="a run directory, or a run name under --runs-dir"
-    )
-    parser.add_argument("--runs-dir", default=RUNS_DIR, help=f"where RUN is looked up ({RUNS_DIR})")
-    parser.add_argument("--lang", default="zh", help="en, zh, or both as en,zh (default: zh)")
-    parser.add_argument("--paper", choices=PAPERS, help="paper of the PDF (default: the run's own)")
-    return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    print(f"writing the report of {args.run} ({args.lang}) …", flush=True)
-    # Imported after the first line: the report's libraries take seconds to load.
-    from lab1 import crossrun
-    from lab1.errors import Lab1Error, ManifestError
-    from lab1.manifest import read_manifest
-    from lab1.report import print_report
-
+    args = report_parser().parse_args(argv)
     langs = args.lang.split(",")
     if not set(langs) <= set(REPORT_LANGUAGES):
         print(f"error: --lang must be {', '.join(REPORT_LANGUAGES)} or en,zh", file=sys.stderr)
@@ -72,7 +56,3 @@ def main(argv: list[str] | None = None) -> int:
         if written["report_pdf"]:
             print(f"report on paper: {written['report_pdf']}")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

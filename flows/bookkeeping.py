@@ -85,6 +85,8 @@ class RunBook:
     devices: list[str]  # every device found (profiled); the first GPU, else cpu, trains
     resuming: bool
     timings: dict[str, float] = field(default_factory=dict)
+    # The run's steps in order: each says "[3/6] train-and-log" on the terminal as it starts.
+    stages: tuple[str, ...] = ()
 
     @property
     def run_id(self) -> str:
@@ -122,6 +124,9 @@ class RunBook:
 
     def timed(self, name: str, fn: Callable, *args: Any, **kwargs: Any) -> Any:
         """Call fn and record its wall time under ``name`` in the manifest."""
+        if name in self.stages:
+            n = self.stages.index(name) + 1
+            get_run_logger().info("[%d/%d] %s", n, len(self.stages), name)
         start = time.perf_counter()
         result = fn(*args, **kwargs)
         self.timings[name] = round(time.perf_counter() - start, 3)

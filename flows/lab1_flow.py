@@ -93,6 +93,7 @@ def lab1_pipeline(
     cfg = Lab1Config(**{k: v for k, v in locals().items() if k in _F})
     # A retry of this flow run (UI button, or flow retries) continues the same run directory.
     book = RunBook.open(cfg, resuming=cfg.resume or flow_run.run_count > 1)
+    book.stages = stages(cfg)
     # Again inside the flow: the engine has put its own SIGTERM handler in place.
     with interrupt.handling(), console.run_log(book.paths.run_log), book.failing_on_error():
         data = book.step(
@@ -125,7 +126,7 @@ def lab1_pipeline(
         book.complete()
         reports = {
             lang: book.step(
-                "report" if i == 0 else f"report-{lang}",
+                report_step(i, lang),
                 write_report,
                 run_dir=str(book.paths.root),
                 upstream=digest(data, graph, trained, comparison),
@@ -144,6 +145,26 @@ def lab1_pipeline(
         "reports": reports,
         **results,
     }
+
+
+def report_step(i: int, lang: str) -> str:
+    """The report step of the i-th language asked for: ``report``, then ``report-zh`` …"""
+    return "report" if i == 0 else f"report-{lang}"
+
+
+def stages(cfg: Lab1Config) -> tuple[str, ...]:
+    """The steps this run takes, in order (the terminal counts them: ``[3/6]``)."""
+    shots = ("tensorboard-screenshots",) if cfg.tensorboard_screenshots else ()
+    reports = tuple(report_step(i, lang) for i, lang in enumerate(cfg.report_langs))
+    return (
+        "download-data",
+        "export-graph",
+        "train-and-log",
+        "profile",
+        "compare",
+        *shots,
+        *reports,
+    )
 
 
 def _screenshots(book: RunBook) -> None:

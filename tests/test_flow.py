@@ -272,6 +272,13 @@ def test_a_successful_run_through_the_cli_with_the_report_options(tmp_path):
     )
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-4000:]
+    # Where the run is, in plain lines (a pipe gets no colours, no bar, no cursor moves).
+    assert result.stdout.startswith("lab1 run: starting the lab"), result.stdout[:300]
+    assert "[3/7] train-and-log" in output and "[7/7] report" in output  # 5 steps + shots + zh
+    assert "epoch 1/2:" in output and "epoch 2/2:" in output and "training done" in output
+    assert "cpu config 1/" in output
+    assert not [c for c in output if ord(c) < 32 and c not in "\n\t"], "control characters"
+    assert "anonymous usage data" not in output
     # Without lab1.nativelog, kineto printed "ERROR:... gpuGetDeviceCount failed with code 35".
     assert [line for line in output.splitlines() if "ERROR" in line] == []
     assert "Memory block of unknown size" not in output and "profiler_start" not in output

@@ -269,9 +269,20 @@ def _peak_share(v: dict) -> str:
     return text + "。"
 
 
+def _faster(x: float) -> str:
+    """A speed ratio in words: ``快 1.50×``, and below 1 ``慢 1.25×`` (not 快 0.80×)."""
+    return f"快 {fmt.ratio(x)}" if x >= 1 else f"慢 {fmt.slower(x)}"
+
+
 def _fixed_cost(v: dict) -> str:
     fixed, per = fmt.ms(v["fixed_ms"]), fmt.us(v["per_sample_us"])
     r2 = fmt.decimal(v["r2"], 3)
+    if v["per_sample_us"] > 0 and v["fixed_ms"] < fmt.NO_FIXED_MS:
+        return (
+            f"{_where(v)}：拟合没有找到每步的固定开销（{fixed} 毫秒），每步开销为每张图像 {per} "
+            f"微秒（拟合 r² {r2}）；从批大小 {v['plateau_bs']} 起，"
+            "更大的批带来的图像/秒提升不到 10 %。"
+        )
     if v["per_sample_us"] <= 0:
         return (
             f"{_where(v)}：阶梯测得的步时不随批大小增长（拟合：{fixed} 毫秒 + 每张图像 {per} 微秒，"
@@ -517,8 +528,8 @@ SENTENCES: dict[str, Callable[[dict], str]] = {
     "fixed_cost": _fixed_cost,
     "thread_gain": lambda v: (
         f"{_where(v)}：用 {v['threads']} 个线程代替 1 个，每步在批大小 "
-        f"{v['lo_bs']} 时快 {fmt.ratio(v['lo'])}，在批大小 {v['hi_bs']} 时快 "
-        f"{fmt.ratio(v['hi'])}；最好的是批大小 {v['best_bs']} 的 {fmt.ratio(v['best'])}"
+        f"{v['lo_bs']} 时{_faster(v['lo'])}，在批大小 {v['hi_bs']} 时"
+        f"{_faster(v['hi'])}；最好的是批大小 {v['best_bs']} 的 {fmt.ratio(v['best'])}"
         f"（并行效率 {fmt.pct(v['efficiency'])}）。"
     ),
     "mixed_data": lambda v: (

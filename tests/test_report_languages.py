@@ -133,3 +133,38 @@ def test_report_lang_takes_one_language_or_several_joined_by_commas():
     for bad in ("fr", "en,en", "en,", "en zh"):
         with pytest.raises(ConfigError, match="--report-lang"):
             Lab1Config(report_lang=bad)
+
+
+# Every pure-CJK header cell of the page, with how many lines its text takes.
+HEADER_LINES = """
+document.querySelectorAll('details').forEach(d => { d.open = true; });
+[...document.querySelectorAll('th')]
+  .filter(th => /^[\\u4e00-\\u9fff]{2,}$/.test(th.textContent.trim()))
+  .map(th => {
+    const r = document.createRange();
+    r.selectNodeContents(th);
+    const tops = new Set([...r.getClientRects()].map(x => Math.round(x.top)));
+    return [th.textContent.trim(), tops.size];
+  })
+"""
+# A4's width inside the report's print margins (210 − 2 × 12 mm) at CSS's 96 px per inch.
+A4_CONTENT_PX = round((210 - 2 * 12) / 25.4 * 96)
+
+
+@pytest.mark.slow
+def test_chinese_table_headers_stay_on_one_line_on_paper(tmp_path):
+    """The widest report (a CPU and a GPU, fp32 and bf16) laid out as printed on A4: no
+    Chinese header wraps inside its word (训/练/步 one character a line)."""
+    from browser import chromium_page
+    from test_report import make_run
+
+    chromium = chromium_or_skip()
+    run = make_run(tmp_path / "wide", devices=("cpu", "cuda"), precisions=("fp32", "bf16"))
+    html = Path(write_report(run, "zh")["report_html"])
+    with chromium_page(chromium, size=(A4_CONTENT_PX, 1100)) as page:
+        page.call("Emulation.setEmulatedMedia", media="print")
+        page.goto(html.resolve().as_uri())
+        page.wait_for(["附录"])
+        headers = dict(page.evaluate(HEADER_LINES))
+    assert len(headers) >= 5, headers
+    assert {h: n for h, n in headers.items() if n > 1} == {}

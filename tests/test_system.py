@@ -221,6 +221,16 @@ def test_the_chinese_report_says_where_the_time_goes_with_the_same_numbers(run, 
         "| 批大小 | 卷积 | 矩阵乘 | 逐元素/激活 | 池化 | Dropout 随机数 | 损失 | 优化器更新 |" in md
     )
     assert "| 训练步 |" in md and "| train_step |" not in md
+    # The machine limits in Chinese (lab1.limits' notes are English data): the limit, how it
+    # was measured, and not one English sentence in the appendix (operator names, units and
+    # model names are single words or code).
+    limits = md.split("机器极限", 1)[1].split("</details>", 1)[0]
+    assert "| 矩阵乘峰值 |" in limits and "| 每个算子的派发下限 |" in limits
+    assert "取最快的一次" in limits and "单元素 add_，连续调用 2000 次" in limits
+    appendix = md.split("\n## 附录\n", 1)[1]
+    prose = re.sub(r"`[^`]*`", "", appendix)  # code (operator names, commands) is not prose
+    english = re.findall(r"\b[A-Za-z]{2,}(?: [A-Za-z]{2,}){3,}\b", prose)
+    assert english == [], english[:5]
     write_report(run.root)  # leave the English report for the other tests
 
 

@@ -129,6 +129,16 @@ def class_parser(prog: str = "python flows/class_flow.py") -> argparse.ArgumentP
     return parser
 
 
+def _languages(text: str) -> tuple[str, ...]:
+    """--lang: one report language or several joined by commas (en,zh)."""
+    langs = tuple(text.split(","))
+    if not set(langs) <= set(REPORT_LANGUAGES) or len(set(langs)) != len(langs):
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: one of {', '.join(REPORT_LANGUAGES)}, or en,zh"
+        )
+    return langs
+
+
 def report_parser(prog: str = "python flows/report_flow.py") -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=prog,
@@ -139,18 +149,23 @@ def report_parser(prog: str = "python flows/report_flow.py") -> argparse.Argumen
         "run", metavar="RUN", help="a run directory, or a run name under --runs-dir"
     )
     parser.add_argument("--runs-dir", default=RUNS_DIR, help=f"where RUN is looked up ({RUNS_DIR})")
-    parser.add_argument("--lang", default="zh", help="en, zh, or both as en,zh (default: zh)")
+    parser.add_argument(
+        "--lang",
+        default=("zh",),
+        type=_languages,
+        help="en, zh, or both as en,zh (default: zh)",
+    )
     parser.add_argument("--paper", choices=PAPERS, help="paper of the PDF (default: the run's own)")
     return parser
 
 
 # command → (the flow module whose main() runs it, its parser, what its first line says)
 COMMANDS = {
-    "run": ("flows.lab1_flow", run_parser, "starting the lab"),
-    "compare": ("flows.compare_flow", compare_parser, "comparing runs"),
-    "pack": ("flows.pack_flow", pack_parser, "packing the run"),
-    "class": ("flows.class_flow", class_parser, "checking the submissions"),
-    "report": ("flows.report_flow", report_parser, "writing the report"),
+    "run": ("flows.lab1_flow", run_parser, "starting the lab (loading PyTorch and Prefect)"),
+    "compare": ("flows.compare_flow", compare_parser, "comparing runs (loading Prefect)"),
+    "pack": ("flows.pack_flow", pack_parser, "packing the run (loading Prefect)"),
+    "class": ("flows.class_flow", class_parser, "checking the submissions (loading Prefect)"),
+    "report": ("flows.report_flow", report_parser, "writing the report from the run's tables"),
 }
 
 
@@ -159,7 +174,7 @@ def start(command: str, argv: list[str], prog: str | None = None) -> int:
     a second), say what starts, then load the flow and run its main()."""
     module, parser, doing = COMMANDS[command]
     (parser(prog) if prog else parser()).parse_args(argv)
-    print(f"lab1 {command}: {doing} (loading PyTorch and Prefect) …", flush=True)
+    print(f"lab1 {command}: {doing} …", flush=True)
     return importlib.import_module(module).main(argv)
 
 

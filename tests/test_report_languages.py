@@ -97,7 +97,8 @@ def test_a_finished_run_gets_its_chinese_report_afterwards_beside_the_english(tm
 
 def test_report_cli_refuses_an_unknown_language_and_a_missing_run(tmp_path):
     bad = _report_flow(str(tmp_path), "--lang", "fr")
-    assert bad.returncode == 2 and bad.stderr.strip().startswith("error: --lang")
+    assert bad.returncode == 2 and "argument --lang: 'fr'" in bad.stderr.strip().splitlines()[-1]
+    assert bad.stdout == ""  # refused before it says it starts
     missing = _report_flow(str(tmp_path / "nope"), "--lang", "zh")
     assert missing.returncode == 2
     assert missing.stderr.strip().splitlines()[-1].startswith("error: no run directory")

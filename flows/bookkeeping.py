@@ -96,6 +96,8 @@ class RunBook:
     # A store --runs-dir: the run is made locally and pushed after each step, manifest last.
     mirror: Mirror | None = None
     push_error: str | None = None
+    # The run's steps in order: each says "[3/6] train-and-log" on the terminal as it starts.
+    stages: tuple[str, ...] = ()
 
     @property
     def run_id(self) -> str:
@@ -135,6 +137,9 @@ class RunBook:
 
     def timed(self, name: str, fn: Callable, *args: Any, **kwargs: Any) -> Any:
         """Call fn and record its wall time under ``name`` in the manifest."""
+        if name in self.stages:
+            n = self.stages.index(name) + 1
+            get_run_logger().info("[%d/%d] %s", n, len(self.stages), name)
         start = time.perf_counter()
         result = fn(*args, **kwargs)
         self.timings[name] = round(time.perf_counter() - start, 3)

@@ -21,10 +21,14 @@ holds one submission at a time (start a cluster's workers with --nthreads 1).
 
 from __future__ import annotations
 
-import argparse
 import re
 import sys
 from pathlib import Path
+
+if __name__ == "__main__":  # --help and the first line at once, before the imports below
+    from flows.cli import start
+
+    sys.exit(start("class", sys.argv[1:]))
 
 import flows.settings  # noqa: F401  (before prefect: logging and telemetry settings)
 
@@ -32,9 +36,10 @@ import flows.settings  # noqa: F401  (before prefect: logging and telemetry sett
 from prefect import flow
 
 from flows import console
+from flows.cli import class_parser
 from flows.server import temporary_server
 from lab1.classview import check_inputs
-from lab1.config import REPORT_LANGUAGES, Lab1Config
+from lab1.config import Lab1Config
 from lab1.errors import ClassError, Lab1Error
 from lab1.store import StoreURL, is_store_url, push
 from tasks.classview import assess_submission, build_class_view
@@ -54,34 +59,6 @@ def class_flow(
     students, entries, roots = zip(*plan["submissions"], strict=True)
     futures = assess_submission.map(list(students), list(entries), list(roots))
     return build_class_view(plan, futures.result(), report_lang)
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python flows/class_flow.py",
-        description="Check a class's lab1 submissions and put them side by side "
-        "(<runs-dir>/classes/<name>/).",
-    )
-    parser.add_argument(
-        "inputs",
-        nargs="+",
-        metavar="DIR_OR_ZIP",
-        help="a folder with one folder or file per student, or one student's pack",
-    )
-    parser.add_argument("--name", help="the class view's folder name (default: the first input's)")
-    parser.add_argument(
-        "--runs-dir", default=RUNS_DIR, help=f"classes/ is written here (default: {RUNS_DIR})"
-    )
-    parser.add_argument(
-        "--report-lang", choices=REPORT_LANGUAGES, default="en", help="report language"
-    )
-    parser.add_argument(
-        "--dask",
-        metavar="ADDRESS",
-        help="assess the submissions on a Dask cluster: its scheduler (tcp://HOST:8786), or "
-        "local:N for N worker processes on this machine",
-    )
-    return parser
 
 
 _LOCAL = re.compile(r"^local:([1-9][0-9]{0,2})$")
@@ -119,7 +96,7 @@ def check_scheduler(address: str, timeout_s: float = 10) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = class_parser().parse_args(argv)
     console.install()
     try:  # before the engine starts: a bad input costs a second and writes nothing
         check_inputs(args.inputs, args.runs_dir, args.name)
@@ -149,7 +126,3 @@ def main(argv: list[str] | None = None) -> int:
     print(f"report: {out['report_html']}")
     print(out["out"])
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

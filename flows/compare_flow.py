@@ -18,15 +18,21 @@ import sys
 import tempfile
 from pathlib import Path
 
+if __name__ == "__main__":  # --help and the first line at once, before the imports below
+    from flows.cli import start
+
+    sys.exit(start("compare", sys.argv[1:]))
+
 import flows.settings  # noqa: F401  (before prefect: logging and telemetry settings)
 
 # isort: split
 from prefect import flow
 
 from flows import console
+from flows.cli import compare_parser
 from flows.server import temporary_server
 from lab1 import crossrun
-from lab1.config import PAPERS, REPORT_LANGUAGES, Lab1Config
+from lab1.config import Lab1Config
 from lab1.errors import Lab1Error
 from lab1.store import StoreURL, check_store, fetch_run, is_store_url, local_runs_dir, push
 from tasks.crossrun import add_to_history, check_runs, compare_runs, read_runs, report_comparison
@@ -52,45 +58,8 @@ def compare_flow(
     return {"out": plan["out"], "tables": tables, "history": history, **report}
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python flows/compare_flow.py",
-        description=(
-            "Compare two or more lab1 runs (other machines, devices, precisions, thread "
-            "counts) into <runs-dir>/comparisons/<name>/: comparison.parquet and a report."
-        ),
-    )
-    parser.add_argument(
-        "runs",
-        nargs="+",
-        metavar="RUN",
-        help="a run directory (one copied from another machine as is) or a run name under "
-        "--runs-dir; two or more distinct runs",
-    )
-    parser.add_argument(
-        "--name", help="the comparison's folder name (default: the run ids joined by -vs-)"
-    )
-    parser.add_argument(
-        "--baseline",
-        metavar="RUN",
-        help="the run the speed-ups are over: a run id, name or directory (default: the first)",
-    )
-    parser.add_argument(
-        "--report-lang", choices=REPORT_LANGUAGES, default="en", help="report language"
-    )
-    parser.add_argument(
-        "--paper", choices=PAPERS, default="a4", help="paper of report.pdf (default: a4)"
-    )
-    parser.add_argument(
-        "--runs-dir",
-        default=RUNS_DIR,
-        help=f"where run names are looked up and comparisons/ is written (default: {RUNS_DIR})",
-    )
-    return parser
-
-
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = compare_parser().parse_args(argv)
     console.install()
     with tempfile.TemporaryDirectory(prefix="lab1-compare-") as fetched:
         try:
@@ -136,7 +105,3 @@ def _compare(args: argparse.Namespace, runs: list[str], runs_dir: str) -> int:
     for run_id, what in out["history"].items():
         print(f"history: {run_id} {what}")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -9,12 +9,15 @@ tasks exchange file paths and small dicts, never models or tensors.
 
 from __future__ import annotations
 
-import argparse
 import sys
-import typing
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, fields
 from pathlib import Path
+
+if __name__ == "__main__":  # --help and the first line at once, before the imports below
+    from flows.cli import start
+
+    sys.exit(start("run", sys.argv[1:]))
 
 import flows.settings  # noqa: F401  (before prefect: logging and telemetry settings)
 
@@ -25,6 +28,7 @@ from prefect.runtime import flow_run
 
 from flows import console
 from flows.bookkeeping import RunBook, digest, resume_command
+from flows.cli import run_parser
 from flows.preflight import preflight
 from flows.profile_flow import profile_device
 from flows.server import temporary_server
@@ -90,6 +94,7 @@ def lab1_pipeline(
     cfg = Lab1Config(**{k: v for k, v in locals().items() if k in _F})
     # A retry of this flow run (UI button, or flow retries) continues the same run directory.
     book = RunBook.open(cfg, resuming=cfg.resume or flow_run.run_count > 1)
+    book.stages = stages(cfg)
     # Again inside the flow: the engine has put its own SIGTERM handler in place.
     with interrupt.handling(), console.run_log(book.paths.run_log), book.failing_on_error():
         data = book.step(
@@ -117,15 +122,22 @@ def lab1_pipeline(
         book.record(comparison=comparison)
         if cfg.tensorboard_screenshots:
             _screenshots(book)
-        report = book.step(
-            "report",
-            write_report,
-            run_dir=str(book.paths.root),
-            upstream=digest(data, graph, trained, comparison),
-            lang=cfg.report_lang,
-            paper=cfg.paper,
-        )
-    book.complete(report=report)
+        # The report's appendix shows the run's status and finish time: final before it is
+        # written (a report that then fails is recorded by failing_on_error as failed).
+        book.complete()
+        reports = {
+            lang: book.step(
+                report_step(i, lang),
+                write_report,
+                run_dir=str(book.paths.root),
+                upstream=digest(data, graph, trained, comparison),
+                lang=lang,
+                paper=cfg.paper,
+            )
+            for i, lang in enumerate(cfg.report_langs)
+        }
+    report = reports[cfg.report_langs[0]]
+    book.record(report=report)
     return {
         "run_dir": str(book.paths.root),
         "store": book.mirror.url if book.mirror else None,
@@ -134,8 +146,29 @@ def lab1_pipeline(
         "tensorboard": str(book.paths.tensorboard),
         "report": report["report_html"],
         "report_pdf": report.get("report_pdf"),
+        "reports": reports,
         **results,
     }
+
+
+def report_step(i: int, lang: str) -> str:
+    """The report step of the i-th language asked for: ``report``, then ``report-zh`` …"""
+    return "report" if i == 0 else f"report-{lang}"
+
+
+def stages(cfg: Lab1Config) -> tuple[str, ...]:
+    """The steps this run takes, in order (the terminal counts them: ``[3/6]``)."""
+    shots = ("tensorboard-screenshots",) if cfg.tensorboard_screenshots else ()
+    reports = tuple(report_step(i, lang) for i, lang in enumerate(cfg.report_langs))
+    return (
+        "download-data",
+        "export-graph",
+        "train-and-log",
+        "profile",
+        "compare",
+        *shots,
+        *reports,
+    )
 
 
 def _screenshots(book: RunBook) -> None:
@@ -218,36 +251,6 @@ def _dispatch_profiling(devices: list[str], auto: bool, profile_args: dict) -> N
 # ------------------------------------------------------------------------------------- CLI
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """One option per Lab1Config field; help and defaults come from the dataclass."""
-    parser = argparse.ArgumentParser(
-        prog="python flows/lab1_flow.py",
-        description="Run AI-System Lab 1 (MNIST end to end) as a Prefect flow.",
-    )
-    hints = typing.get_type_hints(Lab1Config)
-    for f in fields(Lab1Config):
-        flag = "--" + f.name.replace("_", "-")
-        hint, help_text = hints[f.name], f.metadata.get("help", "")
-        # default=None everywhere: only what the user typed overrides the dataclass.
-        if hint is bool:
-            parser.add_argument(flag, action="store_true", default=None, help=help_text)
-            continue
-        if typing.get_origin(hint) is tuple:
-            kwargs = {"nargs": "+", "type": typing.get_args(hint)[0]}
-        else:
-            base = next((a for a in typing.get_args(hint) if a is not type(None)), hint)
-            kwargs = {"type": base}
-        if f.default not in (None, ()):
-            shown = " ".join(map(str, f.default)) if kwargs.get("nargs") else f.default
-            help_text += f" (default: {shown})"
-        parser.add_argument(flag, default=None, help=help_text, **kwargs)
-    # Not a flow parameter: only the person at this terminal has a browser.
-    parser.add_argument(
-        "--open-report", action="store_true", help="open report.html in a browser at the end"
-    )
-    return parser
-
-
 def _stopped(cfg: Lab1Config, exc: Lab1Error) -> str:
     """The one line for a run that stopped on a known error, or was interrupted."""
     paths = RunPaths(Path(local_runs_dir(cfg.runs_dir)).expanduser().resolve() / cfg.run_name)
@@ -267,7 +270,7 @@ def _stopped(cfg: Lab1Config, exc: Lab1Error) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = run_parser().parse_args(argv)
     overrides = {k: v for k, v in vars(args).items() if v is not None and k in _F}
     console.install()
     try:
@@ -290,9 +293,10 @@ def main(argv: list[str] | None = None) -> int:
     if summary["store"] and not summary["push_error"]:
         print(f"in the store: {summary['store']}")
     print(f"test accuracy: {summary['test_accuracy']:.4f}  test loss: {summary['test_loss']:.4f}")
-    print(f"report: {summary['report']}")
-    if summary["report_pdf"]:
-        print(f"report on paper: {summary['report_pdf']}")
+    for written in summary["reports"].values():
+        print(f"report: {written['report_html']}")
+        if written["report_pdf"]:
+            print(f"report on paper: {written['report_pdf']}")
     print(f"view the curves and graph: {tensorboard_command(summary['tensorboard'])}")
     if args.open_report:
         open_report(summary["report"])
@@ -304,7 +308,3 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 1
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -17,12 +17,18 @@ import argparse
 import sys
 import tempfile
 
+if __name__ == "__main__":  # --help and the first line at once, before the imports below
+    from flows.cli import start
+
+    sys.exit(start("pack", sys.argv[1:]))
+
 import flows.settings  # noqa: F401  (before prefect: logging and telemetry settings)
 
 # isort: split
 from prefect import flow
 
 from flows import console
+from flows.cli import pack_parser
 from flows.server import temporary_server
 from lab1 import crossrun
 from lab1.config import Lab1Config
@@ -42,21 +48,8 @@ def pack_flow(run_dir: str, out: str | None = None) -> dict:
     return pack(run_dir, out)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python flows/pack_flow.py",
-        description="Pack a finished lab1 run into one zip to upload (<runs-dir>/<run>.lab1.zip).",
-    )
-    parser.add_argument(
-        "run", metavar="RUN", help="a run directory, or a run name under --runs-dir"
-    )
-    parser.add_argument("--runs-dir", default=RUNS_DIR, help=f"where RUN is looked up ({RUNS_DIR})")
-    parser.add_argument("--out", help="the zip to write (default: <runs-dir>/<run>.lab1.zip)")
-    return parser
-
-
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = pack_parser().parse_args(argv)
     console.install()
     if is_store_url(args.run):
         return _pack_from_store(args)
@@ -98,7 +91,3 @@ def _pack_from_store(args: argparse.Namespace) -> int:
     print(f"{out['files']} files, {out['bytes'] / 2**20:.2f} MB")
     print(out["pack"])
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

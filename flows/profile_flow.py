@@ -75,6 +75,15 @@ def profile_device(
     configs = list(itertools.product(counts, precisions, batch_sizes))
     progress = Progress(progress_key(device), len(configs), f"{device} configs profiled")
     for done, (threads, precision, batch_size) in enumerate(configs, start=1):
+        get_run_logger().info(
+            "%s config %d/%d: %d thread(s), %s, batch %d",
+            device,
+            done,
+            len(configs),
+            threads,
+            precision,
+            batch_size,
+        )
         if precision == precisions[0] and batch_size == batch_sizes[0]:
             machine_limits.with_options(refresh_cache=refresh)(device, threads, run_dir, run_id)
         result = task(

@@ -17,6 +17,7 @@ built in a hidden folder beside it and renamed into place: whole, or not there a
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import statistics
@@ -291,6 +292,7 @@ def build(plan: dict, assessed: list[dict], lang: str = "en") -> dict:
     final = Path(plan["out"])
     final.parent.mkdir(parents=True, exist_ok=True)
     building = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=final.parent))
+    os.chmod(building, 0o755)  # mkdtemp makes it owner-only; like its files, it is for every reader
     try:
         judged = verdicts(assessed)
         rows = [

@@ -8,12 +8,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from lab1.errors import ConfigError
-from lab1.rundir import new_run_name
+from lab1.rundir import REPORT_LANGUAGES, new_run_name
 
 DATASETS = ("mnist", "fashion-mnist")
 DISPATCH = ("local", "deployments")
 PRECISIONS = ("fp32", "bf16")  # in display order; fp32 is the reference recipe
-REPORT_LANGUAGES = ("en", "zh")
 PAPERS = ("a4", "letter")  # report.pdf's paper (lab1.report.pdf)
 RUN_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 # Accepted device spellings; availability is checked later by lab1.devices.
@@ -150,7 +149,10 @@ class Lab1Config:
     )
     report_lang: str = field(
         default="en",
-        metadata={"help": "report language: en, or zh (the course's Chinese report template)"},
+        metadata={
+            "help": "report language(s): en, zh (the course's Chinese report template), or "
+            "en,zh for both side by side (report.md and report.zh.md, each with its PDF)"
+        },
     )
     paper: str = field(
         default="a4",
@@ -196,10 +198,11 @@ class Lab1Config:
             raise ConfigError(
                 f"--dispatch must be one of {', '.join(DISPATCH)}, got {self.dispatch!r}"
             )
-        if self.report_lang not in REPORT_LANGUAGES:
+        langs = self.report_lang.split(",")
+        if not set(langs) <= set(REPORT_LANGUAGES) or len(set(langs)) != len(langs):
             raise ConfigError(
-                f"--report-lang must be one of {', '.join(REPORT_LANGUAGES)}, "
-                f"got {self.report_lang!r}"
+                f"--report-lang must be one of {', '.join(REPORT_LANGUAGES)} or several "
+                f"of them joined by commas (en,zh), got {self.report_lang!r}"
             )
         if self.paper not in PAPERS:
             raise ConfigError(f"--paper must be one of {', '.join(PAPERS)}, got {self.paper!r}")
@@ -251,6 +254,11 @@ class Lab1Config:
             raise ConfigError(
                 "--cuda-graph does not support --precision bf16 yet; use one or the other"
             )
+
+    @property
+    def report_langs(self) -> tuple[str, ...]:
+        """The languages a run writes its report in, in the order asked (--report-lang)."""
+        return tuple(self.report_lang.split(","))
 
     @property
     def precisions_to_profile(self) -> tuple[str, ...]:

@@ -47,6 +47,15 @@ def ratio(x: float | None) -> str:
     return MISSING if _missing(x) else f"{x:.2f}×"
 
 
+def slower(x: float) -> str:
+    """A speed ratio below 1 as how many times slower: 0.17 → ``5.88×`` (1 / 0.17)."""
+    return ratio(1 / x)
+
+
+# A fitted fixed cost under this many ms prints as 0.000 (ms): the fit found none.
+NO_FIXED_MS = 0.0005
+
+
 def ratio_range(lo: float | None, hi: float | None, to: str) -> str:
     """Two ratios joined by a language's "to" ("1.10× to 1.40×"); one when they are equal."""
     return ratio(lo) if ratio(lo) == ratio(hi) else f"{ratio(lo)} {to} {ratio(hi)}"

@@ -16,6 +16,7 @@
                 time_split.parquet, roofline.parquet, *.png, summary.md, top10.md
         figures/*.png                  the report's own figures
         report.md, report.html, report.pdf (where written)
+        figures.zh/, report.zh.md, report.zh.html, report.zh.pdf   the same in Chinese
     <runs_dir>/<run name>.lab1.zip     the run packed for handing in (lab1.pack)
     <runs_dir>/classes/<name>/         a class's submissions checked side by side (lab1.classview)
     <runs_dir>/history/<table>/run_id=<run>/part-0.parquet   every run's tables (lab1.history)
@@ -32,9 +33,10 @@ from __future__ import annotations
 import re
 import secrets
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
+from typing import TypeVar
 
 from lab1.errors import RunDirError
 
@@ -74,31 +76,59 @@ def config_tag(device: str, precision: str, batch_size: int, threads: int) -> st
     return f"{device_tag(device)}_{precision}_t{threads}_bs{batch_size}"
 
 
+# The report's languages (--report-lang); the first has the plain names (report.md).
+REPORT_LANGUAGES = ("en", "zh")
+
+
+def report_suffix(lang: str) -> str:
+    """What a report's file names carry for ``lang``: ``""`` for English (report.md,
+    figures/), ``".zh"`` for Chinese (report.zh.md, figures.zh/)."""
+    if lang not in REPORT_LANGUAGES:
+        raise ValueError(f"report language {lang!r} is not one of {REPORT_LANGUAGES}")
+    return "" if lang == REPORT_LANGUAGES[0] else f".{lang}"
+
+
+_Folder = TypeVar("_Folder", bound="ReportFolder")
+
+
 @dataclass(frozen=True)
 class ReportFolder:
     """A folder with a report and its figures: a run's, a comparison's, a class view's. The
-    report's files and the figures' paths are named once here for all three."""
+    report's files and the figures' paths are named once here for all three.
+
+    A run keeps one report per language side by side (``in_language``: report.md and
+    report.zh.md, figures/ and figures.zh/), so that neither overwrites the other; a
+    comparison or a class view is a folder of its own in the one language asked for."""
 
     root: Path
+    lang: str = REPORT_LANGUAGES[0]
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "root", Path(self.root))
+        report_suffix(self.lang)  # a language with no file names is refused here
+
+    def in_language(self: _Folder, lang: str) -> _Folder:
+        """The same folder, its report files named for ``lang``."""
+        return replace(self, lang=lang)
+
+    def _named(self, stem: str, ext: str = "") -> Path:
+        return self.root / f"{stem}{report_suffix(self.lang)}{ext}"
 
     @property
     def report_md(self) -> Path:
-        return self.root / "report.md"
+        return self._named("report", ".md")
 
     @property
     def report_html(self) -> Path:
-        return self.root / "report.html"
+        return self._named("report", ".html")
 
     @property
     def report_pdf(self) -> Path:
-        return self.root / "report.pdf"
+        return self._named("report", ".pdf")
 
     @property
     def figures(self) -> Path:
-        return self.root / "figures"
+        return self._named("figures")
 
     def figure(self, name: str) -> Path:
         return self.figures / f"{name}.png"
@@ -235,11 +265,13 @@ class RunPaths(ReportFolder):
         """The files of this run that a pack carries, those that exist, in a fixed order: the
         manifest, tables, reports, figures, TensorBoard event files, the layer table, run.log.
         Not checkpoints, model.pt, graph/model.pt2, traces, parts or the decoded dataset."""
-        fixed = [self.manifest, self.report_md, self.report_html, self.report_pdf, self.run_log]
-        fixed += [self.layers_json, self.summary_md, self.top10_md]
+        reports = [self.in_language(lang) for lang in REPORT_LANGUAGES]
+        fixed = [self.manifest]
+        fixed += [p for r in reports for p in (r.report_md, r.report_html, r.report_pdf)]
+        fixed += [self.run_log, self.layers_json, self.summary_md, self.top10_md]
         fixed += [self.table(name) for name in TABLES]
         globbed = [
-            *sorted(self.figures.glob("*.png")),
+            *(p for r in reports for p in sorted(r.figures.glob("*.png"))),
             *sorted(self.compare.glob("*.png")),
             *sorted(self.screenshots.glob("*.png")),
             *sorted(p for p in self.tensorboard.rglob("events.out.tfevents.*") if p.is_file()),

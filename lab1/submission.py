@@ -29,7 +29,7 @@ from lab1.errors import Lab1Error
 from lab1.manifest import Manifest, manifest_from_dict
 from lab1.pack import PACK_INDEX
 from lab1.rundir import MANIFEST as MANIFEST_FILE
-from lab1.rundir import PACK_SUFFIX, TABLES, RunPaths
+from lab1.rundir import PACK_SUFFIX, REPORT_LANGUAGES, TABLES, RunPaths
 from lab1.tables import SCHEMAS
 
 # Limits on one submission. A default run's pack is about 1 MB (README, "Handing in"); these
@@ -47,9 +47,11 @@ MAX_REPORT_BYTES = 8 * 2**20
 MAX_DEPTH = 4  # folders searched for a run inside a student's folder
 _CHUNK = 1 << 16
 
+# A run's report.md in each language (report.md, report.zh.md): a submission holds one or
+# more; the checks read the English one where there is one.
+REPORT_MDS = tuple(RunPaths(Path()).in_language(lang).report_md.name for lang in REPORT_LANGUAGES)
 # What the checks read (each parsed as JSON, Parquet or UTF-8 text, under its own cap).
-REPORT_MD = "report.md"
-_READ = {PACK_INDEX, MANIFEST_FILE, REPORT_MD, *TABLES.values()}
+_READ = {PACK_INDEX, MANIFEST_FILE, *REPORT_MDS, *TABLES.values()}
 
 
 class Refused(Lab1Error):
@@ -74,6 +76,7 @@ class Submission:
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
     table_errors: dict[str, str] = field(default_factory=dict)
     report_md: str | None = None
+    report_name: str | None = None  # which of REPORT_MDS report_md is
 
 
 # --------------------------------------------------------------------------- finding them
@@ -187,10 +190,12 @@ def _parse(sub: Submission, name: str, data: bytes) -> None:
             sub.manifest = manifest_from_dict(sub.manifest_data)
         except Exception as exc:  # ManifestError, or a type the dataclasses reject
             sub.manifest_error = str(exc).splitlines()[0][:300]
-    elif name == REPORT_MD:
+    elif name in REPORT_MDS:
         if len(data) > MAX_REPORT_BYTES:
             raise Refused(f"{name} is over {MAX_REPORT_BYTES >> 20} MiB")
-        sub.report_md = data.decode("utf-8", errors="replace")
+        # Whichever comes first in the archive, English wins: one report is checked.
+        if sub.report_name is None or REPORT_MDS.index(name) < REPORT_MDS.index(sub.report_name):
+            sub.report_md, sub.report_name = data.decode("utf-8", errors="replace"), name
     else:
         table = next(t for t, rel in TABLES.items() if rel == name)
         try:

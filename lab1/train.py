@@ -331,6 +331,24 @@ def log_scalars(writer: SummaryWriter, stats: EpochStats) -> None:
     writer.flush()
 
 
+def time_left(seconds_per_epoch: float, epochs_left: int) -> str:
+    """What the terminal says after an epoch: the remaining epochs at this attempt's mean wall
+    time per epoch (training, evaluation and checkpoint all in it)."""
+    if not epochs_left:
+        return "training done"
+    return f"about {fmt_duration(seconds_per_epoch * epochs_left)} left"
+
+
+def fmt_duration(seconds: float) -> str:
+    """``42 s``, ``3 min 05 s``, ``1 h 02 min``."""
+    s = round(seconds)
+    if s < 60:
+        return f"{s} s"
+    if s < 3600:
+        return f"{s // 60} min {s % 60:02d} s"
+    return f"{s // 3600} h {s % 3600 // 60:02d} min"
+
+
 def _epoch(
     t: Training,
     recipe: Recipe,
@@ -351,17 +369,23 @@ def _epoch(
     stats = EpochStats(
         epoch, train_loss, train_acc, test_loss, test_acc, lr, images / seconds, seconds
     )
-    log.info(
-        "epoch %d: train loss %.4f acc %.4f | test loss %.4f acc %.4f | lr %.4g | %.0f images/s",
-        epoch,
-        train_loss,
-        train_acc,
-        test_loss,
-        test_acc,
-        lr,
-        stats.images_per_s,
-    )
     return stats
+
+
+def _log_epoch(stats: EpochStats, epochs: int, left: str) -> None:
+    log.info(
+        "epoch %d/%d: train loss %.4f acc %.4f | test loss %.4f acc %.4f | lr %.4g "
+        "| %.0f images/s | %s",
+        stats.epoch,
+        epochs,
+        stats.train_loss,
+        stats.train_accuracy,
+        stats.test_loss,
+        stats.test_accuracy,
+        stats.lr,
+        stats.images_per_s,
+        left,
+    )
 
 
 def train_and_log(
@@ -447,9 +471,12 @@ def _train(
     tb_events = f"TensorBoard events under {tb_dir}"
     with writing(tb_events), SummaryWriter(log_dir=str(tb_dir), purge_step=start_epoch) as writer:
         log_layout(writer)
+        started = time.perf_counter()
         for epoch in range(start_epoch, epochs + 1):
             stats = _epoch(t, recipe, epoch, log_interval, max_train_batches, max_test_batches)
             history.append(asdict(stats))
+            per_epoch = (time.perf_counter() - started) / (epoch - start_epoch + 1)
+            _log_epoch(stats, epochs, time_left(per_epoch, epochs - epoch))
             log_scalars(writer, stats)
             _checkpoint(t, recipe, epoch, history, checkpoint_path(ckpt_dir, epoch))
             prune(ckpt_dir, keep_checkpoints)  # only now that the newer one is safely written

@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
-# Make sure Debian's headless-capable chromium (tests/test_visual.py) and a CJK font (the
-# Chinese report's figures and pages) are installed. Idempotent: a no-op when both are there.
-# Needs root (CI runs as root). fonts-wqy-microhei is 1.6 MB; fonts-noto-cjk works too (56 MB).
+# Make sure Debian's headless-capable chromium (tests/test_visual.py) and the two CJK fonts
+# a Debian or Ubuntu machine may have (the Chinese report's figures and pages; each printed
+# with in tests/test_textlayer.py) are installed. Idempotent: a no-op when all are there.
+# Needs root (CI runs as root). fonts-wqy-microhei is 1.6 MB, fonts-noto-cjk 56 MB.
 set -euo pipefail
 
-have_cjk() { fc-list :lang=zh 2>/dev/null | grep -q .; }
+have_cjk() {
+    fc-list :lang=zh 2>/dev/null | grep -q . &&
+        [ -d /usr/share/fonts/truetype/wqy ] && [ -d /usr/share/fonts/opentype/noto ]
+}
 if command -v chromium >/dev/null 2>&1 && have_cjk; then
     exit 0
 fi
@@ -14,5 +18,5 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 apt-get update -qq
 DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-    chromium fonts-dejavu-core fonts-wqy-microhei fontconfig >/dev/null
+    chromium fonts-dejavu-core fonts-wqy-microhei fonts-noto-cjk fontconfig >/dev/null
 command -v chromium >/dev/null && have_cjk

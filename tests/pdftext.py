@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import html
 import re
-import unicodedata
 from collections import Counter
 from functools import cache
 from pathlib import Path
@@ -18,9 +17,15 @@ PAGE_POINTS = {"a4": (595.3, 841.9), "letter": (612.0, 792.0)}
 APPENDIX = {"en": "Appendix", "zh": "附录"}
 
 
+# The Latin ligatures a browser's fonts print (ﬁ, ﬀ …), spelled out. Nothing else is
+# normalised: NFKC would also fold a CJK radical (⼤) into the ideograph (大) a reader
+# searches for, and hide a PDF whose text layer is wrong (lab1.report.textlayer).
+LIGATURES = str.maketrans({"ﬀ": "ff", "ﬁ": "fi", "ﬂ": "fl", "ﬃ": "ffi", "ﬄ": "ffl", "ﬅ": "st"})
+
+
 def page_texts(pdf: Path) -> list[str]:
-    """Each page's text, ligatures (ﬁ, ﬀ) spelled out (read once per file and version: a
-    long Chinese PDF takes pypdf seconds)."""
+    """Each page's text as printed, ligatures (ﬁ, ﬀ) spelled out (read once per file and
+    version: a long Chinese PDF takes pypdf seconds)."""
     stat = Path(pdf).stat()
     return list(_page_texts(str(pdf), stat.st_mtime_ns, stat.st_size))
 
@@ -28,7 +33,7 @@ def page_texts(pdf: Path) -> list[str]:
 @cache
 def _page_texts(pdf: str, _mtime_ns: int, _size: int) -> tuple[str, ...]:
     pages = PdfReader(pdf).pages
-    return tuple(unicodedata.normalize("NFKC", p.extract_text() or "") for p in pages)
+    return tuple((p.extract_text() or "").translate(LIGATURES) for p in pages)
 
 
 def page_sizes(pdf: Path) -> set[tuple[float, float]]:
@@ -98,4 +103,4 @@ def tokens(text: str) -> list[str]:
     """Runs of letters and digits, and every other character on its own: a CJK text or an
     operator name (``aten::convolution_`` / ``backward``) wraps between any two of them, and
     a PDF's text may put a space where the page had none."""
-    return re.findall(r"[A-Za-z0-9]+|[^\sA-Za-z0-9]", unicodedata.normalize("NFKC", text))
+    return re.findall(r"[A-Za-z0-9]+|[^\sA-Za-z0-9]", text.translate(LIGATURES))

@@ -15,6 +15,7 @@ import io
 import json
 import os
 import pickle
+import re
 import shutil
 import subprocess
 import sys
@@ -452,11 +453,28 @@ def test_class_flow_maps_one_task_per_submission(klass, prefect_harness, tmp_pat
     assert not klass["marker"].exists()
 
 
+def test_the_class_folder_is_readable_by_others_as_its_files(klass):
+    """Not mkdtemp's owner-only drwx------: a TA shares the folder as the report inside it."""
+    import stat
+
+    assert stat.S_IMODE(klass["out"].stat().st_mode) == 0o755
+    assert stat.S_IMODE((klass["out"] / "report.html").stat().st_mode) == 0o644
+
+
+def test_a_refused_students_row_shows_dashes_not_nan(klass):
+    md = (klass["out"] / "report.md").read_text()
+    table = md.split("## All students", 1)[1].split("\n## ", 1)[0]
+    refused = [line for line in table.splitlines() if "| refused |" in line]
+    assert refused, table[:500]
+    assert not re.search(r"\bnan\b", table, re.I), refused
+    assert all("| – | – | – |" in line for line in refused), refused
+
+
 def test_a_missing_required_file_is_refused(good):
     sub = _copy(good)
     del sub.sha256["report.md"]
     status, reasons = checks.verdict(checks.structure(sub))
-    assert (status, reasons) == ("refused", ["missing report.md"])
+    assert (status, reasons) == ("refused", ["missing report.md or report.zh.md"])
 
 
 def test_a_file_that_differs_from_pack_json_is_flagged(klass):

@@ -247,7 +247,8 @@ def test_top10_tables_rank_ten_ops_per_config_phase_and_sort_key(op_stats):
     titles = [line for line in md.splitlines() if line.startswith("**")]
     assert len(titles) == 2 * 2 + 2 * 2 * 2  # cpu: 1 sort key, cuda: 2; × 2 sizes × 2 phases
     assert (
-        titles[0] == "**cpu (Test CPU) · batch 1 · train_step** (ranked by self CPU time, "
+        titles[0] == "**cpu · 2 threads (Test CPU) · batch 1 · train_step** (ranked by self CPU "
+        "time, "
         "2 profiled steps)"
     )
     assert "| # | operator | calls/step | self CPU (µs/step) | CPU total (µs/step) | share |" in md
@@ -363,7 +364,7 @@ def test_combine_and_compare_writes_typed_tables_plots_and_markdown(compared, tm
         "| cuda | 2 | train_step | 8 | 2,000 | 4.000 | 500.0 | `aten::conv2d` | 80.00% |" in summary
     )
     top10_md = Path(compared["top10_markdown"]).read_text()
-    assert "**cuda (Test GPU) · batch 8 · inference**" in top10_md
+    assert "**cuda · 2 threads (Test GPU) · batch 8 · inference**" in top10_md
     assert len(compared["rows"]) == 8
     assert len(json.dumps(compared)) < 20_000  # small and JSON-ready
 

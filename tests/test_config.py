@@ -74,7 +74,7 @@ def test_the_flow_takes_every_config_field_with_its_type_and_default():
 
 
 def test_the_cli_has_one_option_per_config_field_and_leaves_defaults_to_it():
-    from flows.lab1_flow import build_parser
+    from flows.cli import run_parser as build_parser
 
     parser = build_parser()
     options = {a.dest: a for a in parser._actions if a.dest not in ("help", "open_report")}

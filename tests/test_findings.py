@@ -373,9 +373,10 @@ def test_thread_gain_names_both_ends_and_the_best_batch():
         "efficiency": 0.85,
     }
     assert (
-        "2 threads instead of 1 make a step 0.80× as fast at batch 1 and 1.50× at batch 64; "
-        "the best is 1.70× at batch 16 (85.00% parallel efficiency)" in said(f)
-    )
+        "2 threads instead of 1 make a step 1.25× slower at batch 1 and 1.50× as fast at batch "
+        "64; the best is 1.70× at batch 16 (85.00% parallel efficiency)" in said(f)
+    )  # 1 / 0.80 = 1.25: a ratio below 1 is a slowdown
+    assert "批大小 1 时慢 1.25×，在批大小 64 时快 1.50×" in zh.SENTENCES["thread_gain"](f.values)
 
 
 # --------------------------------------------------------------------------- contention
@@ -570,6 +571,19 @@ def test_fixed_cost_findings_carry_the_step_model_table():
     assert "falls below 10 % of a step from batch 77" in said(train)
     assert "than batch 64." in said(train)
     assert "never falls below 10 % of a step" in said(infer)
+
+
+def test_a_fit_with_no_fixed_cost_says_so():
+    model = pd.DataFrame(
+        [
+            {"run_id": "r", "machine_id": M, "device": "cpu", "precision": "fp32", "threads": 2,
+             "phase": "train_step", "fixed_ms": 0.0, "per_sample_us": 1912.0, "r2": 0.998,
+             "sizes": 9, "fixed_below_10pct_bs": 1, "plateau_bs": 64},
+        ]
+    )  # fmt: skip
+    (train,) = findings.fixed_costs(model)
+    assert "the fit finds no fixed cost per step (0.000 ms)" in said(train)
+    assert "拟合没有找到每步的固定开销（0.000 毫秒）" in zh.SENTENCES["fixed_cost"](train.values)
 
 
 def test_where_the_fixed_cost_falls_below_ten_percent():

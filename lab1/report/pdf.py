@@ -20,6 +20,7 @@ from pathlib import Path
 
 from lab1.atomic import atomic_write
 from lab1.config import PAPERS
+from lab1.report.textlayer import unify_ideographs
 from lab1.viewer import BROWSER_ENV, find_chromium, run_headless
 
 log = logging.getLogger("lab1.report")
@@ -75,6 +76,7 @@ def print_pdf(
             if not out.read_bytes().startswith(b"%PDF"):
                 tail = output.strip().splitlines()[-1:]
                 raise RuntimeError(f"{Path(browser).name} printed no PDF: {' '.join(tail)}")
+            unify_ideographs(out)  # copy and search give 大, not the radical ⼤ (textlayer)
 
         return atomic_write(pdf_path, run)
 

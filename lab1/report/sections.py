@@ -83,7 +83,7 @@ def timings_table(
 
 def _gpu_line(env: Environment) -> str:
     if not env.gpus:
-        return "none visible to torch"
+        return "none (torch sees no GPU)"
     by_name: dict[str, list[dict]] = {}
     for g in env.gpus:
         by_name.setdefault(g["name"], []).append(g)
@@ -113,7 +113,7 @@ def environment_section(d: RunData) -> Section:
         *_machine_row(env, "machine", "id"),
         ["CPU", f"{env.cpu_model} ({env.vcpus} vCPUs; torch uses {env.torch_threads} threads)"],
         ["memory", fmt.nbytes(env.memory_bytes)],
-        ["GPU", f"{env.gpu_count}: {_gpu_line(env)}"],
+        ["GPU", f"{env.gpu_count}: {_gpu_line(env)}" if env.gpus else _gpu_line(env)],
         ["OS", f"{env.os} (kernel {env.kernel}, {env.machine})"],
         ["Python", env.python],
         ["PyTorch", pk.get("torch") or fmt.MISSING],

@@ -219,6 +219,13 @@ def _peak_share(v: dict) -> str:
 
 
 def _fixed_cost(v: dict) -> str:
+    if v["per_sample_us"] > 0 and v["fixed_ms"] < fmt.NO_FIXED_MS:
+        return (
+            f"{_where(v)}: the fit finds no fixed cost per step ({fmt.ms(v['fixed_ms'])} ms): a "
+            f"step costs {fmt.us(v['per_sample_us'])} µs per image (fit r² "
+            f"{fmt.decimal(v['r2'], 3)}), and no larger batch of the ladder reaches 10 % more "
+            f"images/s than batch {v['plateau_bs']}."
+        )
     if v["per_sample_us"] <= 0:
         return (
             f"{_where(v)}: the ladder's step times do not grow with the batch (fit: "
@@ -237,10 +244,15 @@ def _fixed_cost(v: dict) -> str:
     )
 
 
+def _as_fast(x: float) -> str:
+    """A speed ratio in words: ``1.50× as fast``, and below 1 ``1.25× slower`` (not 0.80×)."""
+    return f"{fmt.ratio(x)} as fast" if x >= 1 else f"{fmt.slower(x)} slower"
+
+
 def _thread_gain(v: dict) -> str:
     return (
         f"{_where(v)}: {v['threads']} threads instead of 1 make a step "
-        f"{fmt.ratio(v['lo'])} as fast at batch {v['lo_bs']} and {fmt.ratio(v['hi'])} at batch "
+        f"{_as_fast(v['lo'])} at batch {v['lo_bs']} and {_as_fast(v['hi'])} at batch "
         f"{v['hi_bs']}; the best is {fmt.ratio(v['best'])} at batch {v['best_bs']} "
         f"({fmt.pct(v['efficiency'])} parallel efficiency)."
     )

@@ -9,6 +9,7 @@ number through lab1.fmt exactly as in the English report.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -269,9 +270,20 @@ def _peak_share(v: dict) -> str:
     return text + "。"
 
 
+def _faster(x: float) -> str:
+    """A speed ratio in words: ``快 1.50×``, and below 1 ``慢 1.25×`` (not 快 0.80×)."""
+    return f"快 {fmt.ratio(x)}" if x >= 1 else f"慢 {fmt.slower(x)}"
+
+
 def _fixed_cost(v: dict) -> str:
     fixed, per = fmt.ms(v["fixed_ms"]), fmt.us(v["per_sample_us"])
     r2 = fmt.decimal(v["r2"], 3)
+    if v["per_sample_us"] > 0 and v["fixed_ms"] < fmt.NO_FIXED_MS:
+        return (
+            f"{_where(v)}：拟合没有找到每步的固定开销（{fixed} 毫秒），每步开销为每张图像 {per} "
+            f"微秒（拟合 r² {r2}）；从批大小 {v['plateau_bs']} 起，"
+            "更大的批带来的图像/秒提升不到 10 %。"
+        )
     if v["per_sample_us"] <= 0:
         return (
             f"{_where(v)}：阶梯测得的步时不随批大小增长（拟合：{fixed} 毫秒 + 每张图像 {per} 微秒，"
@@ -517,8 +529,8 @@ SENTENCES: dict[str, Callable[[dict], str]] = {
     "fixed_cost": _fixed_cost,
     "thread_gain": lambda v: (
         f"{_where(v)}：用 {v['threads']} 个线程代替 1 个，每步在批大小 "
-        f"{v['lo_bs']} 时快 {fmt.ratio(v['lo'])}，在批大小 {v['hi_bs']} 时快 "
-        f"{fmt.ratio(v['hi'])}；最好的是批大小 {v['best_bs']} 的 {fmt.ratio(v['best'])}"
+        f"{v['lo_bs']} 时{_faster(v['lo'])}，在批大小 {v['hi_bs']} 时"
+        f"{_faster(v['hi'])}；最好的是批大小 {v['best_bs']} 的 {fmt.ratio(v['best'])}"
         f"（并行效率 {fmt.pct(v['efficiency'])}）。"
     ),
     "mixed_data": lambda v: (
@@ -593,6 +605,67 @@ def _translated(blocks: list[Block]) -> list[Block]:
             out.append(Figure(b.path, CAPTIONS.get(b.path.stem, b.caption)))
         elif isinstance(b, Details):
             out.append(Details(b.summary, _translated(b.blocks)))
+    return out
+
+
+# The machine-limits table's words (lab1.report.system.WHAT, and lab1.limits' notes): each
+# note is one of the shapes lab1.limits writes; a note of another shape stays as it is.
+LIMITS = {
+    "matmul peak": "矩阵乘峰值",
+    "memory bandwidth (copy)": "内存带宽（复制）",
+    "dispatch floor per operator": "每个算子的派发下限",
+    "not supported": "不支持",
+    "not measured": "未测量",
+}
+LIMIT_NOTES = [
+    (r"^(\d+)×(\d+) torch\.mm, best repetition$", r"\1×\2 的 torch.mm，取最快的一次"),
+    (
+        r"^(\d+)×(\d+) torch\.mm with TF32 allowed \(fp32 convolutions run in TF32 here\)$",
+        r"\1×\2 的 torch.mm，允许 TF32（此处 fp32 卷积以 TF32 运行）",
+    ),
+    (
+        r"^copy of (\d+) MiB, read \+ write, best repetition$",
+        r"复制 \1 MiB（读 + 写），取最快的一次",
+    ),
+    (r"^one-element add_, (\d+) calls back to back$", r"单元素 add_，连续调用 \1 次"),
+    (r"^not supported: ", "不支持："),
+    (r"^not measured: ", "未测量："),
+    (
+        r"this CPU has neither (\S+) nor (\S+) \(no native bf16\)$",
+        r"本 CPU 既没有 \1 也没有 \2（没有原生 bf16）",
+    ),
+    (
+        r"(.+) has no native bf16 \(it needs compute capability 8\.0\+\)$",
+        r"\1 没有原生 bf16（需要计算能力 8.0 以上）",
+    ),
+    (r"no CUDA GPU is visible to torch$", "torch 看不到 CUDA GPU"),
+    (
+        r"could not determine whether this CPU has native bf16 \(its feature flags are read "
+        r"from Linux's /proc/cpuinfo, which this system does not have\)$",
+        "无法确定本 CPU 是否有原生 bf16（其特性标志读自 Linux 的 /proc/cpuinfo，本系统没有）",
+    ),
+]
+
+
+def limit_note(note: str) -> str:
+    """A machine limit's note (how it was measured, or why not) in Chinese."""
+    for pattern, zh in LIMIT_NOTES:
+        note = re.sub(pattern, zh, note)
+    return note
+
+
+def _limits(blocks: list[Block]) -> list[Block]:
+    """The machine-limits table (lab1.report.system.limits_blocks) in Chinese: headers, the
+    limits' names, "not supported", and each note."""
+    out = []
+    for b in _translated(blocks):
+        if isinstance(b, Table):
+            rows = [
+                [*r[:2], LIMITS.get(r[2], r[2]), r[3], LIMITS.get(r[4], r[4]), limit_note(r[5])]
+                for r in b.rows
+            ]
+            b = Table(b.header, rows, b.numeric)
+        out.append(b)
     return out
 
 
@@ -783,7 +856,7 @@ def _appendix(d: RunData, figs: dict[str, Path], found: list) -> Section:
             _translated(sections.share_blocks(d, figs, True, "zh")),
         ),
         ("时间都花在哪里：全部表格", system),
-        ("机器极限", _translated(limits_blocks(d, "zh"))),
+        ("机器极限", _limits(limits_blocks(d, "zh"))),
         ("全部结论", [Bullets([SENTENCES[f.kind](f.values) for f in found])]),
     ]
     return Section("附录", [Details(title, blocks) for title, blocks in parts if blocks])

@@ -132,6 +132,8 @@ PROFILE_DEVICE = {
     "refresh": None,
     "cpu_threads": "cpu_threads",
     "ladder": "ladder",
+    "tries": "measure_tries",
+    "quiet_wait_s": "quiet_wait_s",
 }
 
 
@@ -148,7 +150,11 @@ def test_profiling_arguments_are_the_configs(monkeypatch):
     for name, source in PROFILE_DEVICE.items():
         default = params[name].default
         if source is not None and default is not inspect.Parameter.empty:
-            assert tuple(default) == tuple(getattr(cfg, source)), name
+            value = getattr(cfg, source)
+            if isinstance(value, tuple | list):
+                assert tuple(default) == tuple(value), name
+            else:
+                assert default == value, name
     for name, p in inspect.signature(profile.fn).parameters.items():
         if name in CONFIG and p.default is not inspect.Parameter.empty:
             assert p.default == CONFIG[name][1], name
@@ -177,5 +183,7 @@ def test_profiling_arguments_are_the_configs(monkeypatch):
             "refresh": True,
             "cpu_threads": ["1"],
             "ladder": [1, 2, 4],
+            "tries": 3,
+            "quiet_wait_s": 30.0,
         }
     ]

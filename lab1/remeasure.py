@@ -4,7 +4,7 @@ A measurement (a profiled phase, one of the machine's limits, one size of the st
 runs inside ``lab1.exclusive.MachineLoad``. When that says other programs used cores it needed,
 it waits for the machine to quieten (short windows of /proc/stat, until others' cores plus its
 threads fit the machine, or the wait budget is spent) and measures again, at most
-``Patience.tries`` times in all. The attempt kept is the least disturbed (the fewest cores
+``Patience.tries`` times in all (once the wait budget is spent, without waiting). The attempt kept is the least disturbed (the fewest cores
 others used; ties: the first), and every attempt is returned for the run's record.
 
 A quiet machine costs nothing: one attempt, no wait. A machine whose disturbance is unknown (no
@@ -148,12 +148,10 @@ def measure_until_quiet(
             patience.tries,
         )
         before = patience.waited_s
-        quiet = wait_for_quiet(
-            load.threads, load.logical_cores, patience, sample=sample, clock=clock
-        )
+        # Still busy when the budget is spent: try anyway (a load comes and goes), without
+        # waiting again; the tries bound the cost.
+        wait_for_quiet(load.threads, load.logical_cores, patience, sample=sample, clock=clock)
         waited = patience.waited_s - before
-        if not quiet:  # still busy after the budget: another try would be as disturbed
-            break
     best = min(range(len(results)), key=lambda i: _disturbance(results[i][1]))  # first of ties
     attempts[best].kept = True
     return results[best][0], results[best][1], attempts

@@ -68,13 +68,30 @@ def _holder(path: Path) -> str:
         return "another process"
 
 
-@contextmanager
-def device_lock(device: str, holder: str) -> Iterator[None]:
-    """Hold ``device`` for one profiled config; wait (logging whom for) while another has it."""
+def _lock_files(device: str) -> tuple[Path, Path]:
     key = device_key(device)
     folder = default_lock_dir()
     folder.mkdir(parents=True, exist_ok=True)
-    lock, who = folder / f"profile-{key}.lock", folder / f"profile-{key}.holder.json"
+    return folder / f"profile-{key}.lock", folder / f"profile-{key}.holder.json"
+
+
+def device_holder(device: str) -> str | None:
+    """Who profiles ``device`` now (None: nobody), asked without waiting: for a command that
+    refuses rather than waits (flows/remeasure_flow.py)."""
+    lock, who = _lock_files(device)
+    flock = FileLock(lock, mode=0o600, fallback_to_soft=False)
+    try:
+        flock.acquire(timeout=0)
+    except Timeout:
+        return _holder(who)
+    flock.release()
+    return None
+
+
+@contextmanager
+def device_lock(device: str, holder: str) -> Iterator[None]:
+    """Hold ``device`` for one profiled config; wait (logging whom for) while another has it."""
+    lock, who = _lock_files(device)
     # No soft fallback: a lock file without an OS lock would outlive a killed holder.
     flock = FileLock(lock, mode=0o600, fallback_to_soft=False)
     waited = False

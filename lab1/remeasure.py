@@ -4,8 +4,9 @@ A measurement (a profiled phase, one of the machine's limits, one size of the st
 runs inside ``lab1.exclusive.MachineLoad``. When that says other programs used cores it needed,
 it waits for the machine to quieten (short windows of /proc/stat, until others' cores plus its
 threads fit the machine, or the wait budget is spent) and measures again, at most
-``Patience.tries`` times in all (once the wait budget is spent, without waiting). The attempt kept is the least disturbed (the fewest cores
-others used; ties: the first), and every attempt is returned for the run's record.
+``Patience.tries`` times in all (once the budget is spent, without waiting: a load comes and
+goes). The attempt kept is the least disturbed (the fewest cores others used; ties: the first),
+and every attempt is returned for the run's record.
 
 A quiet machine costs nothing: one attempt, no wait. A machine whose disturbance is unknown (no
 /proc/stat) is never waited for either: nothing could say when it is quiet. The budget is

@@ -426,11 +426,15 @@ def profile_config(
             batches = Batches(x, y, idx[p * per_phase : (p + 1) * per_phase])
             trace = paths.trace(device, precision, batch_size, threads, phase)
 
-            def attempt(phase=phase, batches=batches, trace=trace):
+            tries_traces: list[Path] = []
+
+            def attempt(phase=phase, batches=batches, traces=tries_traces, final=trace):
                 interrupt.check()  # before each phase or try: a safe point
+                # Each try its own trace: the one kept is the kept attempt's, not the last's.
+                traces.append(final.with_name(f"try{len(traces) + 1}-{final.name}"))
                 with MachineLoad.measure(threads) as load:
                     measured = _measure_phase(
-                        phase, phase_steps[phase], batches, config, sched, dev, trace
+                        phase, phase_steps[phase], batches, config, sched, dev, traces[-1]
                     )
                 return measured, load
 
@@ -438,6 +442,11 @@ def profile_config(
             (phase_rows, split, row, blocks), load, tried = measure_until_quiet(
                 attempt, patience, what=what
             )
+            for a, path in zip(tried, tries_traces, strict=True):
+                if a.kept:
+                    path.replace(trace)
+                else:
+                    path.unlink(missing_ok=True)
             rows, splits = rows + phase_rows, splits + split
             window = {k: getattr(load, k) for k in ("window_start", "window_end", "other_cpu_s")}
             throughput.append({**row, **window, **sureness(load, blocks, len(tried))})

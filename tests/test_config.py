@@ -39,6 +39,9 @@ def test_defaults_are_the_reference_recipe():
         ({"resume": True}, "--resume needs --run-name"),
         ({"paper": "a5"}, "--paper must be one of a4, letter, got 'a5'"),
         ({"paper": "A4"}, "--paper must be one of a4, letter, got 'A4'"),
+        ({"measure_tries": 0}, "--measure-tries must be a positive integer, got 0"),
+        ({"quiet_wait_s": -1.0}, "--quiet-wait-s must be seconds between 0 and 3600, got -1.0"),
+        ({"quiet_wait_s": 7200}, "--quiet-wait-s must be seconds between 0 and 3600, got 7200"),
     ],
 )
 def test_bad_values_explain_themselves(kwargs, message):

@@ -82,14 +82,14 @@ def test_a_phase_run_beside_busy_cores_is_recorded_disturbed_and_measured_again(
 def test_a_load_that_ends_is_waited_out_and_the_kept_attempt_is_reliable(
     tiny_dataset, tmp_path, monkeypatch
 ):
-    """The load ends after 4 s: the first attempt ran beside it, the next after waiting for
+    """The load ends after 6 s: the first attempt ran beside it, the next after waiting for
     the machine to quieten, and that later, undisturbed attempt is kept, reliable.
 
     Where other programs keep every core busy after the test's own load has ended (a machine
     shared with others' test runs), no attempt can be undisturbed: that part is skipped with
     the cores they used, never passed."""
     monkeypatch.setenv("LAB1_LOCK_DIR", str(tmp_path / "locks"))
-    procs = busy(4.0)
+    procs = busy(6.0)
     try:
         result = profile(tiny_dataset, tmp_path, threads=1, tries=3, quiet_wait_s=20.0)
     finally:

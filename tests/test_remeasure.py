@@ -100,15 +100,17 @@ def test_ties_keep_the_first_attempt():
 
 
 def test_the_wait_stops_at_its_budget_and_the_tries_go_on_without_waiting():
-    # Always busy: 30 s of budget in 0.5 s looks is 60 looks, all before the second try; the
-    # third try follows at once. The least disturbed (the second, 1.2 cores) is kept.
+    # Always busy: 29.8 s of budget in 0.5 s looks is 59 looks and a last one cut to 0.3 s,
+    # all before the second try; the third try follows at once. The least disturbed (the
+    # second, 1.2 cores) is kept.
     m = Machine(attempts=[1.5, 1.2, 1.3], looks=[1.9] * 100)
-    patience = Patience(tries=3, quiet_wait_s=30.0)
+    patience = Patience(tries=3, quiet_wait_s=29.8)
     result, _, attempts = run(m, patience)
     assert (result, m.measured) == (2, 3)
-    assert sum(m.windows) == pytest.approx(30.0) and len(m.windows) == 60
-    assert [a.waited_s for a in attempts] == [0.0, 30.0, 0.0]
-    assert patience.waited_s == pytest.approx(30.0) and patience.left_s == 0.0
+    assert len(m.windows) == 60 and m.windows[-1] == pytest.approx(0.3)
+    assert sum(m.windows) == pytest.approx(29.8)
+    assert [a.waited_s for a in attempts] == [0.0, pytest.approx(29.8), 0.0]
+    assert patience.waited_s == pytest.approx(29.8) and patience.left_s == 0.0
 
 
 def test_the_budget_is_shared_by_the_measurements_of_a_group():

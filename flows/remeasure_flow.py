@@ -32,6 +32,7 @@ from flows.bookkeeping import digest
 from flows.profile_flow import profile_device
 from flows.server import temporary_server
 from lab1 import interrupt
+from lab1.atomic import rename, write_json
 from lab1.config import Lab1Config
 from lab1.errors import ConfigError, Interrupted, Lab1Error
 from lab1.exclusive import device_holder
@@ -99,12 +100,12 @@ def settle(staged: Path, root: Path) -> None:
     """Point the staged run's records at the run's own folder, then swap it in."""
     for record in [RunPaths(staged).manifest, *RunPaths(staged).profile_results()]:
         data = _repath(json.loads(record.read_text(encoding="utf-8")), str(staged), str(root))
-        record.write_text(json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
+        write_json(record, data)
     old = root.with_name(f".{root.name}.before-remeasure")
     if old.exists():
         shutil.rmtree(old)
-    os.replace(root, old)
-    os.replace(staged, root)
+    rename(root, old)
+    rename(staged, root)
     shutil.rmtree(old)
 
 

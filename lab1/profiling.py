@@ -41,7 +41,7 @@ import torch
 from torch.profiler import ProfilerAction, ProfilerActivity, profile, record_function, schedule
 
 from lab1 import interrupt
-from lab1.atomic import atomic_write
+from lab1.atomic import atomic_write, rename
 from lab1.breakdown import split_rows, time_split
 from lab1.config import PRECISIONS, ProfileSchedule
 from lab1.data import load_tensors
@@ -444,7 +444,7 @@ def profile_config(
             )
             for a, path in zip(tried, tries_traces, strict=True):
                 if a.kept:
-                    path.replace(trace)
+                    rename(path, trace)
                 else:
                     path.unlink(missing_ok=True)
             rows, splits = rows + phase_rows, splits + split

@@ -10,6 +10,7 @@ import sys
 import threading
 from pathlib import Path
 
+import pytest
 from rundirs import start_run
 
 from lab1.exclusive import device_lock
@@ -92,6 +93,7 @@ def _run(*args: str, locks: Path, timeout: float = 600) -> subprocess.CompletedP
     )
 
 
+@pytest.mark.slow
 def test_a_finished_run_is_profiled_again_in_place_without_training(tmp_path):
     runs = tmp_path / "runs"
     made = _run(

@@ -6,6 +6,7 @@ import.
     lab1 pack RUN                      python flows/pack_flow.py RUN
     lab1 class DIR_OR_ZIP …            python flows/class_flow.py DIR_OR_ZIP …
     lab1 report RUN --lang zh          python flows/report_flow.py RUN --lang zh
+    lab1 remeasure RUN_DIR             python flows/remeasure_flow.py RUN_DIR
 
 Loading PyTorch, Prefect and the lab takes seconds (26 s on a busy 2-vCPU machine), so each
 command parses its arguments here first: ``--help`` and a usage error answer at once, and a
@@ -135,6 +136,21 @@ def class_parser(prog: str = "python flows/class_flow.py") -> argparse.ArgumentP
     return parser
 
 
+def remeasure_parser(prog: str = "python flows/remeasure_flow.py") -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=prog,
+        description="Profile a finished lab1 run again (no retraining) and rewrite its "
+        "profiles, tables, manifest and reports in place.",
+    )
+    parser.add_argument("run_dir", help="the run directory (runs/<run name>)")
+    f = {x.name: x for x in fields(Lab1Config)}
+    for name, flag in (("measure_tries", "--measure-tries"), ("quiet_wait_s", "--quiet-wait-s")):
+        kind = int if name == "measure_tries" else float
+        help_text = f"{f[name].metadata['help']} (default: the run's own)"
+        parser.add_argument(flag, type=kind, default=None, help=help_text)
+    return parser
+
+
 def _languages(text: str) -> tuple[str, ...]:
     """--lang: one report language or several joined by commas (en,zh)."""
     langs = tuple(text.split(","))
@@ -172,6 +188,11 @@ COMMANDS = {
     "pack": ("flows.pack_flow", pack_parser, "packing the run (loading Prefect)"),
     "class": ("flows.class_flow", class_parser, "checking the submissions (loading Prefect)"),
     "report": ("flows.report_flow", report_parser, "writing the report from the run's tables"),
+    "remeasure": (
+        "flows.remeasure_flow",
+        remeasure_parser,
+        "profiling the finished run again (loading PyTorch and Prefect)",
+    ),
 }
 
 

@@ -77,6 +77,8 @@ def lab1_pipeline(
     cpu_threads: tuple[str, ...] = _default("cpu_threads"),
     profile_precisions: tuple[str, ...] = _default("profile_precisions"),
     dispatch: str = _default("dispatch"),
+    measure_tries: int = _default("measure_tries"),
+    quiet_wait_s: float = _default("quiet_wait_s"),
     report_lang: str = _default("report_lang"),
     paper: str = _default("paper"),
     tensorboard_screenshots: bool = _default("tensorboard_screenshots"),
@@ -214,6 +216,8 @@ def _profile_all(cfg: Lab1Config, book: RunBook, data_path: str) -> None:
         "refresh": not book.resuming,
         "cpu_threads": list(cfg.cpu_threads),
         "ladder": list(cfg.ladder),
+        "tries": cfg.measure_tries,
+        "quiet_wait_s": cfg.quiet_wait_s,
     }
     if cfg.dispatch == "deployments":
         _dispatch_profiling(book.devices, cfg.devices == ("auto",), profile_args)

@@ -51,12 +51,15 @@ def profile_device(
     refresh: bool = True,
     cpu_threads: list[str] = _DEFAULTS["cpu_threads"],
     ladder: list[int] = list(LADDER),  # noqa: B006  (Prefect parameters are never mutated)
+    tries: int = _DEFAULTS["measure_tries"],
+    quiet_wait_s: float = _DEFAULTS["quiet_wait_s"],
 ) -> list[dict]:
     """Per thread count (cpu: ``cpu_threads``; a GPU: the process's own):
     the machine's limits, then one profile task per precision and batch size; then the batch
     ladder (fp32) at the most threads. One after another: work on the same device must not
-    overlap, or it would distort its own timings. ``schedule``, ``seed`` and ``lr`` come from
-    the run's Lab1Config. bf16 is skipped, with a warning, on a device without native bf16 (an
+    overlap, or it would distort its own timings. ``schedule``, ``seed``, ``lr``, ``tries`` and
+    ``quiet_wait_s`` (measuring again on a busy machine: lab1.remeasure) come from the run's
+    Lab1Config. bf16 is skipped, with a warning, on a device without native bf16 (an
     ``auto`` CPU beside a bf16 GPU)."""
     try:
         resolve_devices([device])
@@ -85,7 +88,9 @@ def profile_device(
             batch_size,
         )
         if precision == precisions[0] and batch_size == batch_sizes[0]:
-            machine_limits.with_options(refresh_cache=refresh)(device, threads, run_dir, run_id)
+            machine_limits.with_options(refresh_cache=refresh)(
+                device, threads, run_dir, run_id, tries, quiet_wait_s
+            )
         result = task(
             data_path=data_path,
             dataset=dataset,
@@ -98,11 +103,23 @@ def profile_device(
             lr=lr,
             precision=precision,
             threads=threads,
+            tries=tries,
+            quiet_wait_s=quiet_wait_s,
         )
         write_json(paths.profile_result(device, precision, batch_size, threads), result)
         results.append(result)
         progress(done, f"{threads} thread(s) {precision} batch {batch_size} done")
     step_ladder.with_options(refresh_cache=refresh)(
-        data_path, dataset, device, max(counts), ladder, run_dir, run_id, seed, lr
+        data_path,
+        dataset,
+        device,
+        max(counts),
+        ladder,
+        run_dir,
+        run_id,
+        seed,
+        lr,
+        tries,
+        quiet_wait_s,
     )
     return results

@@ -31,10 +31,12 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from lab1 import machine
 from lab1.analysis import flops_columns, roofline_table, thread_columns
 from lab1.checkpoints import sha256
 from lab1.figures import plot_op_share, plot_throughput
 from lab1.identity import IDENTITY, PANEL, axes_except, ordered
+from lab1.reliability import measurement_summary
 from lab1.rundir import RunPaths
 from lab1.stepmodel import step_model_table
 from lab1.tables import (
@@ -242,13 +244,25 @@ def combine_and_compare(paths: RunPaths, run_id: str) -> dict[str, dict[str, str
         "throughput": plot_throughput(frames["comparison"], paths.compare_plot("throughput")),
         "op_share": plot_op_share(shares, paths.compare_plot("op_share")),
     }
+    timed = [frames["comparison"], frames.get("limits"), frames.get("step_times")]
     return {
         "tables": {k: str(v) for k, v in tables.items()},
         "plots": {k: str(v) for k, v in plots.items()},
         "executions": profiled_executions(results),
+        "measurements": measurement_summary(timed, machine.logical_cores()),
+        "attempts": measurement_attempts(paths, results),
         # The manifest's own record of each table as written: a later edit shows (lab1.checks).
         "table_sha256": {k: sha256(v) for k, v in tables.items()},
     }
+
+
+def measurement_attempts(paths: RunPaths, results: list[dict]) -> list[dict]:
+    """Every attempt of every timed measurement of the run (lab1.remeasure): the profiled
+    configs' (in their results) and the limits' and ladders' (their attempts logs)."""
+    out = [a for r in results for a in r.get("attempts", [])]  # none in an older run's results
+    for log in paths.attempts_logs():
+        out += json.loads(log.read_text())
+    return out
 
 
 def profiled_executions(results: list[dict]) -> list[dict]:

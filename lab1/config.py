@@ -147,6 +147,21 @@ class Lab1Config:
             "newer one is safely written; the final weights are always kept as model.pt)"
         },
     )
+    measure_tries: int = field(
+        default=3,
+        metadata={
+            "help": "times a measurement is taken at most: one that other programs disturbed "
+            "(they used cores it needed) is taken again once the machine is quiet; the least "
+            "disturbed is kept (1: never again)"
+        },
+    )
+    quiet_wait_s: float = field(
+        default=30.0,
+        metadata={
+            "help": "seconds to wait at most, per profiled config, ladder or device's limits, "
+            "for a busy machine to quieten before measuring again (training is never repeated)"
+        },
+    )
     report_lang: str = field(
         default="en",
         metadata={
@@ -180,7 +195,8 @@ class Lab1Config:
             raise ConfigError(
                 f"--dataset {self.dataset!r} is not supported; choose one of {', '.join(DATASETS)}"
             )
-        for name in ("epochs", "batch_size", "test_batch_size", "log_interval", "keep_checkpoints"):
+        positive = ("epochs", "batch_size", "test_batch_size", "log_interval", "keep_checkpoints")
+        for name in (*positive, "measure_tries"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 flag = "--" + name.replace("_", "-")
@@ -206,6 +222,12 @@ class Lab1Config:
             )
         if self.paper not in PAPERS:
             raise ConfigError(f"--paper must be one of {', '.join(PAPERS)}, got {self.paper!r}")
+        if isinstance(self.quiet_wait_s, bool) or not (
+            isinstance(self.quiet_wait_s, int | float) and 0 <= self.quiet_wait_s <= 3600
+        ):
+            raise ConfigError(
+                f"--quiet-wait-s must be seconds between 0 and 3600, got {self.quiet_wait_s!r}"
+            )
         if not self.lr > 0:
             raise ConfigError(f"--lr must be > 0, got {self.lr!r}")
         if not 0 < self.gamma <= 1:

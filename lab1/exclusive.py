@@ -8,9 +8,12 @@ waits for. It covers every process of the host that owns the device (no Prefect 
 slot is taken: docs/scale-out.md §4 says why).
 
 A lock cannot stop other programs, so each measured phase also records its window and the CPU
-time other processes used during it (``MachineLoad``, from /proc/stat minus this process).
-Without /proc/stat (macOS, Windows) that time is unknown, and so is ``contended``: None, never
-"not contended".
+time other processes used during it (``MachineLoad``, from /proc/stat minus this process), as
+the cores they used on average. A phase is disturbed (``contended``) when they used cores it
+needed: its threads plus their cores exceed the machine's logical cores (lab1.machine, the one
+seam that describes a machine), not merely because something else ran: a 1-thread phase beside
+one busy core of two is undisturbed. Without /proc/stat (macOS, Windows) that time is unknown,
+and so is ``contended``: None, never "not contended".
 """
 
 from __future__ import annotations
@@ -35,10 +38,13 @@ from lab1.rundir import device_tag
 
 log = logging.getLogger("lab1.exclusive")
 
-# A phase counts as contended when other processes used, on average over its window, more
-# than this many cores, and more than CONTENDED_MIN_S in all (/proc/stat counts in 10 ms ticks,
-# so less cannot tell). Exactly at either bound is not contended (tests/test_findings.py).
-CONTENDED_CORES = 0.25
+# A phase is contended when its threads plus other processes' mean cores exceed the machine's
+# logical cores by more than CONTENDED_TOLERANCE, and others used more than CONTENDED_MIN_S in
+# all (/proc/stat counts in 10 ms ticks, so less cannot tell). The tolerance is the background
+# any machine has (kernel threads, a shell, a tick's rounding): a quarter of a core shared by
+# a phase's threads moves its step time by well under RELIABLE_SPREAD (lab1.reliability).
+# Exactly at either bound is not contended (tests/test_findings.py).
+CONTENDED_TOLERANCE = 0.25
 CONTENDED_MIN_S = 0.05
 _POLL_S = 0.2
 
@@ -62,13 +68,30 @@ def _holder(path: Path) -> str:
         return "another process"
 
 
-@contextmanager
-def device_lock(device: str, holder: str) -> Iterator[None]:
-    """Hold ``device`` for one profiled config; wait (logging whom for) while another has it."""
+def _lock_files(device: str) -> tuple[Path, Path]:
     key = device_key(device)
     folder = default_lock_dir()
     folder.mkdir(parents=True, exist_ok=True)
-    lock, who = folder / f"profile-{key}.lock", folder / f"profile-{key}.holder.json"
+    return folder / f"profile-{key}.lock", folder / f"profile-{key}.holder.json"
+
+
+def device_holder(device: str) -> str | None:
+    """Who profiles ``device`` now (None: nobody), asked without waiting: for a command that
+    refuses rather than waits (flows/remeasure_flow.py)."""
+    lock, who = _lock_files(device)
+    flock = FileLock(lock, mode=0o600, fallback_to_soft=False)
+    try:
+        flock.acquire(timeout=0)
+    except Timeout:
+        return _holder(who)
+    flock.release()
+    return None
+
+
+@contextmanager
+def device_lock(device: str, holder: str) -> Iterator[None]:
+    """Hold ``device`` for one profiled config; wait (logging whom for) while another has it."""
+    lock, who = _lock_files(device)
     # No soft fallback: a lock file without an OS lock would outlive a killed holder.
     flock = FileLock(lock, mode=0o600, fallback_to_soft=False)
     waited = False
@@ -104,29 +127,43 @@ def busy_seconds() -> float | None:
     return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
 
 
-def _own_seconds() -> float:
+def own_seconds() -> float:
     t = os.times()
     return t.user + t.system  # every thread of this process
 
 
+def disturbed(other_cpu_s: float, wall_s: float, threads: int, cores: int) -> bool:
+    """Whether others' ``other_cpu_s`` over ``wall_s`` took cores a ``threads``-thread phase
+    needed on a machine of ``cores`` logical cores (the rule above)."""
+    other_cores = other_cpu_s / wall_s if wall_s > 0 else 0.0
+    over = other_cores + threads - cores
+    return other_cpu_s > CONTENDED_MIN_S and round(over, 6) > CONTENDED_TOLERANCE
+
+
 @dataclass
 class MachineLoad:
-    """A measurement window and the CPU time other processes used during it."""
+    """A measurement window, the CPU time other processes used during it, and whether that
+    disturbed a phase of ``threads`` threads on a machine of ``logical_cores``."""
 
     window_start: float = 0.0  # unix seconds
     window_end: float = 0.0
     other_cpu_s: float | None = None  # None where /proc/stat is missing
     contended: bool | None = None  # None: unknown (no /proc/stat), never a guess
+    other_cores: float | None = None  # other_cpu_s / the window's wall seconds
+    threads: int = 1  # the threads the measured phase needed
+    logical_cores: int | None = None  # the machine's (lab1.machine)
 
     @classmethod
     @contextmanager
-    def measure(cls) -> Iterator[MachineLoad]:
-        load = cls(window_start=time.time())
-        busy0, own0 = busy_seconds(), _own_seconds()
+    def measure(cls, threads: int) -> Iterator[MachineLoad]:
+        load = cls(window_start=time.time(), threads=threads, logical_cores=machine.logical_cores())
+        busy0, own0 = busy_seconds(), own_seconds()
         yield load
-        busy1, own1 = busy_seconds(), _own_seconds()
+        busy1, own1 = busy_seconds(), own_seconds()
         load.window_end = time.time()
         if busy0 is not None and busy1 is not None:
             load.other_cpu_s = max(0.0, (busy1 - busy0) - (own1 - own0))
             wall = load.window_end - load.window_start
-            load.contended = load.other_cpu_s > max(CONTENDED_MIN_S, CONTENDED_CORES * wall)
+            load.other_cores = load.other_cpu_s / wall if wall > 0 else 0.0
+            if load.logical_cores is not None:
+                load.contended = disturbed(load.other_cpu_s, wall, threads, load.logical_cores)

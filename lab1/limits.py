@@ -14,6 +14,10 @@ Three short microbenchmarks, on the device and thread count the profiling uses:
 
 GPU timings use CUDA events (device time); CPU timings use perf_counter. Budget: about 1 s per
 device × thread count (the issue's ≤ 3 s per device covers both thread counts).
+
+Each measurement records how sure it is: the other programs' cores while it ran, the spread of
+its repetitions, and its attempts: one that others disturbed is measured again after waiting
+for a quiet machine (lab1.remeasure), and the least disturbed attempt is kept.
 """
 
 from __future__ import annotations
@@ -23,10 +27,13 @@ from collections.abc import Callable
 
 import torch
 
+from lab1 import interrupt
 from lab1.devices import bf16_missing, synchronize
 from lab1.environment import measured_on
+from lab1.exclusive import MachineLoad
 from lab1.machine import cpu_flags
 from lab1.precision import tf32_math
+from lab1.remeasure import Patience, attempt_records, measure_until_quiet, sureness
 from lab1.threads import using_threads
 
 MATMUL_N = {"cpu": 2048, "cuda": 8192}  # 17 / 1,100 GFLOP per product (1024 underrates 2 threads)
@@ -74,26 +81,32 @@ def _timer(dev: torch.device) -> Callable[[Callable[[], None]], float]:
     return wall
 
 
-def _best(fn: Callable[[], None], dev: torch.device, budget_s: float, min_reps: int = 3) -> float:
-    """The fastest of the repetitions that fit in ``budget_s`` (after one warm-up call)."""
+def _repetitions(
+    fn: Callable[[], None], dev: torch.device, budget_s: float, min_reps: int = 3
+) -> list[float]:
+    """Seconds of each repetition that fits in ``budget_s`` (after one warm-up call): the
+    fastest is the limit, their spread says how sure it is."""
     timed = _timer(dev)
     timed(fn)
-    best, spent, reps = float("inf"), 0.0, 0
-    while reps < min_reps or spent < budget_s:
-        s = timed(fn)
-        best, spent, reps = min(best, s), spent + s, reps + 1
-    return best
+    reps: list[float] = []
+    while len(reps) < min_reps or sum(reps) < budget_s:
+        reps.append(timed(fn))
+    return reps
 
 
-def matmul_gflops(dev: torch.device, dtype: torch.dtype, n: int, budget_s: float) -> float:
+# A limit's value and the same quantity from each repetition (for its spread).
+Timed = tuple[float, list[float]]
+
+
+def matmul_gflops(dev: torch.device, dtype: torch.dtype, n: int, budget_s: float) -> Timed:
     a = torch.randn(n, n, device=dev).to(dtype)  # (n, n)
     b = torch.randn(n, n, device=dev).to(dtype)
     out = torch.empty(n, n, device=dev, dtype=dtype)
-    seconds = _best(lambda: torch.mm(a, b, out=out), dev, budget_s)
-    return 2 * n**3 / seconds / 1e9
+    reps = _repetitions(lambda: torch.mm(a, b, out=out), dev, budget_s)
+    return 2 * n**3 / min(reps) / 1e9, [2 * n**3 / s / 1e9 for s in reps]
 
 
-def tf32_matmul_gflops(dev: torch.device, n: int, budget_s: float) -> float:
+def tf32_matmul_gflops(dev: torch.device, n: int, budget_s: float) -> Timed:
     """The fp32 matmul peak with TF32 allowed (cuBLAS's flag, set for the measurement only):
     the peak an fp32 step whose convolutions run in TF32 is held against."""
     before = torch.backends.cuda.matmul.allow_tf32
@@ -104,14 +117,14 @@ def tf32_matmul_gflops(dev: torch.device, n: int, budget_s: float) -> float:
         torch.backends.cuda.matmul.allow_tf32 = before
 
 
-def copy_gbps(dev: torch.device, nbytes: int, budget_s: float) -> float:
+def copy_gbps(dev: torch.device, nbytes: int, budget_s: float) -> Timed:
     src = torch.ones(nbytes // 4, device=dev)  # float32; ones: pages really mapped
     dst = torch.empty_like(src)
-    seconds = _best(lambda: dst.copy_(src), dev, budget_s)
-    return 2 * nbytes / seconds / 1e9
+    reps = _repetitions(lambda: dst.copy_(src), dev, budget_s)
+    return 2 * nbytes / min(reps) / 1e9, [2 * nbytes / s / 1e9 for s in reps]
 
 
-def dispatch_us(dev: torch.device, calls: int = DISPATCH_CALLS) -> float:
+def dispatch_us(dev: torch.device, calls: int = DISPATCH_CALLS) -> Timed:
     """µs per tiny operator: ``calls`` one-element adds back to back, best of 3 blocks."""
     x = torch.zeros(1, device=dev)
 
@@ -119,57 +132,82 @@ def dispatch_us(dev: torch.device, calls: int = DISPATCH_CALLS) -> float:
         for _ in range(calls):
             x.add_(1.0)
 
-    return 1e6 * _best(block, dev, budget_s=0.0, min_reps=3) / calls
+    reps = [1e6 * s / calls for s in _repetitions(block, dev, budget_s=0.0, min_reps=3)]
+    return min(reps), reps
 
 
-def _row(base: dict, dtype: str, what: str, value: float | None, unit: str, note: str) -> dict:
-    return {**base, "dtype": dtype, "what": what, "value": value, "unit": unit, "note": note}
-
-
-def measure_limits(device: str, threads: int, run_id: str) -> list[dict]:
-    """The LIMITS_SCHEMA rows of one device at ``threads`` CPU threads."""
+def measure_limits(
+    device: str,
+    threads: int,
+    run_id: str,
+    *,
+    tries: int = 1,
+    quiet_wait_s: float = 0.0,
+    attempts: list[dict] | None = None,
+) -> list[dict]:
+    """The LIMITS_SCHEMA rows of one device at ``threads`` CPU threads. A measurement other
+    programs disturbed is measured again (up to ``tries`` in all, waiting at most
+    ``quiet_wait_s`` for the device × threads: lab1.remeasure); every attempt is appended to
+    ``attempts`` where given."""
     dev = torch.device(device)
     kind = "cuda" if dev.type == "cuda" else "cpu"
     n, nbytes = MATMUL_N[kind], COPY_BYTES[kind]
     base = {"run_id": run_id, **measured_on(device), "threads": threads}
-    with using_threads(threads), torch.no_grad():
-        rows = [
-            _row(
-                base,
-                "float32",
-                "matmul_peak",
-                matmul_gflops(dev, torch.float32, n, BUDGET_S),
-                "GFLOP/s",
-                f"{n}×{n} torch.mm, best repetition",
+    patience = Patience(tries, quiet_wait_s)
+    rows = []
+
+    def add(dtype: str, what: str, unit: str, note: str, fn: Callable[[], Timed] | None) -> None:
+        row = {**base, "dtype": dtype, "what": what, "unit": unit, "note": note}
+        if fn is None:  # not supported here: no value, no timing to be sure of
+            rows.append({**row, "value": None})
+            return
+
+        def attempt() -> tuple[Timed, MachineLoad]:
+            interrupt.check()
+            with MachineLoad.measure(threads) as load:
+                timed = fn()
+            return timed, load
+
+        (value, reps), load, tried = measure_until_quiet(
+            attempt, patience, what=f"limit {what} {dtype} on {device} at {threads} thread(s)"
+        )
+        rows.append({**row, "value": value, **sureness(load, reps, len(tried))})
+        if attempts is not None:
+            attempts.extend(
+                attempt_records(
+                    tried,
+                    kind="limits",
+                    device=device,
+                    precision=None,
+                    threads=threads,
+                    batch_size=None,
+                    name=f"{what} {dtype}",
+                )
             )
-        ]
+
+    with using_threads(threads), torch.no_grad():
+        best = f"{n}×{n} torch.mm, best repetition"
+        add(
+            "float32",
+            "matmul_peak",
+            "GFLOP/s",
+            best,
+            lambda: matmul_gflops(dev, torch.float32, n, BUDGET_S),
+        )
         if tf32_math(dev)[0]:  # fp32 configs' convolutions run in TF32 here (PyTorch's default)
             note = f"{n}×{n} torch.mm with TF32 allowed (fp32 convolutions run in TF32 here)"
-            tf32 = tf32_matmul_gflops(dev, n, BUDGET_S)
-            rows.append(_row(base, "tfloat32", "matmul_peak", tf32, "GFLOP/s", note))
+            add(
+                "tfloat32",
+                "matmul_peak",
+                "GFLOP/s",
+                note,
+                lambda: tf32_matmul_gflops(dev, n, BUDGET_S),
+            )
         why_not = bf16_support(dev)
-        bf16 = None if why_not else matmul_gflops(dev, torch.bfloat16, n, BUDGET_S)
-        note = why_not or f"{n}×{n} torch.mm, best repetition"
-        rows.append(_row(base, "bfloat16", "matmul_peak", bf16, "GFLOP/s", note))
-        gbps = copy_gbps(dev, nbytes, BUDGET_S)
-        rows.append(
-            _row(
-                base,
-                "float32",
-                "memory_bandwidth",
-                gbps,
-                "GB/s",
-                f"copy of {nbytes >> 20} MiB, read + write, best repetition",
-            )
-        )
-        rows.append(
-            _row(
-                base,
-                "float32",
-                "dispatch_floor",
-                dispatch_us(dev),
-                "µs",
-                f"one-element add_, {DISPATCH_CALLS} calls back to back",
-            )
-        )
+        bf16 = None if why_not else (lambda: matmul_gflops(dev, torch.bfloat16, n, BUDGET_S))
+        add("bfloat16", "matmul_peak", "GFLOP/s", why_not or best, bf16)
+        copy = f"copy of {nbytes >> 20} MiB, read + write, best repetition"
+        add("float32", "memory_bandwidth", "GB/s", copy, lambda: copy_gbps(dev, nbytes, BUDGET_S))
+        calls = f"one-element add_, {DISPATCH_CALLS} calls back to back"
+        add("float32", "dispatch_floor", "µs", calls, lambda: dispatch_us(dev))
     return rows

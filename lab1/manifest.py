@@ -67,8 +67,16 @@ class TrainingSummary:
     model_weights: str | None = None  # model.pt: the final weights alone
 
     def complete_history(self) -> list[EpochStats]:
-        """Epochs with every metric (a dry run's test pass may be partial, never missing)."""
-        return [h for h in self.history if None not in dataclasses.astuple(h)]
+        """Epochs with every metric (a dry run's test pass may be partial, never missing); an
+        epoch's load (other_cores, contended) may be unknown."""
+        load = {"other_cores", "contended"}
+        return [
+            h
+            for h in self.history
+            if all(
+                getattr(h, f.name) is not None for f in dataclasses.fields(h) if f.name not in load
+            )
+        ]
 
 
 @dataclass
@@ -90,6 +98,47 @@ class MachineLimit:
     unit: str
     note: str
     machine_id: str | None = None  # where it was measured (None in a schema-1 manifest)
+    # How sure it is (lab1.tables' columns; None in a manifest written before they existed).
+    contended: bool | None = None
+    other_cores: float | None = None
+    timing_spread: float | None = None
+    attempts: int | None = None
+    reliable: bool | None = None
+
+
+@dataclass
+class MeasurementAttempt:
+    """One try of one timed measurement (lab1.remeasure): a profiled phase, a limit or a
+    ladder size, how long it waited for a quiet machine first, and how busy the machine was."""
+
+    kind: str  # profile | limits | ladder
+    device: str
+    precision: str | None  # None: the limits (each row's dtype is in name)
+    threads: int
+    batch_size: int | None
+    name: str  # the phase (profile, ladder), or "what dtype" (limits)
+    attempt: int
+    waited_s: float
+    window_start: float
+    window_end: float
+    other_cpu_s: float | None
+    other_cores: float | None
+    contended: bool | None
+    kept: bool
+
+
+@dataclass
+class Measurements:
+    """How sure the run's timed numbers are, in a few counts (lab1.reliability.measurement_summary):
+    rows of its comparison, limits and step_times tables."""
+
+    total: int
+    disturbed: int  # other programs used cores the measurement needed (its kept attempt)
+    unreliable: int  # lab1.reliability.judge False: disturbed, or its blocks spread too much
+    unknown: int  # no /proc/stat: disturbance unknown
+    measured_again: int  # taken more than once
+    max_other_cores: float | None  # the most cores other programs used during one
+    logical_cores: int | None  # the machine's
 
 
 @dataclass
@@ -105,6 +154,10 @@ class ComparisonSummary:
     executions: list[Execution] = field(default_factory=list)
     # Table name → SHA-256 of its Parquet file, taken when it was written (empty before schema 3).
     table_sha256: dict[str, str] = field(default_factory=dict)
+    # How sure the timed numbers are, and every attempt of each (None / empty in a run made
+    # before lab1 measured again on a busy machine).
+    measurements: Measurements | None = None
+    attempts: list[MeasurementAttempt] = field(default_factory=list)
 
 
 @dataclass

@@ -41,7 +41,7 @@ import torch
 from torch.profiler import ProfilerAction, ProfilerActivity, profile, record_function, schedule
 
 from lab1 import interrupt
-from lab1.atomic import atomic_write
+from lab1.atomic import atomic_write, rename
 from lab1.breakdown import split_rows, time_split
 from lab1.config import PRECISIONS, ProfileSchedule
 from lab1.data import load_tensors
@@ -51,6 +51,7 @@ from lab1.errors import ConfigError
 from lab1.exclusive import MachineLoad, device_lock
 from lab1.identity import ConfigId, spelled_out
 from lab1.nativelog import native_noise_filtered
+from lab1.remeasure import Patience, attempt_records, measure_until_quiet, sureness
 from lab1.rundir import RunPaths, config_tag
 from lab1.step import InferenceStep, Steps, TrainStep, build_steps
 from lab1.tables import OP_STATS_SCHEMA, PHASES, TIME_SPLIT_SCHEMA, write_parquet
@@ -220,13 +221,14 @@ def _profile_phase(
 
 def time_steps(
     step: Step, batches: Batches, batch_size: int, dev: torch.device, warmup: int
-) -> float:
-    """Seconds per step over batches[warmup:], profiler off and no labels: the step exactly as
-    training runs it (lab1.step), gather from the device tensors included.
+) -> list[float]:
+    """Seconds per step of each timed block over batches[warmup:], profiler off and no labels:
+    the step exactly as training runs it (lab1.step), gather from the device tensors included.
 
-    The timed steps run in up to TIMING_CHUNKS chunks with a sync only between chunks (a
-    per-step sync would stall a GPU's queue); the median chunk is reported, so a burst of
-    load from another process on a shared machine moves it less than a plain mean.
+    The timed steps run in up to TIMING_CHUNKS blocks with a sync only between blocks (a
+    per-step sync would stall a GPU's queue); callers report the median block, so a burst of
+    load from another process on a shared machine moves it less than a plain mean, and the
+    blocks' spread says how sure it is (lab1.reliability).
     """
     step.start()
     x, y = batches.x, batches.y
@@ -243,7 +245,7 @@ def time_steps(
             _run(step, x, y, idx, batch_size)
         synchronize(dev)
         per_step.append((time.perf_counter() - start) / (hi - lo))
-    return statistics.median(per_step)
+    return per_step
 
 
 def setup_steps(
@@ -289,9 +291,9 @@ def _measure_phase(
     sched: ProfileSchedule,
     dev: torch.device,
     trace: Path,
-) -> tuple[list[dict], list[dict], dict]:
-    """Profile, then time with the profiler off, one phase: its op rows, time split rows and
-    throughput row."""
+) -> tuple[list[dict], list[dict], dict, list[float]]:
+    """Profile, then time with the profiler off, one phase: its op rows, time split rows,
+    throughput row and the timed blocks' seconds per step."""
     profiled_steps = sched.wait + sched.warmup + sched.active
     torch_sched = schedule(wait=sched.wait, warmup=sched.warmup, active=sched.active, repeat=1)
     bs = config["batch_size"]
@@ -307,7 +309,8 @@ def _measure_phase(
         torch.cuda.reset_peak_memory_stats(dev)
         resident = torch.cuda.memory_allocated(dev)
     time_warmup = max(2, sched.throughput_steps // 10)
-    seconds = time_steps(step, batches[profiled_steps:], bs, dev, time_warmup)
+    blocks = time_steps(step, batches[profiled_steps:], bs, dev, time_warmup)
+    seconds = statistics.median(blocks)
     peak, source = _peak_memory(dev, trace, resident)
     ms = 1e3 * seconds
     log.info(
@@ -339,6 +342,7 @@ def _measure_phase(
             "num_threads": torch.get_num_threads(),
             "num_interop_threads": torch.get_num_interop_threads(),
         },
+        blocks,
     )
 
 
@@ -377,12 +381,17 @@ def profile_config(
     lr: float,
     precision: str = "fp32",
     threads: int | None = None,
+    tries: int = 1,
+    quiet_wait_s: float = 0.0,
 ) -> dict:
     """Profile and time both phases of one config at ``threads`` CPU threads (None: the
     current count); write its op_stats and time_split parts and Chrome traces where ``paths``
     says. ``seed`` and ``lr`` are the run's: the weights, dropout masks, batch order and
     optimizer are the training recipe's; ``precision``: fp32, or bf16 (autocast).
-    Returns a small JSON-ready dict: paths, settings, one ``throughput`` row per phase."""
+    A phase other programs disturbed is measured again, whole, up to ``tries`` times in all,
+    after waiting for a quiet machine (at most ``quiet_wait_s`` for the config: lab1.remeasure).
+    Returns a small JSON-ready dict: paths, settings, one ``throughput`` row per phase and
+    every attempt (``attempts``)."""
     _check_config(batch_size, precision)
     threads = threads or torch.get_num_threads()
     holder = f"run {run_id} {config_tag(device, precision, batch_size, threads)}"
@@ -408,20 +417,48 @@ def profile_config(
             "threads": threads,
             "batch_size": batch_size,
         }
-        rows, splits, throughput = [], [], []
+        rows, splits, throughput, attempts = [], [], [], []
         phase_steps = {"train_step": steps.train, "inference": steps.inference}
+        patience = Patience(tries, quiet_wait_s)  # one wait budget for the config's phases
         for p, phase in enumerate(PHASES):
             # Each step gathers its (B,1,28,28) and (B,) from x and y by these indices, as
             # training's step does.
             batches = Batches(x, y, idx[p * per_phase : (p + 1) * per_phase])
             trace = paths.trace(device, precision, batch_size, threads, phase)
-            interrupt.check()  # between phases: a safe point
-            with MachineLoad.measure() as load:
-                phase_rows, split, row = _measure_phase(
-                    phase, phase_steps[phase], batches, config, sched, dev, trace
-                )
+
+            tries_traces: list[Path] = []
+
+            def attempt(phase=phase, batches=batches, traces=tries_traces, final=trace):
+                interrupt.check()  # before each phase or try: a safe point
+                # Each try its own trace: the one kept is the kept attempt's, not the last's.
+                traces.append(final.with_name(f"try{len(traces) + 1}-{final.name}"))
+                with MachineLoad.measure(threads) as load:
+                    measured = _measure_phase(
+                        phase, phase_steps[phase], batches, config, sched, dev, traces[-1]
+                    )
+                return measured, load
+
+            what = f"profile {spelled_out(ConfigId.of(config))} {phase}"
+            (phase_rows, split, row, blocks), load, tried = measure_until_quiet(
+                attempt, patience, what=what
+            )
+            for a, path in zip(tried, tries_traces, strict=True):
+                if a.kept:
+                    rename(path, trace)
+                else:
+                    path.unlink(missing_ok=True)
             rows, splits = rows + phase_rows, splits + split
-            throughput.append({**row, **dataclasses.asdict(load)})
+            window = {k: getattr(load, k) for k in ("window_start", "window_end", "other_cpu_s")}
+            throughput.append({**row, **window, **sureness(load, blocks, len(tried))})
+            attempts += attempt_records(
+                tried,
+                kind="profile",
+                device=device,
+                precision=precision,
+                threads=threads,
+                batch_size=batch_size,
+                name=phase,
+            )
         tag = (device, precision, batch_size, threads)
         part = write_parquet(rows, OP_STATS_SCHEMA, paths.op_stats_part(*tag))
         split_part = write_parquet(splits, TIME_SPLIT_SCHEMA, paths.time_split_part(*tag))
@@ -431,6 +468,7 @@ def profile_config(
             "time_split": str(split_part),
             "traces": {ph: str(paths.trace(*tag, ph)) for ph in PHASES},
             "throughput": throughput,
+            "attempts": attempts,
             "num_threads": torch.get_num_threads(),
             "num_interop_threads": torch.get_num_interop_threads(),
             "schedule": dataclasses.asdict(sched),

@@ -10,6 +10,9 @@ Where disturbance is unknown (no /proc/stat), reliability is unknown too: None, 
 from __future__ import annotations
 
 import statistics
+from dataclasses import dataclass
+
+import pandas as pd
 
 # Blocks spreading more than 20 % of their median: not a result. The same bound for the
 # benchmarks' ratios (benchmarks/spread.py) and the profile's timed chunks.
@@ -35,3 +38,60 @@ def judge(contended: bool | None, spread: float | None) -> bool | None:
     if contended is None:
         return None
     return True
+
+
+def measurement_summary(tables: list, logical_cores: int | None) -> dict:
+    """How many of a run's timed numbers (rows of its comparison, limits and step_times
+    tables, with a value) were disturbed, unreliable or of unknown load, and the most cores
+    other programs used during one: lab1.manifest.Measurements' fields."""
+    rows = [t for t in tables if t is not None and len(t)]
+    frame = (
+        pd.concat([t[["contended", "other_cores", "reliable", "attempts"]] for t in rows])
+        if rows
+        else pd.DataFrame(columns=["contended", "other_cores", "reliable", "attempts"])
+    )
+    cores = frame["other_cores"].dropna()
+    return {
+        "total": len(frame),
+        "disturbed": int((frame["contended"] == True).sum()),  # noqa: E712  (null: unknown)
+        "unreliable": int((frame["reliable"] == False).sum()),  # noqa: E712
+        "unknown": int(frame["contended"].isna().sum()),
+        "measured_again": int((frame["attempts"].fillna(1) > 1).sum()),
+        "max_other_cores": round(float(cores.max()), 3) if len(cores) else None,
+        "logical_cores": logical_cores,
+    }
+
+
+@dataclass(frozen=True)
+class TrainingRate:
+    """Training's steady images/s and how it was chosen (lab1.report states it)."""
+
+    images_per_s: float  # median over ``epochs``
+    epochs: list[int]  # the epochs it is the median of
+    disturbed: list[int]  # steady epochs left out: other programs used cores training needed
+    reliable: bool | None  # True: from undisturbed epochs; False: every one was disturbed
+
+
+def training_rate(history: list) -> TrainingRate | None:
+    """Training is never repeated to measure it again; its throughput is the median
+    images/s of its steady epochs (after the first, which pays the warm-up) that other
+    programs did not disturb, or of all steady epochs (reliable False) where every one was.
+    Epochs of unknown load (no /proc/stat, or a run from before lab1 recorded it) count as
+    undisturbed but make the rate's reliability unknown. None: no epoch."""
+    if not history:
+        return None
+    steady = history[1:] or history
+    quiet = [h for h in steady if h.contended is not True]
+    chosen = quiet or steady
+    if not quiet:
+        reliable = False
+    elif any(h.contended is None for h in chosen):
+        reliable = None
+    else:
+        reliable = True
+    return TrainingRate(
+        images_per_s=float(statistics.median(h.images_per_s for h in chosen)),
+        epochs=[h.epoch for h in chosen],
+        disturbed=[h.epoch for h in steady if h.contended is True],
+        reliable=reliable,
+    )

@@ -237,6 +237,14 @@ class RunPaths(ReportFolder):
     def ladder_parts(self) -> list[Path]:
         return sorted((self.profiles / "ladder").glob("*.parquet"))
 
+    def attempts_log(self, kind: str, device: str, threads: int) -> Path:
+        """Every attempt of one device × threads' limits or ladder (kind), as JSON: how often
+        each was measured and how busy the machine was (lab1.remeasure)."""
+        return self.profiles / "attempts" / f"{kind}_{threads_tag(device, threads)}.json"
+
+    def attempts_logs(self) -> list[Path]:
+        return sorted((self.profiles / "attempts").glob("*.json"))
+
     # -- comparison
     @property
     def compare(self) -> Path:

@@ -13,16 +13,20 @@ From the fit: the batch size at which the fixed cost falls below 10 % of a step
 from __future__ import annotations
 
 import math
+import statistics
 
 import numpy as np
 import pandas as pd
 import torch
 
+from lab1 import interrupt
 from lab1.config import LADDER
 from lab1.environment import measured_on
 from lab1.errors import AnalysisError
+from lab1.exclusive import MachineLoad
 from lab1.identity import PANEL
 from lab1.profiling import Batches, batch_indices, setup_steps, time_steps
+from lab1.remeasure import Patience, attempt_records, measure_until_quiet, sureness
 from lab1.tables import PHASES
 from lab1.threads import using_threads
 
@@ -45,8 +49,14 @@ def time_ladder(
     lr: float,
     sizes: tuple[int, ...] = LADDER,
     steps: int = LADDER_STEPS,
+    tries: int = 1,
+    quiet_wait_s: float = 0.0,
+    attempts: list[dict] | None = None,
 ) -> list[dict]:
-    """STEP_TIMES_SCHEMA rows: ms per step of both phases at every batch size of ``sizes``."""
+    """STEP_TIMES_SCHEMA rows: ms per step of both phases at every batch size of ``sizes``.
+    A size × phase other programs disturbed is timed again (up to ``tries`` in all, waiting
+    at most ``quiet_wait_s`` for the whole ladder: lab1.remeasure); every attempt is appended
+    to ``attempts`` where given."""
     dev = torch.device(device)
     base = {
         "run_id": run_id,
@@ -55,6 +65,7 @@ def time_ladder(
         "threads": threads,
     }
     rows = []
+    patience = Patience(tries, quiet_wait_s)  # one wait budget for the whole ladder
     with using_threads(threads):
         # fp32, the reference recipe: the same steps profiling and training build.
         built, x, y = setup_steps(data_path, dataset, device, "fp32", threads, seed=seed, lr=lr)
@@ -64,16 +75,36 @@ def time_ladder(
             idx = batch_indices(x.shape[0], bs, LADDER_WARMUP + steps, generator)
             batches = Batches(x, y, idx.to(dev))  # drawn before timing
             for phase in PHASES:
-                seconds = time_steps(phase_steps[phase], batches, bs, dev, LADDER_WARMUP)
+
+                def attempt(phase=phase, batches=batches, bs=bs):
+                    interrupt.check()
+                    with MachineLoad.measure(threads) as load:
+                        blocks = time_steps(phase_steps[phase], batches, bs, dev, LADDER_WARMUP)
+                    return blocks, load
+
+                blocks, load, tried = measure_until_quiet(
+                    attempt, patience, what=f"step-time ladder batch {bs} {phase}"
+                )
                 rows.append(
                     {
                         **base,
                         "phase": phase,
                         "batch_size": bs,
-                        "ms_per_step": 1e3 * seconds,
+                        "ms_per_step": 1e3 * statistics.median(blocks),
                         "timed_steps": steps,
+                        **sureness(load, blocks, len(tried)),
                     }
                 )
+                if attempts is not None:
+                    attempts += attempt_records(
+                        tried,
+                        kind="ladder",
+                        device=device,
+                        precision="fp32",
+                        threads=threads,
+                        batch_size=bs,
+                        name=phase,
+                    )
     return rows
 
 

@@ -43,6 +43,7 @@ from lab1.config import Lab1Config
 from lab1.data import load_tensors
 from lab1.devices import synchronize
 from lab1.errors import ConfigError, ResumeError
+from lab1.exclusive import MachineLoad
 from lab1.step import Execution, InferenceStep, TrainStep, build_steps
 from lab1.tblog import log_hparams, log_layout
 from lab1.threads import ALL, resolve_threads, using_threads
@@ -102,6 +103,12 @@ class EpochStats:
     lr: float  # the learning rate used during this epoch
     images_per_s: float  # training throughput, evaluation excluded
     train_seconds: float
+    # Other programs' mean cores while this epoch trained, and whether they took cores training
+    # needed (lab1.exclusive); None: unknown (no /proc/stat, or a run from before lab1 measured
+    # it). Training is never repeated for this: lab1.reliability.training_rate leaves such
+    # epochs out of its steady images/s.
+    other_cores: float | None = None
+    contended: bool | None = None
 
 
 @dataclass
@@ -359,15 +366,25 @@ def _epoch(
 ) -> EpochStats:
     """Train one epoch, evaluate, step the schedule."""
     lr = t.scheduler.get_last_lr()[0]
-    train_loss, train_acc, images, seconds = t.train_epoch(
-        recipe.batch_size, epoch, log_interval, max_train_batches
-    )
+    with MachineLoad.measure(torch.get_num_threads()) as load:
+        train_loss, train_acc, images, seconds = t.train_epoch(
+            recipe.batch_size, epoch, log_interval, max_train_batches
+        )
     test_loss, test_acc = evaluate(
         t.model, t.x_test, t.y_test, recipe.test_batch_size, max_test_batches, recipe.precision
     )
     t.scheduler.step()
     stats = EpochStats(
-        epoch, train_loss, train_acc, test_loss, test_acc, lr, images / seconds, seconds
+        epoch,
+        train_loss,
+        train_acc,
+        test_loss,
+        test_acc,
+        lr,
+        images / seconds,
+        seconds,
+        other_cores=None if load.other_cores is None else round(load.other_cores, 3),
+        contended=load.contended,
     )
     return stats
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from prefect import task
 
+from lab1.atomic import write_json
 from lab1.limits import measure_limits
 from lab1.rundir import RunPaths
 from lab1.stepmodel import time_ladder
@@ -17,10 +18,17 @@ from tasks.caching import RUN_CACHE
     cache_policy=RUN_CACHE,
     persist_result=True,
 )
-def machine_limits(device: str, threads: int, run_dir: str, run_id: str) -> str:
-    """Microbenchmarks of one device × threads (lab1.limits); returns the part file."""
-    rows = measure_limits(device, threads, run_id)
-    return str(write_parquet(rows, LIMITS_SCHEMA, RunPaths(run_dir).limits_part(device, threads)))
+def machine_limits(
+    device: str, threads: int, run_dir: str, run_id: str, tries: int, quiet_wait_s: float
+) -> str:
+    """Microbenchmarks of one device × threads (lab1.limits), measured again where disturbed
+    (lab1.remeasure); returns the part file (its attempts beside it)."""
+    paths, attempts = RunPaths(run_dir), []
+    rows = measure_limits(
+        device, threads, run_id, tries=tries, quiet_wait_s=quiet_wait_s, attempts=attempts
+    )
+    write_json(paths.attempts_log("limits", device, threads), attempts)
+    return str(write_parquet(rows, LIMITS_SCHEMA, paths.limits_part(device, threads)))
 
 
 @task(
@@ -39,10 +47,24 @@ def step_ladder(
     run_id: str,
     seed: int,
     lr: float,
+    tries: int,
+    quiet_wait_s: float,
 ) -> str:
-    """Profiler-off step times over the batch ladder (lab1.stepmodel); returns the part file."""
+    """Profiler-off step times over the batch ladder (lab1.stepmodel), timed again where
+    disturbed (lab1.remeasure); returns the part file (its attempts beside it)."""
+    paths, attempts = RunPaths(run_dir), []
     rows = time_ladder(
-        data_path, dataset, device, threads, run_id, seed=seed, lr=lr, sizes=tuple(sizes)
+        data_path,
+        dataset,
+        device,
+        threads,
+        run_id,
+        seed=seed,
+        lr=lr,
+        sizes=tuple(sizes),
+        tries=tries,
+        quiet_wait_s=quiet_wait_s,
+        attempts=attempts,
     )
-    path = RunPaths(run_dir).ladder_part(device, threads)
-    return str(write_parquet(rows, STEP_TIMES_SCHEMA, path))
+    write_json(paths.attempts_log("ladder", device, threads), attempts)
+    return str(write_parquet(rows, STEP_TIMES_SCHEMA, paths.ladder_part(device, threads)))

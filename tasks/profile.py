@@ -3,12 +3,16 @@ batch size."""
 
 from __future__ import annotations
 
+from dataclasses import fields
+
 from prefect import task
 
-from lab1.config import ProfileSchedule
+from lab1.config import Lab1Config, ProfileSchedule
 from lab1.profiling import profile_config
 from lab1.rundir import RunPaths
 from tasks.caching import RUN_CACHE
+
+_DEFAULTS = {f.name: f.default for f in fields(Lab1Config)}
 
 
 @task(
@@ -29,6 +33,8 @@ def profile(
     lr: float,
     precision: str = "fp32",
     threads: int | None = None,
+    tries: int = _DEFAULTS["measure_tries"],
+    quiet_wait_s: float = _DEFAULTS["quiet_wait_s"],
 ) -> dict:
     """Returns paths (op_stats part, traces) and one throughput row per phase."""
     # One profile per device at a time, across runs and processes: lab1.exclusive's file lock
@@ -46,4 +52,6 @@ def profile(
         lr=lr,
         precision=precision,
         threads=threads,
+        tries=tries,
+        quiet_wait_s=quiet_wait_s,
     )

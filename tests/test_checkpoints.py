@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from lab1 import machine
 from lab1.checkpoints import (
     checkpoint_path,
     checkpoints,
@@ -132,16 +133,24 @@ def test_a_second_holder_waits_for_the_device_and_says_for_whom(tmp_path, monkey
     assert "run B waits for cpu: profiled by run A" in caplog.text
 
 
-def test_another_busy_process_marks_the_window_contended():
-    spin = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+def test_busy_processes_on_every_core_mark_the_window_contended():
+    """One busy loop per logical core of the machine at hand: whatever else runs, a 1-thread
+    window beside them finds its core taken (the rule of lab1.exclusive)."""
+    cores = machine.logical_cores()
+    spins = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(cores)]
     try:
         time.sleep(0.3)
-        with MachineLoad.measure() as load:
+        with MachineLoad.measure(1) as load:
             time.sleep(1.0)
     finally:
-        spin.kill()
-        spin.wait()
-    assert load.other_cpu_s is not None and load.other_cpu_s > 0.3
+        for spin in spins:
+            spin.kill()
+            spin.wait()
+    assert load.logical_cores == cores and load.threads == 1
+    assert load.other_cores is not None and load.other_cores > 0.5 * cores
+    assert load.other_cores == pytest.approx(
+        load.other_cpu_s / (load.window_end - load.window_start)
+    )
     assert load.contended and load.window_end - load.window_start >= 1.0
 
 

@@ -39,6 +39,9 @@ def test_defaults_are_the_reference_recipe():
         ({"resume": True}, "--resume needs --run-name"),
         ({"paper": "a5"}, "--paper must be one of a4, letter, got 'a5'"),
         ({"paper": "A4"}, "--paper must be one of a4, letter, got 'A4'"),
+        ({"measure_tries": 0}, "--measure-tries must be a positive integer, got 0"),
+        ({"quiet_wait_s": -1.0}, "--quiet-wait-s must be seconds between 0 and 3600, got -1.0"),
+        ({"quiet_wait_s": 7200}, "--quiet-wait-s must be seconds between 0 and 3600, got 7200"),
     ],
 )
 def test_bad_values_explain_themselves(kwargs, message):
@@ -132,6 +135,8 @@ PROFILE_DEVICE = {
     "refresh": None,
     "cpu_threads": "cpu_threads",
     "ladder": "ladder",
+    "tries": "measure_tries",
+    "quiet_wait_s": "quiet_wait_s",
 }
 
 
@@ -148,7 +153,11 @@ def test_profiling_arguments_are_the_configs(monkeypatch):
     for name, source in PROFILE_DEVICE.items():
         default = params[name].default
         if source is not None and default is not inspect.Parameter.empty:
-            assert tuple(default) == tuple(getattr(cfg, source)), name
+            value = getattr(cfg, source)
+            if isinstance(value, tuple | list):
+                assert tuple(default) == tuple(value), name
+            else:
+                assert default == value, name
     for name, p in inspect.signature(profile.fn).parameters.items():
         if name in CONFIG and p.default is not inspect.Parameter.empty:
             assert p.default == CONFIG[name][1], name
@@ -177,5 +186,7 @@ def test_profiling_arguments_are_the_configs(monkeypatch):
             "refresh": True,
             "cpu_threads": ["1"],
             "ladder": [1, 2, 4],
+            "tries": 3,
+            "quiet_wait_s": 30.0,
         }
     ]

@@ -14,10 +14,12 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
+from dataclasses import replace
 from types import SimpleNamespace
 
 import pandas as pd
 import pytest
+from machines import MACHINES, describe
 from test_report import NUMBER
 
 from lab1 import exclusive
@@ -404,45 +406,65 @@ def test_contended_rows_are_named_with_the_most_cores_other_processes_used():
     assert not [f for f in findings.profiling(quiet, None) if f.kind == "contended"]
 
 
-def load(monkeypatch, wall: float, busy: float, own: float = 0.0):
-    """MachineLoad over a window of ``wall`` s in which the machine ran ``busy`` CPU seconds,
-    ``own`` of them this process's."""
+def load(monkeypatch, wall: float, busy: float, own: float = 0.0, threads: int = 2, cores=2):
+    """MachineLoad of a ``threads``-thread phase over a window of ``wall`` s in which the
+    machine (described: ``cores`` logical cores) ran ``busy`` CPU seconds, ``own`` of them this
+    process's."""
+    describe(monkeypatch, replace(MACHINES["xeon-amx"], logical_cores=cores))
     clock = iter([0.0, wall])
     monkeypatch.setattr(exclusive, "time", SimpleNamespace(time=lambda: next(clock)))
     busy_at = iter([0.0, busy])
     own_at = iter([5.0, 5.0 + own])
     monkeypatch.setattr(exclusive, "busy_seconds", lambda: next(busy_at))
-    monkeypatch.setattr(exclusive, "_own_seconds", lambda: next(own_at))
-    with exclusive.MachineLoad.measure() as m:
+    monkeypatch.setattr(exclusive, "own_seconds", lambda: next(own_at))
+    with exclusive.MachineLoad.measure(threads) as m:
         pass
     return m
 
 
 @pytest.mark.parametrize(
-    "wall, other, contended",
+    "wall, other, threads, cores, contended",
     [
-        # The README: contended = more than 0.25 cores on average. Over 2 s that is 0.5 s.
-        (2.0, 0.49, False),
-        (2.0, 0.5, False),  # exactly 0.25 cores: not more
-        (2.0, 0.51, True),
-        # A short window: more than 0.05 s in all as well (0.25 × 0.1 s is only 0.025 s).
-        (0.1, 0.04, False),
-        (0.1, 0.05, False),  # exactly 0.05 s: not more
-        (0.1, 0.06, True),
+        # The rule: others' mean cores + the phase's threads > the machine's cores + 0.25.
+        # 2 threads on 2 cores over 2 s: 0.25 cores of others is 0.5 s.
+        (2.0, 0.49, 2, 2, False),
+        (2.0, 0.5, 2, 2, False),  # exactly 2.25 cores wanted of 2: not more than the tolerance
+        (2.0, 0.51, 2, 2, True),
+        # 1 thread on 2 cores over 2 s: one other core (2.0 s) leaves it its own core.
+        (2.0, 2.0, 1, 2, False),
+        (2.0, 2.5, 1, 2, False),  # 1.25 other cores: exactly at the bound
+        (2.0, 2.6, 1, 2, True),  # 1.3 other cores: they took part of its core
+        # The same 1.3 other cores beside 1 thread of a described 16-core machine: room left.
+        (2.0, 2.6, 1, 16, False),
+        # 16 threads of 16 cores: a quarter core of others is the bound there too.
+        (2.0, 0.51, 16, 16, True),
+        # A short window: more than 0.05 s in all as well (1 core × 0.04 s is under it).
+        (0.04, 0.04, 2, 2, False),
+        (0.1, 0.05, 2, 2, False),  # exactly 0.05 s: not more
+        (0.1, 0.06, 2, 2, True),
     ],
 )
-def test_what_counts_as_contended(monkeypatch, wall, other, contended):
-    m = load(monkeypatch, wall, other)
+def test_what_counts_as_contended(monkeypatch, wall, other, threads, cores, contended):
+    m = load(monkeypatch, wall, other, threads=threads, cores=cores)
     assert (m.window_end - m.window_start, m.other_cpu_s, m.contended) == (wall, other, contended)
+    assert m.other_cores == pytest.approx(other / wall)
+    assert (m.threads, m.logical_cores) == (threads, cores)
 
 
 def test_contention_counts_other_processes_only(monkeypatch):
-    # 1.25 s busy over 1 s, 1 s of it this process: 0.25 s of others, 0.25 cores: not contended.
+    # 1.25 s busy over 1 s, 1 s of it this process: 0.25 s of others, 2 + 0.25 cores of 2.
     m = load(monkeypatch, 1.0, 1.25, own=1.0)
-    assert (m.other_cpu_s, m.contended) == (0.25, False)
+    assert (m.other_cpu_s, m.other_cores, m.contended) == (0.25, 0.25, False)
     # This process's time counted above the machine's (tick rounding): none, never negative.
     m = load(monkeypatch, 1.0, 0.5, own=1.0)
     assert (m.other_cpu_s, m.contended) == (0.0, False)
+
+
+def test_a_machine_of_unknown_cores_is_of_unknown_contention(monkeypatch):
+    """The other cores are measured, but without the machine's core count nothing can say
+    whether they took cores the phase needed: unknown, never "not contended"."""
+    m = load(monkeypatch, 1.0, 5.0, cores=None)
+    assert (m.other_cores, m.contended) == (5.0, None)
 
 
 # --------------------------------------------------------------------------- where the time goes

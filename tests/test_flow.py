@@ -220,6 +220,8 @@ def test_help_lists_the_typed_options(capsys):
         "--run-name",
         "--dry-run",
         "--paper",
+        "--measure-tries",
+        "--quiet-wait-s",
     ):
         assert flag in out
 

@@ -48,9 +48,9 @@ def test_a_cpu_without_native_bf16_gets_no_number(monkeypatch):
     describe(monkeypatch, "intel-laptop")
     measured = []
     monkeypatch.setattr(
-        limits, "matmul_gflops", lambda dev, dtype, n, b: measured.append(dtype) or 1.0
+        limits, "matmul_gflops", lambda dev, dtype, n, b: measured.append(dtype) or (1.0, [1.0])
     )
-    monkeypatch.setattr(limits, "copy_gbps", lambda dev, nbytes, b: 1.0)
+    monkeypatch.setattr(limits, "copy_gbps", lambda dev, nbytes, b: (1.0, [1.0]))
     rows = limits.measure_limits("cpu", 1, "r")
     bf16 = next(r for r in rows if r["dtype"] == "bfloat16")
     assert bf16["value"] is None and "amx_bf16" in bf16["note"]
@@ -89,12 +89,13 @@ def test_a_gpu_with_tf32_convolutions_gets_a_tf32_matmul_peak(monkeypatch):
 
     def gflops(dev, dtype, n, budget):
         flags.append((dtype, torch.backends.cuda.matmul.allow_tf32))
-        return 100.0 if not torch.backends.cuda.matmul.allow_tf32 else 400.0
+        value = 100.0 if not torch.backends.cuda.matmul.allow_tf32 else 400.0
+        return value, [value]
 
     monkeypatch.setattr(limits, "tf32_math", lambda dev: (True, False))
     monkeypatch.setattr(limits, "matmul_gflops", gflops)
-    monkeypatch.setattr(limits, "copy_gbps", lambda *a: 1.0)
-    monkeypatch.setattr(limits, "dispatch_us", lambda *a: 1.0)
+    monkeypatch.setattr(limits, "copy_gbps", lambda *a: (1.0, [1.0]))
+    monkeypatch.setattr(limits, "dispatch_us", lambda *a: (1.0, [1.0]))
     before = torch.backends.cuda.matmul.allow_tf32
     rows = limits.measure_limits("cpu", 1, "r")
     got = {r["dtype"]: r["value"] for r in rows if r["what"] == "matmul_peak"}

@@ -85,3 +85,81 @@ def test_a_missing_or_corrupt_manifest_is_one_clear_error(tmp_path):
     (tmp_path / "manifest.json").write_text("{not json")
     with pytest.raises(ManifestError, match="cannot be read"):
         read_manifest(RunPaths(tmp_path))
+
+
+COMPARISON = {"tables": {}, "plots": {}, "summary": "s.md", "top10_markdown": "t.md"}
+EPOCH = {
+    "epoch": 1,
+    "train_loss": 0.3,
+    "train_accuracy": 0.9,
+    "test_loss": 0.1,
+    "test_accuracy": 0.97,
+    "lr": 1.0,
+    "images_per_s": 1000.0,
+    "train_seconds": 60.0,
+}
+
+
+def test_a_run_from_before_measurements_reads_with_none_and_its_history_stays_complete(tmp_path):
+    """A manifest written before lab1 recorded how sure its numbers are: no measurements, no
+    attempts, epochs without their load; every epoch still counts as complete."""
+    from test_report import ENV
+
+    paths = start_run(tmp_path / "run")
+    raw = json.loads(paths.manifest.read_text())
+    raw["comparison"] = COMPARISON
+    raw["environment"] = ENV
+    raw["training"] = {
+        "device": "cpu",
+        "epochs_completed": 1,
+        "resumed_from_epoch": None,
+        "test_accuracy": 0.97,
+        "test_loss": 0.1,
+        "train_loss": 0.3,
+        "train_accuracy": 0.9,
+        "history": [EPOCH],
+        "checkpoint": None,
+        "execution": None,
+    }
+    paths.manifest.write_text(json.dumps(raw))
+    m = read_manifest(paths)
+    assert (m.comparison.measurements, m.comparison.attempts) == (None, [])
+    [h] = m.training.complete_history()
+    assert (h.images_per_s, h.other_cores, h.contended) == (1000.0, None, None)
+
+
+def test_the_measurements_summary_and_attempts_are_typed(tmp_path):
+    paths = start_run(tmp_path / "run")
+    summary = {
+        "total": 12,
+        "disturbed": 10,
+        "unreliable": 10,
+        "unknown": 0,
+        "measured_again": 10,
+        "max_other_cores": 1.4,
+        "logical_cores": 2,
+    }
+    attempt = {
+        "kind": "profile",
+        "device": "cpu",
+        "precision": "fp32",
+        "threads": 2,
+        "batch_size": 64,
+        "name": "train_step",
+        "attempt": 1,
+        "waited_s": 0.0,
+        "window_start": 1.0,
+        "window_end": 2.0,
+        "other_cpu_s": 1.4,
+        "other_cores": 1.4,
+        "contended": True,
+        "kept": True,
+    }
+    update_manifest(
+        paths, comparison={**COMPARISON, "measurements": summary, "attempts": [attempt]}
+    )
+    c = read_manifest(paths).comparison
+    assert (c.measurements.disturbed, c.measurements.logical_cores) == (10, 2)
+    assert (c.attempts[0].name, c.attempts[0].other_cores) == ("train_step", 1.4)
+    with pytest.raises(ManifestError, match="unknown field"):
+        update_manifest(paths, comparison={**COMPARISON, "measurements": {**summary, "x": 1}})

@@ -1,12 +1,14 @@
 """How sure a number is (lab1.reliability), and tables written before lab1 measured it."""
 
+import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
 from lab1.errors import RunDirError
-from lab1.reliability import judge, relative_spread
+from lab1.reliability import judge, measurement_summary, relative_spread, training_rate
 from lab1.tables import STEP_TIMES_SCHEMA, read_parquet
+from lab1.train import EpochStats
 
 
 @pytest.mark.parametrize(
@@ -54,3 +56,69 @@ def test_a_table_from_before_reliability_reads_its_new_columns_as_null(tmp_path)
     pq.write_table(pa.Table.from_pylist([row], schema=keyless), path)
     with pytest.raises(RunDirError, match="machine_id"):
         read_parquet(path, STEP_TIMES_SCHEMA)
+
+
+def epoch(n: int, rate: float, contended: bool | None) -> EpochStats:
+    return EpochStats(n, 0.1, 0.9, 0.1, 0.9, 1.0, rate, 60.0, other_cores=None, contended=contended)
+
+
+def test_training_rate_is_the_median_of_its_undisturbed_steady_epochs():
+    # Epoch 1 pays the warm-up; 3 and 5 ran beside other programs (158 images/s on a busy
+    # machine): the median of 2, 4, 6 is 1,000.
+    history = [
+        epoch(1, 500.0, False),
+        epoch(2, 990.0, False),
+        epoch(3, 158.0, True),
+        epoch(4, 1000.0, False),
+        epoch(5, 170.0, True),
+        epoch(6, 1010.0, False),
+    ]
+    rate = training_rate(history)
+    assert (rate.images_per_s, rate.epochs, rate.disturbed, rate.reliable) == (
+        1000.0,
+        [2, 4, 6],
+        [3, 5],
+        True,
+    )
+
+
+def test_every_epoch_disturbed_gives_the_steady_median_marked_unreliable():
+    history = [epoch(1, 100.0, True), epoch(2, 150.0, True), epoch(3, 170.0, True)]
+    rate = training_rate(history)
+    assert (rate.images_per_s, rate.epochs, rate.reliable) == (160.0, [2, 3], False)
+
+
+def test_epochs_of_unknown_load_count_but_leave_the_rate_unsure():
+    # A run from before epochs recorded their load, or a machine without /proc/stat.
+    history = [epoch(1, 500.0, None), epoch(2, 990.0, None), epoch(3, 1010.0, False)]
+    rate = training_rate(history)
+    assert (rate.images_per_s, rate.epochs, rate.reliable) == (1000.0, [2, 3], None)
+    assert training_rate([]) is None
+    one = training_rate([epoch(1, 400.0, False)])  # a one-epoch run: its only epoch
+    assert (one.images_per_s, one.epochs) == (400.0, [1])
+
+
+def test_the_measurement_summary_counts_rows_by_hand():
+    comparison = pd.DataFrame(
+        {
+            "contended": [True, False, None, False],
+            "other_cores": [1.4, 0.1, None, 0.2],
+            "reliable": [False, True, None, False],  # the last: its blocks spread
+            "attempts": [3, 1, 1, 2],
+        }
+    )
+    limits = pd.DataFrame(
+        {"contended": [False], "other_cores": [0.05], "reliable": [True], "attempts": [1]}
+    )
+    got = measurement_summary([comparison, limits, None], 2)
+    assert got == {
+        "total": 5,
+        "disturbed": 1,
+        "unreliable": 2,
+        "unknown": 1,
+        "measured_again": 2,
+        "max_other_cores": 1.4,
+        "logical_cores": 2,
+    }
+    empty = measurement_summary([None], None)
+    assert (empty["total"], empty["max_other_cores"]) == (0, None)

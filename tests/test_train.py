@@ -69,9 +69,11 @@ def test_resume_gives_the_same_result_as_an_uninterrupted_run(tiny_dataset, tmp_
     train_and_log(tiny_dataset.path, "cpu", tmp_path / "b", tmp_path / "cb", recipe, 1)
     resumed = train_and_log(tiny_dataset.path, "cpu", tmp_path / "b", tmp_path / "cb", recipe, 3)
     assert resumed["resumed_from_epoch"] == 1
-    # Same RNG streams, same data order, same kernels on one CPU: bit-identical.
+    # Same RNG streams, same data order, same kernels on one CPU: bit-identical (the times,
+    # and the machine's load during them, are the machine's, not the recipe's).
+    timing = ("images_per_s", "train_seconds", "other_cores", "contended")
     assert resumed["history"] == [
-        {**h, "images_per_s": r["images_per_s"], "train_seconds": r["train_seconds"]}
+        {**h, **{k: r[k] for k in timing}}
         for h, r in zip(full["history"], resumed["history"], strict=True)
     ]
 
@@ -314,3 +316,27 @@ def test_cuda_graph_step_is_captured_and_matches_eager_accuracy(tiny_dataset, tm
     # The graphed run's checkpoint resumes eagerly: the optimizer state crosses step kinds.
     resumed = train_and_log(tiny_dataset.path, "cuda", tmp_path / "b", tmp_path / "cb", recipe, 4)
     assert resumed["resumed_from_epoch"] == 3 and resumed["execution"]["mode"] == "eager"
+
+
+def test_each_epoch_records_the_load_it_trained_beside(tiny_dataset, tmp_path, monkeypatch):
+    """Training is never repeated for a busy machine: each epoch says how busy it was. A
+    recorded load stands in for /proc/stat: others ran 1.5 CPU-seconds per second of the
+    epoch window beside training's threads on a described 2-core machine."""
+    from dataclasses import replace
+    from types import SimpleNamespace
+
+    from machines import MACHINES, describe
+
+    from lab1 import exclusive
+
+    describe(monkeypatch, replace(MACHINES["xeon-amx"], logical_cores=2))
+    clock = iter(range(0, 1000, 2))  # each window: 2 s of wall time
+    busy = iter(range(0, 3000, 3))  # 3 CPU-seconds of others per window
+    monkeypatch.setattr(exclusive, "time", SimpleNamespace(time=lambda: float(next(clock))))
+    monkeypatch.setattr(exclusive, "busy_seconds", lambda: float(next(busy)))
+    monkeypatch.setattr(exclusive, "own_seconds", lambda: 0.0)
+    recipe = small_recipe(tiny_dataset.checksum)
+    out = train_and_log(tiny_dataset.path, "cpu", tmp_path / "tb", tmp_path / "ck", recipe, 2)
+    # 3 s over 2 s: 1.5 other cores, beside training's threads (all of this process's) on 2
+    # cores: more than 2.25 whatever those threads are: disturbed.
+    assert [(h["other_cores"], h["contended"]) for h in out["history"]] == [(1.5, True)] * 2

@@ -57,6 +57,10 @@ def row(bs, *, device="cpu", precision="fp32", threads=2, phase="train_step", ma
         "window_end": 1.0,
         "other_cpu_s": 0.0,
         "contended": False,
+        "other_cores": 0.0,
+        "timing_spread": 0.05,
+        "attempts": 1,
+        "reliable": True,
         **kw,
     }
 
@@ -371,6 +375,8 @@ def test_thread_gain_names_both_ends_and_the_best_batch():
         "best_bs": 16,
         "best": 1.7,
         "efficiency": 0.85,
+        "disturbed": False,
+        "cores": None,
     }
     assert (
         "2 threads instead of 1 make a step 0.80× as fast at batch 1 and 1.50× at batch 64; "
@@ -467,7 +473,10 @@ def test_where_the_time_goes_at_the_smallest_batch_and_most_threads():
         + split_rows(1, 1, "train_step", *decoy)  # fewer threads
         + split_rows(1, 2, "train_step", parts, cats)
     )
-    (f,) = findings.time_goes(split)
+    # The step time is the comparison's profiler-off one (10 ms at batch 1, 100 images/s), the
+    # one every other sentence states: not the profiled split's 1,000 µs.
+    cmp = frame(row(1, images_per_s=100.0), row(1, threads=1, images_per_s=60.0))
+    (f,) = findings.time_goes(split, cmp)
     assert {k: v for k, v in f.values.items() if k != "config"} == {
         "phase": "train_step",
         "bs": 1,
@@ -476,11 +485,14 @@ def test_where_the_time_goes_at_the_smallest_batch_and_most_threads():
         "category": "convolution",  # 0.3: "outside any operator" (0.6) is no kind of work
         "category_share": 0.3,
         "outside": 0.6,
-        "step_us": pytest.approx(1000.0),  # 300 + 100 + 600 µs
+        "step_ms": pytest.approx(10.0),  # 1e3 × 1 / 100 images/s
+        "disturbed": False,
+        "cores": None,
     }
     assert f.values["config"].text() == "cpu · 2 threads"
     en = said(f)
-    assert "at batch 1: 25.00% of the 1,000.0 µs step is in backward" in en
+    assert "at batch 1: 25.00% of the 10.000 ms step is in backward" in en
+    assert "µs step" not in en
     assert "convolution is the largest kind of work (30.00%); 60.00% is outside" in en
 
 
@@ -518,6 +530,8 @@ def test_the_share_of_peak_at_the_largest_batch_and_its_best_operator():
         "op_gflops": 60.0,
         "op_share": 0.6,
         "over_peak": False,
+        "disturbed": False,
+        "cores": None,
     }
     en = said(f)
     assert "at batch 64: the step reaches 50.0 GFLOP/s, 50.00% of the measured" in en
@@ -529,7 +543,8 @@ def test_the_share_of_peak_at_the_largest_batch_and_its_best_operator():
 @pytest.mark.parametrize(
     "share, op_share, over",
     [
-        # The README: a step or its best operator over 100 % of the peak is explained.
+        # A step or its best operator over 100 % of the peak: the peak was measured low, never
+        # a system effect (even where every measurement is marked reliable).
         (1.0, None, False),  # exactly at the peak: not over
         (1.0001, None, True),
         (0.5, 1.0, False),
@@ -541,8 +556,11 @@ def test_over_the_peak_means_over_100_percent(share, op_share, over):
     roofline = None if op_share is None else pd.DataFrame([roof(64, 2, "aten::mm", 9.0, op_share)])
     (f,) = findings.peak_shares(peak_cmp(share), roofline)
     assert f.values["over_peak"] == over
-    assert ("Over 100 % is possible" in said(f)) is over
-    assert ("超过 100 % 是可能的" in zh.SENTENCES["peak_share"](f.values)) is over
+    en, cn = said(f), zh.SENTENCES["peak_share"](f.values)
+    assert ("the peak itself was measured low (disturbed)" in en) is over
+    assert ("峰值本身测得偏低（受到干扰）" in cn) is over
+    for explained in ("is possible", "better-blocked", "是可能的"):
+        assert explained not in en + cn
 
 
 def test_fixed_cost_findings_carry_the_step_model_table():
@@ -678,6 +696,8 @@ def summary_tables(profiled_ips=71.5, hi_gain=1.25, machines=(M,)):
         "comparison": frame(*rows[::-1]),
         "time_split": pd.DataFrame(split),
         "step_model": pd.DataFrame(model),
+        "limits": None,
+        "step_times": None,
     }
 
 
@@ -734,7 +754,7 @@ def test_the_summary_ranks_key_findings_by_the_share_of_the_step_they_explain():
     assert "convolution takes 70.00% of the" in said(large_inf)
     assert (pvt.values["training"], pvt.values["profiled"]) == (110.0, 71.5)
     assert pvt.values["ratio"] == pytest.approx(0.65)
-    assert "outside 0.9–1.1" in said(pvt)
+    assert "outside 0.85–1.15" in said(pvt)
     assert (threads.values["hi_bs"], threads.values["hi"]) == (64, 1.25)
     said(threads)
 
@@ -782,18 +802,16 @@ def test_the_summarys_thread_gain_is_the_trained_precisions():
 @pytest.mark.parametrize(
     "profiled, ratio, in_summary",
     [
-        # The README: the profile measures the trained step when training's steady images/s
-        # (110 here) over the profiled step's is within 0.9–1.1, bounds included.
-        (98.9, 0.899090909, True),
-        (99.0, 0.9, False),
-        (121.0, 1.1, False),
-        (121.1, 1.100909091, True),
+        # The README: the profile measures the trained step when the profiled step's images/s
+        # over training's steady images/s (110 here) is within 0.85–1.15, bounds included.
+        (93.4, 0.849090909, True),
+        (93.5, 0.85, False),
+        (126.5, 1.15, False),
+        (126.6, 1.150909091, True),
         (330.0, 3.0, True),  # explains at most the whole step: min(1, |1 - 3|) = 1
     ],
 )
-def test_the_profile_against_training_within_point_nine_to_one_point_one(
-    profiled, ratio, in_summary
-):
+def test_the_profile_against_training_within_the_one_band(profiled, ratio, in_summary):
     tables = summary_tables(profiled_ips=profiled)
     pvt = only(findings.step_match(manifest(HISTORY), tables["comparison"]), "profile_vs_training")
     assert {k: v for k, v in pvt.values.items() if k != "config"} == {
@@ -802,11 +820,14 @@ def test_the_profile_against_training_within_point_nine_to_one_point_one(
         "training": 110.0,
         "profiled": profiled,
         "ratio": pytest.approx(ratio),
+        "band": (0.85, 1.15),
+        "disturbed": False,
+        "cores": None,
     }
     assert pvt.values["config"].text() == "cpu · 2 threads"
-    verdict = "outside 0.9–1.1" if in_summary else "within 0.9–1.1"
+    verdict = "outside 0.85–1.15" if in_summary else "within 0.85–1.15"
     assert verdict in said(pvt)
-    assert ("超出 0.9–1.1" in zh.SENTENCES[pvt.kind](pvt.values)) is in_summary
+    assert ("超出 0.85–1.15" in zh.SENTENCES[pvt.kind](pvt.values)) is in_summary
     found = findings.key_findings(manifest(HISTORY), tables)
     kept = [f.values["explains"] for f in found if f.kind == "profile_vs_training"]
     assert kept == ([pytest.approx(min(1.0, abs(1 - ratio)))] if in_summary else [])

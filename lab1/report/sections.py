@@ -415,9 +415,11 @@ def all_findings(d: RunData) -> list[findings.Finding]:
 
 def summary_section(d: RunData) -> Section:
     found = findings.summary(d.manifest, d.history, d.tables)
+    busy = [f for f in found if f.kind == "busy_machine"]  # the truth first: before what ran
     head = [f for f in found if f.kind.startswith("summary_")]
-    key = [f for f in found if not f.kind.startswith("summary_")]
-    blocks: list[Block] = [*words.sentences(head)]
+    key = [f for f in found if f not in busy and f not in head]
+    blocks: list[Block] = [Note(words.sentence(f), "warning") for f in busy]
+    blocks += words.sentences(head)
     blocks += [Note(words.sentence(f), "warning") for f in findings.caveats(d.manifest)]
     if key:
         blocks += [

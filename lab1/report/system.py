@@ -215,8 +215,8 @@ def condensed(d: RunData) -> list[findings.Finding]:
     t = d.tables
     return [
         *findings.step_match(d.manifest, t["comparison"]),
-        *findings.time_goes(t["time_split"]),
-        *findings.peak_shares(t["comparison"], t["roofline"]),
+        *findings.time_goes(t["time_split"], t["comparison"]),
+        *findings.peak_shares(t["comparison"], t["roofline"], t["limits"]),
     ]
 
 

@@ -304,7 +304,8 @@ def comparison_section(
         "is forward + loss + backward + optimizer step; inference is the forward pass alone "
         "(eval mode, no autograd). Top-op share is of the self time of all operators. Shown: "
         "the default thread count.",
-        grids.comparison_table(default_threads(cmp), lang),
+        table := grids.comparison_table(default_threads(cmp), lang),
+        *grids.legend([table], lang),
     ]
     plots = {} if redraw else dict(d.compare_plots)
     if "throughput" not in plots:  # the compare step's PNG is gone: redraw it
@@ -334,7 +335,8 @@ def share_blocks(
     if cmp is None:
         return []
     others = cmp[~cmp.index.isin(default_threads(cmp).index)]
-    rows: list[Block] = [grids.comparison_table(others, lang)] if len(others) else []
+    tables = [grids.comparison_table(others, lang)] if len(others) else []
+    rows: list[Block] = [*tables, *grids.legend(tables, lang)]
     plots = {} if redraw else dict(d.compare_plots)
     if "op_share" not in plots and d.tables["op_stats"] is not None:
         from lab1.compare import op_shares

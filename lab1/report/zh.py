@@ -636,6 +636,8 @@ def _translated(blocks: list[Block]) -> list[Block]:
             out.append(Figure(b.path, CAPTIONS.get(b.path.stem, b.caption)))
         elif isinstance(b, Details):
             out.append(Details(b.summary, _translated(b.blocks)))
+        elif isinstance(b, Note) and b.kind == "legend":  # written in the table's language
+            out.append(b)
     return out
 
 

@@ -10,9 +10,9 @@ from lab1 import figures, fmt
 from lab1.analysis import peaks
 from lab1.breakdown import OP_CATEGORIES, OUTSIDE_LABELS, OUTSIDE_OPS, PARTS
 from lab1.identity import PANEL, ordered
+from lab1.reliability import unsure
 from lab1.report import findings, words
 from lab1.report.blocks import Block, Bullets, Figure, Note, Section, Table
-from lab1.reliability import unsure
 from lab1.report.grids import labelled, legend, mark, unsure_or_twin
 from lab1.report.run import RunData
 

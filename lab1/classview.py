@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import re
 import shutil
-import statistics
 import tempfile
 from pathlib import Path
 
@@ -27,9 +26,10 @@ import pandas as pd
 import pyarrow as pa
 
 from lab1.atomic import rename
-from lab1.checks import Check, as_rows, copies, fingerprints, run_checks, verdict
+from lab1.checks import Check, as_rows, copies, fingerprints, not_judged, run_checks, verdict
 from lab1.config import RUN_NAME_RE
 from lab1.errors import ClassError
+from lab1.reliability import training_rate
 from lab1.rundir import ClassPaths, classes_path
 from lab1.submission import Refused, find_submissions, open_submission
 from lab1.tables import COMPARISON_SCHEMA, to_arrow, write_parquet
@@ -48,6 +48,9 @@ CLASS_SCHEMA = pa.schema(
         pa.field("submission", _STR, nullable=False),
         pa.field("status", _STR, nullable=False),  # accepted | flagged | refused
         pa.field("reasons", _STR),  # "; "-joined details of the failed checks
+        # "; "-joined details of the checks not judged (numbers measured unreliably): no fault,
+        # but the student should measure again on a quiet machine
+        pa.field("not_judged", _STR),
         pa.field("run_id", _STR),
         pa.field("machine_id", _STR),
         pa.field("machine_kind", _STR),  # laptop CPU | server CPU | the GPU model
@@ -72,7 +75,7 @@ CHECKS_SCHEMA = pa.schema(
     [
         pa.field("student", _STR, nullable=False),
         pa.field("name", _STR, nullable=False),
-        pa.field("passed", pa.bool_(), nullable=False),
+        pa.field("passed", pa.bool_()),  # null: not judged (measured unreliably)
         pa.field("detail", _STR),
         pa.field("severity", _STR),
     ]
@@ -166,7 +169,7 @@ def class_row(sub) -> dict:
     if trained is not None and trained.device.startswith("cuda"):
         names = cmp.loc[cmp["device"] == trained.device, "device_name"]
         gpu = str(names.iloc[0]) if len(names) else (env.gpu_models or [None])[0] if env else None
-    steady = (tr.complete_history()[1:] or tr.complete_history()) if tr else []
+    history = tr.complete_history() if tr else []
     row = {
         "run_id": m.run_id,
         "machine_id": env.machine_id if env else None,
@@ -182,7 +185,7 @@ def class_row(sub) -> dict:
         "precision": m.parameters.precision,
         "training_device": trained.device if trained else None,
         "test_accuracy": m.results.test_accuracy if m.results else None,
-        "train_images_per_s": statistics.median(h.images_per_s for h in steady) if steady else None,
+        "train_images_per_s": training_rate(history) if history else None,
         "busy": bool(cmp["contended"].fillna(False).any()),
         "lab1_version": m.code_version or (sub.index or {}).get("lab1_version"),
     }
@@ -253,6 +256,7 @@ def build(plan: dict, assessed: list[dict], lang: str = "en") -> dict:
                 "submission": a["submission"],
                 "status": a["status"],
                 "reasons": "; ".join(a["reasons"]),
+                "not_judged": "; ".join(c.detail for c in not_judged(a["checks"])) or None,
             }
             for a in judged
         ]

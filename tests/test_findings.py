@@ -1016,3 +1016,172 @@ def test_step_models_cross_at_a_batch_of_at_least_one(per_small, kind, batch):
         assert (f.values["ahead"]["run"], f.values["behind"]["run"]) == ("gpu", "lap")
         assert (f.values["ahead_per"], f.values["behind_per"]) == (500.0, per_small)
     said(f)
+
+
+# --------------------------------------------------------------------------- a busy machine
+
+QUIET_ROW = {"contended": False, "other_cores": 0.0, "reliable": True}
+
+
+def busy(df: pd.DataFrame, cores: dict, **where) -> None:
+    """Mark ``df``'s rows matching ``where`` … as measured while other programs used the cores
+    in ``cores`` (threads → mean cores): contended, unreliable, in place."""
+    for threads, c in cores.items():
+        hit = (df["threads"] == threads) & (df[list(where)] == pd.Series(where)).all(axis=1)
+        df.loc[hit, ["contended", "other_cores", "reliable"]] = [True, c, False]
+
+
+def limit(what, threads, value, **kw):
+    return {"machine_id": M, "device": "cpu", "threads": threads, "dtype": "float32",
+            "what": what, "value": value, **QUIET_ROW, **kw}  # fmt: skip
+
+
+def busy_tables(profiled_ips=741.4, hi_gain=0.08, peak_share=1.1538):
+    """summary_tables as the issue's busy run measured them: the trained train step at batch
+    64 (2 threads 1.5 cores, its 1-thread twin 1.3) and the fp32 matmul peak at 2 threads (1.4
+    cores) were disturbed, one ladder point's blocks spread too widely; the trained step runs
+    6.74× training's 110 images/s, 2 threads 0.08× as fast as 1 at batch 64, and inference at
+    batch 64 at 115.38 % of the (disturbed) peak."""
+    t = summary_tables(profiled_ips=profiled_ips, hi_gain=hi_gain)
+    cmp = t["comparison"]
+    cmp.loc[(cmp["phase"] == "inference") & (cmp["batch_size"] == 64), "share_of_peak"] = peak_share
+    busy(cmp, {2: 1.5, 1: 1.3}, phase="train_step", batch_size=64)
+    t["limits"] = pd.DataFrame(
+        [
+            limit("matmul_peak", 2, 100.0, contended=True, other_cores=1.4, reliable=False),
+            limit("memory_bandwidth", 2, 12.0),
+            limit("matmul_peak", 2, None, dtype="bfloat16"),  # not supported: no measurement
+        ]
+    )
+    t["step_times"] = pd.DataFrame(
+        [
+            {"threads": 2, "batch_size": 1, **QUIET_ROW},
+            {"threads": 2, "batch_size": 2, **QUIET_ROW, "reliable": False, "timing_spread": 0.3},
+        ]
+    )
+    return t
+
+
+def busy_manifest(history):
+    m = manifest(history)
+    m.environment = SimpleNamespace(
+        cpu_model="Test CPU", vcpus=2, gpus=[], gpu_count=0, machine_id="abc123"
+    )
+    return m
+
+
+# Epoch 2 of HISTORY disturbed: training's steady rate is the median of epochs 3 and 4.
+BUSY_HISTORY = [
+    SimpleNamespace(**vars(h), contended=h.epoch == 2, other_cores=1.2 if h.epoch == 2 else 0.0)
+    for h in HISTORY
+]
+
+
+def test_a_busy_runs_summary_says_so_first_with_the_counts_in_both_languages():
+    found = findings.summary(busy_manifest(BUSY_HISTORY), BUSY_HISTORY, busy_tables())
+    first = found[0]
+    assert first.kind == "busy_machine"
+    # Measurements: 8 comparison rows + 2 measured limits (bf16's "not supported" is none) +
+    # 2 ladder points = 12. Disturbed: 2 comparison rows and the peak, (1.5 + 1.3 + 1.4) / 3
+    # = 1.4 cores on average; one more ladder point only spread too widely.
+    assert first.values == {
+        "busy": 3,
+        "uneven": 1,
+        "measurements": 12,
+        "cores": pytest.approx(1.4),
+        "vcpus": 2,
+        "spread": 0.2,
+        "epochs": [2],
+        "of_epochs": 4,
+    }
+    en, cn = said(first), zh.SENTENCES[first.kind](first.values)
+    assert en.startswith(
+        "**Measured on a busy machine**: other programs used 1.4 of 2 cores during 3 of 12 "
+        "measurements; the timed blocks of 1 of 12 measurements spread more than 20.00% of "
+        "their median; other programs disturbed training epoch(s) 2 of 4."
+    )
+    assert cn.startswith(
+        "**在繁忙的机器上测量**：12 项测量中有 3 项进行时，其他程序占用了平均 1.4 个核（共 2 个核）；"
+        "12 项测量中另有 1 项的各计时块相差超过中位数的 20.00%；共 4 轮训练中，第 2 轮受到其他程序干扰。"
+    )
+    for text in (en, cn):
+        assert "`make run`" in text and "`python flows/lab1_flow.py --remeasure RUN_DIR`" in text
+
+
+def test_a_busy_run_draws_no_finding_from_a_disturbed_number():
+    m = busy_manifest(BUSY_HISTORY)
+    found = findings.key_findings(m, busy_tables())
+    # Left: inference's batch ends and the train step at batch 1 (their rows undisturbed).
+    # Gone: the train step at batch 64 (disturbed), the 0.08× thread "slowdown" and the 6.74×
+    # profile against training (both read that row).
+    assert [(f.kind, f.values["phase"], f.values["bs"]) for f in found] == [
+        ("large_batch", "inference", 64),
+        ("small_batch", "train_step", 1),
+        ("small_batch", "inference", 1),
+    ]
+    text = " ".join(words.sentence(f) + zh.SENTENCES[f.kind](f.values) for f in found)
+    for never in ("115.38%", "6.74×", "0.08×", "14.82×"):  # 14.82×: 741.4 / 50
+        assert never not in text
+    # Inference's share of the disturbed peak is said to be no finding, not stated.
+    (large,) = [f for f in found if f.kind == "large_batch"]
+    assert large.values["peak_low"] is True
+    assert "the peak itself was measured low, disturbed" in said(large)
+    assert "峰值本身测得偏低，受到干扰" in zh.SENTENCES["large_batch"](large.values)
+
+
+def test_a_share_over_the_peak_is_no_finding_even_when_marked_reliable():
+    t = summary_tables()
+    cmp = t["comparison"]
+    cmp.loc[(cmp["phase"] == "inference") & (cmp["batch_size"] == 64), "share_of_peak"] = 1.1538
+    found = findings.key_findings(manifest(HISTORY), t)
+    (large,) = [f for f in found if f.kind == "large_batch" and f.values["phase"] == "inference"]
+    assert large.values["peak_low"] is True
+    assert "115.38%" not in said(large) and "measured low" in said(large)
+    # At 64.00 % of a reliably measured peak (the train step's): stated.
+    (train,) = [f for f in found if f.kind == "large_batch" and f.values["phase"] == "train_step"]
+    assert train.values["peak_low"] is False and "64.00% of this machine's" in said(train)
+
+
+def test_the_system_view_names_disturbed_measurements_as_such():
+    t = busy_tables()
+    m = busy_manifest(BUSY_HISTORY)
+    (pvt,) = [f for f in findings.step_match(m, t["comparison"]) if f.kind == "profile_vs_training"]
+    # Training from its undisturbed epochs 3 and 4: median(130, 110) = 120 images/s.
+    assert (pvt.values["training"], pvt.values["epochs"]) == (120.0, [3, 4])
+    assert (pvt.values["disturbed"], pvt.values["cores"]) == (True, 1.5)
+    en = said(pvt)
+    assert "(outside 0.85–1.15). ⚠ Measured while other programs used 1.5 cores: a disturbed" in en
+    assert "does not measure the step that was trained" not in en
+    assert "⚠ 测量时其他程序占用了 1.5 个核：这是受干扰的测量" in zh.SENTENCES[pvt.kind](pvt.values)
+    (gain,) = [
+        f for f in findings.thread_gains(t["comparison"]) if f.values["phase"] == "train_step"
+    ]
+    assert (gain.values["hi"], gain.values["disturbed"], gain.values["cores"]) == (0.08, True, 1.5)
+    assert said(gain).endswith("⚠ Measured while other programs used 1.5 cores: a disturbed "
+                               "measurement, not a finding.")  # fmt: skip
+    (inf,) = [f for f in findings.thread_gains(t["comparison"]) if f.values["phase"] == "inference"]
+    assert inf.values["disturbed"] is False and "⚠" not in said(inf)
+
+
+def test_a_quiet_or_unknown_run_has_no_busy_line():
+    m = busy_manifest(HISTORY)
+    assert findings.busy_machine(m, HISTORY, summary_tables()) == []
+    # Unknown (no /proc/stat): contended and reliable null are no evidence of a busy machine.
+    t = summary_tables()
+    t["comparison"][["contended", "reliable", "other_cores"]] = None
+    assert findings.busy_machine(m, HISTORY, t) == []
+    found = findings.summary(m, HISTORY, t)
+    assert found[0].kind == "summary_ran"
+
+
+def test_an_older_tables_contended_row_is_still_disturbed():
+    # Written before lab1 judged reliability: reliable and other_cores null, the window's CPU
+    # seconds kept: 0.7 s of others' CPU over a 0.5 s window = 1.4 cores.
+    t = summary_tables()
+    cmp = t["comparison"]
+    cmp[["reliable", "other_cores"]] = None
+    hit = (cmp["phase"] == "train_step") & (cmp["batch_size"] == 64) & (cmp["threads"] == 2)
+    cmp.loc[hit, ["contended", "other_cpu_s", "window_start", "window_end"]] = [True, 0.7, 0, 0.5]
+    (f,) = findings.busy_machine(busy_manifest(HISTORY), HISTORY, t)
+    assert (f.values["busy"], f.values["measurements"]) == (1, 8)
+    assert f.values["cores"] == pytest.approx(1.4)

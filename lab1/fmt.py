@@ -35,7 +35,7 @@ def cores(n: float | None) -> str:
 
 
 def band(lo: float, hi: float) -> str:
-    """A band of ratios (lab1.reliability.PROFILED_TRAINED_BAND): 0.85–1.15."""
+    """A band of ratios (lab1.reliability.PROFILED_TRAINED_BAND) as ``lo–hi``."""
     return f"{lo:g}–{hi:g}"
 
 

@@ -14,14 +14,15 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
+from pathlib import Path
 from types import SimpleNamespace
 
 import pandas as pd
 import pytest
 from test_report import NUMBER
 
-from lab1 import exclusive
-from lab1.report import crossfindings, findings, words, zh
+from lab1 import checks, exclusive, fmt
+from lab1.report import crossfindings, findings, grids, system, words, zh
 from lab1.report.findings import Finding
 from lab1.step import Execution
 from lab1.stepmodel import fixed_below, plateau
@@ -1101,8 +1102,10 @@ def test_a_busy_runs_summary_says_so_first_with_the_counts_in_both_languages():
         "their median; other programs disturbed training epoch(s) 2 of 4."
     )
     assert cn.startswith(
-        "**在繁忙的机器上测量**：12 项测量中有 3 项进行时，其他程序占用了平均 1.4 个核（共 2 个核）；"
-        "12 项测量中另有 1 项的各计时块相差超过中位数的 20.00%；共 4 轮训练中，第 2 轮受到其他程序干扰。"
+        "**在繁忙的机器上测量**：12 项测量中有 3 项进行时，"
+        "其他程序占用了平均 1.4 个核（共 2 个核）；"
+        "12 项测量中另有 1 项的各计时块相差超过中位数的 20.00%；"
+        "共 4 轮训练中，第 2 轮受到其他程序干扰。"
     )
     for text in (en, cn):
         assert "`make run`" in text and "`python flows/lab1_flow.py --remeasure RUN_DIR`" in text
@@ -1185,3 +1188,77 @@ def test_an_older_tables_contended_row_is_still_disturbed():
     (f,) = findings.busy_machine(busy_manifest(HISTORY), HISTORY, t)
     assert (f.values["busy"], f.values["measurements"]) == (1, 8)
     assert f.values["cores"] == pytest.approx(1.4)
+
+
+def test_training_with_no_undisturbed_epoch_makes_the_ratio_no_finding():
+    # Epochs 2–4 all disturbed (0.9 cores each): training's rate falls back to all of them,
+    # median(100, 130, 110) = 110, and the 3.00× against the quiet profiled step is no finding.
+    hist = [SimpleNamespace(**vars(h), contended=h.epoch > 1, other_cores=0.9) for h in HISTORY]
+    t = summary_tables(profiled_ips=330.0)
+    (pvt,) = [f for f in findings.step_match(manifest(hist), t["comparison"])]
+    assert (pvt.values["training"], pvt.values["epochs"]) == (110.0, [2, 3, 4])
+    assert (pvt.values["disturbed"], pvt.values["cores"]) == (True, 0.9)
+    assert [f for f in findings.key_findings(manifest(hist), t) if f.kind == pvt.kind] == []
+
+
+# --------------------------------------------------------------------------- marked tables
+
+
+def test_tables_mark_unreliable_values_with_a_legend_in_both_languages():
+    fit = {"fixed_ms": 1.0, "per_sample_us": 2.0}
+    cmp = frame(
+        row(1, images_per_s=50.0, achieved_gflops=5.0, share_of_peak=0.05, **fit),
+        row(64, images_per_s=640.0, achieved_gflops=96.0, share_of_peak=1.1538, contended=True,
+            other_cores=1.4, reliable=False, **fit),
+        # Reliable, but over 100 % of the peak: the share alone is marked (a peak measured low).
+        row(16, images_per_s=160.0, achieved_gflops=30.0, share_of_peak=1.02, **fit),
+    )  # fmt: skip
+    legends = {}
+    for lang, start in (("en", "⚠ measured unreliably: other programs"), ("zh", "⚠ 测量不可靠")):
+        table = grids.comparison_table(cmp, lang)
+        quiet, over, disturbed = (dict(zip(table.header, r, strict=True)) for r in table.rows)
+        # 640 images/s at batch 64: 1e3 × 64 / 640 = 100 ms a step, 1e6 / 640 = 1,562.5 µs.
+        assert (disturbed["images/s"], disturbed["ms/step"], disturbed["µs/image"]) == (
+            "640 ⚠",
+            "100.000 ⚠",
+            "1,562.5 ⚠",
+        )
+        assert (disturbed["GFLOP/s"], disturbed["share of peak"]) == ("96.0 ⚠", "115.38% ⚠")
+        assert disturbed["top op"] == "`aten::mm`"  # not a timing: unmarked
+        assert (over["images/s"], over["share of peak"]) == ("160", "102.00% ⚠")
+        assert not any(c.endswith(fmt.UNSURE) for c in quiet.values())
+        (note,) = grids.legend([table], lang)
+        assert (note.kind, note.text.startswith(start)) == ("legend", True)
+        legends[lang] = note
+    assert "20.00%" in legends["en"].text and "20.00%" in legends["zh"].text
+    assert grids.legend([grids.comparison_table(cmp.iloc[:1])]) == []
+    # The Chinese report keeps the legend its builder wrote in Chinese, and drops English prose.
+    assert zh._translated(["One row per device", legends["zh"]]) == [legends["zh"]]
+
+
+def test_a_thread_speedup_is_marked_where_its_one_thread_twin_was_disturbed():
+    cmp = frame(
+        row(1, threads=1, images_per_s=98.0, contended=True, other_cores=1.0, reliable=False),
+        row(1, images_per_s=7.6, speedup_vs_1_thread=0.0776, parallel_efficiency=0.0388),
+        row(64, threads=1, images_per_s=500.0, speedup_vs_1_thread=1.0),
+        row(64, images_per_s=900.0, speedup_vs_1_thread=1.8, parallel_efficiency=0.9),
+    )
+    for lang in ("en", "zh"):
+        at_1, at_64 = system.threads_table(cmp, lang).rows
+        assert at_1[-3:] == ["131.579 ⚠", "0.08× ⚠", "3.88% ⚠"]  # 1e3 / 7.6 ms a step
+        assert at_64[-3:] == ["71.111", "1.80×", "90.00%"]  # 1e3 × 64 / 900
+
+
+def test_the_profiled_trained_band_is_defined_once():
+    # Every definition or spelled-out copy of the band, in the library and the benchmarks.
+    band = re.compile(r"0\.85\s*[,–-]\s*1\.15|0\.9\s*[,–-]\s*1\.1\b|0\.9 <=|<= 1\.1\b")
+    root = Path(__file__).resolve().parents[1]
+    files = [*root.glob("lab1/**/*.py"), *root.glob("benchmarks/*.py")]
+    hits = sorted(
+        str(p.relative_to(root))
+        for p in files
+        for line in p.read_text(encoding="utf-8").splitlines()
+        if band.search(line)
+    )
+    assert hits == ["lab1/reliability.py"]
+    assert checks.PROFILED_TRAINED_BAND is findings.PROFILED_TRAINED_BAND

@@ -50,8 +50,9 @@ def legend(tables: list[Table], lang: str = "en") -> list[Block]:
 
 
 def unsure_or_twin(cmp: pd.DataFrame, rows: pd.DataFrame) -> pd.Series:
-    """Per row of ``rows`` (comparison rows at more CPU threads): whether it or its 1-thread
-    twin, against which its speed-up is measured, is unsure (lab1.reliability.unsure)."""
+    """Per row of ``rows`` (comparison rows at more CPU threads, before labelling): whether it
+    or its 1-thread twin, against which its speed-up is measured, is unsure
+    (lab1.reliability.unsure)."""
     keys = [k for k in axes_except() if k != "threads"] + ["phase"]
     ones = cmp[cmp["threads"] == 1]
     bad = set(map(tuple, ones.loc[unsure(ones), keys].itertuples(index=False, name=None)))

@@ -173,15 +173,16 @@ def threads_table(cmp: pd.DataFrame, lang: str = "en") -> Table | None:
     )
     if many.empty:
         return None
-    df = labelled(many, lang)
+    # Judged before labelling: the label replaces the device its 1-thread twin is found by.
+    df = labelled(many.assign(unsure_=unsure_or_twin(cmp, many)), lang)
     rows = [
         [
             *_config_cells(r),
-            mark(fmt.ms(r.ms_per_step), bad),
-            mark(fmt.ratio(r.speedup_vs_1_thread), bad),
-            mark(fmt.pct(r.parallel_efficiency), bad),
+            mark(fmt.ms(r.ms_per_step), r.unsure_),
+            mark(fmt.ratio(r.speedup_vs_1_thread), r.unsure_),
+            mark(fmt.pct(r.parallel_efficiency), r.unsure_),
         ]
-        for r, bad in zip(df.itertuples(), unsure_or_twin(cmp, df), strict=True)
+        for r in df.itertuples()
     ]
     header = [
         "device",

@@ -53,6 +53,11 @@ class Check:
     detail: str
     severity: str = FLAG  # what a failure means: REFUSE or FLAG
 
+    def __post_init__(self) -> None:
+        # A comparison of numpy numbers is a numpy bool, never ``False``: made one of the three.
+        if self.passed is not None:
+            object.__setattr__(self, "passed", bool(self.passed))
+
 
 def failed(checks: list[Check]) -> list[Check]:
     """The checks that failed: not those passed, nor those not judged."""

@@ -121,6 +121,7 @@ HEADERS = {
 
 # Figure labels (lab1.figures draws them through this table when a CJK font is installed).
 FIGURE_LABELS = {
+    figures.UNSURE_LEGEND: "测量不可靠（机器繁忙或计时分散）",
     "{title}: {ops} ops, {params} parameters, {macs} MACs per image": (
         "{title}：{ops} 个算子，{params} 个参数，每张图像 {macs} 次乘加"
     ),

@@ -1262,3 +1262,34 @@ def test_the_profiled_trained_band_is_defined_once():
     )
     assert hits == ["lab1/reliability.py"]
     assert checks.PROFILED_TRAINED_BAND is findings.PROFILED_TRAINED_BAND
+
+
+def test_the_throughput_figure_rings_unreliable_points_with_a_legend(tmp_path, monkeypatch):
+    from lab1 import figures
+
+    drawn = []
+    monkeypatch.setattr(figures, "_save", lambda fig, path: drawn.append(fig) or Path(path))
+    cmp = frame(
+        *[row(bs, images_per_s=10.0 * bs, device_name="Test CPU") for bs in (1, 16)],
+        row(64, images_per_s=7.6, device_name="Test CPU", contended=True, other_cores=1.4,
+            reliable=False),
+    )  # fmt: skip
+
+    def ringed(fig) -> tuple[list, list[str]]:
+        """(the ringed points' (batch, images/s), the legend's texts) of the figure's panel."""
+        (ax,) = fig.axes
+        rings = [c for c in ax.collections if len(c.get_offsets())]
+        points = [tuple(p) for c in rings for p in c.get_offsets().tolist()]
+        return points, [t.get_text() for t in ax.get_legend().get_texts()]
+
+    figures.plot_throughput(cmp, tmp_path / "en.png")
+    points, legend = ringed(drawn[-1])
+    assert points == [(64.0, 7.6)]  # the disturbed point only
+    assert figures.UNSURE_LEGEND in legend
+    with figures.language(zh.FIGURE_LABELS, "zh") as cjk:
+        figures.plot_throughput(cmp, tmp_path / "zh.png")
+    # Where no CJK font is installed the figure's words stay English (figures.language).
+    want = zh.FIGURE_LABELS[figures.UNSURE_LEGEND] if cjk else figures.UNSURE_LEGEND
+    assert want in ringed(drawn[-1])[1]
+    figures.plot_throughput(cmp.iloc[:2], tmp_path / "quiet.png")
+    assert ringed(drawn[-1]) == ([], [legend[0]])  # no ring, no legend entry

@@ -588,3 +588,15 @@ def test_the_class_report_counts_who_should_measure_again():
     ) in cn
     quiet = classreport._glance(df.assign(not_judged=None), classreport._t("en")).blocks
     assert not any("Not judged" in str(b) for b in quiet)
+
+
+def test_the_class_tables_leave_out_numbers_measured_unreliably(good):
+    sub = _copy(good)
+    before = classview.class_row(sub)
+    hit = _at_training(sub)
+    sub.tables["comparison"].loc[hit, ["contended", "other_cores", "reliable"]] = [True, 1.4, False]
+    after = classview.class_row(sub)
+    assert before["train_step_images_per_s_bs64"] is not None
+    assert after["train_step_images_per_s_bs64"] is None  # no median drawn from it
+    assert after["train_step_images_per_s_bs1"] == before["train_step_images_per_s_bs1"]
+    assert after["busy"] is True

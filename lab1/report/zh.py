@@ -206,7 +206,7 @@ def _disturbed(v: dict) -> str:
         if v["cores"]
         else "测量不可靠（各计时块不一致）"
     )
-    return f" {fmt.UNSURE} {how}：这是受干扰的测量，不是结论。"
+    return f"{fmt.UNSURE} {how}：这是受干扰的测量，不是结论。"
 
 
 def _name(v: dict) -> str:

@@ -7,12 +7,15 @@ functions from an opened submission to Check rows, and the verdict they add up t
     consistency     the report's numbers are the tables'; the recipe is the reference's or the
                     report names the change; a dry run or a subset says it is not the result
     plausibility    throughput under the run's own measured peak; profiled vs trained within
-                    0.85–1.15; accuracy for its dataset and epochs
+                    lab1.reliability.PROFILED_TRAINED_BAND; accuracy for its dataset and
+                    epochs. A number measured unreliably is not judged (passed None): a busy
+                    machine is no fault a student can fix, and never a failure
     copies          (across submissions, copies()) the same run or the same tables
     version         the lab1 code version the run was made with (recorded, never judged)
 
 A failed check is ``refuse`` (the submission cannot be read as a run: nothing else is judged)
-or ``flag`` (read, shown, and marked for a person to look at).
+or ``flag`` (read, shown, and marked for a person to look at); a check with ``passed`` None was
+not judged (its detail says why) and counts as neither.
 """
 
 from __future__ import annotations
@@ -22,18 +25,19 @@ import math
 from collections import defaultdict
 from dataclasses import dataclass
 
+import pandas as pd
+
 from lab1 import fmt
 from lab1.config import Lab1Config
 from lab1.manifest import READABLE_VERSIONS
 from lab1.pack import PACK_INDEX, PACK_VERSION
+from lab1.reliability import PROFILED_TRAINED_BAND, cores_of_others, unsure
 from lab1.report.findings import step_match
 from lab1.rundir import MANIFEST, TABLES
 from lab1.submission import REPORT_MDS, Submission
 
 STATUSES = ("accepted", "flagged", "refused")
 REFUSE, FLAG = "refuse", "flag"
-# Profiler-off train-step images/s over training's steady images/s (lab1.report.findings).
-PROFILED_VS_TRAINED = (0.85, 1.15)
 # A step's model GFLOP/s over the run's own fp32 matmul peak: the step is convolutions, a
 # few small matmuls and elementwise ops, below the peak of one large matmul. A default run's
 # conv2d operator reached 1.16× (README); a step at 1.5× the peak did not run as claimed.
@@ -45,24 +49,39 @@ RECIPE = ("epochs", "batch_size", "test_batch_size", "lr", "gamma", "seed", "pre
 @dataclass(frozen=True)
 class Check:
     name: str
-    passed: bool
+    passed: bool | None  # None: not judged (a number measured unreliably), never a failure
     detail: str
     severity: str = FLAG  # what a failure means: REFUSE or FLAG
 
+    def __post_init__(self) -> None:
+        # A comparison of numpy numbers is a numpy bool, never ``False``: made one of the three.
+        if self.passed is not None:
+            object.__setattr__(self, "passed", bool(self.passed))
+
+
+def failed(checks: list[Check]) -> list[Check]:
+    """The checks that failed: not those passed, nor those not judged."""
+    return [c for c in checks if c.passed is False]
+
+
+def not_judged(checks: list[Check]) -> list[Check]:
+    return [c for c in checks if c.passed is None]
+
 
 def verdict(checks: list[Check]) -> tuple[str, list[str]]:
-    """(status, reasons): refused on any failed refuse-check, flagged on any failed check."""
-    failed = [c for c in checks if not c.passed]
-    if any(c.severity == REFUSE for c in failed):
-        return "refused", [c.detail for c in failed if c.severity == REFUSE]
-    return ("flagged" if failed else "accepted"), [c.detail for c in failed]
+    """(status, reasons): refused on any failed refuse-check, flagged on any failed check; a
+    check not judged is neither."""
+    failed_ = failed(checks)
+    if any(c.severity == REFUSE for c in failed_):
+        return "refused", [c.detail for c in failed_ if c.severity == REFUSE]
+    return ("flagged" if failed_ else "accepted"), [c.detail for c in failed_]
 
 
 def run_checks(sub: Submission) -> list[Check]:
     """Every per-submission check, in order; after a failed structure check nothing else is
     judged (there is no run to judge)."""
     checks = structure(sub)
-    if not all(c.passed for c in checks):
+    if failed(checks):
         return checks
     for group in (integrity, consistency, plausibility, version):
         checks += group(sub)
@@ -267,15 +286,34 @@ def plausibility(sub: Submission) -> list[Check]:
     return [_under_peak(sub), _profiled_vs_trained(sub), _accuracy(sub)]
 
 
+def _not_judged(name: str, cores: float | None, what: str = "") -> Check:
+    """A plausibility check of a number measured unreliably: not judged, and why."""
+    how = (
+        f"measured while other programs used {fmt.cores(cores)} cores"
+        if cores
+        else "measured unreliably (its timed blocks disagree)"
+    )
+    return Check(name, None, f"not judged: {what}{how}; re-measure on a quiet machine")
+
+
 def _under_peak(sub: Submission) -> Check:
     cmp, limits = sub.tables["comparison"], sub.tables.get("limits")
     if limits is None:
         return Check("plausibility.peak", True, "no measured limits in the run: not judged")
     peaks = limits[(limits["what"] == "matmul_peak") & (limits["dtype"] == "float32")]
     peaks = peaks.dropna(subset=["value"]).drop_duplicates(["device", "threads"])
-    rows = cmp.merge(peaks[["device", "threads", "value"]], on=["device", "threads"])
+    peaks = peaks.assign(peak_unsure=unsure(peaks), peak_cores=cores_of_others(peaks))
+    cols = ["device", "threads", "value", "peak_unsure", "peak_cores"]
+    rows = cmp.merge(peaks[cols], on=["device", "threads"])
     if rows.empty:
         return Check("plausibility.peak", True, "no row at a measured limit: not judged")
+    # A share of a row or of a peak measured unreliably is no evidence either way.
+    bad = unsure(rows) | rows["peak_unsure"]
+    if bad.all():
+        cores = pd.concat([cores_of_others(rows), rows["peak_cores"]]).max()
+        return _not_judged("plausibility.peak", None if pd.isna(cores) else float(cores))
+    skipped = int(bad.sum())
+    rows = rows[~bad]
     # The throughput claimed, in GFLOP/s: images/s × the model's FLOPs per image.
     claimed = rows["images_per_s"] * rows["model_gflop_per_step"] / rows["batch_size"]
     share = claimed / rows["value"]
@@ -287,7 +325,8 @@ def _under_peak(sub: Submission) -> Check:
         ok,
         f"{r['device']} batch {r['batch_size']} {r['phase']}: {fmt.rate(r['images_per_s'])} "
         f"images/s is {fmt.ratio(share.max())} the run's own matmul peak"
-        + ("" if ok else f" (over {fmt.ratio(MAX_SHARE_OF_PEAK)})"),
+        + ("" if ok else f" (over {fmt.ratio(MAX_SHARE_OF_PEAK)})")
+        + (f"; {skipped} row(s) measured unreliably not judged" if skipped else ""),
     )
 
 
@@ -296,14 +335,18 @@ def _profiled_vs_trained(sub: Submission) -> Check:
     match = [f for f in found if f.kind == "profile_vs_training"]
     if not match:
         return Check("plausibility.profiled_vs_trained", True, "no profiled training config")
-    ratio = match[0].values["ratio"]
-    lo, hi = PROFILED_VS_TRAINED
+    v = match[0].values
+    ratio = v["ratio"]
+    if v["disturbed"]:  # the profiled step or training's epochs: a busy machine, no fault
+        what = f"profiled train step / training {fmt.ratio(ratio)}, "
+        return _not_judged("plausibility.profiled_vs_trained", v["cores"], what)
+    lo, hi = PROFILED_TRAINED_BAND
     ok = lo <= ratio <= hi
     return Check(
         "plausibility.profiled_vs_trained",
         ok,
         f"profiled train step / training: {fmt.ratio(ratio)}"
-        + ("" if ok else f" (outside {lo}–{hi})"),
+        + ("" if ok else f" (outside {fmt.band(lo, hi)})"),
     )
 
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import statistics
 import tempfile
 from pathlib import Path, PurePosixPath
 
@@ -28,9 +27,10 @@ import pandas as pd
 import pyarrow as pa
 
 from lab1.atomic import rename
-from lab1.checks import Check, as_rows, copies, fingerprints, run_checks, verdict
+from lab1.checks import Check, as_rows, copies, fingerprints, not_judged, run_checks, verdict
 from lab1.config import RUN_NAME_RE
 from lab1.errors import ClassError
+from lab1.reliability import training_rate
 from lab1.rundir import ClassPaths, classes_path
 from lab1.store import (
     StoreError,
@@ -66,6 +66,9 @@ CLASS_SCHEMA = pa.schema(
         pa.field("submission", _STR, nullable=False),
         pa.field("status", _STR, nullable=False),  # accepted | flagged | refused
         pa.field("reasons", _STR),  # "; "-joined details of the failed checks
+        # "; "-joined details of the checks not judged (numbers measured unreliably): no fault,
+        # but the student should measure again on a quiet machine
+        pa.field("not_judged", _STR),
         pa.field("run_id", _STR),
         pa.field("machine_id", _STR),
         pa.field("machine_kind", _STR),  # laptop CPU | server CPU | the GPU model
@@ -90,7 +93,7 @@ CHECKS_SCHEMA = pa.schema(
     [
         pa.field("student", _STR, nullable=False),
         pa.field("name", _STR, nullable=False),
-        pa.field("passed", pa.bool_(), nullable=False),
+        pa.field("passed", pa.bool_()),  # null: not judged (measured unreliably)
         pa.field("detail", _STR),
         pa.field("severity", _STR),
     ]
@@ -215,7 +218,7 @@ def class_row(sub) -> dict:
     if trained is not None and trained.device.startswith("cuda"):
         names = cmp.loc[cmp["device"] == trained.device, "device_name"]
         gpu = str(names.iloc[0]) if len(names) else (env.gpu_models or [None])[0] if env else None
-    steady = (tr.complete_history()[1:] or tr.complete_history()) if tr else []
+    history = tr.complete_history() if tr else []
     row = {
         "run_id": m.run_id,
         "machine_id": env.machine_id if env else None,
@@ -231,7 +234,7 @@ def class_row(sub) -> dict:
         "precision": m.parameters.precision,
         "training_device": trained.device if trained else None,
         "test_accuracy": m.results.test_accuracy if m.results else None,
-        "train_images_per_s": statistics.median(h.images_per_s for h in steady) if steady else None,
+        "train_images_per_s": training_rate(history).images_per_s if history else None,
         "busy": bool(cmp["contended"].fillna(False).any()),
         "lab1_version": m.code_version or (sub.index or {}).get("lab1_version"),
     }
@@ -303,6 +306,7 @@ def build(plan: dict, assessed: list[dict], lang: str = "en") -> dict:
                 "submission": a["submission"],
                 "status": a["status"],
                 "reasons": "; ".join(a["reasons"]),
+                "not_judged": "; ".join(c.detail for c in not_judged(a["checks"])) or None,
             }
             for a in judged
         ]

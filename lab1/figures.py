@@ -29,6 +29,7 @@ from matplotlib.ticker import NullLocator
 from lab1 import fmt
 from lab1.atomic import atomic_write
 from lab1.identity import PANEL, PHASES, labels, ordered
+from lab1.reliability import unsure
 
 DPI = 110
 _labels: dict[str, str] = {}  # English label → the report language's, while language() is on
@@ -487,6 +488,10 @@ def plot_speedup(speedup: pd.DataFrame, path: str | Path) -> Path:
     return _save(fig, path)
 
 
+# The legend entry of a point measured unreliably (the tables' ⚠).
+UNSURE_LEGEND = "measured unreliably (machine busy or timings spread)"
+
+
 def plot_throughput(
     comparison: pd.DataFrame, path: str | Path, lines: list[tuple[str, pd.DataFrame]] | None = None
 ) -> Path:
@@ -498,6 +503,7 @@ def plot_throughput(
     markers = "osD^vP*X"
     configs = _configs(comparison, list(PANEL)) if lines is None else lines
     for ax, phase in zip(axes[0], phases, strict=True):
+        marked = False
         for i, (name, rows) in enumerate(configs):
             d = rows[rows["phase"] == phase]
             model = f" ({d['device_name'].iloc[0]})" if len(d) else ""
@@ -508,6 +514,18 @@ def plot_throughput(
                 color=f"C{i}",
                 label=f"{name}{model}",
             )
+            bad = d[unsure(d)]  # ringed, as the tables mark them (lab1.fmt.UNSURE)
+            ax.scatter(
+                bad["batch_size"],
+                bad["images_per_s"],
+                s=160,
+                facecolors="none",
+                edgecolors="red",
+                linewidths=1.5,
+                zorder=3,
+                label=None if marked or bad.empty else label(UNSURE_LEGEND),
+            )
+            marked = marked or not bad.empty
         sizes = sorted(comparison["batch_size"].unique())
         ax.set_xscale("log", base=2)
         ax.set_yscale("log")

@@ -10,6 +10,9 @@ from collections.abc import Sequence
 
 MISSING = "–"
 NOT_MEASURED = "not measured"  # no source on this system (device time on mps, …)
+# After a value measured unreliably (lab1.reliability): the tables, figures and sentences of
+# every language mark it so, and a legend under each marked table says why.
+UNSURE = "⚠"
 
 
 def _missing(x: object) -> bool:
@@ -24,6 +27,16 @@ def count(n: float | None) -> str:
 def decimal(x: float | None, digits: int = 4) -> str:
     """Losses and other plain reals: 0.0312."""
     return MISSING if _missing(x) else f"{x:.{digits}f}"
+
+
+def cores(n: float | None) -> str:
+    """A number of CPU cores other programs used, on average: 1.4."""
+    return MISSING if _missing(n) else f"{n:.1f}"
+
+
+def band(lo: float, hi: float) -> str:
+    """A band of ratios (lab1.reliability.PROFILED_TRAINED_BAND) as ``lo–hi``."""
+    return f"{lo:g}–{hi:g}"
 
 
 def pct(fraction: float | None) -> str:

@@ -62,6 +62,51 @@ def measurement_summary(tables: list, logical_cores: int | None) -> dict:
     }
 
 
+# --------------------------------------------------------------------------- rows of tables
+
+
+def unsure(df: pd.DataFrame) -> pd.Series:
+    """Rows of a timed table (COMPARISON, LIMITS, STEP_TIMES) that no finding or check may be
+    drawn from: judged unreliable, or measured while other programs used cores they needed.
+    An older table's rows carry only ``contended`` (``reliable`` reads as null): a contended
+    row there is still unsure. Null in both: unknown, not unsure."""
+    return df["contended"].eq(True) | df["reliable"].eq(False)
+
+
+def cores_of_others(df: pd.DataFrame) -> pd.Series:
+    """The mean cores other programs used while each row was measured: ``other_cores``, or
+    where an older table lacks it, its CPU seconds over its window; NaN where unknown."""
+    cores = df["other_cores"].astype("float64")
+    if {"other_cpu_s", "window_start", "window_end"} <= set(df.columns):
+        window = df["window_end"] - df["window_start"]
+        cores = cores.fillna(df["other_cpu_s"] / window.where(window > 0))
+    return cores
+
+
+# --------------------------------------------------------------------------- training
+
+
+def steady_epochs(history: list) -> list:
+    """The epochs training's throughput is read from: those after the first (which pays the
+    warm-up: allocator, oneDNN) that other programs did not disturb (``contended`` not True).
+    Where every one was disturbed, all of them: the caller says so (``all_disturbed``)."""
+    after = history[1:] or history
+    # An older manifest's epochs carry no contended: unknown, so kept.
+    quiet = [h for h in after if getattr(h, "contended", None) is not True]
+    return quiet or after
+
+
+def all_disturbed(history: list) -> bool:
+    """Whether every epoch training's throughput is read from was disturbed."""
+    return bool(disturbed_epochs(steady_epochs(history)))
+
+
+def disturbed_epochs(history: list) -> list:
+    """The epochs other programs disturbed (``contended`` True; an older manifest's epochs
+    carry none: unknown, not disturbed)."""
+    return [h for h in history if getattr(h, "contended", None) is True]
+
+
 @dataclass(frozen=True)
 class TrainingRate:
     """Training's steady images/s and how it was chosen (lab1.report states it)."""
@@ -74,24 +119,22 @@ class TrainingRate:
 
 def training_rate(history: list) -> TrainingRate | None:
     """Training is never repeated to measure it again; its throughput is the median
-    images/s of its steady epochs (after the first, which pays the warm-up) that other
-    programs did not disturb, or of all steady epochs (reliable False) where every one was.
-    Epochs of unknown load (no /proc/stat, or a run from before lab1 recorded it) count as
-    undisturbed but make the rate's reliability unknown. None: no epoch."""
+    images/s of its steady epochs (steady_epochs: after the first, undisturbed where any
+    are), reliable False where every one was disturbed. Epochs of unknown load (no
+    /proc/stat, or a run from before lab1 recorded it) count as undisturbed but make the
+    rate's reliability unknown. None: no epoch."""
     if not history:
         return None
-    steady = history[1:] or history
-    quiet = [h for h in steady if h.contended is not True]
-    chosen = quiet or steady
-    if not quiet:
+    chosen = steady_epochs(history)
+    if all_disturbed(history):
         reliable = False
-    elif any(h.contended is None for h in chosen):
+    elif any(getattr(h, "contended", None) is None for h in chosen):
         reliable = None
     else:
         reliable = True
     return TrainingRate(
         images_per_s=float(statistics.median(h.images_per_s for h in chosen)),
         epochs=[h.epoch for h in chosen],
-        disturbed=[h.epoch for h in steady if h.contended is True],
+        disturbed=[h.epoch for h in disturbed_epochs(history[1:] or history)],
         reliable=reliable,
     )

@@ -81,10 +81,11 @@ def test_achieved_gflops_match_the_hand_count_and_stay_near_the_peak(run):
     )
 
 
-def test_a_share_over_the_measured_peak_is_explained_in_both_languages(run):
+def test_a_share_over_the_measured_peak_is_named_a_peak_measured_low_in_both_languages(run):
     """A default run's conv2d reached 116 % of its run's matmul peak (AMD EPYC VM,
     2026-12-02), and this tiny run's 2-thread conv2d may too: over 100 %, for the step or its
-    best operator, the sentence says why, in English and Chinese; under, it does not."""
+    best operator, the sentence names the peak as measured low (disturbed), never a system
+    effect, in English and Chinese; under, it does not."""
     from lab1.report import findings, words, zh
 
     cmp, roof = _table(run, "comparison"), _table(run, "roofline")
@@ -100,12 +101,13 @@ def test_a_share_over_the_measured_peak_is_explained_in_both_languages(run):
         assert said
         for f in said:
             en, cn = words.sentence(f), zh.SENTENCES[f.kind](f.values)
-            assert ("Over 100 % is possible" in en) is explained, en
-            assert ("超过 100 % 是可能的" in cn) is explained, cn
+            assert ("the peak itself was measured low (disturbed)" in en) is explained, en
+            assert ("峰值本身测得偏低（受到干扰）" in cn) is explained, cn
+            assert "is possible" not in en and "是可能的" not in cn
             assert Counter(NUMBER.findall(en)) == Counter(NUMBER.findall(cn))
             if op_share > 1:
-                assert "(116.00% of the peak). Over 100 % is possible" in en
-                assert "（峰值的 116.00%）。超过 100 % 是可能的" in cn
+                assert "(116.00% of the peak). ⚠ Over 100 % of the peak is impossible" in en
+                assert "（峰值的 116.00%）。⚠ 超过峰值的 100 % 不可能" in cn
 
 
 def test_the_model_flops_follow_the_layer_table_and_the_step_model_is_fitted(run):
@@ -126,12 +128,14 @@ def test_every_measured_throughput_is_in_the_report_in_both_languages(run):
 
     # By hand, as the report prints throughput: whole from 100 images/s up, one decimal below;
     # each config a table row "| threads | phase | batch size | images/s |" (the phase in the
-    # report's language), not merely a number a sentence happens to repeat.
+    # report's language), not merely a number a sentence happens to repeat; a value measured
+    # on a busy machine (this one may be) carries the unreliable marker after it.
     def rate(x: float) -> str:
         return f"{x:,.0f}" if x >= 100 else f"{x:,.1f}"
 
     rows = [
-        rf"\| {r.threads} \| [^|]+ \| {r.batch_size} \| {re.escape(rate(r.images_per_s))} \|"
+        rf"\| {r.threads} \| [^|]+ \| {r.batch_size} \| {re.escape(rate(r.images_per_s))}"
+        rf"(?: {fmt.UNSURE})? \|"
         for r in cmp.itertuples()
     ]
     # (1 thread and every CPU of this process: on 2+ CPUs one count is not the main part's)

@@ -30,6 +30,7 @@ from lab1.config import DRY_RUN_SCHEDULE
 from lab1.environment import capture_environment
 from lab1.manifest import update_manifest
 from lab1.profiling import profile_config
+from lab1.reliability import PROFILED_TRAINED_BAND
 from lab1.tables import COMPARISON_SCHEMA, PHASES, TOP10_SCHEMA, read_parquet
 from lab1.train import SCALARS, train_and_log
 
@@ -457,15 +458,23 @@ def test_every_summary_number_comes_from_the_runs_tables(visual_run):
     allowed |= {fmt.ratio(x).rstrip("×") for x in comparison["speedup_vs_1_thread"].dropna()}
     allowed |= {fmt.pct(x).rstrip("%") for x in comparison["parallel_efficiency"].dropna()}
     allowed |= _numbers(env["cpu_model"]) | _numbers(env["machine_id"])
-    # The profile against training, said where the two disagree (a loaded machine): training's
-    # median images/s after the first epoch, the profiler-off train step's, their ratio.
-    trained = float(np.median([h["images_per_s"] for h in history[1:]]))
+    # The profile against training, said where the two disagree: training's median images/s
+    # after the first epoch (of the undisturbed ones where there are any), the profiler-off
+    # train step's, their ratio.
+    steady = [h for h in history[1:] if h.get("contended") is not True] or history[1:]
+    trained = float(np.median([h["images_per_s"] for h in steady]))
     profiled = comparison[(comparison["phase"] == "train_step") & (comparison["batch_size"] == 32)][
         "images_per_s"
     ].iloc[0]
-    allowed |= {"0.9", "1.1", fmt.rate(trained), fmt.rate(profiled)}
+    lo, hi = PROFILED_TRAINED_BAND
+    allowed |= {f"{lo:g}", f"{hi:g}", fmt.rate(trained), fmt.rate(profiled)}
     allowed |= {fmt.ratio(profiled / trained).rstrip("×")}
     summary = _summary_text((visual_run / "report.md").read_text(), "Summary")
+    # On a busy machine the summary opens with the load's counts over every timed table
+    # (tests/test_findings.py pins them from hand-made tables): its numbers are its own.
+    for line in summary.splitlines():
+        if "Measured on a busy machine" in line:
+            allowed |= _numbers(line)
     shown = _numbers(summary)
     assert len(shown) >= 6  # the run, the machine, the result and at least one finding
     assert shown <= allowed, shown - allowed

@@ -87,7 +87,8 @@ def write_compare_texts(d: RunData) -> dict:
     intro = f"torch {cmp['torch_version'].iloc[0]}; devices: " + ", ".join(
         f"{r.device} ({r.device_name})" for r in devices
     )
-    blocks = [intro + ".", Bullets(words.sentences(found)), grids.comparison_table(cmp)]
+    table = grids.comparison_table(cmp)
+    blocks = [intro + ".", Bullets(words.sentences(found)), table, *grids.legend([table])]
     # The report's own summary first (the same sentences as report.md's), then the findings.
     parts = [summary_section(d), Section("Findings", blocks)]
     summary = to_markdown(f"lab1 profiling summary: {d.manifest.run_id}", parts, paths.root)

@@ -9,8 +9,9 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from lab1 import figures, fmt
+from lab1 import checks, figures, fmt
 from lab1.atomic import write_text
+from lab1.report import words
 from lab1.report.blocks import Bullets, Figure, Section, Table, to_html, to_markdown
 from lab1.rundir import ClassPaths
 
@@ -81,6 +82,20 @@ ZH = {
     "Your submission was {status}.": "你的提交状态：{status}。",
     "What to fix": "需要改正的地方",
     "Nothing: every check passed.": "没有：所有检查均通过。",
+    "Nothing: every check judged passed.": "没有：所有已评判的检查均通过。",
+    "not judged": "未评判",
+    "Measure again": "重新测量",
+    "Some of your numbers were measured while other programs used the CPU, so they were not "
+    "judged (no fault of yours): run `make run` again on a quiet machine, or re-measure only "
+    "the profile with {cmd}, and hand in again.": (
+        "你的部分数字是在其他程序占用 CPU 时测得的，因此没有评判（这不是你的错误）："
+        "请在空闲的机器上再次运行 `make run`，或用 {cmd} 只重新做性能分析，然后重新提交。"
+    ),
+    "Not judged, measured on a busy machine: {n} of {total} readable submissions; they should "
+    "measure again on a quiet machine: {who}.": (
+        "因在繁忙的机器上测量而未评判：可读的 {total} 份提交中有 {n} 份；这些学生应在空闲的机器上"
+        "重新测量：{who}。"
+    ),
     "Throughput is from each run's own training configuration (device, precision, threads).": (
         "吞吐量取自每次运行自己的训练配置（设备、精度、线程数）。"
     ),
@@ -156,6 +171,18 @@ def _glance(df: pd.DataFrame, t) -> Section:
     bad = df[df["status"] != "accepted"]
     rows = [[r.student, t(r.status), r.reasons or "–"] for r in bad.itertuples()]
     blocks = [line]
+    readable = df[df["status"] != "refused"]
+    unjudged = readable[readable["not_judged"].notna()]
+    if len(unjudged):  # a busy machine is no fault: counted, named, never flagged for it
+        blocks.append(
+            t(
+                "Not judged, measured on a busy machine: {n} of {total} readable submissions; "
+                "they should measure again on a quiet machine: {who}.",
+                n=len(unjudged),
+                total=len(readable),
+                who=", ".join(unjudged["student"]),
+            )
+        )
     if rows:
         blocks.append(Table([t("student"), t("status"), t("reasons")], rows))
     return Section(t("At a glance"), blocks)
@@ -284,15 +311,30 @@ def _all_students(df: pd.DataFrame, t) -> Section:
 
 
 def _feedback(paths: ClassPaths, a: dict, file_name: str, t) -> None:
-    failed = [c for c in a["checks"] if not c.passed]
-    rows = [[c.name, t("yes") if c.passed else t("no"), c.detail] for c in a["checks"]]
+    failed, unjudged = checks.failed(a["checks"]), checks.not_judged(a["checks"])
+    said = {True: t("yes"), False: t("no"), None: t("not judged")}
+    rows = [[c.name, said[c.passed], c.detail] for c in a["checks"]]
     blocks = [t("Your submission was {status}.", status=t(a["status"]))]
-    fix = [f"{c.name}: {c.detail}" for c in failed] or [t("Nothing: every check passed.")]
+    fix = [f"{c.name}: {c.detail}" for c in failed] or [
+        t("Nothing: every check judged passed." if unjudged else "Nothing: every check passed.")
+    ]
     sections = [
         Section(t("Your submission"), blocks),
         Section(t("What to fix"), [Bullets(fix)]),
-        Section(t("Checks"), [Table([t("check"), t("passed"), t("detail")], rows)]),
     ]
+    if unjudged:  # not a fault: a separate section, never under What to fix
+        again = t(
+            "Some of your numbers were measured while other programs used the CPU, so they "
+            "were not judged (no fault of yours): run `make run` again on a quiet machine, or "
+            "re-measure only the profile with {cmd}, and hand in again.",
+            cmd=words.REMEASURE,
+        )
+        sections.append(
+            Section(
+                t("Measure again"), [again, Bullets([f"{c.name}: {c.detail}" for c in unjudged])]
+            )
+        )
+    sections.append(Section(t("Checks"), [Table([t("check"), t("passed"), t("detail")], rows)]))
     md = to_markdown(t("Feedback: {student}", student=a["student"]), sections, paths.root)
     write_text(paths.feedback(file_name), md)
 

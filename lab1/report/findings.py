@@ -16,6 +16,16 @@ from lab1.devices import device_time_measured
 from lab1.environment import UNMEASURED
 from lab1.identity import PANEL, ConfigId, Label, axes_except, named, ordered
 from lab1.manifest import Manifest
+from lab1.reliability import (
+    PROFILED_TRAINED_BAND,
+    RELIABLE_SPREAD,
+    all_disturbed,
+    cores_of_others,
+    disturbed_epochs,
+    steady_epochs,
+    training_rate,
+    unsure,
+)
 from lab1.step import Execution, differences
 
 # What a batch-size sweep is compared within: a config less its batch size, per phase. A
@@ -57,6 +67,7 @@ KINDS = (
     "unmeasured",
     "described_machine",
     # the summary at the top of the report (summary below)
+    "busy_machine",
     "summary_ran",
     "summary_machine",
     "summary_result",
@@ -396,15 +407,31 @@ def _most_threads(df: pd.DataFrame) -> pd.DataFrame:
     return df[df["threads"] == top]
 
 
-def time_goes(split: pd.DataFrame | None) -> list[Finding]:
+def _disturbance(cmp: pd.DataFrame | None, rows: pd.DataFrame) -> dict:
+    """``disturbed``: whether any of the comparison's rows of ``rows``' configs, phases and
+    batch sizes is unsure (lab1.reliability.unsure), and ``cores``: the most cores other
+    programs used during those (None where unknown)."""
+    if cmp is None or rows.empty:
+        return {"disturbed": False, "cores": None}
+    keys = [*axes_except(), "phase"]
+    hit = cmp.merge(rows[keys].drop_duplicates(), on=keys, how="inner")
+    bad = hit[unsure(hit)]
+    cores = cores_of_others(bad).max() if len(bad) else float("nan")
+    return {"disturbed": bool(len(bad)), "cores": None if pd.isna(cores) else float(cores)}
+
+
+def time_goes(split: pd.DataFrame | None, cmp: pd.DataFrame | None = None) -> list[Finding]:
     """Per device and phase at its smallest profiled batch: the dominant part and category,
-    and the share outside any operator (time_split table)."""
+    and the share outside any operator (time_split table). The step time is the comparison's
+    profiler-off ms_per_step, the one the summary and the throughput table state (the split's
+    own µs sum to the profiled step, which the profiler slows): one step, one value."""
     if split is None:
         return []
     out = []
     s = _labelled(_most_threads(split), show=("threads",))
     for config, phase, g in _sweeps(s):
         g = g[g["batch_size"] == g["batch_size"].min()]
+        at = _at(cmp, g.iloc[0]) if cmp is not None else g.iloc[:0]
         parts = g[(g["split"] == "part") & (g["name"] != "outside labels")]
         cats = g[g["split"] == "category"]
         outside = cats[cats["name"] == "outside any operator"].iloc[0]
@@ -422,16 +449,31 @@ def time_goes(split: pd.DataFrame | None) -> list[Finding]:
                     "category": cat["name"],
                     "category_share": cat.share,
                     "outside": outside.share,
-                    "step_us": cats["us_per_step"].sum(),
+                    "step_ms": float(at["ms_per_step"].iloc[0]) if len(at) else None,
+                    **_disturbance(cmp, g.iloc[:1]),
                 },
             )
         )
     return out
 
 
-def peak_shares(cmp: pd.DataFrame | None, roofline: pd.DataFrame | None) -> list[Finding]:
+def _peak_unsure(limits: pd.DataFrame | None, r) -> bool:
+    """Whether a matmul peak of comparison row ``r``'s machine, device and threads was
+    measured unsure (lab1.reliability.unsure): every share of it is then unsure too."""
+    if limits is None:
+        return False
+    keys = ["machine_id", "device", "threads"]
+    peak = limits[(limits["what"] == "matmul_peak") & limits["value"].notna()]
+    peak = peak[(peak[keys] == pd.Series({k: r[k] for k in keys})).all(axis=1)]
+    return bool(unsure(peak).any())
+
+
+def peak_shares(
+    cmp: pd.DataFrame | None, roofline: pd.DataFrame | None, limits: pd.DataFrame | None = None
+) -> list[Finding]:
     """Per device and phase at its largest batch: the whole step's and the best operator's
-    share of the measured fp32 peak (comparison and roofline tables)."""
+    share of the measured fp32 peak (comparison and roofline tables), and whether the step or
+    the peak was measured unsure (``disturbed``)."""
     if cmp is None or cmp["share_of_peak"].isna().all():
         return []
     out = []
@@ -455,9 +497,11 @@ def peak_shares(cmp: pd.DataFrame | None, roofline: pd.DataFrame | None) -> list
                 v.update(
                     op=best.op_name, op_gflops=best.achieved_gflops, op_share=best.share_of_peak
                 )
-        # Over 100 % happens: the peak is one short matmul measurement, not the machine's
-        # limit (a default run's conv2d reached 116 % of it on the AMD EPYC VM, 2026-12-02).
+        # Over 100 % is no system effect: the peak was measured low (on a busy machine,
+        # whether or not lab1 saw it), so the share is named a disturbed measurement.
         v["over_peak"] = max(v["share"], v["op_share"] or 0.0) > 1.0
+        v |= _disturbance(cmp, g.iloc[[-1]])
+        v["disturbed"] = v["disturbed"] or _peak_unsure(limits, r)
         out.append(Finding("peak_share", v))
     return out
 
@@ -495,6 +539,8 @@ def thread_gains(cmp: pd.DataFrame | None) -> list[Finding]:
     out = []
     for config, phase, g in _sweeps(_labelled(many, beside=("threads",))):
         best = g.loc[g["speedup_vs_1_thread"].idxmax()]
+        # A speed-up is two measurements: this thread count's and the 1-thread step's.
+        twins = g.assign(threads=1)
         out.append(
             Finding(
                 "thread_gain",
@@ -509,6 +555,7 @@ def thread_gains(cmp: pd.DataFrame | None) -> list[Finding]:
                     "best_bs": int(best.batch_size),
                     "best": best.speedup_vs_1_thread,
                     "efficiency": best.parallel_efficiency,
+                    **_disturbance(cmp, pd.concat([g, twins])),
                 },
             )
         )
@@ -518,8 +565,8 @@ def thread_gains(cmp: pd.DataFrame | None) -> list[Finding]:
 def system(tables: dict[str, pd.DataFrame | None]) -> list[Finding]:
     """The "Where the time goes" findings, from the run's tables."""
     return [
-        *time_goes(tables["time_split"]),
-        *peak_shares(tables["comparison"], tables["roofline"]),
+        *time_goes(tables["time_split"], tables["comparison"]),
+        *peak_shares(tables["comparison"], tables["roofline"], tables["limits"]),
         *fixed_costs(tables["step_model"]),
         *thread_gains(tables["comparison"]),
     ]
@@ -565,7 +612,7 @@ def step_match(manifest: Manifest, comparison: pd.DataFrame | None) -> list[Find
         & (comparison["batch_size"] == manifest.parameters.batch_size)
     ]
     history = training.complete_history()
-    steady = history[1:] or history  # the first epoch pays the warm-up (allocator, oneDNN)
+    steady = steady_epochs(history)  # after the warm-up epoch, undisturbed where any are
     # The trained step ran on the run's machine; a profiled config names its own (a worker's).
     home = manifest.environment.machine_id if manifest.environment is not None else None
 
@@ -573,8 +620,13 @@ def step_match(manifest: Manifest, comparison: pd.DataFrame | None) -> list[Find
         return Label(ConfigId(machine_id, e.device, e.precision, e.threads), threads=True)
 
     if len(rows):
-        rate = float(pd.Series([h.images_per_s for h in steady]).median())
+        rate = training_rate(history).images_per_s
         profiled = float(rows["images_per_s"].iloc[0])
+        near = _disturbance(comparison, rows.iloc[:1])
+        if all_disturbed(history):  # no undisturbed epoch: training's rate is unsure too
+            cores = [getattr(h, "other_cores", None) for h in steady]
+            cores = [c for c in cores if c is not None] + [near["cores"] or 0.0]
+            near = {"disturbed": True, "cores": max(cores) or None}
         out.append(
             Finding(
                 "profile_vs_training",
@@ -585,6 +637,8 @@ def step_match(manifest: Manifest, comparison: pd.DataFrame | None) -> list[Find
                     "training": rate,
                     "profiled": profiled,
                     "ratio": profiled / rate,
+                    "band": PROFILED_TRAINED_BAND,
+                    **near,
                 },
             )
         )
@@ -626,7 +680,9 @@ def _at(df: pd.DataFrame, row) -> pd.DataFrame:
     return df[(df[keys] == pd.Series({k: row[k] for k in keys})).all(axis=1)]
 
 
-def _batch_end(kind: str, r, split: pd.DataFrame, model: pd.DataFrame | None) -> Finding | None:
+def _batch_end(
+    kind: str, r, split: pd.DataFrame, model: pd.DataFrame | None, peak_unsure: bool = False
+) -> Finding | None:
     """What dominates one end of a sweep (comparison row ``r``): the largest labelled part
     (small batch) or kind of operator (large batch) of its time_split, with the step time."""
     g = _at(split, r)
@@ -643,6 +699,10 @@ def _batch_end(kind: str, r, split: pd.DataFrame, model: pd.DataFrame | None) ->
     v |= {"category": cat["name"], "category_share": cat["share"]}
     if kind == "large_batch":
         v |= {"gflops": r["achieved_gflops"], "peak": r["share_of_peak"], "explains": cat["share"]}
+        # A share over 100 % (or of a peak measured unsure) is no finding: the peak is said
+        # to be measured low instead (words: peak_low).
+        over = pd.notna(r["share_of_peak"]) and r["share_of_peak"] > 1.0
+        v["peak_low"] = bool(over or (pd.notna(r["share_of_peak"]) and peak_unsure))
         return Finding(kind, v)
     parts = g[(g["split"] == "part") & (g["name"] != "outside labels")]
     part = parts.loc[parts["share"].idxmax()]
@@ -723,30 +783,86 @@ def summary(manifest: Manifest, history: list, tables: dict) -> list[Finding]:
                 },
             )
         )
-    return out + key_findings(manifest, tables)
+    return busy_machine(manifest, history, tables) + out + key_findings(manifest, tables)
+
+
+# The tables of timed measurements (lab1.tables' reliability columns): what a busy machine
+# can disturb, and what the summary's first line counts.
+TIMED = ("comparison", "limits", "step_times")
+
+
+def busy_machine(manifest: Manifest, history: list, tables: dict) -> list[Finding]:
+    """The summary's first line where any timed number is unsure (lab1.reliability.unsure) or
+    a training epoch was disturbed: of how many measurements, how many were disturbed and by
+    how many cores (the mean other programs used during those), out of the machine's; how
+    many more only spread too widely; which epochs were disturbed. [] on a quiet run."""
+    total = busy = uneven = 0
+    cores: list[float] = []
+    for name in TIMED:
+        t = tables[name]
+        if t is None:
+            continue
+        if name == "limits":
+            t = t[t["value"].notna()]  # "not supported" is no measurement
+        bad, hit = unsure(t), t["contended"].eq(True)
+        total += len(t)
+        busy += int((bad & hit).sum())
+        uneven += int((bad & ~hit).sum())
+        cores += cores_of_others(t[bad & hit]).dropna().tolist()
+    epochs = disturbed_epochs(history)
+    if not (busy or uneven or epochs):
+        return []
+    env = manifest.environment
+    return [
+        Finding(
+            "busy_machine",
+            {
+                "busy": busy,
+                "uneven": uneven,
+                "measurements": total,
+                "cores": sum(cores) / len(cores) if cores else None,
+                "vcpus": env.vcpus if env is not None else None,
+                "spread": RELIABLE_SPREAD,
+                "epochs": [h.epoch for h in epochs],
+                "of_epochs": len(history),
+            },
+        )
+    ]
 
 
 def key_findings(manifest: Manifest, tables: dict) -> list[Finding]:
-    """The summary's key findings, ranked (see summary)."""
+    """The summary's key findings, ranked (see summary). None is drawn from an unsure
+    measurement (lab1.reliability.unsure): busy_machine names those instead."""
     cmp, split = tables["comparison"], tables["time_split"]
     if cmp is None or split is None:
         return []
     home = _labelled(_home(cmp, manifest), show=("threads",))
+    bad = unsure(home)
     found: list[Finding] = []
     for _, _phase, g in _sweeps(home):
         ends = [("small_batch", g.iloc[0]), ("large_batch", g.iloc[-1])] if len(g) > 1 else []
         for kind, r in ends:
-            f = _batch_end(kind, r, split, tables["step_model"])
+            if bad[r.name]:
+                continue
+            low = _peak_unsure(tables["limits"], r)
+            f = _batch_end(kind, r, split, tables["step_model"], low)
             found += [f] if f is not None else []
-    gains = [f for f in thread_gains(cmp) if f.values["phase"] == "train_step"]
+    gains = [
+        f
+        for f in thread_gains(cmp)
+        if f.values["phase"] == "train_step" and not f.values["disturbed"]
+    ]
     # The trained precision's (a bf16 run's summary speaks of bf16), else the first (fp32's).
     trained = manifest.training.execution.precision if manifest.training else "fp32"
     gains = [f for f in gains if f.values["config"].config.precision == trained] or gains
     for f in gains[:1]:  # the trained phase: what the extra threads buy at its largest batch
         hi = f.values["hi"]  # the 1-thread step's share saved, or the 2-thread step's lost
         found.append(Finding("thread_gain", {**f.values, "explains": 1 - min(hi, 1 / hi)}))
+    low, high = PROFILED_TRAINED_BAND
     for f in step_match(manifest, cmp):
-        if f.kind == "profile_vs_training" and not 0.9 <= f.values["ratio"] <= 1.1:
+        if f.kind != "profile_vs_training" or f.values["disturbed"]:
+            continue  # a ratio of a disturbed measurement is no finding
+        if not low <= f.values["ratio"] <= high:
             off = min(1.0, abs(1 - f.values["ratio"]))
             found.append(Finding(f.kind, {**f.values, "explains": off}))
     found.sort(key=lambda f: -f.values["explains"])

@@ -10,8 +10,9 @@ import pandas as pd
 
 from lab1 import fmt
 from lab1.devices import device_time_measured
-from lab1.identity import ConfigId, labels, ordered
-from lab1.report.blocks import Block, Table
+from lab1.identity import ConfigId, axes_except, labels, ordered
+from lab1.reliability import RELIABLE_SPREAD, unsure
+from lab1.report.blocks import Block, Note, Table
 from lab1.report.findings import SWEEP
 
 TIME_LABELS = {
@@ -23,6 +24,40 @@ TIME_LABELS = {
 RANKED_BY = {"self_cpu": "self CPU time", "self_device": "self device time"}
 # mps runs the kernels but torch.profiler does not see them: its CPU time is dispatch only.
 RANKED_BY_UNTRACED = "CPU dispatch time (device time not measured)"
+
+
+# Under every table with a marked value, in the report's language (lab1.fmt.UNSURE).
+LEGEND = {
+    "en": f"{fmt.UNSURE} measured unreliably: other programs used cores this measurement needed, "
+    f"or its timed blocks spread more than {fmt.pct(RELIABLE_SPREAD)} of their median; a share "
+    "of peak over 100 % means the peak itself was measured low. No finding is drawn from a "
+    "marked value.",
+    "zh": f"{fmt.UNSURE} 测量不可靠：测量时其他程序占用了它需要的 CPU 核，"
+    f"或各计时块相差超过中位数的 {fmt.pct(RELIABLE_SPREAD)}；峰值占比超过 100 % "
+    "说明峰值本身测得偏低。不据标记的数值得出任何结论。",
+}
+
+
+def mark(cell: str, unsure: bool) -> str:
+    """A formatted value, with the unreliable marker where it was measured unsure."""
+    return f"{cell} {fmt.UNSURE}" if unsure else cell
+
+
+def legend(tables: list[Table], lang: str = "en") -> list[Block]:
+    """The legend, once, where any of ``tables`` has a marked cell; [] otherwise."""
+    marked = any(c.endswith(fmt.UNSURE) for t in tables for r in t.rows for c in r)
+    return [Note(LEGEND[lang], "legend")] if marked else []
+
+
+def unsure_or_twin(cmp: pd.DataFrame, rows: pd.DataFrame) -> pd.Series:
+    """Per row of ``rows`` (comparison rows at more CPU threads, before labelling): whether it
+    or its 1-thread twin, against which its speed-up is measured, is unsure
+    (lab1.reliability.unsure)."""
+    keys = [k for k in axes_except() if k != "threads"] + ["phase"]
+    ones = cmp[cmp["threads"] == 1]
+    bad = set(map(tuple, ones.loc[unsure(ones), keys].itertuples(index=False, name=None)))
+    twin = [t in bad for t in rows[keys].itertuples(index=False, name=None)]
+    return unsure(rows) | pd.Series(twin, index=rows.index, dtype=bool)
 
 
 def _peak(n: float | None) -> str:
@@ -49,6 +84,22 @@ COMPARISON_COLUMNS: tuple[tuple[str, str, Callable], ...] = (
     ("per_sample_us", "µs/image (fit)", fmt.us),
 )
 TEXT_COLUMNS = {"device", "phase", "top_op"}
+# The comparison's timed columns: marked on a row measured unsure.
+TIMED_COLUMNS = {
+    "images_per_s",
+    "ms_per_step",
+    "us_per_sample",
+    "profiler_overhead",
+    "achieved_gflops",
+    "share_of_peak",
+}
+
+
+def _marked(r, col: str, bad: bool) -> bool:
+    """Whether cell ``col`` of comparison row ``r`` carries the marker: a timed value of an
+    unsure row, or a share of peak over 100 % (the peak was measured low)."""
+    over = col == "share_of_peak" and pd.notna(r[col]) and r[col] > 1.0
+    return (bad and col in TIMED_COLUMNS) or over
 
 
 def layers_table(rows: list[dict]) -> Table:
@@ -93,9 +144,11 @@ def labelled(df: pd.DataFrame, lang: str = "en", beside=("threads",)) -> pd.Data
 def comparison_rows(comparison: pd.DataFrame, lang: str = "en") -> list[dict[str, str]]:
     """The comparison as formatted cells by header: the table artifact and the report table.
     The device cell is the config's label (``cpu``, ``cpu bf16``); threads have their column."""
+    df = labelled(comparison, lang)
+    bad = unsure(df)
     return [
-        {header: f(r[col]) for col, header, f in COMPARISON_COLUMNS}
-        for _, r in labelled(comparison, lang).iterrows()
+        {header: mark(f(r[col]), _marked(r, col, bad[i])) for col, header, f in COMPARISON_COLUMNS}
+        for i, r in df.iterrows()
     ]
 
 

@@ -304,7 +304,8 @@ def comparison_section(
         "is forward + loss + backward + optimizer step; inference is the forward pass alone "
         "(eval mode, no autograd). Top-op share is of the self time of all operators. Shown: "
         "the default thread count.",
-        grids.comparison_table(default_threads(cmp), lang),
+        table := grids.comparison_table(default_threads(cmp), lang),
+        *grids.legend([table], lang),
     ]
     plots = {} if redraw else dict(d.compare_plots)
     if "throughput" not in plots:  # the compare step's PNG is gone: redraw it
@@ -334,7 +335,8 @@ def share_blocks(
     if cmp is None:
         return []
     others = cmp[~cmp.index.isin(default_threads(cmp).index)]
-    rows: list[Block] = [grids.comparison_table(others, lang)] if len(others) else []
+    tables = [grids.comparison_table(others, lang)] if len(others) else []
+    rows: list[Block] = [*tables, *grids.legend(tables, lang)]
     plots = {} if redraw else dict(d.compare_plots)
     if "op_share" not in plots and d.tables["op_stats"] is not None:
         from lab1.compare import op_shares
@@ -415,9 +417,11 @@ def all_findings(d: RunData) -> list[findings.Finding]:
 
 def summary_section(d: RunData) -> Section:
     found = findings.summary(d.manifest, d.history, d.tables)
+    busy = [f for f in found if f.kind == "busy_machine"]  # the truth first: before what ran
     head = [f for f in found if f.kind.startswith("summary_")]
-    key = [f for f in found if not f.kind.startswith("summary_")]
-    blocks: list[Block] = [*words.sentences(head)]
+    key = [f for f in found if f not in busy and f not in head]
+    blocks: list[Block] = [Note(words.sentence(f), "warning") for f in busy]
+    blocks += words.sentences(head)
     blocks += [Note(words.sentence(f), "warning") for f in findings.caveats(d.manifest)]
     if key:
         blocks += [

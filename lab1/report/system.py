@@ -10,9 +10,10 @@ from lab1 import figures, fmt
 from lab1.analysis import peaks
 from lab1.breakdown import OP_CATEGORIES, OUTSIDE_LABELS, OUTSIDE_OPS, PARTS
 from lab1.identity import PANEL, ordered
+from lab1.reliability import unsure
 from lab1.report import findings, words
 from lab1.report.blocks import Block, Bullets, Figure, Note, Section, Table
-from lab1.report.grids import labelled
+from lab1.report.grids import labelled, legend, mark, unsure_or_twin
 from lab1.report.run import RunData
 
 WHAT = {
@@ -35,6 +36,7 @@ def limits_blocks(d: RunData, lang: str = "en") -> list[Block]:
     lim = d.tables["limits"]
     if lim is None:
         return []
+    df = labelled(lim, lang)
     rows = [
         [
             r.device,  # the device's label: the machine named where there are several
@@ -43,21 +45,24 @@ def limits_blocks(d: RunData, lang: str = "en") -> list[Block]:
             r.dtype,
             r.note.partition(":")[0]  # not supported | not measured (lab1.limits)
             if pd.isna(r.value)
-            else f"{fmt.gflops(r.value)} {r.unit}"
-            if r.unit != "µs"
-            else f"{fmt.us(r.value)} µs",
+            else mark(
+                f"{fmt.gflops(r.value)} {r.unit}" if r.unit != "µs" else f"{fmt.us(r.value)} µs",
+                bad,
+            ),
             r.note,
         ]
-        for r in labelled(lim, lang).itertuples()
+        for r, bad in zip(df.itertuples(), unsure(df), strict=True)
     ]
+    table = Table(
+        ["device", "threads", "limit", "dtype", "value", "how"],
+        rows,
+        [False, True, False, False, True, False],
+    )
     return [
         "Machine limits, measured by short microbenchmarks at the start of profiling, on the "
         "device and thread count each config uses:",
-        Table(
-            ["device", "threads", "limit", "dtype", "value", "how"],
-            rows,
-            [False, True, False, False, True, False],
-        ),
+        table,
+        *legend([table], lang),
     ]
 
 
@@ -81,15 +86,16 @@ def split_table(split: pd.DataFrame, kind: str, names: tuple[str, ...], lang: st
 
 
 def achieved_table(cmp: pd.DataFrame, lang: str = "en") -> Table:
+    df = labelled(cmp, lang)
     rows = [
         [
             *_config_cells(r),
             fmt.decimal(r.model_gflop_per_step, 3),
             fmt.decimal(r.profiler_gflop_per_step, 3),
-            fmt.gflops(r.achieved_gflops),
-            fmt.pct(r.share_of_peak),
+            mark(fmt.gflops(r.achieved_gflops), bad),
+            mark(fmt.pct(r.share_of_peak), bad or r.share_of_peak > 1.0),
         ]
-        for r in labelled(cmp, lang).itertuples()
+        for r, bad in zip(df.itertuples(), unsure(df), strict=True)
     ]
     header = [
         "device",
@@ -167,14 +173,16 @@ def threads_table(cmp: pd.DataFrame, lang: str = "en") -> Table | None:
     )
     if many.empty:
         return None
+    # Judged before labelling: the label replaces the device its 1-thread twin is found by.
+    df = labelled(many.assign(unsure_=unsure_or_twin(cmp, many)), lang)
     rows = [
         [
             *_config_cells(r),
-            fmt.ms(r.ms_per_step),
-            fmt.ratio(r.speedup_vs_1_thread),
-            fmt.pct(r.parallel_efficiency),
+            mark(fmt.ms(r.ms_per_step), r.unsure_),
+            mark(fmt.ratio(r.speedup_vs_1_thread), r.unsure_),
+            mark(fmt.pct(r.parallel_efficiency), r.unsure_),
         ]
-        for r in labelled(many, lang).itertuples()
+        for r in df.itertuples()
     ]
     header = [
         "device",
@@ -215,8 +223,8 @@ def condensed(d: RunData) -> list[findings.Finding]:
     t = d.tables
     return [
         *findings.step_match(d.manifest, t["comparison"]),
-        *findings.time_goes(t["time_split"]),
-        *findings.peak_shares(t["comparison"], t["roofline"]),
+        *findings.time_goes(t["time_split"], t["comparison"]),
+        *findings.peak_shares(t["comparison"], t["roofline"], t["limits"]),
     ]
 
 
@@ -263,4 +271,4 @@ def system_tables(d: RunData, figs: dict[str, Path], lang: str = "en") -> list[B
     table = threads_table(t["comparison"], lang)
     if table is not None:
         blocks += ["What more CPU threads buy (same batch and phase at 1 thread):", table]
-    return blocks
+    return blocks + legend([b for b in blocks if isinstance(b, Table)], lang)

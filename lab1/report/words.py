@@ -11,6 +11,41 @@ from lab1 import fmt
 from lab1.report.findings import Finding
 
 BASIS = {"self_cpu": "self CPU time", "self_device": "self device time"}
+# How to measure again where a number was disturbed: the whole run, or only its profile.
+REMEASURE = "`python flows/remeasure_flow.py RUN_DIR`"
+
+
+def _busy_machine(v: dict) -> str:
+    n, parts = v["measurements"], []
+    if v["busy"]:
+        of = f" of {fmt.count(v['vcpus'])}" if v["vcpus"] else ""
+        used = f"{fmt.cores(v['cores'])}{of} cores" if v["cores"] is not None else "cores"
+        parts.append(f"other programs used {used} during {v['busy']} of {n} measurements")
+    if v["uneven"]:
+        parts.append(
+            f"the timed blocks of {v['uneven']} of {n} measurements spread more than "
+            f"{fmt.pct(v['spread'])} of their median"
+        )
+    if v["epochs"]:
+        e = ", ".join(str(x) for x in v["epochs"])
+        parts.append(f"other programs disturbed training epoch(s) {e} of {v['of_epochs']}")
+    return (
+        f"**Measured on a busy machine**: {'; '.join(parts)}. These numbers are marked "
+        f"{fmt.UNSURE} in the tables and figures, and no finding is drawn from them. To measure "
+        f"again, run `make run` on a quiet machine, or re-measure only the profile: {REMEASURE}."
+    )
+
+
+def _disturbed(v: dict) -> str:
+    """What a finding of a disturbed measurement adds: that it is one, and no finding."""
+    if not v["disturbed"]:
+        return ""
+    how = (
+        f"while other programs used {fmt.cores(v['cores'])} cores"
+        if v["cores"]
+        else "unreliably (its timed blocks disagree)"
+    )
+    return f" {fmt.UNSURE} Measured {how}: a disturbed measurement, not a finding."
 
 
 def _accuracy(v: dict) -> str:
@@ -192,11 +227,12 @@ def _not_profiled(v: dict) -> str:
 
 
 def _time_goes(v: dict) -> str:
+    step = f"the {fmt.ms(v['step_ms'])} ms step" if v["step_ms"] is not None else "the step"
     return (
-        f"{_where(v)} at batch {v['bs']}: {fmt.pct(v['part_share'])} of the "
-        f"{fmt.us(v['step_us'])} µs step is in {v['part']}, and {v['category']} is the largest "
-        f"kind of work ({fmt.pct(v['category_share'])}); {fmt.pct(v['outside'])} is outside "
-        "any operator (Python and dispatch)."
+        f"{_where(v)} at batch {v['bs']}: {fmt.pct(v['part_share'])} of {step} is in "
+        f"{v['part']}, and {v['category']} is the largest kind of work "
+        f"({fmt.pct(v['category_share'])}); {fmt.pct(v['outside'])} is outside any operator "
+        "(Python and dispatch)." + _disturbed(v)
     )
 
 
@@ -211,11 +247,11 @@ def _peak_share(v: dict) -> str:
             f"GFLOP/s ({fmt.pct(v['op_share'])} of the peak)"
         )
     if v["over_peak"]:
-        text += (
-            ". Over 100 % is possible: the peak is one short matmul measurement, not the "
-            "machine's limit; a better-blocked kernel beats it, and a busy machine lowers it"
+        return text + (
+            f". {fmt.UNSURE} Over 100 % of the peak is impossible: the peak itself was measured "
+            "low (disturbed), so this share is no finding; measure again on a quiet machine."
         )
-    return text + "."
+    return text + "." + _disturbed(v)
 
 
 def _fixed_cost(v: dict) -> str:
@@ -254,7 +290,7 @@ def _thread_gain(v: dict) -> str:
         f"{_where(v)}: {v['threads']} threads instead of 1 make a step "
         f"{_as_fast(v['lo'])} at batch {v['lo_bs']} and {_as_fast(v['hi'])} at batch "
         f"{v['hi_bs']}; the best is {fmt.ratio(v['best'])} at batch {v['best_bs']} "
-        f"({fmt.pct(v['efficiency'])} parallel efficiency)."
+        f"({fmt.pct(v['efficiency'])} parallel efficiency)." + _disturbed(v)
     )
 
 
@@ -336,15 +372,18 @@ def _profile_vs_training(v: dict) -> str:
     label = _name(v)
     epochs = v["epochs"]
     which = f"epoch {epochs[0]}" if len(epochs) == 1 else f"epochs {epochs[0]}–{epochs[-1]}"
-    verdict = (
-        "within 0.9–1.1: the profile measures the step that was trained"
-        if 0.9 <= v["ratio"] <= 1.1
-        else "outside 0.9–1.1: the machine was busy, or the profile is not the trained step"
-    )
+    lo, hi = v["band"]
+    band = fmt.band(lo, hi)
+    if lo <= v["ratio"] <= hi:
+        verdict = f"within {band}: the profile measures the step that was trained"
+    elif v["disturbed"]:
+        verdict = f"outside {band}"  # _disturbed says why: no finding
+    else:
+        verdict = f"outside {band}: the profile does not measure the step that was trained"
     return (
         f"Profile against training, {label} at batch {v['bs']}: training ran "
         f"{fmt.rate(v['training'])} images/s (median of {which}), the profiler-off train step "
-        f"{fmt.rate(v['profiled'])} images/s, {fmt.ratio(v['ratio'])} ({verdict})."
+        f"{fmt.rate(v['profiled'])} images/s, {fmt.ratio(v['ratio'])} ({verdict})." + _disturbed(v)
     )
 
 
@@ -444,6 +483,11 @@ def _large_batch(v: dict) -> str:
     )
     if v["peak"] is None or v["peak"] != v["peak"]:  # no peak measured
         return text + f"; the step reaches {fmt.gflops(v['gflops'])} GFLOP/s."
+    if v["peak_low"]:  # over 100 %, or of a disturbed peak: the peak is what is wrong
+        return text + (
+            f"; the step reaches {fmt.gflops(v['gflops'])} GFLOP/s (its share of this machine's "
+            "measured fp32 matmul peak is no finding: the peak itself was measured low, disturbed)."
+        )
     return text + (
         f"; the step reaches {fmt.gflops(v['gflops'])} GFLOP/s, {fmt.pct(v['peak'])} of this "
         "machine's measured fp32 matmul peak."
@@ -480,6 +524,7 @@ SENTENCES: dict[str, Callable[[dict], str]] = {
     "model_ahead": _model_ahead,
     "profile_vs_training": _profile_vs_training,
     "execution_differs": _execution_differs,
+    "busy_machine": _busy_machine,
     "summary_ran": _summary_ran,
     "summary_machine": _summary_machine,
     "summary_result": _summary_result,

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from lab1 import figures, fmt
-from lab1.report import findings, sections
+from lab1.report import findings, sections, words
 from lab1.report.blocks import Block, Bullets, Details, Figure, Note, Section, Table
 from lab1.report.run import RunData
 from lab1.report.system import (
@@ -122,6 +122,7 @@ HEADERS = {
 
 # Figure labels (lab1.figures draws them through this table when a CJK font is installed).
 FIGURE_LABELS = {
+    figures.UNSURE_LEGEND: "测量不可靠（机器繁忙或计时分散）",
     "{title}: {ops} ops, {params} parameters, {macs} MACs per image": (
         "{title}：{ops} 个算子，{params} 个参数，每张图像 {macs} 次乘加"
     ),
@@ -175,6 +176,38 @@ FIGURE_LABELS = {
     **PHASE,
     **CATEGORIES,
 }
+
+
+def _busy_machine(v: dict) -> str:
+    n, parts = v["measurements"], []
+    if v["busy"]:
+        of = f"（共 {fmt.count(v['vcpus'])} 个核）" if v["vcpus"] else ""
+        used = f"平均 {fmt.cores(v['cores'])} 个核{of}" if v["cores"] is not None else "CPU 核"
+        parts.append(f"{n} 项测量中有 {v['busy']} 项进行时，其他程序占用了{used}")
+    if v["uneven"]:
+        parts.append(
+            f"{n} 项测量中另有 {v['uneven']} 项的各计时块相差超过中位数的 {fmt.pct(v['spread'])}"
+        )
+    if v["epochs"]:
+        e = ", ".join(str(x) for x in v["epochs"])
+        parts.append(f"共 {v['of_epochs']} 轮训练中，第 {e} 轮受到其他程序干扰")
+    return (
+        f"**在繁忙的机器上测量**：{'；'.join(parts)}。这些数字在表格和图中以 {fmt.UNSURE} 标出，"
+        "不据此得出任何结论。重新测量：在空闲的机器上再次运行 `make run`，或只重新做性能分析："
+        f"{words.REMEASURE}。"
+    )
+
+
+def _disturbed(v: dict) -> str:
+    """What a finding of a disturbed measurement adds (words._disturbed, in Chinese)."""
+    if not v["disturbed"]:
+        return ""
+    how = (
+        f"测量时其他程序占用了 {fmt.cores(v['cores'])} 个核"
+        if v["cores"]
+        else "测量不可靠（各计时块不一致）"
+    )
+    return f"{fmt.UNSURE} {how}：这是受干扰的测量，不是结论。"
 
 
 def _name(v: dict) -> str:
@@ -263,11 +296,11 @@ def _peak_share(v: dict) -> str:
             f"（峰值的 {fmt.pct(v['op_share'])}）"
         )
     if v["over_peak"]:
-        text += (
-            "。超过 100 % 是可能的：峰值只是一次短时的矩阵乘测量，不是机器的上限；"
-            "分块更好的内核会超过它，机器繁忙时它也会偏低"
+        return text + (
+            f"。{fmt.UNSURE} 超过峰值的 100 % 不可能：峰值本身测得偏低（受到干扰），"
+            "所以这个占比不是结论；请在空闲的机器上重新测量。"
         )
-    return text + "。"
+    return text + "。" + _disturbed(v)
 
 
 def _faster(x: float) -> str:
@@ -367,15 +400,19 @@ def _run_speedup(v: dict) -> str:
 def _profile_vs_training(v: dict) -> str:
     epochs = v["epochs"]
     which = f"第 {epochs[0]} 轮" if len(epochs) == 1 else f"第 {epochs[0]}–{epochs[-1]} 轮"
-    verdict = (
-        "在 0.9–1.1 之内：性能分析测的正是训练的那一步"
-        if 0.9 <= v["ratio"] <= 1.1
-        else "超出 0.9–1.1：机器繁忙，或性能分析测的不是训练的那一步"
-    )
+    lo, hi = v["band"]
+    band = fmt.band(lo, hi)
+    if lo <= v["ratio"] <= hi:
+        verdict = f"在 {band} 之内：性能分析测的正是训练的那一步"
+    elif v["disturbed"]:
+        verdict = f"超出 {band}"  # _disturbed says why: no finding
+    else:
+        verdict = f"超出 {band}：性能分析测的不是训练的那一步"
     return (
         f"性能分析与训练对照，{_name(v)}，批大小 "
         f"{v['bs']}：训练为 {fmt.rate(v['training'])} 图像/秒（{which}的中位数），关闭性能分析器"
         f"的训练步为 {fmt.rate(v['profiled'])} 图像/秒，{fmt.ratio(v['ratio'])}（{verdict}）。"
+        + _disturbed(v)
     )
 
 
@@ -468,6 +505,11 @@ def _large_batch(v: dict) -> str:
     )
     if v["peak"] is None or v["peak"] != v["peak"]:  # no peak measured
         return text + f"；每步达到 {fmt.gflops(v['gflops'])} GFLOP/s。"
+    if v["peak_low"]:  # over 100 %, or of a disturbed peak: the peak is what is wrong
+        return text + (
+            f"；每步达到 {fmt.gflops(v['gflops'])} GFLOP/s（它占本机实测 fp32 矩阵乘峰值的比例"
+            "不是结论：峰值本身测得偏低，受到干扰）。"
+        )
     return text + (
         f"；每步达到 {fmt.gflops(v['gflops'])} GFLOP/s，为本机实测 fp32 矩阵乘峰值的 "
         f"{fmt.pct(v['peak'])}。"
@@ -519,11 +561,12 @@ SENTENCES: dict[str, Callable[[dict], str]] = {
     ),
     "not_profiled": lambda v: "本次运行没有进行性能分析：没有算子或批大小方面的结论。",
     "time_goes": lambda v: (
-        f"{_where(v)}，批大小 {v['bs']}：{fmt.us(v['step_us'])} 微秒的一步中 "
-        f"{fmt.pct(v['part_share'])} 在{PARTS.get(v['part'], v['part'])}，"
+        f"{_where(v)}，批大小 {v['bs']}："
+        + (f"{fmt.ms(v['step_ms'])} 毫秒的一步中 " if v["step_ms"] is not None else "一步中 ")
+        + f"{fmt.pct(v['part_share'])} 在{PARTS.get(v['part'], v['part'])}，"
         f"{_category(v)}是最大的一类工作"
         f"（{fmt.pct(v['category_share'])}）；{fmt.pct(v['outside'])} 不在任何算子内"
-        "（Python 与分发）。"
+        "（Python 与分发）。" + _disturbed(v)
     ),
     "peak_share": _peak_share,
     "fixed_cost": _fixed_cost,
@@ -531,7 +574,7 @@ SENTENCES: dict[str, Callable[[dict], str]] = {
         f"{_where(v)}：用 {v['threads']} 个线程代替 1 个，每步在批大小 "
         f"{v['lo_bs']} 时{_faster(v['lo'])}，在批大小 {v['hi_bs']} 时"
         f"{_faster(v['hi'])}；最好的是批大小 {v['best_bs']} 的 {fmt.ratio(v['best'])}"
-        f"（并行效率 {fmt.pct(v['efficiency'])}）。"
+        f"（并行效率 {fmt.pct(v['efficiency'])}）。" + _disturbed(v)
     ),
     "mixed_data": lambda v: (
         f"**数据子集与完整数据并列**：{_names(v['subset'])} 只用了数据子集，"
@@ -563,6 +606,7 @@ SENTENCES: dict[str, Callable[[dict], str]] = {
     ),
     "profile_vs_training": _profile_vs_training,
     "execution_differs": _execution_differs,
+    "busy_machine": _busy_machine,
     "summary_ran": _summary_ran,
     "summary_machine": _summary_machine,
     "summary_result": _summary_result,
@@ -605,6 +649,8 @@ def _translated(blocks: list[Block]) -> list[Block]:
             out.append(Figure(b.path, CAPTIONS.get(b.path.stem, b.caption)))
         elif isinstance(b, Details):
             out.append(Details(b.summary, _translated(b.blocks)))
+        elif isinstance(b, Note) and b.kind == "legend":  # written in the table's language
+            out.append(b)
     return out
 
 
@@ -806,11 +852,16 @@ SEE_APPENDIX = "（[附录](#附录)：{what}。）"
 def _summary(d: RunData) -> Section:
     """摘要: the English summary's findings (findings.summary), in Chinese."""
     found = findings.summary(d.manifest, d.history, d.tables)
+    busy = [Note(SENTENCES[f.kind](f.values), "warning") for f in found if f.kind == "busy_machine"]
     head = [SENTENCES[f.kind](f.values) for f in found if f.kind.startswith("summary_")]
-    key = [SENTENCES[f.kind](f.values) for f in found if not f.kind.startswith("summary_")]
+    key = [
+        SENTENCES[f.kind](f.values)
+        for f in found
+        if not f.kind.startswith("summary_") and f.kind != "busy_machine"
+    ]
     warn = [Note(SENTENCES[f.kind](f.values), "warning") for f in findings.caveats(d.manifest)]
     lead = ["主要结论（按其解释的每步时间占比排序）：", Bullets(key)] if key else []
-    return Section("摘要", [*head, *warn, *lead])
+    return Section("摘要", [*busy, *head, *warn, *lead])
 
 
 STATUS = {"completed": "已完成", "failed": "失败", "interrupted": "已中断", "running": "运行中"}

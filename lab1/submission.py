@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import stat
 import zipfile
@@ -164,10 +165,13 @@ def _parse(sub: Submission, name: str, data: bytes) -> None:
         sub.index = _json(data, name, MAX_MANIFEST_BYTES)
     elif name == MANIFEST_FILE:
         sub.manifest_data = _json(data, name, MAX_MANIFEST_BYTES)
-        try:
-            sub.manifest = manifest_from_dict(sub.manifest_data)
-        except Exception as exc:  # ManifestError, or a type the dataclasses reject
-            sub.manifest_error = str(exc).splitlines()[0][:300]
+        try:  # its schema first: no check reads a field of the wrong type or out of range
+            sub.manifest = manifest_from_dict(sub.manifest_data, strict=True)
+            out_of_range = manifest_ranges(sub.manifest)
+        except Exception as exc:  # ManifestError, or a value the dataclasses reject
+            sub.manifest, out_of_range = None, str(exc).splitlines()[0][:300]
+        if out_of_range:
+            sub.manifest, sub.manifest_error = None, out_of_range
     elif name == REPORT_MD:
         if len(data) > MAX_REPORT_BYTES:
             raise Refused(f"{name} is over {MAX_REPORT_BYTES >> 20} MiB")
@@ -187,9 +191,50 @@ def _json(data: bytes, name: str, cap: int) -> dict:
         obj = json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as exc:
         raise Refused(f"{name} is not JSON: {str(exc)[:120]}") from exc
+    except RecursionError as exc:  # nested thousands deep: no lab1 manifest is
+        raise Refused(f"{name} is nested too deep to be a lab1 manifest") from exc
     if not isinstance(obj, dict):
         raise Refused(f"{name} is not a JSON object")
     return obj
+
+
+# Ranges of the numbers the checks and the class row read; types are the schema's
+# (manifest_from_dict strict).
+UNIT_INTERVAL = (0.0, 1.0)
+AT_LEAST_0, AT_LEAST_1 = (0, math.inf), (1, math.inf)
+
+
+def manifest_ranges(m: Manifest) -> str | None:
+    """The first number of a manifest outside its range, as a one-line reason; None if all
+    are in range."""
+    fields: list[tuple[str, object, tuple]] = []
+    if m.results is not None:
+        fields += [
+            ("results.test_accuracy", m.results.test_accuracy, UNIT_INTERVAL),
+            ("results.epochs_completed", m.results.epochs_completed, AT_LEAST_0),
+        ]
+    if m.environment is not None:
+        fields.append(("environment.vcpus", m.environment.vcpus, AT_LEAST_1))
+    if m.training is not None:
+        tr = m.training
+        fields += [
+            ("training.epochs_completed", tr.epochs_completed, AT_LEAST_0),
+            ("training.test_accuracy", tr.test_accuracy, UNIT_INTERVAL),
+            ("training.train_accuracy", tr.train_accuracy, UNIT_INTERVAL),
+            ("training.execution.threads", tr.execution.threads, AT_LEAST_1),
+        ]
+        for i, h in enumerate(tr.history):
+            at = f"training.history[{i}]"
+            fields += [
+                (f"{at}.test_accuracy", h.test_accuracy, UNIT_INTERVAL),
+                (f"{at}.train_accuracy", h.train_accuracy, UNIT_INTERVAL),
+                (f"{at}.images_per_s", h.images_per_s, AT_LEAST_0),
+                (f"{at}.train_seconds", h.train_seconds, AT_LEAST_0),
+            ]
+    for name, value, (lo, hi) in fields:
+        if value is not None and not lo <= value <= hi:
+            return f"manifest {name}: {value!r:.40} is outside {lo}–{hi}"
+    return None
 
 
 def read_table_bytes(data: bytes, table: str) -> pd.DataFrame:

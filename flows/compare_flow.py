@@ -6,7 +6,9 @@
 A RUN is a run directory (copied as is from another machine is fine) or a run name under
 --runs-dir. The output is <runs-dir>/comparisons/<name>/: comparison.parquet (one row per run
 × configuration × phase, with speedup_vs_baseline), the report's tables, report.md,
-report.html and report.pdf. Runs from elsewhere are added to <runs-dir>/history/ (never twice).
+report.html and report.pdf. Runs of --runs-dir are added to <runs-dir>/history/ (never twice);
+a run from elsewhere is read as untrusted input (lab1.submission's reader and caps) and never
+written into the history.
 """
 
 from __future__ import annotations

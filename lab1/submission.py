@@ -90,9 +90,10 @@ def find_submissions(inputs: list[str | Path]) -> list[tuple[str, Path, Path]]:
         elif (item / MANIFEST_FILE).is_file():
             found.append((item.name, item, item.parent))
         elif item.is_dir():
+            # Every entry gets a row, a dot-named one too (refused in locate_run): a
+            # submission that vanished without a word would be worse than a refused one.
             for entry in sorted(item.iterdir()):
-                if not entry.name.startswith("."):
-                    found.append((student_name(entry), entry, item))
+                found.append((student_name(entry), entry, item))
     return found
 
 
@@ -109,6 +110,10 @@ def locate_run(entry: Path) -> tuple[str, Path]:
     none, or more than one."""
     if entry.is_symlink():
         raise Refused("the entry is a link: not followed")
+    if entry.name.startswith("."):
+        raise Refused(f"{entry.name!r} is a hidden entry (its name starts with '.'): not read")
+    if not (entry.is_dir() or entry.is_file()):
+        raise Refused(f"{entry.name!r} is neither a file nor a folder: not read")
     if entry.is_file():
         return "pack", entry
     if (entry / MANIFEST_FILE).is_file():
@@ -122,6 +127,9 @@ def locate_run(entry: Path) -> tuple[str, Path]:
             hits.append(("run directory", here))
             dirs[:] = []
         hits += [("pack", here / f) for f in sorted(files) if f.endswith(".zip")]
+    links = [p for _, p in hits if p.is_symlink()]
+    if links:
+        raise Refused(f"{links[0].relative_to(entry).as_posix()} is a link: not followed")
     if not hits:
         raise Refused(f"no run: neither a {PACK_SUFFIX} nor a run directory with manifest.json")
     if len(hits) > 1:
@@ -261,13 +269,16 @@ def read_table_bytes(data: bytes, table: str) -> pd.DataFrame:
 def _zip_members(path: Path) -> Iterator[tuple[str, Iterator[bytes]]]:
     """Each member's name and its inflated bytes as chunks, every limit checked from the
     central directory before the first member is inflated."""
-    if path.stat().st_size > MAX_ARCHIVE_BYTES:
+    f = open_regular(path, path.name)
+    if os.fstat(f.fileno()).st_size > MAX_ARCHIVE_BYTES:
+        f.close()
         raise Refused(f"the archive is over {MAX_ARCHIVE_BYTES >> 20} MiB")
     try:
-        z = zipfile.ZipFile(path)
+        z = zipfile.ZipFile(f)
     except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        f.close()
         raise Refused(f"not a zip archive ({str(exc)[:80]})") from exc
-    with z:
+    with f, z:
         infos = [i for i in z.infolist() if not i.is_dir()]
         check_members(infos)
         for info in infos:
@@ -324,18 +335,83 @@ def _inflate(z: zipfile.ZipFile, info: zipfile.ZipInfo) -> Iterator[bytes]:
 
 
 def _dir_members(run_dir: Path) -> Iterator[tuple[str, Iterator[bytes]]]:
-    """A run directory's pack members (RunPaths.pack_members), none of them a link."""
+    """A run directory's pack members (RunPaths.pack_members), each a regular file reached
+    through no link (a named pipe would block a reader forever; a link reads someone else's)."""
     paths = RunPaths(run_dir)
     for p in paths.pack_members():
-        rel = p.relative_to(run_dir)
+        rel = p.relative_to(run_dir).as_posix()
         if any(q.is_symlink() for q in [p, *p.parents] if run_dir in q.parents):
-            raise Refused(f"{rel.as_posix()} is a link: not followed")
-        if p.stat().st_size > MAX_MEMBER_BYTES:
-            raise Refused(f"{rel.as_posix()} is over {MAX_MEMBER_BYTES >> 20} MiB")
-        yield rel.as_posix(), _file_chunks(p)
+            raise Refused(f"{rel} is a link: not followed")
+        yield rel, _file_chunks(p, rel, MAX_MEMBER_BYTES)
 
 
-def _file_chunks(path: Path) -> Iterator[bytes]:
-    with open(path, "rb") as f:
+def open_regular(path: Path, shown: str):
+    """``path`` opened for reading if it is a regular file reached without following a link
+    in its last part; Refused otherwise. Opened before it is looked at (no race between a
+    check and the open), non-blocking (a named pipe answers at once instead of waiting for a
+    writer)."""
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+    try:
+        fd = os.open(path, flags | getattr(os, "O_CLOEXEC", 0))
+    except OSError as exc:  # ELOOP: a link; ENXIO: a socket; EACCES …
+        if os.path.islink(path):
+            raise Refused(f"{shown} is a link: not followed") from exc
+        raise Refused(f"{shown} cannot be opened ({exc.strerror})") from exc
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise Refused(f"{shown} is not a regular file (a pipe, device or folder): not read")
+    if hasattr(os, "set_blocking"):
+        os.set_blocking(fd, True)  # a regular file: reads end at its size
+    return os.fdopen(fd, "rb")
+
+
+def _file_chunks(path: Path, shown: str, cap: int) -> Iterator[bytes]:
+    with open_regular(path, shown) as f:
+        if os.fstat(f.fileno()).st_size > cap:
+            raise Refused(f"{shown} is over {cap >> 20} MiB")
+        got = 0
         while chunk := f.read(_CHUNK):
+            got += len(chunk)
+            if got > cap:  # a file that grows while it is read
+                raise Refused(f"{shown} is over {cap >> 20} MiB")
             yield chunk
+
+
+def read_regular(path: Path, shown: str, cap: int) -> bytes:
+    """A whole regular file (open_regular) of at most ``cap`` bytes."""
+    return b"".join(_file_chunks(path, shown, cap))
+
+
+# --------------------------------------------------------------------------- a run directory
+# The comparison (lab1.crossrun) reads runs copied from other machines through these: the same
+# regular-file reader, caps and schema checks as a class's submissions.
+
+
+def read_run_manifest(run_dir: Path) -> Manifest:
+    """A run directory's manifest, read as untrusted input: a regular file, never a link,
+    under MAX_MANIFEST_BYTES, its schema's types and ranges checked; Refused otherwise."""
+    path = Path(run_dir) / MANIFEST_FILE
+    if not os.path.lexists(path):
+        raise Refused(f"no {MANIFEST_FILE}: not a lab1 run directory")
+    data = _json(read_regular(path, MANIFEST_FILE, MAX_MANIFEST_BYTES), MANIFEST_FILE, 1 << 62)
+    try:
+        m = manifest_from_dict(data, strict=True)
+        bad = manifest_ranges(m)
+    except Exception as exc:  # ManifestError, or a value the dataclasses reject
+        raise Refused(str(exc).splitlines()[0][:300] or type(exc).__name__) from exc
+    if bad:
+        raise Refused(bad)
+    return m
+
+
+def read_run_table(run_dir: Path, table: str) -> pd.DataFrame | None:
+    """One of a run directory's tables (lab1.rundir.TABLES) through read_table_bytes; None
+    where the run has none, or an empty one."""
+    rel = TABLES[table]
+    path = Path(run_dir) / rel
+    if not os.path.lexists(path):
+        return None
+    if any(q.is_symlink() for q in path.parents if Path(run_dir) in q.parents):
+        raise Refused(f"{rel} is a link: not followed")
+    df = read_table_bytes(read_regular(path, rel, MAX_TABLE_BYTES), table)
+    return df if len(df) else None

@@ -124,3 +124,81 @@ def test_a_check_that_fails_on_one_submission_refuses_it_alone(honest, tmp_path,
         "could not be judged (ZeroDivisionError: float division by zero)",
     )
     assert (out / "feedback" / "bob.md").is_file()
+
+
+# --------------------------------------------------------------------------- files and links
+
+CHILD = """
+import json, resource, sys
+from pathlib import Path
+import pandas as pd
+from lab1 import classview
+cls, runs, name = sys.argv[1:4]
+plan = classview.check_inputs([cls], runs, name)
+assessed = [classview.assess(s, e, r) for s, e, r in plan["submissions"]]
+out = Path(classview.build(plan, assessed, "en")["out"])
+df = pd.read_parquet(out / "class.parquet")
+peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(json.dumps({"out": str(out), "peak_kib": peak_kib,
+                  "verdicts": {r.student: [r.status, r.reasons] for r in df.itertuples()}}))
+"""
+
+
+def class_in_child(cls: Path, runs: Path, name: str = "week1", timeout: int = 300) -> dict:
+    """The class view in a child process with a time limit: a hang fails the test instead of
+    stopping the suite; the child reports its verdicts and its own peak RSS."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root), str(root / "tests")])}
+    proc = subprocess.run(
+        [sys.executable, "-c", CHILD, str(cls), str(runs), name],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+        cwd=root,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def test_a_named_pipe_a_linked_pack_and_a_dot_entry_each_get_a_row(honest, tmp_path):
+    import os
+
+    cls = honest_class(honest, tmp_path / "class")
+    # An unpacked run whose figures/zz.png is a named pipe (no writer: a plain open blocks).
+    shutil.copytree(honest["bob_run"], cls / "pipe")
+    os.mkfifo(cls / "pipe" / "figures" / "zz.png")
+    # A student folder whose pack is a link to a pack outside the class folder.
+    outside = tmp_path / "elsewhere" / "someone.lab1.zip"
+    outside.parent.mkdir()
+    shutil.copy(honest["alice_pack"], outside)
+    (cls / "linked").mkdir()
+    (cls / "linked" / "mine.lab1.zip").symlink_to(outside)
+    # An unpacked run whose manifest.json is a link to another run's.
+    shutil.copytree(honest["bob_run"], cls / "linkedmanifest")
+    (cls / "linkedmanifest" / "manifest.json").unlink()
+    (cls / "linkedmanifest" / "manifest.json").symlink_to(honest["alice_run"] / "manifest.json")
+    # A dot-named entry: a submission, hidden from a plain `ls`.
+    shutil.copy(honest["alice_pack"], cls / ".hidden.lab1.zip")
+    got = class_in_child(cls, tmp_path / "runs", timeout=300)["verdicts"]
+    assert got["alice"] == ["accepted", ""] and got["bob"] == ["accepted", ""]
+    assert got["pipe"][0] == "refused" and "figures/zz.png is not a regular file" in got["pipe"][1]
+    assert got["linked"] == ["refused", "mine.lab1.zip is a link: not followed"]
+    assert got["linkedmanifest"] == ["refused", "manifest.json is a link: not followed"]
+    assert got[".hidden"][0] == "refused" and "hidden entry" in got[".hidden"][1]
+    for _, reason in got.values():  # no path of the teaching assistant's machine
+        assert str(tmp_path) not in reason and "/home/" not in reason and "\n" not in reason
+
+
+def test_a_reason_never_shows_the_teaching_assistants_paths(tmp_path):
+    """An error from deep in a reader may carry a path (an OSError's filename): the student's
+    feedback shows it under the class folder, never where that folder lives."""
+    cls = tmp_path / "class"
+    why = f"could not be read (OSError: [Errno 5] Input/output error: '{cls.resolve()}/bob/x')"
+    shown = classview._private(why, cls)
+    assert shown == "could not be read (OSError: [Errno 5] Input/output error: 'bob/x')"

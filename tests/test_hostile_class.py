@@ -202,3 +202,103 @@ def test_a_reason_never_shows_the_teaching_assistants_paths(tmp_path):
     why = f"could not be read (OSError: [Errno 5] Input/output error: '{cls.resolve()}/bob/x')"
     shown = classview._private(why, cls)
     assert shown == "could not be read (OSError: [Errno 5] Input/output error: 'bob/x')"
+
+
+# --------------------------------------------------------------------------- text as data
+
+# What a hostile student writes into a manifest string and a folder name: carriage returns,
+# a line separator and newlines that would start rows and headings, an escaped pipe, tags in
+# and around code spans (one with an unmatched fence), a link and emphasis.
+EVIL_TEXT = (
+    "Evil\r| bob | accepted | forged row |\n## All students\n\u2028| x |\n"
+    "`<img src=x onerror=alert(1)>` x```<img src=x onerror=alert(2)>` \\| "
+    "[click](http://evil.example) *b* _i_ <script>alert(3)</script>"
+)
+EVIL_NAME = "mallory\r| bob | accepted | – |\u2028## Verdict `<img src=x onerror=alert(4)>` *m*"
+# Tags the class report and feedback are written with; anything else came from a run.
+OUR_TAGS = {"h1", "h2", "p", "table", "thead", "tbody", "tr", "th", "td", "ul", "li", "img",
+            "code"}  # fmt: skip
+
+
+class _Html:
+    """Tags, attributes and text of rendered HTML."""
+
+    def __init__(self, page: str) -> None:
+        from html.parser import HTMLParser
+
+        self.tags, self.attrs, self.h2, self.text = [], [], [], []
+        outer = self
+
+        class P(HTMLParser):
+            def handle_starttag(self, tag, attrs):
+                outer.tags.append(tag)
+                outer.attrs += attrs
+                self.in_h2 = tag == "h2"
+
+            def handle_data(self, data):
+                outer.text.append(data)
+                if getattr(self, "in_h2", False):
+                    outer.h2.append(data)
+                    self.in_h2 = False
+
+        P().feed(page)
+
+
+def renderings(md: str) -> dict[str, _Html]:
+    """report.md as two other viewers render it, raw HTML allowed as they allow it."""
+    import markdown
+    from markdown_it import MarkdownIt
+
+    return {
+        "markdown-it": _Html(MarkdownIt("commonmark", {"html": True}).enable("table").render(md)),
+        "Python-Markdown": _Html(markdown.markdown(md, extensions=["tables"])),
+    }
+
+
+@pytest.fixture(scope="module")
+def evil_text_class(honest, tmp_path_factory):
+    """bob's run, and a copy of it handed in under a hostile folder name with hostile text
+    in its CPU model and dataset name: both flagged as copies, each naming the other."""
+    import json
+
+    root = tmp_path_factory.mktemp("text")
+    cls = root / "class"
+    cls.mkdir()
+    shutil.copytree(honest["bob_run"], cls / "bob")
+    evil = cls / EVIL_NAME
+    shutil.copytree(honest["bob_run"], evil)
+    m = json.loads((evil / "manifest.json").read_text())
+    m["environment"]["cpu_model"] = EVIL_TEXT
+    m["dataset"]["name"] = EVIL_TEXT
+    (evil / "manifest.json").write_text(json.dumps(m))
+    return build_class(root, cls)
+
+
+def test_a_runs_text_is_data_in_report_md_under_any_viewer(evil_text_class):
+    got = verdicts(evil_text_class)
+    assert got[EVIL_NAME][0] == got["bob"][0] == "flagged"
+    assert got["bob"][1] == f"the same run and tables as {EVIL_NAME}"
+    md = (evil_text_class / "report.md").read_text()
+    sections = ["At a glance", "Hardware", "Throughput", "Accuracy", "Findings for the lecture",
+                "All students"]  # fmt: skip
+    for viewer, page in renderings(md).items():
+        assert set(page.tags) <= OUR_TAGS, (viewer, set(page.tags) - OUR_TAGS)
+        assert not [a for a, _ in page.attrs if a.startswith("on")], viewer
+        assert page.tags.count("h1") == 1 and page.h2 == sections, (viewer, page.h2)
+        # Each table's header and rows, no more: at a glance (2 flagged), hardware (1 kind),
+        # throughput (bob profiled batch 16 and 64, 2 phases), accuracy (2 dataset names:
+        # bob's and the hostile one), all students (2).
+        assert page.tags.count("tr") == (1 + 2) + (1 + 1) + (1 + 4) + (1 + 2) + (1 + 2), viewer
+        text = "".join(page.text)
+        assert "[click](http://evil.example) *b* _i_ <script>alert(3)</script>" in text, viewer
+        assert "<img src=x onerror=alert(4)>` *m*" in text, viewer  # the name, shown
+
+
+def test_a_runs_text_is_data_in_the_feedback_under_any_viewer(evil_text_class):
+    for fb in (evil_text_class / "feedback").iterdir():
+        md = fb.read_text()
+        for viewer, page in renderings(md).items():
+            assert set(page.tags) <= OUR_TAGS, (fb.name, viewer, set(page.tags) - OUR_TAGS)
+            assert not [a for a, _ in page.attrs if a.startswith("on")], (fb.name, viewer)
+            assert page.tags.count("h1") == 1, (fb.name, viewer)
+            assert page.h2 == ["Your submission", "What to fix", "Checks"], (fb.name, viewer)

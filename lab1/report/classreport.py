@@ -11,7 +11,7 @@ import pandas as pd
 
 from lab1 import figures, fmt
 from lab1.atomic import write_text
-from lab1.report.blocks import Bullets, Figure, Section, Table, to_html, to_markdown
+from lab1.report.blocks import Bullets, Figure, Section, Table, plain, to_html, to_markdown
 from lab1.rundir import ClassPaths
 
 BATCH_SIZES = (1, 16, 64)
@@ -96,7 +96,8 @@ def _t(lang: str):
 
 
 def _kind(kind: str, t) -> str:
-    return t(kind) if kind in ("laptop CPU", "server CPU") else kind
+    """A kind of machine: ours, translated, or a GPU model a run named (its text, as data)."""
+    return t(kind) if kind in ("laptop CPU", "server CPU") else plain(kind)
 
 
 def write(
@@ -149,7 +150,9 @@ def _glance(df: pd.DataFrame, t) -> Section:
         n=len(df),
     )
     bad = df[df["status"] != "accepted"]
-    rows = [[r.student, t(r.status), r.reasons or "–"] for r in bad.itertuples()]
+    # A student's name, a reason (which quotes a run's text) and anything else a submission
+    # wrote are data: plain() shows them, never reads them as Markdown.
+    rows = [[plain(r.student), t(r.status), plain(r.reasons) or "–"] for r in bad.itertuples()]
     blocks = [line]
     if rows:
         blocks.append(Table([t("student"), t("status"), t("reasons")], rows))
@@ -159,7 +162,7 @@ def _glance(df: pd.DataFrame, t) -> Section:
 def _hardware(ok: pd.DataFrame, t) -> Section:
     rows = []
     for kind, g in ok.groupby("machine_kind"):
-        models = ", ".join(sorted(set(g["cpu_model"].dropna().astype(str))))
+        models = ", ".join(plain(m) for m in sorted(set(g["cpu_model"].dropna().astype(str))))
         rows.append([_kind(str(kind), t), str(len(g)), models])
     return Section(
         t("Hardware"),
@@ -201,7 +204,7 @@ def _accuracy(ok: pd.DataFrame, t, png: Path | None) -> list:
         if len(v):
             rows.append(
                 [
-                    f"{ds} ({t('full') if full else t('subset')})",
+                    f"{plain(ds)} ({t('full') if full else t('subset')})",
                     str(len(v)),
                     fmt.pct(v.median()),
                     f"{fmt.pct(v.min())} – {fmt.pct(v.max())}",
@@ -243,7 +246,7 @@ def _findings(ok: pd.DataFrame, t) -> list[str]:
         out.append(
             t(
                 "Measured on a busy machine (another process used the cores): {who}.",
-                who=", ".join(busy),
+                who=", ".join(plain(b) for b in busy),
             )
         )
     else:
@@ -254,10 +257,10 @@ def _findings(ok: pd.DataFrame, t) -> list[str]:
 def _all_students(df: pd.DataFrame, t) -> Section:
     rows = [
         [
-            r.student,
+            plain(r.student),
             t(r.status),
             _kind(str(r.machine_kind), t) if r.machine_kind else "–",
-            f"{r.dataset or '–'}",
+            plain(r.dataset) if r.dataset else "–",
             fmt.count(r.epochs) if r.epochs == r.epochs and r.epochs is not None else "–",
             fmt.pct(r.test_accuracy),
             fmt.rate(r.train_images_per_s),
@@ -280,15 +283,15 @@ def _all_students(df: pd.DataFrame, t) -> Section:
 
 def _feedback(paths: ClassPaths, a: dict, file_name: str, t) -> None:
     failed = [c for c in a["checks"] if not c.passed]
-    rows = [[c.name, t("yes") if c.passed else t("no"), c.detail] for c in a["checks"]]
+    rows = [[c.name, t("yes") if c.passed else t("no"), plain(c.detail)] for c in a["checks"]]
     blocks = [t("Your submission was {status}.", status=t(a["status"]))]
-    fix = [f"{c.name}: {c.detail}" for c in failed] or [t("Nothing: every check passed.")]
+    fix = [f"{c.name}: {plain(c.detail)}" for c in failed] or [t("Nothing: every check passed.")]
     sections = [
         Section(t("Your submission"), blocks),
         Section(t("What to fix"), [Bullets(fix)]),
         Section(t("Checks"), [Table([t("check"), t("passed"), t("detail")], rows)]),
     ]
-    md = to_markdown(t("Feedback: {student}", student=a["student"]), sections, paths.root)
+    md = to_markdown(t("Feedback: {student}", student=plain(a["student"])), sections, paths.root)
     write_text(paths.feedback(file_name), md)
 
 
@@ -313,7 +316,8 @@ def _throughput_figure(ok: pd.DataFrame, path: Path, t) -> Path | None:
             colour = figures.DEVICE_COLOURS[i % len(figures.DEVICE_COLOURS)]
             for box in bp["boxes"]:
                 box.set_facecolor(colour)
-            ax.plot([], [], color=colour, linewidth=8, label=_kind(str(kind), t))
+            label = t(kind) if kind in ("laptop CPU", "server CPU") else str(kind)
+            ax.plot([], [], color=colour, linewidth=8, label=label)
     ax.set_xticks([j + 0.4 - width / 2 for j in range(len(BATCH_SIZES))])
     ax.set_xticklabels([f"{t('batch')} {bs}" for bs in BATCH_SIZES])
     ax.set_ylabel(t("images/s"))

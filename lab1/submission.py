@@ -23,6 +23,7 @@ from pathlib import Path, PurePosixPath
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from lab1.errors import Lab1Error
@@ -43,6 +44,7 @@ RATIO_FLOOR = 64 * 2**10
 MAX_MANIFEST_BYTES = 2 * 2**20
 MAX_TABLE_BYTES = 16 * 2**20
 MAX_TABLE_ROWS = 200_000
+MAX_DECODED_BYTES = 64 * 2**20  # one table's columns, decoded (a default run's: under 1 MiB)
 MAX_REPORT_BYTES = 8 * 2**20
 MAX_DEPTH = 4  # folders searched for a run inside a student's folder
 _CHUNK = 1 << 16
@@ -255,15 +257,57 @@ def read_table_bytes(data: bytes, table: str) -> pd.DataFrame:
         if pf.metadata.num_rows > MAX_TABLE_ROWS:
             raise Refused(f"table {table} has {pf.metadata.num_rows} rows (cap {MAX_TABLE_ROWS})")
         schema = SCHEMAS[table]
-        t = pf.read()
-        missing = [n for n in schema.names if n not in t.column_names]
+        missing = [n for n in schema.names if n not in pf.schema_arrow.names]
         if missing:
             raise Refused(f"table {table} has no column(s) {', '.join(missing[:5])}")
-        return t.select(schema.names).cast(schema).to_pandas()
+        decoded = decoded_bytes(data, schema.names)
+        if decoded > MAX_DECODED_BYTES:
+            raise Refused(
+                f"table {table} decodes to {decoded >> 20} MiB (cap {MAX_DECODED_BYTES >> 20} "
+                "MiB): not a lab1 table"
+            )
+        return pf.read(columns=schema.names).cast(schema).to_pandas()
     except Refused:
         raise
     except Exception as exc:  # ArrowInvalid and friends: not Parquet of its schema
         raise Refused(f"table {table} does not read as Parquet: {str(exc)[:120]}") from exc
+
+
+def decoded_bytes(data: bytes, names: list[str]) -> int:
+    """What the columns ``names`` take once decoded, worked out before they are: the pages'
+    uncompressed sizes from the footer (a compression bomb), and for a text column the sum
+    of the lengths of the values its rows point at, read as dictionary indices (a dictionary
+    bomb: one long value repeated by every row is a few kB on disk and GBs decoded)."""
+    pf = pq.ParquetFile(pa.BufferReader(data))
+    md = pf.metadata
+    stored = sum(
+        md.row_group(r).column(c).total_uncompressed_size
+        for r in range(md.num_row_groups)
+        for c in range(md.num_columns)
+    )
+    if stored > MAX_DECODED_BYTES:
+        return stored
+    # Text columns read as dictionaries: their indices, never the values they repeat.
+    texts = pq.ParquetFile(pa.BufferReader(data), read_dictionary=names)
+    total = 0
+    for name in names:
+        typ = pf.schema_arrow.field(name).type
+        value = typ.value_type if pa.types.is_dictionary(typ) else typ
+        if pa.types.is_string(value) or pa.types.is_binary(value):
+            column = texts.read(columns=[name]).column(0)
+            for chunk in column.chunks:
+                if not isinstance(chunk, pa.DictionaryArray):  # stored plain: decoded already
+                    total += chunk.nbytes
+                    continue
+                lengths = pc.binary_length(chunk.dictionary)
+                total += pc.sum(pc.take(lengths, chunk.indices)).as_py() or 0
+        elif pa.types.is_primitive(value):
+            total += md.num_rows * max(value.bit_width // 8, 1)
+        else:  # lists, structs, maps: no lab1 table has one
+            raise Refused(f"column {name} is of type {typ}: not a lab1 table's")
+        if total > MAX_DECODED_BYTES:
+            break
+    return total
 
 
 def _zip_members(path: Path) -> Iterator[tuple[str, Iterator[bytes]]]:

@@ -302,3 +302,52 @@ def test_a_runs_text_is_data_in_the_feedback_under_any_viewer(evil_text_class):
             assert not [a for a, _ in page.attrs if a.startswith("on")], (fb.name, viewer)
             assert page.tags.count("h1") == 1, (fb.name, viewer)
             assert page.h2 == ["Your submission", "What to fix", "Checks"], (fb.name, viewer)
+
+
+# --------------------------------------------------------------------------- decoded size
+
+BOMB_ROWS, BOMB_VALUE = 200_000, 8_000  # every row points at one 8,000-byte name: 1.6 GB
+
+
+def dictionary_bomb(table_bytes: bytes) -> bytes:
+    """A run's comparison table made into a Parquet dictionary bomb: its first row repeated
+    BOMB_ROWS times (under the row cap), each column dictionary-encoded (one value, indices
+    all zero), and device_name a BOMB_VALUE-byte string. A few kB on disk."""
+    import io
+
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    t = pq.read_table(pa.BufferReader(table_bytes))
+    zeros = pa.array(np.zeros(BOMB_ROWS, dtype="int32"))
+    columns = {}
+    for name in t.column_names:
+        one = t[name].slice(0, 1).combine_chunks()
+        if name == "device_name":
+            one = pa.array(["x" * BOMB_VALUE])
+        if one.null_count:  # Parquet keeps no null in a dictionary: a column of nulls
+            columns[name] = pa.nulls(BOMB_ROWS, one.type)
+        else:
+            columns[name] = pa.DictionaryArray.from_arrays(zeros, one)
+    buf = io.BytesIO()
+    pq.write_table(pa.table(columns), buf, compression="zstd")
+    return buf.getvalue()
+
+
+def test_a_parquet_dictionary_bomb_is_refused_within_1_5_gb(honest, tmp_path):
+    import zipfile
+
+    with zipfile.ZipFile(honest["alice_pack"]) as z:
+        bomb = dictionary_bomb(z.read("compare/comparison.parquet"))
+    assert len(bomb) < 64_000  # on disk; decoded: 200,000 × 8,000 bytes = 1.6 GB
+    cls = honest_class(honest, tmp_path / "class")
+    for n in range(3):  # three of them, as in the attack (5.9 GB peak before)
+        change = {"compare/comparison.parquet": lambda _: bomb}
+        repack(honest["alice_pack"], cls / f"bomb{n}.lab1.zip", change=change)
+    got = class_in_child(cls, tmp_path / "runs", timeout=300)
+    v = got["verdicts"]
+    assert v["alice"] == ["accepted", ""] and v["bob"] == ["accepted", ""]
+    for n in range(3):
+        assert v[f"bomb{n}"][0] == "refused" and "decodes to" in v[f"bomb{n}"][1], v[f"bomb{n}"]
+    assert got["peak_kib"] < 1.5 * 2**20, got["peak_kib"]  # ru_maxrss is in KiB on Linux

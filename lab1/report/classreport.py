@@ -16,6 +16,12 @@ from lab1.rundir import ClassPaths
 
 BATCH_SIZES = (1, 16, 64)
 
+# What a verdict means, in the report itself (docs/teaching-assistant.md says more).
+WHAT_CHECKS_PROVE = (
+    "The checks show that each submission is whole, self-consistent and like the class's; "
+    "they cannot show that its numbers were measured, or by whom."
+)
+
 ZH = {
     "Class {name}": "班级 {name}",
     "At a glance": "概览",
@@ -70,6 +76,10 @@ ZH = {
         "在繁忙的机器上测量（有其他进程占用 CPU）：{who}。"
     ),
     "No submission was measured on a busy machine.": "没有提交是在繁忙的机器上测量的。",
+    WHAT_CHECKS_PROVE: (
+        "这些检查能说明每份提交完整、自洽、与全班相符；不能说明其中的数字是实测的，"
+        "也不能说明是谁测的。"
+    ),
     "Feedback: {student}": "反馈：{student}",
     "Your submission": "你的提交",
     "Checks": "检查",
@@ -153,7 +163,7 @@ def _glance(df: pd.DataFrame, t) -> Section:
     # A student's name, a reason (which quotes a run's text) and anything else a submission
     # wrote are data: plain() shows them, never reads them as Markdown.
     rows = [[plain(r.student), t(r.status), plain(r.reasons) or "–"] for r in bad.itertuples()]
-    blocks = [line]
+    blocks = [line, t(WHAT_CHECKS_PROVE)]
     if rows:
         blocks.append(Table([t("student"), t("status"), t("reasons")], rows))
     return Section(t("At a glance"), blocks)

@@ -293,7 +293,11 @@ def decoded_bytes(data: bytes, names: list[str]) -> int:
     for name in names:
         typ = pf.schema_arrow.field(name).type
         value = typ.value_type if pa.types.is_dictionary(typ) else typ
-        if pa.types.is_string(value) or pa.types.is_binary(value):
+        if (
+            pa.types.is_string(value)
+            or pa.types.is_large_string(value)
+            or pa.types.is_binary(value)
+        ):
             column = texts.read(columns=[name]).column(0)
             for chunk in column.chunks:
                 if not isinstance(chunk, pa.DictionaryArray):  # stored plain: decoded already

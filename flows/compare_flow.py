@@ -7,8 +7,10 @@ A RUN is a run directory (copied as is from another machine is fine), an s3:// r
 (s3://BUCKET/PREFIX/RUN: fetched without weights, checkpoints, traces or data), or a run name
 under --runs-dir. The output is <runs-dir>/comparisons/<name>/: comparison.parquet (one row
 per run × configuration × phase, with speedup_vs_baseline), the report's tables, report.md,
-report.html and report.pdf. Runs from elsewhere are added to <runs-dir>/history/ (never twice).
-An s3:// --runs-dir: the comparison is made in its local scratch folder, then pushed.
+report.html and report.pdf. Runs of --runs-dir are added to <runs-dir>/history/ (never twice);
+a run from elsewhere is read as untrusted input (lab1.submission's reader and caps) and never
+written into the history. An s3:// --runs-dir: the comparison is made in its local scratch
+folder, then pushed.
 """
 
 from __future__ import annotations

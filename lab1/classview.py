@@ -161,32 +161,59 @@ def _open_from_store(student: str, entry: str, source: str) -> Submission:
 
 def assess(student: str, entry: str, root: str) -> dict:
     """One submission opened and checked; what the class needs of it, small and JSON-ready.
-    A submission that cannot be read is refused with one line; nothing here raises for it."""
+    Everything that reads the submission (opening it, the checks, its class row, its rows as
+    Arrow) runs inside one guard: whatever it holds, it ends accepted, flagged or refused with
+    one line, and nothing here raises for it."""
     remote = is_store_url(entry)
-    source = entry[len(root) :].lstrip("/") if remote else Path(entry).relative_to(root).as_posix()
+    root_p = Path(root)
+    source = (
+        entry[len(root) :].lstrip("/") if remote else Path(entry).relative_to(root_p).as_posix()
+    )
     try:
         if remote:
             sub = _open_from_store(student, entry, source)
         else:
             sub = open_submission(student, Path(entry), Path(root))
     except Refused as exc:
-        return _refused(student, source, str(exc))
+        return _refused(student, source, _private(str(exc), root_p))
     except Exception as exc:  # a reader's bug must not stop the class: say so, go on
-        return _refused(student, source, f"could not be read ({type(exc).__name__}: {exc})")
+        why = f"could not be read ({type(exc).__name__}: {exc})"
+        return _refused(student, source, _private(why, root_p))
+    try:
+        return _judged(sub, student, source)
+    except Exception as exc:  # a value no check foresaw: this submission only is refused
+        why = f"could not be judged ({type(exc).__name__}: {exc})"
+        return _refused(student, source, _private(why, root_p))
+
+
+def _judged(sub, student: str, source: str) -> dict:
     checks = run_checks(sub)
+    refused = verdict(checks)[0] == "refused"
     out = {
         "student": student,
         "submission": source,
         "checks": [c.__dict__ for c in checks],
-        "fingerprints": fingerprints(sub),
+        # A refused submission is no run: it can neither be a copy nor make another one.
+        "fingerprints": {} if refused else fingerprints(sub),
         "row": {},
         "configs": [],
     }
-    if verdict(checks)[0] != "refused":
-        out["row"] = class_row(sub)
-        cmp = sub.tables["comparison"]
-        out["configs"] = to_arrow(cmp, COMPARISON_SCHEMA).to_pylist()
+    if not refused:
+        row = class_row(sub)
+        # Through the class's schemas here, inside the guard: a value that does not convert
+        # refuses this submission instead of stopping the class at build.
+        to_arrow([{**row, "student": student, "submission": source, "status": ""}], CLASS_SCHEMA)
+        out["row"] = row
+        out["configs"] = to_arrow(sub.tables["comparison"], COMPARISON_SCHEMA).to_pylist()
     return out
+
+
+def _private(reason: str, root: Path) -> str:
+    """A reason without the teaching assistant's own paths (the feedback goes to students)."""
+    for folder in {str(root.resolve()), str(root.absolute()), str(root)}:
+        if folder not in (".", ""):
+            reason = reason.replace(folder + "/", "").replace(folder, "<class folder>")
+    return reason.replace(str(Path.home()), "~")
 
 
 def _refused(student: str, source: str, reason: str) -> dict:

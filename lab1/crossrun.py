@@ -23,18 +23,17 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 
 from lab1.config import RUN_NAME_RE
 from lab1.environment import Environment
-from lab1.errors import CompareError, ManifestError
+from lab1.errors import CompareError
 from lab1.history import append_run, has_run
 from lab1.identity import ordered
-from lab1.manifest import Manifest, read_manifest
-from lab1.report.run import read_table
+from lab1.manifest import Manifest
 from lab1.rundir import TABLES as RUN_TABLES
 from lab1.rundir import ComparisonPaths, RunPaths
-from lab1.tables import CROSS_SCHEMAS, read_parquet, write_parquet
+from lab1.submission import Refused, read_run_manifest, read_run_table
+from lab1.tables import CROSS_SCHEMAS, SCHEMAS, read_parquet, to_arrow, write_parquet
 
 # What the comparison reads of each run (lab1.rundir.TABLES names).
 TABLES = ("comparison", "limits", "step_model", "top10", "time_split", "roofline")
@@ -94,11 +93,10 @@ def resolve(arg: str, runs_dir: str | Path) -> RunPaths:
 def load(run_dir: str | Path) -> Run:
     """A run read for comparing; refused unless it completed and was profiled."""
     paths = RunPaths(Path(run_dir))
-    try:
-        manifest = read_manifest(paths)
-    except ManifestError as exc:
-        message = str(exc) if str(paths.root) in str(exc) else f"{paths.root}: {exc}"
-        raise CompareError(message) from exc
+    try:  # a run from another machine is untrusted input: the class view's reader and caps
+        manifest = read_run_manifest(paths.root)
+    except Refused as exc:
+        raise CompareError(f"{paths.root}: {exc}") from exc
     if manifest.status != "completed":
         why = f": {manifest.error}" if manifest.error else ""
         raise CompareError(
@@ -113,9 +111,9 @@ def load(run_dir: str | Path) -> Run:
     tables = {}
     for name in TABLES:
         try:
-            tables[name] = read_table(paths, name)
-        except (OSError, pa.ArrowException) as exc:
-            raise CompareError(f"{paths.table(name)} cannot be read: {exc}") from exc
+            tables[name] = read_run_table(paths.root, name)
+        except Refused as exc:
+            raise CompareError(f"{paths.root}: {exc}") from exc
     if tables["comparison"] is None:
         raise CompareError(
             f"run {manifest.run_id} ({paths.root}) was not profiled: nothing to compare"
@@ -376,15 +374,28 @@ def read_tables(paths: ComparisonPaths) -> dict[str, pd.DataFrame | None]:
 
 
 def add_to_history(plan: dict) -> dict[str, str]:
-    """Append each compared run's tables to ``<runs_dir>/history/`` under its own run id,
-    unless the history holds that run already (never twice). Returns run id → "appended" or
-    "already in history"."""
+    """Append each compared run of this runs folder to ``<runs_dir>/history/`` under its own
+    run id, unless the history holds that run already (never twice). A run from elsewhere (a
+    directory outside runs_dir: someone else's, or a link to one) is compared but never
+    written into this history. Tables go in as read through their schemas (read_run_table:
+    regular files, capped), never as the files' own bytes. Returns run id → what was done."""
+    home = Path(plan["runs_dir"]).resolve()
     done = {}
     for run in (load(d) for d in plan["runs"]):
+        if not run.paths.root.resolve().is_relative_to(home):
+            done[run.run_id] = "not added (a run from elsewhere is compared, never kept)"
+            continue
         if has_run(plan["runs_dir"], run.run_id):
             done[run.run_id] = "already in history"
             continue
-        tables = {n: run.paths.table(n) for n in RUN_TABLES if run.paths.table(n).is_file()}
+        tables = {}
+        for name in RUN_TABLES:
+            try:
+                df = read_run_table(run.paths.root, name)
+            except Refused as exc:
+                raise CompareError(f"{run.paths.root}: {exc}") from exc
+            if df is not None:
+                tables[name] = to_arrow(df, SCHEMAS[name])
         append_run(plan["runs_dir"], run.run_id, tables)
         done[run.run_id] = "appended"
     return done

@@ -6,6 +6,7 @@ None and NaN print as "–" everywhere. Units: shares are fractions 0..1, times 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 
 MISSING = "–"
@@ -121,5 +122,9 @@ def shape(dims: Sequence[int]) -> str:
 
 
 def code(name: str) -> str:
-    """An operator or layer name as inline code."""
-    return f"`{name}`"
+    """An operator or layer name (or any name from a run) as inline code: one line, fenced
+    by more backticks than it holds in a row, so that it ends where it should."""
+    text = re.sub(r"[\x00-\x1f\x7f\x85\u2028\u2029]+", " ", str(name))
+    fence = "`" * (max((len(r) for r in re.findall(r"`+", text)), default=0) + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{fence}{pad}{text}{pad}{fence}"

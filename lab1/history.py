@@ -57,14 +57,14 @@ def has_run(runs_dir: str | Path, run_id: str) -> bool:
     return partition(runs_dir, "comparison", run_id).is_dir()
 
 
-def append_run(runs_dir: str | Path, run_id: str, tables: dict[str, str | Path]) -> dict:
-    """append_history for a run directory that need not be under runs_dir (one copied from
-    another machine): its tables go into runs_dir's history."""
+def append_run(runs_dir: str | Path, run_id: str, tables: dict[str, str | Path | pa.Table]) -> dict:
+    """append_history with each table given as its file or as a table already read (the
+    comparison reads a run's tables through lab1.submission's capped reader)."""
     if not RUN_NAME_RE.match(run_id):
         raise ValueError(f"run id {run_id!r} cannot name a partition directory")
     written = {}
     for name, path in tables.items():
-        table = pq.read_table(path)
+        table = path if isinstance(path, pa.Table) else pq.read_table(path)
         if "run_id" in table.column_names:
             table = table.drop_columns(["run_id"])
         part = history_part(runs_dir, checked_table(name), run_id)

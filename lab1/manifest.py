@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -204,14 +205,19 @@ def now() -> str:
     return datetime.now(timezone.utc).isoformat()
 
 
-def _build(tp: Any, value: Any, where: str) -> Any:
+def _build(tp: Any, value: Any, where: str, strict: bool = False) -> Any:
     """``value`` (JSON data or already typed) as type ``tp``: dataclasses built recursively,
-    unknown keys refused."""
+    unknown keys refused. ``strict`` (a manifest from someone else's run) also checks every
+    scalar's type against the schema: a string where a number belongs, a number where text
+    belongs or a non-finite float is an error naming the field, before any code reads it."""
     origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if value is None and strict and tp is not Any and type(None) not in args:
+        raise ManifestError(f"manifest {where.lstrip('.')}: expected a value, got null")
     if value is None or tp is Any:
         return value
     if origin in (typing.Union, types.UnionType):
-        return _build(next(a for a in args if a is not type(None)), value, where)
+        inner = next(a for a in args if a is not type(None))
+        return _build(inner, value, where, strict)
     if dataclasses.is_dataclass(tp):
         if isinstance(value, tp):
             return value
@@ -221,18 +227,52 @@ def _build(tp: Any, value: Any, where: str) -> Any:
         unknown = sorted(set(value) - set(hints))
         if unknown:
             raise ManifestError(f"manifest {where}: unknown field(s) {', '.join(unknown)}")
+        built = {k: _build(hints[k], v, f"{where}.{k}", strict) for k, v in value.items()}
         try:
-            return tp(**{k: _build(hints[k], v, f"{where}.{k}") for k, v in value.items()})
+            return tp(**built)
         except TypeError as exc:  # a required field is missing
             raise ManifestError(f"manifest {where}: {exc}") from exc
-    if origin is list:
-        return [_build(args[0], v, f"{where}[]") for v in value]
+    if origin in (list, tuple):
+        if strict and not isinstance(value, list | tuple):
+            raise ManifestError(f"manifest {where}: expected a list, got {_shown(value)}")
+        return [_build(args[0], v, f"{where}[]", strict) for v in value]
     if origin is dict:
-        return {k: _build(args[1], v, f"{where}.{k}") for k, v in value.items()}
+        if strict and not isinstance(value, dict):
+            raise ManifestError(f"manifest {where}: expected an object, got {_shown(value)}")
+        return {k: _build(args[1], v, f"{where}.{k}", strict) for k, v in value.items()}
+    if strict:
+        _check_scalar(tp, value, where)
     return value
 
 
-def manifest_from_dict(data: dict[str, Any]) -> Manifest:
+def _shown(value: Any) -> str:
+    return f"{type(value).__name__} {value!r:.40}"
+
+
+def _check_scalar(tp: Any, value: Any, where: str) -> None:
+    """A JSON scalar of the schema's type: bool is not a number, a number is not text, and a
+    float is finite (JSON has no Infinity or NaN; Python's reader accepts them)."""
+    if tp is bool:
+        ok = isinstance(value, bool)
+    elif tp is int:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif tp is float:
+        ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    elif tp is str:
+        ok = isinstance(value, str)
+    elif tp is dict:
+        ok = isinstance(value, dict)
+    else:
+        ok = True
+    if not ok:
+        want = {bool: "true or false", int: "an integer", float: "a finite number"}
+        raise ManifestError(
+            f"manifest {where.lstrip('.')}: expected {want.get(tp, tp.__name__)}, "
+            f"got {_shown(value)}"
+        )
+
+
+def manifest_from_dict(data: dict[str, Any], strict: bool = False) -> Manifest:
     version = data.get("schema_version")
     if version not in READABLE_VERSIONS:
         raise ManifestError(
@@ -240,7 +280,7 @@ def manifest_from_dict(data: dict[str, Any]) -> Manifest:
             f"({', '.join(map(str, READABLE_VERSIONS))}): it was written by another version "
             "of lab1; open it with that version"
         )
-    return _build(Manifest, data, "")
+    return _build(Manifest, data, "", strict)
 
 
 def write_manifest(paths: RunPaths, manifest: Manifest) -> Manifest:

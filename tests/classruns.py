@@ -41,3 +41,33 @@ def handed_in_run(run_dir: Path, *, env: dict | None = None, lang: str = "en", *
     )
     write_report(run_dir, lang)
     return run_dir
+
+
+def repack(src: Path, dst: Path, *, manifest=None, change: dict | None = None, drop=()) -> Path:
+    """A copy of a pack as a hostile student would make it: ``manifest`` (dict → dict, or
+    → str for raw JSON text) and ``change`` (member → bytes → bytes) applied, ``drop``ped
+    members removed, and pack.json's SHA-256 list redone to match, so that only what was
+    changed on purpose is wrong."""
+    import hashlib
+    import json
+    import zipfile
+
+    with zipfile.ZipFile(src) as z:
+        members = {n: z.read(n) for n in z.namelist()}
+    for name in drop:
+        members.pop(name)
+    if manifest is not None:
+        new = manifest(json.loads(members["manifest.json"]))
+        members["manifest.json"] = (new if isinstance(new, str) else json.dumps(new)).encode()
+    for name, fn in (change or {}).items():
+        members[name] = fn(members[name])
+    index = json.loads(members.pop("pack.json"))
+    index["files"] = {
+        n: {**index["files"].get(n, {}), "sha256": hashlib.sha256(data).hexdigest()}
+        for n, data in members.items()
+    }
+    with zipfile.ZipFile(dst, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("pack.json", json.dumps(index))
+        for n, data in members.items():
+            z.writestr(n, data)
+    return dst

@@ -221,6 +221,15 @@ def test_history_gets_each_compared_run_once(runs, flowed):
     assert len(read_history(runs, "comparison")) == len(before)
 
 
+def test_a_run_from_elsewhere_is_never_written_into_the_history(runs, flowed):
+    """Someone else's run directory (outside runs_dir) is compared, never kept: its tables'
+    bytes (or a table it links to) never become part of this runs folder's history."""
+    other = _corrupt(runs, "elsewhere", _with_manifest(run_id="elsewhere"))
+    done = crossrun.add_to_history({"runs": [other], "runs_dir": str(runs)})
+    assert done == {"elsewhere": "not added (a run from elsewhere is compared, never kept)"}
+    assert not (runs / "history" / "comparison" / "run_id=elsewhere").exists()
+
+
 def test_chinese_report_has_the_same_numbers(runs, flowed):
     plan = crossrun.check(
         crossrun.locate(["lap", "srv"], runs), runs, baseline="srv", name="cmp-zh"
@@ -265,11 +274,58 @@ def _other_sizes(paths: RunPaths) -> None:
     write_parquet(df, SCHEMAS["comparison"], paths.table("comparison"))
 
 
+def _nested(paths: RunPaths) -> None:
+    """A manifest nested 5,000 lists deep: JSON, but no lab1 manifest."""
+    paths.manifest.write_text('{"schema_version": 3, "x": ' + "[" * 5000 + "]" * 5000 + "}")
+
+
+def _text_accuracy(paths: RunPaths) -> None:
+    d = json.loads(paths.manifest.read_text())
+    d["environment"]["vcpus"] = "64"
+    paths.manifest.write_text(json.dumps(d))
+
+
+def _huge_manifest(paths: RunPaths) -> None:
+    with open(paths.manifest, "r+b") as f:  # 300 MB on paper (sparse: no disk is used)
+        f.truncate(300 * 10**6)
+
+
+def _linked(rel: str):
+    def link(paths: RunPaths) -> None:
+        target = paths.root.parent.parent / "secret" / Path(rel).name
+        target.parent.mkdir(exist_ok=True)
+        shutil.copy(paths.root / rel, target)
+        (paths.root / rel).unlink()
+        (paths.root / rel).symlink_to(target)
+
+    return link
+
+
 BAD = {
+    "nested 5000 deep": (
+        lambda runs: ["lap", _corrupt(runs, "deep", _nested)],
+        "manifest.json is nested too deep",
+    ),
+    "a string where a number belongs": (
+        lambda runs: ["lap", _corrupt(runs, "text", _text_accuracy)],
+        "environment.vcpus: expected an integer, got str '64'",
+    ),
+    "a 300 MB manifest": (
+        lambda runs: ["lap", _corrupt(runs, "huge", _huge_manifest)],
+        "manifest.json is over 2 MiB",
+    ),
+    "a linked manifest": (
+        lambda runs: ["lap", _corrupt(runs, "lnm", _linked("manifest.json"))],
+        "manifest.json is a link: not followed",
+    ),
+    "a linked table": (
+        lambda runs: ["lap", _corrupt(runs, "lnt", _linked("compare/comparison.parquet"))],
+        "compare/comparison.parquet is a link: not followed",
+    ),
     "missing": (lambda runs: ["lap", "no-such-run"], "no run directory 'no-such-run'"),
     "unreadable manifest": (
         lambda runs: ["lap", _corrupt(runs, "garbled", lambda p: p.manifest.write_text("{"))],
-        "cannot be read",
+        "manifest.json is not JSON",
     ),
     "unknown version": (
         lambda runs: ["lap", _corrupt(runs, "v9", _with_manifest(schema_version=9))],

@@ -133,3 +133,41 @@ def test_html_conversion_passes_no_raw_html_even_from_unescaped_markdown(tmp_pat
     page = to_html(md, "t", tmp_path)
     assert live_markup(page) == set()
     assert "&lt;script&gt;" in page
+
+
+# A run's string that tries every way out of a table cell, heading or list item: line breaks
+# of each kind, an escaped pipe (Python-Markdown reads "\\|" as a backslash and a live pipe),
+# a tag inside a code span, and one after an unmatched fence (x```<img>`: not a code span).
+FORGER = (
+    "cpu\r| bob | refused | copied from mallory |\n## Verdict\u2028| a | b |\u2029- item "
+    "\\| `<img src=x onerror=alert(1)>` x```<img src=x onerror=alert(2)>` "
+    "<script>alert(3)</script>"
+)
+
+
+def test_blocks_keep_a_runs_text_in_its_cell_heading_and_item_under_any_viewer(tmp_path):
+    """The guard in the blocks themselves, for text that reaches them raw (not through
+    blocks.plain): rendered by markdown-it and by Python-Markdown, raw HTML allowed as those
+    viewers allow it, there are the table's two rows, our two headings, one item, no tag."""
+    import markdown
+    from markdown_it import MarkdownIt
+
+    sections = [
+        Section(f"Machine {FORGER}", [Table(["name", "cpu"], [["a", FORGER]]), Note(FORGER)]),
+        Section("Items", [Bullets([FORGER]), FORGER]),
+    ]
+    md = to_markdown(f"Run {FORGER}", sections, tmp_path)
+    pages = {
+        "markdown-it": MarkdownIt("commonmark", {"html": True}).enable("table").render(md),
+        "Python-Markdown": markdown.markdown(md, extensions=["tables"]),
+    }
+    for viewer, page in pages.items():
+        p = _Tags()
+        p.feed(page)
+        assert p.tags <= {"h1", "h2", "p", "table", "thead", "tbody", "tr", "th", "td", "ul",
+                          "li", "code", "blockquote"}, (viewer, p.tags)  # fmt: skip
+        assert not {a for a in p.attrs if a.startswith("on")}, viewer
+        assert page.count("<tr>") == 2 and page.count("<li>") == 1, viewer
+        cells = re.findall(r"<td>(.*?)</td>", page, re.S)
+        assert len(cells) == 2 and "alert(3)" in cells[1], (viewer, cells)  # all of it, in one
+        assert page.count("<h1>") == 1 and page.count("<h2>") == 2, viewer

@@ -69,27 +69,60 @@ class Section:
     blocks: list[Block] = field(default_factory=list)
 
 
-_CODE_SPAN = re.compile(r"(`+)(?:.*?[^`])?\1(?!`)", re.S)
+# A code span as CommonMark reads it: a backtick run that no backtick (nor a backslash, which
+# would escape it) touches, up to the next run of exactly its length. Where our reading and a
+# viewer's could differ, the viewer must see less code than we do, never more.
+_CODE_SPAN = re.compile(r"(?<![`\\])(`+)(?!`)(.*?)(?<!`)\1(?!`)")
+# Line breaks of every kind (and the other control characters): a run's string is one line
+# wherever it lands, or a "\r" or U+2028 in it starts a row, a heading or a list of its own.
+_BREAKS = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]+")
+# Markdown's punctuation, as character references: in a run's string it is shown, never
+# read (anywhere in the string; "#", "+", "-", "=" only lead a heading or list at its start).
+_PLAIN = {c: f"&#{ord(c)};" for c in "\\`*_[]|!~"} | {"<": "&lt;", ">": "&gt;", "&": "&amp;"}
+_PLAIN_FIRST = {c: f"&#{ord(c)};" for c in "#+-="}
+_CHAR_REF = re.compile(r"&(?!#[0-9]{1,7};|lt;|gt;|amp;)")
 
 
-def safe_text(s: object) -> str:
-    """Text for Markdown with no live markup: ``&`` and ``<`` as entities, except inside code
-    spans (which Markdown shows literally). Every block's text passes through here."""
+def one_line(s: object) -> str:
+    return _BREAKS.sub(" ", str(s))
+
+
+def plain(s: object) -> str:
+    """A string from someone else's run, as Markdown that shows exactly it: one line, every
+    character Markdown could read as structure (pipes, backticks, brackets, emphasis, ``<``)
+    a character reference. For text positions; inside a code span use fmt.code."""
+    text = one_line(s)
+    if not text:
+        return text
+    first = _PLAIN_FIRST.get(text[0]) or _PLAIN.get(text[0], text[0])
+    return first + "".join(_PLAIN.get(c, c) for c in text[1:])
+
+
+def safe_text(s: object, cell: bool = False) -> str:
+    r"""Text for Markdown with no live markup: ``&`` (unless it starts a numeric character
+    reference, which shows one character and forms no tag), ``<`` and ``\`` as references,
+    except inside code spans (which Markdown shows literally). A code span that holds ``<``
+    (or, in a table ``cell``, ``|`` or ``\``: GFM splits a row there even inside code) is not
+    kept as one: its text is shown escaped. Every block's text passes through here."""
     text, out, pos = str(s), [], 0
     for m in _CODE_SPAN.finditer(text):
-        out += [_entities(text[pos : m.start()]), m.group(0)]
+        body = m.group(2)
+        breaks = "<" in body or (cell and ("|" in body or "\\" in body))
+        out.append(_entities(text[pos : m.start()], cell))
+        out.append(_entities(m.group(0), cell).replace("`", "&#96;") if breaks else m.group(0))
         pos = m.end()
-    out.append(_entities(text[pos:]))
+    out.append(_entities(text[pos:], cell))
     return "".join(out)
 
 
-def _entities(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;")
+def _entities(text: str, cell: bool = False) -> str:
+    text = _CHAR_REF.sub("&amp;", text).replace("<", "&lt;").replace("\\", "&#92;")
+    return text.replace("|", "&#124;") if cell else text
 
 
 def table_markdown(t: Table) -> str:
     numeric = t.numeric or [False] * len(t.header)
-    cell = lambda s: safe_text(s).replace("|", "\\|").replace("\n", " ")  # noqa: E731
+    cell = lambda s: safe_text(one_line(s), cell=True)  # noqa: E731
     lines = [
         "| " + " | ".join(cell(h) or " " for h in t.header) + " |",
         "|" + "|".join("---:" if n else "---" for n in numeric) + "|",
@@ -99,30 +132,30 @@ def table_markdown(t: Table) -> str:
 
 
 def block_markdown(b: Block, base: Path) -> str:
-    if isinstance(b, str):
-        return safe_text(b)
+    if isinstance(b, str):  # a paragraph: one line, or a break in it starts a heading
+        return safe_text(one_line(b))
     if isinstance(b, Table):
         return table_markdown(b)
     if isinstance(b, Figure):
-        caption = re.sub(r"([\[\]\\])", r"\\\1", safe_text(b.caption))
+        caption = re.sub(r"([\[\]\\])", r"\\\1", safe_text(one_line(b.caption)))
         return f"![{caption}]({Path(os.path.relpath(b.path, base)).as_posix()})"
     if isinstance(b, Note):
-        return f"> {'⚠ ' if b.kind == 'warning' else ''}{safe_text(b.text)}"
+        return f"> {'⚠ ' if b.kind == 'warning' else ''}{safe_text(one_line(b.text))}"
     if isinstance(b, Details):
         # The only tags report.md holds; to_html rebuilds them (it passes no raw HTML).
         inner = "\n\n".join(block_markdown(x, base) for x in b.blocks)
         return (
-            f'<details markdown="1">\n<summary>{html.escape(b.summary)}</summary>\n\n'
+            f'<details markdown="1">\n<summary>{html.escape(one_line(b.summary))}</summary>\n\n'
             f"{inner}\n\n</details>"
         )
-    return "\n".join(f"- {safe_text(i)}" for i in b.items)
+    return "\n".join(f"- {safe_text(one_line(i))}" for i in b.items)
 
 
 def to_markdown(title: str, sections: list[Section], base: Path) -> str:
     """Figures link relative to ``base`` (the run directory)."""
-    parts = [f"# {safe_text(title)}", ""]
+    parts = [f"# {safe_text(one_line(title))}", ""]
     for s in sections:
-        parts += [f"## {safe_text(s.title)}", ""]
+        parts += [f"## {safe_text(one_line(s.title))}", ""]
         for b in s.blocks:
             parts += [block_markdown(b, base), ""]
     return "\n".join(parts)

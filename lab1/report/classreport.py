@@ -12,10 +12,16 @@ import pandas as pd
 from lab1 import checks, figures, fmt
 from lab1.atomic import write_text
 from lab1.report import words
-from lab1.report.blocks import Bullets, Figure, Section, Table, to_html, to_markdown
+from lab1.report.blocks import Bullets, Figure, Section, Table, plain, to_html, to_markdown
 from lab1.rundir import ClassPaths
 
 BATCH_SIZES = (1, 16, 64)
+
+# What a verdict means, in the report itself (docs/teaching-assistant.md says more).
+WHAT_CHECKS_PROVE = (
+    "The checks show that each submission is whole, self-consistent and like the class's; "
+    "they cannot show that its numbers were measured, or by whom."
+)
 
 ZH = {
     "Class {name}": "班级 {name}",
@@ -71,6 +77,10 @@ ZH = {
         "在繁忙的机器上测量（有其他进程占用 CPU）：{who}。"
     ),
     "No submission was measured on a busy machine.": "没有提交是在繁忙的机器上测量的。",
+    WHAT_CHECKS_PROVE: (
+        "这些检查能说明每份提交完整、自洽、与全班相符；不能说明其中的数字是实测的，"
+        "也不能说明是谁测的。"
+    ),
     "Feedback: {student}": "反馈：{student}",
     "Your submission": "你的提交",
     "Checks": "检查",
@@ -116,7 +126,8 @@ def _known(value: object) -> bool:
 
 
 def _kind(kind: str, t) -> str:
-    return t(kind) if kind in ("laptop CPU", "server CPU") else kind
+    """A kind of machine: ours, translated, or a GPU model a run named (its text, as data)."""
+    return t(kind) if kind in ("laptop CPU", "server CPU") else plain(kind)
 
 
 def write(
@@ -169,8 +180,10 @@ def _glance(df: pd.DataFrame, t) -> Section:
         n=len(df),
     )
     bad = df[df["status"] != "accepted"]
-    rows = [[r.student, t(r.status), r.reasons or "–"] for r in bad.itertuples()]
-    blocks = [line]
+    # A student's name, a reason (which quotes a run's text) and anything else a submission
+    # wrote are data: plain() shows them, never reads them as Markdown.
+    rows = [[plain(r.student), t(r.status), plain(r.reasons) or "–"] for r in bad.itertuples()]
+    blocks = [line, t(WHAT_CHECKS_PROVE)]
     readable = df[df["status"] != "refused"]
     unjudged = readable[readable["not_judged"].notna()]
     if len(unjudged):  # a busy machine is no fault: counted, named, never flagged for it
@@ -180,7 +193,7 @@ def _glance(df: pd.DataFrame, t) -> Section:
                 "they should measure again on a quiet machine: {who}.",
                 n=len(unjudged),
                 total=len(readable),
-                who=", ".join(unjudged["student"]),
+                who=", ".join(plain(s) for s in unjudged["student"]),
             )
         )
     if rows:
@@ -191,7 +204,7 @@ def _glance(df: pd.DataFrame, t) -> Section:
 def _hardware(ok: pd.DataFrame, t) -> Section:
     rows = []
     for kind, g in ok.groupby("machine_kind"):
-        models = ", ".join(sorted(set(g["cpu_model"].dropna().astype(str))))
+        models = ", ".join(plain(m) for m in sorted(set(g["cpu_model"].dropna().astype(str))))
         rows.append([_kind(str(kind), t), str(len(g)), models])
     return Section(
         t("Hardware"),
@@ -233,7 +246,7 @@ def _accuracy(ok: pd.DataFrame, t, png: Path | None) -> list:
         if len(v):
             rows.append(
                 [
-                    f"{ds} ({t('full') if full else t('subset')})",
+                    f"{plain(ds)} ({t('full') if full else t('subset')})",
                     str(len(v)),
                     fmt.pct(v.median()),
                     f"{fmt.pct(v.min())} – {fmt.pct(v.max())}",
@@ -275,7 +288,7 @@ def _findings(ok: pd.DataFrame, t) -> list[str]:
         out.append(
             t(
                 "Measured on a busy machine (another process used the cores): {who}.",
-                who=", ".join(busy),
+                who=", ".join(plain(b) for b in busy),
             )
         )
     else:
@@ -286,10 +299,10 @@ def _findings(ok: pd.DataFrame, t) -> list[str]:
 def _all_students(df: pd.DataFrame, t) -> Section:
     rows = [
         [
-            r.student,
+            plain(r.student),
             t(r.status),
             _kind(str(r.machine_kind), t) if _known(r.machine_kind) else "–",
-            str(r.dataset) if _known(r.dataset) else "–",
+            plain(r.dataset) if _known(r.dataset) else "–",
             fmt.count(r.epochs) if _known(r.epochs) else "–",
             fmt.pct(r.test_accuracy),
             fmt.rate(r.train_images_per_s),
@@ -313,9 +326,9 @@ def _all_students(df: pd.DataFrame, t) -> Section:
 def _feedback(paths: ClassPaths, a: dict, file_name: str, t) -> None:
     failed, unjudged = checks.failed(a["checks"]), checks.not_judged(a["checks"])
     said = {True: t("yes"), False: t("no"), None: t("not judged")}
-    rows = [[c.name, said[c.passed], c.detail] for c in a["checks"]]
+    rows = [[c.name, said[c.passed], plain(c.detail)] for c in a["checks"]]
     blocks = [t("Your submission was {status}.", status=t(a["status"]))]
-    fix = [f"{c.name}: {c.detail}" for c in failed] or [
+    fix = [f"{c.name}: {plain(c.detail)}" for c in failed] or [
         t("Nothing: every check judged passed." if unjudged else "Nothing: every check passed.")
     ]
     sections = [
@@ -331,11 +344,12 @@ def _feedback(paths: ClassPaths, a: dict, file_name: str, t) -> None:
         )
         sections.append(
             Section(
-                t("Measure again"), [again, Bullets([f"{c.name}: {c.detail}" for c in unjudged])]
+                t("Measure again"),
+                [again, Bullets([f"{c.name}: {plain(c.detail)}" for c in unjudged])],
             )
         )
     sections.append(Section(t("Checks"), [Table([t("check"), t("passed"), t("detail")], rows)]))
-    md = to_markdown(t("Feedback: {student}", student=a["student"]), sections, paths.root)
+    md = to_markdown(t("Feedback: {student}", student=plain(a["student"])), sections, paths.root)
     write_text(paths.feedback(file_name), md)
 
 
@@ -360,7 +374,8 @@ def _throughput_figure(ok: pd.DataFrame, path: Path, t) -> Path | None:
             colour = figures.DEVICE_COLOURS[i % len(figures.DEVICE_COLOURS)]
             for box in bp["boxes"]:
                 box.set_facecolor(colour)
-            ax.plot([], [], color=colour, linewidth=8, label=_kind(str(kind), t))
+            label = t(kind) if kind in ("laptop CPU", "server CPU") else str(kind)
+            ax.plot([], [], color=colour, linewidth=8, label=label)
     ax.set_xticks([j + 0.4 - width / 2 for j in range(len(BATCH_SIZES))])
     ax.set_xticklabels([f"{t('batch')} {bs}" for bs in BATCH_SIZES])
     ax.set_ylabel(t("images/s"))

@@ -20,7 +20,17 @@ from lab1.crossrun import read_tables
 from lab1.errors import CompareError
 from lab1.identity import PHASES, ConfigId, Label, labels, ordered
 from lab1.report import crossfindings, words, zh
-from lab1.report.blocks import Block, Bullets, Figure, Note, Section, Table, to_html, to_markdown
+from lab1.report.blocks import (
+    Block,
+    Bullets,
+    Figure,
+    Note,
+    Section,
+    Table,
+    plain,
+    to_html,
+    to_markdown,
+)
 from lab1.report.pdf import write_pdf
 from lab1.rundir import ComparisonPaths
 
@@ -143,11 +153,11 @@ def runs_section(t: dict, lang: str) -> Section:
     rows = [
         [
             fmt.code(r.run_id),
-            f"{r.machine} ({fmt.code(r.machine_id)})",
+            f"{plain(r.machine)} ({fmt.code(r.machine_id)})",
             _w("yes" if r.baseline else "no", lang),
-            f"{r.dataset}, {r.dataset_source}, {fmt.count(r.train_size)} / "
+            f"{plain(r.dataset)}, {plain(r.dataset_source)}, {fmt.count(r.train_size)} / "
             f"{fmt.count(r.test_size)}",
-            r.recipe,
+            plain(r.recipe),
             fmt.code(fmt.MISSING if pd.isna(r.code_version) else r.code_version),
         ]
         for r in runs.itertuples()
@@ -177,13 +187,13 @@ def machines_section(t: dict, lang: str) -> Section:
     runs = t["runs"].sort_values("order")
     env = [
         ("machine id", lambda r: fmt.code(r.machine_id)),
-        ("CPU", lambda r: r.cpu_model),
+        ("CPU", lambda r: plain(r.cpu_model)),
         ("vCPUs", lambda r: fmt.count(r.vcpus)),
         ("memory", lambda r: fmt.nbytes(r.memory_bytes)),
-        ("GPUs", lambda r: r.gpus or fmt.MISSING),
-        ("OS", lambda r: r.os),
-        ("PyTorch", lambda r: r.torch_version),
-        ("CUDA", lambda r: r.cuda_version or fmt.MISSING),
+        ("GPUs", lambda r: plain(r.gpus) or fmt.MISSING),
+        ("OS", lambda r: plain(r.os)),
+        ("PyTorch", lambda r: plain(r.torch_version)),
+        ("CUDA", lambda r: plain(r.cuda_version) if r.cuda_version else fmt.MISSING),
     ]
     rows = [[_w(k, lang), *[get(r) for r in runs.itertuples()]] for k, get in env]
     for what, dtype in [

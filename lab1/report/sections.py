@@ -17,7 +17,7 @@ from lab1 import figures, fmt
 from lab1.environment import Environment
 from lab1.identity import axes_except
 from lab1.report import findings, grids, words
-from lab1.report.blocks import Block, Bullets, Details, Figure, Note, Section, Table
+from lab1.report.blocks import Block, Bullets, Details, Figure, Note, Section, Table, plain
 from lab1.report.run import RunData
 from lab1.report.system import limits_blocks, system_section, system_tables
 from lab1.train import SCALARS
@@ -88,7 +88,7 @@ def _gpu_line(env: Environment) -> str:
     for g in env.gpus:
         by_name.setdefault(g["name"], []).append(g)
     return "; ".join(
-        f"{len(gs)} × {name} ({fmt.nbytes(gs[0]['memory_bytes'])}, "
+        f"{len(gs)} × {plain(name)} ({fmt.nbytes(gs[0]['memory_bytes'])}, "
         f"compute capability {gs[0]['capability']})"
         for name, gs in by_name.items()
     )
@@ -98,7 +98,7 @@ def _machine_row(env: Environment, name: str, id_word: str) -> list[list[str]]:
     """The machine's host name and the id its table rows carry (none in a schema-1 manifest)."""
     if env.machine_id is None:
         return []
-    return [[name, f"{env.hostname} ({id_word} {fmt.code(env.machine_id)})"]]
+    return [[name, f"{plain(env.hostname)} ({id_word} {fmt.code(env.machine_id)})"]]
 
 
 def environment_section(d: RunData) -> Section:
@@ -111,10 +111,13 @@ def environment_section(d: RunData) -> Section:
         cuda = env.cuda_version + ("" if env.cuda_available else " (torch's build; no GPU visible)")
     rows = [
         *_machine_row(env, "machine", "id"),
-        ["CPU", f"{env.cpu_model} ({env.vcpus} vCPUs; torch uses {env.torch_threads} threads)"],
+        [
+            "CPU",
+            f"{plain(env.cpu_model)} ({env.vcpus} vCPUs; torch uses {env.torch_threads} threads)",
+        ],
         ["memory", fmt.nbytes(env.memory_bytes)],
         ["GPU", f"{env.gpu_count}: {_gpu_line(env)}" if env.gpus else _gpu_line(env)],
-        ["OS", f"{env.os} (kernel {env.kernel}, {env.machine})"],
+        ["OS", f"{plain(env.os)} (kernel {plain(env.kernel)}, {plain(env.machine)})"],
         ["Python", env.python],
         ["PyTorch", pk.get("torch") or fmt.MISSING],
         ["torchvision", pk.get("torchvision") or fmt.MISSING],

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from lab1 import figures, fmt
 from lab1.report import findings, sections, words
-from lab1.report.blocks import Block, Bullets, Details, Figure, Note, Section, Table
+from lab1.report.blocks import Block, Bullets, Details, Figure, Note, Section, Table, plain
 from lab1.report.run import RunData
 from lab1.report.system import (
     condensed,
@@ -722,13 +722,13 @@ def _hardware(d: RunData) -> list[Block]:
     gpu = (
         "无（torch 看不到 GPU）"
         if not env.gpus
-        else "；".join(f"{g['name']}（{fmt.nbytes(g['memory_bytes'])}）" for g in env.gpus)
+        else "；".join(f"{plain(g['name'])}（{fmt.nbytes(g['memory_bytes'])}）" for g in env.gpus)
     )
     rows = [
         *sections._machine_row(env, "机器", "标识"),
         [
             "CPU（vCPU数目）",
-            f"{env.cpu_model}（{env.vcpus} 个 vCPU；torch 使用 {env.torch_threads} 个线程）",
+            f"{plain(env.cpu_model)}（{env.vcpus} 个 vCPU；torch 使用 {env.torch_threads} 个线程）",
         ],
         ["GPU(型号，数目)", f"{gpu}（{env.gpu_count} 块）"],
         ["内存", fmt.nbytes(env.memory_bytes)],
@@ -747,7 +747,7 @@ def _software(d: RunData) -> list[Block]:
     if env.cuda_version and not env.cuda_available:
         cuda += "（torch 的构建版本；没有可见的 GPU）"
     rows = [
-        ["OS版本", f"{env.os}（内核 {env.kernel}，{env.machine}）"],
+        ["OS版本", f"{plain(env.os)}（内核 {plain(env.kernel)}，{plain(env.machine)}）"],
         ["深度学习框架", f"PyTorch {pk.get('torch') or fmt.MISSING}"],
         [
             "python包名称及版本",

@@ -220,7 +220,7 @@ def step_environment(device: str, installed: str | None) -> dict:
     checks: dict[str, bool | str] = {"torch_sees_the_device": bool(seen)}
     if installed is None:
         checks["prefect_importable"] = importlib.util.find_spec("prefect") is not None or (
-            "prefect is not installed and no wheels were prepared (--prepared): the flow checks SKIP"
+            "prefect is not installed and no wheels were prepared (--prepared): flow checks SKIP"
         )
     else:
         checks["prefect_installed_from_wheels"] = installed == "" or installed

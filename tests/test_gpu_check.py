@@ -15,8 +15,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
 try:
-    import gpu_prepare
     import gpu_check
+    import gpu_prepare
 finally:
     sys.path.remove(str(ROOT / "scripts"))
 

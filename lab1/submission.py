@@ -29,7 +29,7 @@ from lab1.manifest import Manifest, manifest_from_dict
 from lab1.pack import PACK_INDEX
 from lab1.rundir import MANIFEST as MANIFEST_FILE
 from lab1.rundir import PACK_SUFFIX, TABLES, RunPaths
-from lab1.tables import SCHEMAS
+from lab1.tables import SCHEMAS, with_older_columns
 
 # Limits on one submission. A default run's pack is about 1 MB (README, "Handing in"); these
 # leave room for a long run.log and screenshots, and refuse what no lab1 run produces.
@@ -202,7 +202,7 @@ def read_table_bytes(data: bytes, table: str) -> pd.DataFrame:
         if pf.metadata.num_rows > MAX_TABLE_ROWS:
             raise Refused(f"table {table} has {pf.metadata.num_rows} rows (cap {MAX_TABLE_ROWS})")
         schema = SCHEMAS[table]
-        t = pf.read()
+        t = with_older_columns(pf.read(), schema)
         missing = [n for n in schema.names if n not in t.column_names]
         if missing:
             raise Refused(f"table {table} has no column(s) {', '.join(missing[:5])}")

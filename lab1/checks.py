@@ -30,7 +30,6 @@ from lab1.report.findings import step_match
 from lab1.rundir import MANIFEST, TABLES
 from lab1.submission import REPORT_MD, Submission
 
-STATUSES = ("accepted", "flagged", "refused")
 REFUSE, FLAG = "refuse", "flag"
 # Profiler-off train-step images/s over training's steady images/s (lab1.report.findings).
 PROFILED_VS_TRAINED = (0.85, 1.15)

@@ -6,9 +6,8 @@ from pathlib import Path
 
 import pytest
 import torch
-from machines import describe, with_bf16
+from machines import describe, this_machine, with_bf16
 
-from lab1 import machine
 from lab1.data import export_idx, load_tensors, normalized_images, prepare_dataset
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -151,7 +150,7 @@ def test_bench_times_bf16_and_the_reference_in_its_own_process(
     """The bf16 path of the benchmark on every machine: the gate is opened by describing this
     machine with AVX512-BF16 (emulated where absent: the same code; only the speed differs, and
     the speed is what the benchmark itself reports, not this test)."""
-    describe(monkeypatch, with_bf16(machine.this_machine()))
+    describe(monkeypatch, with_bf16(this_machine()))
     root = tmp_path / "idx"
     export_idx(tensors, root)
     r = bench.bench_config(tensors, root, "cpu", 4, steps=2, repeats=2, warmup=1, workers=0)

@@ -13,9 +13,15 @@ import pandas as pd
 import pytest
 import torch
 from conftest import small_recipe
-from machines import MACHINES, cpu_has_native_bf16_here, describe, native_bf16, with_bf16
+from machines import (
+    MACHINES,
+    cpu_has_native_bf16_here,
+    describe,
+    native_bf16,
+    this_machine,
+    with_bf16,
+)
 
-from lab1 import machine
 from lab1.config import Lab1Config, ProfileSchedule
 from lab1.data import load_tensors
 from lab1.devices import bf16_missing, check_precision
@@ -209,7 +215,7 @@ def test_bf16_dry_run_flow_trains_in_bf16_and_compares_with_fp32(
     AVX512-BF16 (on a CPU without it torch emulates bf16: the same code, slower)."""
     from flows.lab1_flow import lab1_pipeline
 
-    describe(monkeypatch, with_bf16(machine.this_machine()))
+    describe(monkeypatch, with_bf16(this_machine()))
     runs = tmp_path / "runs"
     lab1_pipeline(
         data_dir=str(tiny_data_dir),

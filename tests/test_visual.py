@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from browser import chromium_or_skip
+from browser import chromium_or_skip, get_bytes
 from conftest import small_recipe, write_mnist_layout
 from PIL import Image
 from rundirs import start_run
@@ -157,9 +157,7 @@ def test_tensorboard_serves_the_image_grid(tensorboard):
         f"{tensorboard}/data/plugin/images/images?{_q(run='.', tag='Data/train_batch')}"
     )
     assert len(entries) == 1 and entries[0]["step"] == 0
-    png = viewer.get_bytes(
-        f"{tensorboard}/data/plugin/images/individualImage?{entries[0]['query']}"
-    )
+    png = get_bytes(f"{tensorboard}/data/plugin/images/individualImage?{entries[0]['query']}")
     grid = Image.open(BytesIO(png))
     # make_grid: 8 × 8 digits of 28 px with 2 px padding around each.
     assert grid.format == "PNG" and grid.size == (8 * 30 + 2, 8 * 30 + 2)
@@ -168,7 +166,7 @@ def test_tensorboard_serves_the_image_grid(tensorboard):
 def test_tensorboard_serves_the_model_graph(tensorboard, visual_run):
     info = viewer.get_json(f"{tensorboard}/data/plugin/graphs/info")
     assert info["."]["run_graph"] is True
-    pbtxt = viewer.get_bytes(
+    pbtxt = get_bytes(
         f"{tensorboard}/data/plugin/graphs/graph?{_q(run='.', conceptual='false')}"
     ).decode()
     for op in ("aten::_convolution", "aten::max_pool2d", "aten::linear", "aten::log_softmax"):

@@ -1,4 +1,4 @@
-"""Benchmark: the seconds the system view (issue 10) adds to the default flow's profiling.
+"""Benchmark: the seconds the system view adds to the default flow's profiling.
 
     .venv/bin/python benchmarks/bench_analysis.py            # cpu, the default flow's settings
     .venv/bin/python benchmarks/bench_analysis.py --json out.json

@@ -397,7 +397,7 @@ def _top_by_device_time(part: str, phase: str, n: int = TOP_N) -> tuple[list[dic
 
 
 def _backward_share(part: str) -> float:
-    """The train step's "backward" share of its time split (near 0 before issue 28's fix)."""
+    """The train step's "backward" share of its time split (near 0 before its fix)."""
     import pyarrow.parquet as pq
 
     rows = pq.read_table(part).to_pylist()
@@ -429,7 +429,7 @@ def step_profile(data_path: str, devices: list[str], work: Path, sizes: Sizes) -
                 "batch_size": bs,
                 "images_per_s": {t["phase"]: round(t["images_per_s"], 1) for t in r["throughput"]},
             }
-            # Backward's share of the train step (read near 0 on CUDA before issue 28's fix).
+            # Backward's share of the train step (read near 0 on CUDA before its fix).
             backward = _backward_share(r["time_split"])
             config["train_step_backward_share"] = round(backward, 4)
             checks[f"{device}_bs{bs}_backward_in_time_split"] = backward > 0
@@ -544,7 +544,7 @@ def step_flow(
 
 def step_two_gpus(device: str) -> dict:
     """Where a second GPU exists: its limits timed on cuda:1 and a CUDA-graph capture there
-    (issue 28: both used to land on cuda:0). SKIP on one GPU, or in a CPU rehearsal."""
+    (both used to land on cuda:0). SKIP on one GPU, or in a CPU rehearsal."""
     if torch.device(device).type != "cuda" or torch.cuda.device_count() < 2:
         return {"skip": "one GPU (or none) here: nothing to check on cuda:1"}
     from lab1.limits import measure_limits

@@ -75,7 +75,7 @@ MACHINES: dict[str, Machine] = {
     ),
 }
 
-# The laptops and servers issue 25 names: each must run the machine-aware tests.
+# The laptops and servers a class brings: each must run the machine-aware tests.
 LAPTOPS_AND_SERVERS = ("intel-laptop", "amd-laptop", "apple-m2-pro", "xeon-amx", "epyc-bf16")
 BF16_FLAGS = {"amx_bf16", "avx512_bf16"}  # Intel's and AMD's names, from their manuals
 

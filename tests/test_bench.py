@@ -117,7 +117,7 @@ def test_a_ratio_carries_its_spread_and_is_unreliable_past_20_percent():
     assert cell(r) == "1.00 (1.00–1.30) !"
     # Exactly 20 % is still reliable: per-repeat 0.9, 1.0, 1.1.
     assert ratio_of([90.0, 100.0, 110.0], [100.0] * 3, paired=True)["reliable"] is True
-    # Unpaired: the own-process blocks issue 25 saw on a Xeon (batch 16) against a steady path.
+    # Unpaired: the own-process blocks once seen on a Xeon (batch 16) against a steady path.
     own = [154.6, 196.4, 92.0, 388.7, 1019.4]
     r = ratio_of([1500.0, 1480.0, 1490.0, 1510.0, 1500.0], own, paired=False)
     assert r["value"] == pytest.approx(1500.0 / 196.4, rel=5e-4)  # 7.637: the median's ratio

@@ -300,7 +300,7 @@ def test_the_execution_record_says_whether_convolutions_ran_in_tf32(monkeypatch,
 
 
 def test_bf16_support_is_asked_of_the_gpu_that_runs_not_device_0(monkeypatch):
-    """Issue 28: torch.cuda.is_bf16_supported() answers for the current device (cuda:0); a
+    """Torch.cuda.is_bf16_supported() answers for the current device (cuda:0); a
     machine with an A100 as cuda:0 and a T4 as cuda:1 must refuse bf16 on cuda:1 only."""
     _describe_gpus(monkeypatch, "8.0", "7.5")
     assert bf16_missing("cuda:0") is None

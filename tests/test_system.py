@@ -311,7 +311,7 @@ def test_model_flops_per_step_are_two_per_mac_and_three_passes_for_training():
 
 
 def test_each_precision_is_held_against_the_peak_of_the_arithmetic_it_ran_in():
-    """Issue 28: a bf16 row is divided by the bf16 matmul peak, and an fp32 row on a GPU whose
+    """A bf16 row is divided by the bf16 matmul peak, and an fp32 row on a GPU whose
     convolutions ran in TF32 by the TF32 peak the limits measured there (a "tfloat32" row);
     an fp32 row where no TF32 peak was measured (the CPU) keeps the fp32 one. Achieved
     GFLOP/s: 4.605 GFLOP a train step at batch 64 (the test above) over 1 ms = 4,605."""

@@ -274,7 +274,7 @@ def reference_own_process(
     """The reference's block images/s, timed in a fresh process without lab1's allocator
     setting: the loop as users run it. Warmed up as the in-process reference was: the parent
     ran ``warmup_rounds`` warm-ups (one per path) before its first timed block, so the child
-    runs as many before its own (a cold process's first blocks ran 2-7× slower, 2026-12-06)."""
+    runs as many before its own (a cold process's first blocks ran 2-7× slower)."""
     cmd = [
         sys.executable,
         __file__,

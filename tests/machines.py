@@ -48,7 +48,7 @@ MACHINES: dict[str, Machine] = {
         hostname="macbook-pro",
         linux_proc=False,
     ),
-    # The Intel Xeon CI ran on 2026-12-06: AMX and AVX512-BF16.
+    # The Intel Xeon CI ran on: AMX and AVX512-BF16.
     "xeon-amx": Machine(
         cpu_model="Intel(R) Xeon(R) Processor",
         cpu_flags=frozenset(f"{_X86} {_AVX512} avx512_bf16 amx_bf16 amx_tile amx_int8".split()),

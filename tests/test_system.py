@@ -47,7 +47,7 @@ def test_the_thread_axis_gives_rows_for_1_and_n_threads(run):
 def test_achieved_gflops_match_the_hand_count_and_stay_near_the_peak(run):
     """What ran on 1 thread stays within twice the fastest matmul this run measured. Not
     under the 1-thread peak itself: the peak is one short 2048² matmul measurement, and on the
-    2-vCPU AMD EPYC (2026-12-02) it read 52, 58, 52 and 64 GFLOP/s back to back on an idle
+    2-vCPU AMD EPYC it read 52, 58, 52 and 64 GFLOP/s back to back on an idle
     machine, while conv2 reached 60-70 at 1 thread (mkldnn's conv beats that matmul) and the
     2-thread peak read 75-106. The bound catches unit errors (×1000); the exact value is
     checked below by another route."""
@@ -82,8 +82,8 @@ def test_achieved_gflops_match_the_hand_count_and_stay_near_the_peak(run):
 
 
 def test_a_share_over_the_measured_peak_is_explained_in_both_languages(run):
-    """A default run's conv2d reached 116 % of its run's matmul peak (AMD EPYC VM,
-    2026-12-02), and this tiny run's 2-thread conv2d may too: over 100 %, for the step or its
+    """A default run's conv2d reached 116 % of its run's matmul peak (AMD EPYC VM),
+    and this tiny run's 2-thread conv2d may too: over 100 %, for the step or its
     best operator, the sentence says why, in English and Chinese; under, it does not."""
     from lab1.report import findings, words, zh
 

@@ -313,11 +313,11 @@ def test_report_renders_in_chromium(visual_run, chromium):
     im = assert_not_blank(png)
     conv_blue = (0x9E, 0xCA, 0xE1)  # figures.OP_KINDS["conv2d"]
     # The graph is drawn at most 480 px tall (blocks.CSS keeps the report short): 0.05 % of
-    # the shot is conv blue where it is drawn (0.048 % measured 2026-12-01), none where not.
+    # the shot is conv blue where it is drawn (0.048 % measured), none where not.
     assert _share_near(im, conv_blue, tol=6) > 0.0002, "the network graph figure is not drawn"
     train_blue, test_red = (0x1F, 0x77, 0xB4), (0xD6, 0x27, 0x28)  # figures' train/test lines
     # Figures are at most 480 px tall (blocks.CSS): the test curve is 0.003 % of the shot
-    # (measured 2026-12-01), the train curve more.
+    # (measured), the train curve more.
     assert _share_near(im, train_blue, tol=10) > 0.00002, "no training curve drawn"
     assert _share_near(im, test_red, tol=10) > 0.00002, "no test curve drawn"
 

@@ -456,7 +456,7 @@ def peak_shares(cmp: pd.DataFrame | None, roofline: pd.DataFrame | None) -> list
                     op=best.op_name, op_gflops=best.achieved_gflops, op_share=best.share_of_peak
                 )
         # Over 100 % happens: the peak is one short matmul measurement, not the machine's
-        # limit (a default run's conv2d reached 116 % of it on the AMD EPYC VM, 2026-12-02).
+        # limit (a default run's conv2d reached 116 % of it on the AMD EPYC VM).
         v["over_peak"] = max(v["share"], v["op_share"] or 0.0) > 1.0
         out.append(Finding("peak_share", v))
     return out

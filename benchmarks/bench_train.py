@@ -86,7 +86,7 @@ from torch.optim import Adadelta  # noqa: E402
 from torch.utils.data import DataLoader  # noqa: E402
 
 from lab1.allocator import keep_heap_mapped  # noqa: E402
-from lab1.config import Lab1Config, ProfileSchedule  # noqa: E402
+from lab1.config import LAB_BATCH_SIZES, Lab1Config, ProfileSchedule  # noqa: E402
 from lab1.data import (  # noqa: E402
     NORMALIZATION,
     content_checksum,
@@ -695,7 +695,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Reference MNIST loop vs lab1's training path: images/s per device and batch.",
     )
     p.add_argument("--devices", nargs="+", default=["auto"], help="auto, or cpu / cuda / cuda:N")
-    p.add_argument("--batch-sizes", nargs="+", type=int, default=[1, 16, 64])
+    p.add_argument("--batch-sizes", nargs="+", type=int, default=list(LAB_BATCH_SIZES))
     p.add_argument("--steps", type=int, default=40, help="timed steps per block (default: 40)")
     p.add_argument("--repeats", type=int, default=5, help="timed blocks per path (default: 5)")
     p.add_argument("--warmup", type=int, default=5, help="untimed steps per path (default: 5)")

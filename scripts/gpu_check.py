@@ -65,12 +65,13 @@ if str(ROOT) not in sys.path:  # lab1 is used from the checkout, not installed
 import torch  # noqa: E402
 
 from lab1.config import DRY_RUN_SCHEDULE, Lab1Config, ProfileSchedule  # noqa: E402
+from lab1.config import LAB_BATCH_SIZES as BATCH_SIZES  # noqa: E402
 from lab1.data import export_idx, load_tensors, prepare_dataset  # noqa: E402
 from lab1.errors import Lab1Error  # noqa: E402
+from lab1.identity import PHASES  # noqa: E402
 
 log = logging.getLogger("lab1.gpu_check")
 
-BATCH_SIZES = (1, 16, 64)
 ACCURACY_TOLERANCE = 0.02  # 20 of the subset's 1,000 test images: dropout masks differ
 TOP_N = 10
 REHEARSAL = "(CPU REHEARSAL, not a GPU result) "
@@ -434,7 +435,7 @@ def step_profile(data_path: str, devices: list[str], work: Path, sizes: Sizes) -
             config["train_step_backward_share"] = round(backward, 4)
             checks[f"{device}_bs{bs}_backward_in_time_split"] = backward > 0
             if torch.device(device).type == "cuda":
-                for phase in ("train_step", "inference"):
+                for phase in PHASES:
                     top, total = _top_by_device_time(r["op_stats"], phase)
                     config[f"{phase}_self_device_us"] = round(total, 1)
                     config[f"{phase}_top{TOP_N}_by_self_device_time"] = top

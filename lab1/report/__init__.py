@@ -18,6 +18,7 @@ import re
 from pathlib import Path
 
 from lab1.atomic import write_text
+from lab1.identity import LANGUAGES
 from lab1.report import findings, grids, words, zh
 from lab1.report.blocks import (
     Bullets,
@@ -30,8 +31,6 @@ from lab1.report.blocks import (
 from lab1.report.run import RunData, read_run
 from lab1.report.sections import build_sections, summary_section, top_ops_section
 from lab1.rundir import config_tag
-
-LANGUAGES = ("en", "zh")
 
 
 def write_report(run_dir: str | Path, lang: str = "en") -> dict:

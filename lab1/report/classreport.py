@@ -11,10 +11,10 @@ import pandas as pd
 
 from lab1 import figures, fmt
 from lab1.atomic import write_text
+from lab1.config import LAB_BATCH_SIZES as BATCH_SIZES
+from lab1.identity import PHASES
 from lab1.report.blocks import Bullets, Figure, Section, Table, to_html, to_markdown
 from lab1.rundir import ClassPaths
-
-BATCH_SIZES = (1, 16, 64)
 
 ZH = {
     "Class {name}": "班级 {name}",
@@ -170,7 +170,7 @@ def _hardware(ok: pd.DataFrame, t) -> Section:
 def _throughput(ok: pd.DataFrame, t, png: Path | None) -> Section:
     rows = []
     for kind, g in ok.groupby("machine_kind"):
-        for phase in ("train_step", "inference"):
+        for phase in PHASES:
             for bs in BATCH_SIZES:
                 v = g[f"{phase}_images_per_s_bs{bs}"].dropna()
                 if len(v):

@@ -8,7 +8,7 @@ ARGS   ?=
 # make test runs the suite in this many pytest-xdist worker processes, a whole test file per
 # worker (--dist loadfile: module- and session-scoped fixtures stay with their file). 2 fits
 # the 2-core CI: each CLI run spends much of its time on one core (imports, Prefect), so two
-# workers use both cores (18.4 → 13.3 min here, 2026-12-02). TEST_WORKERS=0: one process.
+# workers use both cores (18.4 → 13.3 min here). TEST_WORKERS=0: one process.
 TEST_WORKERS ?= 2
 
 PREFECT    := $(VENV)/bin/prefect

@@ -1,4 +1,4 @@
-"""Benchmark: the seconds the system view (issue 10) adds to the default flow's profiling.
+"""Benchmark: the seconds the system view adds to the default flow's profiling.
 
     .venv/bin/python benchmarks/bench_analysis.py            # cpu, the default flow's settings
     .venv/bin/python benchmarks/bench_analysis.py --json out.json
@@ -33,6 +33,7 @@ import torch  # noqa: E402
 
 from lab1.atomic import write_json  # noqa: E402
 from lab1.compare import combine_and_compare  # noqa: E402
+from lab1.config import LAB_BATCH_SIZES as BATCH_SIZES  # noqa: E402
 from lab1.config import LADDER, ProfileSchedule  # noqa: E402
 from lab1.data import prepare_dataset  # noqa: E402
 from lab1.limits import measure_limits  # noqa: E402
@@ -44,7 +45,6 @@ from lab1.tables import LIMITS_SCHEMA, STEP_TIMES_SCHEMA, write_parquet  # noqa:
 from lab1.threads import available_cpus, resolve_threads  # noqa: E402
 
 TARGET_S = 15.0
-BATCH_SIZES = (1, 16, 64)
 FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile")
 
 

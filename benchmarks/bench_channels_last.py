@@ -25,7 +25,7 @@ import torch  # noqa: E402
 from spread import ratio_of  # noqa: E402  (beside this file: sys.path[0] when run)
 
 from lab1.allocator import keep_heap_mapped  # noqa: E402
-from lab1.config import Lab1Config  # noqa: E402
+from lab1.config import LAB_BATCH_SIZES, Lab1Config  # noqa: E402
 from lab1.data import load_tensors, prepare_dataset  # noqa: E402
 from lab1.devices import bf16_missing  # noqa: E402
 from lab1.machine import cpu_model  # noqa: E402
@@ -76,7 +76,7 @@ def pair_ratios(tensors, device: str, precision: str, bs: int, steps: int, pairs
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python benchmarks/bench_channels_last.py")
     p.add_argument("--device", default="cpu")
-    p.add_argument("--batch-sizes", nargs="+", type=int, default=[1, 16, 64])
+    p.add_argument("--batch-sizes", nargs="+", type=int, default=list(LAB_BATCH_SIZES))
     p.add_argument("--precisions", nargs="+", default=["fp32", "bf16"])
     p.add_argument("--steps", type=int, default=40)
     p.add_argument("--pairs", type=int, default=11)

@@ -88,7 +88,7 @@ from torch.optim import Adadelta  # noqa: E402
 from torch.utils.data import DataLoader  # noqa: E402
 
 from lab1.allocator import keep_heap_mapped  # noqa: E402
-from lab1.config import Lab1Config, ProfileSchedule  # noqa: E402
+from lab1.config import LAB_BATCH_SIZES, Lab1Config, ProfileSchedule  # noqa: E402
 from lab1.data import (  # noqa: E402
     NORMALIZATION,
     content_checksum,
@@ -277,7 +277,7 @@ def reference_own_process(
     """The reference's block images/s, timed in a fresh process without lab1's allocator
     setting: the loop as users run it. Warmed up as the in-process reference was: the parent
     ran ``warmup_rounds`` warm-ups (one per path) before its first timed block, so the child
-    runs as many before its own (a cold process's first blocks ran 2-7× slower, 2026-12-06)."""
+    runs as many before its own (a cold process's first blocks ran 2-7× slower)."""
     cmd = [
         sys.executable,
         __file__,
@@ -698,7 +698,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Reference MNIST loop vs lab1's training path: images/s per device and batch.",
     )
     p.add_argument("--devices", nargs="+", default=["auto"], help="auto, or cpu / cuda / cuda:N")
-    p.add_argument("--batch-sizes", nargs="+", type=int, default=[1, 16, 64])
+    p.add_argument("--batch-sizes", nargs="+", type=int, default=list(LAB_BATCH_SIZES))
     p.add_argument("--steps", type=int, default=40, help="timed steps per block (default: 40)")
     p.add_argument("--repeats", type=int, default=5, help="timed blocks per path (default: 5)")
     p.add_argument("--warmup", type=int, default=5, help="untimed steps per path (default: 5)")

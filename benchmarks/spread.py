@@ -1,7 +1,7 @@
 """How sure a benchmark's ratio is: the ratio with the spread of the blocks it came from.
 
 A ratio of two speeds measured on a shared 2-core VM can move by a factor of several between
-runs (2026-12-06, Intel Xeon: one run's own-process reference blocks at batch 16 read 154.6,
+runs (Intel Xeon: one run's own-process reference blocks at batch 16 read 154.6,
 196.4, 92.0, 388.7 and 1,019.4 images/s, and the ratio over them came out 7.6). So every ratio
 a benchmark prints carries the range its blocks allow and their relative spread, and a ratio
 whose blocks spread more than RELIABLE_SPREAD is marked unreliable: reported with its spread,

@@ -3,7 +3,7 @@
 Prefect would start the same server itself (``SubprocessASGIServer``: uvicorn over
 ``prefect.server.api.server:create_app``) on first use, but in the CLI's process group, so
 Ctrl-C at the terminal stops it under the running flow; and its SIGTERM handler kills the CLI
-before the atexit hook that stops the server (issue 11: an orphan found 18 minutes later).
+before the atexit hook that stops the server (an orphan was once found 18 minutes later).
 Here it runs in its own session (the terminal's Ctrl-C does not reach it), is stopped in a
 ``finally``, and on Linux dies with its parent even after a SIGKILL (PR_SET_PDEATHSIG).
 """

@@ -31,7 +31,7 @@ from lab1.tables import CONFIG_COLUMNS, ROOFLINE_SCHEMA
 TRAIN_FLOP_FACTOR = 3  # forward + backward (≈ 2 × forward)
 # Bytes per element of the tensors an operator reads and writes. op_stats keeps input shapes,
 # not dtypes (key_averages drops them), so the dtype follows from the precision. Under bf16
-# autocast, measured on this Net's train step (the Chrome trace's "Input type", 2026-12-01,
+# autocast, measured on this Net's train step (the Chrome trace's "Input type",
 # AMD EPYC Zen 4 with avx512_bf16): conv2d, addmm, mm and dropout's mul read and write bf16
 # tensors; the one counted operator left in fp32 is aten::add, Adadelta's square_avg.add(eps)
 # on the fp32 optimizer state. (The first conv2d's outer autocast call reads the fp32 batch

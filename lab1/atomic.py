@@ -137,7 +137,7 @@ def write_json(path: str | Path, obj: Any) -> Path:
 
 
 # zlib level of deflated_zip: 1 keeps most of the gain for a fraction of the time (a 14.4 MB
-# checkpoint: 2.90 MB saved at level 1, 3.02 MB at 6, in 1.7 s vs 2.0 s; 2026-12-01, 2-vCPU
+# checkpoint: 2.90 MB saved at level 1, 3.02 MB at 6, in 1.7 s vs 2.0 s, 2-vCPU
 # AMD EPYC shared with other work, so read the ratio).
 ZIP_LEVEL = 1
 
@@ -145,7 +145,7 @@ ZIP_LEVEL = 1
 def deflated_zip(archive: bytes, level: int = ZIP_LEVEL) -> bytes:
     """``archive``, a zip whose entries are stored (torch.save's and torch.export.save's
     format), with every entry deflated: torch.load and torch.export.load read both. Measured on
-    a default run (2026-12-01): the decoded digits 3.96 → 0.84 MB (mostly zero bytes), a
+    a default run: the decoded digits 3.96 → 0.84 MB (mostly zero bytes), a
     checkpoint 14.4 → 11.5 MB (Adadelta's state), the weights 4.8 → 4.5 MB."""
     out = io.BytesIO()
     with zipfile.ZipFile(io.BytesIO(archive)) as src, zipfile.ZipFile(out, "w") as dst:

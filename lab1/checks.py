@@ -36,7 +36,6 @@ from lab1.report.findings import step_match
 from lab1.rundir import MANIFEST, TABLES
 from lab1.submission import REPORT_MDS, Submission
 
-STATUSES = ("accepted", "flagged", "refused")
 REFUSE, FLAG = "refuse", "flag"
 # A step's model GFLOP/s over the run's own fp32 matmul peak: the step is convolutions, a
 # few small matmuls and elementwise ops, below the peak of one large matmul. A default run's

@@ -28,8 +28,10 @@ import pyarrow as pa
 
 from lab1.atomic import rename
 from lab1.checks import Check, as_rows, copies, fingerprints, not_judged, run_checks, verdict
+from lab1.config import LAB_BATCH_SIZES as BATCH_SIZES
 from lab1.config import RUN_NAME_RE
 from lab1.errors import ClassError
+from lab1.identity import PHASES
 from lab1.reliability import training_rate
 from lab1.rundir import ClassPaths, classes_path
 from lab1.store import (
@@ -52,8 +54,6 @@ from lab1.submission import (
 )
 from lab1.tables import COMPARISON_SCHEMA, to_arrow, write_parquet
 
-BATCH_SIZES = (1, 16, 64)
-PHASES = ("train_step", "inference")
 # A CPU is a server's when its model says so or it has many cores; every other CPU is
 # counted as a laptop's (desktops included): a description of the class, not a judgement.
 SERVER_CPU = re.compile(r"xeon|epyc|opteron|ampere|graviton|neoverse|power\d", re.I)

@@ -19,13 +19,12 @@ import secrets
 import shutil
 from pathlib import Path
 
-import pandas as pd
 import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from lab1.config import RUN_NAME_RE
-from lab1.rundir import RunPaths, history_part, history_path
+from lab1.rundir import RunPaths, history_part
 
 TABLE_RE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 # run_id is a string even for a run named "2024": declared, not inferred from directory names.
@@ -83,11 +82,3 @@ def append_run(runs_dir: str | Path, run_id: str, tables: dict[str, str | Path |
             shutil.rmtree(old)
         written[name] = str(part)
     return written
-
-
-def read_history(runs_dir: str | Path, table: str) -> pd.DataFrame:
-    """Every run's rows of one table under runs_dir, with run_id as a string column."""
-    dataset = ds.dataset(
-        history_path(runs_dir, checked_table(table)), format="parquet", partitioning=PARTITIONING
-    )
-    return dataset.to_table().to_pandas()

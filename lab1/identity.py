@@ -35,11 +35,11 @@ import pandas as pd
 import pyarrow as pa
 
 from lab1.config import PRECISIONS
+from lab1.config import REPORT_LANGUAGES as LANGUAGES
 
 IDENTITY = ("machine_id", "device", "precision", "threads", "batch_size")
 PANEL = IDENTITY[:-1]  # a config less its batch size
 PHASES = ("train_step", "inference")  # the profiled phases, in display order
-LANGUAGES = ("en", "zh")
 
 _TYPES = {
     "machine_id": pa.string(),  # lab1.environment.machine_id: where the row was measured

@@ -270,19 +270,3 @@ def proc_stat_text() -> str | None:
         return PROC_STAT.read_text()
     except OSError:
         return None
-
-
-def this_machine() -> Machine:
-    """Everything above in one record: the description where there is one, else what is read."""
-    if (m := described()) is not None:
-        return m
-    flags = cpu_flags()
-    return Machine(
-        cpu_model=cpu_model(),
-        cpu_flags=None if flags is None else frozenset(flags),
-        logical_cores=logical_cores(),
-        memory_bytes=memory_bytes(),
-        hostname=hostname(),
-        gpus=tuple(gpus()),
-        linux_proc=PROC_CPUINFO.exists() or PROC_STAT.exists(),
-    )

@@ -32,7 +32,7 @@ from lab1.manifest import Manifest, manifest_from_dict
 from lab1.pack import PACK_INDEX
 from lab1.rundir import MANIFEST as MANIFEST_FILE
 from lab1.rundir import PACK_SUFFIX, REPORT_LANGUAGES, TABLES, RunPaths
-from lab1.tables import SCHEMAS
+from lab1.tables import SCHEMAS, with_older_columns
 
 # Limits on one submission. A default run's pack is about 1 MB (README, "Handing in"); these
 # leave room for a long run.log and screenshots, and refuse what no lab1 run produces.
@@ -281,16 +281,19 @@ def read_table_bytes(data: bytes, table: str) -> pd.DataFrame:
         if pf.metadata.num_rows > MAX_TABLE_ROWS:
             raise Refused(f"table {table} has {pf.metadata.num_rows} rows (cap {MAX_TABLE_ROWS})")
         schema = SCHEMAS[table]
-        missing = [n for n in schema.names if n not in pf.schema_arrow.names]
+        present = [n for n in schema.names if n in pf.schema_arrow.names]
+        # A nullable column an older lab1 did not write is read as null (with_older_columns).
+        missing = [f.name for f in schema if not f.nullable and f.name not in present]
         if missing:
             raise Refused(f"table {table} has no column(s) {', '.join(missing[:5])}")
-        decoded = decoded_bytes(data, schema.names)
+        decoded = decoded_bytes(data, present)
         if decoded > MAX_DECODED_BYTES:
             raise Refused(
                 f"table {table} decodes to {decoded >> 20} MiB (cap {MAX_DECODED_BYTES >> 20} "
                 "MiB): not a lab1 table"
             )
-        return pf.read(columns=schema.names).cast(schema).to_pandas()
+        table = with_older_columns(pf.read(columns=present), schema)
+        return table.select(schema.names).cast(schema).to_pandas()
     except Refused:
         raise
     except Exception as exc:  # ArrowInvalid and friends: not Parquet of its schema

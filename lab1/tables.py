@@ -354,12 +354,18 @@ def write_parquet(rows: list[dict] | pd.DataFrame | pa.Table, schema: pa.Schema,
     return atomic_write(path, lambda tmp: pq.write_table(table, tmp))
 
 
-def read_parquet(path: str | Path, schema: pa.Schema) -> pd.DataFrame:
-    """A table as a DataFrame of exactly ``schema``'s columns, checked against it."""
-    table = pq.read_table(path)
-    for field in schema:  # a nullable column an older lab1 did not write: null, not an error
+def with_older_columns(table: pa.Table, schema: pa.Schema) -> pa.Table:
+    """``table`` with each nullable column of ``schema`` it lacks added as nulls: a column an
+    older lab1 did not write is unknown, not an error (a run's own tables and a submission's)."""
+    for field in schema:
         if field.nullable and field.name not in table.column_names:
             table = table.append_column(field.name, pa.nulls(table.num_rows, field.type))
+    return table
+
+
+def read_parquet(path: str | Path, schema: pa.Schema) -> pd.DataFrame:
+    """A table as a DataFrame of exactly ``schema``'s columns, checked against it."""
+    table = with_older_columns(pq.read_table(path), schema)
     missing = [n for n in schema.names if n not in table.column_names]
     if missing:  # e.g. machine_id: tables written before rows carried the machine
         raise RunDirError(

@@ -132,11 +132,6 @@ def get_json(url: str, timeout_s: float = 10.0) -> Any:
         return json.loads(r.read())
 
 
-def get_bytes(url: str, timeout_s: float = 10.0) -> bytes:
-    with urllib.request.urlopen(url, timeout=timeout_s) as r:
-        return r.read()
-
-
 def stop_group(proc: subprocess.Popen, grace_s: float = 10.0) -> None:
     """Stop a process started in its own session, and everything it started (its group)."""
     if not hasattr(os, "killpg"):  # Windows: no process groups; taskkill /T stops the tree

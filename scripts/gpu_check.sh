@@ -3,8 +3,8 @@
 # profiling at batch 1/16/64, the CPU-vs-GPU comparison, the benchmark, the flow end to end)
 # with one PASS / FAIL / SKIP line per result, summarised as JSON. Offline on the device.
 #
-#   scripts/gpu_check.sh --prepare .gpu-check            # here: data + wheels to carry (~20 s)
-#   scripts/gpu_check.sh --prepared .gpu-check --quick --deadline 360   # on the GPU machine
+#   scripts/gpu_check.sh --prepare .gpu-check            # here: data + wheels to copy to the GPU host
+#   scripts/gpu_check.sh --prepared .gpu-check --quick --deadline 360   # on the GPU host
 #   scripts/gpu_check.sh --cpu-rehearsal                 # here: every check on the CPU (~2 min)
 #
 # Every option, the checks and their H100 estimates: scripts/gpu_check.sh --help.

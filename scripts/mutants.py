@@ -171,7 +171,7 @@ MUTANTS = (
         "load.contended = load.other_cpu_s < max(CONTENDED_MIN_S, CONTENDED_CORES * wall)",
         ("tests/test_checkpoints.py", "-k", "contended"),
     ),
-    # Every number a finding states, the summary's order and the README's thresholds (issue 25):
+    # Every number a finding states, the summary's order and the README's thresholds:
     # one mutant per kind of finding, each against tests/test_findings.py's hand-worked tables.
     Mutant(
         "findings: the fastest batch size is the largest",

@@ -150,3 +150,8 @@ def chromium_page(chromium: str, size: tuple[int, int] = (1400, 900)) -> Iterato
                 yield Page(ws)
         finally:
             stop_group(proc, grace_s=5)
+
+
+def get_bytes(url: str, timeout_s: float = 10.0) -> bytes:
+    with urllib.request.urlopen(url, timeout=timeout_s) as r:
+        return r.read()

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
+from lab1 import machine
 from lab1.machine import ENV_VAR, Gpu, Machine, described
 
 GIB = 2**30
@@ -47,7 +48,7 @@ MACHINES: dict[str, Machine] = {
         hostname="macbook-pro",
         linux_proc=False,
     ),
-    # The Intel Xeon CI ran on 2026-12-06: AMX and AVX512-BF16.
+    # The Intel Xeon CI ran on: AMX and AVX512-BF16.
     "xeon-amx": Machine(
         cpu_model="Intel(R) Xeon(R) Processor",
         cpu_flags=frozenset(f"{_X86} {_AVX512} avx512_bf16 amx_bf16 amx_tile amx_int8".split()),
@@ -74,7 +75,7 @@ MACHINES: dict[str, Machine] = {
     ),
 }
 
-# The laptops and servers issue 25 names: each must run the machine-aware tests.
+# The laptops and servers a class brings: each must run the machine-aware tests.
 LAPTOPS_AND_SERVERS = ("intel-laptop", "amd-laptop", "apple-m2-pro", "xeon-amx", "epyc-bf16")
 BF16_FLAGS = {"amx_bf16", "avx512_bf16"}  # Intel's and AMD's names, from their manuals
 
@@ -121,4 +122,21 @@ def with_bf16(m: Machine) -> Machine:
     (torch then runs the same bf16 code path, slower). For tests of bf16's behaviour."""
     return replace(
         m, cpu_flags=frozenset((m.cpu_flags or set()) | {"avx512_bf16"}), linux_proc=True
+    )
+
+
+def this_machine() -> Machine:
+    """The machine at hand as one record: its description where there is one, else what lab1
+    reads of it."""
+    if (m := described()) is not None:
+        return m
+    flags = machine.cpu_flags()
+    return Machine(
+        cpu_model=machine.cpu_model(),
+        cpu_flags=None if flags is None else frozenset(flags),
+        logical_cores=machine.logical_cores(),
+        memory_bytes=machine.memory_bytes(),
+        hostname=machine.hostname(),
+        gpus=tuple(machine.gpus()),
+        linux_proc=machine.PROC_CPUINFO.exists() or machine.PROC_STAT.exists(),
     )

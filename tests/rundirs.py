@@ -8,8 +8,9 @@ import pandas as pd
 
 from lab1.atomic import write_json
 from lab1.config import Lab1Config
+from lab1.history import PARTITIONING, checked_table
 from lab1.manifest import Manifest, update_manifest, write_manifest
-from lab1.rundir import RunPaths
+from lab1.rundir import RunPaths, history_path
 from lab1.tables import OP_STATS_SCHEMA, TIME_SPLIT_SCHEMA, write_parquet
 
 
@@ -115,3 +116,13 @@ def profiled_run(
         write_parquet(rows, STEP_TIMES_SCHEMA, paths.ladder_part("cpu", 1))
     combine_and_compare(paths, name)
     return paths
+
+
+def read_history(runs_dir: str | Path, table: str) -> pd.DataFrame:
+    """Every run's rows of one table under runs_dir, with run_id as a string column."""
+    import pyarrow.dataset as ds
+
+    dataset = ds.dataset(
+        history_path(runs_dir, checked_table(table)), format="parquet", partitioning=PARTITIONING
+    )
+    return dataset.to_table().to_pandas()

@@ -1,4 +1,4 @@
-"""The layering rules of DEVELOPERS.md, enforced."""
+"""The layering rules of docs/maintainers/architecture.md, enforced."""
 
 import ast
 import subprocess
@@ -279,7 +279,7 @@ def test_the_circle_finder_sees_a_circle_through_a_function_level_import(tmp_pat
 
 
 def test_lab1_has_no_import_circle():
-    """devices decides, environment records, machine reads: one direction (issue 25)."""
+    """devices decides, environment records, machine reads: one direction."""
     graph = import_graph(_lab1_modules())
     assert circles(graph) == []
     assert "lab1.machine" in graph["lab1.devices"] and "lab1.devices" in graph["lab1.environment"]

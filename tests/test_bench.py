@@ -6,9 +6,8 @@ from pathlib import Path
 
 import pytest
 import torch
-from machines import describe, with_bf16
+from machines import describe, this_machine, with_bf16
 
-from lab1 import machine
 from lab1.data import export_idx, load_tensors, normalized_images, prepare_dataset
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -118,7 +117,7 @@ def test_a_ratio_carries_its_spread_and_is_unreliable_past_20_percent():
     assert cell(r) == "1.00 (1.00–1.30) !"
     # Exactly 20 % is still reliable: per-repeat 0.9, 1.0, 1.1.
     assert ratio_of([90.0, 100.0, 110.0], [100.0] * 3, paired=True)["reliable"] is True
-    # Unpaired: the own-process blocks issue 25 saw on a Xeon (batch 16) against a steady path.
+    # Unpaired: the own-process blocks once seen on a Xeon (batch 16) against a steady path.
     own = [154.6, 196.4, 92.0, 388.7, 1019.4]
     r = ratio_of([1500.0, 1480.0, 1490.0, 1510.0, 1500.0], own, paired=False)
     assert r["value"] == pytest.approx(1500.0 / 196.4, rel=5e-4)  # 7.637: the median's ratio
@@ -151,7 +150,7 @@ def test_bench_times_bf16_and_the_reference_in_its_own_process(
     """The bf16 path of the benchmark on every machine: the gate is opened by describing this
     machine with AVX512-BF16 (emulated where absent: the same code; only the speed differs, and
     the speed is what the benchmark itself reports, not this test)."""
-    describe(monkeypatch, with_bf16(machine.this_machine()))
+    describe(monkeypatch, with_bf16(this_machine()))
     root = tmp_path / "idx"
     export_idx(tensors, root)
     r = bench.bench_config(tensors, root, "cpu", 4, steps=2, repeats=2, warmup=1, workers=0)

@@ -122,7 +122,7 @@ def _gpu_step_with_backward_on_autograds_thread() -> list[_Event]:
 
 
 def test_gpu_backward_on_autograds_own_thread_is_counted_as_backward():
-    """Issue 28: on CUDA, backward runs on autograd's device thread; its ops must count as the
+    """On CUDA, backward runs on autograd's device thread; its ops must count as the
     step's backward (20 + 1 µs of kernels here), not as time outside any label, and the op of
     another step (7 µs at 150 µs) must not count at all."""
     from lab1.breakdown import time_split

@@ -165,7 +165,7 @@ def test_known_errors_are_not_retried():
 
 
 def test_a_checkpoint_resumed_on_another_device_restores_the_cpu_rng(tmp_path):
-    """Issue 28: a checkpoint loaded for a GPU must keep its RNG states on the CPU, where
+    """A checkpoint loaded for a GPU must keep its RNG states on the CPU, where
     torch.set_rng_state needs them (a byte tensor). The meta device stands in for CUDA: both are
     not the CPU, and a map_location to either moves every tensor there."""
     from lab1.train import _restore_rng

@@ -9,10 +9,10 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
-from rundirs import start_run, write_profile_results
+from rundirs import read_history, start_run, write_profile_results
 
 from lab1 import compare as cmp
-from lab1.history import append_history, read_history
+from lab1.history import append_history
 from lab1.report import findings, grids, read_run, words, write_compare_texts
 from lab1.report.blocks import block_markdown
 from lab1.rundir import RunPaths

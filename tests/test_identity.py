@@ -185,7 +185,7 @@ def test_a_gpu_of_another_machine_is_not_compared_with_this_cpu(run):
     ],
 )  # fmt: skip
 def test_a_config_spelled_out_names_every_axis_it_holds(config, en, zh):
-    """A log line stands alone: the thread count is always named (issue 25: two lines
+    """A log line stands alone: the thread count is always named (two lines
     'profile cpu fp32 batch 64 train_step' at 1 and 2 threads read alike)."""
     assert spelled_out(config) == en and spelled_out(config, "zh") == zh
 

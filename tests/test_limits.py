@@ -65,7 +65,7 @@ def test_gpu_limits_use_device_time():
 
 
 def test_gpu_timings_record_their_events_on_the_measured_gpu(monkeypatch):
-    """Issue 28: CUDA events with no stream are recorded on the current device's stream, which
+    """CUDA events with no stream are recorded on the current device's stream, which
     is cuda:0 unless the code selects another; timing work on cuda:1 from cuda:0's stream
     measures nothing of it. torch.cuda is replaced by a stand-in that knows which device is
     current (tests/fake_cuda.py): no GPU is needed, and none is touched."""
@@ -82,7 +82,7 @@ def test_gpu_timings_record_their_events_on_the_measured_gpu(monkeypatch):
 
 
 def test_a_gpu_with_tf32_convolutions_gets_a_tf32_matmul_peak(monkeypatch):
-    """Issue 28: where fp32 convolutions run in TF32 (described through lab1.precision's seam:
+    """Where fp32 convolutions run in TF32 (described through lab1.precision's seam:
     this CPU has none), the limits add a "tfloat32" matmul peak measured with cuBLAS's TF32
     flag on, and leave the flag as it was."""
     flags = []

@@ -47,7 +47,7 @@ from lab1.train import train_and_log
 
 pytestmark = pytest.mark.slow
 
-MAX_PAGES = 6  # before the appendix (issue 26)
+MAX_PAGES = 6  # before the appendix
 PAPERS = ("a4", "letter")
 LANGS = ("en", "zh")
 # A default run directory is ~36.1 MB (README, "The size of a run") and must stay under 40.

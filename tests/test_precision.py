@@ -13,9 +13,15 @@ import pandas as pd
 import pytest
 import torch
 from conftest import small_recipe
-from machines import MACHINES, cpu_has_native_bf16_here, describe, native_bf16, with_bf16
+from machines import (
+    MACHINES,
+    cpu_has_native_bf16_here,
+    describe,
+    native_bf16,
+    this_machine,
+    with_bf16,
+)
 
-from lab1 import machine
 from lab1.config import Lab1Config, ProfileSchedule
 from lab1.data import load_tensors
 from lab1.devices import bf16_missing, check_precision
@@ -209,7 +215,7 @@ def test_bf16_dry_run_flow_trains_in_bf16_and_compares_with_fp32(
     AVX512-BF16 (on a CPU without it torch emulates bf16: the same code, slower)."""
     from flows.lab1_flow import lab1_pipeline
 
-    describe(monkeypatch, with_bf16(machine.this_machine()))
+    describe(monkeypatch, with_bf16(this_machine()))
     runs = tmp_path / "runs"
     lab1_pipeline(
         data_dir=str(tiny_data_dir),
@@ -294,7 +300,7 @@ def test_the_execution_record_says_whether_convolutions_ran_in_tf32(monkeypatch,
 
 
 def test_bf16_support_is_asked_of_the_gpu_that_runs_not_device_0(monkeypatch):
-    """Issue 28: torch.cuda.is_bf16_supported() answers for the current device (cuda:0); a
+    """Torch.cuda.is_bf16_supported() answers for the current device (cuda:0); a
     machine with an A100 as cuda:0 and a T4 as cuda:1 must refuse bf16 on cuda:1 only."""
     _describe_gpus(monkeypatch, "8.0", "7.5")
     assert bf16_missing("cuda:0") is None

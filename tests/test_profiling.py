@@ -262,7 +262,7 @@ def test_profile_task_runs_in_a_flow_named_after_its_config(
 
 
 def test_the_profilers_own_synchronisation_is_named_and_never_ranked():
-    """Issue 28: the cudaDeviceSynchronize lab1.profiling issues around every profiled GPU step
+    """The cudaDeviceSynchronize lab1.profiling issues around every profiled GPU step
     topped the GPU top-10 by self CPU time; it is the profiler's, not an operator of the step."""
     from types import SimpleNamespace
 
@@ -298,7 +298,7 @@ def test_the_profilers_own_synchronisation_is_named_and_never_ranked():
 
 
 def test_gpu_peak_memory_leaves_out_what_was_resident_before_the_steps(monkeypatch):
-    """Issue 28: CPU peak memory is the steps' own allocations (the profiler trace's net
+    """CPU peak memory is the steps' own allocations (the profiler trace's net
     allocations); on CUDA the allocator's peak also held the dataset and the model, resident
     before the steps. Described through torch.cuda's counters: 1,500 B peak, 1,000 B resident."""
     from lab1.profiling import _peak_memory

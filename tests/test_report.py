@@ -752,7 +752,7 @@ def test_an_exported_subset_read_back_locally_is_flagged_as_a_subset(tmp_path):
     ],
 )
 def test_the_summary_says_when_fp32_convolutions_ran_in_tf32(tmp_path, tf32, en, zh):
-    """Issue 28: on an Ampere+ GPU cuDNN runs "fp32" convolutions in TF32 by default; the
+    """On an Ampere+ GPU cuDNN runs "fp32" convolutions in TF32 by default; the
     report says so from the trained step's Execution, in both languages."""
     import dataclasses
 

@@ -130,7 +130,7 @@ def _graphed_step_on(device: str, monkeypatch):
 
 
 def test_the_graph_is_captured_on_the_training_gpu_not_the_current_one(monkeypatch):
-    """Issue 28: torch.cuda.graph captures on a stream made on the *current* device (cuda:0,
+    """Torch.cuda.graph captures on a stream made on the *current* device (cuda:0,
     and kept class-wide after the first capture); the step trains on cuda:1. The warm-up side
     stream and the capture must both be on cuda:1. torch.cuda is a stand-in here
     (tests/fake_cuda.py), with an earlier capture on cuda:0 having made the default stream."""

@@ -47,7 +47,7 @@ def test_the_thread_axis_gives_rows_for_1_and_n_threads(run):
 def test_achieved_gflops_match_the_hand_count_and_stay_near_the_peak(run):
     """What ran on 1 thread stays within twice the fastest matmul this run measured. Not
     under the 1-thread peak itself: the peak is one short 2048² matmul measurement, and on the
-    2-vCPU AMD EPYC (2026-12-02) it read 52, 58, 52 and 64 GFLOP/s back to back on an idle
+    2-vCPU AMD EPYC it read 52, 58, 52 and 64 GFLOP/s back to back on an idle
     machine, while conv2 reached 60-70 at 1 thread (mkldnn's conv beats that matmul) and the
     2-thread peak read 75-106. The bound catches unit errors (×1000); the exact value is
     checked below by another route."""
@@ -82,8 +82,8 @@ def test_achieved_gflops_match_the_hand_count_and_stay_near_the_peak(run):
 
 
 def test_a_share_over_the_measured_peak_is_named_a_peak_measured_low_in_both_languages(run):
-    """A default run's conv2d reached 116 % of its run's matmul peak (AMD EPYC VM,
-    2026-12-02), and this tiny run's 2-thread conv2d may too: over 100 %, for the step or its
+    """A default run's conv2d reached 116 % of its run's matmul peak (AMD EPYC VM), and
+    this tiny run's 2-thread conv2d may too: over 100 %, for the step or its
     best operator, the sentence names the peak as measured low (disturbed), never a system
     effect, in English and Chinese; under, it does not."""
     from lab1.report import findings, words, zh
@@ -325,7 +325,7 @@ def test_model_flops_per_step_are_two_per_mac_and_three_passes_for_training():
 
 
 def test_each_precision_is_held_against_the_peak_of_the_arithmetic_it_ran_in():
-    """Issue 28: a bf16 row is divided by the bf16 matmul peak, and an fp32 row on a GPU whose
+    """A bf16 row is divided by the bf16 matmul peak, and an fp32 row on a GPU whose
     convolutions ran in TF32 by the TF32 peak the limits measured there (a "tfloat32" row);
     an fp32 row where no TF32 peak was measured (the CPU) keeps the fp32 one. Achieved
     GFLOP/s: 4.605 GFLOP a train step at batch 64 (the test above) over 1 ms = 4,605."""

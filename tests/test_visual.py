@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from browser import chromium_or_skip
+from browser import chromium_or_skip, get_bytes
 from conftest import small_recipe, write_mnist_layout
 from PIL import Image
 from rundirs import start_run
@@ -158,9 +158,7 @@ def test_tensorboard_serves_the_image_grid(tensorboard):
         f"{tensorboard}/data/plugin/images/images?{_q(run='.', tag='Data/train_batch')}"
     )
     assert len(entries) == 1 and entries[0]["step"] == 0
-    png = viewer.get_bytes(
-        f"{tensorboard}/data/plugin/images/individualImage?{entries[0]['query']}"
-    )
+    png = get_bytes(f"{tensorboard}/data/plugin/images/individualImage?{entries[0]['query']}")
     grid = Image.open(BytesIO(png))
     # make_grid: 8 × 8 digits of 28 px with 2 px padding around each.
     assert grid.format == "PNG" and grid.size == (8 * 30 + 2, 8 * 30 + 2)
@@ -169,7 +167,7 @@ def test_tensorboard_serves_the_image_grid(tensorboard):
 def test_tensorboard_serves_the_model_graph(tensorboard, visual_run):
     info = viewer.get_json(f"{tensorboard}/data/plugin/graphs/info")
     assert info["."]["run_graph"] is True
-    pbtxt = viewer.get_bytes(
+    pbtxt = get_bytes(
         f"{tensorboard}/data/plugin/graphs/graph?{_q(run='.', conceptual='false')}"
     ).decode()
     for op in ("aten::_convolution", "aten::max_pool2d", "aten::linear", "aten::log_softmax"):
@@ -316,11 +314,11 @@ def test_report_renders_in_chromium(visual_run, chromium):
     im = assert_not_blank(png)
     conv_blue = (0x9E, 0xCA, 0xE1)  # figures.OP_KINDS["conv2d"]
     # The graph is drawn at most 480 px tall (blocks.CSS keeps the report short): 0.05 % of
-    # the shot is conv blue where it is drawn (0.048 % measured 2026-12-01), none where not.
+    # the shot is conv blue where it is drawn (0.048 % measured), none where not.
     assert _share_near(im, conv_blue, tol=6) > 0.0002, "the network graph figure is not drawn"
     train_blue, test_red = (0x1F, 0x77, 0xB4), (0xD6, 0x27, 0x28)  # figures' train/test lines
     # Figures are at most 480 px tall (blocks.CSS): the test curve is 0.003 % of the shot
-    # (measured 2026-12-01), the train curve more.
+    # (measured), the train curve more.
     assert _share_near(im, train_blue, tol=10) > 0.00002, "no training curve drawn"
     assert _share_near(im, test_red, tol=10) > 0.00002, "no test curve drawn"
 

@@ -11,11 +11,11 @@ import pandas as pd
 
 from lab1 import checks, figures, fmt
 from lab1.atomic import write_text
+from lab1.config import LAB_BATCH_SIZES as BATCH_SIZES
+from lab1.identity import PHASES
 from lab1.report import words
 from lab1.report.blocks import Bullets, Figure, Section, Table, plain, to_html, to_markdown
 from lab1.rundir import ClassPaths
-
-BATCH_SIZES = (1, 16, 64)
 
 # What a verdict means, in the report itself (docs/teaching-assistant.md says more).
 WHAT_CHECKS_PROVE = (
@@ -215,7 +215,7 @@ def _hardware(ok: pd.DataFrame, t) -> Section:
 def _throughput(ok: pd.DataFrame, t, png: Path | None) -> Section:
     rows = []
     for kind, g in ok.groupby("machine_kind"):
-        for phase in ("train_step", "inference"):
+        for phase in PHASES:
             for bs in BATCH_SIZES:
                 v = g[f"{phase}_images_per_s_bs{bs}"].dropna()
                 if len(v):

@@ -66,7 +66,7 @@ def print_pdf(
             args = [
                 "--no-pdf-header-footer",  # the page's own footer (PRINT_CSS), not the browser's
                 # Untagged: the structure tree of a report's tables is most of a tagged PDF
-                # (the wide fixture: 2.27 MB tagged, 0.63 MB not; 2026-12-06, Chromium 156);
+                # (the wide fixture: 2.27 MB tagged, 0.63 MB not, Chromium 156);
                 # report.html is the accessible version.
                 "--disable-pdf-tagging",
                 f"--print-to-pdf={out}",

@@ -251,7 +251,6 @@ def epoch_blocks(d: RunData) -> list[Block]:
     return blocks
 
 
-APPENDIX = "appendix"  # the appendix heading's anchor in the English report
 SEE_APPENDIX = "([Appendix](#appendix): {what}.)"
 
 

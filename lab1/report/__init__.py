@@ -19,7 +19,6 @@ import re
 from pathlib import Path
 
 from lab1.atomic import write_text
-from lab1.identity import LANGUAGES
 from lab1.report import findings, grids, words, zh
 from lab1.report.blocks import (
     Bullets,

@@ -16,7 +16,7 @@ PREFECT    := $(VENV)/bin/prefect
 SERVER_API ?= $(or $(PREFECT_API_URL),http://127.0.0.1:4200/api)
 ON_SERVER  := PREFECT_API_URL=$(SERVER_API) PREFECT_SERVER_ANALYTICS_ENABLED=false
 
-.PHONY: venv run test test-machines mutants lint tensorboard server pools deploy worker-cpu worker-gpu run-deployed
+.PHONY: venv run test test-fast test-flow test-e2e test-machines mutants lint tensorboard server pools deploy worker-cpu worker-gpu run-deployed
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -38,13 +38,23 @@ test: $(STAMP)
 	$(PY) -m ruff format --check .
 	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile $(ARGS)
 
+## The fast tests: no Prefect server, no browser (tests/unit; under a minute on 2 cores)
+test-fast: $(STAMP)
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile tests/unit $(ARGS)
+
+## The task and flow tests under Prefect, and the whole runs (browser, servers, deployments)
+test-flow: $(STAMP)
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile tests/flow $(ARGS)
+test-e2e: $(STAMP)
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile tests/e2e $(ARGS)
+
 ## The machine-aware test files run as each machine a class brings (tests/machines.py), on
 ## whatever machine this is: lab1 sees the described CPU, flags, cores, memory and /proc
-## through LAB1_MACHINE (lab1.machine). Not part of make test (about 4 min per machine here).
+## through LAB1_MACHINE (lab1.host.machine). Not part of make test (about 4 min per machine here).
 MACHINES       ?= intel-laptop amd-laptop apple-m2-pro xeon-amx epyc-bf16
-MACHINE_TESTS  ?= tests/test_system.py tests/test_precision.py tests/test_limits.py \
-	tests/test_identity.py tests/test_report.py tests/test_report_zh.py tests/test_portable.py \
-	tests/test_step.py tests/test_machines.py
+MACHINE_TESTS  ?= tests/unit/test_system.py tests/e2e/test_precision.py tests/unit/test_limits.py \
+	tests/unit/test_identity.py tests/flow/test_report.py tests/e2e/test_report_zh.py tests/unit/test_portable.py \
+	tests/e2e/test_step.py tests/e2e/test_machines.py
 test-machines: $(STAMP)
 	set -e; for m in $(MACHINES); do \
 	  echo "== as $$m"; \

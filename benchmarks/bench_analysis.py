@@ -6,8 +6,8 @@
 What the default flow now does beyond profiling each batch size once at torch's thread count,
 each part timed as the flow runs it, on the offline dataset (the embedded MNIST subset):
 
-* ``limits``: lab1.limits.measure_limits at each thread count of ``--cpu-threads 1 all``;
-* ``ladder``: lab1.stepmodel.time_ladder over 1 … 256 at the most threads;
+* ``limits``: lab1.measure.limits.measure_limits at each thread count of ``--cpu-threads 1 all``;
+* ``ladder``: lab1.measure.stepmodel.time_ladder over 1 … 256 at the most threads;
 * ``one_thread_configs``: the extra configs of the thread axis, profile_config at 1 thread for
   batch 1, 16 and 64 with the default schedule (none on a 1-CPU machine: 1 = all there);
 * ``compare``: the new tables built from those (time split, step model, roofline, FLOP columns).
@@ -32,17 +32,17 @@ if str(ROOT) not in sys.path:  # run as a script, from anywhere, without install
 import torch  # noqa: E402
 
 from lab1.atomic import write_json  # noqa: E402
-from lab1.compare import combine_and_compare  # noqa: E402
+from lab1.compare.within import combine_and_compare  # noqa: E402
 from lab1.config import LAB_BATCH_SIZES as BATCH_SIZES  # noqa: E402
 from lab1.config import LADDER, ProfileSchedule  # noqa: E402
-from lab1.data import prepare_dataset  # noqa: E402
-from lab1.limits import measure_limits  # noqa: E402
-from lab1.machine import cpu_flags, cpu_model  # noqa: E402
-from lab1.profiling import profile_config  # noqa: E402
+from lab1.host.machine import cpu_flags, cpu_model  # noqa: E402
+from lab1.host.threads import available_cpus, resolve_threads  # noqa: E402
+from lab1.measure.limits import measure_limits  # noqa: E402
+from lab1.measure.profiling import profile_config  # noqa: E402
+from lab1.measure.stepmodel import time_ladder  # noqa: E402
+from lab1.run.data import prepare_dataset  # noqa: E402
 from lab1.rundir import RunPaths  # noqa: E402
-from lab1.stepmodel import time_ladder  # noqa: E402
-from lab1.tables import LIMITS_SCHEMA, STEP_TIMES_SCHEMA, write_parquet  # noqa: E402
-from lab1.threads import available_cpus, resolve_threads  # noqa: E402
+from lab1.schemas import LIMITS_SCHEMA, STEP_TIMES_SCHEMA, write_parquet  # noqa: E402
 
 TARGET_S = 15.0
 FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile")

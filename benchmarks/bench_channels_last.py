@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/bench_channels_last.py --device cpu --pairs 11
 
-The measurement behind ``lab1.precision.CPU_CHANNELS_LAST``: both layouts are trained through
+The measurement behind ``lab1.host.precision.CPU_CHANNELS_LAST``: both layouts are trained through
 ``setup_training`` + ``Training.train_epoch`` (the code ``train_and_log`` runs) on the embedded
 subset, in back-to-back blocks of ``--steps`` steps that alternate which layout goes first; the
 ratio is the median over ``--pairs`` of channels_last / default images/s of one pair.
@@ -24,12 +24,12 @@ if str(ROOT) not in sys.path:  # run as a script, from anywhere, without install
 import torch  # noqa: E402
 from spread import ratio_of  # noqa: E402  (beside this file: sys.path[0] when run)
 
-from lab1.allocator import keep_heap_mapped  # noqa: E402
 from lab1.config import LAB_BATCH_SIZES, Lab1Config  # noqa: E402
-from lab1.data import load_tensors, prepare_dataset  # noqa: E402
-from lab1.devices import bf16_missing  # noqa: E402
-from lab1.machine import cpu_model  # noqa: E402
-from lab1.train import setup_training  # noqa: E402
+from lab1.host.allocator import keep_heap_mapped  # noqa: E402
+from lab1.host.devices import bf16_missing  # noqa: E402
+from lab1.host.machine import cpu_model  # noqa: E402
+from lab1.run.data import load_tensors, prepare_dataset  # noqa: E402
+from lab1.run.train import setup_training  # noqa: E402
 
 D = Lab1Config(run_name="bench")  # the recipe's defaults, never restated here
 

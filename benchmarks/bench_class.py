@@ -5,7 +5,8 @@
 
 A class is built from a few runs (``--runs``: finished run directories, e.g. from make run;
 default: three small synthetic-but-real runs made with the tests' helper, tests/classruns.py),
-each packed once with lab1.pack, then copied to one pack per student with the student's own
+each packed once with lab1.classroom.pack, then copied to one pack per student with the student's
+own
 run id in its manifest (pack.json redone to match): every pack opens and is checked in full.
 Students built from one run share its tables, so the copies check flags them: the class view
 does all of its work for them too.
@@ -37,8 +38,8 @@ for p in (ROOT, ROOT / "tests"):
     if str(p) not in sys.path:  # run as a script, from anywhere, without installing lab1
         sys.path.insert(0, str(p))
 
-from lab1.machine import cpu_model  # noqa: E402
-from lab1.pack import pack_run  # noqa: E402
+from lab1.classroom.pack import pack_run  # noqa: E402
+from lab1.host.machine import cpu_model  # noqa: E402
 
 
 def student_pack(base: Path, out: Path, run_id: str) -> None:

@@ -10,7 +10,7 @@ test accuracy, default 0.5):
 * ``fashion-mnist``: the full 60,000 / 10,000 images from Debian's ``dataset-fashion-mnist``
   package (``/usr/share/datasets/fashion-mnist``), 3 epochs; skipped where it is not installed.
 
-Each run is ``lab1.train.train_and_log`` (the flow's training) on the CPU, batch 64, into a temp
+Each run is ``lab1.run.train.train_and_log`` (the flow's training) on the CPU, batch 64, into a temp
 dir. Prints one JSON line per run, PASS/FAIL lines, and writes the JSON to ``--json``.
 """
 
@@ -31,10 +31,10 @@ if str(ROOT) not in sys.path:  # run as a script, from anywhere, without install
 import torch  # noqa: E402
 
 from lab1.config import Lab1Config  # noqa: E402
-from lab1.data import DEBIAN_FASHION_DIR, prepare_dataset  # noqa: E402
-from lab1.devices import bf16_missing  # noqa: E402
-from lab1.machine import cpu_flags, cpu_model  # noqa: E402
-from lab1.train import Recipe, train_and_log  # noqa: E402
+from lab1.host.devices import bf16_missing  # noqa: E402
+from lab1.host.machine import cpu_flags, cpu_model  # noqa: E402
+from lab1.run.data import DEBIAN_FASHION_DIR, prepare_dataset  # noqa: E402
+from lab1.run.train import Recipe, train_and_log  # noqa: E402
 
 CASES = {"mnist": 14, "fashion-mnist": 3}  # dataset → epochs
 

@@ -33,8 +33,8 @@ for p in (ROOT, ROOT / "tests", ROOT / "benchmarks"):
 
 from bench_class import build_class  # noqa: E402
 
-from lab1.machine import cpu_model  # noqa: E402
-from lab1.pack import pack_run  # noqa: E402
+from lab1.classroom.pack import pack_run  # noqa: E402
+from lab1.host.machine import cpu_model  # noqa: E402
 
 
 def tree_rss(proc) -> int:

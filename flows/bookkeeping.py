@@ -26,10 +26,10 @@ from prefect.exceptions import TerminationSignal
 from flows.console import FILE_ONLY
 from lab1 import interrupt
 from lab1.config import Lab1Config, default_data_dir
-from lab1.devices import check_precision, resolve_devices, training_device
-from lab1.environment import capture_environment
 from lab1.errors import Interrupted, Lab1Error
-from lab1.manifest import Devices, Manifest, now, read_manifest, update_manifest, write_manifest
+from lab1.host.devices import check_precision, resolve_devices, training_device
+from lab1.host.environment import capture_environment
+from lab1.run.manifest import Devices, Manifest, now, read_manifest, update_manifest, write_manifest
 from lab1.rundir import RunPaths, create_run_dir
 from lab1.store import Mirror, StoreError, StoreURL, is_store_url, local_runs_dir
 from lab1.version import code_version

@@ -8,8 +8,10 @@
 Each DIR_OR_ZIP is a folder holding one folder or file per student (the student is the first
 path part under it), or one student's file (its stem). A student's entry holds a pack
 (flows/pack_flow.py) or an unpacked run directory. Each submission is opened as untrusted
-input (lab1/submission.py) and checked (lab1/checks.py) in its own task; the class is written
-to <runs-dir>/classes/<name>/ (lab1/classview.py). A bad submission is refused with its reason
+input (lab1/classroom/submission.py) and checked (lab1/classroom/checks.py) in its own task; the
+class is written
+to <runs-dir>/classes/<name>/ (lab1/classroom/classview.py). A bad submission is refused with its
+reason
 and the others go on; bad input to the command is one error line and exit 2.
 
 An s3:// input is a prefix holding one pack per student (lab1/store.py); each pack's size is
@@ -38,7 +40,7 @@ from prefect import flow
 from flows import console
 from flows.cli import class_parser
 from flows.server import temporary_server
-from lab1.classview import check_inputs
+from lab1.classroom.classview import check_inputs
 from lab1.config import Lab1Config
 from lab1.errors import ClassError, Lab1Error
 from lab1.store import StoreURL, is_store_url, push

@@ -8,7 +8,8 @@ A RUN is a run directory (copied as is from another machine is fine), an s3:// r
 under --runs-dir. The output is <runs-dir>/comparisons/<name>/: comparison.parquet (one row
 per run × configuration × phase, with speedup_vs_baseline), the report's tables, report.md,
 report.html and report.pdf. Runs of --runs-dir are added to <runs-dir>/history/ (never twice);
-a run from elsewhere is read as untrusted input (lab1.submission's reader and caps) and never
+a run from elsewhere is read as untrusted input (lab1.classroom.submission's reader and caps) and
+never
 written into the history. An s3:// --runs-dir: the comparison is made in its local scratch
 folder, then pushed.
 """
@@ -33,7 +34,7 @@ from prefect import flow
 from flows import console
 from flows.cli import compare_parser
 from flows.server import temporary_server
-from lab1 import crossrun
+from lab1.compare import crossrun
 from lab1.config import Lab1Config
 from lab1.errors import Lab1Error
 from lab1.store import StoreURL, check_store, fetch_run, is_store_url, local_runs_dir, push

@@ -35,11 +35,11 @@ from flows.server import temporary_server
 from lab1 import interrupt
 from lab1.config import Lab1Config
 from lab1.errors import DiskError, Interrupted, Lab1Error, ManifestError
-from lab1.manifest import read_manifest
+from lab1.report.viewer import open_report, tensorboard_command
+from lab1.run.manifest import read_manifest
+from lab1.run.train import Recipe
 from lab1.rundir import RunPaths
 from lab1.store import local_runs_dir
-from lab1.train import Recipe
-from lab1.viewer import open_report, tensorboard_command
 from tasks.compare import compare
 from tasks.download_data import download_data
 from tasks.export_graph import export_graph

@@ -6,7 +6,8 @@
 
 The zip holds the manifest, tables, reports, figures, TensorBoard event files, the layer table
 and run.log, with a list of every file and its SHA-256 (pack.json); never checkpoints, weights,
-traces or the dataset (lab1/pack.py). Its path is the last line printed. A run in an object
+traces or the dataset (lab1/classroom/pack.py). Its path is the last line printed. A run in an
+object
 store is fetched without those, packed here, and its pack put beside it in the store (or at
 --out).
 """
@@ -30,10 +31,10 @@ from prefect import flow
 from flows import console
 from flows.cli import pack_parser
 from flows.server import temporary_server
-from lab1 import crossrun
+from lab1.classroom.pack import check_packable
+from lab1.compare import crossrun
 from lab1.config import Lab1Config
 from lab1.errors import Lab1Error, PackError
-from lab1.pack import check_packable
 from lab1.rundir import PACK_SUFFIX, pack_file
 from lab1.store import check_store, fetch_run, is_store_url, push
 from lab1.store import exists as store_exists

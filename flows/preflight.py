@@ -11,16 +11,16 @@ from pathlib import Path
 import httpx
 from prefect.settings import PREFECT_API_URL
 
-from lab1.checkpoints import latest_record
 from lab1.config import Lab1Config
-from lab1.data import check_data_dir
-from lab1.devices import check_precision, resolve_devices, training_device
 from lab1.errors import PrefectAPIError, ResumeError, RunDirError
-from lab1.manifest import read_manifest
+from lab1.host.devices import check_precision, resolve_devices, training_device
+from lab1.run.checkpoints import latest_record
+from lab1.run.data import check_data_dir
+from lab1.run.manifest import read_manifest
+from lab1.run.train import Recipe
 from lab1.rundir import RunPaths, check_run_dir
 from lab1.store import check_store, is_store_url, local_runs_dir
 from lab1.store import exists as store_exists
-from lab1.train import Recipe
 from lab1.version import code_version
 
 log = logging.getLogger("lab1.preflight")

@@ -18,10 +18,10 @@ from prefect import flow, get_run_logger
 
 from lab1.atomic import write_json
 from lab1.config import LADDER, Lab1Config
-from lab1.devices import bf16_missing, resolve_devices
 from lab1.errors import DeviceError
+from lab1.host.devices import bf16_missing, resolve_devices
+from lab1.host.threads import resolve_threads
 from lab1.rundir import RunPaths, device_tag
-from lab1.threads import resolve_threads
 from tasks.machine import machine_limits, step_ladder
 from tasks.profile import profile
 from tasks.progress import Progress
@@ -58,7 +58,7 @@ def profile_device(
     the machine's limits, then one profile task per precision and batch size; then the batch
     ladder (fp32) at the most threads. One after another: work on the same device must not
     overlap, or it would distort its own timings. ``schedule``, ``seed``, ``lr``, ``tries`` and
-    ``quiet_wait_s`` (measuring again on a busy machine: lab1.remeasure) come from the run's
+    ``quiet_wait_s`` (measuring again on a busy machine: lab1.measure.remeasure) come from the run's
     Lab1Config. bf16 is skipped, with a warning, on a device without native bf16 (an
     ``auto`` CPU beside a bf16 GPU)."""
     try:

@@ -40,8 +40,8 @@ from lab1 import interrupt
 from lab1.atomic import rename, write_json
 from lab1.config import Lab1Config
 from lab1.errors import ConfigError, Interrupted, Lab1Error
-from lab1.exclusive import device_holder
-from lab1.manifest import Manifest, read_manifest, update_manifest
+from lab1.host.exclusive import device_holder
+from lab1.run.manifest import Manifest, read_manifest, update_manifest
 from lab1.rundir import REPORT_LANGUAGES, RunPaths
 from tasks.compare import compare
 from tasks.report import write_report

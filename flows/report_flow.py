@@ -5,7 +5,7 @@
 
 Each language has its own files beside the others (report.md, report.zh.md; figures/,
 figures.zh/), so adding one never overwrites another. Seconds, not a run: the report reads the
-run's manifest, tables and event files (lab1.report.run) and prints its PDF where a browser is.
+run's manifest, tables and event files (lab1.run.reader) and prints its PDF where a browser is.
 No Prefect server is started: writing a report is one library call.
 """
 
@@ -19,10 +19,10 @@ if __name__ == "__main__":  # --help and the first line at once, before the impo
     sys.exit(start("report", sys.argv[1:]))
 
 from flows.cli import report_parser
-from lab1 import crossrun
+from lab1.compare import crossrun
 from lab1.errors import Lab1Error, ManifestError
-from lab1.manifest import read_manifest
 from lab1.report import print_report
+from lab1.run.manifest import read_manifest
 
 
 def main(argv: list[str] | None = None) -> int:

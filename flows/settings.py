@@ -17,5 +17,5 @@ os.environ.setdefault("PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW", "ignore")
 # LAB1_LOG_LEVEL=DEBUG also shows the native libraries' known noise (lab1/nativelog.py).
 logging.getLogger("lab1").setLevel(os.environ.get("LAB1_LOG_LEVEL", "INFO").upper())
 # Reading the events of a resumed run, tensorboard warns about the steps that purge_step
-# dropped on purpose (lab1.train): noise on the terminal, not a fault.
+# dropped on purpose (lab1.run.train): noise on the terminal, not a fault.
 logging.getLogger("tensorboard").setLevel(logging.ERROR)

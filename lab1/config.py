@@ -17,10 +17,10 @@ PRECISIONS = ("fp32", "bf16")  # in display order; fp32 is the reference recipe
 LAB_BATCH_SIZES = (1, 16, 64)
 PAPERS = ("a4", "letter")  # report.pdf's paper (lab1.report.pdf)
 RUN_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
-# Accepted device spellings; availability is checked later by lab1.devices.
+# Accepted device spellings; availability is checked later by lab1.host.devices.
 DEVICE_RE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
-THREADS_RE = re.compile(r"^(all|[1-9]\d{0,3})$")  # lab1.threads resolves "all"
-# The batch-size ladder of the step-time model (lab1.stepmodel); a dry run keeps 3 sizes.
+THREADS_RE = re.compile(r"^(all|[1-9]\d{0,3})$")  # lab1.host.threads resolves "all"
+# The batch-size ladder of the step-time model (lab1.measure.stepmodel); a dry run keeps 3 sizes.
 LADDER = (1, 2, 4, 8, 16, 32, 64, 128, 256)
 DRY_RUN_LADDER = (1, 2, 4)
 
@@ -48,7 +48,7 @@ DRY_RUN_SCHEDULE = ProfileSchedule(wait=0, warmup=1, active=1, throughput_steps=
 
 
 def default_lock_dir() -> Path:
-    """Where the per-device profiling locks live (lab1.exclusive), per user: $LAB1_LOCK_DIR,
+    """Where the per-device profiling locks live (lab1.host.exclusive), per user: $LAB1_LOCK_DIR,
     else $XDG_RUNTIME_DIR/lab1/locks, else ~/.cache/lab1/locks."""
     if os.environ.get("LAB1_LOCK_DIR"):
         return Path(os.environ["LAB1_LOCK_DIR"])

@@ -1,9 +1,9 @@
 """A configuration's identity, defined once: its columns, its order and its label in each
 report language.
 
-A configuration is what was measured: on which machine (``machine_id``, lab1.environment),
+A configuration is what was measured: on which machine (``machine_id``, lab1.host.environment),
 which device, in which precision, at how many CPU threads and at which batch size. Every table
-row carries these columns (lab1.tables takes its schema fields from ``fields``); the phase
+row carries these columns (lab1.schemas takes its schema fields from ``fields``); the phase
 (train_step, inference) is a column of its own, beside the identity. Code that groups, merges,
 sorts or names configurations does it through this module, so a new axis is added here once:
 
@@ -42,10 +42,10 @@ PANEL = IDENTITY[:-1]  # a config less its batch size
 PHASES = ("train_step", "inference")  # the profiled phases, in display order
 
 _TYPES = {
-    "machine_id": pa.string(),  # lab1.environment.machine_id: where the row was measured
+    "machine_id": pa.string(),  # lab1.host.environment.machine_id: where the row was measured
     "device": pa.string(),  # as requested: cpu, cuda, cuda:1 …
     "precision": pa.string(),  # fp32 | bf16 (torch.autocast)
-    "threads": pa.int32(),  # torch's intra-op CPU threads (lab1.threads)
+    "threads": pa.int32(),  # torch's intra-op CPU threads (lab1.host.threads)
     "batch_size": pa.int32(),
 }
 

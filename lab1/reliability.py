@@ -1,9 +1,10 @@
 """How sure a measured number is, in one place: the spread of its timed blocks, whether other
-programs disturbed it (lab1.exclusive), and the bands a plausible run falls in.
+programs disturbed it (lab1.host.exclusive), and the bands a plausible run falls in.
 
 A number is **reliable** when it was measured undisturbed and its blocks agree: a disturbed
 measurement, or one whose blocks spread more than RELIABLE_SPREAD of their median, is reported
-with a marker and never turned into a finding (lab1.report) or a failed check (lab1.checks).
+with a marker and never turned into a finding (lab1.report) or a failed check
+(lab1.classroom.checks).
 Where disturbance is unknown (no /proc/stat), reliability is unknown too: None, never True.
 """
 
@@ -43,7 +44,7 @@ def judge(contended: bool | None, spread: float | None) -> bool | None:
 def measurement_summary(tables: list, logical_cores: int | None) -> dict:
     """How many of a run's timed numbers (rows of its comparison, limits and step_times
     tables, with a value) were disturbed, unreliable or of unknown load, and the most cores
-    other programs used during one: lab1.manifest.Measurements' fields."""
+    other programs used during one: lab1.run.manifest.Measurements' fields."""
     rows = [t for t in tables if t is not None and len(t)]
     frame = (
         pd.concat([t[["contended", "other_cores", "reliable", "attempts"]] for t in rows])

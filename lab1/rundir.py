@@ -1,11 +1,11 @@
 """The run directory contract: every file and folder a run has, named in one place.
 
     <runs_dir>/<run name>/
-        manifest.json                  the typed manifest (lab1.manifest)
+        manifest.json                  the typed manifest (lab1.run.manifest)
         data/<dataset>.pt              decoded tensors
         graph/layers.json, model.pt2   the traced layer table; the torch.export program
         tensorboard/                   event files (graph, image grid, scalars)
-        checkpoints/epoch_N.pt, .json  the newest few epochs (lab1.checkpoints), with checksums
+        checkpoints/epoch_N.pt, .json  the newest few epochs (lab1.run.checkpoints), with checksums
         model.pt                       the final weights alone (torch.load(weights_only=True))
         run.log                        every log line of the run, tracebacks included
         profiles/parts/…, traces/<config>/<phase>.pt.trace.json.gz, results/…,
@@ -17,10 +17,13 @@
         figures/*.png                  the report's own figures
         report.md, report.html, report.pdf (where written)
         figures.zh/, report.zh.md, report.zh.html, report.zh.pdf   the same in Chinese
-    <runs_dir>/<run name>.lab1.zip     the run packed for handing in (lab1.pack)
-    <runs_dir>/classes/<name>/         a class's submissions checked side by side (lab1.classview)
-    <runs_dir>/history/<table>/run_id=<run>/part-0.parquet   every run's tables (lab1.history)
-    <runs_dir>/comparisons/<name>/     a comparison of runs (lab1.crossrun): comparison.parquet,
+    <runs_dir>/<run name>.lab1.zip     the run packed for handing in (lab1.classroom.pack)
+    <runs_dir>/classes/<name>/         a class's submissions checked side by side
+    (lab1.classroom.classview)
+    <runs_dir>/history/<table>/run_id=<run>/part-0.parquet   every run's tables
+    (lab1.compare.history)
+    <runs_dir>/comparisons/<name>/     a comparison of runs (lab1.compare.crossrun):
+    comparison.parquet,
                                        runs.parquet, limits.parquet, step_model.parquet,
                                        top_ops.parquet, time_split.parquet, roofline.parquet,
                                        figures/*.png, report.md, report.html
@@ -224,14 +227,14 @@ class RunPaths(ReportFolder):
         return sorted((self.profiles / "results").glob("*.json"))
 
     def limits_part(self, device: str, threads: int) -> Path:
-        """One device × threads' microbenchmarks (lab1.limits)."""
+        """One device × threads' microbenchmarks (lab1.measure.limits)."""
         return self.profiles / "limits" / f"{threads_tag(device, threads)}.parquet"
 
     def limits_parts(self) -> list[Path]:
         return sorted((self.profiles / "limits").glob("*.parquet"))
 
     def ladder_part(self, device: str, threads: int) -> Path:
-        """One device × threads' batch-size ladder (lab1.stepmodel)."""
+        """One device × threads' batch-size ladder (lab1.measure.stepmodel)."""
         return self.profiles / "ladder" / f"{threads_tag(device, threads)}.parquet"
 
     def ladder_parts(self) -> list[Path]:
@@ -239,7 +242,7 @@ class RunPaths(ReportFolder):
 
     def attempts_log(self, kind: str, device: str, threads: int) -> Path:
         """Every attempt of one device × threads' limits or ladder (kind), as JSON: how often
-        each was measured and how busy the machine was (lab1.remeasure)."""
+        each was measured and how busy the machine was (lab1.measure.remeasure)."""
         return self.profiles / "attempts" / f"{kind}_{threads_tag(device, threads)}.json"
 
     def attempts_logs(self) -> list[Path]:
@@ -268,7 +271,8 @@ class RunPaths(ReportFolder):
     def history(self, table: str) -> Path:
         return history_path(self.runs_dir, table)
 
-    # -- what a pack holds (lab1.pack): results and their words, never weights, traces or data
+    # -- what a pack holds (lab1.classroom.pack): results and their words, never weights, traces or
+    # data
     def pack_members(self) -> list[Path]:
         """The files of this run that a pack carries, those that exist, in a fixed order: the
         manifest, tables, reports, figures, TensorBoard event files, the layer table, run.log.
@@ -302,7 +306,7 @@ def classes_path(runs_dir: str | Path) -> Path:
 
 @dataclass(frozen=True)
 class ClassPaths(ReportFolder):
-    """Where each file of a class view lives (lab1.classview); ``root`` is
+    """Where each file of a class view lives (lab1.classroom.classview); ``root`` is
     ``<runs_dir>/classes/<name>`` or the hidden folder it is built in."""
 
     @property
@@ -318,11 +322,12 @@ class ClassPaths(ReportFolder):
         return self.root / "checks.parquet"
 
     def feedback(self, file_name: str) -> Path:
-        """A student's feedback; ``file_name`` is made safe by lab1.classview.feedback_name."""
+        """A student's feedback; ``file_name`` is made safe by
+        lab1.classroom.classview.feedback_name."""
         return self.root / "feedback" / f"{file_name}.md"
 
 
-# Table name → file under a comparison's directory (lab1.crossrun; schemas in lab1.tables).
+# Table name → file under a comparison's directory (lab1.compare.crossrun; schemas in lab1.schemas).
 COMPARISON_TABLES = {
     "comparison": "comparison.parquet",
     "runs": "runs.parquet",
@@ -376,7 +381,7 @@ def checkpoint_file(folder: str | Path, epoch: int) -> Path:
 
 
 def decoded_dataset(folder: str | Path, name: str) -> Path:
-    """The decoded tensors of one dataset (lab1.data.prepare_dataset)."""
+    """The decoded tensors of one dataset (lab1.run.data.prepare_dataset)."""
     return Path(folder) / f"{name}.pt"
 
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Make sure Debian's headless-capable chromium (tests/test_visual.py) and the two CJK fonts
+# Make sure Debian's headless-capable chromium (tests/e2e/test_visual.py) and the two CJK fonts
 # a Debian or Ubuntu machine may have (the Chinese report's figures and pages; each printed
-# with in tests/test_textlayer.py) are installed. Idempotent: a no-op when all are there.
+# with in tests/e2e/test_textlayer.py) are installed. Idempotent: a no-op when all are there.
 # Needs root (CI runs as root). fonts-wqy-microhei is 1.6 MB, fonts-noto-cjk 56 MB.
 set -euo pipefail
 

@@ -16,16 +16,17 @@ Here, without a GPU, the same checks' plumbing on the CPU at tiny sizes (labelle
 Checks (CHECKS below; an error in one is recorded in the summary, and the others still run):
 
 1. ``environment``: torch, CUDA, cuDNN, the GPU; prefect installed from the prepared wheels.
-2. ``train``: ``lab1.train.train_and_log`` on the device: eager (channels_last auto), eager
+2. ``train``: ``lab1.run.train.train_and_log`` on the device: eager (channels_last auto), eager
    with channels_last off, ``cuda_graph=True``, and where the device has native bf16 an eager
    bf16 run. Checks: the graphed step was captured (on the CPU: it ran eagerly, as it must),
    its test accuracy and the bf16 run's are within 0.02 of eager fp32's, and on CUDA
    ``cuda_graph`` with bf16 is refused (ConfigError) rather than run.
 3. ``resume``: 1 eager epoch then graphed to 2, and 1 graphed epoch then eager to 2.
-4. ``profile``: ``lab1.profiling.profile_config`` at batch 1, 16 and 64 on the device and on the
+4. ``profile``: ``lab1.measure.profiling.profile_config`` at batch 1, 16 and 64 on the device and on
+the
    CPU: backward's share of the time split > 0; on CUDA, self device time > 0 in both phases
    and the top 10 operators by it.
-5. ``compare``: ``lab1.compare.combine_and_compare`` over the profiled devices.
+5. ``compare``: ``lab1.compare.within.combine_and_compare`` over the profiled devices.
 6. ``bench``: ``benchmarks/bench_train.py --devices cpu <device> --skip-flow`` and its targets.
 7. ``flow_dry_run``, ``flow_short``: ``flows/lab1_flow.py`` end to end on cpu and the device.
 8. ``two_gpus``: limits and a graph capture on cuda:1 where there is one.
@@ -66,9 +67,9 @@ import torch  # noqa: E402
 
 from lab1.config import DRY_RUN_SCHEDULE, Lab1Config, ProfileSchedule  # noqa: E402
 from lab1.config import LAB_BATCH_SIZES as BATCH_SIZES  # noqa: E402
-from lab1.data import export_idx, load_tensors, prepare_dataset  # noqa: E402
 from lab1.errors import Lab1Error  # noqa: E402
 from lab1.identity import PHASES  # noqa: E402
+from lab1.run.data import export_idx, load_tensors, prepare_dataset  # noqa: E402
 
 log = logging.getLogger("lab1.gpu_check")
 
@@ -209,7 +210,7 @@ def step_environment(device: str, installed: str | None) -> dict:
     }
     dev = torch.device(device)
     if dev.type == "cuda":  # the device this check uses, never device 0 by default
-        from lab1.precision import tf32_math
+        from lab1.host.precision import tf32_math
 
         env["gpu"] = torch.cuda.get_device_name(dev)
         env["gpu_count"] = torch.cuda.device_count()
@@ -267,7 +268,7 @@ def _train_summary(s: dict) -> dict:
 
 
 def _recipe(checksum: str, precision: str = "fp32"):
-    from lab1.train import Recipe
+    from lab1.run.train import Recipe
 
     d = Lab1Config(run_name="gpu-check")  # the recipe's defaults, never restated here
     return Recipe(
@@ -282,9 +283,9 @@ def _graph_fallback_note(device: str) -> list[str]:
 
 
 def step_train(data_path: str, checksum: str, device: str, sizes: Sizes, work: Path) -> dict:
-    from lab1.devices import bf16_missing
     from lab1.errors import ConfigError
-    from lab1.train import train_and_log
+    from lab1.host.devices import bf16_missing
+    from lab1.run.train import train_and_log
 
     runs: dict[str, dict] = {}
 
@@ -357,7 +358,7 @@ def step_train(data_path: str, checksum: str, device: str, sizes: Sizes, work: P
 def step_resume(data_path: str, checksum: str, device: str, sizes: Sizes, work: Path) -> dict:
     """Resume across the step kinds, both ways: 1 eager epoch then graphed to 2, and 1 graphed
     epoch then eager to 2 (the checkpoint loads on the CPU; RNG restored there)."""
-    from lab1.train import train_and_log
+    from lab1.run.train import train_and_log
 
     recipe = _recipe(checksum)
     limits = {"max_train_batches": sizes.train_batches, "max_test_batches": sizes.test_batches}
@@ -411,7 +412,7 @@ def _backward_share(part: str) -> float:
 
 def step_profile(data_path: str, devices: list[str], work: Path, sizes: Sizes) -> dict:
     from lab1.atomic import write_json
-    from lab1.profiling import profile_config
+    from lab1.measure.profiling import profile_config
     from lab1.rundir import RunPaths
 
     run_id = f"gpu-check-{uuid.uuid4().hex[:8]}"
@@ -447,10 +448,10 @@ def step_profile(data_path: str, devices: list[str], work: Path, sizes: Sizes) -
 
 
 def step_compare(profiled: dict) -> dict:
-    from lab1.compare import combine_and_compare
+    from lab1.compare.within import combine_and_compare
     from lab1.report.grids import comparison_rows
     from lab1.rundir import RunPaths
-    from lab1.tables import COMPARISON_SCHEMA, read_parquet
+    from lab1.schemas import COMPARISON_SCHEMA, read_parquet
 
     out = combine_and_compare(RunPaths(profiled["_run_dir"]), profiled["run_id"])
     table = read_parquet(out["tables"]["comparison"], COMPARISON_SCHEMA)
@@ -548,8 +549,8 @@ def step_two_gpus(device: str) -> dict:
     (both used to land on cuda:0). SKIP on one GPU, or in a CPU rehearsal."""
     if torch.device(device).type != "cuda" or torch.cuda.device_count() < 2:
         return {"skip": "one GPU (or none) here: nothing to check on cuda:1"}
-    from lab1.limits import measure_limits
-    from lab1.step import build_steps
+    from lab1.measure.limits import measure_limits
+    from lab1.run.step import build_steps
 
     rows = measure_limits("cuda:1", torch.get_num_threads(), "gpu-check")
     peak = next(r["value"] for r in rows if r["what"] == "matmul_peak" and r["dtype"] == "float32")
@@ -579,7 +580,7 @@ class GpuCheck:
     expects: str
 
 
-# The one list: --help prints it, check() runs it in this order, tests/test_gpu_check.py
+# The one list: --help prints it, check() runs it in this order, tests/e2e/test_gpu_check.py
 # compares the two.
 CHECKS = (
     GpuCheck(

@@ -1,11 +1,12 @@
-"""The class view's tasks: one per submission (mapped), then the class (lab1.classview)."""
+"""The class view's tasks: one per submission (mapped), then the class
+(lab1.classroom.classview)."""
 
 from __future__ import annotations
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from lab1 import classview
+from lab1.classroom import classview
 
 
 @task(name="assess-submission", cache_policy=NO_CACHE, task_run_name="assess-{student}")

@@ -5,12 +5,12 @@ from __future__ import annotations
 from prefect import task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
-from lab1.compare import combine_and_compare
-from lab1.history import append_history
+from lab1.compare.history import append_history
+from lab1.compare.within import combine_and_compare
 from lab1.report import read_run, tensorboard_texts, write_compare_texts
+from lab1.run.tblog import log_texts
 from lab1.rundir import RunPaths
-from lab1.tables import LIMITS_SCHEMA, read_parquet
-from lab1.tblog import log_texts
+from lab1.schemas import LIMITS_SCHEMA, read_parquet
 from tasks.caching import RUN_CACHE
 
 TABLE_KEY = "lab1-comparison"

@@ -1,5 +1,6 @@
 """read-runs, check-runs, compare-runs, report-comparison, add-to-history: the comparison of
-runs (lab1.crossrun), one library call each, with the tables and report as Prefect artifacts.
+runs (lab1.compare.crossrun), one library call each, with the tables and report as Prefect
+artifacts.
 
 Not cached: a comparison is cheap, and its inputs are run directories that may have been
 copied in or replaced since the last one.
@@ -13,7 +14,8 @@ from prefect import task
 from prefect.artifacts import create_link_artifact, create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
-from lab1 import crossrun, fmt
+from lab1 import fmt
+from lab1.compare import crossrun
 from lab1.report import crossrun as report
 from lab1.report import markdown_for_artifact
 from lab1.rundir import ComparisonPaths

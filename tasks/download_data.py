@@ -8,7 +8,7 @@ from prefect import get_run_logger, task
 from prefect.runtime import task_run
 from prefect.tasks import exponential_backoff
 
-from lab1 import data
+from lab1.run import data
 from tasks.caching import RUN_CACHE
 
 FETCH_RETRIES = 2

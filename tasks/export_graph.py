@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prefect import task
 
-from lab1 import graph
+from lab1.run import graph
 from lab1.rundir import RunPaths
 from tasks.caching import RUN_CACHE
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from prefect import task
 
 from lab1.atomic import write_json
-from lab1.limits import measure_limits
+from lab1.measure.limits import measure_limits
+from lab1.measure.stepmodel import time_ladder
 from lab1.rundir import RunPaths
-from lab1.stepmodel import time_ladder
-from lab1.tables import LIMITS_SCHEMA, STEP_TIMES_SCHEMA, write_parquet
+from lab1.schemas import LIMITS_SCHEMA, STEP_TIMES_SCHEMA, write_parquet
 from tasks.caching import RUN_CACHE
 
 
@@ -21,8 +21,8 @@ from tasks.caching import RUN_CACHE
 def machine_limits(
     device: str, threads: int, run_dir: str, run_id: str, tries: int, quiet_wait_s: float
 ) -> str:
-    """Microbenchmarks of one device × threads (lab1.limits), measured again where disturbed
-    (lab1.remeasure); returns the part file (its attempts beside it)."""
+    """Microbenchmarks of one device × threads (lab1.measure.limits), measured again where disturbed
+    (lab1.measure.remeasure); returns the part file (its attempts beside it)."""
     paths, attempts = RunPaths(run_dir), []
     rows = measure_limits(
         device, threads, run_id, tries=tries, quiet_wait_s=quiet_wait_s, attempts=attempts
@@ -50,8 +50,8 @@ def step_ladder(
     tries: int,
     quiet_wait_s: float,
 ) -> str:
-    """Profiler-off step times over the batch ladder (lab1.stepmodel), timed again where
-    disturbed (lab1.remeasure); returns the part file (its attempts beside it)."""
+    """Profiler-off step times over the batch ladder (lab1.measure.stepmodel), timed again where
+    disturbed (lab1.measure.remeasure); returns the part file (its attempts beside it)."""
     paths, attempts = RunPaths(run_dir), []
     rows = time_ladder(
         data_path,

@@ -1,11 +1,11 @@
-"""pack: a finished run as one zip to hand in (lab1.pack)."""
+"""pack: a finished run as one zip to hand in (lab1.classroom.pack)."""
 
 from __future__ import annotations
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from lab1.pack import pack_run
+from lab1.classroom.pack import pack_run
 
 
 @task(name="pack-run", cache_policy=NO_CACHE)

@@ -8,7 +8,7 @@ from dataclasses import fields
 from prefect import task
 
 from lab1.config import Lab1Config, ProfileSchedule
-from lab1.profiling import profile_config
+from lab1.measure.profiling import profile_config
 from lab1.rundir import RunPaths
 from tasks.caching import RUN_CACHE
 
@@ -37,9 +37,9 @@ def profile(
     quiet_wait_s: float = _DEFAULTS["quiet_wait_s"],
 ) -> dict:
     """Returns paths (op_stats part, traces) and one throughput row per phase."""
-    # One profile per device at a time, across runs and processes: lab1.exclusive's file lock
+    # One profile per device at a time, across runs and processes: lab1.host.exclusive's file lock
     # inside profile_config. No Prefect concurrency slot: a leaked one blocks forever and each
-    # acquisition costs about 2 s (docs/scale-out.md §4).
+    # acquisition costs about 2 s (docs/operations.md §4).
     return profile_config(
         data_path,
         dataset,

@@ -5,8 +5,8 @@ from __future__ import annotations
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
+from lab1.report.viewer import TENSORBOARD_TABS, tensorboard_screenshots
 from lab1.rundir import RunPaths
-from lab1.viewer import TENSORBOARD_TABS, tensorboard_screenshots
 
 
 # Not cached: retaken on a resume, so the pictures show the run's logs as they are now.

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from prefect import task
 
-from lab1 import fmt, train
+from lab1 import fmt
+from lab1.run import train
 from tasks.caching import RUN_CACHE
 from tasks.progress import Progress
 from tasks.retry import transient_only

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from websockets.sync.client import connect
 
-from lab1.viewer import CHROMIUM_FLAGS, find_chromium, stop_group
+from lab1.report.viewer import CHROMIUM_FLAGS, find_chromium, stop_group
 
 
 def chromium_or_skip() -> str:

@@ -10,9 +10,9 @@ from pathlib import Path
 import pandas as pd
 from test_report import ENV, make_run
 
-from lab1.compare import combine_and_compare
-from lab1.manifest import read_manifest, update_manifest
+from lab1.compare.within import combine_and_compare
 from lab1.report import write_report
+from lab1.run.manifest import read_manifest, update_manifest
 from lab1.rundir import RunPaths
 
 

@@ -4,6 +4,7 @@ end-to-end tests that drive it as a user does."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import flows.settings  # noqa: F401  (before prefect: the same settings as the CLI)
@@ -12,9 +13,9 @@ import flows.settings  # noqa: F401  (before prefect: the same settings as the C
 import numpy as np
 import pytest
 
-from lab1 import data
-from lab1.machine import ENV_VAR
-from lab1.train import Recipe
+from lab1.host.machine import ENV_VAR
+from lab1.run import data
+from lab1.run.train import Recipe
 
 
 def pytest_configure(config):
@@ -34,7 +35,7 @@ def pytest_configure(config):
 def pytest_report_header(config):
     import os
 
-    from lab1.machine import cpu_model
+    from lab1.host.machine import cpu_model
 
     where = "described by LAB1_MACHINE" if os.environ.get(ENV_VAR) else "read"
     return f"lab1 machine: {cpu_model()} ({where})"
@@ -113,3 +114,10 @@ def prefect_server(tmp_path_factory):
         finally:
             srv.stop()
             assert not srv.leftovers(), f"processes left running: {srv.leftovers()}"
+
+
+# Test modules import helpers from one another across tests/unit, flow and e2e
+# (test_report's NUMBER, ENV and make_run; test_system's names_in, ...): all three on the path.
+for _folder in ("unit", "flow", "e2e"):
+    if str(Path(__file__).parent / _folder) not in sys.path:
+        sys.path.append(str(Path(__file__).parent / _folder))

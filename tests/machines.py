@@ -1,10 +1,10 @@
-"""Machines described to lab1 through its one seam (lab1.machine, LAB1_MACHINE), so the tests
+"""Machines described to lab1 through its one seam (lab1.host.machine, LAB1_MACHINE), so the tests
 run the lab's machine-aware parts as a student's laptop, a Mac or a Xeon on whatever machine
 runs them. Expectations about the machine come from here (the description a test gives) or
 from what a test reads of the machine at hand itself, never from a list typed into a test.
 
 ``LAB1_TEST_MACHINE=<name>`` runs a whole pytest session as one of these (conftest), e.g.
-``LAB1_TEST_MACHINE=apple-m2-pro .venv/bin/python -m pytest tests/test_precision.py``;
+``LAB1_TEST_MACHINE=apple-m2-pro .venv/bin/python -m pytest tests/e2e/test_precision.py``;
 ``make test-machines`` runs the machine-aware files as each."""
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from lab1 import machine
-from lab1.machine import ENV_VAR, Gpu, Machine, described
+from lab1.host import machine
+from lab1.host.machine import ENV_VAR, Gpu, Machine, described
 
 GIB = 2**30
 

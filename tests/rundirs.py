@@ -7,11 +7,11 @@ from pathlib import Path
 import pandas as pd
 
 from lab1.atomic import write_json
+from lab1.compare.history import PARTITIONING, checked_table
 from lab1.config import Lab1Config
-from lab1.history import PARTITIONING, checked_table
-from lab1.manifest import Manifest, update_manifest, write_manifest
+from lab1.run.manifest import Manifest, update_manifest, write_manifest
 from lab1.rundir import RunPaths, history_path
-from lab1.tables import OP_STATS_SCHEMA, TIME_SPLIT_SCHEMA, write_parquet
+from lab1.schemas import OP_STATS_SCHEMA, TIME_SPLIT_SCHEMA, write_parquet
 
 
 def start_run(root: Path, **sections) -> RunPaths:
@@ -28,7 +28,7 @@ def start_run(root: Path, **sections) -> RunPaths:
 
 
 def execution(device: str, precision: str = "fp32", threads: int = 1, **changes) -> dict:
-    """An Execution record (lab1.step) as a step on ``device`` records it: channels_last on CUDA
+    """An Execution record (lab1.run.step) as a step on ``device`` records it: channels_last on CUDA
     and for bf16 on CPU, glibc's heap kept mapped on CPU, cuDNN autotuning on CUDA."""
     cuda = device.startswith("cuda")
     return {
@@ -79,13 +79,13 @@ def profiled_run(
     flow captures it), each (device, batch size, threads) of ``configs`` profiled with
     ``schedule``, optionally the machine's limits (at each config's threads) and
     a 1-thread CPU step-time ladder over ``ladder``'s batch sizes, then compared."""
-    from lab1.compare import combine_and_compare
-    from lab1.data import prepare_dataset
-    from lab1.environment import capture_environment
-    from lab1.limits import measure_limits
-    from lab1.profiling import profile_config
-    from lab1.stepmodel import time_ladder
-    from lab1.tables import LIMITS_SCHEMA, STEP_TIMES_SCHEMA
+    from lab1.compare.within import combine_and_compare
+    from lab1.host.environment import capture_environment
+    from lab1.measure.limits import measure_limits
+    from lab1.measure.profiling import profile_config
+    from lab1.measure.stepmodel import time_ladder
+    from lab1.run.data import prepare_dataset
+    from lab1.schemas import LIMITS_SCHEMA, STEP_TIMES_SCHEMA
     from tests.conftest import write_mnist_layout
 
     write_mnist_layout(root / "datasets")

@@ -1,6 +1,5 @@
 """The lab report of a run directory, and every other place that puts a run into words.
 
-    run.py       reading the run (manifest, layer table, scalars, tables) through its contract
     findings.py  what the run shows, computed once as data
     words.py     findings into sentences
     grids.py     the tables (layers, top-10, comparison, share change, speed-up)
@@ -11,6 +10,8 @@ Outputs: ``report.md`` / ``report.html`` (write_report; ``report.zh.*`` in Chine
 ``report.pdf`` (print_report) and ``compare/summary.md`` /
 ``compare/top10.md`` (write_compare_texts), from the same findings, tables and formatters.
 A caller that writes several of them reads the run once (read_run) and passes it to each.
+
+May import: lab1, lab1.host, lab1.run, lab1.measure, lab1.compare.
 """
 
 from __future__ import annotations
@@ -29,8 +30,8 @@ from lab1.report.blocks import (
     to_markdown,
 )
 from lab1.report.pdf import write_pdf
-from lab1.report.run import RunData, read_run
 from lab1.report.sections import build_sections, summary_section, top_ops_section
+from lab1.run.reader import RunData, read_run
 from lab1.rundir import RunPaths, config_tag
 
 
@@ -105,7 +106,7 @@ def write_compare_texts(d: RunData) -> dict:
 
 def tensorboard_texts(d: RunData) -> dict[str, str]:
     """The comparison, its findings and each top-10 table of a run read by read_run, as
-    Markdown by TensorBoard text tag (lab1.tblog writes them): the report's tables and words."""
+    Markdown by TensorBoard text tag (lab1.run.tblog writes them): the report's tables and words."""
     cmp, top10 = d.tables["comparison"], d.tables["top10"]
     texts = {
         "comparison/batch_sizes": table_markdown(grids.comparison_table(cmp)),

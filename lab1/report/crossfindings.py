@@ -1,6 +1,7 @@
 """What a comparison of runs shows, computed once as data (Findings, as lab1.report.findings).
 
-Inputs are the comparison's own tables (lab1.crossrun: comparison, runs, step_model), so every
+Inputs are the comparison's own tables (lab1.compare.crossrun: comparison, runs, step_model), so
+every
 number in a Finding is one a reader finds in the report's tables. lab1.report.words and
 lab1.report.zh turn each kind into a sentence.
 """

@@ -1,4 +1,4 @@
-"""The report of a comparison of runs (lab1.crossrun), in English or Chinese.
+"""The report of a comparison of runs (lab1.compare.crossrun), in English or Chinese.
 
 The same machinery as the run report: findings as data (lab1.report.crossfindings), their
 sentences (words / zh), numbers through lab1.fmt, blocks → Markdown → self-contained HTML. It
@@ -13,12 +13,12 @@ from pathlib import Path
 import pandas as pd
 
 from lab1 import figures, fmt
-from lab1.analysis import peaks
 from lab1.atomic import rename, write_text
-from lab1.breakdown import OP_CATEGORIES, OUTSIDE_OPS
-from lab1.crossrun import read_tables
+from lab1.compare.crossrun import read_tables
 from lab1.errors import CompareError
 from lab1.identity import PHASES, ConfigId, Label, labels, ordered
+from lab1.measure.analysis import peaks
+from lab1.measure.breakdown import OP_CATEGORIES, OUTSIDE_OPS
 from lab1.report import crossfindings, words, zh
 from lab1.report.blocks import (
     Block,
@@ -362,7 +362,7 @@ def split_blocks(t: dict, lang: str) -> list[Block]:
 
 def write_report(plan: dict, lang: str = "en", paper: str | None = "a4") -> dict:
     """report.md, report.html, report.pdf (on ``paper``; None: none) and figures/ of the
-    comparison, written into its folder being built (lab1.crossrun.write_tables filled it),
+    comparison, written into its folder being built (lab1.compare.crossrun.write_tables filled it),
     which is then renamed into place. ``report_pdf`` is None where it could not be printed."""
     final = ComparisonPaths(plan["out"])
     paths = final.building

@@ -12,10 +12,9 @@ from typing import Any
 
 import pandas as pd
 
-from lab1.devices import device_time_measured
-from lab1.environment import UNMEASURED
+from lab1.host.devices import device_time_measured
+from lab1.host.environment import UNMEASURED
 from lab1.identity import PANEL, ConfigId, Label, axes_except, named, ordered
-from lab1.manifest import Manifest
 from lab1.reliability import (
     PROFILED_TRAINED_BAND,
     RELIABLE_SPREAD,
@@ -26,7 +25,8 @@ from lab1.reliability import (
     training_rate,
     unsure,
 )
-from lab1.step import Execution, differences
+from lab1.run.manifest import Manifest
+from lab1.run.step import Execution, differences
 
 # What a batch-size sweep is compared within: a config less its batch size, per phase. A
 # Finding names its config by a lab1.identity.Label (``config``), which each language renders.
@@ -135,7 +135,7 @@ def caveats(manifest: Manifest) -> list[Finding]:
 
 
 def unmeasured(manifest: Manifest, comparison: pd.DataFrame | None) -> list[Finding]:
-    """What this system had no source for (lab1.environment.UNMEASURED keys, in that order):
+    """What this system had no source for (lab1.host.environment.UNMEASURED keys, in that order):
     one note, so an unknown is never read as a value."""
     env = manifest.environment
     gaps = set(env.unmeasured) if env is not None else set()
@@ -380,8 +380,8 @@ def profiling(comparison: pd.DataFrame | None, share_change: pd.DataFrame | None
 
 
 def _contended(cmp: pd.DataFrame) -> list[Finding]:
-    """Rows measured while other processes kept the CPU busy (lab1.exclusive.MachineLoad)."""
-    busy = cmp[cmp["contended"].eq(True)]  # null: unknown (lab1.exclusive), not contended
+    """Rows measured while other processes kept the CPU busy (lab1.host.exclusive.MachineLoad)."""
+    busy = cmp[cmp["contended"].eq(True)]  # null: unknown (lab1.host.exclusive), not contended
     if busy.empty:
         return []
     rates = busy["other_cpu_s"] / (busy["window_end"] - busy["window_start"])
@@ -576,7 +576,7 @@ def system(tables: dict[str, pd.DataFrame | None]) -> list[Finding]:
 
 # Why a profiled step's execution may differ from the trained one's: the config's own axes.
 # channels_last, the allocator and cuDNN autotuning follow from the device and precision
-# (lab1.step.build_steps); a difference nothing here explains means the profile did not
+# (lab1.run.step.build_steps); a difference nothing here explains means the profile did not
 # measure the step that was trained.
 _AXES = ("device", "precision", "threads")
 _FOLLOW = {"channels_last": ("device", "precision"), "heap_kept_mapped": ("device",)}
@@ -786,7 +786,7 @@ def summary(manifest: Manifest, history: list, tables: dict) -> list[Finding]:
     return busy_machine(manifest, history, tables) + out + key_findings(manifest, tables)
 
 
-# The tables of timed measurements (lab1.tables' reliability columns): what a busy machine
+# The tables of timed measurements (lab1.schemas' reliability columns): what a busy machine
 # can disturb, and what the summary's first line counts.
 TIMED = ("comparison", "limits", "step_times")
 

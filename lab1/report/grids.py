@@ -9,7 +9,7 @@ from dataclasses import replace
 import pandas as pd
 
 from lab1 import fmt
-from lab1.devices import device_time_measured
+from lab1.host.devices import device_time_measured
 from lab1.identity import ConfigId, axes_except, labels, ordered
 from lab1.reliability import RELIABLE_SPREAD, unsure
 from lab1.report.blocks import Block, Note, Table
@@ -61,7 +61,7 @@ def unsure_or_twin(cmp: pd.DataFrame, rows: pd.DataFrame) -> pd.Series:
 
 
 def _peak(n: float | None) -> str:
-    """Peak memory; null only where it was not measured (mps: lab1.profiling)."""
+    """Peak memory; null only where it was not measured (mps: lab1.measure.profiling)."""
     return fmt.NOT_MEASURED if pd.isna(n) else fmt.nbytes(n)
 
 

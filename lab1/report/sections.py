@@ -14,13 +14,13 @@ from pathlib import Path
 import pandas as pd
 
 from lab1 import figures, fmt
-from lab1.environment import Environment
+from lab1.host.environment import Environment
 from lab1.identity import axes_except
 from lab1.report import findings, grids, words
 from lab1.report.blocks import Block, Bullets, Details, Figure, Note, Section, Table, plain
-from lab1.report.run import RunData
 from lab1.report.system import limits_blocks, system_section, system_tables
-from lab1.train import SCALARS
+from lab1.run.reader import RunData
+from lab1.run.train import SCALARS
 
 NOT_PROFILED = "Not profiled in this run"
 COMPARE_CAPTIONS = {
@@ -341,7 +341,7 @@ def share_blocks(
     rows: list[Block] = [*tables, *grids.legend(tables, lang)]
     plots = {} if redraw else dict(d.compare_plots)
     if "op_share" not in plots and d.tables["op_stats"] is not None:
-        from lab1.compare import op_shares
+        from lab1.compare.within import op_shares
 
         plots["op_share"] = figs["op_share_vs_batch"] = figures.plot_op_share(
             op_shares(d.tables["op_stats"]), d.paths.figure("op_share_vs_batch")

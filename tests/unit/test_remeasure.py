@@ -1,0 +1,190 @@
+"""Measuring again on a busy machine (lab1.measure.remeasure), with recorded loads: no test sleeps.
+
+Each attempt's MachineLoad and each look at the machine while waiting are written here by
+hand, on a described 2-core machine; a fake clock advances by the window each look takes.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from lab1 import interrupt
+from lab1.errors import Interrupted
+from lab1.host.exclusive import MachineLoad
+from lab1.measure.remeasure import Patience, measure_until_quiet, sureness, wait_for_quiet
+
+CORES = 2
+
+
+class Machine:
+    """A recorded machine: the loads successive attempts see, and what successive looks
+    while waiting see (others' mean cores), on a clock that only the looks move."""
+
+    def __init__(self, attempts: list[float], looks: list[float]):
+        self.attempts, self.looks = list(attempts), list(looks)
+        self.now, self.measured, self.windows = 0.0, 0, []
+
+    def clock(self) -> float:
+        return self.now
+
+    def sample(self, window_s: float) -> float:
+        self.windows.append(window_s)
+        self.now += window_s
+        return self.looks.pop(0)
+
+    def measure(self, threads: int = 2):
+        """One attempt: its result is its number (1, 2, …), its load the next recorded one."""
+        self.measured += 1
+        others = self.attempts.pop(0)
+        wall = 1.0
+        load = MachineLoad(
+            window_start=100.0 * self.measured,
+            window_end=100.0 * self.measured + wall,
+            other_cpu_s=others * wall,
+            other_cores=others,
+            threads=threads,
+            logical_cores=CORES,
+            # The rule (lab1.host.exclusive), worked by hand for these loads: 2 threads of 2 cores
+            # are disturbed above 0.25 other cores.
+            contended=others > 0.25,
+        )
+        return self.measured, load
+
+
+def run(m: Machine, patience: Patience):
+    return measure_until_quiet(m.measure, patience, sample=m.sample, clock=m.clock)
+
+
+def test_a_quiet_machine_is_measured_once_without_waiting():
+    m = Machine(attempts=[0.1], looks=[])
+    patience = Patience(tries=3, quiet_wait_s=30.0)
+    result, _, attempts = run(m, patience)
+    assert (result, m.measured, m.windows, patience.waited_s) == (1, 1, [], 0.0)
+    assert [(a.attempt, a.kept, a.waited_s, a.contended) for a in attempts] == [
+        (1, True, 0.0, False)
+    ]
+
+
+def test_disturbed_then_quiet_is_measured_twice_and_the_quiet_one_kept():
+    # The first attempt beside 1.5 other cores; two looks still busy, the third quiet (0.1
+    # cores), then the second attempt is quiet: 3 windows of 0.5 s waited.
+    m = Machine(attempts=[1.5, 0.1], looks=[1.6, 1.2, 0.1])
+    patience = Patience(tries=3, quiet_wait_s=30.0)
+    result, load, attempts = run(m, patience)
+    assert (result, load.other_cores, m.measured) == (2, 0.1, 2)
+    assert m.windows == [0.5, 0.5, 0.5]
+    assert patience.waited_s == pytest.approx(1.5)
+    assert [(a.attempt, a.kept, a.contended) for a in attempts] == [
+        (1, False, True),
+        (2, True, False),
+    ]
+    assert attempts[1].waited_s == pytest.approx(1.5)
+    assert (attempts[0].window_start, attempts[1].window_start) == (100.0, 200.0)
+
+
+def test_an_always_busy_machine_gets_bounded_tries_and_the_least_disturbed_is_kept():
+    # Every look finds a quiet moment, every attempt is disturbed anyway: 3 tries, no more.
+    # The second (0.8 cores) is the least disturbed; the third ties the first (1.4), never kept.
+    m = Machine(attempts=[1.4, 0.8, 1.4], looks=[0.0, 0.0])
+    patience = Patience(tries=3, quiet_wait_s=30.0)
+    result, load, attempts = run(m, patience)
+    assert (m.measured, result, load.other_cores) == (3, 2, 0.8)
+    assert [a.kept for a in attempts] == [False, True, False]
+    assert patience.waited_s == pytest.approx(1.0)
+
+
+def test_ties_keep_the_first_attempt():
+    m = Machine(attempts=[1.0, 1.0], looks=[0.0])
+    _, _, attempts = run(m, Patience(tries=2, quiet_wait_s=30.0))
+    assert [a.kept for a in attempts] == [True, False]
+
+
+def test_the_wait_stops_at_its_budget_and_the_tries_go_on_without_waiting():
+    # Always busy: 29.8 s of budget in 0.5 s looks is 59 looks and a last one cut to 0.3 s,
+    # all before the second try; the third try follows at once. The least disturbed (the
+    # second, 1.2 cores) is kept.
+    m = Machine(attempts=[1.5, 1.2, 1.3], looks=[1.9] * 100)
+    patience = Patience(tries=3, quiet_wait_s=29.8)
+    result, _, attempts = run(m, patience)
+    assert (result, m.measured) == (2, 3)
+    assert len(m.windows) == 60 and m.windows[-1] == pytest.approx(0.3)
+    assert sum(m.windows) == pytest.approx(29.8)
+    assert [a.waited_s for a in attempts] == [0.0, pytest.approx(29.8), 0.0]
+    assert patience.waited_s == pytest.approx(29.8) and patience.left_s == 0.0
+
+
+def test_the_budget_is_shared_by_the_measurements_of_a_group():
+    patience = Patience(tries=3, quiet_wait_s=2.0)
+    first = Machine(attempts=[1.5, 0.1], looks=[1.9, 1.9, 0.0])  # waits 1.5 s
+    run(first, patience)
+    second = Machine(attempts=[1.5, 0.1], looks=[1.9, 1.9, 1.9])  # 0.5 s left: one look
+    _, _, attempts = run(second, patience)
+    assert second.windows == [0.5] and [a.waited_s for a in attempts] == [0.0, 0.5]
+    assert patience.waited_s == pytest.approx(2.0)
+
+
+def test_one_try_means_never_again():
+    m = Machine(attempts=[1.9], looks=[0.0])
+    result, _, attempts = run(m, Patience(tries=1, quiet_wait_s=30.0))
+    assert (result, m.windows, [a.kept for a in attempts]) == (1, [], [True])
+
+
+def test_unknown_load_is_neither_waited_for_nor_measured_again():
+    m = Machine(attempts=[], looks=[])
+
+    def unknown():
+        m.measured += 1
+        return m.measured, MachineLoad(threads=2, logical_cores=CORES)  # no /proc/stat
+
+    result, load, attempts = measure_until_quiet(
+        unknown, Patience(3, 30.0), sample=m.sample, clock=m.clock
+    )
+    assert (result, load.contended, m.windows) == (1, None, [])
+    assert [(a.contended, a.kept) for a in attempts] == [(None, True)]
+
+
+def test_a_one_thread_phase_waits_only_until_its_core_is_free():
+    # 1 thread of 2 cores: 1.2 other cores leave it its core (1.2 + 1 ≤ 2.25), 1.3 do not.
+    m = Machine(attempts=[], looks=[1.8, 1.3, 1.2])
+    patience = Patience(tries=3, quiet_wait_s=30.0)
+    assert wait_for_quiet(1, CORES, patience, sample=m.sample, clock=m.clock) is True
+    assert m.windows == [0.5, 0.5, 0.5]
+
+
+def test_ctrl_c_while_waiting_stops_at_the_next_look(monkeypatch):
+    m = Machine(attempts=[1.5, 0.1], looks=[1.9, 1.9, 1.9, 0.0])
+    looked = []
+
+    def sample(window_s):
+        looked.append(window_s)
+        if len(looked) == 2:
+            monkeypatch.setattr(interrupt, "_requested", 2)  # SIGINT arrives during a look
+        return m.sample(window_s)
+
+    patience = Patience(tries=3, quiet_wait_s=30.0)
+    try:
+        with pytest.raises(Interrupted):
+            measure_until_quiet(m.measure, patience, sample=sample, clock=m.clock)
+    finally:
+        interrupt.reset()
+    assert len(looked) == 2 and m.measured == 1  # no third look, no second attempt
+    assert patience.waited_s == pytest.approx(1.0)  # the time it did wait is still charged
+
+
+@pytest.mark.parametrize(
+    "contended, blocks, spread, reliable",
+    [
+        # (max − min) / median, by hand: (1.1 − 0.9) / 1.0 = 0.2: at the bound, reliable.
+        (False, [0.9, 1.0, 1.1], 0.2, True),
+        # (1.3 − 0.9) / 1.0 = 0.4: blocks disagree.
+        (False, [0.9, 1.0, 1.3], 0.4, False),
+        (True, [1.0, 1.0, 1.0], 0.0, False),  # disturbed: never reliable
+        (None, [1.0, 1.0], 0.0, None),  # unknown load: unknown
+    ],
+)
+def test_sureness_columns(contended, blocks, spread, reliable):
+    load = MachineLoad(other_cores=0.1, contended=contended)
+    got = sureness(load, blocks, 2)
+    assert got["timing_spread"] == pytest.approx(spread)
+    assert (got["reliable"], got["attempts"], got["other_cores"]) == (reliable, 2, 0.1)
+    assert got["contended"] is contended

@@ -10,7 +10,8 @@ functions from an opened submission to Check rows, and the verdict they add up t
                     lab1.reliability.PROFILED_TRAINED_BAND; accuracy for its dataset and
                     epochs. A number measured unreliably is not judged (passed None): a busy
                     machine is no fault a student can fix, and never a failure
-    copies          (across submissions, copies()) the same run or the same tables
+    copies          (across submissions, copies()) the same run, or tables holding the same
+                    measured values (whatever their bytes)
     version         the lab1 code version the run was made with (recorded, never judged)
 
 A failed check is ``refuse`` (the submission cannot be read as a run: nothing else is judged)
@@ -21,6 +22,7 @@ not judged (its detail says why) and counts as neither.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import math
 from collections import defaultdict
 from dataclasses import dataclass
@@ -394,13 +396,35 @@ def version(sub: Submission) -> list[Check]:
 
 
 def fingerprints(sub: Submission) -> dict[str, str]:
-    """What two students' runs must not share: the run id, and the comparison table's bytes."""
+    """What two students' runs must not share: the run id, and the comparison table's measured
+    values (measured_values), whatever bytes hold them."""
     out = {}
     if sub.manifest is not None:
         out["run"] = sub.manifest.run_id
-    if TABLES["comparison"] in sub.sha256:
-        out["tables"] = sub.sha256[TABLES["comparison"]]
+    if "comparison" in sub.tables:
+        out["tables"] = measured_values(sub.tables["comparison"])
     return out
+
+
+# Significant digits a copy's values are compared at: a table read back and written again
+# (another compression, encoding or row order) keeps every digit; two runs measured apart
+# differ in the first three.
+COPY_DIGITS = 4
+
+
+def measured_values(cmp: pd.DataFrame) -> str:
+    """A digest of the table's measured values: each row's phase, images/s and ms/step at
+    COPY_DIGITS significant digits, sorted. The row's labels (run, machine, device, threads,
+    batch size) are left out: they are what a copier edits, the timings are what was measured."""
+    rows = sorted(
+        (
+            str(r.phase),
+            f"{float(r.images_per_s):.{COPY_DIGITS}g}",
+            f"{float(r.ms_per_step):.{COPY_DIGITS}g}",
+        )
+        for r in cmp[["phase", "images_per_s", "ms_per_step"]].itertuples()
+    )
+    return hashlib.sha256(repr(rows).encode()).hexdigest()
 
 
 def copies(prints: dict[str, dict[str, str]]) -> dict[str, Check]:

@@ -352,3 +352,46 @@ def test_a_parquet_dictionary_bomb_is_refused_within_1_5_gb(honest, tmp_path):
     for n in range(3):
         assert v[f"bomb{n}"][0] == "refused" and "decodes to" in v[f"bomb{n}"][1], v[f"bomb{n}"]
     assert got["peak_kib"] < 1.5 * 2**20, got["peak_kib"]  # ru_maxrss is in KiB on Linux
+
+
+# --------------------------------------------------------------------------- copies
+
+
+def reencoded(table_bytes: bytes, run_id: str) -> bytes:
+    """A comparison table as a copier re-saves it: other run id, rows reversed, no dictionary
+    encoding, gzip instead of the writer's compression. The same measured values, other bytes."""
+    import io
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    t = pq.read_table(pa.BufferReader(table_bytes))
+    t = t.set_column(t.column_names.index("run_id"), "run_id", pa.array([run_id] * len(t)))
+    t = t.take(pa.array(range(len(t) - 1, -1, -1)))
+    buf = io.BytesIO()
+    pq.write_table(t, buf, compression="gzip", use_dictionary=False)
+    return buf.getvalue()
+
+
+def test_a_reencoded_copy_of_the_tables_is_a_copy(honest, tmp_path):
+    """carol hands in alice's numbers under her own run id, the table re-saved (other bytes)
+    and the manifest's record of it redone: both are flagged, each naming the other."""
+    import hashlib
+    import zipfile
+
+    with zipfile.ZipFile(honest["alice_pack"]) as z:
+        table = reencoded(z.read("compare/comparison.parquet"), "carol-run")
+        assert table != z.read("compare/comparison.parquet")
+
+    def manifest(m: dict) -> dict:
+        m["run_id"] = "carol-run"
+        m["comparison"]["table_sha256"]["comparison"] = hashlib.sha256(table).hexdigest()
+        return m
+
+    cls = honest_class(honest, tmp_path / "class")
+    change = {"compare/comparison.parquet": lambda _: table}
+    repack(honest["alice_pack"], cls / "carol.lab1.zip", manifest=manifest, change=change)
+    got = verdicts(build_class(tmp_path, cls))
+    assert got["bob"] == ("accepted", "")
+    assert got["alice"] == ("flagged", "the same tables as carol")
+    assert got["carol"] == ("flagged", "the same tables as alice")

@@ -4,12 +4,15 @@ functions from an opened submission to Check rows, and the verdict they add up t
     structure       required files; a pack and manifest schema version this lab1 knows
     integrity       every file against pack.json's SHA-256; the tables against the manifest's
                     own record of them (a table edited by hand no longer matches)
-    consistency     the report's numbers are the tables'; the recipe is the reference's or the
-                    report names the change; a dry run or a subset says it is not the result
-    plausibility    throughput under the run's own measured peak; profiled vs trained within
-                    lab1.reliability.PROFILED_TRAINED_BAND; accuracy for its dataset and
-                    epochs. A number measured unreliably is not judged (passed None): a busy
-                    machine is no fault a student can fix, and never a failure
+    consistency     the report's numbers are the tables';
+                    the dataset is the one asked for and its sizes are what it claims; the
+                    rows' devices are the run's; the recipe is the reference's or the report
+                    names the change; a dry run or a subset says it is not the result
+    plausibility    throughput under the run's own measured peak (no limits table: failed);
+                    profiled vs trained within lab1.reliability.PROFILED_TRAINED_BAND;
+                    accuracy for its dataset and epochs (no dataset: failed). A number
+                    measured unreliably is not judged (passed None): a busy machine is no
+                    fault a student can fix, and never a failure
     copies          (across submissions, copies()) the same run, or tables holding the same
                     measured values (whatever their bytes)
     version         the lab1 code version the run was made with (recorded, never judged)
@@ -35,6 +38,7 @@ from lab1.classroom.submission import REPORT_MDS, Submission
 from lab1.config import Lab1Config
 from lab1.reliability import PROFILED_TRAINED_BAND, cores_of_others, unsure
 from lab1.report.findings import step_match
+from lab1.run.data import FULL_SIZES
 from lab1.run.manifest import READABLE_VERSIONS
 from lab1.rundir import MANIFEST, TABLES
 
@@ -234,6 +238,7 @@ def consistency(sub: Submission) -> list[Check]:
             else "the machine was read from the hardware that ran",
         )
     )
+    out += [_dataset_agrees(m), _devices_agree(m, cmp)]
     dry = m.parameters.dry_run
     subset = m.dataset is not None and not m.dataset.full
     if dry or subset:
@@ -249,6 +254,47 @@ def consistency(sub: Submission) -> list[Check]:
             )
         )
     return out
+
+
+def _dataset_agrees(m) -> Check:
+    """The dataset the manifest records is the one its parameters asked for, and its sizes are
+    what its ``full`` says (the published split, FULL_SIZES, or a subset)."""
+    d = m.dataset
+    if d is None:
+        return Check("consistency.dataset", False, "the manifest names no dataset (dataset: null)")
+    problems = []
+    if d.name != m.parameters.dataset:
+        problems.append(
+            f"the data is {fmt.code(d.name)} but the run asked for {m.parameters.dataset}"
+        )
+    published = FULL_SIZES.get(d.name)
+    if published is None:
+        problems.append(f"{fmt.code(d.name)} is no dataset lab1 loads")
+    elif bool(d.full) != ((d.train_size, d.test_size) == published):
+        sizes = f"{fmt.count(d.train_size)} + {fmt.count(d.test_size)} images"
+        problems.append(f"{sizes} {'called' if d.full else 'not called'} the full {d.name}")
+    return Check(
+        "consistency.dataset",
+        not problems,
+        "; ".join(problems) or f"{d.name}, as the run asked for",
+    )
+
+
+def _devices_agree(m, cmp: pd.DataFrame) -> Check:
+    """Every device the comparison's rows name is one the manifest says the run found, and it
+    trained on one of them."""
+    if m.devices is None:
+        return Check("consistency.devices", False, "the manifest lists no devices")
+    found = set(m.devices.resolved)
+    strangers = sorted(set(map(str, cmp["device"])) - found)
+    problems = [f"rows on {fmt.code(d)}, a device the run did not find" for d in strangers[:3]]
+    if m.devices.training not in found:
+        problems.append(f"trained on {fmt.code(m.devices.training)}, a device the run did not find")
+    return Check(
+        "consistency.devices",
+        not problems,
+        "; ".join(problems) or f"rows on {', '.join(sorted(found))}, the devices the run found",
+    )
 
 
 REFERENCE = Lab1Config()
@@ -299,8 +345,13 @@ def _not_judged(name: str, cores: float | None, what: str = "") -> Check:
 
 def _under_peak(sub: Submission) -> Check:
     cmp, limits = sub.tables["comparison"], sub.tables.get("limits")
-    if limits is None:
-        return Check("plausibility.peak", True, "no measured limits in the run: not judged")
+    if limits is None:  # the check a pack escapes by leaving the table out: a failure
+        return Check(
+            "plausibility.peak",
+            False,
+            f"no measured limits ({TABLES['limits']} missing): the throughput cannot be held "
+            "against the run's own peak",
+        )
     peaks = limits[(limits["what"] == "matmul_peak") & (limits["dtype"] == "float32")]
     peaks = peaks.dropna(subset=["value"]).drop_duplicates(["device", "threads"])
     peaks = peaks.assign(peak_unsure=unsure(peaks), peak_cores=cores_of_others(peaks))
@@ -368,7 +419,13 @@ def _accuracy(sub: Submission) -> Check:
     m = sub.manifest
     acc = m.results.test_accuracy if m.results else None
     epochs = m.results.epochs_completed if m.results else 0
-    if m.parameters.dry_run or acc is None or m.dataset is None:
+    if m.dataset is None:  # the check a manifest escapes by naming no data: a failure
+        return Check(
+            "plausibility.accuracy",
+            False,
+            "the manifest names no dataset (dataset: null): the accuracy cannot be judged",
+        )
+    if m.parameters.dry_run or acc is None:
         return Check("plausibility.accuracy", True, "a dry run or no accuracy: not judged")
     name, full = m.dataset.name, bool(m.dataset.full)
     floor = max((f for e, f in ACCURACY_FLOORS.get((name, full), []) if epochs >= e), default=0)

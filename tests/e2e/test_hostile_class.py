@@ -395,3 +395,43 @@ def test_a_reencoded_copy_of_the_tables_is_a_copy(honest, tmp_path):
     assert got["bob"] == ("accepted", "")
     assert got["alice"] == ("flagged", "the same tables as carol")
     assert got["carol"] == ("flagged", "the same tables as alice")
+
+
+# --------------------------------------------------------------------------- no skipped check
+
+
+def _full_claimed_of_a_subset(m: dict) -> dict:
+    m["dataset"].update(train_size=1_000, test_size=1_000, full=True)
+    return m
+
+
+# student → (what is changed in alice's pack, a reason its flag must give)
+ESCAPES = {
+    "nolimits": ({"drop": ["profiles/limits.parquet"]}, "no measured limits"),
+    "nodataset": ({"manifest": _set("dataset", None)}, "the accuracy cannot be judged"),
+    "otherdata": (
+        {"manifest": _set("dataset.name", "fashion-mnist")},
+        "the data is `fashion-mnist` but the run asked for mnist",
+    ),
+    "subsetasfull": (
+        {"manifest": _full_claimed_of_a_subset},
+        "1,000 + 1,000 images called the full mnist",
+    ),
+    "otherdevice": (
+        {"manifest": _set("devices.resolved", ["mps"])},
+        "rows on `cpu`, a device the run did not find",
+    ),
+}
+
+
+def test_a_missing_table_or_dataset_or_a_contradicting_label_is_a_failed_check(honest, tmp_path):
+    """What a run leaves out or contradicts is a failure with its reason, never a check
+    skipped: the limits table, the dataset, a dataset or device its own record contradicts."""
+    cls = honest_class(honest, tmp_path / "class")
+    for student, (how, _) in ESCAPES.items():
+        repack(honest["alice_pack"], cls / f"{student}.lab1.zip", **how)
+    got = verdicts(build_class(tmp_path, cls))
+    assert got["bob"] == ("accepted", "")
+    for student, (_, reason) in ESCAPES.items():
+        # the copies check names alice: the same numbers; the reason asked for is beside it
+        assert got[student][0] == "flagged" and reason in got[student][1], (student, got[student])

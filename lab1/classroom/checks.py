@@ -4,7 +4,7 @@ functions from an opened submission to Check rows, and the verdict they add up t
     structure       required files; a pack and manifest schema version this lab1 knows
     integrity       every file against pack.json's SHA-256; the tables against the manifest's
                     own record of them (a table edited by hand no longer matches)
-    consistency     the report's numbers are the tables';
+    consistency     the report's numbers are the tables' and its accuracy the manifest's;
                     the dataset is the one asked for and its sizes are what it claims; the
                     rows' devices are the run's; the recipe is the reference's or the report
                     names the change; a dry run or a subset says it is not the result
@@ -204,6 +204,17 @@ def consistency(sub: Submission) -> list[Check]:
         )
     ]
     acc = m.results.test_accuracy if m.results else None
+    if acc is not None:
+        # The report prints the accuracy through fmt.pct (its epochs table and summary).
+        out.append(
+            Check(
+                "consistency.report_accuracy",
+                fmt.pct(acc) in shown,
+                f"test accuracy {fmt.pct(acc)} of the manifest is not in {sub.report_name}"
+                if fmt.pct(acc) not in shown
+                else f"the report shows the manifest's test accuracy {fmt.pct(acc)}",
+            )
+        )
     hist = m.training.complete_history() if m.training else []
     if acc is not None and hist and not math.isclose(acc, hist[-1].test_accuracy, abs_tol=1e-9):
         out.append(

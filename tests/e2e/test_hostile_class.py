@@ -435,3 +435,18 @@ def test_a_missing_table_or_dataset_or_a_contradicting_label_is_a_failed_check(h
     for student, (_, reason) in ESCAPES.items():
         # the copies check names alice: the same numbers; the reason asked for is beside it
         assert got[student][0] == "flagged" and reason in got[student][1], (student, got[student])
+
+
+def _accuracy_changed(m: dict) -> dict:
+    """The manifest's accuracy and its last epoch's set to 91.23 %, the report left as it was."""
+    m["results"]["test_accuracy"] = 0.9123
+    m["training"]["history"][-1]["test_accuracy"] = 0.9123
+    return m
+
+
+def test_an_accuracy_the_report_does_not_show_is_flagged(honest, tmp_path):
+    cls = tmp_path / "class"
+    cls.mkdir()
+    repack(honest["alice_pack"], cls / "dave.lab1.zip", manifest=_accuracy_changed)
+    got = verdicts(build_class(tmp_path, cls))
+    assert got["dave"] == ("flagged", "test accuracy 91.23% of the manifest is not in report.md")

@@ -4,10 +4,10 @@ functions from an opened submission to Check rows, and the verdict they add up t
     structure       required files; a pack and manifest schema version this lab1 knows
     integrity       every file against pack.json's SHA-256; the tables against the manifest's
                     own record of them (a table edited by hand no longer matches)
-    consistency     the report's numbers are the tables' and its accuracy the manifest's;
-                    the dataset is the one asked for and its sizes are what it claims; the
-                    rows' devices are the run's; the recipe is the reference's or the report
-                    names the change; a dry run or a subset says it is not the result
+    consistency     the numbers of report.md and report.html are the tables', their accuracy
+                    the manifest's; the dataset is the one asked for and its sizes are what it
+                    claims; the rows' devices are the run's; the recipe is the reference's or
+                    the report names the change; a dry run or a subset says it is not the result
     plausibility    throughput under the run's own measured peak (no limits table: failed);
                     profiled vs trained within lab1.reliability.PROFILED_TRAINED_BAND;
                     accuracy for its dataset and epochs (no dataset: failed). A number
@@ -190,31 +190,34 @@ def _sha(rec: object) -> str | None:
 
 def consistency(sub: Submission) -> list[Check]:
     m, cmp, report = sub.manifest, sub.tables["comparison"], sub.report_md or ""
-    # The report's comparison table prints each row's images/s through fmt.rate: every value
-    # the table holds is in the report, or one of them was changed.
-    shown = set(_tokens(report))
-    absent = sorted({fmt.rate(x) for x in cmp["images_per_s"]} - shown)
-    out = [
-        Check(
-            "consistency.report_numbers",
-            not absent,
-            f"images/s {', '.join(absent[:3])} of the tables are not in {sub.report_name}"
-            if absent
-            else f"the report shows the tables' {len(cmp)} throughputs",
-        )
-    ]
     acc = m.results.test_accuracy if m.results else None
-    if acc is not None:
-        # The report prints the accuracy through fmt.pct (its epochs table and summary).
+    # What a person reads: report.md and report.html's text in the same language. The report's
+    # comparison table prints each row's images/s through fmt.rate and the accuracy through
+    # fmt.pct: every value the tables and manifest hold is in each, or one of them was changed.
+    out = []
+    for name, text in [(sub.report_name, report), *filter(None, [sub.html_text()])]:
+        shown = set(_tokens(text))
+        absent = sorted({fmt.rate(x) for x in cmp["images_per_s"]} - shown)
         out.append(
             Check(
-                "consistency.report_accuracy",
-                fmt.pct(acc) in shown,
-                f"test accuracy {fmt.pct(acc)} of the manifest is not in {sub.report_name}"
-                if fmt.pct(acc) not in shown
-                else f"the report shows the manifest's test accuracy {fmt.pct(acc)}",
+                "consistency.report_numbers",
+                not absent,
+                f"images/s {', '.join(absent[:3])} of the tables are not in {name}"
+                if absent
+                else f"{name} shows the tables' {len(cmp)} throughputs",
             )
         )
+        if acc is not None:
+            ok = fmt.pct(acc) in shown
+            out.append(
+                Check(
+                    "consistency.report_accuracy",
+                    ok,
+                    f"{name} shows the manifest's test accuracy {fmt.pct(acc)}"
+                    if ok
+                    else f"test accuracy {fmt.pct(acc)} of the manifest is not in {name}",
+                )
+            )
     hist = m.training.complete_history() if m.training else []
     if acc is not None and hist and not math.isclose(acc, hist[-1].test_accuracy, abs_tol=1e-9):
         out.append(

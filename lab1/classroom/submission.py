@@ -60,8 +60,13 @@ MAX_DEPTH = 4  # folders searched for a run inside a student's folder
 # A run's report.md in each language (report.md, report.zh.md): a submission holds one or
 # more; the checks read the English one where there is one.
 REPORT_MDS = tuple(RunPaths(Path()).in_language(lang).report_md.name for lang in REPORT_LANGUAGES)
+# The same report as HTML (report.html, report.zh.html): what a person reads, so its text is
+# checked as report.md is.
+REPORT_HTMLS = tuple(
+    RunPaths(Path()).in_language(lang).report_html.name for lang in REPORT_LANGUAGES
+)
 # What the checks read (each parsed as JSON, Parquet or UTF-8 text, under its own cap).
-_READ = {PACK_INDEX, MANIFEST_FILE, *REPORT_MDS, *TABLES.values()}
+_READ = {PACK_INDEX, MANIFEST_FILE, *REPORT_MDS, *REPORT_HTMLS, *TABLES.values()}
 
 
 @dataclass
@@ -81,6 +86,15 @@ class Submission:
     table_errors: dict[str, str] = field(default_factory=dict)
     report_md: str | None = None
     report_name: str | None = None  # which of REPORT_MDS report_md is
+    # report.html's text (its tags left out) by name, in every language handed in
+    report_html_text: dict[str, str] = field(default_factory=dict)
+
+    def html_text(self) -> tuple[str, str] | None:
+        """(name, text) of the HTML report in report_md's language, where there is one."""
+        if self.report_name is None:
+            return None
+        name = REPORT_HTMLS[REPORT_MDS.index(self.report_name)]
+        return (name, self.report_html_text[name]) if name in self.report_html_text else None
 
 
 # --------------------------------------------------------------------------- finding them
@@ -211,6 +225,10 @@ def _parse(sub: Submission, name: str, data: bytes) -> None:
         # Whichever comes first in the archive, English wins: one report is checked.
         if sub.report_name is None or REPORT_MDS.index(name) < REPORT_MDS.index(sub.report_name):
             sub.report_md, sub.report_name = data.decode("utf-8", errors="replace"), name
+    elif name in REPORT_HTMLS:
+        if len(data) > MAX_REPORT_BYTES:
+            raise Refused(f"{name} is over {MAX_REPORT_BYTES >> 20} MiB")
+        sub.report_html_text[name] = html_text(data.decode("utf-8", errors="replace"))
     else:
         table = next(t for t, rel in TABLES.items() if rel == name)
         try:
@@ -306,3 +324,20 @@ def _dir_members(run_dir: Path) -> Iterator[tuple[str, Iterator[bytes]]]:
 # The comparison (lab1.compare.crossrun) reads runs copied from other machines through these: the
 # same
 # regular-file reader, caps and schema checks as a class's submissions.
+
+
+def html_text(page: str) -> str:
+    """The text a browser shows of a page (its tags and attributes left out, entities
+    decoded), pieces joined by spaces: parsed as data, never rendered or run."""
+    from html.parser import HTMLParser
+
+    pieces: list[str] = []
+
+    class _Text(HTMLParser):
+        def handle_data(self, data: str) -> None:
+            pieces.append(data)
+
+    parser = _Text()
+    parser.feed(page)
+    parser.close()
+    return " ".join(pieces)

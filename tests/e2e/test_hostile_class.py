@@ -449,4 +449,31 @@ def test_an_accuracy_the_report_does_not_show_is_flagged(honest, tmp_path):
     cls.mkdir()
     repack(honest["alice_pack"], cls / "dave.lab1.zip", manifest=_accuracy_changed)
     got = verdicts(build_class(tmp_path, cls))
-    assert got["dave"] == ("flagged", "test accuracy 91.23% of the manifest is not in report.md")
+    shown = "test accuracy 91.23% of the manifest is not in"
+    assert got["dave"] == ("flagged", f"{shown} report.md; {shown} report.html")
+
+
+def test_an_accuracy_only_report_html_changes_is_flagged(honest, tmp_path):
+    """report.md and the manifest agree; the report.html a person opens shows another
+    accuracy (every occurrence replaced): flagged, naming report.html."""
+    import json
+    import zipfile
+
+    with zipfile.ZipFile(honest["alice_pack"]) as z:
+        acc = json.loads(z.read("manifest.json"))["results"]["test_accuracy"]
+        assert "report.html" in z.namelist()
+    shown = f"{100 * acc:.2f}%"  # as the report prints it: two decimals and a percent sign
+    other = "12.34%" if shown != "12.34%" else "56.78%"
+
+    def html(data: bytes) -> bytes:
+        assert shown.encode() in data
+        return data.replace(shown.encode(), other.encode())
+
+    cls = tmp_path / "class"
+    cls.mkdir()
+    repack(honest["alice_pack"], cls / "erin.lab1.zip", change={"report.html": html})
+    got = verdicts(build_class(tmp_path, cls))
+    assert got["erin"] == (
+        "flagged",
+        f"test accuracy {shown} of the manifest is not in report.html",
+    )

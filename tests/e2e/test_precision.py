@@ -155,7 +155,8 @@ def test_bf16_resume_gives_the_same_result_as_an_uninterrupted_bf16_run(tiny_dat
     ckpt = torch.load(tmp_path / "cb" / "epoch_2.pt", weights_only=True)
     assert ckpt["recipe"]["precision"] == "bf16"
     assert all(t.dtype == torch.float32 for t in ckpt["model"].values() if t.is_floating_point())
-    timing = ("images_per_s", "train_seconds")
+    # Speed and the machine's load are the machine's, not the recipe's.
+    timing = ("images_per_s", "train_seconds", "other_cores", "contended")
     strip = lambda h: {k: v for k, v in h.items() if k not in timing}  # noqa: E731
     assert [strip(h) for h in resumed["history"]] == [strip(h) for h in full["history"]]
 

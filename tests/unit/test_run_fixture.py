@@ -82,7 +82,12 @@ def test_a_run_from_before_the_move_packs_and_opens_as_a_submission(tmp_path):
     sub = open_submission("alice", Path(packed["pack"]), tmp_path / "class")
     results = checks.run_checks(sub)
     failed = {c.name for c in results if not c.passed}
-    # A dry run is flagged as not the lab's result, never refused: its structure and
-    # integrity hold as the old tree wrote them.
-    assert checks.verdict(results)[0] == "flagged"
+    # Never refused: its structure and integrity hold as the old tree wrote them. It says it
+    # is a dry run (not the lab's result), and its timings were measured on a busy machine
+    # (its rows are contended), so they are not judged: accepted.
+    assert checks.verdict(results)[0] == "accepted"
+    assert {c.name for c in results if c.passed is None} == {
+        "plausibility.peak",
+        "plausibility.profiled_vs_trained",
+    }
     assert not failed & {c.name for c in checks.structure(sub) + checks.integrity(sub)}

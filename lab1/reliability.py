@@ -92,8 +92,8 @@ def steady_epochs(history: list) -> list:
     warm-up: allocator, oneDNN) that other programs did not disturb (``contended`` not True).
     Where every one was disturbed, all of them: the caller says so (``all_disturbed``)."""
     after = history[1:] or history
-    # An older manifest's epochs carry no contended: unknown, so kept.
-    quiet = [h for h in after if getattr(h, "contended", None) is not True]
+    # An older manifest's epochs read back with contended None: unknown, so kept.
+    quiet = [h for h in after if h.contended is not True]
     return quiet or after
 
 
@@ -105,7 +105,7 @@ def all_disturbed(history: list) -> bool:
 def disturbed_epochs(history: list) -> list:
     """The epochs other programs disturbed (``contended`` True; an older manifest's epochs
     carry none: unknown, not disturbed)."""
-    return [h for h in history if getattr(h, "contended", None) is True]
+    return [h for h in history if h.contended is True]
 
 
 @dataclass(frozen=True)
@@ -129,7 +129,7 @@ def training_rate(history: list) -> TrainingRate | None:
     chosen = steady_epochs(history)
     if all_disturbed(history):
         reliable = False
-    elif any(getattr(h, "contended", None) is None for h in chosen):
+    elif any(h.contended is None for h in chosen):
         reliable = None
     else:
         reliable = True

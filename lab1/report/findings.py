@@ -624,7 +624,7 @@ def step_match(manifest: Manifest, comparison: pd.DataFrame | None) -> list[Find
         profiled = float(rows["images_per_s"].iloc[0])
         near = _disturbance(comparison, rows.iloc[:1])
         if all_disturbed(history):  # no undisturbed epoch: training's rate is unsure too
-            cores = [getattr(h, "other_cores", None) for h in steady]
+            cores = [h.other_cores for h in steady]
             cores = [c for c in cores if c is not None] + [near["cores"] or 0.0]
             near = {"disturbed": True, "cores": max(cores) or None}
         out.append(

@@ -101,8 +101,15 @@ def only(found: list[Finding], kind: str, **where) -> Finding:
 
 
 def epoch(n, acc, loss, ips, seconds=10.0):
+    # As lab1.run.manifest.EpochStats reads back: an epoch's load is unknown unless recorded.
     return SimpleNamespace(
-        epoch=n, test_accuracy=acc, test_loss=loss, images_per_s=ips, train_seconds=seconds
+        epoch=n,
+        test_accuracy=acc,
+        test_loss=loss,
+        images_per_s=ips,
+        train_seconds=seconds,
+        other_cores=None,
+        contended=None,
     )
 
 
@@ -1112,7 +1119,9 @@ def busy_manifest(history):
 
 # Epoch 2 of HISTORY disturbed: training's steady rate is the median of epochs 3 and 4.
 BUSY_HISTORY = [
-    SimpleNamespace(**vars(h), contended=h.epoch == 2, other_cores=1.2 if h.epoch == 2 else 0.0)
+    SimpleNamespace(
+        **vars(h) | {"contended": h.epoch == 2, "other_cores": 1.2 if h.epoch == 2 else 0.0}
+    )
     for h in HISTORY
 ]
 
@@ -1232,7 +1241,9 @@ def test_an_older_tables_contended_row_is_still_disturbed():
 def test_training_with_no_undisturbed_epoch_makes_the_ratio_no_finding():
     # Epochs 2–4 all disturbed (0.9 cores each): training's rate falls back to all of them,
     # median(100, 130, 110) = 110, and the 3.00× against the quiet profiled step is no finding.
-    hist = [SimpleNamespace(**vars(h), contended=h.epoch > 1, other_cores=0.9) for h in HISTORY]
+    hist = [
+        SimpleNamespace(**vars(h) | {"contended": h.epoch > 1, "other_cores": 0.9}) for h in HISTORY
+    ]
     t = summary_tables(profiled_ips=330.0)
     (pvt,) = [f for f in findings.step_match(manifest(hist), t["comparison"])]
     assert (pvt.values["training"], pvt.values["epochs"]) == (110.0, [2, 3, 4])

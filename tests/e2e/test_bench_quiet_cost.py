@@ -139,3 +139,30 @@ def test_an_order_without_as_many_a_as_b_is_one_line(bench, capsys, order):
     err = capsys.readouterr().err
     assert err == f"error: --order takes as many A as B and nothing else, got {order!r}\n"
     assert _worktrees() == before
+
+
+FAKE_FLOW = """
+import argparse, json, pathlib
+p = argparse.ArgumentParser()
+p.add_argument("--offline", action="store_true")
+p.add_argument("--run-name")
+p.add_argument("--runs-dir")
+args = p.parse_args()
+run = pathlib.Path(args.runs_dir) / args.run_name
+run.mkdir(parents=True)
+measurements = {"total": 10, "disturbed": 3, "unreliable": 4, "unknown": 0,
+                "measured_again": 2, "max_other_cores": 1.2, "logical_cores": 2}
+manifest = {"status": "completed", "comparison": {"measurements": measurements}}
+(run / "manifest.json").write_text(json.dumps(manifest))
+"""
+
+
+def test_a_runs_own_account_of_its_measurements_is_read_from_its_manifest(bench, tmp_path):
+    # A stand-in for a revision's flows/lab1_flow.py that writes a manifest as lab1 does.
+    tree = tmp_path / "tree"
+    (tree / "flows").mkdir(parents=True)
+    (tree / "flows" / "lab1_flow.py").write_text(FAKE_FLOW)
+    run = bench.run_flow(tree, tmp_path / "runs", "02-after", [], timeout_s=60)
+    assert (run["returncode"], run["status"], run["comparison"]) == (0, "completed", None)
+    [row] = bench.runs_table([{**run, "rev": "B"}]).splitlines()[2:]
+    assert row.endswith("3 of 10 disturbed, 2 measured again, 4 unreliable; most others' cores 1.2")

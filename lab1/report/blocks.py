@@ -23,6 +23,7 @@ from pathlib import Path
 import markdown
 from markdown.extensions import Extension
 from markdown.treeprocessors import Treeprocessor
+from PIL import Image
 
 
 @dataclass
@@ -161,8 +162,16 @@ def to_markdown(title: str, sections: list[Section], base: Path) -> str:
     return "\n".join(parts)
 
 
+def _drawn_mm(png: Path) -> float | None:
+    """The width a PNG was drawn at, in mm (None where it names no dpi)."""
+    with Image.open(png) as image:
+        dpi = image.info.get("dpi")
+        return image.width / float(dpi[0]) * 25.4 if dpi else None
+
+
 class _InlineImages(Treeprocessor):
-    """Replace each <img src="relative.png"> by the PNG's bytes as a data URI."""
+    """Replace each <img src="relative.png"> by the PNG's bytes as a data URI, and give it its
+    printed width: the PNG's own (pixels / the dpi it was saved at), in --print-width."""
 
     def __init__(self, md: markdown.Markdown, base: Path) -> None:
         super().__init__(md)
@@ -175,6 +184,8 @@ class _InlineImages(Treeprocessor):
             if path.suffix == ".png" and path.is_relative_to(base) and path.is_file():
                 data = base64.b64encode(path.read_bytes()).decode("ascii")
                 img.set("src", "data:image/png;base64," + data)
+                if width := _drawn_mm(path):
+                    img.set("style", f"--print-width:{width:.1f}mm")
             else:  # not one of the run's own figures: shown by its caption only
                 img.set("src", "")
         for a in root.iter("a"):
@@ -262,7 +273,9 @@ summary{cursor:pointer;font-weight:600}
 # The print rules, one place for every report that to_html writes (a run's, a comparison's):
 # the same pages from a browser's own print (A4 or Letter, whichever the reader picks) and from
 # lab1.report.pdf. Margins fit both papers; a table is as wide as the page at most, its cells
-# wrapping (long operator names at their "::" and "_"), never cut; a figure fits the page; a
+# wrapping (long operator names at their "::" and "_"), never cut; a figure prints at the width
+# it was drawn at (--print-width: lab1.figures draws text at its printed size, 7.5 pt at least),
+# at most the page's, scaled down whole (never squashed) where it is taller than it may be; a
 # heading stays with what follows it; the appendix (the section of <details>) starts a page and
 # prints open (PRINT_SCRIPT). The footer (run name, page N / M) is footer_css.
 PRINT_CSS = """
@@ -283,7 +296,8 @@ th,td{padding:.12em .3em}
 th{font-weight:600}
 td code,th code{font-size:1em;padding:0;background:none}
 td:has(> code){min-width:12em}
-img{max-width:100%;max-height:80mm;border:none}
+img{width:var(--print-width,auto);height:auto;max-width:100%;max-height:225mm;
+object-fit:contain;border:none}
 blockquote{padding:.3em .6em;margin:.5em 0}
 details{border:none;padding:0;margin:.4em 0}
 summary{font-size:10.5pt;margin:.8em 0 .3em;list-style:none}

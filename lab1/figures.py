@@ -413,7 +413,8 @@ def plot_training_curves(
     ``scalars`` maps TensorBoard tags to (epoch, value) pairs; accuracies are fractions and
     are shown in percent. Panels whose tags are missing say so instead of staying blank.
     """
-    fig, axes = plt.subplots(2, 2, figsize=(WIDTH, 4.6))
+    # 3.9 in: the curves fit on the network graph's page (4.6 in printed them a page later).
+    fig, axes = plt.subplots(2, 2, figsize=(WIDTH, 3.9))
     panels = (
         ("Loss", "loss (mean NLL per sample)", ("Loss/train", "Loss/test"), 1.0),
         ("Accuracy", "accuracy (%)", ("Accuracy/train", "Accuracy/test"), 100.0),
@@ -494,7 +495,7 @@ def _batch_axis(ax: plt.Axes, sizes: list[int]) -> None:
 @printed
 def plot_speedup(speedup: pd.DataFrame, path: str | Path) -> Path:
     """GPU over CPU speedup (×) per batch size: colour per GPU, line style per phase."""
-    fig, ax = plt.subplots(figsize=(WIDTH, 3.2))
+    fig, ax = plt.subplots(figsize=(WIDTH, 2.7))
     gpus = list(dict.fromkeys(name for name, _ in _configs(speedup, list(PANEL))))
     colours = {d: DEVICE_COLOURS[(i + 1) % len(DEVICE_COLOURS)] for i, d in enumerate(gpus)}
     for name, g in _configs(speedup, [*PANEL, "phase"]):
@@ -546,7 +547,8 @@ def plot_throughput(
     fig, axes = plt.subplots(
         1,
         len(phases),
-        figsize=(WIDTH, 2.6 + 0.16 * (len(configs) + 1)),  # the legend: a line per config
+        # The legend under the panels, two configs a line.
+        figsize=(WIDTH, 2.5 + 0.16 * -(-(len(configs) + 1) // 2)),
         squeeze=False,
         layout="constrained",
     )
@@ -582,7 +584,7 @@ def plot_throughput(
         ax.set_ylabel(label("images / s (profiler off)"))
         ax.set_title(label(phase))
         ax.grid(True, which="both", alpha=0.3)
-    _shared_legend(fig, axes[0], ncol=1)
+    _shared_legend(fig, axes[0], ncol=2)
     fig.suptitle(label("Throughput vs batch size"))
     return _save(fig, Path(path))
 

@@ -147,3 +147,22 @@ def test_each_picture_is_asked_for_at_its_drawn_width(reports):
             (mm,) = re.findall(r"--print-width:\s*([\d.]+)mm", style)
             asked.add(float(mm))
     assert asked == widths
+
+
+def test_a_header_may_wrap_after_a_slash_between_words_and_nowhere_else(tmp_path):
+    """The widest tables fit the page only when "µs/image" and "data movement/indexing" may
+    wrap after their slash; "1/2" (not words) and a header without one stay as they are."""
+    from lab1.report.blocks import to_html
+
+    md = (
+        "# t\n\n| µs/image | data movement/indexing | 1/2 | 批大小/秒 |\n"
+        "|---|---|---|---|\n| 1 | 2 | 3 | 4 |\n"
+    )
+    page = to_html(md, "t", tmp_path)
+    headers = re.findall(r"<th[^>]*>(.*?)</th>", page)
+    assert headers == [
+        "µs/<wbr />image",
+        "data movement/<wbr />indexing",
+        "1/2",
+        "批大小/秒",
+    ], headers

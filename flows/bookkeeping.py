@@ -23,6 +23,7 @@ from typing import Any
 from prefect import get_run_logger
 from prefect.exceptions import TerminationSignal
 
+from flows import console
 from flows.console import FILE_ONLY
 from lab1 import interrupt
 from lab1.config import Lab1Config, default_data_dir
@@ -138,6 +139,7 @@ class RunBook:
     def timed(self, name: str, fn: Callable, *args: Any, **kwargs: Any) -> Any:
         """Call fn and record its wall time under ``name`` in the manifest."""
         if name in self.stages:
+            console.end_bars()  # the step before is over, whatever its bars last said
             n = self.stages.index(name) + 1
             get_run_logger().info("[%d/%d] %s", n, len(self.stages), name)
         start = time.perf_counter()

@@ -287,7 +287,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         # SIGTERM / Ctrl-C: stop at a safe point, never mid-write.
         with interrupt.handling(), temporary_server():
-            summary = lab1_pipeline(**cfg.to_dict())
+            try:
+                summary = lab1_pipeline(**cfg.to_dict())
+            finally:
+                console.end_bars()  # the last lines below the bars, not between them
     except Interrupted as exc:
         print(_stopped(cfg, exc), file=sys.stderr)
         return exc.exit_code

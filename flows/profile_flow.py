@@ -16,11 +16,13 @@ import flows.settings  # noqa: F401  (before prefect: logging and telemetry sett
 # isort: split
 from prefect import flow, get_run_logger
 
+from flows import console
 from lab1.atomic import write_json
 from lab1.config import LADDER, Lab1Config
 from lab1.errors import DeviceError
 from lab1.host.devices import bf16_missing, resolve_devices
 from lab1.host.threads import resolve_threads
+from lab1.progress import Tick
 from lab1.rundir import RunPaths, device_tag
 from tasks.machine import machine_limits, step_ladder
 from tasks.profile import profile
@@ -77,6 +79,7 @@ def profile_device(
     results = []
     configs = list(itertools.product(counts, precisions, batch_sizes))
     progress = Progress(progress_key(device), len(configs), f"{device} configs profiled")
+    bar = f"profile {device}"
     for done, (threads, precision, batch_size) in enumerate(configs, start=1):
         get_run_logger().info(
             "%s config %d/%d: %d thread(s), %s, batch %d",
@@ -86,6 +89,10 @@ def profile_device(
             threads,
             precision,
             batch_size,
+            # On a terminal also a bar of the configs done (this one under way).
+            extra=Tick(
+                bar, f"{device} config {done}/{len(configs)}", done - 1, len(configs), True
+            ).extra(),
         )
         if precision == precisions[0] and batch_size == batch_sizes[0]:
             machine_limits.with_options(refresh_cache=refresh)(
@@ -109,6 +116,7 @@ def profile_device(
         write_json(paths.profile_result(device, precision, batch_size, threads), result)
         results.append(result)
         progress(done, f"{threads} thread(s) {precision} batch {batch_size} done")
+    console.end_bars(bar)
     step_ladder.with_options(refresh_cache=refresh)(
         data_path,
         dataset,

@@ -7,7 +7,8 @@ The packages, each importing only those before it (its __init__ says so; tests e
 
     lab1/*.py        the shared vocabulary: config (every default), rundir (every path of a run),
                      identity (a configuration's columns, order, labels), schemas (the tables),
-                     figures (every plot), fmt, errors, atomic, interrupt, nativelog, version
+                     figures (every plot), fmt, errors, atomic, interrupt, nativelog, progress,
+                     version
     lab1/host/       the machine and how a process uses it
     lab1/run/        one run: data, model, step, training, checkpoints, manifest, reading it back
     lab1/measure/    limits, profiling, time split, step model, analysis (data only)

@@ -6,6 +6,7 @@ or from synthetic data in tests; none of them reads files itself.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import logging
 from collections import defaultdict
@@ -32,8 +33,36 @@ from lab1.identity import PANEL, PHASES, labels, ordered
 from lab1.reliability import unsure
 
 DPI = 110
+# Every figure is drawn at the size it prints: the report prints a PNG at its own width
+# (pixels / dpi: lab1.report.blocks), and no wider than A4's text (186 mm, 7.32 in; letter's is
+# wider), so a font's size in points is its size on paper. Scaled to the page instead, the
+# 11-16 in wide figures printed their smallest text at 1.2-4.3 pt. WIDTH leaves room for
+# bbox "tight" (labels outside the axes); SMALLEST_PT is the least any text is drawn at.
+WIDTH = 7.0  # inches
+SMALLEST_PT = 7.5
+PRINT_RC = {
+    "font.size": 8,
+    "axes.titlesize": 8.5,
+    "axes.labelsize": 8,
+    "xtick.labelsize": SMALLEST_PT,
+    "ytick.labelsize": SMALLEST_PT,
+    "legend.fontsize": SMALLEST_PT,
+    "legend.title_fontsize": SMALLEST_PT,
+    "figure.titlesize": 9.5,
+}
 _labels: dict[str, str] = {}  # English label → the report language's, while language() is on
 _lang = "en"  # the report language of config labels (lab1.identity), while language() is on
+
+
+def printed(draw):
+    """Draw with the print sizes (PRINT_RC): every plot function of a report is decorated."""
+
+    @functools.wraps(draw)
+    def drawn(*args, **kwargs):
+        with plt.rc_context(PRINT_RC):
+            return draw(*args, **kwargs)
+
+    return drawn
 
 
 def label(text: str) -> str:
@@ -212,7 +241,7 @@ def _draw_box(
             text,
             ha="center",
             va="center",
-            fontsize=9.5 if k == 0 else 8.5,
+            fontsize=8.5 if k == 0 else SMALLEST_PT,
             fontweight="bold" if k == 0 else "normal",
             color="#111111" if k == 0 else "#222222",
         )
@@ -242,9 +271,9 @@ def _draw_edges(ax: plt.Axes, edges: list[tuple[str, str]], pos: dict, depth: di
 # A chain longer than FOLD_AFTER nodes is folded into FOLD_COLUMNS columns of narrower boxes
 # of two lines (name and op, output shape; parameters and MACs are the layer table's): Net's
 # 14 boxes in one column were 13 in tall, printed at a third of their size on a page; folded,
-# the figure is as wide as an A4 page's text, 9 cm tall, and its labels print at 7-8 pt.
+# the figure is WIDTH wide, drawn 1:1 (a box's inches are the page's), its labels 7.5-8.5 pt.
 FOLD_AFTER, FOLD_COLUMNS = 8, 4
-FOLD_W, FOLD_H, FOLD_GAP_X, FOLD_GAP_Y = 2.1, 0.55, 0.4, 0.25  # inches
+FOLD_W, FOLD_H, FOLD_GAP_X, FOLD_GAP_Y = 1.55, 0.5, 0.22, 0.25  # inches
 
 
 def _chain(rows: list[dict], depth: dict[str, int]) -> list[str] | None:
@@ -278,7 +307,11 @@ def _draw_folded(ax: plt.Axes, chain: list[str], boxes: dict, kinds: dict[str, s
         if x0 == x1:
             ax.annotate("", xy=(mid1, y1), xytext=(mid0, y0 - FOLD_H), arrowprops=arrow)
             continue
-        below, above, gap = y0 - FOLD_H - FOLD_GAP_Y / 2, y1 + FOLD_GAP_Y / 2, x0 + step_x - 0.3
+        below, above, gap = (
+            y0 - FOLD_H - FOLD_GAP_Y / 2,
+            y1 + FOLD_GAP_Y / 2,
+            x0 + FOLD_W + FOLD_GAP_X / 2,
+        )
         ax.plot(
             [mid0, mid0, gap, gap, mid1],
             [y0 - FOLD_H, below, below, above, above],
@@ -289,6 +322,7 @@ def _draw_folded(ax: plt.Axes, chain: list[str], boxes: dict, kinds: dict[str, s
     return FOLD_COLUMNS * step_x - FOLD_GAP_X, per_col * step_y
 
 
+@printed
 def draw_network_graph(rows: list[dict], path: str | Path, title: str = "Net") -> Path:
     """The traced dataflow graph top to bottom: one box per node, arrows along ``inputs``.
 
@@ -317,13 +351,11 @@ def draw_network_graph(rows: list[dict], path: str | Path, title: str = "Net") -
         _draw_box(ax, x, y, colour, lines)
     edges = [(s, r["layer"]) for r in rows for s in r["inputs"]] + [(s, "output") for s in sinks]
     lanes = _draw_edges(ax, edges, pos, depth)
-    ax.set_title(_graph_title(rows, title), fontsize=11)
+    ax.set_title(_graph_title(rows, title))
     handles = [
         Patch(facecolor=c, edgecolor="#333333", label=label(k)) for k, c in used_kinds.items()
     ]
-    ax.legend(
-        handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8.5, frameon=False
-    )
+    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
     ax.set_xlim(-0.2, max(width + GAP_X, width + 0.3 * lanes + 0.3))
     ax.set_ylim(-n_levels * (BOX_H + GAP_Y), 0.2)
     ax.set_aspect("equal")
@@ -352,19 +384,16 @@ def _folded_graph(
     per_col = -(-len(chain) // FOLD_COLUMNS)
     width = FOLD_COLUMNS * (FOLD_W + FOLD_GAP_X) - FOLD_GAP_X
     height = per_col * (FOLD_H + FOLD_GAP_Y)
-    fig, ax = plt.subplots(figsize=(width + 0.3, height + 1.2))
+    # The axes are the drawing's own inches (its limits below), so that a box's inch is an
+    # inch of paper and its text fits it; the title above, the legend under it.
+    data_w, data_h = width + 0.2, height + FOLD_GAP_Y / 2 + 0.05
+    fig = plt.figure(figsize=(data_w, data_h + 0.9))
+    ax = fig.add_axes((0.0, 0.55 / (data_h + 0.9), 1.0, data_h / (data_h + 0.9)))
     kinds: dict[str, str] = {}
     _draw_folded(ax, chain, boxes, kinds)
-    ax.set_title(_graph_title(rows, title), fontsize=11, pad=12)
+    ax.set_title(_graph_title(rows, title), pad=8)
     handles = [Patch(facecolor=c, edgecolor="#333333", label=label(k)) for k, c in kinds.items()]
-    ax.legend(
-        handles=handles,
-        loc="upper center",
-        bbox_to_anchor=(0.5, 0.0),
-        ncol=4,
-        fontsize=8.5,
-        frameon=False,
-    )
+    ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=4, frameon=False)
     ax.set_xlim(-0.1, width + 0.1)
     ax.set_ylim(-height, FOLD_GAP_Y / 2 + 0.05)
     ax.set_aspect("equal")
@@ -375,6 +404,7 @@ def _folded_graph(
 # --------------------------------------------------------------------------- training curves
 
 
+@printed
 def plot_training_curves(
     scalars: dict[str, list[tuple[int, float]]], path: str | Path, title: str = ""
 ) -> Path:
@@ -383,7 +413,8 @@ def plot_training_curves(
     ``scalars`` maps TensorBoard tags to (epoch, value) pairs; accuracies are fractions and
     are shown in percent. Panels whose tags are missing say so instead of staying blank.
     """
-    fig, axes = plt.subplots(2, 2, figsize=(11, 7.5))
+    # 3.9 in: the curves fit on the network graph's page (4.6 in printed them a page later).
+    fig, axes = plt.subplots(2, 2, figsize=(WIDTH, 3.9))
     panels = (
         ("Loss", "loss (mean NLL per sample)", ("Loss/train", "Loss/test"), 1.0),
         ("Accuracy", "accuracy (%)", ("Accuracy/train", "Accuracy/test"), 100.0),
@@ -408,8 +439,8 @@ def plot_training_curves(
                 linestyle=ls,
                 color=colour,
                 label=legend,
-                linewidth=1.8,
-                markersize=5,
+                linewidth=1.5,
+                markersize=4,
             )
             drawn = True
         if not drawn:
@@ -423,7 +454,7 @@ def plot_training_curves(
                 color="#888888",
             )
             ax.set_yticks([])
-        ax.set_title(label(name), fontsize=11)
+        ax.set_title(label(name))
         ax.set_xlabel(label("epoch"))
         ax.set_ylabel(label(ylabel))
         ax.grid(True, alpha=0.3)
@@ -432,7 +463,7 @@ def plot_training_curves(
         if ax.get_legend_handles_labels()[1]:
             ax.legend()
     if title:
-        fig.suptitle(title, fontsize=12)
+        fig.suptitle(title)
     fig.tight_layout()
     return _save(fig, path)
 
@@ -461,9 +492,10 @@ def _batch_axis(ax: plt.Axes, sizes: list[int]) -> None:
     ax.set_xlabel(label("batch size (images per step, log scale)"))
 
 
+@printed
 def plot_speedup(speedup: pd.DataFrame, path: str | Path) -> Path:
     """GPU over CPU speedup (×) per batch size: colour per GPU, line style per phase."""
-    fig, ax = plt.subplots(figsize=(8, 4.5))
+    fig, ax = plt.subplots(figsize=(WIDTH, 2.7))
     gpus = list(dict.fromkeys(name for name, _ in _configs(speedup, list(PANEL))))
     colours = {d: DEVICE_COLOURS[(i + 1) % len(DEVICE_COLOURS)] for i, d in enumerate(gpus)}
     for name, g in _configs(speedup, [*PANEL, "phase"]):
@@ -474,7 +506,7 @@ def plot_speedup(speedup: pd.DataFrame, path: str | Path) -> Path:
             marker=PHASE_MARKERS.get(phase, "^"),
             color=colours[name],
             linestyle=PHASE_STYLES.get(phase, ":"),
-            linewidth=2,
+            linewidth=1.5,
             label=f"{name} · {label(phase)}",
         )
     ax.axhline(1.0, color="#888888", linewidth=1, label=label("1× (no gain)"))
@@ -492,6 +524,17 @@ def plot_speedup(speedup: pd.DataFrame, path: str | Path) -> Path:
 UNSURE_LEGEND = "measured unreliably (machine busy or timings spread)"
 
 
+def _shared_legend(fig: plt.Figure, axes, ncol: int) -> None:
+    """One legend under every panel, each label once (the panels share colours and marks)."""
+    entries: dict[str, object] = {}
+    for ax in axes:
+        for handle, text in zip(*ax.get_legend_handles_labels(), strict=True):
+            entries.setdefault(text, handle)
+    if entries:
+        fig.legend(entries.values(), entries.keys(), loc="outside lower center", ncol=ncol)
+
+
+@printed
 def plot_throughput(
     comparison: pd.DataFrame, path: str | Path, lines: list[tuple[str, pd.DataFrame]] | None = None
 ) -> Path:
@@ -499,9 +542,16 @@ def plot_throughput(
     (lab1.identity: its label and device model), or per ``lines`` (name, rows) where given (a
     comparison of runs: one line per run and config)."""
     phases = _phases(comparison)
-    fig, axes = plt.subplots(1, len(phases), figsize=(5.2 * len(phases), 4), squeeze=False)
     markers = "osD^vP*X"
     configs = _configs(comparison, list(PANEL)) if lines is None else lines
+    fig, axes = plt.subplots(
+        1,
+        len(phases),
+        # The legend under the panels, two configs a line.
+        figsize=(WIDTH, 2.5 + 0.16 * -(-(len(configs) + 1) // 2)),
+        squeeze=False,
+        layout="constrained",
+    )
     for ax, phase in zip(axes[0], phases, strict=True):
         marked = False
         for i, (name, rows) in enumerate(configs):
@@ -518,7 +568,7 @@ def plot_throughput(
             ax.scatter(
                 bad["batch_size"],
                 bad["images_per_s"],
-                s=160,
+                s=110,
                 facecolors="none",
                 edgecolors="red",
                 linewidths=1.5,
@@ -534,7 +584,7 @@ def plot_throughput(
         ax.set_ylabel(label("images / s (profiler off)"))
         ax.set_title(label(phase))
         ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=8)
+    _shared_legend(fig, axes[0], ncol=2)
     fig.suptitle(label("Throughput vs batch size"))
     return _save(fig, Path(path))
 
@@ -550,6 +600,7 @@ def _stacked_percent(ax, table: pd.DataFrame, colours: dict) -> tuple[list[str],
     return x, bottom
 
 
+@printed
 def plot_op_share(shares: pd.DataFrame, path: str | Path, top_k: int = 5) -> Path:
     """Stacked bars per batch size: the top_k operators' shares (at any batch size) + other;
     one row of panels per config (lab1.identity), one column per phase."""
@@ -561,7 +612,7 @@ def plot_op_share(shares: pd.DataFrame, path: str | Path, top_k: int = 5) -> Pat
     names = []  # one colour per operator name across every panel
     for _, _, d in panels:
         best = d.sort_values("share", ascending=False).groupby("batch_size").head(top_k)
-        names += [n for n in best["op_name"] if n not in names]
+        names += [n for n in dict.fromkeys(best["op_name"]) if n not in names]
     # tab20's strong shades, then its light ones, then tab20b: neighbours never look alike.
     tab20, tab20b = plt.get_cmap("tab20"), plt.get_cmap("tab20b")
     palette = [tab20(i) for i in (*range(0, 20, 2), *range(1, 20, 2))]
@@ -569,10 +620,11 @@ def plot_op_share(shares: pd.DataFrame, path: str | Path, top_k: int = 5) -> Pat
     colours = {n: palette[i % len(palette)] for i, n in enumerate(names)}
     rows = list(dict.fromkeys(name for name, _, _ in panels))  # one row per config
     phases = _phases(shares)
+    legend_rows = -(-(len(names) + 1) // 3)
     fig, axes = plt.subplots(
         len(rows),
         len(phases),
-        figsize=(8 * len(phases), 4.5 * len(rows)),
+        figsize=(WIDTH, 1.7 * len(rows) + 0.16 * legend_rows + 0.4),
         squeeze=False,
         layout="constrained",
     )
@@ -598,10 +650,10 @@ def plot_op_share(shares: pd.DataFrame, path: str | Path, top_k: int = 5) -> Pat
         ax.set_xlabel(label("batch size"))
         ax.set_ylabel(label("% of " + basis))
         ax.set_ylim(0, 100)
-        handles, labels = ax.get_legend_handles_labels()  # reversed: reads like the stack
-        ax.legend(
-            handles[::-1], labels[::-1], fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0)
-        )
+    # One legend for every panel (an operator has one colour everywhere), in ranked order.
+    handles = [Patch(color=colours[n], label=n) for n in names]
+    handles.append(Patch(color="#d9d9d9", label=label("other")))
+    fig.legend(handles=handles, loc="outside lower center", ncol=3)
     fig.suptitle(label("Operator share per batch size"))
     return _save(fig, Path(path))
 
@@ -609,19 +661,36 @@ def plot_op_share(shares: pd.DataFrame, path: str | Path, top_k: int = 5) -> Pat
 # --------------------------------------------------------------------------- system view
 
 
+def _grid(n: int, height: float, below: float) -> tuple[plt.Figure, list[plt.Axes]]:
+    """n panels two to a row across WIDTH (one alone: half of it), each ``height`` inches tall,
+    ``below`` inches left under them for a legend; the panels in reading order."""
+    cols = min(2, n)
+    fig, axes = plt.subplots(
+        -(-n // cols),
+        cols,
+        figsize=(WIDTH * cols / 2 + (0.4 if cols == 1 else 0), height * -(-n // cols) + below),
+        squeeze=False,
+        layout="constrained",
+    )
+    for ax in axes.flat[n:]:
+        ax.set_visible(False)
+    return fig, list(axes.flat[:n])
+
+
+@printed
 def plot_roofline(roofline: pd.DataFrame, ceilings: dict[tuple, tuple], path: str | Path) -> Path:
     """Achieved GFLOP/s against arithmetic intensity (log-log), one panel per config less its
     batch size, under the measured ceilings ``ceilings[(machine_id, device, threads)] = (peak
     GFLOP/s, bandwidth GB/s)``: the bandwidth line (GB/s × FLOP/byte) rises until it meets the
     flat compute peak."""
     panels = _configs(roofline, list(PANEL))
-    fig, axes = plt.subplots(1, len(panels), figsize=(6.5 * len(panels), 4.8), squeeze=False)
     ops = sorted(roofline["op_name"].unique())
     markers = dict(zip(ops, "osD^vP*X<>", strict=False))
     sizes = sorted(roofline["batch_size"].unique())
     cmap = plt.get_cmap("viridis")
     shade = {b: cmap(i / max(1, len(sizes) - 1)) for i, b in enumerate(sizes)}
-    for ax, (name, d) in zip(axes[0], panels, strict=True):
+    fig, axes = _grid(len(panels), 2.8, 0.16 * -(-(len(ops) + len(sizes)) // 4) + 0.5)
+    for ax, (name, d) in zip(axes, panels, strict=True):
         lo, hi = d["intensity"].min() / 2, d["intensity"].max() * 2
         where = (d["machine_id"].iloc[0], d["device"].iloc[0], int(d["threads"].iloc[0]))
         if where in ceilings:
@@ -644,33 +713,44 @@ def plot_roofline(roofline: pd.DataFrame, ceilings: dict[tuple, tuple], path: st
                 marker=markers.get(op, "o"),
                 color=shade[bs],
                 edgecolors="black" if phase == "train_step" else "none",
-                s=45,
+                s=30,
                 alpha=0.85,
             )
-        for op in ops:
-            ax.scatter([], [], marker=markers.get(op, "o"), color="#999999", label=op)
-        for b in sizes:
-            ax.scatter([], [], marker="s", color=shade[b], label=label("batch {b}").format(b=b))
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel(label("arithmetic intensity (FLOP per byte of inputs + output)"))
         ax.set_ylabel(label("achieved GFLOP/s (profiler on)"))
         ax.set_title(label("{name} (outlined: train step)").format(name=name))
         ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=7, loc="lower right")
+        if ax.get_legend_handles_labels()[1]:  # this panel's own ceilings
+            ax.legend(loc="lower right")
+    # The operators' marks and the batch sizes' shades are the same in every panel.
+    keys = [
+        *(
+            plt.Line2D([], [], ls="", marker=markers.get(op, "o"), color="#999999", label=op)
+            for op in ops
+        ),
+        *(
+            plt.Line2D(
+                [], [], ls="", marker="s", color=shade[b], label=label("batch {b}").format(b=b)
+            )
+            for b in sizes
+        ),
+    ]
+    fig.legend(handles=keys, loc="outside lower center", ncol=4)
     fig.suptitle(label("Roofline: heavy operators under the measured ceilings"))
-    fig.tight_layout()
     return _save(fig, path)
 
 
+@printed
 def plot_step_model(step_times: pd.DataFrame, model: pd.DataFrame, path: str | Path) -> Path:
     """ms per step against batch size (log-log), measured points and the fitted line
     fixed + batch × per-sample, one panel per ladder (a config less its batch size), one
     colour per phase."""
     panels = _configs(step_times, list(PANEL))
-    fig, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 4.2), squeeze=False)
+    fig, axes = _grid(len(panels), 3.2, 0.3)
     fits = model.set_index([*PANEL, "phase"])
-    for ax, (name, ladder) in zip(axes[0], panels, strict=True):
+    for ax, (name, ladder) in zip(axes, panels, strict=True):
         for i, phase in enumerate(_phases(ladder)):
             g = ladder[ladder["phase"] == phase]
             ax.plot(
@@ -700,12 +780,13 @@ def plot_step_model(step_times: pd.DataFrame, model: pd.DataFrame, path: str | P
         ax.set_ylabel(label("ms per step (profiler off)"))
         ax.set_title(name)
         ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=7)
+        # Under the panel: inside, the fits' formulas covered the measured points.
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.22), frameon=False)
     fig.suptitle(label("Step time = fixed + batch × per-sample"))
-    fig.tight_layout()
     return _save(fig, path)
 
 
+@printed
 def plot_time_split(split: pd.DataFrame, path: str | Path) -> Path:
     """Stacked bars per batch size: each operator category's share of the step, plus the time
     outside any operator; one row of panels per config less its batch size (lab1.identity),
@@ -721,7 +802,7 @@ def plot_time_split(split: pd.DataFrame, path: str | Path) -> Path:
         len(phases),
         squeeze=False,
         layout="constrained",
-        figsize=(6.5 * len(phases), 3.6 * len(configs)),
+        figsize=(WIDTH, 1.7 * len(configs) + 0.16 * -(-len(names) // 4) + 0.5),
     )
     for r, (device, rows) in enumerate(configs):
         for c, phase in enumerate(phases):
@@ -735,6 +816,6 @@ def plot_time_split(split: pd.DataFrame, path: str | Path) -> Path:
             ax.set_xlabel(label("batch size"))
             ax.set_ylabel(label("% of the step"))
     handles, labels = axes[0, 0].get_legend_handles_labels()
-    fig.legend(handles[::-1], labels[::-1], fontsize=7, loc="outside right upper")
+    fig.legend(handles, labels, loc="outside lower center", ncol=4)
     fig.suptitle(label("Where the step's time goes, by kind of work"))
     return _save(fig, path)

@@ -104,3 +104,48 @@ def tokens(text: str) -> list[str]:
     operator name (``aten::convolution_`` / ``backward``) wraps between any two of them, and
     a PDF's text may put a space where the page had none."""
     return re.findall(r"[A-Za-z0-9]+|[^\sA-Za-z0-9]", text.translate(LIGATURES))
+
+
+def _times(m: list[float], n: list[float]) -> list[float]:
+    """The affine matrix m then n (PDF order: [a b c d e f])."""
+    a, b, c, d, e, f = m
+    A, B, C, D, E, F = n
+    return [
+        a * A + b * C,
+        a * B + b * D,
+        c * A + d * C,
+        c * B + d * D,
+        e * A + f * C + E,
+        e * B + f * D + F,
+    ]
+
+
+def image_widths(pdf: Path) -> list[tuple[int, int, float]]:
+    """Every image drawn on the pages: (0-based page, its width in pixels, the width it is
+    drawn at in points), from the content streams' own matrices (cm, q/Q, forms' Matrix)."""
+    from pypdf.generic import ContentStream
+
+    found = []
+
+    def walk(obj, resources, ctm: list[float], page: int, reader) -> None:
+        stack, ctm = [], list(ctm)
+        xobjects = (resources or {}).get("/XObject", {})
+        for operands, op in ContentStream(obj, reader).operations:
+            if op == b"q":
+                stack.append(ctm)
+            elif op == b"Q":
+                ctm = stack.pop()
+            elif op == b"cm":
+                ctm = _times([float(v) for v in operands], ctm)
+            elif op == b"Do":
+                x = xobjects[operands[0]].get_object()
+                if x["/Subtype"] == "/Image":
+                    found.append((page, int(x["/Width"]), (ctm[0] ** 2 + ctm[1] ** 2) ** 0.5))
+                elif x["/Subtype"] == "/Form":
+                    matrix = [float(v) for v in x.get("/Matrix", [1, 0, 0, 1, 0, 0])]
+                    walk(x, x.get("/Resources", resources), _times(matrix, ctm), page, reader)
+
+    reader = PdfReader(pdf)
+    for i, p in enumerate(reader.pages):
+        walk(p.get_contents(), p["/Resources"], [1, 0, 0, 1, 0, 0], i, reader)
+    return found

@@ -354,11 +354,12 @@ def _feedback(paths: ClassPaths, a: dict, file_name: str, t) -> None:
     write_text(paths.feedback(file_name), md)
 
 
+@figures.printed
 def _throughput_figure(ok: pd.DataFrame, path: Path, t) -> Path | None:
     kinds = sorted(ok["machine_kind"].dropna().unique())
     if not kinds:
         return None
-    fig, ax = plt.subplots(figsize=(8, 4))
+    fig, ax = plt.subplots(figsize=(figures.WIDTH, 3.2))
     width = 0.8 / len(kinds)
     for i, kind in enumerate(kinds):
         g = ok[ok["machine_kind"] == kind]
@@ -383,15 +384,16 @@ def _throughput_figure(ok: pd.DataFrame, path: Path, t) -> Path | None:
     ax.set_yscale("log")
     ax.set_title(t("Train-step images/s at each batch size, by kind of machine"))
     if ax.get_legend_handles_labels()[0]:
-        ax.legend(fontsize=8)
+        ax.legend()
     return figures._save(fig, path)
 
 
+@figures.printed
 def _accuracy_figure(ok: pd.DataFrame, path: Path, t) -> Path | None:
     acc = ok["test_accuracy"].dropna()
     if acc.empty:
         return None
-    fig, ax = plt.subplots(figsize=(6, 3.5))
+    fig, ax = plt.subplots(figsize=(5, 3))
     ax.hist(100 * acc, bins=min(20, max(5, len(acc))), color=figures.DEVICE_COLOURS[0])
     ax.set_xlabel(f"{t('test accuracy')} (%)")
     ax.set_ylabel(t("number of students"))

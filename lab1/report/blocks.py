@@ -23,6 +23,7 @@ from pathlib import Path
 import markdown
 from markdown.extensions import Extension
 from markdown.treeprocessors import Treeprocessor
+from PIL import Image
 
 
 @dataclass
@@ -161,8 +162,16 @@ def to_markdown(title: str, sections: list[Section], base: Path) -> str:
     return "\n".join(parts)
 
 
+def _drawn_mm(png: Path) -> float | None:
+    """The width a PNG was drawn at, in mm (None where it names no dpi)."""
+    with Image.open(png) as image:
+        dpi = image.info.get("dpi")
+        return image.width / float(dpi[0]) * 25.4 if dpi else None
+
+
 class _InlineImages(Treeprocessor):
-    """Replace each <img src="relative.png"> by the PNG's bytes as a data URI."""
+    """Replace each <img src="relative.png"> by the PNG's bytes as a data URI, and give it its
+    printed width: the PNG's own (pixels / the dpi it was saved at), in --print-width."""
 
     def __init__(self, md: markdown.Markdown, base: Path) -> None:
         super().__init__(md)
@@ -175,6 +184,8 @@ class _InlineImages(Treeprocessor):
             if path.suffix == ".png" and path.is_relative_to(base) and path.is_file():
                 data = base64.b64encode(path.read_bytes()).decode("ascii")
                 img.set("src", "data:image/png;base64," + data)
+                if width := _drawn_mm(path):
+                    img.set("style", f"--print-width:{width:.1f}mm")
             else:  # not one of the run's own figures: shown by its caption only
                 img.set("src", "")
         for a in root.iter("a"):
@@ -207,12 +218,30 @@ class _Details(Treeprocessor):
                 stack[-1].append(child)
 
 
+# A table of this many columns prints a size smaller (PRINT_CSS table.many): the batch-size
+# table's 15 and the time split's 14 were up to 110 px wider than A4's 703 px of text when a
+# busy machine's values ("260,823.5 ⚠") widened their columns, and a table wider than the
+# page makes Chromium shrink every page, figures included.
+MANY_COLUMNS = 13
+
+
 class _BreakableCode(Treeprocessor):
     """A long name in a table cell (``aten::convolution_backward``) may wrap after its ``::``
-    and ``_``, never inside a word: <wbr> there, so that a narrow printed column stays one word
-    wide instead of cutting letters off or widening the table past the page."""
+    and ``_``, a header after a slash between words, never inside a word: <wbr> there, so that
+    a narrow printed column stays one word wide instead of cutting letters off or widening the
+    table past the page (Chromium then shrinks every page to fit it, figures and text too)."""
 
     def run(self, root: etree.Element) -> None:
+        for table in root.iter("table"):
+            header = table.find("thead/tr")
+            if header is not None and len(header) >= MANY_COLUMNS:
+                table.set("class", "many")
+        for th in root.iter("th"):  # "µs/image", "data movement/indexing": after the slash
+            parts = re.split(r"(?<=[A-Za-z]/)(?=[A-Za-z(])", th.text or "")
+            th.text = parts[0]
+            for i, part in enumerate(parts[1:]):
+                th.insert(i, etree.Element("wbr"))
+                th[i].tail = part
         for cell in [*root.iter("td"), *root.iter("th")]:
             for code in cell.iter("code"):
                 parts = re.split(r"(?<=::)|(?<=_)(?=[^_])", code.text or "")
@@ -262,7 +291,13 @@ summary{cursor:pointer;font-weight:600}
 # The print rules, one place for every report that to_html writes (a run's, a comparison's):
 # the same pages from a browser's own print (A4 or Letter, whichever the reader picks) and from
 # lab1.report.pdf. Margins fit both papers; a table is as wide as the page at most, its cells
-# wrapping (long operator names at their "::" and "_"), never cut; a figure fits the page; a
+# wrapping (long operator names at their "::" and "_", 11em at least: two lines, not a letter a
+# line; headers at a slash), never cut, never
+# wider than the page (Chromium would shrink every page to fit the widest table: the batch
+# table, 796 px of 703, printed every page at 88 %, figures' 7.5 pt at 6.6 pt); a figure
+# prints at the width it was drawn at (--print-width: lab1.figures draws text at its printed
+# size, 7.5 pt at least), at most the page's, scaled down whole (never squashed) where it is
+# taller than it may be; a
 # heading stays with what follows it; the appendix (the section of <details>) starts a page and
 # prints open (PRINT_SCRIPT). The footer (run name, page N / M) is footer_css.
 PRINT_CSS = """
@@ -279,11 +314,13 @@ p,li,blockquote{orphans:2;widows:2}
 table{display:table;width:auto;max-width:100%;overflow:visible;font-size:7pt;margin:.3em 0 .7em}
 thead{display:table-header-group}
 tr,img{break-inside:avoid;page-break-inside:avoid}
-th,td{padding:.12em .3em}
+table.many{font-size:6.5pt}
+th,td{padding:.12em .25em}
 th{font-weight:600}
 td code,th code{font-size:1em;padding:0;background:none}
-td:has(> code){min-width:12em}
-img{max-width:100%;max-height:80mm;border:none}
+td:has(> code){min-width:11em}
+img{width:var(--print-width,auto);height:auto;max-width:100%;max-height:225mm;
+object-fit:contain;border:none}
 blockquote{padding:.3em .6em;margin:.5em 0}
 details{border:none;padding:0;margin:.4em 0}
 summary{font-size:10.5pt;margin:.8em 0 .3em;list-style:none}

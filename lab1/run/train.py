@@ -36,6 +36,7 @@ from lab1.errors import ConfigError, ResumeError
 from lab1.host.devices import synchronize
 from lab1.host.exclusive import MachineLoad
 from lab1.host.threads import ALL, resolve_threads, using_threads
+from lab1.progress import Tick
 from lab1.run.checkpoints import (
     checkpoint_path,
     latest_checkpoint,
@@ -207,6 +208,11 @@ def training_threads(device: str) -> int:
     return resolve_threads([ALL], device)[0]
 
 
+# A terminal shows the batches of the epoch under way as one bar (lab1.progress), the epoch's
+# line when it ends; a pipe gets every progress line.
+TRAIN_BAR = "train"
+
+
 def train_epoch(
     model: nn.Module,
     optimizer: torch.optim.Optimizer,
@@ -247,6 +253,7 @@ def train_epoch(
                 n,
                 100.0 * (i + 1) / batches,
                 loss.item(),  # the one sync, at the log interval only
+                extra=Tick(TRAIN_BAR, f"train epoch {epoch}", i + 1, batches).extra(),
             )
     synchronize(x.device)
     seconds = time.perf_counter() - start
@@ -402,6 +409,7 @@ def _log_epoch(stats: EpochStats, epochs: int, left: str) -> None:
         stats.lr,
         stats.images_per_s,
         left,
+        extra=Tick(TRAIN_BAR, f"epoch {stats.epoch}/{epochs}", 1, 1, line=True).extra(),
     )
 
 

@@ -22,6 +22,7 @@ from pdftext import (
     PAGE_POINTS,
     appendix_page,
     body_lines,
+    image_widths,
     missing_words,
     page_sizes,
     page_texts,
@@ -134,6 +135,22 @@ ALL_PRINTS = [*PRINTS, ("default", "en", "browser"), ("wide", "en", "browser")]
 
 def _main_part(md: str, lang: str) -> str:
     return md.split("\n## " + {"en": "Appendix", "zh": "附录"}[lang] + "\n")[0]
+
+
+@pytest.mark.parametrize("key", PRINTS, ids="-".join)
+def test_every_figure_prints_at_the_size_it_was_drawn(printed, key):
+    """No page is shrunk to fit: a table wider than the page made Chromium scale every page
+    down (to 88 %: figures' 7.5 pt text printed at 6.6 pt). Each figure's pixels per inch on
+    the paper are the dpi its PNG was saved at."""
+    from PIL import Image
+
+    run, _, pdf = printed[key]
+    folder = run / ("figures" if key[1] == "en" else "figures.zh")
+    (dpi,) = {round(Image.open(png).info["dpi"][0]) for png in folder.glob("*.png")}
+    drawn = image_widths(pdf)
+    assert drawn
+    ppi = [round(pixels / (points / 72), 1) for _, pixels, points in drawn]
+    assert all(abs(p - dpi) <= 0.01 * dpi for p in ppi), (dpi, ppi)
 
 
 @pytest.mark.parametrize("key", PRINTS, ids="-".join)

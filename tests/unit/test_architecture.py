@@ -304,6 +304,7 @@ BASE = [
     "identity",
     "interrupt",
     "nativelog",
+    "progress",
     "reliability",
     "rundir",
     "schemas",

@@ -1326,11 +1326,13 @@ def test_the_throughput_figure_rings_unreliable_points_with_a_legend(tmp_path, m
     )  # fmt: skip
 
     def ringed(fig) -> tuple[list, list[str]]:
-        """(the ringed points' (batch, images/s), the legend's texts) of the figure's panel."""
+        """(the ringed points' (batch, images/s), the legend's texts) of the figure's panel
+        (the legend is the figure's, under its panels)."""
         (ax,) = fig.axes
         rings = [c for c in ax.collections if len(c.get_offsets())]
         points = [tuple(p) for c in rings for p in c.get_offsets().tolist()]
-        return points, [t.get_text() for t in ax.get_legend().get_texts()]
+        (legend,) = fig.legends
+        return points, [t.get_text() for t in legend.get_texts()]
 
     figures.plot_throughput(cmp, tmp_path / "en.png")
     points, legend = ringed(drawn[-1])

@@ -407,6 +407,12 @@ def _full_claimed_of_a_subset(m: dict) -> dict:
     return m
 
 
+def _other_gpu(m: dict) -> dict:
+    m["environment"]["gpu_models"] = ["NVIDIA A100"]
+    m["environment"]["gpus"][0]["name"] = "NVIDIA A100"
+    return m
+
+
 # student → (what is changed in alice's pack, a reason its flag must give)
 ESCAPES = {
     "nolimits": ({"drop": ["profiles/limits.parquet"]}, "no measured limits"),
@@ -422,6 +428,15 @@ ESCAPES = {
     "otherdevice": (
         {"manifest": _set("devices.resolved", ["mps"])},
         "rows on `cpu`, a device the run did not find",
+    ),
+    # The environment names another CPU, or another GPU, than the rows it measured.
+    "othercpu": (
+        {"manifest": _set("environment.cpu_model", "Other CPU 1")},
+        "rows on `cpu` name the CPU `Test CPU 9000`, but the run's CPU is `Other CPU 1`",
+    ),
+    "othergpu": (
+        {"manifest": _other_gpu},
+        "rows on `cuda` name the GPU `NVIDIA H100`, not one of the run's (`NVIDIA A100`)",
     ),
 }
 
@@ -479,3 +494,89 @@ def test_an_accuracy_only_report_html_changes_is_flagged(honest, tmp_path):
         "flagged",
         f"test accuracy {shown} of the manifest is not in report.html",
     )
+
+
+# --------------------------------------------------------------------------- like the class
+
+# Each student's speed over bob's (make_run's step times divided by it). mallory's run is
+# bob's made 3× faster everywhere: tables, limits, training history and report agree.
+SPEEDS = {"ann": 0.8, "bob": 1.0, "cy": 1.1, "di": 1.3, "mallory": 3.0}
+
+
+@pytest.fixture(scope="module")
+def like_class_runs(tmp_path_factory):
+    """Five packed cpu-only runs on one CPU model, at SPEEDS; three more, each on a CPU model
+    of its own (a machine id of its own, as lab1.host.environment.machine_key makes one)."""
+    from test_report import ENV
+
+    root = tmp_path_factory.mktemp("alike")
+    packs = {}
+    for student, speed in SPEEDS.items():
+        run = handed_in_run(root / f"{student}-run", devices=("cpu",), speed=speed)
+        packs[student] = Path(pack_run(run, root / f"{student}.lab1.zip")["pack"])
+    for i, student in enumerate(("xia", "yan", "zoe")):
+        env = {**ENV, "cpu_model": f"CPU model {student}", "machine_id": f"{i:012x}"}
+        run = handed_in_run(root / f"{student}-run", devices=("cpu",), env=env, speed=1 + i / 5)
+        packs[student] = Path(pack_run(run, root / f"{student}.lab1.zip")["pack"])
+    return packs
+
+
+def test_a_run_scaled_3x_is_flagged_with_its_number_and_the_class_median(like_class_runs, tmp_path):
+    import io
+    import zipfile
+
+    cls = tmp_path / "class"
+    cls.mkdir()
+    for student in SPEEDS:
+        shutil.copy(like_class_runs[student], cls / f"{student}.lab1.zip")
+    out = build_class(tmp_path, cls)
+    got = verdicts(out)
+    assert {s: v for s, v in got.items() if s != "mallory"} == {
+        s: ("accepted", "") for s in ("ann", "bob", "cy", "di")
+    }
+    # bob's batch-16 train step (the first configuration in display order); by hand: speeds
+    # 0.8, 1, 1.1, 1.3, 3 → median 1.1; |s − 1.1| = 0.3, 0.1, 0, 0.2, 1.9 → MAD 0.2;
+    # mallory's modified z = 0.6745 × 1.9 / 0.2 = +6.4.
+    with zipfile.ZipFile(like_class_runs["bob"]) as z:
+        cmp = pd.read_parquet(io.BytesIO(z.read("compare/comparison.parquet")))
+    bob = cmp[(cmp.batch_size == 16) & (cmp.phase == "train_step")].images_per_s.iloc[0]
+    mine, median = f"{3 * bob:,.0f}", f"{1.1 * bob:,.0f}"
+    assert got["mallory"] == (
+        "flagged",
+        f"cpu · 16 threads · batch 16, train_step, on Test CPU 9000: {mine} images/s against "
+        f"the class's median {median} there (5 runs; modified z +6.4, beyond ±3.5); and 5 "
+        "more configurations far from the class's",
+    )
+    md = (out / "report.md").read_text()
+    hardware = md.split("## Hardware", 1)[1].split("\n## ", 1)[0]
+    assert "- Test CPU 9000: 5 runs." in hardware
+    assert "- mallory is far from the class: cpu · 16 threads · batch 16" in hardware
+    # The student's feedback in both languages: both numbers and the hardware.
+    plan = {"name": "week1zh", "out": str(tmp_path / "zh"), "submissions": []}
+    assessed = [classview.assess(s, str(cls / f"{s}.lab1.zip"), str(cls)) for s in SPEEDS]
+    classview.build(plan, assessed, "zh")
+    fb = (tmp_path / "zh" / "feedback" / "mallory.md").read_text()
+    assert (
+        f"Test CPU 9000 上的 CPU · 16 线程 · 批大小 16，训练步：{mine} 图像/秒，"
+        f"全班在该硬件上的中位数为 {median}（5 次运行；修正 z 值 +6.4，超出 ±3.5）"
+    ) in fb
+    zh = (tmp_path / "zh" / "report.md").read_text()
+    assert "- Test CPU 9000：5 次运行。" in zh and "- mallory 远离全班：" in zh
+
+
+def test_a_class_each_on_its_own_cpu_says_it_cannot_judge(like_class_runs, tmp_path):
+    cls = tmp_path / "class"
+    cls.mkdir()
+    for student in ("xia", "yan", "zoe"):
+        shutil.copy(like_class_runs[student], cls / f"{student}.lab1.zip")
+    out = build_class(tmp_path, cls)
+    assert verdicts(out) == {s: ("accepted", "") for s in ("xia", "yan", "zoe")}
+    chk = pd.read_parquet(out / "checks.parquet")
+    like = chk[chk.name == "class.like_hardware"].set_index("student")
+    assert like.passed.isna().all()
+    assert like.loc["yan", "detail"] == "cannot judge: only 1 run on CPU model yan"
+    md = (out / "report.md").read_text()
+    assert "- CPU model xia: cannot judge, only 1 run." in md
+    assert "Not judged, measured on a busy machine" not in md  # no fault of theirs
+    fb = (out / "feedback" / "yan.md").read_text()
+    assert "## Measure again" not in fb and "Nothing: every check judged passed." in fb

@@ -4,10 +4,11 @@ functions from an opened submission to Check rows, and the verdict they add up t
     structure       required files; a pack and manifest schema version this lab1 knows
     integrity       every file against pack.json's SHA-256; the tables against the manifest's
                     own record of them (a table edited by hand no longer matches)
-    consistency     the numbers of report.md and report.html are the tables', their accuracy
-                    the manifest's; the dataset is the one asked for and its sizes are what it
-                    claims; the rows' devices are the run's; the recipe is the reference's or
-                    the report names the change; a dry run or a subset says it is not the result
+    consistency     the numbers of report.md, report.html and report.pdf are the tables',
+                    their accuracy the manifest's; the dataset is the one asked for and its
+                    sizes are what it claims; the rows' devices and CPU or GPU names are the
+                    run's; the recipe is the reference's or the report names the change; a dry
+                    run or a subset says it is not the result
     plausibility    throughput under the run's own measured peak (no limits table: failed);
                     profiled vs trained within lab1.reliability.PROFILED_TRAINED_BAND;
                     accuracy for its dataset and epochs (no dataset: failed). A number
@@ -215,11 +216,22 @@ def _sha(rec: object) -> str | None:
 def consistency(sub: Submission) -> list[Check]:
     m, cmp, report = sub.manifest, sub.tables["comparison"], sub.report_md or ""
     acc = m.results.test_accuracy if m.results else None
-    # What a person reads: report.md and report.html's text in the same language. The report's
-    # comparison table prints each row's images/s through fmt.rate and the accuracy through
-    # fmt.pct: every value the tables and manifest hold is in each, or one of them was changed.
+    # What a person reads: report.md, report.html's text and report.pdf's in the same language.
+    # The report's comparison table prints each row's images/s through fmt.rate and the
+    # accuracy through fmt.pct: every value the tables and manifest hold is in each, or one of
+    # them was changed.
     out = []
-    for name, text in [(sub.report_name, report), *filter(None, [sub.html_text()])]:
+    pdf = sub.pdf_name()
+    if pdf in sub.report_pdf_errors:  # handed in but not readable within the caps: unchecked
+        out.append(
+            Check(
+                "consistency.report_numbers",
+                False,
+                f"{sub.report_pdf_errors[pdf]}: its numbers cannot be held against the tables",
+            )
+        )
+    pages = [(sub.report_name, report), *filter(None, [sub.html_text(), sub.pdf_text()])]
+    for name, text in pages:
         shown = set(_tokens(text))
         absent = sorted({fmt.rate(x) for x in cmp["images_per_s"]} - shown)
         out.append(

@@ -38,6 +38,15 @@ MAX_TABLE_ROWS = 200_000
 MAX_DECODED_BYTES = 64 * 2**20  # one table's columns, decoded (a default run's: under 1 MiB)
 
 
+# A report.pdf read for the text a person sees on its pages (pypdf). A default run's is about
+# 0.5 MB and 9 pages, read in about 3 s on a busy 2-core machine; these caps leave room for a
+# long Chinese report and stop a PDF made to cost more. pypdf bounds each stream's decoded bytes
+# and the parsing work of a content stream itself; the time is checked after each page.
+MAX_PDF_BYTES = 16 * 2**20
+MAX_PDF_PAGES = 100
+MAX_PDF_SECONDS = 60.0
+
+
 _CHUNK = 1 << 16
 
 
@@ -129,6 +138,37 @@ def read_table_bytes(data: bytes, table: str) -> pd.DataFrame:
         raise
     except Exception as exc:  # ArrowInvalid and friends: not Parquet of its schema
         raise Refused(f"table {table} does not read as Parquet: {str(exc)[:120]}") from exc
+
+
+def pdf_text(data: bytes, shown: str) -> str:
+    """The text of a PDF's pages as a reader sees it (pypdf: parsed as data, nothing in it
+    runs), pages joined by newlines; Refused over MAX_PDF_BYTES or MAX_PDF_PAGES, after
+    MAX_PDF_SECONDS, or when it does not read as a PDF."""
+    if len(data) > MAX_PDF_BYTES:
+        raise Refused(f"{shown} is over {MAX_PDF_BYTES >> 20} MiB")
+    import io
+    import time
+
+    from pypdf import PdfReader
+
+    started, texts = time.monotonic(), []
+    try:
+        pages = PdfReader(io.BytesIO(data)).pages
+        if len(pages) > MAX_PDF_PAGES:
+            raise Refused(f"{shown} has {len(pages)} pages (cap {MAX_PDF_PAGES})")
+        for i, page in enumerate(pages):
+            texts.append(page.extract_text() or "")
+            if time.monotonic() - started > MAX_PDF_SECONDS:
+                raise Refused(
+                    f"{shown}'s text was not read within {MAX_PDF_SECONDS:.0f} s "
+                    f"(page {i + 1} of {len(pages)})"
+                )
+    except Refused:
+        raise
+    except Exception as exc:  # PdfReadError and friends, RecursionError, MemoryError
+        why = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
+        raise Refused(f"{shown} does not read as a PDF ({why})") from exc
+    return "\n".join(texts)
 
 
 def decoded_bytes(data: bytes, names: list[str]) -> int:

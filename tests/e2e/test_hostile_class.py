@@ -496,6 +496,55 @@ def test_an_accuracy_only_report_html_changes_is_flagged(honest, tmp_path):
     )
 
 
+def test_a_report_pdf_that_does_not_read_is_flagged_naming_it(honest, tmp_path):
+    """A report.pdf that is no PDF (listed in pack.json like any member): its numbers cannot
+    be held against the tables, so the run is flagged, never accepted unread."""
+    cls = tmp_path / "class"
+    cls.mkdir()
+    junk = {"report.pdf": lambda _: b"%PDF-1.7\n" + bytes(range(256)) * 64}
+    repack(honest["alice_pack"], cls / "frank.lab1.zip", change=junk)
+    got = verdicts(build_class(tmp_path, cls))
+    status, reason = got["frank"]
+    assert status == "flagged" and reason.startswith("report.pdf does not read as a PDF ("), reason
+    assert reason.endswith("): its numbers cannot be held against the tables"), reason
+
+
+@pytest.mark.slow
+def test_a_report_pdf_showing_another_accuracy_is_flagged(honest, tmp_path):
+    """alice's run printed as the flow prints it (Chromium): accepted. erin's pack is the same
+    run with a report.pdf printed from a report.html whose accuracy was edited (report.md,
+    report.html and the manifest agree): flagged, naming report.pdf."""
+    import json
+
+    from browser import chromium_or_skip
+
+    from lab1.report.pdf import write_pdf
+    from lab1.rundir import RunPaths
+
+    chromium_or_skip()
+    run = shutil.copytree(honest["alice_run"], tmp_path / "alice-run")
+    paths = RunPaths(run)
+    assert write_pdf(paths.report_html, paths.report_pdf, "a4") == paths.report_pdf
+    acc = json.loads(paths.manifest.read_text())["results"]["test_accuracy"]
+    shown = f"{100 * acc:.2f}%"  # as the report prints it
+    edited = tmp_path / "edited.html"
+    html = paths.report_html.read_text()
+    assert shown in html
+    edited.write_text(html.replace(shown, "12.34%"))
+    assert write_pdf(edited, tmp_path / "edited.pdf", "a4")
+    pack = Path(pack_run(run, tmp_path / "alice.lab1.zip")["pack"])
+    ok, bad = tmp_path / "ok", tmp_path / "bad"
+    ok.mkdir()
+    bad.mkdir()
+    shutil.copy(pack, ok / "alice.lab1.zip")
+    pdf = (tmp_path / "edited.pdf").read_bytes()
+    repack(pack, bad / "erin.lab1.zip", change={"report.pdf": lambda _: pdf})
+    assert verdicts(build_class(tmp_path, ok, "ok")) == {"alice": ("accepted", "")}
+    assert verdicts(build_class(tmp_path, bad, "bad")) == {
+        "erin": ("flagged", f"test accuracy {shown} of the manifest is not in report.pdf")
+    }
+
+
 # --------------------------------------------------------------------------- like the class
 
 # Each student's speed over bob's (make_run's step times divided by it). mallory's run is

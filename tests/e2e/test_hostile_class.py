@@ -307,6 +307,46 @@ def test_a_runs_text_is_data_in_the_feedback_under_any_viewer(evil_text_class):
             assert page.h2 == ["Your submission", "What to fix", "Checks"], (fb.name, viewer)
 
 
+@pytest.mark.slow
+def test_chromium_shows_no_element_a_run_wrote_in_the_class_report(evil_text_class, tmp_path):
+    """The class's report.html as a browser builds it: only the elements the report is
+    written with, no event handler, no script but the print rule, no alert raised, the
+    headings and table rows of the class alone; the hostile text is on the page as text."""
+    from browser import chromium_or_skip, chromium_page
+    from test_untrusted_text import OURS
+
+    from lab1.report.blocks import PRINT_SCRIPT
+
+    page_path = tmp_path / "class.html"
+    shutil.copy(evil_text_class / "report.html", page_path)
+    with chromium_page(chromium_or_skip()) as page:
+        # A payload that ran would call alert(); recorded here instead of a dialog that
+        # blocks the page.
+        page.call("Page.enable")  # the script below is added only with the domain on
+        page.call(
+            "Page.addScriptToEvaluateOnNewDocument",
+            source="window.__alerts=[];window.alert=m=>window.__alerts.push(String(m));",
+        )
+        page.goto(page_path.as_uri())
+        text = page.wait_for(["All students"])
+        assert page.evaluate("window.__alerts") == []
+        tags = page.evaluate("[...document.body.querySelectorAll('*')].map(e => e.localName)")
+        assert set(tags) <= OURS, set(tags) - OURS
+        handlers = page.evaluate(
+            "[...document.querySelectorAll('*')].flatMap(e => e.getAttributeNames())"
+            ".filter(a => a.startsWith('on'))"
+        )
+        assert handlers == []
+        assert page.evaluate("[...document.scripts].map(s => s.textContent)") == [PRINT_SCRIPT]
+        h2 = page.evaluate("[...document.querySelectorAll('h2')].map(h => h.textContent)")
+        assert h2 == ["At a glance", "Hardware", "Throughput", "Accuracy",
+                      "Findings for the lecture", "All students"]  # fmt: skip
+        # As report.md's renderings: 2 flagged, 1 kind, 4 throughput rows, 2 datasets, 2.
+        rows = page.evaluate("document.querySelectorAll('tr').length")
+        assert rows == (1 + 2) + (1 + 1) + (1 + 4) + (1 + 2) + (1 + 2)
+        assert "<script>alert(3)</script>" in text and "onerror=alert(4)" in text
+
+
 # --------------------------------------------------------------------------- decoded size
 
 BOMB_ROWS, BOMB_VALUE = 200_000, 8_000  # every row points at one 8,000-byte name: 1.6 GB

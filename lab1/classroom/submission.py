@@ -17,7 +17,7 @@ import io
 import os
 import stat
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
@@ -92,9 +92,9 @@ class Submission:
     report_name: str | None = None  # which of REPORT_MDS report_md is
     # report.html's text (its tags left out) by name, in every language handed in
     report_html_text: dict[str, str] = field(default_factory=dict)
-    # report.pdf's text by name, or why it could not be read (foreign.pdf_text's caps)
-    report_pdf_text: dict[str, str] = field(default_factory=dict)
-    report_pdf_errors: dict[str, str] = field(default_factory=dict)
+    # report.pdf's bytes by name, in every language handed in: read for their text only when
+    # checked (pdf_text), and only as far as the check needs (a PDF's text costs seconds)
+    report_pdfs: dict[str, bytes] = field(default_factory=dict)
 
     def html_text(self) -> tuple[str, str] | None:
         """(name, text) of the HTML report in report_md's language, where there is one."""
@@ -103,10 +103,16 @@ class Submission:
         name = REPORT_HTMLS[REPORT_MDS.index(self.report_name)]
         return (name, self.report_html_text[name]) if name in self.report_html_text else None
 
-    def pdf_text(self) -> tuple[str, str] | None:
-        """(name, text) of the printed report in report_md's language, where it was read."""
+    def pdf_text(self, until: Callable[[str], bool] | None = None) -> tuple[str, str] | None:
+        """(name, text) of the printed report in report_md's language, where there is one, its
+        pages read until ``until`` (given each page's text) is true; Refused where it does not
+        read within foreign.pdf_text's caps."""
         name = self.pdf_name()
-        return (name, self.report_pdf_text[name]) if name in self.report_pdf_text else None
+        return (
+            (name, pdf_text(self.report_pdfs[name], name, until))
+            if name in self.report_pdfs
+            else None
+        )
 
     def pdf_name(self) -> str | None:
         """report.pdf's name in report_md's language (report.pdf, report.zh.pdf)."""
@@ -246,10 +252,8 @@ def _parse(sub: Submission, name: str, data: bytes) -> None:
             raise Refused(f"{name} is over {MAX_REPORT_BYTES >> 20} MiB")
         sub.report_html_text[name] = html_text(data.decode("utf-8", errors="replace"))
     elif name in REPORT_PDFS:
-        try:  # an unreadable PDF is the consistency check's to flag, not a refusal
-            sub.report_pdf_text[name] = pdf_text(data, name)
-        except Refused as exc:
-            sub.report_pdf_errors[name] = str(exc)
+        # Not read here: an unreadable PDF is the consistency check's to flag, not a refusal.
+        sub.report_pdfs[name] = data
     else:
         table = next(t for t, rel in TABLES.items() if rel == name)
         try:

@@ -12,7 +12,7 @@ import json
 import math
 import os
 import stat
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -39,9 +39,10 @@ MAX_DECODED_BYTES = 64 * 2**20  # one table's columns, decoded (a default run's:
 
 
 # A report.pdf read for the text a person sees on its pages (pypdf). A default run's is about
-# 0.5 MB and 9 pages, read in about 3 s on a busy 2-core machine; these caps leave room for a
-# long Chinese report and stop a PDF made to cost more. pypdf bounds each stream's decoded bytes
-# and the parsing work of a content stream itself; the time is checked after each page.
+# 0.5 MB and 9 pages, all read in 2 to 3 s on a busy 2-core machine (pypdf parsing each page's
+# content stream in Python); these caps leave room for a long Chinese report and stop a PDF
+# made to cost more. pypdf bounds each stream's decoded bytes; the time is checked after each
+# page.
 MAX_PDF_BYTES = 16 * 2**20
 MAX_PDF_PAGES = 100
 MAX_PDF_SECONDS = 60.0
@@ -140,10 +141,11 @@ def read_table_bytes(data: bytes, table: str) -> pd.DataFrame:
         raise Refused(f"table {table} does not read as Parquet: {str(exc)[:120]}") from exc
 
 
-def pdf_text(data: bytes, shown: str) -> str:
+def pdf_text(data: bytes, shown: str, until: Callable[[str], bool] | None = None) -> str:
     """The text of a PDF's pages as a reader sees it (pypdf: parsed as data, nothing in it
-    runs), pages joined by newlines; Refused over MAX_PDF_BYTES or MAX_PDF_PAGES, after
-    MAX_PDF_SECONDS, or when it does not read as a PDF."""
+    runs), pages joined by newlines; ``until`` (given each page's text) ends the reading once
+    it is true: a reader looking for some words stops where the last of them is. Refused over
+    MAX_PDF_BYTES or MAX_PDF_PAGES, after MAX_PDF_SECONDS, or when it does not read as a PDF."""
     if len(data) > MAX_PDF_BYTES:
         raise Refused(f"{shown} is over {MAX_PDF_BYTES >> 20} MiB")
     import io
@@ -158,6 +160,8 @@ def pdf_text(data: bytes, shown: str) -> str:
             raise Refused(f"{shown} has {len(pages)} pages (cap {MAX_PDF_PAGES})")
         for i, page in enumerate(pages):
             texts.append(page.extract_text() or "")
+            if until is not None and until(texts[-1]):
+                break
             if time.monotonic() - started > MAX_PDF_SECONDS:
                 raise Refused(
                     f"{shown}'s text was not read within {MAX_PDF_SECONDS:.0f} s "

@@ -88,3 +88,26 @@ def test_a_content_stream_that_inflates_to_100_mib_is_refused():
     assert len(data) < 2**20
     with pytest.raises(Refused, match=r"report\.pdf does not read as a PDF \(Limit reached"):
         pdf_text(data, "report.pdf")
+
+
+def test_reading_ends_at_the_page_until_first_holds_true_for():
+    seen = []
+
+    def until(page: str) -> bool:
+        seen.append(page)
+        return page == "b"
+
+    assert pdf_text(pdf_of(["a", "b", "c"]), "report.pdf", until) == "a\nb"
+    assert seen == ["a", "b"]  # the third page is never read
+
+
+def test_the_checks_stop_once_each_number_sought_was_on_a_page():
+    from lab1.classroom.checks import _until_shown
+
+    seen = _until_shown({"30,317", "94.00%"})
+    assert [seen(p) for p in ["title", "images/s | 30,317 |", "x", "accuracy (94.00%)"]] == [
+        False,
+        False,
+        False,
+        True,
+    ]

@@ -87,8 +87,8 @@ def repack(src: Path, dst: Path, *, manifest=None, change: dict | None = None, d
     if manifest is not None:
         new = manifest(json.loads(members["manifest.json"]))
         members["manifest.json"] = (new if isinstance(new, str) else json.dumps(new)).encode()
-    for name, fn in (change or {}).items():
-        members[name] = fn(members[name])
+    for name, fn in (change or {}).items():  # a member the pack lacks is added (from b"")
+        members[name] = fn(members.get(name, b""))
     index = json.loads(members.pop("pack.json"))
     index["files"] = {
         n: {**index["files"].get(n, {}), "sha256": hashlib.sha256(data).hexdigest()}

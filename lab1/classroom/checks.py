@@ -4,10 +4,11 @@ functions from an opened submission to Check rows, and the verdict they add up t
     structure       required files; a pack and manifest schema version this lab1 knows
     integrity       every file against pack.json's SHA-256; the tables against the manifest's
                     own record of them (a table edited by hand no longer matches)
-    consistency     the numbers of report.md and report.html are the tables', their accuracy
-                    the manifest's; the dataset is the one asked for and its sizes are what it
-                    claims; the rows' devices are the run's; the recipe is the reference's or
-                    the report names the change; a dry run or a subset says it is not the result
+    consistency     the numbers of report.md, report.html and report.pdf are the tables',
+                    their accuracy the manifest's; the dataset is the one asked for and its
+                    sizes are what it claims; the rows' devices and CPU or GPU names are the
+                    run's; the recipe is the reference's or the report names the change; a dry
+                    run or a subset says it is not the result
     plausibility    throughput under the run's own measured peak (no limits table: failed);
                     profiled vs trained within lab1.reliability.PROFILED_TRAINED_BAND;
                     accuracy for its dataset and epochs (no dataset: failed). A number
@@ -15,6 +16,10 @@ functions from an opened submission to Check rows, and the verdict they add up t
                     fault a student can fix, and never a failure
     copies          (across submissions, copies()) the same run, or tables holding the same
                     measured values (whatever their bytes)
+    like the class  (across submissions, like_class()) each reliable images/s against the
+                    median of the class's runs of the same configuration on the same CPU or
+                    GPU model: far from it (OUTLIER_Z) is flagged, fewer than MIN_RUNS runs
+                    there cannot be judged (passed None, no fault of the run's)
     version         the lab1 code version the run was made with (recorded, never judged)
 
 A failed check is ``refuse`` (the submission cannot be read as a run: nothing else is judged)
@@ -27,15 +32,18 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import math
+import statistics
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import pandas as pd
 
 from lab1 import fmt
 from lab1.classroom.pack import PACK_INDEX, PACK_VERSION
-from lab1.classroom.submission import REPORT_MDS, Submission
+from lab1.classroom.submission import REPORT_MDS, Refused, Submission
 from lab1.config import Lab1Config
+from lab1.identity import ConfigId, ordered
 from lab1.reliability import PROFILED_TRAINED_BAND, cores_of_others, unsure
 from lab1.report.findings import step_match
 from lab1.run.data import FULL_SIZES
@@ -43,6 +51,24 @@ from lab1.run.manifest import READABLE_VERSIONS
 from lab1.rundir import MANIFEST, TABLES
 
 REFUSE, FLAG = "refuse", "flag"
+# A run far from the class's runs on its hardware: its modified z-score, MAD_TO_Z × (images/s
+# − median) / MAD over the class's runs of one configuration on one CPU or GPU model, beyond
+# OUTLIER_Z. Iglewicz and Hoaglin, "How to Detect and Handle Outliers" (ASQC Basic References
+# in Quality Control 16, 1993), recommend 3.5, as NIST's Engineering Statistics Handbook
+# (1.3.5.17) repeats; 0.6745 is the standard normal's 75th percentile (MAD / 0.6745 estimates
+# a standard deviation). The median and MAD, unlike a mean and standard deviation, are not
+# pulled toward the run they judge.
+OUTLIER_Z = 3.5
+MAD_TO_Z = 0.6745
+# Fewer runs of one configuration on one model than this: no median that stands for the class
+# (two runs that disagree give no way to tell which one is off).
+MIN_RUNS = 3
+# A MAD under this share of the median counts as this share. Copies of one run, or a few runs
+# that happen to agree, have a MAD near 0, which would flag an honest run a few per cent off;
+# the same model runs at other speeds for reasons no student controls (its clock under load,
+# cooling, memory, the OS). With it a run is far only past 3.5 / 0.6745 × 10 % ≈ 52 % of the
+# median: a run made 3× faster or slower is (+200 %, −67 %).
+MIN_MAD_SHARE = 0.10
 # A step's model GFLOP/s over the run's own fp32 matmul peak: the step is convolutions, a
 # few small matmuls and elementwise ops, below the peak of one large matmul. A default run's
 # conv2d operator reached 1.16× (README); a step at 1.5× the peak did not run as claimed.
@@ -191,13 +217,29 @@ def _sha(rec: object) -> str | None:
 def consistency(sub: Submission) -> list[Check]:
     m, cmp, report = sub.manifest, sub.tables["comparison"], sub.report_md or ""
     acc = m.results.test_accuracy if m.results else None
-    # What a person reads: report.md and report.html's text in the same language. The report's
-    # comparison table prints each row's images/s through fmt.rate and the accuracy through
-    # fmt.pct: every value the tables and manifest hold is in each, or one of them was changed.
-    out = []
-    for name, text in [(sub.report_name, report), *filter(None, [sub.html_text()])]:
+    # What a person reads: report.md, report.html's text and report.pdf's in the same language.
+    # The report's comparison table prints each row's images/s through fmt.rate and the
+    # accuracy through fmt.pct: every value the tables and manifest hold is in each, or one of
+    # them was changed.
+    rates = {fmt.rate(x) for x in cmp["images_per_s"]}
+    wanted = rates | ({fmt.pct(acc)} if acc is not None else set())
+    out, pages = [], [(sub.report_name, report), *filter(None, [sub.html_text()])]
+    try:
+        # Its pages only as far as the last number sought: the same verdict as reading them
+        # all (only whether each number is shown counts), at a third of the time for a
+        # default run's report.pdf, whose comparison table is on its third page of nine.
+        pages += filter(None, [sub.pdf_text(_until_shown(wanted))])
+    except Refused as exc:  # handed in but not readable within the caps: unchecked
+        out.append(
+            Check(
+                "consistency.report_numbers",
+                False,
+                f"{exc}: its numbers cannot be held against the tables",
+            )
+        )
+    for name, text in pages:
         shown = set(_tokens(text))
-        absent = sorted({fmt.rate(x) for x in cmp["images_per_s"]} - shown)
+        absent = sorted(rates - shown)
         out.append(
             Check(
                 "consistency.report_numbers",
@@ -304,11 +346,38 @@ def _devices_agree(m, cmp: pd.DataFrame) -> Check:
     problems = [f"rows on {fmt.code(d)}, a device the run did not find" for d in strangers[:3]]
     if m.devices.training not in found:
         problems.append(f"trained on {fmt.code(m.devices.training)}, a device the run did not find")
+    problems += _names_disagree(m.environment, cmp)[:3]
     return Check(
         "consistency.devices",
         not problems,
         "; ".join(problems) or f"rows on {', '.join(sorted(found))}, the devices the run found",
     )
+
+
+def _names_disagree(env, cmp: pd.DataFrame) -> list[str]:
+    """Rows measured on the run's own machine whose model is not the machine's: a CPU row names
+    the environment's CPU model, a CUDA row one of its GPUs (lab1.host.environment.measured_on
+    takes both from the same source as the environment). Rows another machine measured (a
+    worker elsewhere) are not the environment's to judge."""
+    if env is None:
+        return ["the manifest has no environment to hold the rows' hardware against"]
+    own = cmp if env.machine_id is None else cmp[cmp["machine_id"] == env.machine_id]
+    gpus = {*(env.gpu_models or []), *(str(g.get("name")) for g in env.gpus)}
+    out = []
+    for (device, name), _ in own.groupby(["device", "device_name"], sort=True):
+        kind = str(device).split(":")[0]
+        if kind == "cpu" and name != env.cpu_model:
+            out.append(
+                f"rows on {fmt.code(device)} name the CPU {fmt.code(name)}, "
+                f"but the run's CPU is {fmt.code(env.cpu_model)}"
+            )
+        elif kind == "cuda" and name not in gpus:
+            listed = ", ".join(fmt.code(g) for g in sorted(gpus)) or "none"
+            out.append(
+                f"rows on {fmt.code(device)} name the GPU {fmt.code(name)}, "
+                f"not one of the run's ({listed})"
+            )
+    return out
 
 
 REFERENCE = Lab1Config()
@@ -338,6 +407,17 @@ def _names_change(report: str, p: Lab1Config, field: str) -> bool:
 
 def _tokens(text: str) -> list[str]:
     return [t.strip("*|`()") for t in text.replace("|", " ").split()]
+
+
+def _until_shown(wanted: set[str]) -> Callable[[str], bool]:
+    """Given page after page, true once each of ``wanted`` was a word of one of them."""
+    missing = set(wanted)
+
+    def seen(page: str) -> bool:
+        missing.difference_update(_tokens(page))
+        return not missing
+
+    return seen
 
 
 # --------------------------------------------------------------------------- plausibility
@@ -518,6 +598,149 @@ def copies(prints: dict[str, dict[str, str]]) -> dict[str, Check]:
             detail += f"; and {len(named) - 5} more"
         out[student] = Check("copies", not shared, detail or "no other student's run or tables")
     return out
+
+
+# --------------------------------------------------------------------------- like the class
+
+LIKE_CLASS = "class.like_hardware"
+# Checks made across the class: one not judged is the class's doing (too few runs to compare),
+# never a number to measure again.
+CLASS_CHECKS = ("copies", LIKE_CLASS)
+
+
+def to_measure_again(checks: list[Check]) -> list[Check]:
+    """The checks not judged because a number was measured unreliably: a re-measurement on a
+    quiet machine would let them be judged (a class check a small class cannot judge is not)."""
+    return [c for c in not_judged(checks) if c.name not in CLASS_CHECKS]
+
+
+# The axes a class compares one configuration on: the machine's model stands for its id (two
+# students never share a machine), the device by its kind (cuda:1 is cuda).
+LIKE_KEY = ("hardware", "device", "precision", "threads", "batch_size", "phase")
+
+
+def hardware_rows(sub: Submission) -> list[dict]:
+    """The submission's numbers the class compares (like_class), small and JSON-ready: each
+    reliable comparison row measured on the run's own machine, with its hardware (the CPU
+    model of the environment for a CPU row, the row's GPU name for a GPU row, which
+    consistency.devices holds against the environment), its configuration and images/s."""
+    env, cmp = sub.manifest.environment, sub.tables["comparison"]
+    if env is None:
+        return []
+    rows = cmp[~unsure(cmp)]
+    if env.machine_id is not None:  # a worker elsewhere measured the rest: not this hardware
+        rows = rows[rows["machine_id"] == env.machine_id]
+    out = []
+    for r in rows.itertuples():
+        rate = float(r.images_per_s)
+        if not (math.isfinite(rate) and rate > 0):
+            continue
+        kind = str(r.device).split(":")[0]
+        out.append(
+            {
+                "hardware": env.cpu_model if kind == "cpu" else str(r.device_name),
+                "device": kind,
+                "precision": str(r.precision),
+                "threads": int(r.threads),
+                "batch_size": int(r.batch_size),
+                "phase": str(r.phase),
+                "images_per_s": rate,
+            }
+        )
+    return out
+
+
+@dataclass(frozen=True)
+class Far:
+    """One configuration of a run far from the class's runs of it on the same hardware."""
+
+    hardware: str
+    config: ConfigId  # its machine left out: the hardware stands for it
+    phase: str
+    images_per_s: float
+    median: float  # of the class's runs of this configuration on this hardware
+    runs: int  # how many, this one included
+    z: float  # its modified z-score
+
+
+@dataclass(frozen=True)
+class OnHardware:
+    """What the class had to compare a run with on one of its CPU or GPU models."""
+
+    hardware: str
+    runs: int  # students with a reliable number on this model
+    judged: int  # this run's configurations held against MIN_RUNS or more runs of them
+    most: int  # the most runs any of this run's configurations had on this model
+
+
+@dataclass(frozen=True)
+class LikeClass:
+    """A run held against the class's runs on its hardware (like_class)."""
+
+    far: tuple[Far, ...] = ()  # in the identity's display order
+    hardware: tuple[OnHardware, ...] = ()  # by name
+
+    @property
+    def passed(self) -> bool | None:
+        if self.far:
+            return False
+        return True if any(h.judged for h in self.hardware) else None
+
+
+def like_class(rows: dict[str, list[dict]]) -> dict[str, LikeClass]:
+    """student → how their numbers sit among the class's (``rows``: hardware_rows of every
+    submission that is not refused). Each configuration on each CPU or GPU model with at least
+    MIN_RUNS students: a student's images/s whose modified z-score against them is beyond
+    OUTLIER_Z is far."""
+    groups: dict[tuple, dict[str, float]] = defaultdict(dict)
+    for student, found in rows.items():
+        mine: dict[tuple, list[float]] = defaultdict(list)
+        for r in found:
+            mine[tuple(r[k] for k in LIKE_KEY)].append(r["images_per_s"])
+        for key, values in mine.items():  # one number per student and configuration
+            groups[key][student] = statistics.median(values)
+    on_model: dict[str, set[str]] = defaultdict(set)
+    for key, by in groups.items():
+        on_model[key[0]].update(by)
+    out = {}
+    for student in rows:
+        far, tally = [], {}
+        for key in sorted(k for k, by in groups.items() if student in by):
+            by, hw = groups[key], key[0]
+            judged, most = tally.get(hw, (0, 0))
+            tally[hw] = (judged + (len(by) >= MIN_RUNS), max(most, len(by)))
+            if len(by) < MIN_RUNS:
+                continue
+            z = modified_z(by[student], list(by.values()))
+            if abs(z) > OUTLIER_Z:
+                _, device, precision, threads, bs, phase = key
+                config = ConfigId("", device, precision, threads, bs)
+                median = statistics.median(by.values())
+                far.append(Far(hw, config, phase, by[student], median, len(by), z))
+        out[student] = LikeClass(
+            _in_display_order(far),
+            tuple(
+                OnHardware(hw, len(on_model[hw]), judged, most)
+                for hw, (judged, most) in sorted(tally.items())
+            ),
+        )
+    return out
+
+
+def _in_display_order(far: list[Far]) -> tuple[Far, ...]:
+    """The configurations in the identity's display order (lab1.identity.ordered)."""
+    if not far:
+        return ()
+    rows = [{**dataclasses.asdict(f.config), "phase": f.phase, "at": i} for i, f in enumerate(far)]
+    return tuple(far[i] for i in ordered(pd.DataFrame(rows), "at")["at"])
+
+
+def modified_z(x: float, values: list[float]) -> float:
+    """Iglewicz and Hoaglin's modified z-score of ``x`` among ``values`` (x one of them), the
+    MAD taken as at least MIN_MAD_SHARE of the median."""
+    median = statistics.median(values)
+    mad = statistics.median(abs(v - median) for v in values)
+    return MAD_TO_Z * (x - median) / max(mad, MIN_MAD_SHARE * median)
 
 
 def as_rows(student: str, checks: list[Check]) -> list[dict]:

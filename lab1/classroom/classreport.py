@@ -13,7 +13,7 @@ from lab1 import figures, fmt
 from lab1.atomic import write_text
 from lab1.classroom import checks
 from lab1.config import LAB_BATCH_SIZES as BATCH_SIZES
-from lab1.identity import PHASES
+from lab1.identity import PHASES, spelled_out
 from lab1.report import words
 from lab1.report.blocks import Bullets, Figure, Section, Table, plain, to_html, to_markdown
 from lab1.rundir import ClassPaths
@@ -22,6 +22,14 @@ from lab1.rundir import ClassPaths
 WHAT_CHECKS_PROVE = (
     "The checks show that each submission is whole, self-consistent and like the class's; "
     "they cannot show that its numbers were measured, or by whom."
+)
+
+# How a run is held against the class's runs on its hardware (checks.like_class).
+LIKE_RULE = (
+    "Each reliable images/s of each run is held against the median of the class's runs of the "
+    "same configuration on the same CPU or GPU model: a modified z-score (Iglewicz and "
+    "Hoaglin) beyond ±{z} is flagged; with fewer than {n} runs on a model the class cannot "
+    "judge it."
 )
 
 ZH = {
@@ -110,6 +118,32 @@ ZH = {
     "Throughput is from each run's own training configuration (device, precision, threads).": (
         "吞吐量取自每次运行自己的训练配置（设备、精度、线程数）。"
     ),
+    LIKE_RULE: (
+        "每次运行的每个可靠的 图像/秒 都与全班在同一 CPU 或 GPU 型号、同一配置下的运行的中位数"
+        "相比：修正 z 值（Iglewicz 与 Hoaglin）超出 ±{z} 的标记为待复核；同一型号上不足 {n} "
+        "次运行时无法评判。"
+    ),
+    "{hw}: {n} runs.": "{hw}：{n} 次运行。",
+    "{hw}: cannot judge, only {runs}.": "{hw}：无法评判，只有 {n} 次运行。",
+    "{student} is far from the class: {why}": "{student} 远离全班：{why}",
+    "No run is far from the class's runs on its hardware.": "没有运行远离全班在同一硬件上的运行。",
+    # like_class_text's pieces
+    "{config}, {phase}, on {hw}: {rate} images/s against the class's median {median} there "
+    "({n} runs; modified z {z}, beyond ±{limit})": (
+        "{hw} 上的 {config}，{phase}：{rate} 图像/秒，全班在该硬件上的中位数为 {median}"
+        "（{n} 次运行；修正 z 值 {z}，超出 ±{limit}）"
+    ),
+    "and {more} far from the class's": "另有 {k} 个配置远离全班",
+    "like the class's runs on {hw} ({judged} judged)": (
+        "与全班在 {hw} 上的运行相符（评判了 {k} 个配置）"
+    ),
+    "cannot judge: only {runs} on {hw}": "无法评判：{hw} 上只有 {n} 次运行",
+    "cannot judge: only {runs} of the same configuration on {hw}": (
+        "无法评判：{hw} 上同一配置只有 {n} 次运行"
+    ),
+    "no number measured reliably on its own machine to compare": (
+        "没有在本机可靠测得、可供比较的数字"
+    ),
 }
 
 
@@ -118,7 +152,60 @@ def _t(lang: str):
         out = ZH.get(text, text) if lang == "zh" else text
         return out.format(**values) if values else out
 
+    t.lang = lang  # what a config's label (lab1.identity) is spelled in
     return t
+
+
+def _many(n: int, noun: str) -> str:
+    """An English count and its noun: 1 run, 2 runs (a Chinese count takes no plural)."""
+    return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
+def like_class_text(like: checks.LikeClass, lang: str) -> str:
+    """The like-the-class check's detail (checks.like_class) in ``lang``: the first
+    configuration far from the class with both numbers and the hardware, or the hardware it
+    was held against, or why it could not be. Raw text: shown through plain() like every
+    check's detail."""
+    t = _t(lang)
+    sep = "；" if lang == "zh" else "; "
+    if like.far:
+        f = like.far[0]
+        out = t(
+            "{config}, {phase}, on {hw}: {rate} images/s against the class's median {median} "
+            "there ({n} runs; modified z {z}, beyond ±{limit})",
+            config=spelled_out(f.config, lang),
+            phase=t(f.phase),
+            hw=f.hardware,
+            rate=fmt.rate(f.images_per_s),
+            median=fmt.rate(f.median),
+            n=f.runs,
+            z=f"{f.z:+.1f}",
+            limit=checks.OUTLIER_Z,
+        )
+        if len(like.far) > 1:
+            k = len(like.far) - 1
+            more = _many(k, "more configuration")
+            out += sep + t("and {more} far from the class's", more=more, k=k)
+        return out
+    parts = []
+    for h in like.hardware:
+        if h.judged:
+            template, runs = "like the class's runs on {hw} ({judged} judged)", 0
+        elif h.runs < checks.MIN_RUNS:
+            template, runs = "cannot judge: only {runs} on {hw}", h.runs
+        else:
+            template, runs = "cannot judge: only {runs} of the same configuration on {hw}", h.most
+        parts.append(
+            t(
+                template,
+                hw=h.hardware,
+                judged=_many(h.judged, "configuration"),
+                k=h.judged,
+                runs=_many(runs, "run"),
+                n=runs,
+            )
+        )
+    return sep.join(parts) or t("no number measured reliably on its own machine to compare")
 
 
 def _known(value: object) -> bool:
@@ -148,7 +235,7 @@ def write(
         accuracy_png = _accuracy_figure(ok, paths.figure("accuracy"), t)
     sections = [
         _glance(df, t),
-        _hardware(ok, t),
+        _hardware(ok, judged, t),
         _throughput(ok, t, throughput_png),
         Section(t("Accuracy"), _accuracy(ok, t, accuracy_png)),
         Section(t("Findings for the lecture"), [Bullets(_findings(ok, t))]),
@@ -202,15 +289,36 @@ def _glance(df: pd.DataFrame, t) -> Section:
     return Section(t("At a glance"), blocks)
 
 
-def _hardware(ok: pd.DataFrame, t) -> Section:
+def _hardware(ok: pd.DataFrame, judged: list[dict], t) -> Section:
     rows = []
     for kind, g in ok.groupby("machine_kind"):
         models = ", ".join(plain(m) for m in sorted(set(g["cpu_model"].dropna().astype(str))))
         rows.append([_kind(str(kind), t), str(len(g)), models])
-    return Section(
-        t("Hardware"),
-        [Table([t("kind of machine"), t("students"), t("CPU models")], rows, [False, True, False])],
-    )
+    head = [t("kind of machine"), t("students"), t("CPU models")]
+    blocks = [Table(head, rows, [False, True, False])]
+    # Each run held against the class's runs on its CPU or GPU model (checks.like_class).
+    likes = {a["student"]: a["like_class"] for a in judged if a.get("like_class") is not None}
+    runs = {h.hardware: h.runs for like in likes.values() for h in like.hardware}
+    if runs:
+        lines = [
+            t("{hw}: {n} runs.", hw=plain(hw), n=n)
+            if n >= checks.MIN_RUNS
+            else t("{hw}: cannot judge, only {runs}.", hw=plain(hw), runs=_many(n, "run"), n=n)
+            for hw, n in sorted(runs.items())
+        ]
+        far = [
+            t(
+                "{student} is far from the class: {why}",
+                student=plain(student),
+                why=plain(like_class_text(like, t.lang)),
+            )
+            for student, like in likes.items()
+            if like.far
+        ]
+        if not far and any(like.passed for like in likes.values()):
+            far = [t("No run is far from the class's runs on its hardware.")]
+        blocks += [t(LIKE_RULE, z=checks.OUTLIER_Z, n=checks.MIN_RUNS), Bullets(lines + far)]
+    return Section(t("Hardware"), blocks)
 
 
 def _throughput(ok: pd.DataFrame, t, png: Path | None) -> Section:
@@ -325,12 +433,23 @@ def _all_students(df: pd.DataFrame, t) -> Section:
 
 
 def _feedback(paths: ClassPaths, a: dict, file_name: str, t) -> None:
-    failed, unjudged = checks.failed(a["checks"]), checks.not_judged(a["checks"])
+    failed, unjudged = checks.failed(a["checks"]), checks.to_measure_again(a["checks"])
+    like = a.get("like_class")
+
+    def detail(c: checks.Check) -> str:  # the class check in the feedback's language
+        text = like_class_text(like, t.lang) if c.name == checks.LIKE_CLASS and like else c.detail
+        return plain(text)
+
     said = {True: t("yes"), False: t("no"), None: t("not judged")}
-    rows = [[c.name, said[c.passed], plain(c.detail)] for c in a["checks"]]
+    rows = [[c.name, said[c.passed], detail(c)] for c in a["checks"]]
     blocks = [t("Your submission was {status}.", status=t(a["status"]))]
-    fix = [f"{c.name}: {plain(c.detail)}" for c in failed] or [
-        t("Nothing: every check judged passed." if unjudged else "Nothing: every check passed.")
+    some_unjudged = checks.not_judged(a["checks"])
+    fix = [f"{c.name}: {detail(c)}" for c in failed] or [
+        t(
+            "Nothing: every check judged passed."
+            if some_unjudged
+            else "Nothing: every check passed."
+        )
     ]
     sections = [
         Section(t("Your submission"), blocks),
@@ -346,7 +465,7 @@ def _feedback(paths: ClassPaths, a: dict, file_name: str, t) -> None:
         sections.append(
             Section(
                 t("Measure again"),
-                [again, Bullets([f"{c.name}: {plain(c.detail)}" for c in unjudged])],
+                [again, Bullets([f"{c.name}: {detail(c)}" for c in unjudged])],
             )
         )
     sections.append(Section(t("Checks"), [Table([t("check"), t("passed"), t("detail")], rows)]))

@@ -28,12 +28,15 @@ import pyarrow as pa
 
 from lab1.atomic import rename
 from lab1.classroom.checks import (
+    LIKE_CLASS,
     Check,
     as_rows,
     copies,
     fingerprints,
-    not_judged,
+    hardware_rows,
+    like_class,
     run_checks,
+    to_measure_again,
     verdict,
 )
 from lab1.classroom.submission import (
@@ -203,6 +206,8 @@ def _judged(sub, student: str, source: str) -> dict:
         "checks": [c.__dict__ for c in checks],
         # A refused submission is no run: it can neither be a copy nor make another one.
         "fingerprints": {} if refused else fingerprints(sub),
+        # What the class holds it against (like_class); a refused one takes no part.
+        "hardware_rows": [] if refused else hardware_rows(sub),
         "row": {},
         "configs": [],
     }
@@ -231,6 +236,7 @@ def _refused(student: str, source: str, reason: str) -> dict:
         "submission": source,
         "checks": [check.__dict__],
         "fingerprints": {},
+        "hardware_rows": [],
         "row": {},
         "configs": [],
     }
@@ -303,16 +309,26 @@ def _at(cmp: pd.DataFrame, trained, phase: str, bs: int, column: str) -> float |
 
 
 def verdicts(assessed: list[dict]) -> list[dict]:
-    """Each submission with the copies check added and its status and reasons."""
-    prints = {a["student"]: a["fingerprints"] for a in assessed if a["fingerprints"]}
+    """Each submission with the class's checks added (copies, like the class on its hardware)
+    and its status and reasons. Only submissions not refused take part in either."""
+    from lab1.classroom.classreport import like_class_text
+
+    readable = [a for a in assessed if verdict([Check(**c) for c in a["checks"]])[0] != "refused"]
+    prints = {a["student"]: a["fingerprints"] for a in readable if a["fingerprints"]}
     copied = copies(prints)
+    alike = like_class({a["student"]: a["hardware_rows"] for a in readable})
     out = []
     for a in assessed:
         checks = [Check(**c) for c in a["checks"]]
         if a["student"] in copied:
             checks.append(copied[a["student"]])
+        like = alike.get(a["student"])
+        if like is not None:
+            checks.append(Check(LIKE_CLASS, like.passed, like_class_text(like, "en")))
         status, reasons = verdict(checks)
-        out.append({**a, "checks": checks, "status": status, "reasons": reasons})
+        out.append(
+            {**a, "checks": checks, "status": status, "reasons": reasons, "like_class": like}
+        )
     return out
 
 
@@ -344,7 +360,7 @@ def build(plan: dict, assessed: list[dict], lang: str = "en") -> dict:
                 "submission": a["submission"],
                 "status": a["status"],
                 "reasons": "; ".join(a["reasons"]),
-                "not_judged": "; ".join(c.detail for c in not_judged(a["checks"])) or None,
+                "not_judged": "; ".join(c.detail for c in to_measure_again(a["checks"])) or None,
             }
             for a in judged
         ]

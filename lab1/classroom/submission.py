@@ -17,7 +17,7 @@ import io
 import os
 import stat
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
@@ -30,6 +30,7 @@ from lab1.run.foreign import (
     _json,
     manifest_ranges,
     open_regular,
+    pdf_text,
     read_table_bytes,
 )
 from lab1.run.foreign import (  # re-exported: the class reads a submission's files through them
@@ -65,8 +66,11 @@ REPORT_MDS = tuple(RunPaths(Path()).in_language(lang).report_md.name for lang in
 REPORT_HTMLS = tuple(
     RunPaths(Path()).in_language(lang).report_html.name for lang in REPORT_LANGUAGES
 )
-# What the checks read (each parsed as JSON, Parquet or UTF-8 text, under its own cap).
-_READ = {PACK_INDEX, MANIFEST_FILE, *REPORT_MDS, *REPORT_HTMLS, *TABLES.values()}
+# And printed (report.pdf, report.zh.pdf), where a browser was there to print it.
+REPORT_PDFS = tuple(RunPaths(Path()).in_language(lang).report_pdf.name for lang in REPORT_LANGUAGES)
+# What the checks read (each parsed as JSON, Parquet, UTF-8 text or a PDF's text, under its
+# own cap).
+_READ = {PACK_INDEX, MANIFEST_FILE, *REPORT_MDS, *REPORT_HTMLS, *REPORT_PDFS, *TABLES.values()}
 
 
 @dataclass
@@ -88,6 +92,9 @@ class Submission:
     report_name: str | None = None  # which of REPORT_MDS report_md is
     # report.html's text (its tags left out) by name, in every language handed in
     report_html_text: dict[str, str] = field(default_factory=dict)
+    # report.pdf's bytes by name, in every language handed in: read for their text only when
+    # checked (pdf_text), and only as far as the check needs (a PDF's text costs seconds)
+    report_pdfs: dict[str, bytes] = field(default_factory=dict)
 
     def html_text(self) -> tuple[str, str] | None:
         """(name, text) of the HTML report in report_md's language, where there is one."""
@@ -95,6 +102,21 @@ class Submission:
             return None
         name = REPORT_HTMLS[REPORT_MDS.index(self.report_name)]
         return (name, self.report_html_text[name]) if name in self.report_html_text else None
+
+    def pdf_text(self, until: Callable[[str], bool] | None = None) -> tuple[str, str] | None:
+        """(name, text) of the printed report in report_md's language, where there is one, its
+        pages read until ``until`` (given each page's text) is true; Refused where it does not
+        read within foreign.pdf_text's caps."""
+        name = self.pdf_name()
+        return (
+            (name, pdf_text(self.report_pdfs[name], name, until))
+            if name in self.report_pdfs
+            else None
+        )
+
+    def pdf_name(self) -> str | None:
+        """report.pdf's name in report_md's language (report.pdf, report.zh.pdf)."""
+        return None if self.report_name is None else REPORT_PDFS[REPORT_MDS.index(self.report_name)]
 
 
 # --------------------------------------------------------------------------- finding them
@@ -229,6 +251,9 @@ def _parse(sub: Submission, name: str, data: bytes) -> None:
         if len(data) > MAX_REPORT_BYTES:
             raise Refused(f"{name} is over {MAX_REPORT_BYTES >> 20} MiB")
         sub.report_html_text[name] = html_text(data.decode("utf-8", errors="replace"))
+    elif name in REPORT_PDFS:
+        # Not read here: an unreadable PDF is the consistency check's to flag, not a refusal.
+        sub.report_pdfs[name] = data
     else:
         table = next(t for t, rel in TABLES.items() if rel == name)
         try:

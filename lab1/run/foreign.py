@@ -12,7 +12,7 @@ import json
 import math
 import os
 import stat
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -36,6 +36,43 @@ MAX_TABLE_ROWS = 200_000
 
 
 MAX_DECODED_BYTES = 64 * 2**20  # one table's columns, decoded (a default run's: under 1 MiB)
+
+
+# A report.pdf read for the text a person sees on its pages (pypdf). A default run's is about
+# 0.5 MB and 9 pages, all read in 2 to 3 s on a busy 2-core machine; these caps leave room for
+# a long Chinese report. pypdf parses a page's content stream in Python, about 1.6 s and far
+# more memory per MiB of it, and a few kB of deflated PDF inflate to tens of MiB (pypdf stops at
+# 75 MB a stream): so the reading runs in a child process that is stopped at MAX_PDF_SECONDS
+# and cannot take more than MAX_PDF_MEMORY, however the PDF is made.
+MAX_PDF_BYTES = 16 * 2**20
+MAX_PDF_PAGES = 100
+MAX_PDF_SECONDS = 60.0
+MAX_PDF_MEMORY = 1 << 30  # the child's address space (where the platform limits it)
+MAX_PDF_TEXT = 4 * 2**20  # characters of text kept (a default report's: about 26,000)
+
+# The child: the PDF on stdin; its page count, then each page's text, one JSON line each, or
+# one line {"error": ...}. It imports pypdf alone (not lab1: pandas and torch take seconds).
+_PDF_CHILD = """
+import io, json, sys
+try:
+    import resource
+    resource.setrlimit(resource.RLIMIT_AS, (int(sys.argv[1]), int(sys.argv[1])))
+except (ImportError, ValueError, OSError):
+    pass
+def say(x):
+    sys.stdout.write(json.dumps(x) + "\\n")
+    sys.stdout.flush()
+try:
+    from pypdf import PdfReader
+    pages = PdfReader(io.BytesIO(sys.stdin.buffer.read())).pages
+    say({"pages": len(pages)})
+    if len(pages) <= int(sys.argv[2]):
+        for page in pages:
+            say({"text": page.extract_text() or ""})
+except BaseException as exc:  # PdfReadError and friends, RecursionError, MemoryError
+    why = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
+    say({"error": why})
+"""
 
 
 _CHUNK = 1 << 16
@@ -129,6 +166,73 @@ def read_table_bytes(data: bytes, table: str) -> pd.DataFrame:
         raise
     except Exception as exc:  # ArrowInvalid and friends: not Parquet of its schema
         raise Refused(f"table {table} does not read as Parquet: {str(exc)[:120]}") from exc
+
+
+def pdf_text(data: bytes, shown: str, until: Callable[[str], bool] | None = None) -> str:
+    """The text of a PDF's pages as a reader sees it (pypdf, in a child process: parsed as
+    data, nothing in it runs), pages joined by newlines; ``until`` (given each page's text)
+    ends the reading once it is true: a reader looking for some words stops where the last of
+    them is. Refused over MAX_PDF_BYTES or MAX_PDF_PAGES, past MAX_PDF_SECONDS or
+    MAX_PDF_MEMORY, or when it does not read as a PDF."""
+    if len(data) > MAX_PDF_BYTES:
+        raise Refused(f"{shown} is over {MAX_PDF_BYTES >> 20} MiB")
+    import contextlib
+    import subprocess
+    import sys
+    import threading
+
+    argv = [sys.executable, "-I", "-c", _PDF_CHILD, str(MAX_PDF_MEMORY), str(MAX_PDF_PAGES)]
+    proc = subprocess.Popen(
+        argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
+    )
+    late = threading.Event()
+
+    def stop() -> None:
+        late.set()
+        proc.kill()
+
+    timer = threading.Timer(MAX_PDF_SECONDS, stop)
+    timer.start()
+    texts, pages, size = [], None, 0
+    try:
+        try:
+            proc.stdin.write(data)
+            proc.stdin.close()
+        except OSError:
+            pass  # the child ended early: what it said, or that it said nothing, tells why
+        # A line holds one page's text as JSON (a character is at most 6 bytes there).
+        while line := proc.stdout.readline(6 * MAX_PDF_TEXT + 64):
+            if not line.endswith(b"\n"):
+                raise Refused(f"{shown} holds over {MAX_PDF_TEXT:,} characters of text")
+            said = json.loads(line)
+            if "error" in said:
+                raise Refused(f"{shown} does not read as a PDF ({said['error']})")
+            if "pages" in said:
+                pages = said["pages"]
+                if pages > MAX_PDF_PAGES:
+                    raise Refused(f"{shown} has {pages} pages (cap {MAX_PDF_PAGES})")
+                continue
+            texts.append(said["text"])
+            size += len(texts[-1])
+            if size > MAX_PDF_TEXT:
+                raise Refused(f"{shown} holds over {MAX_PDF_TEXT:,} characters of text")
+            if until is not None and until(texts[-1]):
+                return "\n".join(texts)
+        if late.is_set():
+            raise Refused(
+                f"{shown}'s text was not read within {MAX_PDF_SECONDS:.0f} s "
+                f"({len(texts)} of {'?' if pages is None else pages} pages)"
+            )
+        if pages is None or len(texts) != pages:  # out of memory, or killed
+            raise Refused(f"{shown} does not read as a PDF (its reader stopped)")
+    finally:
+        timer.cancel()
+        proc.kill()
+        for pipe in (proc.stdin, proc.stdout):
+            with contextlib.suppress(OSError):  # a pipe the child's end left broken
+                pipe.close()
+        proc.wait()
+    return "\n".join(texts)
 
 
 def decoded_bytes(data: bytes, names: list[str]) -> int:

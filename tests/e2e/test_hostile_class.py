@@ -307,6 +307,46 @@ def test_a_runs_text_is_data_in_the_feedback_under_any_viewer(evil_text_class):
             assert page.h2 == ["Your submission", "What to fix", "Checks"], (fb.name, viewer)
 
 
+@pytest.mark.slow
+def test_chromium_shows_no_element_a_run_wrote_in_the_class_report(evil_text_class, tmp_path):
+    """The class's report.html as a browser builds it: only the elements the report is
+    written with, no event handler, no script but the print rule, no alert raised, the
+    headings and table rows of the class alone; the hostile text is on the page as text."""
+    from browser import chromium_or_skip, chromium_page
+    from test_untrusted_text import OURS
+
+    from lab1.report.blocks import PRINT_SCRIPT
+
+    page_path = tmp_path / "class.html"
+    shutil.copy(evil_text_class / "report.html", page_path)
+    with chromium_page(chromium_or_skip()) as page:
+        # A payload that ran would call alert(); recorded here instead of a dialog that
+        # blocks the page.
+        page.call("Page.enable")  # the script below is added only with the domain on
+        page.call(
+            "Page.addScriptToEvaluateOnNewDocument",
+            source="window.__alerts=[];window.alert=m=>window.__alerts.push(String(m));",
+        )
+        page.goto(page_path.as_uri())
+        text = page.wait_for(["All students"])
+        assert page.evaluate("window.__alerts") == []
+        tags = page.evaluate("[...document.body.querySelectorAll('*')].map(e => e.localName)")
+        assert set(tags) <= OURS, set(tags) - OURS
+        handlers = page.evaluate(
+            "[...document.querySelectorAll('*')].flatMap(e => e.getAttributeNames())"
+            ".filter(a => a.startsWith('on'))"
+        )
+        assert handlers == []
+        assert page.evaluate("[...document.scripts].map(s => s.textContent)") == [PRINT_SCRIPT]
+        h2 = page.evaluate("[...document.querySelectorAll('h2')].map(h => h.textContent)")
+        assert h2 == ["At a glance", "Hardware", "Throughput", "Accuracy",
+                      "Findings for the lecture", "All students"]  # fmt: skip
+        # As report.md's renderings: 2 flagged, 1 kind, 4 throughput rows, 2 datasets, 2.
+        rows = page.evaluate("document.querySelectorAll('tr').length")
+        assert rows == (1 + 2) + (1 + 1) + (1 + 4) + (1 + 2) + (1 + 2)
+        assert "<script>alert(3)</script>" in text and "onerror=alert(4)" in text
+
+
 # --------------------------------------------------------------------------- decoded size
 
 BOMB_ROWS, BOMB_VALUE = 200_000, 8_000  # every row points at one 8,000-byte name: 1.6 GB
@@ -407,6 +447,12 @@ def _full_claimed_of_a_subset(m: dict) -> dict:
     return m
 
 
+def _other_gpu(m: dict) -> dict:
+    m["environment"]["gpu_models"] = ["NVIDIA A100"]
+    m["environment"]["gpus"][0]["name"] = "NVIDIA A100"
+    return m
+
+
 # student → (what is changed in alice's pack, a reason its flag must give)
 ESCAPES = {
     "nolimits": ({"drop": ["profiles/limits.parquet"]}, "no measured limits"),
@@ -422,6 +468,15 @@ ESCAPES = {
     "otherdevice": (
         {"manifest": _set("devices.resolved", ["mps"])},
         "rows on `cpu`, a device the run did not find",
+    ),
+    # The environment names another CPU, or another GPU, than the rows it measured.
+    "othercpu": (
+        {"manifest": _set("environment.cpu_model", "Other CPU 1")},
+        "rows on `cpu` name the CPU `Test CPU 9000`, but the run's CPU is `Other CPU 1`",
+    ),
+    "othergpu": (
+        {"manifest": _other_gpu},
+        "rows on `cuda` name the GPU `NVIDIA H100`, not one of the run's (`NVIDIA A100`)",
     ),
 }
 
@@ -479,3 +534,138 @@ def test_an_accuracy_only_report_html_changes_is_flagged(honest, tmp_path):
         "flagged",
         f"test accuracy {shown} of the manifest is not in report.html",
     )
+
+
+def test_a_report_pdf_that_does_not_read_is_flagged_naming_it(honest, tmp_path):
+    """A report.pdf that is no PDF (listed in pack.json like any member): its numbers cannot
+    be held against the tables, so the run is flagged, never accepted unread."""
+    cls = tmp_path / "class"
+    cls.mkdir()
+    junk = {"report.pdf": lambda _: b"%PDF-1.7\n" + bytes(range(256)) * 64}
+    repack(honest["alice_pack"], cls / "frank.lab1.zip", change=junk)
+    got = verdicts(build_class(tmp_path, cls))
+    status, reason = got["frank"]
+    assert status == "flagged" and reason.startswith("report.pdf does not read as a PDF ("), reason
+    assert reason.endswith("): its numbers cannot be held against the tables"), reason
+
+
+@pytest.mark.slow
+def test_a_report_pdf_showing_another_accuracy_is_flagged(honest, tmp_path):
+    """alice's run printed as the flow prints it (Chromium): accepted. erin's pack is the same
+    run with a report.pdf printed from a report.html whose accuracy was edited (report.md,
+    report.html and the manifest agree): flagged, naming report.pdf."""
+    import json
+
+    from browser import chromium_or_skip
+
+    from lab1.report.pdf import write_pdf
+    from lab1.rundir import RunPaths
+
+    chromium_or_skip()
+    run = shutil.copytree(honest["alice_run"], tmp_path / "alice-run")
+    paths = RunPaths(run)
+    assert write_pdf(paths.report_html, paths.report_pdf, "a4") == paths.report_pdf
+    acc = json.loads(paths.manifest.read_text())["results"]["test_accuracy"]
+    shown = f"{100 * acc:.2f}%"  # as the report prints it
+    edited = tmp_path / "edited.html"
+    html = paths.report_html.read_text()
+    assert shown in html
+    edited.write_text(html.replace(shown, "12.34%"))
+    assert write_pdf(edited, tmp_path / "edited.pdf", "a4")
+    pack = Path(pack_run(run, tmp_path / "alice.lab1.zip")["pack"])
+    ok, bad = tmp_path / "ok", tmp_path / "bad"
+    ok.mkdir()
+    bad.mkdir()
+    shutil.copy(pack, ok / "alice.lab1.zip")
+    pdf = (tmp_path / "edited.pdf").read_bytes()
+    repack(pack, bad / "erin.lab1.zip", change={"report.pdf": lambda _: pdf})
+    assert verdicts(build_class(tmp_path, ok, "ok")) == {"alice": ("accepted", "")}
+    assert verdicts(build_class(tmp_path, bad, "bad")) == {
+        "erin": ("flagged", f"test accuracy {shown} of the manifest is not in report.pdf")
+    }
+
+
+# --------------------------------------------------------------------------- like the class
+
+# Each student's speed over bob's (make_run's step times divided by it). mallory's run is
+# bob's made 3× faster everywhere: tables, limits, training history and report agree.
+SPEEDS = {"ann": 0.8, "bob": 1.0, "cy": 1.1, "di": 1.3, "mallory": 3.0}
+
+
+@pytest.fixture(scope="module")
+def like_class_runs(tmp_path_factory):
+    """Five packed cpu-only runs on one CPU model, at SPEEDS; three more, each on a CPU model
+    of its own (a machine id of its own, as lab1.host.environment.machine_key makes one)."""
+    from test_report import ENV
+
+    root = tmp_path_factory.mktemp("alike")
+    packs = {}
+    for student, speed in SPEEDS.items():
+        run = handed_in_run(root / f"{student}-run", devices=("cpu",), speed=speed)
+        packs[student] = Path(pack_run(run, root / f"{student}.lab1.zip")["pack"])
+    for i, student in enumerate(("xia", "yan", "zoe")):
+        env = {**ENV, "cpu_model": f"CPU model {student}", "machine_id": f"{i:012x}"}
+        run = handed_in_run(root / f"{student}-run", devices=("cpu",), env=env, speed=1 + i / 5)
+        packs[student] = Path(pack_run(run, root / f"{student}.lab1.zip")["pack"])
+    return packs
+
+
+def test_a_run_scaled_3x_is_flagged_with_its_number_and_the_class_median(like_class_runs, tmp_path):
+    import io
+    import zipfile
+
+    cls = tmp_path / "class"
+    cls.mkdir()
+    for student in SPEEDS:
+        shutil.copy(like_class_runs[student], cls / f"{student}.lab1.zip")
+    out = build_class(tmp_path, cls)
+    got = verdicts(out)
+    assert {s: v for s, v in got.items() if s != "mallory"} == {
+        s: ("accepted", "") for s in ("ann", "bob", "cy", "di")
+    }
+    # bob's batch-16 train step (the first configuration in display order); by hand: speeds
+    # 0.8, 1, 1.1, 1.3, 3 → median 1.1; |s − 1.1| = 0.3, 0.1, 0, 0.2, 1.9 → MAD 0.2;
+    # mallory's modified z = 0.6745 × 1.9 / 0.2 = +6.4.
+    with zipfile.ZipFile(like_class_runs["bob"]) as z:
+        cmp = pd.read_parquet(io.BytesIO(z.read("compare/comparison.parquet")))
+    bob = cmp[(cmp.batch_size == 16) & (cmp.phase == "train_step")].images_per_s.iloc[0]
+    mine, median = f"{3 * bob:,.0f}", f"{1.1 * bob:,.0f}"
+    assert got["mallory"] == (
+        "flagged",
+        f"cpu · 16 threads · batch 16, train_step, on Test CPU 9000: {mine} images/s against "
+        f"the class's median {median} there (5 runs; modified z +6.4, beyond ±3.5); and 5 "
+        "more configurations far from the class's",
+    )
+    md = (out / "report.md").read_text()
+    hardware = md.split("## Hardware", 1)[1].split("\n## ", 1)[0]
+    assert "- Test CPU 9000: 5 runs." in hardware
+    assert "- mallory is far from the class: cpu · 16 threads · batch 16" in hardware
+    # The student's feedback in both languages: both numbers and the hardware.
+    plan = {"name": "week1zh", "out": str(tmp_path / "zh"), "submissions": []}
+    assessed = [classview.assess(s, str(cls / f"{s}.lab1.zip"), str(cls)) for s in SPEEDS]
+    classview.build(plan, assessed, "zh")
+    fb = (tmp_path / "zh" / "feedback" / "mallory.md").read_text()
+    assert (
+        f"Test CPU 9000 上的 CPU · 16 线程 · 批大小 16，训练步：{mine} 图像/秒，"
+        f"全班在该硬件上的中位数为 {median}（5 次运行；修正 z 值 +6.4，超出 ±3.5）"
+    ) in fb
+    zh = (tmp_path / "zh" / "report.md").read_text()
+    assert "- Test CPU 9000：5 次运行。" in zh and "- mallory 远离全班：" in zh
+
+
+def test_a_class_each_on_its_own_cpu_says_it_cannot_judge(like_class_runs, tmp_path):
+    cls = tmp_path / "class"
+    cls.mkdir()
+    for student in ("xia", "yan", "zoe"):
+        shutil.copy(like_class_runs[student], cls / f"{student}.lab1.zip")
+    out = build_class(tmp_path, cls)
+    assert verdicts(out) == {s: ("accepted", "") for s in ("xia", "yan", "zoe")}
+    chk = pd.read_parquet(out / "checks.parquet")
+    like = chk[chk.name == "class.like_hardware"].set_index("student")
+    assert like.passed.isna().all()
+    assert like.loc["yan", "detail"] == "cannot judge: only 1 run on CPU model yan"
+    md = (out / "report.md").read_text()
+    assert "- CPU model xia: cannot judge, only 1 run." in md
+    assert "Not judged, measured on a busy machine" not in md  # no fault of theirs
+    fb = (out / "feedback" / "yan.md").read_text()
+    assert "## Measure again" not in fb and "Nothing: every check judged passed." in fb

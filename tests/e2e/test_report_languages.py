@@ -124,6 +124,35 @@ def test_a_run_reported_in_both_languages_packs_both_and_one_in_chinese_is_accep
     assert by["consistency.report_numbers"].passed, by["consistency.report_numbers"].detail
 
 
+@pytest.mark.slow
+def test_a_chinese_report_pdf_shows_the_tables_numbers_to_the_class_view(tmp_path):
+    """report.zh.pdf as Chromium prints it (CJK fonts, text layer repaired): the class view
+    finds each images/s and the accuracy in it, as in report.zh.md."""
+    from browser import chromium_or_skip
+
+    from lab1.report.pdf import write_pdf
+    from lab1.rundir import RunPaths
+
+    chromium_or_skip()
+    run = handed_in_run(tmp_path / "zh-run", lang="zh")
+    paths = RunPaths(run).in_language("zh")
+    assert write_pdf(paths.report_html, paths.report_pdf, "a4") == paths.report_pdf
+    sub = open_submission("carol", run, tmp_path)
+    assert list(sub.report_pdfs) == ["report.zh.pdf"]
+    got = [
+        (c.name, c.passed, c.detail) for c in checks.consistency(sub) if "report.zh.pdf" in c.detail
+    ]
+    n, acc = len(sub.tables["comparison"]), f"{100 * sub.manifest.results.test_accuracy:.2f}%"
+    assert got == [
+        ("consistency.report_numbers", True, f"report.zh.pdf shows the tables' {n} throughputs"),
+        (
+            "consistency.report_accuracy",
+            True,
+            f"report.zh.pdf shows the manifest's test accuracy {acc}",
+        ),
+    ]
+
+
 def test_report_lang_takes_one_language_or_several_joined_by_commas():
     from lab1.config import Lab1Config
     from lab1.errors import ConfigError

@@ -104,11 +104,16 @@ def write_profiles(
     batch_sizes=(16, 64, 256),
     precisions=("fp32",),
     contended: tuple[int, ...] = (),
+    env: dict | None = None,
+    speed: float = 1.0,
 ) -> None:
     """Synthetic profiler output (op_stats parts + throughput rows) through the real compare
     step, so the report reads exactly the tables and plots a profiled run leaves. bf16 configs
     take 2/3 of fp32's time; the CPU's ``contended`` batch sizes ran beside a busy process
-    (0.4 cores on average over their half-second windows)."""
+    (0.4 cores on average over their half-second windows). The rows name ``env``'s machine id,
+    CPU model and first GPU model, as lab1.host.environment.measured_on does; ``speed``
+    divides every step's time (another machine of the same model, or a faster claim)."""
+    env = env or ENV
     op_rows, throughput = [], []
     for device, precision in [(d, p) for d in devices for p in precisions]:
         gpu = device != "cpu"
@@ -116,9 +121,11 @@ def write_profiles(
             config = {
                 "run_id": "r",
                 "torch_version": "2.14.1",
-                "machine_id": ENV["machine_id"],
+                "machine_id": env["machine_id"],
                 "device": device,
-                "device_name": "NVIDIA H100" if gpu else "Test CPU 9000",
+                "device_name": (env["gpu_models"] or ["NVIDIA H100"])[0]
+                if gpu
+                else env["cpu_model"],
                 "precision": precision,
                 "threads": 16,
                 "batch_size": bs,
@@ -129,6 +136,7 @@ def write_profiles(
                 if bs == max(batch_sizes):  # the conv backward grows with the batch
                     weights[0] *= 3
                 step_us = 50.0 * bs ** (0.5 if gpu else 0.9) / (1.5 if precision == "bf16" else 1)
+                step_us /= speed
                 for op, w in [*zip(OPS, weights, strict=True), ("aten::empty", 0.05)]:
                     us = 5 * step_us * w
                     rows.append(
@@ -197,8 +205,10 @@ def make_run(
     precisions=("fp32",),
     env: dict | None = None,
     contended: tuple[int, ...] = (),
+    speed: float = 1.0,
 ) -> Path:
-    """A run directory as the pipeline leaves it: manifest, layer table, optional profiles."""
+    """A run directory as the pipeline leaves it: manifest, layer table, optional profiles
+    (write_profiles: ``speed`` divides their step times)."""
     history = synthetic_history()
     paths = start_run(
         run_dir,
@@ -246,7 +256,14 @@ def make_run(
     )
     write_json(paths.layers_json, layer_table(Net().eval(), torch.zeros(1, 1, 28, 28)))
     if profiles:
-        write_profiles(paths, devices=devices, precisions=precisions, contended=contended)
+        write_profiles(
+            paths,
+            devices=devices,
+            precisions=precisions,
+            contended=contended,
+            env=env,
+            speed=speed,
+        )
     return run_dir
 
 

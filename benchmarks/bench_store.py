@@ -30,7 +30,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-for p in (ROOT, ROOT / "tests", ROOT / "benchmarks"):
+for p in (ROOT, ROOT / "tests", ROOT / "tests" / "flow", ROOT / "benchmarks"):
     if str(p) not in sys.path:  # run as a script, from anywhere, without installing lab1
         sys.path.insert(0, str(p))
 

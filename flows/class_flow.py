@@ -23,6 +23,7 @@ holds one submission at a time (start a cluster's workers with --nthreads 1).
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 from pathlib import Path
@@ -36,6 +37,7 @@ import flows.settings  # noqa: F401  (before prefect: logging and telemetry sett
 
 # isort: split
 from prefect import flow
+from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows import console
 from flows.cli import class_parser
@@ -47,9 +49,14 @@ from lab1.store import StoreURL, is_store_url, push
 from tasks.classview import assess_submission, build_class_view
 
 RUNS_DIR = Lab1Config().runs_dir
+# Each thread holds one submission (its pack's bytes, its tables) in memory. Prefect's thread
+# pool is unbounded: over the store every download waited at once, and 300 submissions peaked
+# at 5669 MiB against 1414 MiB from disk (benchmarks/bench_store.py). ThreadPoolExecutor's own
+# default bound: the cores, and a few more to overlap the store's waits.
+ASSESS_THREADS = min(32, (os.cpu_count() or 1) + 4)
 
 
-@flow(name="lab1-class-view")
+@flow(name="lab1-class-view", task_runner=ThreadPoolTaskRunner(max_workers=ASSESS_THREADS))
 def class_flow(
     inputs: list[str],
     name: str | None = None,

@@ -22,7 +22,7 @@ if __name__ == "__main__":  # --help and the first line at once, before the impo
 import flows.settings  # noqa: F401  (before prefect: logging and telemetry settings)
 
 # isort: split
-from prefect import flow
+from prefect import flow, get_run_logger
 from prefect.deployments import run_deployment
 from prefect.runtime import flow_run
 
@@ -39,7 +39,7 @@ from lab1.report.viewer import open_report, tensorboard_command
 from lab1.run.manifest import read_manifest
 from lab1.run.train import Recipe
 from lab1.rundir import RunPaths
-from lab1.store import local_runs_dir
+from lab1.store import MAX_FETCH_BYTES, StoreError, local_runs_dir
 from tasks.compare import compare
 from tasks.download_data import download_data
 from tasks.export_graph import export_graph
@@ -220,6 +220,9 @@ def _profile_all(cfg: Lab1Config, book: RunBook, data_path: str) -> None:
         "tries": cfg.measure_tries,
         "quiet_wait_s": cfg.quiet_wait_s,
     }
+    if cfg.dispatch == "deployments" and book.mirror is not None:
+        _dispatch_through_store(cfg, book, profile_args)
+        return
     if cfg.dispatch == "deployments":
         _dispatch_profiling(book.devices, cfg.devices == ("auto",), profile_args)
         return
@@ -227,6 +230,24 @@ def _profile_all(cfg: Lab1Config, book: RunBook, data_path: str) -> None:
     # process), so devices take turns here; --dispatch deployments runs them in parallel.
     for dev in book.devices:
         profile_device(device=dev, **profile_args)
+
+
+def _dispatch_through_store(cfg: Lab1Config, book: RunBook, profile_args: dict) -> None:
+    """Workers that share no disk with this run: they get the run's place in the store and the
+    dataset's path within the run, pull what they read, and push their tables and traces
+    there (flows/profile_flow.py); what they pushed is pulled back here for compare."""
+    book.push()
+    if book.push_error:  # the workers would find no dataset to profile with
+        raise StoreError(f"{book.push_error}; the profiling workers read the run from the store")
+    root = book.paths.root
+    data_path = book.paths.relative(profile_args["data_path"])
+    _dispatch_profiling(
+        book.devices,
+        cfg.devices == ("auto",),
+        {**profile_args, "run_dir": book.mirror.url, "data_path": data_path},
+    )
+    pulled = book.mirror.pull(("profiles/",), MAX_FETCH_BYTES)
+    get_run_logger().info("%d profile files of the workers pulled into %s", len(pulled), root)
 
 
 def _dispatch_profiling(devices: list[str], auto: bool, profile_args: dict) -> None:

@@ -3,12 +3,19 @@
 The parent flow (flows/lab1_flow.py) calls this as a subflow for each device, or, with
 ``--dispatch deployments``, through its deployment on the device's work pool (prefect.yaml),
 so a CPU worker and a GPU worker each do their half. Results travel as small JSON files in the
-run directory (a shared path), never as pickled models.
+run directory, never as pickled models.
+
+Where the run lives in an object store (``run_dir`` is its ``s3://`` URL), the worker shares
+no disk with the parent: it pulls the manifest and the decoded dataset into a scratch folder
+of its own (lab1.store.worker_scratch), profiles there, pushes its tables and traces to the
+run's place in the store after each config, and returns its results with paths relative to
+the run. The parent pulls them back before it compares.
 """
 
 from __future__ import annotations
 
 import itertools
+import shutil
 from dataclasses import fields
 
 import flows.settings  # noqa: F401  (before prefect: logging and telemetry settings)
@@ -23,7 +30,16 @@ from lab1.errors import DeviceError
 from lab1.host.devices import bf16_missing, resolve_devices
 from lab1.host.threads import resolve_threads
 from lab1.progress import Tick
-from lab1.rundir import RunPaths, device_tag
+from lab1.run.manifest import read_manifest
+from lab1.rundir import MANIFEST, RunPaths, device_tag
+from lab1.store import (
+    MAX_FETCH_BYTES,
+    Mirror,
+    StoreError,
+    StoreURL,
+    is_store_url,
+    worker_scratch,
+)
 from tasks.machine import machine_limits, step_ladder
 from tasks.profile import profile
 from tasks.progress import Progress
@@ -37,7 +53,13 @@ def progress_key(device: str) -> str:
     return f"lab1-profile-progress-{device_tag(device).lower()}"
 
 
-@flow(name="lab1-profile-device")
+# Pulled by a worker from the store: the manifest (the run is there, and whose it is) and the
+# decoded dataset. Not the checkpoints: a profile starts from the run's seed, as training did.
+PULLED = (MANIFEST, "data/")
+
+
+# JSON results: the records in the store are readable by any host and any tool.
+@flow(name="lab1-profile-device", persist_result=True, result_serializer="json")
 def profile_device(
     run_dir: str,
     data_path: str,
@@ -73,6 +95,11 @@ def profile_device(
     if "bf16" in precisions and (missing := bf16_missing(device)):
         get_run_logger().warning("not profiling bf16 on %s: %s", device, missing)
         precisions = [p for p in precisions if p != "bf16"]
+    mirror = None
+    if is_store_url(run_dir):
+        mirror = _from_store(run_dir, device, run_id, fresh=refresh)
+        run_dir = str(mirror.local)
+        data_path = str(RunPaths(run_dir).located(data_path))
     paths = RunPaths(run_dir)
     task = profile.with_options(refresh_cache=refresh)
     counts = resolve_threads(cpu_threads, device)
@@ -113,8 +140,12 @@ def profile_device(
             tries=tries,
             quiet_wait_s=quiet_wait_s,
         )
+        if mirror is not None:
+            result = paths.relative(result)
         write_json(paths.profile_result(device, precision, batch_size, threads), result)
         results.append(result)
+        if mirror is not None:
+            mirror.sync()  # a config finished is in the store, whatever happens next
         progress(done, f"{threads} thread(s) {precision} batch {batch_size} done")
     console.end_bars(bar)
     step_ladder.with_options(refresh_cache=refresh)(
@@ -130,4 +161,20 @@ def profile_device(
         tries,
         quiet_wait_s,
     )
+    if mirror is not None:
+        mirror.sync()
     return results
+
+
+def _from_store(run_url: str, device: str, run_id: str, fresh: bool) -> Mirror:
+    """This worker's folder of the run in the store, with what profiling reads pulled into it.
+    A fresh run starts from an empty folder (nothing of an earlier run of the same name is
+    pushed as this one's); a resumed one keeps what its cached tasks point at."""
+    mirror = Mirror(worker_scratch(run_url, device), str(StoreURL.parse(run_url)))
+    if fresh:
+        shutil.rmtree(mirror.local, ignore_errors=True)
+    mirror.pull(PULLED, MAX_FETCH_BYTES)
+    found = read_manifest(RunPaths(mirror.local)).run_id
+    if found != run_id:
+        raise StoreError(f"{run_url} holds run {found!r}, not {run_id!r}")
+    return mirror

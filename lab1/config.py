@@ -70,6 +70,12 @@ def store_scratch_dir() -> Path:
     return Path(base) / "lab1" / "store"
 
 
+def worker_scratch_dir() -> Path:
+    """Where a profiling worker makes its part of a run that lives in an object store
+    (lab1.store.worker_scratch): inside the store scratch, apart from the runs made here."""
+    return store_scratch_dir() / "profiling"
+
+
 @dataclass
 class Lab1Config:
     """Every knob of a lab run. Field metadata holds the CLI help text."""

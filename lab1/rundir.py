@@ -92,6 +92,7 @@ def report_suffix(lang: str) -> str:
 
 
 _Folder = TypeVar("_Folder", bound="ReportFolder")
+_Record = TypeVar("_Record")
 
 
 @dataclass(frozen=True)
@@ -158,6 +159,23 @@ class RunPaths(ReportFolder):
     @property
     def model_weights(self) -> Path:
         return self.root / "model.pt"
+
+    def located(self, recorded: str) -> Path:
+        """A path a record holds: relative to the run (a worker's record) or absolute."""
+        return self.root / recorded
+
+    def relative(self, record: _Record) -> _Record:
+        """A record (str, list, dict) with every path under the run made relative to it: what
+        a worker on another host sends back, where its own folder means nothing."""
+        if isinstance(record, str):
+            path = Path(record)
+            inside = path.is_absolute() and path.is_relative_to(self.root)
+            return path.relative_to(self.root).as_posix() if inside else record
+        if isinstance(record, list):
+            return [self.relative(v) for v in record]
+        if isinstance(record, dict):
+            return {k: self.relative(v) for k, v in record.items()}
+        return record
 
     # -- data, graph, training
     @property

@@ -20,9 +20,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from lab1.config import store_scratch_dir
+from lab1.config import store_scratch_dir, worker_scratch_dir
 from lab1.errors import Lab1Error
-from lab1.rundir import MANIFEST
+from lab1.rundir import MANIFEST, device_tag
 
 SCHEME = "s3://"
 # A store that does not answer within these is unreachable: one line, not minutes of retries.
@@ -267,6 +267,18 @@ class Mirror:
             del self._pushed[rel]
         return pushed
 
+    def pull(self, only: tuple[str, ...], cap: int) -> list[str]:
+        """The store's files of this place that ``only`` names (a file's relative path, or a
+        folder's ending in '/'), into the local folder under ``cap``;
+        marked as pushed, so that sync() does not send them back. Their relative paths."""
+        self.fs = self.fs or filesystem()
+        wanted = _wanted(self.url, self.fs, only=only)
+        _fetch(self.url, wanted, self.local, cap, self.fs)
+        for rel in wanted:
+            st = (self.local / rel).stat()
+            self._pushed[rel] = (st.st_size, st.st_mtime_ns)
+        return sorted(wanted)
+
 
 def push(local: str | Path, url: str) -> int:
     """A file (to ``url`` itself) or a folder (under ``url``, the manifest last)."""
@@ -281,14 +293,12 @@ def push(local: str | Path, url: str) -> int:
     return Mirror(local, url).sync()
 
 
-def pull(url: str, dest: str | Path, cap: int, skip: tuple[str, ...] = ()) -> Path:
-    """A run folder (or any folder) from the store into ``dest``, every object's size summed
-    from the listing and checked against ``cap`` before the first byte is read. Keys whose
-    relative path starts with one of ``skip`` are not fetched. Keys are checked like an
-    archive's members: nothing lands outside ``dest``."""
-    where = StoreURL.parse(url)
-    fs = filesystem()
-    base = where.key()
+def _wanted(url: str, fs, skip: tuple[str, ...] = (), only: tuple[str, ...] = ()) -> dict[str, int]:
+    """The keys under ``url`` to fetch, relative to it, with their listed sizes: not those
+    starting with one of ``skip``; when ``only`` is given, only the files it names and what
+    lies in the folders it names (ending in '/'). Checked like an archive's members (no '..',
+    no hidden top folder)."""
+    base = StoreURL.parse(url).key()
     try:
         listing = fs.find(base, detail=True)
     except Exception as exc:
@@ -299,18 +309,35 @@ def pull(url: str, dest: str | Path, cap: int, skip: tuple[str, ...] = ()) -> Pa
         parts = PurePosixPath(rel).parts
         if not rel or ".." in parts or rel.startswith(skip) or parts[0].startswith("."):
             continue
+        if only and not any(rel == o or (o.endswith("/") and rel.startswith(o)) for o in only):
+            continue
         wanted[rel] = int(info.get("size") or 0)
+    return wanted
+
+
+def _fetch(url: str, wanted: dict[str, int], dest: Path, cap: int, fs) -> None:
+    """Every wanted key into ``dest``, their total checked against ``cap`` before the first
+    byte is read."""
     if not wanted:
         raise StoreError(f"nothing at {url}")
     total = sum(wanted.values())
     if total > cap:
         raise StoreError(f"{url} holds {total} bytes to fetch (cap {cap})")
-    dest = Path(dest)
+    where = StoreURL.parse(url)
     for rel in wanted:
         target = dest / rel
         target.parent.mkdir(parents=True, exist_ok=True)
         fs.get_file(where.key(rel), str(target))
-    return dest
+
+
+def pull(url: str, dest: str | Path, cap: int, skip: tuple[str, ...] = ()) -> Path:
+    """A run folder (or any folder) from the store into ``dest``, every object's size summed
+    from the listing and checked against ``cap`` before the first byte is read. Keys whose
+    relative path starts with one of ``skip`` are not fetched. Keys are checked like an
+    archive's members: nothing lands outside ``dest``."""
+    fs = filesystem()
+    _fetch(url, _wanted(url, fs, skip), Path(dest), cap, fs)
+    return Path(dest)
 
 
 # What neither a comparison nor a pack reads of a run: weights, checkpoints, traces, the
@@ -338,3 +365,23 @@ def scratch_runs_dir(url: str) -> Path:
 def local_runs_dir(runs_dir: str) -> str:
     """The folder a run is written into: ``runs_dir`` itself, or its scratch for a store."""
     return str(scratch_runs_dir(runs_dir)) if is_store_url(runs_dir) else runs_dir
+
+
+def worker_scratch(run_url: str, device: str) -> Path:
+    """Where a profiling worker makes its part of the run ``run_url`` on this machine: its
+    own folder per device, apart from any run made here, so that two workers on one host, or
+    a worker beside the run's own parent, never write into each other's files."""
+    where = StoreURL.parse(run_url)
+    return worker_scratch_dir() / device_tag(device) / where.bucket / where.prefix
+
+
+def scratch_identity(path: str | None) -> str | None:
+    """A path as a cache key holds it: one under this machine's scratch folder as its place
+    there, the same text on every host (a task cached by one worker is found by another);
+    any other path as it is."""
+    if path is None:
+        return None
+    p, base = Path(path), store_scratch_dir()
+    if p.is_absolute() and p.is_relative_to(base):
+        return "scratch:" + p.relative_to(base).as_posix()
+    return str(path)

@@ -209,7 +209,9 @@ def system_tables(paths: RunPaths, results: list[dict], run_id: str) -> dict[str
     out = {
         "limits": _gather(paths.limits_parts(), "limits", run_id),
         "step_times": _gather(paths.ladder_parts(), "step_times", run_id),
-        "time_split": _gather([r["time_split"] for r in results], "time_split", run_id),
+        "time_split": _gather(
+            [paths.located(r["time_split"]) for r in results], "time_split", run_id
+        ),
     }
     if out["step_times"] is not None:
         out["step_model"] = step_model_table(out["step_times"])
@@ -227,7 +229,7 @@ def combine_and_compare(paths: RunPaths, run_id: str) -> dict[str, dict[str, str
     results = [json.loads(p.read_text()) for p in paths.profile_results()]
     if not results:
         raise ValueError("compare needs at least one profiled config")
-    op_stats = load_op_stats([r["op_stats"] for r in results]).assign(run_id=run_id)
+    op_stats = load_op_stats([paths.located(r["op_stats"]) for r in results]).assign(run_id=run_id)
     top10 = top_ops(op_stats)
     shares = op_shares(op_stats)
     frames = {"op_stats": op_stats, "top10": top10, **system_tables(paths, results, run_id)}

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from prefect_server import PREFECT, PrefectServer
 
 from lab1 import store
 from lab1.rundir import MANIFEST
@@ -161,6 +162,28 @@ def test_pull_checks_the_total_size_before_reading_a_byte(bucket, tmp_path):
     dest = store.pull(f"s3://{bucket}/runs/r1", tmp_path / "r1", cap=10, skip=("checkpoints/",))
     got = sorted(p.relative_to(dest).as_posix() for p in dest.rglob("*") if p.is_file())
     assert got == ["compare/comparison.parquet", "manifest.json"]
+
+
+def test_a_worker_pulls_only_what_it_reads_and_pushes_only_what_it_wrote(bucket, tmp_path):
+    fs = store.filesystem()
+    fs.pipe_file(f"{bucket}/runs/r1/{MANIFEST}", b"{}")  # 2 bytes
+    fs.pipe_file(f"{bucket}/runs/r1/data/mnist.pt", b"d" * 8)
+    fs.pipe_file(f"{bucket}/runs/r1/checkpoints/epoch_1.pt", b"w" * 100)
+    fs.pipe_file(f"{bucket}/runs/r1/manifest.json.bak", b"named like the manifest, not it")
+    url = f"s3://{bucket}/runs/r1"
+    with pytest.raises(StoreError, match="holds 10 bytes to fetch"):
+        Mirror(tmp_path / "small", url).pull((MANIFEST, "data/"), cap=9)
+    assert not (tmp_path / "small").exists()
+
+    rec = PutRecorder(store.filesystem())
+    mirror = Mirror(tmp_path / "w", url, fs=rec)
+    assert mirror.pull((MANIFEST, "data/"), cap=10) == ["data/mnist.pt", MANIFEST]
+    got = sorted(p.relative_to(mirror.local).as_posix() for p in mirror.local.rglob("*.*"))
+    assert got == ["data/mnist.pt", MANIFEST]
+    (mirror.local / "profiles").mkdir()
+    (mirror.local / "profiles" / "cpu.json").write_text("[]")
+    assert mirror.sync() == 1
+    assert rec.puts == [f"{bucket}/runs/r1/profiles/cpu.json"]
 
 
 def test_read_capped_checks_the_size_from_metadata(bucket):
@@ -383,10 +406,10 @@ def test_a_run_in_the_store_is_packed_beside_it(two_runs, bucket, s3_env, tmp_pa
 
 @pytest.mark.slow
 def test_class_view_over_the_store_on_a_dask_cluster_gives_the_local_verdicts(
-    two_runs, bucket, s3_env, monkeypatch, tmp_path
+    two_runs, bucket, s3_env, tmp_path
 ):
     import pandas as pd
-    from distributed import LocalCluster
+    from daskcluster import dask_cluster
 
     from lab1.classroom import classview
     from lab1.classroom.submission import MAX_ARCHIVE_BYTES
@@ -411,15 +434,14 @@ def test_class_view_over_the_store_on_a_dask_cluster_gives_the_local_verdicts(
         "alice": "flagged", "carol": "flagged", "bob": "accepted", "frank": "refused"
     }  # fmt: skip
 
-    monkeypatch.setenv("PYTHONPATH", str(ROOT))  # the workers import this checkout's lab1
-    with LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
-    ) as cluster:
+    # A scheduler and two workers, as an operator starts them; the workers import this
+    # checkout's lab1 and read the store with the same keys.
+    with dask_cluster(workers=2, env={**s3_env, "PYTHONPATH": str(ROOT)}) as cluster:
         proc = _cli(
             "class_flow.py",
             f"s3://{bucket}/submissions",
             *("--runs-dir", f"s3://{bucket}/views", "--name", "week1"),
-            *("--dask", cluster.scheduler_address),
+            *("--dask", cluster.address),
             env=s3_env,
         )
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -452,3 +474,130 @@ def test_a_bad_dask_address_is_one_line_before_anything_starts(dask, message, tm
     assert code == 2
     assert len(lines) == 1 and lines[0].startswith(f"error: {message}"), lines
     assert not runs.exists()
+
+
+# --------------------------------------------------------------------------- a worker elsewhere
+
+# What a GPU host's checkout needs to run the profiling deployment: the code, nothing else.
+CODE = ("lab1", "flows", "tasks", "prefect.yaml")
+RESULTS_BLOCK = "s3-bucket/lab1-results"
+
+
+@pytest.fixture(scope="module")
+def far_server(tmp_path_factory):
+    """A Prefect server of this module's own (no other test's worker polls its pools), with
+    the profiling deployments of prefect.yaml on pools lab1-cpu and lab1-gpu."""
+    with PrefectServer(tmp_path_factory.mktemp("prefect-home-parent")) as server:
+        try:
+            for pool in ("lab1-cpu", "lab1-gpu"):
+                server.cli("work-pool", "create", pool, "--type", "process")
+            # docs/operations.md's command: the two profiling deployments, nothing else.
+            server.cli(
+                "deploy", "--name", "profile-cpu", "--name", "profile-gpu", cwd=ROOT, timeout=240
+            )
+            yield server
+        finally:
+            server.stop()
+            assert not server.leftovers(), f"processes left running: {server.leftovers()}"
+
+
+def _paths_in(value) -> list[str]:
+    """Every string of a record that names a path of some host's disk."""
+    if isinstance(value, str):
+        return [value] if value.startswith(("/", "~")) or ":\\" in value else []
+    if isinstance(value, list):
+        return [p for v in value for p in _paths_in(v)]
+    if isinstance(value, dict):
+        return [p for v in value.values() for p in _paths_in(v)]
+    return []
+
+
+@pytest.mark.slow
+def test_a_profiling_worker_on_another_host_shares_only_the_store(
+    far_server, bucket, s3_env, tmp_path
+):
+    """--dispatch deployments with an s3:// --runs-dir: the profiling worker runs in a folder
+    of its own, with its own checkout, PREFECT_HOME and cache (its runs folder empty), and
+    shares nothing with the run's parent but the store and the Prefect server."""
+    import shutil
+
+    import pandas as pd
+
+    server = far_server
+    host = tmp_path / "gpu-host"  # the other host: its checkout, home and caches
+    for part in CODE:
+        copy = shutil.copytree if (ROOT / part).is_dir() else shutil.copy2
+        copy(ROOT / part, host / "checkout" / part)
+    (host / "work" / "runs").mkdir(parents=True)
+    store_env = {k: v for k, v in s3_env.items() if k.startswith("AWS_")}
+    results = {"PREFECT_RESULTS_DEFAULT_STORAGE_BLOCK": RESULTS_BLOCK}
+    # The result storage block: saved once on the server, read by every host.
+    save = (
+        "from prefect_aws import AwsCredentials, S3Bucket; "
+        f"S3Bucket(bucket_name={bucket!r}, bucket_folder='prefect-results', "
+        "credentials=AwsCredentials()).save('lab1-results')"
+    )
+    server.run([sys.executable, "-c", save], env=store_env)
+
+    worker_env = {
+        **server.env,
+        **store_env,
+        **results,
+        "PREFECT_HOME": str(host / "prefect-home"),
+        "XDG_CACHE_HOME": str(host / "cache"),
+        "LAB1_HOME": str(host / "checkout"),
+        "PYTHONPATH": str(host / "checkout"),
+        "PREFECT_WORKER_QUERY_SECONDS": "1",
+    }
+    worker = server._popen(
+        [PREFECT, "--no-prompt", "worker", "start", "--pool", "lab1-cpu", "--name", "gpu-host"],
+        env=worker_env,
+        cwd=host / "work",
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"s3://{bucket}/runs"
+    tiny = ["--offline", "--dry-run", "--devices", "cpu", "--batch-sizes", "2", "--cpu-threads"]
+    tiny += ["1", "--dispatch", "deployments", "--runs-dir", url, "--run-name", "far"]
+    try:
+        proc = subprocess.run(
+            [sys.executable, "flows/lab1_flow.py", *tiny],
+            cwd=ROOT,
+            env={**server.env, **s3_env, **results, "PYTHONPATH": str(ROOT)},
+            capture_output=True,
+            text=True,
+            timeout=1200,  # a hang guard: the busy 2-core CI machine takes minutes
+        )
+    finally:
+        os.killpg(worker.pid, 15)
+        worker.wait(timeout=30)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    stored = objects(bucket)
+
+    # The worker's return value, as Prefect stored it in the result storage block.
+    deployments = {d["id"]: d["name"] for d in server.api("POST", "/deployments/filter", {})}
+    (child,) = [r for r in server.flow_runs() if deployments.get(r["deployment_id"])]
+    assert child["state"]["type"] == "COMPLETED", server.logs(child["id"])
+    value = json.loads(stored[f"prefect-results/{child['state']['data']['storage_key']}"])
+    (returned,) = value  # one config profiled: one result
+    assert _paths_in(value) == []
+    part = "profiles/parts/op_stats_cpu_fp32_t1_bs2.parquet"  # RunPaths' name, by hand
+    assert returned["op_stats"] == part
+
+    # Its tables in the store, made in the worker's own folder, and in the parent's report.
+    assert (
+        f"runs/far/{part}" in stored and "runs/far/profiles/results/cpu_fp32_t1_bs2.json" in stored
+    )
+    made = host / "cache" / "lab1" / "store" / "profiling" / "cpu" / bucket / "runs" / "far"
+    assert (made / part).read_bytes() == stored[f"runs/far/{part}"]
+    assert list((host / "work" / "runs").iterdir()) == []
+    comparison = pd.read_parquet(io.BytesIO(stored["runs/far/compare/comparison.parquet"]))
+    worker_rate = {r["phase"]: r["images_per_s"] for r in returned["throughput"]}
+    assert dict(zip(comparison["phase"], comparison["images_per_s"], strict=True)) == worker_rate
+    manifest = json.loads(stored["runs/far/manifest.json"])
+    assert manifest["status"] == "completed"
+    # The report's top operators come from the worker's table: its costliest op is named.
+    ops = pd.read_parquet(io.BytesIO(stored[f"runs/far/{part}"]))
+    ops = ops[(ops["kind"] == "op") & (ops["phase"] == "train_step")]
+    costliest = ops.groupby("op_name")["self_cpu_us"].sum().idxmax()
+    assert f"{costliest}" in stored["runs/far/report.md"].decode(), costliest

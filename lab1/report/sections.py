@@ -16,17 +16,15 @@ import pandas as pd
 from lab1 import figures, fmt
 from lab1.host.environment import Environment
 from lab1.identity import axes_except
-from lab1.report import findings, grids, words
+from lab1.report import findings, grids
 from lab1.report.blocks import Block, Bullets, Details, Figure, Note, Section, Table, plain
+from lab1.report.catalog import CAPTIONS
+from lab1.report.sentences import sentence, sentences
 from lab1.report.system import limits_blocks, system_section, system_tables
 from lab1.run.reader import RunData
 from lab1.run.train import SCALARS
 
 NOT_PROFILED = "Not profiled in this run"
-COMPARE_CAPTIONS = {
-    "throughput": "Throughput against batch size, per phase and device (profiler off)",
-    "op_share": "Operator share of the time per batch size, per device and phase",
-}
 SCALARS_SOURCE = {
     "events": "the TensorBoard event files",
     "manifest": "manifest.json",
@@ -136,7 +134,7 @@ def environment_section(d: RunData) -> Section:
     gaps += findings.described_machine(d.manifest)
     blocks = [
         table,
-        *[Note(words.sentence(f)) for f in gaps],
+        *[Note(sentence(f)) for f in gaps],
     ]
     return Section("Environment", blocks)
 
@@ -177,8 +175,8 @@ def network_section(d: RunData, figs: dict[str, Path]) -> Section:
         [
             "The dataflow graph torch.fx traced from the model (one box per node, arrows along "
             "each node's inputs); the same graph is in TensorBoard's Graphs tab.",
-            Figure(figs["network_graph"], "Traced dataflow graph of Net for one image (batch 1)"),
-            *_screenshot(d, "graphs", "TensorBoard's Graphs tab of this run"),
+            Figure(figs["network_graph"], CAPTIONS["network_graph"].en),
+            *_screenshot(d, "graphs", CAPTIONS["tensorboard_graphs"].en),
             SEE_APPENDIX.format(what="the layer table"),
         ],
     )
@@ -212,8 +210,8 @@ def training_section(d: RunData, figs: dict[str, Path]) -> Section:
     blocks: list[Block] = [
         f"Read back from {SCALARS_SOURCE[d.scalars_source]}. Loss is the mean negative "
         "log-likelihood per sample; training accuracy is measured with dropout active.",
-        Figure(figs["training_curves"], "Loss, accuracy, learning rate and throughput per epoch"),
-        *_screenshot(d, "scalars", "TensorBoard's Scalars tab of this run"),
+        Figure(figs["training_curves"], CAPTIONS["training_curves"].en),
+        *_screenshot(d, "scalars", CAPTIONS["tensorboard_scalars"].en),
     ]
     if d.history:
         blocks.append(SEE_APPENDIX.format(what="the per-epoch table"))
@@ -315,7 +313,7 @@ def comparison_section(
             cmp, d.paths.figure("throughput_vs_batch")
         )
     blocks += [
-        Figure(plots["throughput"], COMPARE_CAPTIONS["throughput"]),
+        Figure(plots["throughput"], CAPTIONS["throughput_vs_batch"].en),
         SEE_APPENDIX.format(what="every thread count and the operator shares"),
     ]
     return Section("Batch-size comparison", blocks)
@@ -347,7 +345,9 @@ def share_blocks(
             op_shares(d.tables["op_stats"]), d.paths.figure("op_share_vs_batch")
         )
     blocks: list[Block] = rows + (
-        [Figure(plots["op_share"], COMPARE_CAPTIONS["op_share"])] if ("op_share" in plots) else []
+        [Figure(plots["op_share"], CAPTIONS["op_share_vs_batch"].en)]
+        if ("op_share" in plots)
+        else []
     )
     if d.tables["share_change"] is not None:
         blocks += [
@@ -378,7 +378,7 @@ def cpu_gpu_section(d: RunData, figs: dict[str, Path], lang: str = "en") -> Sect
         "CPU vs GPU",
         [
             grids.speedup_table(sp, lang),
-            Figure(figs["gpu_speedup"], "GPU speedup over CPU per batch size"),
+            Figure(figs["gpu_speedup"], CAPTIONS["gpu_speedup"].en),
         ],
     )
 
@@ -422,13 +422,13 @@ def summary_section(d: RunData) -> Section:
     busy = [f for f in found if f.kind == "busy_machine"]  # the truth first: before what ran
     head = [f for f in found if f.kind.startswith("summary_")]
     key = [f for f in found if f not in busy and f not in head]
-    blocks: list[Block] = [Note(words.sentence(f), "warning") for f in busy]
-    blocks += words.sentences(head)
-    blocks += [Note(words.sentence(f), "warning") for f in findings.caveats(d.manifest)]
+    blocks: list[Block] = [Note(sentence(f), "warning") for f in busy]
+    blocks += sentences(head)
+    blocks += [Note(sentence(f), "warning") for f in findings.caveats(d.manifest)]
     if key:
         blocks += [
             "Key findings, ranked by the share of the step time each explains:",
-            Bullets(words.sentences(key)),
+            Bullets(sentences(key)),
         ]
     return Section("Summary", blocks)
 
@@ -443,7 +443,7 @@ def appendix_section(d: RunData, figs: dict[str, Path]) -> Section:
         ("Batch-size comparison at every thread count, operator shares", share_blocks(d, figs)),
         ("Where the time goes: every table", system_tables(d, figs)),
         ("Machine limits", limits_blocks(d)),
-        ("Every finding", [Bullets(words.sentences(all_findings(d)))]),
+        ("Every finding", [Bullets(sentences(all_findings(d)))]),
     ]
     return Section("Appendix", [Details(title, blocks) for title, blocks in parts if blocks])
 

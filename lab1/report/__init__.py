@@ -31,6 +31,7 @@ from lab1.report.blocks import (
     to_html,
     to_markdown,
 )
+from lab1.report.catalog import REPORT
 from lab1.report.pdf import write_pdf
 from lab1.report.sections import build_sections, summary_section, top_ops_section
 from lab1.report.sentences import sentences
@@ -49,12 +50,9 @@ def write_report(run_dir: str | Path, lang: str = "en") -> dict:
     d = read_run(run_dir)
     d.paths = d.paths.in_language(lang)  # refuses a language with no file names
     figs: dict[str, Path] = {}
-    if lang == "zh":
-        sections = zh_report.build_sections(d, figs)
-        title = f"AI-System 实验一报告：{d.manifest.run_name}"
-    else:
-        sections = build_sections(d, figs)
-        title = f"AI-System Lab 1 report: {d.manifest.run_name}"
+    builder = zh_report.build_sections if lang == "zh" else build_sections
+    sections = builder(d, figs)
+    title = REPORT["title"].of(lang).format(run=d.manifest.run_name)
     md = to_markdown(title, sections, d.paths.root)
     write_text(d.paths.report_md, md)
     html_lang = "zh-CN" if lang == "zh" else "en"

@@ -304,6 +304,128 @@ TOP_TITLE = _english_ids(
     }
 )
 
+# The run report's own headings, row names and notes: one id for what both builders say
+# (lab1.report.sections in English, lab1.report.zh_report on the course's Chinese template). The
+# template's headings and notes that the English report does not have say in English what the
+# Chinese says.
+REPORT = {
+    "title": Text("AI-System Lab 1 report: {run}", "AI-System 实验一报告：{run}"),
+    "no cjk font": Text(
+        "This machine has no Chinese font (Debian's fonts-wqy-microhei, say): the figures' text "
+        "is in English.",
+        "本机没有可用的中文字体（例如 Debian 的 fonts-wqy-microhei），图中的文字用英文。",
+    ),
+    # the summary
+    "summary": Text("Summary", "摘要"),
+    "key findings": Text(
+        "Key findings, ranked by the share of the step time each explains:",
+        "主要结论（按其解释的每步时间占比排序）：",
+    ),
+    # the template's sections
+    "environment": Text("Environment", "实验环境"),
+    "hardware": Text("Hardware", "硬件环境"),
+    "software": Text("Software", "软件环境"),
+    "dataset": Text("Dataset", "数据集"),
+    "results": Text("Results", "实验结果"),
+    "screenshots": Text("Screenshots of the model's visualisations", "模型可视化结果截图"),
+    "dataflow graph": Text("The network's dataflow graph", "神经网络数据流图"),
+    "curves": Text("Loss and accuracy curves", "损失和正确率趋势图"),
+    "top ops": Text(
+        "Network analysis: the ten most used operators", "网络分析，使用率前十名的操作"
+    ),
+    "top ops shown": Text(
+        "At the training batch size and precision, the default thread count (a GPU ranked by "
+        "its device time)",
+        "训练所用批大小与精度、默认线程数下的结果（GPU 按设备时间排序）",
+    ),
+    "batch sizes": Text("Network analysis: batch sizes compared", "网络分析，不同批大小结果比较"),
+    "cpu vs gpu": Text(
+        "Hardware compared (CPU and GPU, optional)", "不同硬件比较（CPU 与 GPU，选做）"
+    ),
+    "only devices": Text(
+        "This run profiled only {ran}: no CPU-vs-GPU comparison.",
+        "本次运行只对 {ran} 做了性能分析，没有 CPU 与 GPU 的比较。",
+    ),
+    "precisions": Text("Precisions compared (fp32 and bf16)", "不同精度比较（fp32 与 bf16）"),
+    "one precision": Text(
+        "This run used one precision: no fp32-vs-bf16 comparison (train with --precision bf16, "
+        "or profile with --profile-precisions fp32 bf16).",
+        "本次运行只用了一种精度：没有 fp32 与 bf16 的比较"
+        "（用 --precision bf16 训练，或用 --profile-precisions fp32 bf16）。",
+    ),
+    "time goes": Text("Network analysis: where the time goes", "网络分析，时间都花在哪里"),
+    "no profile": Text("This run was not profiled.", "本次运行没有进行性能分析。"),
+    # the appendix and its parts, in order
+    "appendix": Text("Appendix", "附录"),
+    "see appendix": Text("([Appendix](#appendix): {what}.)", "（[附录](#附录)：{what}。）"),
+    "other configs": Text("every other configuration", "其他配置"),
+    "op shares": Text("the operator share per batch size", "各批大小的算子时间占比"),
+    "every table": Text("every table", "全部表格"),
+    "appendix run": Text("Run and pipeline timings", "运行与流水线耗时"),
+    "appendix top": Text("Top-10 operators of every other configuration", "其他配置的前十名操作"),
+    "appendix layers": Text("Layer table", "层表"),
+    "appendix epochs": Text("Per-epoch table", "每轮结果"),
+    "appendix shares": Text(
+        "Batch-size comparison at every thread count, operator shares",
+        "各线程数的批大小比较，算子时间占比",
+    ),
+    "appendix system": Text("Where the time goes: every table", "时间都花在哪里：全部表格"),
+    "appendix limits": Text("Machine limits", "机器极限"),
+    "appendix findings": Text("Every finding", "全部结论"),
+    # the run's table
+    "run": Text("run", "运行"),
+    "status": Text("status", "状态"),
+    "started / finished": Text("started / finished (UTC)", "开始 / 结束 (UTC)"),
+    "recipe": Text("recipe", "训练配方"),
+    "recipe value": Text(
+        "Adadelta lr {lr}, StepLR gamma {gamma}, batch {batch} (test {test_batch}), "
+        "{epochs} epochs, seed {seed}",
+        "Adadelta 学习率 {lr}，StepLR gamma {gamma}，批大小 {batch}（测试 {test_batch}），"
+        "{epochs} 轮，随机种子 {seed}",
+    ),
+    "profiled batch sizes": Text("profiled batch sizes", "性能分析的批大小"),
+    "timings": Text("Pipeline tasks, wall clock:", "流水线各任务的墙钟时间："),
+    "task": Text("task", "任务"),
+    "time": Text("time", "时间"),
+    "total": Text("total", "合计"),
+    # the machine and its software
+    "no environment": Text(
+        "No environment was captured in this run.", "本次运行没有记录环境信息。"
+    ),
+    "machine": Text("machine", "机器"),
+    "id": Text("id", "标识"),
+    "configuration": Text("configuration", "配置"),
+    "cpu (vcpus)": Text("CPU (vCPUs)", "CPU（vCPU数目）"),
+    "cpu value": Text(
+        "{cpu} ({vcpus} vCPUs; torch uses {threads} threads)",
+        "{cpu}（{vcpus} 个 vCPU；torch 使用 {threads} 个线程）",
+    ),
+    "gpu (model, count)": Text("GPU (model, count)", "GPU(型号，数目)"),
+    "gpu count": Text("{gpus} ({n} GPUs)", "{gpus}（{n} 块）"),
+    "no gpu": Text("none (torch sees no GPU)", "无（torch 看不到 GPU）"),
+    "memory": Text("memory", "内存"),
+    "version": Text("version", "版本"),
+    "os": Text("OS version", "OS版本"),
+    "os value": Text("{os} (kernel {kernel}, {machine})", "{os}（内核 {kernel}，{machine}）"),
+    "framework": Text("deep learning framework", "深度学习框架"),
+    "packages": Text("Python packages and versions", "python包名称及版本"),
+    "cuda": Text("CUDA version", "CUDA版本"),
+    "no cuda": Text("none (torch built for the CPU)", "无（CPU 版本的 torch）"),
+    "cuda without gpu": Text(
+        " (torch's build; no GPU visible)", "（torch 的构建版本；没有可见的 GPU）"
+    ),
+    # the dataset
+    "no dataset": Text("The run recorded no dataset.", "本次运行没有记录数据集。"),
+    "dataset value": Text("{name} (source: {source})", "{name}（来源：{source}）"),
+    "train / test images": Text("train / test images", "训练 / 测试图像"),
+    "subset": Text(
+        "**A subset, not the full dataset**: this run used only {total} images; accuracy and "
+        "timings are not comparable with the full 60,000 / 10,000 MNIST.",
+        "**数据子集，不是完整数据集**：本次运行只用了 {total} 张图像，"
+        "正确率和耗时不能与完整的 60,000 / 10,000 MNIST 比较。",
+    ),
+}
+
 # Under every table with a marked value (lab1.fmt.UNSURE).
 LEGEND = Text(
     f"{fmt.UNSURE} measured unreliably: other programs used cores this measurement needed, "
@@ -569,6 +691,7 @@ GROUPS: dict[str, dict[str, Text]] = {
     "limits": LIMITS,
     "limit_notes": LIMIT_NOTES,
     "top_title": TOP_TITLE,
+    "report": REPORT,
     "legend": {"legend": LEGEND},
     "unmeasured": UNMEASURED,
     "reasons": REASONS,

@@ -24,6 +24,7 @@ from lab1.report.catalog import (
     LIMIT_NOTES,
     LIMITS,
     PHASE,
+    REPORT,
     STATUS,
     TOP_TITLE,
     chinese,
@@ -43,6 +44,12 @@ _HEADERS, _CELLS, _LIMITS, _STATUS = (chinese(g) for g in (HEADERS, CELLS, LIMIT
 _CAPTIONS = chinese(CAPTIONS)  # by the figure's file name
 
 
+def _zh(key: str, **values) -> str:
+    """The run report's text ``key`` (lab1.report.catalog.REPORT) in Chinese, filled in."""
+    text = REPORT[key].zh
+    return text.format(**values) if values else text
+
+
 def _translated(blocks: list[Block]) -> list[Block]:
     """The English builders' tables and figures, with Chinese headers and captions (their
     English prose is left out: this template says it in its own words)."""
@@ -52,8 +59,8 @@ def _translated(blocks: list[Block]) -> list[Block]:
             rows = [
                 [
                     _CELLS.get(c, c)
-                    .replace("**total**", "**合计**")
-                    .replace(fmt.NOT_MEASURED, "未测量")
+                    .replace(f"**{REPORT['total'].en}**", f"**{_zh('total')}**")
+                    .replace(fmt.NOT_MEASURED, _LIMITS[fmt.NOT_MEASURED])
                     for c in r
                 ]
                 for r in b.rows
@@ -95,24 +102,22 @@ def _limits(blocks: list[Block]) -> list[Block]:
 def _hardware(d: RunData) -> list[Block]:
     env = d.manifest.environment
     if env is None:
-        return [Note("本次运行没有记录环境信息。")]
+        return [Note(_zh("no environment"))]
     gpu = (
-        "无（torch 看不到 GPU）"
+        _zh("no gpu")
         if not env.gpus
         else "；".join(f"{plain(g['name'])}（{fmt.nbytes(g['memory_bytes'])}）" for g in env.gpus)
     )
+    cpu = _zh("cpu value", cpu=plain(env.cpu_model), vcpus=env.vcpus, threads=env.torch_threads)
     rows = [
-        *sections._machine_row(env, "机器", "标识"),
-        [
-            "CPU（vCPU数目）",
-            f"{plain(env.cpu_model)}（{env.vcpus} 个 vCPU；torch 使用 {env.torch_threads} 个线程）",
-        ],
-        ["GPU(型号，数目)", f"{gpu}（{env.gpu_count} 块）"],
-        ["内存", fmt.nbytes(env.memory_bytes)],
+        *sections._machine_row(env, _zh("machine"), _zh("id")),
+        [_zh("cpu (vcpus)"), cpu],
+        [_zh("gpu (model, count)"), _zh("gpu count", gpus=gpu, n=env.gpu_count)],
+        [_zh("memory"), fmt.nbytes(env.memory_bytes)],
     ]
     gaps = findings.unmeasured(d.manifest, d.tables["comparison"])
     gaps += findings.described_machine(d.manifest)
-    return [Table(["", "配置"], rows), *[Note(sentence(f, "zh")) for f in gaps]]
+    return [Table(["", _zh("configuration")], rows), *[Note(sentence(f, "zh")) for f in gaps]]
 
 
 def _software(d: RunData) -> list[Block]:
@@ -120,23 +125,26 @@ def _software(d: RunData) -> list[Block]:
     if env is None:
         return []
     pk = env.packages
-    cuda = env.cuda_version or "无（CPU 版本的 torch）"
+    cuda = env.cuda_version or _zh("no cuda")
     if env.cuda_version and not env.cuda_available:
-        cuda += "（torch 的构建版本；没有可见的 GPU）"
+        cuda += _zh("cuda without gpu")
+    os_line = _zh(
+        "os value", os=plain(env.os), kernel=plain(env.kernel), machine=plain(env.machine)
+    )
     rows = [
-        ["OS版本", f"{plain(env.os)}（内核 {plain(env.kernel)}，{plain(env.machine)}）"],
-        ["深度学习框架", f"PyTorch {pk.get('torch') or fmt.MISSING}"],
+        [_zh("os"), os_line],
+        [_zh("framework"), f"PyTorch {pk.get('torch') or fmt.MISSING}"],
         [
-            "python包名称及版本",
+            _zh("packages"),
             "; ".join(f"{n} {v}" for n, v in pk.items() if v) + f"; Python {env.python}",
         ],
-        ["CUDA版本", f"{cuda}；cuDNN {fmt.cudnn(env.cudnn_version)}"],
+        [_zh("cuda"), f"{cuda}；cuDNN {fmt.cudnn(env.cudnn_version)}"],
     ]
-    return [Table(["", "版本"], rows)]
+    return [Table(["", _zh("version")], rows)]
 
 
-NO_PROFILE = Note("本次运行没有进行性能分析。")
-NO_CJK_FONT = "本机没有可用的中文字体（例如 Debian 的 fonts-wqy-microhei），图中的文字用英文。"
+NO_PROFILE = Note(_zh("no profile"))
+NO_CJK_FONT = _zh("no cjk font")
 
 
 def _top_title(text: str) -> str:
@@ -149,20 +157,16 @@ def _top_title(text: str) -> str:
 def _dataset(d: RunData) -> list[Block]:
     ds = d.manifest.dataset
     if ds is None:
-        return [Note("本次运行没有记录数据集。", "warning")]
+        return [Note(_zh("no dataset"), "warning")]
     sizes = f"{fmt.count(ds.train_size)} / {fmt.count(ds.test_size)}"
-    rows = [["数据集", f"{ds.name}（来源：{ds.source}）"], ["训练 / 测试图像", sizes]]
-    blocks: list[Block] = [Table(["", "值"], rows)]
+    rows = [
+        [_zh("dataset"), _zh("dataset value", name=ds.name, source=ds.source)],
+        [_zh("train / test images"), sizes],
+    ]
+    blocks: list[Block] = [Table(["", _HEADERS["value"]], rows)]
     if not ds.full:
-        blocks.insert(
-            0,
-            Note(
-                f"**数据子集，不是完整数据集**：本次运行只用了 "
-                f"{fmt.count(ds.train_size + ds.test_size)} 张图像，"
-                "正确率和耗时不能与完整的 60,000 / 10,000 MNIST 比较。",
-                "warning",
-            ),
-        )
+        total = fmt.count(ds.train_size + ds.test_size)
+        blocks.insert(0, Note(_zh("subset", total=total), "warning"))
     return blocks
 
 
@@ -177,42 +181,34 @@ def _results(d: RunData, figs: dict[str, Path]) -> list[Block]:
     said = [sentence(f, "zh") for f in condensed(d)]
     ran = ", ".join(d.manifest.devices.resolved) if d.manifest.devices else fmt.MISSING
     return [
-        "### 模型可视化结果截图",
-        "#### 神经网络数据流图",
+        f"### {_zh('screenshots')}",
+        f"#### {_zh('dataflow graph')}",
         *net,
-        "#### 损失和正确率趋势图",
+        f"#### {_zh('curves')}",
         *train,
-        "### 网络分析，使用率前十名的操作",
+        f"### {_zh('top ops')}",
         *(
             [
-                "训练所用批大小与精度、默认线程数下的结果（GPU 按设备时间排序）"
-                + SEE_APPENDIX.format(what="其他配置"),
+                _zh("top ops shown") + _see_appendix("other configs"),
                 *[_top_title(b) if isinstance(b, str) else _translated([b])[0] for b in top],
             ]
             if top
             else [NO_PROFILE]
         ),
-        "### 网络分析，不同批大小结果比较",
-        *([*cmp, SEE_APPENDIX.format(what="各批大小的算子时间占比")] if cmp else [NO_PROFILE]),
-        "### 不同硬件比较（CPU 与 GPU，选做）",
-        *(hw or [Note(f"本次运行只对 {ran} 做了性能分析，没有 CPU 与 GPU 的比较。")]),
-        "### 不同精度比较（fp32 与 bf16）",
-        *(
-            prec
-            or [
-                Note(
-                    "本次运行只用了一种精度：没有 fp32 与 bf16 的比较"
-                    "（用 --precision bf16 训练，或用 --profile-precisions fp32 bf16）。"
-                )
-            ]
-        ),
-        "### 网络分析，时间都花在哪里",
+        f"### {_zh('batch sizes')}",
+        *([*cmp, _see_appendix("op shares")] if cmp else [NO_PROFILE]),
+        f"### {_zh('cpu vs gpu')}",
+        *(hw or [Note(_zh("only devices", ran=ran))]),
+        f"### {_zh('precisions')}",
+        *(prec or [Note(_zh("one precision"))]),
+        f"### {_zh('time goes')}",
         *([Bullets(said)] if said else []),
-        *([*system, SEE_APPENDIX.format(what="全部表格")] if system else [NO_PROFILE]),
+        *([*system, _see_appendix("every table")] if system else [NO_PROFILE]),
     ]
 
 
-SEE_APPENDIX = "（[附录](#附录)：{what}。）"
+def _see_appendix(what: str) -> str:
+    return _zh("see appendix", what=_zh(what))
 
 
 def _summary(d: RunData) -> Section:
@@ -226,28 +222,34 @@ def _summary(d: RunData) -> Section:
         if not f.kind.startswith("summary_") and f.kind != "busy_machine"
     ]
     warn = [Note(sentence(f, "zh"), "warning") for f in findings.caveats(d.manifest)]
-    lead = ["主要结论（按其解释的每步时间占比排序）：", Bullets(key)] if key else []
-    return Section("摘要", [*busy, *head, *warn, *lead])
+    lead = [_zh("key findings"), Bullets(key)] if key else []
+    return Section(_zh("summary"), [*busy, *head, *warn, *lead])
 
 
 def _run_rows(d: RunData) -> list[Block]:
     """The run and its pipeline timings (the English Run section's tables, in Chinese)."""
     m, p = d.manifest, d.manifest.parameters
+    recipe = _zh(
+        "recipe value",
+        lr=p.lr,
+        gamma=p.gamma,
+        batch=p.batch_size,
+        test_batch=p.test_batch_size,
+        epochs=p.epochs,
+        seed=p.seed,
+    )
     rows = [
-        ["运行", fmt.code(m.run_name)],
-        ["状态", f"{_STATUS.get(m.status, m.status)} ({fmt.code(m.status)})"],
-        ["开始 / 结束 (UTC)", f"{m.started_at or '–'} / {m.finished_at or '–'}"],
-        [
-            "训练配方",
-            f"Adadelta 学习率 {p.lr}，StepLR gamma {p.gamma}，批大小 {p.batch_size}"
-            f"（测试 {p.test_batch_size}），{p.epochs} 轮，随机种子 {p.seed}",
-        ],
-        ["性能分析的批大小", ", ".join(str(b) for b in p.batch_sizes)],
+        [_zh("run"), fmt.code(m.run_name)],
+        [_zh("status"), f"{_STATUS.get(m.status, m.status)} ({fmt.code(m.status)})"],
+        [_zh("started / finished"), f"{m.started_at or '–'} / {m.finished_at or '–'}"],
+        [_zh("recipe"), recipe],
+        [_zh("profiled batch sizes"), ", ".join(str(b) for b in p.batch_sizes)],
     ]
-    blocks: list[Block] = [Table(["", "值"], rows)]
+    blocks: list[Block] = [Table(["", _HEADERS["value"]], rows)]
     if m.timings:
-        table = sections.timings_table(m.timings, ["任务", "时间", "占比"], "合计", fmt.code)
-        blocks += ["流水线各任务的墙钟时间：", table]
+        header = [_zh("task"), _zh("time"), _HEADERS["share"]]
+        table = sections.timings_table(m.timings, header, _zh("total"), fmt.code)
+        blocks += [_zh("timings"), table]
     return blocks
 
 
@@ -258,22 +260,19 @@ def _appendix(d: RunData, figs: dict[str, Path], found: list) -> Section:
     said = [sentence(f, "zh") for f in system_findings(d)]
     system = [Bullets(said), *tables] if tables else []
     parts = [
-        ("运行与流水线耗时", _run_rows(d)),
+        ("appendix run", _run_rows(d)),
         (
-            "其他配置的前十名操作",
+            "appendix top",
             [_top_title(b) if isinstance(b, str) else _translated([b])[0] for b in rest],
         ),
-        ("层表", _translated(sections.layer_blocks(d))),
-        ("每轮结果", _translated(sections.epoch_blocks(d))),
-        (
-            "各线程数的批大小比较，算子时间占比",
-            _translated(sections.share_blocks(d, figs, True, "zh")),
-        ),
-        ("时间都花在哪里：全部表格", system),
-        ("机器极限", _limits(limits_blocks(d, "zh"))),
-        ("全部结论", [Bullets([sentence(f, "zh") for f in found])]),
+        ("appendix layers", _translated(sections.layer_blocks(d))),
+        ("appendix epochs", _translated(sections.epoch_blocks(d))),
+        ("appendix shares", _translated(sections.share_blocks(d, figs, True, "zh"))),
+        ("appendix system", system),
+        ("appendix limits", _limits(limits_blocks(d, "zh"))),
+        ("appendix findings", [Bullets([sentence(f, "zh") for f in found])]),
     ]
-    return Section("附录", [Details(title, blocks) for title, blocks in parts if blocks])
+    return Section(_zh("appendix"), [Details(_zh(key), blocks) for key, blocks in parts if blocks])
 
 
 def build_sections(d: RunData, figs: dict[str, Path]) -> list[Section]:
@@ -284,16 +283,16 @@ def build_sections(d: RunData, figs: dict[str, Path]) -> list[Section]:
     if not cjk:
         results.insert(0, Note(NO_CJK_FONT))
     environment = [
-        "### 硬件环境",
+        f"### {_zh('hardware')}",
         *_hardware(d),
-        "### 软件环境",
+        f"### {_zh('software')}",
         *_software(d),
-        "### 数据集",
+        f"### {_zh('dataset')}",
         *_dataset(d),
     ]
     return [
         _summary(d),
-        Section("实验环境", environment),
-        Section("实验结果", results),
+        Section(_zh("environment"), environment),
+        Section(_zh("results"), results),
         appendix,
     ]

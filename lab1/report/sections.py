@@ -430,35 +430,58 @@ def all_findings(d: RunData) -> list[findings.Finding]:
     ]
 
 
-def summary_section(d: RunData) -> Section:
+def summary_section(d: RunData, lang: str = "en") -> Section:
+    """The summary in ``lang`` (en, or zh for the course's template): what ran, on which
+    machine, its result, then the key findings."""
     found = findings.summary(d.manifest, d.history, d.tables)
     busy = [f for f in found if f.kind == "busy_machine"]  # the truth first: before what ran
     head = [f for f in found if f.kind.startswith("summary_")]
     key = [f for f in found if f not in busy and f not in head]
-    blocks: list[Block] = [Note(sentence(f), "warning") for f in busy]
-    blocks += sentences(head)
-    blocks += [Note(sentence(f), "warning") for f in findings.caveats(d.manifest)]
+    blocks: list[Block] = [Note(sentence(f, lang), "warning") for f in busy]
+    blocks += sentences(head, lang)
+    blocks += [Note(sentence(f, lang), "warning") for f in findings.caveats(d.manifest)]
     if key:
-        blocks += [
-            _en("key findings"),
-            Bullets(sentences(key)),
-        ]
-    return Section(_en("summary"), blocks)
+        blocks += [REPORT["key findings"].of(lang), Bullets(sentences(key, lang))]
+    return Section(REPORT["summary"].of(lang), blocks)
+
+
+# The appendix's parts, in order: ids of lab1.report.catalog.REPORT (their titles).
+APPENDIX = (
+    "appendix run",
+    "appendix top",
+    "appendix layers",
+    "appendix epochs",
+    "appendix shares",
+    "appendix system",
+    "appendix limits",
+    "appendix findings",
+)
+
+
+def appendix(parts: dict[str, list[Block]], lang: str = "en") -> Section:
+    """The appendix in ``lang``: each of APPENDIX's parts collapsed under its title, in that
+    order, a part without blocks left out. Both languages' builders give every part."""
+    if set(parts) != set(APPENDIX):
+        raise ValueError(f"the appendix's parts are {APPENDIX}, not {tuple(parts)}")
+    titled = [(REPORT[key].of(lang), parts[key]) for key in APPENDIX]
+    return Section(
+        REPORT["appendix"].of(lang), [Details(title, blocks) for title, blocks in titled if blocks]
+    )
 
 
 def appendix_section(d: RunData, figs: dict[str, Path]) -> Section:
     """Everything measured that the sections above leave out, each part collapsed."""
-    parts = [
-        ("appendix run", run_section(d).blocks),
-        ("appendix top", top_ops_section(d, part="rest").blocks),
-        ("appendix layers", layer_blocks(d)),
-        ("appendix epochs", epoch_blocks(d)),
-        ("appendix shares", share_blocks(d, figs)),
-        ("appendix system", system_tables(d, figs)),
-        ("appendix limits", limits_blocks(d)),
-        ("appendix findings", [Bullets(sentences(all_findings(d)))]),
-    ]
-    return Section(_en("appendix"), [Details(_en(key), blocks) for key, blocks in parts if blocks])
+    parts = {
+        "appendix run": run_section(d).blocks,
+        "appendix top": top_ops_section(d, part="rest").blocks,
+        "appendix layers": layer_blocks(d),
+        "appendix epochs": epoch_blocks(d),
+        "appendix shares": share_blocks(d, figs),
+        "appendix system": system_tables(d, figs),
+        "appendix limits": limits_blocks(d),
+        "appendix findings": [Bullets(sentences(all_findings(d)))],
+    }
+    return appendix(parts)
 
 
 def build_sections(d: RunData, figs: dict[str, Path]) -> list[Section]:

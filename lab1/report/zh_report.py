@@ -5,7 +5,9 @@ Structure and headings follow the template: 实验环境 (硬件环境, 软件�
 网络分析，不同批大小结果比较; the optional hardware comparison). The tables are lab1.report.grids'
 with their headers, cells and captions in Chinese (lab1.report.catalog); the sentences are the
 findings said in Chinese (lab1.report.sentences), every number through lab1.fmt exactly as in
-the English report.
+the English report. The summary and the appendix's frame are the English report's builders
+(lab1.report.sections.summary_section, appendix) with the language as an argument; the rest
+follows the template. Every text is lab1.report.catalog's (REPORT for the headings and notes).
 """
 
 from __future__ import annotations
@@ -211,21 +213,6 @@ def _see_appendix(what: str) -> str:
     return _zh("see appendix", what=_zh(what))
 
 
-def _summary(d: RunData) -> Section:
-    """摘要: the English summary's findings (findings.summary), in Chinese."""
-    found = findings.summary(d.manifest, d.history, d.tables)
-    busy = [Note(sentence(f, "zh"), "warning") for f in found if f.kind == "busy_machine"]
-    head = [sentence(f, "zh") for f in found if f.kind.startswith("summary_")]
-    key = [
-        sentence(f, "zh")
-        for f in found
-        if not f.kind.startswith("summary_") and f.kind != "busy_machine"
-    ]
-    warn = [Note(sentence(f, "zh"), "warning") for f in findings.caveats(d.manifest)]
-    lead = [_zh("key findings"), Bullets(key)] if key else []
-    return Section(_zh("summary"), [*busy, *head, *warn, *lead])
-
-
 def _run_rows(d: RunData) -> list[Block]:
     """The run and its pipeline timings (the English Run section's tables, in Chinese)."""
     m, p = d.manifest, d.manifest.parameters
@@ -259,20 +246,19 @@ def _appendix(d: RunData, figs: dict[str, Path], found: list) -> Section:
     tables = _translated(system_tables(d, figs, "zh"))  # its English prose is left out
     said = [sentence(f, "zh") for f in system_findings(d)]
     system = [Bullets(said), *tables] if tables else []
-    parts = [
-        ("appendix run", _run_rows(d)),
-        (
-            "appendix top",
-            [_top_title(b) if isinstance(b, str) else _translated([b])[0] for b in rest],
-        ),
-        ("appendix layers", _translated(sections.layer_blocks(d))),
-        ("appendix epochs", _translated(sections.epoch_blocks(d))),
-        ("appendix shares", _translated(sections.share_blocks(d, figs, True, "zh"))),
-        ("appendix system", system),
-        ("appendix limits", _limits(limits_blocks(d, "zh"))),
-        ("appendix findings", [Bullets([sentence(f, "zh") for f in found])]),
-    ]
-    return Section(_zh("appendix"), [Details(_zh(key), blocks) for key, blocks in parts if blocks])
+    parts = {
+        "appendix run": _run_rows(d),
+        "appendix top": [
+            _top_title(b) if isinstance(b, str) else _translated([b])[0] for b in rest
+        ],
+        "appendix layers": _translated(sections.layer_blocks(d)),
+        "appendix epochs": _translated(sections.epoch_blocks(d)),
+        "appendix shares": _translated(sections.share_blocks(d, figs, True, "zh")),
+        "appendix system": system,
+        "appendix limits": _limits(limits_blocks(d, "zh")),
+        "appendix findings": [Bullets([sentence(f, "zh") for f in found])],
+    }
+    return sections.appendix(parts, "zh")
 
 
 def build_sections(d: RunData, figs: dict[str, Path]) -> list[Section]:
@@ -291,7 +277,7 @@ def build_sections(d: RunData, figs: dict[str, Path]) -> list[Section]:
         *_dataset(d),
     ]
     return [
-        _summary(d),
+        sections.summary_section(d, "zh"),
         Section(_zh("environment"), environment),
         Section(_zh("results"), results),
         appendix,

@@ -104,3 +104,20 @@ def test_every_finding_the_code_makes_can_be_said_in_both_languages():
     assert made - set(SENTENCES) == set()
     with pytest.raises(ValueError, match="unknown finding kind"):
         findings.Finding("said_in_no_language")
+
+
+def test_the_appendix_has_the_same_parts_in_both_languages_titled_in_its_own():
+    from lab1.report.blocks import Details
+    from lab1.report.sections import APPENDIX, appendix
+
+    parts = {key: [] for key in APPENDIX} | {"appendix run": ["r"], "appendix layers": ["l"]}
+    titles = {lang: [b.summary for b in appendix(parts, lang).blocks] for lang in ("en", "zh")}
+    assert titles == {
+        "en": ["Run and pipeline timings", "Layer table"],
+        "zh": ["运行与流水线耗时", "层表"],
+    }
+    assert all(isinstance(b, Details) for b in appendix(parts).blocks)
+    assert appendix(parts, "zh").title == "附录"
+    del parts["appendix limits"]  # a part one builder forgot
+    with pytest.raises(ValueError, match="appendix's parts"):
+        appendix(parts, "zh")

@@ -121,3 +121,23 @@ def test_the_appendix_has_the_same_parts_in_both_languages_titled_in_its_own():
     del parts["appendix limits"]  # a part one builder forgot
     with pytest.raises(ValueError, match="appendix's parts"):
         appendix(parts, "zh")
+
+
+def test_every_text_the_class_view_writes_is_in_the_catalog():
+    """Each text lab1.classroom.classreport passes to its translator, read from the source: a
+    literal, either branch of a conditional, or a status or phase (their values, by hand)."""
+    from lab1.classroom import classreport
+
+    said: set[str] = {"accepted", "flagged", "refused", "train_step", "inference"}
+    said |= {"laptop CPU", "server CPU", catalog.WHAT_CHECKS_PROVE}
+    for node in ast.walk(ast.parse(Path(classreport.__file__).read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "t" and node.args:
+            arg = node.args[0]
+            branches = [arg.body, arg.orelse] if isinstance(arg, ast.IfExp) else [arg]
+            said |= {b.value for b in branches if isinstance(b, ast.Constant)}
+    assert len(said) > 50  # the scan sees them
+    assert sorted(said - set(catalog.CLASS)) == []
+    t = classreport._t("zh")
+    assert t("Class {name}", name="w1") == "班级 w1"
+    with pytest.raises(KeyError):
+        classreport._t("en")("a text the catalog does not have")

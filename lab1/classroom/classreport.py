@@ -1,6 +1,7 @@
 """The class view's report and each student's feedback, in English or Chinese, through the
 run report's blocks (lab1.report.blocks): every string from a submission is escaped there,
-and the HTML is the run report's page (its CSS and print rules)."""
+and the HTML is the run report's page (its CSS and print rules). Its texts, English and
+Chinese, are lab1.report.catalog's CLASS."""
 
 from __future__ import annotations
 
@@ -14,150 +15,27 @@ from lab1.atomic import write_text
 from lab1.classroom import checks
 from lab1.config import LAB_BATCH_SIZES as BATCH_SIZES
 from lab1.identity import PHASES, spelled_out
-from lab1.report import words
 from lab1.report.blocks import Bullets, Figure, Section, Table, plain, to_html, to_markdown
+from lab1.report.catalog import CLASS, LIKE_RULE, REMEASURE, WHAT_CHECKS_PROVE, chinese
 from lab1.rundir import ClassPaths
-
-# What a verdict means, in the report itself (docs/teaching-assistant.md says more).
-WHAT_CHECKS_PROVE = (
-    "The checks show that each submission is whole, self-consistent and like the class's; "
-    "they cannot show that its numbers were measured, or by whom."
-)
-
-# How a run is held against the class's runs on its hardware (checks.like_class).
-LIKE_RULE = (
-    "Each reliable images/s of each run is held against the median of the class's runs of the "
-    "same configuration on the same CPU or GPU model: a modified z-score (Iglewicz and "
-    "Hoaglin) beyond ±{z} is flagged; with fewer than {n} runs on a model the class cannot "
-    "judge it."
-)
-
-ZH = {
-    "Class {name}": "班级 {name}",
-    "At a glance": "概览",
-    "Hardware": "硬件",
-    "Throughput": "吞吐量",
-    "Accuracy": "准确率",
-    "Findings for the lecture": "课堂可用的结论",
-    "All students": "全部学生",
-    "student": "学生",
-    "status": "状态",
-    "reasons": "原因",
-    "machine": "机器",
-    "kind of machine": "机器类型",
-    "students": "学生数",
-    "CPU models": "CPU 型号",
-    "batch": "批大小",
-    "phase": "阶段",
-    "median": "中位数",
-    "range": "范围",
-    "images/s": "图像/秒",
-    "test accuracy": "测试准确率",
-    "accepted": "通过",
-    "flagged": "待复核",
-    "refused": "拒收",
-    "train_step": "训练步",
-    "inference": "推理",
-    "dataset": "数据集",
-    "epochs": "轮数",
-    "training images/s": "训练 图像/秒",
-    "Train-step images/s at each batch size, by kind of machine": (
-        "各批大小的训练步吞吐量（按机器类型）"
-    ),
-    "Test accuracy of the class": "全班测试准确率",
-    "number of students": "学生人数",
-    "laptop CPU": "笔记本 CPU",
-    "server CPU": "服务器 CPU",
-    "subset": "子集",
-    "full": "完整",
-    "{a} accepted, {f} flagged, {r} refused of {n} submissions.": (
-        "共 {n} 份提交：{a} 份通过，{f} 份待复核，{r} 份拒收。"
-    ),
-    "The median GPU speed-up over the CPU (train step, batch 64): {x} ({n} students).": (
-        "GPU 相对 CPU 的加速比中位数（训练步，批大小 64）：{x}（{n} 名学生）。"
-    ),
-    "No submission measured a GPU against the CPU at batch 64.": (
-        "没有提交在批大小 64 下比较 GPU 与 CPU。"
-    ),
-    "Batch 64 over batch 1 (train step), {kind}: {x} ({n} students).": (
-        "批大小 64 相对批大小 1（训练步），{kind}：{x}（{n} 名学生）。"
-    ),
-    "Measured on a busy machine (another process used the cores): {who}.": (
-        "在繁忙的机器上测量（有其他进程占用 CPU）：{who}。"
-    ),
-    "No submission was measured on a busy machine.": "没有提交是在繁忙的机器上测量的。",
-    WHAT_CHECKS_PROVE: (
-        "这些检查能说明每份提交完整、自洽、与全班相符；不能说明其中的数字是实测的，"
-        "也不能说明是谁测的。"
-    ),
-    "Feedback: {student}": "反馈：{student}",
-    "Your submission": "你的提交",
-    "Checks": "检查",
-    "check": "检查项",
-    "passed": "通过",
-    "detail": "说明",
-    "yes": "是",
-    "no": "否",
-    "Your submission was {status}.": "你的提交状态：{status}。",
-    "What to fix": "需要改正的地方",
-    "Nothing: every check passed.": "没有：所有检查均通过。",
-    "Nothing: every check judged passed.": "没有：所有已评判的检查均通过。",
-    "not judged": "未评判",
-    "Measure again": "重新测量",
-    "Some of your numbers were measured while other programs used the CPU, so they were not "
-    "judged (no fault of yours): run `make run` again on a quiet machine, or re-measure only "
-    "the profile with {cmd}, and hand in again.": (
-        "你的部分数字是在其他程序占用 CPU 时测得的，因此没有评判（这不是你的错误）："
-        "请在空闲的机器上再次运行 `make run`，或用 {cmd} 只重新做性能分析，然后重新提交。"
-    ),
-    "Not judged, measured on a busy machine: {n} of {total} readable submissions; they should "
-    "measure again on a quiet machine: {who}.": (
-        "因在繁忙的机器上测量而未评判：可读的 {total} 份提交中有 {n} 份；这些学生应在空闲的机器上"
-        "重新测量：{who}。"
-    ),
-    "Throughput is from each run's own training configuration (device, precision, threads).": (
-        "吞吐量取自每次运行自己的训练配置（设备、精度、线程数）。"
-    ),
-    LIKE_RULE: (
-        "每次运行的每个可靠的 图像/秒 都与全班在同一 CPU 或 GPU 型号、同一配置下的运行的中位数"
-        "相比：修正 z 值（Iglewicz 与 Hoaglin）超出 ±{z} 的标记为待复核；同一型号上不足 {n} "
-        "次运行时无法评判。"
-    ),
-    "{hw}: {n} runs.": "{hw}：{n} 次运行。",
-    "{hw}: cannot judge, only {runs}.": "{hw}：无法评判，只有 {n} 次运行。",
-    "{student} is far from the class: {why}": "{student} 远离全班：{why}",
-    "No run is far from the class's runs on its hardware.": "没有运行远离全班在同一硬件上的运行。",
-    # like_class_text's pieces
-    "{config}, {phase}, on {hw}: {rate} images/s against the class's median {median} there "
-    "({n} runs; modified z {z}, beyond ±{limit})": (
-        "{hw} 上的 {config}，{phase}：{rate} 图像/秒，全班在该硬件上的中位数为 {median}"
-        "（{n} 次运行；修正 z 值 {z}，超出 ±{limit}）"
-    ),
-    "and {more} far from the class's": "另有 {k} 个配置远离全班",
-    "like the class's runs on {hw} ({judged} judged)": (
-        "与全班在 {hw} 上的运行相符（评判了 {k} 个配置）"
-    ),
-    "cannot judge: only {runs} on {hw}": "无法评判：{hw} 上只有 {n} 次运行",
-    "cannot judge: only {runs} of the same configuration on {hw}": (
-        "无法评判：{hw} 上同一配置只有 {n} 次运行"
-    ),
-    "no number measured reliably on its own machine to compare": (
-        "没有在本机可靠测得、可供比较的数字"
-    ),
-}
 
 
 def _t(lang: str):
+    # Every text is the catalog's, in English too: one missing from it fails in both languages
+    # instead of staying English in the Chinese report.
     def t(text: str, **values) -> str:
-        out = ZH.get(text, text) if lang == "zh" else text
+        out = CLASS[text].of(lang)
         return out.format(**values) if values else out
 
     t.lang = lang  # what a config's label (lab1.identity) is spelled in
     return t
 
 
-def _many(n: int, noun: str) -> str:
-    """An English count and its noun: 1 run, 2 runs (a Chinese count takes no plural)."""
+def _many(n: int, noun: str, lang: str) -> str:
+    """A count and its noun: 1 run, 2 runs in English; a Chinese count takes no plural, so its
+    text is the catalog's plural entry."""
+    if lang == "zh":
+        return CLASS[f"{{n}} {noun}s"].of(lang).format(n=n)
     return f"{n} {noun}" + ("" if n == 1 else "s")
 
 
@@ -184,8 +62,8 @@ def like_class_text(like: checks.LikeClass, lang: str) -> str:
         )
         if len(like.far) > 1:
             k = len(like.far) - 1
-            more = _many(k, "more configuration")
-            out += sep + t("and {more} far from the class's", more=more, k=k)
+            more = _many(k, "more configuration", lang)
+            out += sep + t("and {more} far from the class's", more=more)
         return out
     parts = []
     for h in like.hardware:
@@ -199,10 +77,8 @@ def like_class_text(like: checks.LikeClass, lang: str) -> str:
             t(
                 template,
                 hw=h.hardware,
-                judged=_many(h.judged, "configuration"),
-                k=h.judged,
-                runs=_many(runs, "run"),
-                n=runs,
+                judged=_many(h.judged, "configuration", lang),
+                runs=_many(runs, "run", lang),
             )
         )
     return sep.join(parts) or t("no number measured reliably on its own machine to compare")
@@ -230,7 +106,7 @@ def write(
     t = _t(lang)
     out = paths.root
     ok = df[df["status"] != "refused"]
-    with figures.language({k: v for k, v in ZH.items()}, "zh") if lang == "zh" else _plain():
+    with figures.language(chinese(CLASS), "zh") if lang == "zh" else _plain():
         throughput_png = _throughput_figure(ok, paths.figure("throughput"), t)
         accuracy_png = _accuracy_figure(ok, paths.figure("accuracy"), t)
     sections = [
@@ -303,7 +179,7 @@ def _hardware(ok: pd.DataFrame, judged: list[dict], t) -> Section:
         lines = [
             t("{hw}: {n} runs.", hw=plain(hw), n=n)
             if n >= checks.MIN_RUNS
-            else t("{hw}: cannot judge, only {runs}.", hw=plain(hw), runs=_many(n, "run"), n=n)
+            else t("{hw}: cannot judge, only {runs}.", hw=plain(hw), runs=_many(n, "run", t.lang))
             for hw, n in sorted(runs.items())
         ]
         far = [
@@ -460,7 +336,7 @@ def _feedback(paths: ClassPaths, a: dict, file_name: str, t) -> None:
             "Some of your numbers were measured while other programs used the CPU, so they "
             "were not judged (no fault of yours): run `make run` again on a quiet machine, or "
             "re-measure only the profile with {cmd}, and hand in again.",
-            cmd=words.REMEASURE,
+            cmd=REMEASURE,
         )
         sections.append(
             Section(

@@ -1,10 +1,12 @@
 """The lab report of a run directory, and every other place that puts a run into words.
 
     findings.py  what the run shows, computed once as data
-    words.py     findings into sentences
+    sentences.py each finding kind's sentence in English (words.py) and Chinese (zh.py)
+    catalog.py   every fixed text of every report, in English and Chinese, by id
     grids.py     the tables (layers, top-10, comparison, share change, speed-up)
     sections.py  the report's sections, as blocks
     blocks.py    blocks → Markdown → HTML (Python-Markdown, figures inlined)
+    zh_report.py the run report on the course's Chinese template
 
 Outputs: ``report.md`` / ``report.html`` (write_report; ``report.zh.*`` in Chinese), their
 ``report.pdf`` (print_report) and ``compare/summary.md`` /
@@ -20,7 +22,7 @@ import re
 from pathlib import Path
 
 from lab1.atomic import write_text
-from lab1.report import findings, grids, words, zh
+from lab1.report import findings, grids, zh_report
 from lab1.report.blocks import (
     Bullets,
     Section,
@@ -29,8 +31,10 @@ from lab1.report.blocks import (
     to_html,
     to_markdown,
 )
+from lab1.report.catalog import REPORT
 from lab1.report.pdf import write_pdf
 from lab1.report.sections import build_sections, summary_section, top_ops_section
+from lab1.report.sentences import sentences
 from lab1.run.reader import RunData, read_run
 from lab1.rundir import RunPaths, config_tag
 
@@ -46,12 +50,9 @@ def write_report(run_dir: str | Path, lang: str = "en") -> dict:
     d = read_run(run_dir)
     d.paths = d.paths.in_language(lang)  # refuses a language with no file names
     figs: dict[str, Path] = {}
-    if lang == "zh":
-        sections = zh.build_sections(d, figs)
-        title = f"AI-System 实验一报告：{d.manifest.run_name}"
-    else:
-        sections = build_sections(d, figs)
-        title = f"AI-System Lab 1 report: {d.manifest.run_name}"
+    builder = zh_report.build_sections if lang == "zh" else build_sections
+    sections = builder(d, figs)
+    title = REPORT["title"].of(lang).format(run=d.manifest.run_name)
     md = to_markdown(title, sections, d.paths.root)
     write_text(d.paths.report_md, md)
     html_lang = "zh-CN" if lang == "zh" else "en"
@@ -89,7 +90,7 @@ def write_compare_texts(d: RunData) -> dict:
         f"{r.device} ({r.device_name})" for r in devices
     )
     table = grids.comparison_table(cmp)
-    blocks = [intro + ".", Bullets(words.sentences(found)), table, *grids.legend([table])]
+    blocks = [intro + ".", Bullets(sentences(found)), table, *grids.legend([table])]
     # The report's own summary first (the same sentences as report.md's), then the findings.
     parts = [summary_section(d), Section("Findings", blocks)]
     summary = to_markdown(f"lab1 profiling summary: {d.manifest.run_id}", parts, paths.root)
@@ -111,7 +112,7 @@ def tensorboard_texts(d: RunData) -> dict[str, str]:
     texts = {
         "comparison/batch_sizes": table_markdown(grids.comparison_table(cmp)),
         "comparison/summary": "\n".join(
-            f"- {s}" for s in words.sentences(findings.profiling(cmp, d.tables["share_change"]))
+            f"- {s}" for s in sentences(findings.profiling(cmp, d.tables["share_change"]))
         ),
     }
     for (c, phase, key), blocks in grids.top10_by_config(top10):

@@ -2,8 +2,8 @@
 
 Inputs are the comparison's own tables (lab1.compare.crossrun: comparison, runs, step_model), so
 every
-number in a Finding is one a reader finds in the report's tables. lab1.report.words and
-lab1.report.zh turn each kind into a sentence.
+number in a Finding is one a reader finds in the report's tables. lab1.report.sentences
+turns each kind into a sentence.
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
 """The report of a comparison of runs (lab1.compare.crossrun), in English or Chinese.
 
 The same machinery as the run report: findings as data (lab1.report.crossfindings), their
-sentences (words / zh), numbers through lab1.fmt, blocks → Markdown → self-contained HTML. It
-reads only the comparison's own tables, so every number in it can be traced to a row there.
+sentences (lab1.report.sentences), fixed texts from lab1.report.catalog, numbers through
+lab1.fmt, blocks → Markdown → self-contained HTML. It reads only the comparison's own tables,
+so every number in it can be traced to a row there.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from lab1.errors import CompareError
 from lab1.identity import PHASES, ConfigId, Label, labels, ordered
 from lab1.measure.analysis import peaks
 from lab1.measure.breakdown import OP_CATEGORIES, OUTSIDE_OPS
-from lab1.report import crossfindings, words, zh
+from lab1.report import crossfindings
 from lab1.report.blocks import (
     Block,
     Bullets,
@@ -31,107 +32,18 @@ from lab1.report.blocks import (
     to_html,
     to_markdown,
 )
+from lab1.report.catalog import COMPARE, COMPARE_LIMITS, FIGURE_LABELS_ZH, HEADERS, PHASE
 from lab1.report.pdf import write_pdf
+from lab1.report.sentences import sentences
 from lab1.rundir import ComparisonPaths
-
-WHAT = {
-    "matmul_peak": ("matmul peak", "矩阵乘峰值"),
-    "memory_bandwidth": ("memory bandwidth (copy)", "内存带宽（复制）"),
-    "dispatch_floor": ("dispatch floor per operator", "每个算子的分发下限"),
-}
-# (English, Chinese) of every heading, header and fixed phrase of this report.
-WORDS = {
-    "title": ("Comparison of runs: {name}", "运行比较：{name}"),
-    "runs": ("Runs compared", "参与比较的运行"),
-    "machines": ("Machines", "机器"),
-    "throughput": ("Throughput per batch size", "各批大小的吞吐"),
-    "model": ("Step-time model", "步时模型"),
-    "training": ("Training", "训练"),
-    "ops": ("Top operators and where the time goes", "最耗时的算子与时间去向"),
-    "intro": (
-        "Every number below is read from the runs' own tables (compare/comparison.parquet, "
-        "limits, step_model, top10) and collected in this folder's Parquet files; the "
-        "speed-up is a row's images/s over its baseline row's (same batch size and phase; "
-        "same device, precision and thread role where both runs have them). Baseline: {base}.",
-        "下面每个数字都取自各运行自己的表（compare/comparison.parquet、limits、step_model、"
-        "top10），并汇总在本文件夹的 Parquet 文件中；加速比是一行的图像/秒除以其基准行的图像/秒"
-        "（相同批大小和阶段；两次运行都有时，相同设备、精度和线程角色）。基准：{base}。",
-    ),
-    "model_intro": (
-        "Each ladder's fit of ms per step = fixed + batch × per image: the fixed part is what a "
-        "step costs whatever its batch (Python, dispatch, kernel launches), the per-image part "
-        "what each image adds. A device with a larger fixed cost and a smaller per-image cost "
-        "wins only above the batch size where the two lines cross.",
-        "每个阶梯的拟合：每步毫秒 = 固定开销 + 批大小 × 每张图像开销。固定部分与批大小无关"
-        "（Python、分发、内核启动），每张图像部分是每多一张图像增加的开销。固定开销大而每张图像开销"
-        "小的设备，只有在两条线相交的批大小以上才更快。",
-    ),
-    "baseline": ("baseline", "基准"),
-    "yes": ("yes", "是"),
-    "no": ("", ""),
-    "not comparable": ("not comparable", "不可比较"),
-    "not supported": ("not supported", "不支持"),
-    "no model": ("No run measured a step-time ladder.", "没有运行测量步时阶梯。"),
-    "no ops": ("No batch size was profiled by every run.", "没有所有运行都分析过的批大小。"),
-    "figure": (
-        "Throughput against batch size, one line per run and config",
-        "各运行的吞吐与批大小",
-    ),
-    "run": ("run", "运行"),
-    "machine": ("machine", "机器"),
-    "dataset": ("dataset", "数据集"),
-    "recipe": ("recipe", "训练配方"),
-    "code": ("lab1 code", "lab1 代码"),
-    "device": ("device", "设备"),
-    "threads": ("threads", "线程数"),
-    "phase": ("phase", "阶段"),
-    "batch": ("batch", "批大小"),
-    "images/s": ("images/s", "图像/秒"),
-    "ms/step": ("ms/step", "毫秒/步"),
-    "µs/image": ("µs/image", "微秒/图像"),
-    "share of peak": ("share of peak", "峰值占比"),
-    "speed-up": ("speed-up over baseline", "相对基准的加速比"),
-    "against": ("baseline row", "基准行"),
-    "fixed (ms)": ("fixed (ms)", "固定开销 (毫秒)"),
-    "per image (µs)": ("per image (µs)", "每张图像 (微秒)"),
-    "fixed < 10 %": ("fixed < 10 % from batch", "固定开销 < 10 % 的最小批大小"),
-    "epochs": ("epochs", "轮数"),
-    "s/epoch": ("s per epoch", "秒/轮"),
-    "train images/s": ("training images/s", "训练图像/秒"),
-    "accuracy": ("final test accuracy", "最终测试正确率"),
-    "loss": ("test loss", "测试损失"),
-    "top": ("heaviest operators (share of self time)", "最耗时的算子（占自身时间比例）"),
-    "roofline": (
-        "Share of peak (above) is of each machine's own measured fp32 matmul peak; the roofline "
-        "puts each machine's heavy operators under its own ceilings:",
-        "峰值占比（上表）以各机器自己实测的 fp32 矩阵乘峰值为准；"
-        "屋顶线把每台机器的重算子放在它自己的上限之下：",
-    ),
-    "roofline caption": (
-        "Roofline per machine and config: achieved GFLOP/s against FLOP per byte",
-        "各机器与配置的屋顶线：实测 GFLOP/s 与每字节 FLOP",
-    ),
-    "split": (
-        "Where each step's time goes, by kind of operator (share of the step; profiler on):",
-        "每步时间的去向，按算子类别（占每步的比例；开启性能分析）：",
-    ),
-    "CPU": ("CPU", "CPU"),
-    "vCPUs": ("vCPUs", "vCPU 数"),
-    "memory": ("memory", "内存"),
-    "GPUs": ("GPUs", "GPU"),
-    "OS": ("OS", "操作系统"),
-    "PyTorch": ("PyTorch", "PyTorch"),
-    "CUDA": ("CUDA", "CUDA"),
-    "machine id": ("machine id", "机器 id"),
-}
 
 
 def _w(key: str, lang: str, **values) -> str:
-    return WORDS[key][lang == "zh"].format(**values)
+    return COMPARE[key].of(lang).format(**values)
 
 
 def _phase(phase: str, lang: str) -> str:
-    return zh.PHASE[phase] if lang == "zh" else phase
+    return PHASE[phase].of(lang)
 
 
 def _run_config(run_id: str, row, lang: str, prefix: str = "") -> str:
@@ -139,22 +51,17 @@ def _run_config(run_id: str, row, lang: str, prefix: str = "") -> str:
     return f"{run_id} · {crossfindings.label(row, prefix).text(lang)}"
 
 
-def _sentences(found: list, lang: str) -> list[str]:
-    table = zh.SENTENCES if lang == "zh" else words.SENTENCES
-    return [table[f.kind](f.values) for f in found]
-
-
 def runs_section(t: dict, lang: str) -> Section:
     runs = t["runs"].sort_values("order")
     found = crossfindings.differences(runs, t["comparison"])
     base = fmt.code(runs.loc[runs["baseline"], "run_id"].iloc[0])
-    blocks: list[Block] = [Note(s, "warning") for s in _sentences(found, lang)]
+    blocks: list[Block] = [Note(s, "warning") for s in sentences(found, lang)]
     blocks.append(_w("intro", lang, base=base))
     rows = [
         [
             fmt.code(r.run_id),
             f"{plain(r.machine)} ({fmt.code(r.machine_id)})",
-            _w("yes" if r.baseline else "no", lang),
+            _w("yes", lang) if r.baseline else "",
             f"{plain(r.dataset)}, {plain(r.dataset_source)}, {fmt.count(r.train_size)} / "
             f"{fmt.count(r.test_size)}",
             plain(r.recipe),
@@ -202,7 +109,7 @@ def machines_section(t: dict, lang: str) -> Section:
         ("memory_bandwidth", "float32"),
         ("dispatch_floor", "float32"),
     ]:
-        name = WHAT[what][lang == "zh"] + (f" ({dtype})" if what == "matmul_peak" else "")
+        name = COMPARE_LIMITS[what].of(lang) + (f" ({dtype})" if what == "matmul_peak" else "")
         rows.append(
             [name, *[_limit_cell(t["limits"], r, what, dtype, lang) for r in runs["run_id"]]]
         )
@@ -250,7 +157,7 @@ def throughput_section(t: dict, lang: str, paths: ComparisonPaths, figs: dict) -
     header += ["share of peak", "speed-up", "against"]
     numeric = [False, False, True, False, True, True, True, True, True, True, False]
     blocks: list[Block] = [
-        Bullets(_sentences(crossfindings.speedups(cmp), lang)),
+        Bullets(sentences(crossfindings.speedups(cmp), lang)),
         Figure(figs["throughput"], _w("figure", lang)),
         Table([_w(h, lang) for h in header], rows, numeric),
         *roofline_blocks(t, lang, paths, figs),
@@ -278,10 +185,10 @@ def model_section(t: dict, lang: str) -> Section:
     ]
     header = ["run", "device", "threads", "phase", "fixed (ms)", "per image (µs)"]
     header += ["r²", "fixed < 10 %"]
-    table = Table([WORDS.get(h, (h, h))[lang == "zh"] for h in header], rows)
+    table = Table([COMPARE[h].of(lang) if h in COMPARE else h for h in header], rows)
     table.numeric = [False, False, True, False, True, True, True, True]
     return Section(
-        _w("model", lang), [_w("model_intro", lang), Bullets(_sentences(found, lang)), table]
+        _w("model", lang), [_w("model_intro", lang), Bullets(sentences(found, lang)), table]
     )
 
 
@@ -356,7 +263,7 @@ def split_blocks(t: dict, lang: str) -> list[Block]:
             ]
         )
     header = [_w("batch", lang), _w("phase", lang), _w("run", lang)]
-    header += [zh.HEADERS.get(n, n) if lang == "zh" else n for n in names]
+    header += [HEADERS[n].zh if lang == "zh" and n in HEADERS else n for n in names]
     return [_w("split", lang), Table(header, rows, [True, False, False, *[True] * len(names)])]
 
 
@@ -368,7 +275,7 @@ def write_report(plan: dict, lang: str = "en", paper: str | None = "a4") -> dict
     paths = final.building
     t = read_tables(paths)
     figs: dict[str, Path] = {}
-    with figures.language(zh.FIGURE_LABELS if lang == "zh" else {}):
+    with figures.language(FIGURE_LABELS_ZH if lang == "zh" else {}):
         sections = [
             runs_section(t, lang),
             machines_section(t, lang),

@@ -1,6 +1,6 @@
 """What a run shows, computed once as data: a Finding is a kind plus the numbers it is about.
 
-Nothing here writes words: lab1.report.words turns each kind into a sentence, in every place
+Nothing here writes words: lab1.report.sentences turns each kind into a sentence, in every place
 that shows it (report.md / report.html, compare/summary.md, the Prefect artifacts). Every
 number in a Finding is read from a table the report also shows, so a reader can trace it.
 """
@@ -33,8 +33,8 @@ from lab1.run.step import Execution, differences
 SWEEP = [*PANEL, "phase"]
 
 
-# Every kind a Finding may have: each language (lab1.report.words, lab1.report.zh) has one
-# sentence per kind, and a test holds both to this list.
+# Every kind a Finding may have: lab1.report.sentences registers its sentence in each language
+# (lab1.report.words, lab1.report.zh), and a test holds the registry to this list.
 KINDS = (
     "accuracy",
     "loss_trend",
@@ -85,7 +85,7 @@ class Finding:
         if self.kind not in KINDS:
             raise ValueError(
                 f"unknown finding kind {self.kind!r}: add it to KINDS and to "
-                "words.SENTENCES and zh.SENTENCES"
+                "lab1.report.sentences.SENTENCES"
             )
 
 

@@ -11,8 +11,9 @@ import pandas as pd
 from lab1 import fmt
 from lab1.host.devices import device_time_measured
 from lab1.identity import ConfigId, axes_except, labels, ordered
-from lab1.reliability import RELIABLE_SPREAD, unsure
+from lab1.reliability import unsure
 from lab1.report.blocks import Block, Note, Table
+from lab1.report.catalog import BASIS, LEGEND
 from lab1.report.findings import SWEEP
 
 TIME_LABELS = {
@@ -21,21 +22,8 @@ TIME_LABELS = {
     "self_device_us": "self device",
     "device_total_us": "device total",
 }
-RANKED_BY = {"self_cpu": "self CPU time", "self_device": "self device time"}
 # mps runs the kernels but torch.profiler does not see them: its CPU time is dispatch only.
 RANKED_BY_UNTRACED = "CPU dispatch time (device time not measured)"
-
-
-# Under every table with a marked value, in the report's language (lab1.fmt.UNSURE).
-LEGEND = {
-    "en": f"{fmt.UNSURE} measured unreliably: other programs used cores this measurement needed, "
-    f"or its timed blocks spread more than {fmt.pct(RELIABLE_SPREAD)} of their median; a share "
-    "of peak over 100 % means the peak itself was measured low. No finding is drawn from a "
-    "marked value.",
-    "zh": f"{fmt.UNSURE} 测量不可靠：测量时其他程序占用了它需要的 CPU 核，"
-    f"或各计时块相差超过中位数的 {fmt.pct(RELIABLE_SPREAD)}；峰值占比超过 100 % "
-    "说明峰值本身测得偏低。不据标记的数值得出任何结论。",
-}
 
 
 def mark(cell: str, unsure: bool) -> str:
@@ -46,7 +34,7 @@ def mark(cell: str, unsure: bool) -> str:
 def legend(tables: list[Table], lang: str = "en") -> list[Block]:
     """The legend, once, where any of ``tables`` has a marked cell; [] otherwise."""
     marked = any(c.endswith(fmt.UNSURE) for t in tables for r in t.rows for c in r)
-    return [Note(LEGEND[lang], "legend")] if marked else []
+    return [Note(LEGEND.of(lang), "legend")] if marked else []
 
 
 def unsure_or_twin(cmp: pd.DataFrame, rows: pd.DataFrame) -> pd.Series:
@@ -197,7 +185,7 @@ def top10_by_config(top10: pd.DataFrame, lang: str = "en") -> list[tuple[tuple, 
             ]
             for _, r in g.iterrows()
         ]
-        ranked_by = RANKED_BY[sort_key] if traced else RANKED_BY_UNTRACED
+        ranked_by = BASIS[sort_key].en if traced else RANKED_BY_UNTRACED
         title = (
             f"**{first['label']} ({first['device_name']}) · "
             f"batch {batch} · {phase}** (ranked by {ranked_by}, {steps} profiled "

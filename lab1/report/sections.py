@@ -16,17 +16,23 @@ import pandas as pd
 from lab1 import figures, fmt
 from lab1.host.environment import Environment
 from lab1.identity import axes_except
-from lab1.report import findings, grids, words
+from lab1.report import findings, grids
 from lab1.report.blocks import Block, Bullets, Details, Figure, Note, Section, Table, plain
+from lab1.report.catalog import CAPTIONS, HEADERS, REPORT
+from lab1.report.sentences import sentence, sentences
 from lab1.report.system import limits_blocks, system_section, system_tables
 from lab1.run.reader import RunData
 from lab1.run.train import SCALARS
 
 NOT_PROFILED = "Not profiled in this run"
-COMPARE_CAPTIONS = {
-    "throughput": "Throughput against batch size, per phase and device (profiler off)",
-    "op_share": "Operator share of the time per batch size, per device and phase",
-}
+SEE_APPENDIX = REPORT["see appendix"].en
+
+
+def _en(key: str) -> str:
+    """The run report's text ``key`` (lab1.report.catalog.REPORT) in English."""
+    return REPORT[key].en
+
+
 SCALARS_SOURCE = {
     "events": "the TensorBoard event files",
     "manifest": "manifest.json",
@@ -40,20 +46,24 @@ def run_section(d: RunData) -> Section:
     if status == "running":  # the flow writes the report as its last step, before "completed"
         status = "running (the report is written as the run's last step)"
     devices = f"{', '.join(m.devices.resolved)} / {m.devices.training}" if m.devices else "–"
+    recipe = _en("recipe value").format(
+        lr=p.lr,
+        gamma=p.gamma,
+        batch=p.batch_size,
+        test_batch=p.test_batch_size,
+        epochs=p.epochs,
+        seed=p.seed,
+    )
     rows = [
-        ["run", fmt.code(m.run_name)],
-        ["status", status],
-        ["started / finished (UTC)", f"{m.started_at or '–'} / {m.finished_at or '–'}"],
+        [_en("run"), fmt.code(m.run_name)],
+        [_en("status"), status],
+        [_en("started / finished"), f"{m.started_at or '–'} / {m.finished_at or '–'}"],
         ["report written (UTC)", datetime.now(timezone.utc).isoformat(timespec="seconds")],
         ["devices found / training", devices],
-        [
-            "recipe",
-            f"Adadelta lr {p.lr}, StepLR gamma {p.gamma}, batch {p.batch_size} (test "
-            f"{p.test_batch_size}), {p.epochs} epochs, seed {p.seed}",
-        ],
-        ["profiled batch sizes", ", ".join(str(b) for b in p.batch_sizes)],
+        [_en("recipe"), recipe],
+        [_en("profiled batch sizes"), ", ".join(str(b) for b in p.batch_sizes)],
     ]
-    blocks: list[Block] = [Table(["", "value"], rows)]
+    blocks: list[Block] = [Table(["", HEADERS["value"].en], rows)]
     if p.dry_run:
         blocks.append(
             Note(
@@ -63,8 +73,9 @@ def run_section(d: RunData) -> Section:
             )
         )
     if m.timings:
-        table = timings_table(m.timings, ["task", "time", "share"], "total")
-        blocks += ["Pipeline tasks, wall clock:", table]
+        header = [_en("task"), _en("time"), HEADERS["share"].en]
+        table = timings_table(m.timings, header, _en("total"))
+        blocks += [_en("timings"), table]
     return Section("Run", blocks)
 
 
@@ -83,7 +94,7 @@ def timings_table(
 
 def _gpu_line(env: Environment) -> str:
     if not env.gpus:
-        return "none (torch sees no GPU)"
+        return _en("no gpu")
     by_name: dict[str, list[dict]] = {}
     for g in env.gpus:
         by_name.setdefault(g["name"], []).append(g)
@@ -104,20 +115,23 @@ def _machine_row(env: Environment, name: str, id_word: str) -> list[list[str]]:
 def environment_section(d: RunData) -> Section:
     env = d.manifest.environment
     if env is None:
-        return Section("Environment", [Note("No environment was captured in this run.")])
+        return Section(_en("environment"), [Note(_en("no environment"))])
     pk = env.packages
     cuda = fmt.MISSING
     if env.cuda_version:
-        cuda = env.cuda_version + ("" if env.cuda_available else " (torch's build; no GPU visible)")
+        cuda = env.cuda_version + ("" if env.cuda_available else _en("cuda without gpu"))
+    os_line = _en("os value").format(
+        os=plain(env.os), kernel=plain(env.kernel), machine=plain(env.machine)
+    )
     rows = [
-        *_machine_row(env, "machine", "id"),
+        *_machine_row(env, _en("machine"), _en("id")),
         [
             "CPU",
             f"{plain(env.cpu_model)} ({env.vcpus} vCPUs; torch uses {env.torch_threads} threads)",
         ],
-        ["memory", fmt.nbytes(env.memory_bytes)],
+        [_en("memory"), fmt.nbytes(env.memory_bytes)],
         ["GPU", f"{env.gpu_count}: {_gpu_line(env)}" if env.gpus else _gpu_line(env)],
-        ["OS", f"{plain(env.os)} (kernel {plain(env.kernel)}, {plain(env.machine)})"],
+        ["OS", os_line],
         ["Python", env.python],
         ["PyTorch", pk.get("torch") or fmt.MISSING],
         ["torchvision", pk.get("torchvision") or fmt.MISSING],
@@ -136,22 +150,22 @@ def environment_section(d: RunData) -> Section:
     gaps += findings.described_machine(d.manifest)
     blocks = [
         table,
-        *[Note(words.sentence(f)) for f in gaps],
+        *[Note(sentence(f)) for f in gaps],
     ]
-    return Section("Environment", blocks)
+    return Section(_en("environment"), blocks)
 
 
 def dataset_section(d: RunData) -> Section:
     ds = d.manifest.dataset
     if ds is None:
-        return Section("Dataset", [Note("The run recorded no dataset.", "warning")])
+        return Section(_en("dataset"), [Note(_en("no dataset"), "warning")])
     rows = [
         ["dataset", ds.name],
         ["source", f"{ds.source} ({fmt.code(ds.location)})"],
-        ["train / test images", f"{fmt.count(ds.train_size)} / {fmt.count(ds.test_size)}"],
+        [_en("train / test images"), f"{fmt.count(ds.train_size)} / {fmt.count(ds.test_size)}"],
         ["sha256 of the decoded tensors", fmt.code(ds.checksum)],
     ]
-    blocks: list[Block] = [Table(["", "value"], rows)]
+    blocks: list[Block] = [Table(["", HEADERS["value"].en], rows)]
     if not ds.full:
         total = ds.train_size + ds.test_size
         blocks.insert(
@@ -165,7 +179,7 @@ def dataset_section(d: RunData) -> Section:
                 "warning",
             ),
         )
-    return Section("Dataset", blocks)
+    return Section(_en("dataset"), blocks)
 
 
 def network_section(d: RunData, figs: dict[str, Path]) -> Section:
@@ -177,8 +191,8 @@ def network_section(d: RunData, figs: dict[str, Path]) -> Section:
         [
             "The dataflow graph torch.fx traced from the model (one box per node, arrows along "
             "each node's inputs); the same graph is in TensorBoard's Graphs tab.",
-            Figure(figs["network_graph"], "Traced dataflow graph of Net for one image (batch 1)"),
-            *_screenshot(d, "graphs", "TensorBoard's Graphs tab of this run"),
+            Figure(figs["network_graph"], CAPTIONS["network_graph"].en),
+            *_screenshot(d, "graphs", CAPTIONS["tensorboard_graphs"].en),
             SEE_APPENDIX.format(what="the layer table"),
         ],
     )
@@ -212,8 +226,8 @@ def training_section(d: RunData, figs: dict[str, Path]) -> Section:
     blocks: list[Block] = [
         f"Read back from {SCALARS_SOURCE[d.scalars_source]}. Loss is the mean negative "
         "log-likelihood per sample; training accuracy is measured with dropout active.",
-        Figure(figs["training_curves"], "Loss, accuracy, learning rate and throughput per epoch"),
-        *_screenshot(d, "scalars", "TensorBoard's Scalars tab of this run"),
+        Figure(figs["training_curves"], CAPTIONS["training_curves"].en),
+        *_screenshot(d, "scalars", CAPTIONS["tensorboard_scalars"].en),
     ]
     if d.history:
         blocks.append(SEE_APPENDIX.format(what="the per-epoch table"))
@@ -251,9 +265,6 @@ def epoch_blocks(d: RunData) -> list[Block]:
     return blocks
 
 
-SEE_APPENDIX = "([Appendix](#appendix): {what}.)"
-
-
 def is_main_top10(top10: pd.DataFrame, batch_size: int, precision: str) -> pd.Series:
     """The top-10 rows shown before the appendix: the training batch size (the largest
     profiled one where it was not profiled) and precision (every one where it was not
@@ -287,7 +298,7 @@ def top_ops_section(d: RunData, lang: str = "en", part: str = "all") -> Section:
             intro += (
                 " Shown: the training batch size and precision at the default thread count, a "
                 "GPU ranked by its device time "
-            ) + (SEE_APPENDIX.format(what="every other configuration"))
+            ) + (SEE_APPENDIX.format(what=_en("other configs")))
     return Section("Top-10 operators", [intro, *grids.top10_blocks(top, lang)] if len(top) else [])
 
 
@@ -315,7 +326,7 @@ def comparison_section(
             cmp, d.paths.figure("throughput_vs_batch")
         )
     blocks += [
-        Figure(plots["throughput"], COMPARE_CAPTIONS["throughput"]),
+        Figure(plots["throughput"], CAPTIONS["throughput_vs_batch"].en),
         SEE_APPENDIX.format(what="every thread count and the operator shares"),
     ]
     return Section("Batch-size comparison", blocks)
@@ -347,7 +358,9 @@ def share_blocks(
             op_shares(d.tables["op_stats"]), d.paths.figure("op_share_vs_batch")
         )
     blocks: list[Block] = rows + (
-        [Figure(plots["op_share"], COMPARE_CAPTIONS["op_share"])] if ("op_share" in plots) else []
+        [Figure(plots["op_share"], CAPTIONS["op_share_vs_batch"].en)]
+        if ("op_share" in plots)
+        else []
     )
     if d.tables["share_change"] is not None:
         blocks += [
@@ -378,7 +391,7 @@ def cpu_gpu_section(d: RunData, figs: dict[str, Path], lang: str = "en") -> Sect
         "CPU vs GPU",
         [
             grids.speedup_table(sp, lang),
-            Figure(figs["gpu_speedup"], "GPU speedup over CPU per batch size"),
+            Figure(figs["gpu_speedup"], CAPTIONS["gpu_speedup"].en),
         ],
     )
 
@@ -417,35 +430,58 @@ def all_findings(d: RunData) -> list[findings.Finding]:
     ]
 
 
-def summary_section(d: RunData) -> Section:
+def summary_section(d: RunData, lang: str = "en") -> Section:
+    """The summary in ``lang`` (en, or zh for the course's template): what ran, on which
+    machine, its result, then the key findings."""
     found = findings.summary(d.manifest, d.history, d.tables)
     busy = [f for f in found if f.kind == "busy_machine"]  # the truth first: before what ran
     head = [f for f in found if f.kind.startswith("summary_")]
     key = [f for f in found if f not in busy and f not in head]
-    blocks: list[Block] = [Note(words.sentence(f), "warning") for f in busy]
-    blocks += words.sentences(head)
-    blocks += [Note(words.sentence(f), "warning") for f in findings.caveats(d.manifest)]
+    blocks: list[Block] = [Note(sentence(f, lang), "warning") for f in busy]
+    blocks += sentences(head, lang)
+    blocks += [Note(sentence(f, lang), "warning") for f in findings.caveats(d.manifest)]
     if key:
-        blocks += [
-            "Key findings, ranked by the share of the step time each explains:",
-            Bullets(words.sentences(key)),
-        ]
-    return Section("Summary", blocks)
+        blocks += [REPORT["key findings"].of(lang), Bullets(sentences(key, lang))]
+    return Section(REPORT["summary"].of(lang), blocks)
+
+
+# The appendix's parts, in order: ids of lab1.report.catalog.REPORT (their titles).
+APPENDIX = (
+    "appendix run",
+    "appendix top",
+    "appendix layers",
+    "appendix epochs",
+    "appendix shares",
+    "appendix system",
+    "appendix limits",
+    "appendix findings",
+)
+
+
+def appendix(parts: dict[str, list[Block]], lang: str = "en") -> Section:
+    """The appendix in ``lang``: each of APPENDIX's parts collapsed under its title, in that
+    order, a part without blocks left out. Both languages' builders give every part."""
+    if set(parts) != set(APPENDIX):
+        raise ValueError(f"the appendix's parts are {APPENDIX}, not {tuple(parts)}")
+    titled = [(REPORT[key].of(lang), parts[key]) for key in APPENDIX]
+    return Section(
+        REPORT["appendix"].of(lang), [Details(title, blocks) for title, blocks in titled if blocks]
+    )
 
 
 def appendix_section(d: RunData, figs: dict[str, Path]) -> Section:
     """Everything measured that the sections above leave out, each part collapsed."""
-    parts = [
-        ("Run and pipeline timings", run_section(d).blocks),
-        ("Top-10 operators of every other configuration", top_ops_section(d, part="rest").blocks),
-        ("Layer table", layer_blocks(d)),
-        ("Per-epoch table", epoch_blocks(d)),
-        ("Batch-size comparison at every thread count, operator shares", share_blocks(d, figs)),
-        ("Where the time goes: every table", system_tables(d, figs)),
-        ("Machine limits", limits_blocks(d)),
-        ("Every finding", [Bullets(words.sentences(all_findings(d)))]),
-    ]
-    return Section("Appendix", [Details(title, blocks) for title, blocks in parts if blocks])
+    parts = {
+        "appendix run": run_section(d).blocks,
+        "appendix top": top_ops_section(d, part="rest").blocks,
+        "appendix layers": layer_blocks(d),
+        "appendix epochs": epoch_blocks(d),
+        "appendix shares": share_blocks(d, figs),
+        "appendix system": system_tables(d, figs),
+        "appendix limits": limits_blocks(d),
+        "appendix findings": [Bullets(sentences(all_findings(d)))],
+    }
+    return appendix(parts)
 
 
 def build_sections(d: RunData, figs: dict[str, Path]) -> list[Section]:

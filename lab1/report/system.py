@@ -11,9 +11,11 @@ from lab1.identity import PANEL, ordered
 from lab1.measure.analysis import peaks
 from lab1.measure.breakdown import OP_CATEGORIES, OUTSIDE_LABELS, OUTSIDE_OPS, PARTS
 from lab1.reliability import unsure
-from lab1.report import findings, words
+from lab1.report import findings
 from lab1.report.blocks import Block, Bullets, Figure, Note, Section, Table
+from lab1.report.catalog import CAPTIONS
 from lab1.report.grids import labelled, legend, mark, unsure_or_twin
+from lab1.report.sentences import sentences
 from lab1.run.reader import RunData
 
 WHAT = {
@@ -209,10 +211,10 @@ def system_section(d: RunData, figs: dict[str, Path], lang: str = "en") -> Secti
     t = d.tables
     if t["comparison"] is None:
         return Section("Where the time goes", [Note("Not profiled in this run.")])
-    blocks: list[Block] = [Bullets(words.sentences(condensed(d)))]
+    blocks: list[Block] = [Bullets(sentences(condensed(d)))]
     if t["time_split"] is not None:
         figs["time_split"] = figures.plot_time_split(t["time_split"], d.paths.figure("time_split"))
-        blocks.append(Figure(figs["time_split"], "Share of each kind of work per batch size"))
+        blocks.append(Figure(figs["time_split"], CAPTIONS["time_split"].en))
     blocks.append("([Appendix](#appendix): every table of the system view.)")
     return Section("Where the time goes", blocks)
 
@@ -239,7 +241,7 @@ def system_tables(d: RunData, figs: dict[str, Path], lang: str = "en") -> list[B
     t = d.tables
     if t["comparison"] is None:
         return []
-    blocks: list[Block] = [INTRO, Bullets(words.sentences(system_findings(d)))]
+    blocks: list[Block] = [INTRO, Bullets(sentences(system_findings(d)))]
     if t["time_split"] is not None:
         blocks += [
             "By kind of operator (share of the step):",
@@ -256,7 +258,7 @@ def system_tables(d: RunData, figs: dict[str, Path], lang: str = "en") -> list[B
             t["roofline"], _ceilings(t["limits"]), d.paths.figure("roofline")
         )
         blocks += [
-            Figure(figs["roofline"], "Roofline: achieved GFLOP/s against FLOP per byte"),
+            Figure(figs["roofline"], CAPTIONS["roofline"].en),
             "Roofline points at the largest batch (all sizes: compare/roofline.parquet):",
             roofline_table(t["roofline"], lang),
         ]
@@ -265,7 +267,7 @@ def system_tables(d: RunData, figs: dict[str, Path], lang: str = "en") -> list[B
             t["step_times"], t["step_model"], d.paths.figure("step_model")
         )
         blocks += [
-            Figure(figs["step_model"], "Step time against batch size: points and fit"),
+            Figure(figs["step_model"], CAPTIONS["step_model"].en),
             model_table(t["step_model"], lang),
         ]
     table = threads_table(t["comparison"], lang)

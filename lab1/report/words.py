@@ -1,21 +1,17 @@
-"""Findings into sentences: the one place where a Finding becomes words.
+"""Each finding kind as an English sentence: one function per kind, named after it.
 
-Every number goes through lab1.fmt, so a sentence shows it exactly as the tables do.
+lab1.report.sentences pairs each with its Chinese (lab1.report.zh); the fixed phrases a
+sentence picks by a value are lab1.report.catalog's. Every number goes through lab1.fmt, so a
+sentence shows it exactly as the tables do.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from lab1 import fmt
-from lab1.report.findings import Finding
-
-BASIS = {"self_cpu": "self CPU time", "self_device": "self device time"}
-# How to measure again where a number was disturbed: the whole run, or only its profile.
-REMEASURE = "`python flows/remeasure_flow.py RUN_DIR`"
+from lab1.report.catalog import BASIS, PER_STEP, REASONS, REMEASURE, UNMEASURED
 
 
-def _busy_machine(v: dict) -> str:
+def busy_machine(v: dict) -> str:
     n, parts = v["measurements"], []
     if v["busy"]:
         of = f" of {fmt.count(v['vcpus'])}" if v["vcpus"] else ""
@@ -48,7 +44,7 @@ def _disturbed(v: dict) -> str:
     return f" {fmt.UNSURE} Measured {how}: a disturbed measurement, not a finding."
 
 
-def _accuracy(v: dict) -> str:
+def accuracy(v: dict) -> str:
     s = "s" if v["epochs"] > 1 else ""
     return (
         f"After {v['epochs']} epoch{s} the test accuracy is {fmt.pct(v['accuracy'])} "
@@ -57,7 +53,7 @@ def _accuracy(v: dict) -> str:
     )
 
 
-def _loss_trend(v: dict) -> str:
+def loss_trend(v: dict) -> str:
     verb = "fell" if v["fell"] else "did not fall"
     return (
         f"The test loss {verb} from {fmt.decimal(v['first_loss'])} (epoch {v['first_epoch']}) "
@@ -66,7 +62,7 @@ def _loss_trend(v: dict) -> str:
     )
 
 
-def _caveat(v: dict) -> str:
+def caveat(v: dict) -> str:
     parts = ["a dry run (a few batches per epoch)"] if v["dry_run"] else []
     if v["subset"]:
         parts.append(f"a subset of the data ({v['subset']})")
@@ -76,7 +72,7 @@ def _caveat(v: dict) -> str:
     )
 
 
-def _params_vs_macs(v: dict) -> str:
+def params_vs_macs(v: dict) -> str:
     same = v["param_layer"] == v["mac_layer"]
     return (
         f"{fmt.code(v['param_layer'])} holds {fmt.pct(v['param_share'])} of the "
@@ -95,7 +91,7 @@ def _where(v: dict) -> str:
     return f"{_name(v)} · {v['phase']}"
 
 
-def _single_config(v: dict) -> str:
+def single_config(v: dict) -> str:
     return (
         f"{_where(v)}: {fmt.rate(v['rate'])} images/s ({fmt.us(v['us'])} µs per image) at "
         f"batch {v['lo_bs']}; the heaviest operator is {fmt.code(v['op'])} "
@@ -103,7 +99,7 @@ def _single_config(v: dict) -> str:
     )
 
 
-def _scaling(v: dict) -> str:
+def scaling(v: dict) -> str:
     verb = "falls" if v["hi_us"] < v["lo_us"] else "rises"
     return (
         f"{_where(v)}: from batch {v['lo_bs']} to {v['hi_bs']} the throughput goes from "
@@ -113,7 +109,7 @@ def _scaling(v: dict) -> str:
     )
 
 
-def _top_op(v: dict) -> str:
+def top_op(v: dict) -> str:
     if v["lo_op"] == v["hi_op"]:
         return (
             f"{_where(v)}: the heaviest operator is {fmt.code(v['lo_op'])} at both ends, with "
@@ -126,18 +122,18 @@ def _top_op(v: dict) -> str:
     )
 
 
-def _peak_memory(v: dict) -> str:
+def peak_memory(v: dict) -> str:
     return (
         f"{_where(v)}: peak memory goes from {fmt.nbytes(v['lo'])} at batch {v['lo_bs']} to "
         f"{fmt.nbytes(v['hi'])} at batch {v['hi_bs']}."
     )
 
 
-def _share_move(v: dict) -> str:
+def share_move(v: dict) -> str:
     verb = "grows" if v["change"] > 0 else "shrinks"
     return (
         f"{_where(v)}: the share that moves most with the batch size is "
-        f"{fmt.code(v['op'])}'s share of {BASIS[v['basis']]}, which {verb} from "
+        f"{fmt.code(v['op'])}'s share of {BASIS[v['basis']].en}, which {verb} from "
         f"{fmt.pct(v['from'])} at batch {v['lo_bs']} to {fmt.pct(v['to'])} at batch "
         f"{v['hi_bs']} ({fmt.pp(v['change'])})."
     )
@@ -151,7 +147,7 @@ def _speedup_range(v: dict) -> str:
     )
 
 
-def _speedup(v: dict) -> str:
+def speedup(v: dict) -> str:
     text = f"{_name(v)} over cpu ({v['phase']}): {_speedup_range(v)}"
     if v["slower_at"]:
         sizes = ", ".join(str(b) for b in v["slower_at"])
@@ -159,7 +155,7 @@ def _speedup(v: dict) -> str:
     return text + "."
 
 
-def _precision_speedup(v: dict) -> str:
+def precision_speedup(v: dict) -> str:
     text = f"{_name(v)} over fp32 ({v['phase']}): {_speedup_range(v)}"
     if v["slower_at"]:
         sizes = ", ".join(str(b) for b in v["slower_at"])
@@ -175,7 +171,7 @@ def _precision_speedup(v: dict) -> str:
     )
 
 
-def _profiler_overhead(v: dict) -> str:
+def profiler_overhead(v: dict) -> str:
     spread = fmt.ratio_range(v["min"], v["max"], "to")
     return (
         "The profiler (record_shapes, profile_memory, with_flops) makes a step take "
@@ -183,7 +179,7 @@ def _profiler_overhead(v: dict) -> str:
     )
 
 
-def _contended(v: dict) -> str:
+def contended(v: dict) -> str:
     n = len(v["configs"])
     where = "; ".join(f"{_where(c)} · batch {c['bs']}" for c in v["configs"])
     return (
@@ -194,39 +190,25 @@ def _contended(v: dict) -> str:
     )
 
 
-# lab1.host.environment.UNMEASURED keys: what is unknown without the source.
-UNMEASURED = {
-    "cpu_flags": "the CPU's feature flags (/proc/cpuinfo), so whether it has native bf16: bf16 "
-    "is refused as undetermined",
-    "contention": "other processes' CPU time during each measurement (/proc/stat): "
-    "contended is unknown, not “no”",
-    "allocator": "glibc's allocator tuning (keep_heap_mapped) was not applied: CPU steps may "
-    "page-fault freed memory back in",
-    "memory": "the machine's memory size",
-    "device_time": "device time and peak memory on mps (torch.profiler does not trace MPS "
-    "kernels): its operators are ranked by CPU dispatch time",
-}
-
-
-def _unmeasured(v: dict) -> str:
+def unmeasured(v: dict) -> str:
     return (
         "Not measured on this system (a Linux-only source, or none for the device), shown as "
-        f"unknown rather than guessed: {'; '.join(UNMEASURED[k] for k in v['items'])}."
+        f"unknown rather than guessed: {'; '.join(UNMEASURED[k].en for k in v['items'])}."
     )
 
 
-def _described_machine(v: dict) -> str:
+def described_machine(v: dict) -> str:
     return (
         f"This machine was described by LAB1_MACHINE ({v['cpu']}), not read from the hardware: "
         "the table above is the description; the measurements were made on the real machine."
     )
 
 
-def _not_profiled(v: dict) -> str:
+def not_profiled(v: dict) -> str:
     return "Not profiled in this run: no operator or batch-size findings."
 
 
-def _time_goes(v: dict) -> str:
+def time_goes(v: dict) -> str:
     step = f"the {fmt.ms(v['step_ms'])} ms step" if v["step_ms"] is not None else "the step"
     return (
         f"{_where(v)} at batch {v['bs']}: {fmt.pct(v['part_share'])} of {step} is in "
@@ -236,7 +218,7 @@ def _time_goes(v: dict) -> str:
     )
 
 
-def _peak_share(v: dict) -> str:
+def peak_share(v: dict) -> str:
     text = (
         f"{_where(v)} at batch {v['bs']}: the step reaches {fmt.gflops(v['gflops'])} GFLOP/s, "
         f"{fmt.pct(v['share'])} of the measured fp32 matmul peak"
@@ -254,7 +236,7 @@ def _peak_share(v: dict) -> str:
     return text + "." + _disturbed(v)
 
 
-def _fixed_cost(v: dict) -> str:
+def fixed_cost(v: dict) -> str:
     if v["per_sample_us"] > 0 and v["fixed_ms"] < fmt.NO_FIXED_MS:
         return (
             f"{_where(v)}: the fit finds no fixed cost per step ({fmt.ms(v['fixed_ms'])} ms): a "
@@ -285,7 +267,7 @@ def _as_fast(x: float) -> str:
     return f"{fmt.ratio(x)} as fast" if x >= 1 else f"{fmt.slower(x)} slower"
 
 
-def _thread_gain(v: dict) -> str:
+def thread_gain(v: dict) -> str:
     return (
         f"{_where(v)}: {v['threads']} threads instead of 1 make a step "
         f"{_as_fast(v['lo'])} at batch {v['lo_bs']} and {_as_fast(v['hi'])} at batch "
@@ -298,7 +280,7 @@ def _names(ids: list[str]) -> str:
     return ", ".join(fmt.code(i) for i in ids)
 
 
-def _mixed_data(v: dict) -> str:
+def mixed_data(v: dict) -> str:
     return (
         f"**Subset beside full data**: {_names(v['subset'])} ran on a subset of the data, "
         f"{_names(v['full'])} on the full dataset: their accuracies and epoch times are not "
@@ -306,7 +288,7 @@ def _mixed_data(v: dict) -> str:
     )
 
 
-def _not_comparable(v: dict) -> str:
+def not_comparable(v: dict) -> str:
     parts = []
     if v["data"]:
         parts.append(f"{_names(v['data'])} used other data")
@@ -318,7 +300,7 @@ def _not_comparable(v: dict) -> str:
     )
 
 
-def _code_versions(v: dict) -> str:
+def code_versions(v: dict) -> str:
     runs = "; ".join(f"{fmt.code(r)}: {fmt.code(c or fmt.MISSING)}" for r, c in v["versions"])
     return f"The runs come from different versions of lab1 ({runs})."
 
@@ -328,7 +310,7 @@ def _run_config(c: dict) -> str:
     return f"{c['run']} · {c['config'].text('en')}"
 
 
-def _rows_contended(v: dict) -> str:
+def rows_contended(v: dict) -> str:
     where = ", ".join(f"{fmt.code(r)}: {n}" for r, n in v["runs"])
     return (
         f"Contended: other processes kept the CPU busy while {v['rows']} of the rows were "
@@ -336,7 +318,7 @@ def _rows_contended(v: dict) -> str:
     )
 
 
-def _run_speedup(v: dict) -> str:
+def run_speedup(v: dict) -> str:
     base = _run_config({"run": v["base_run"], "config": v["base_config"]})
     text = f"{_run_config(v)} over {base} ({v['phase']}): "
     if v["worst_bs"] == v["best_bs"]:  # one batch size in common
@@ -349,7 +331,7 @@ def _run_speedup(v: dict) -> str:
     return text + "."
 
 
-def _crossover(v: dict) -> str:
+def crossover(v: dict) -> str:
     big, small = _run_config(v["big"]), _run_config(v["small"])
     return (
         f"{v['phase']}: {big} has a fixed cost of {fmt.ms(v['big_fixed'])} ms per step "
@@ -359,7 +341,7 @@ def _crossover(v: dict) -> str:
     )
 
 
-def _model_ahead(v: dict) -> str:
+def model_ahead(v: dict) -> str:
     return (
         f"{v['phase']}: {_run_config(v['ahead'])} is faster than {_run_config(v['behind'])} "
         f"at every batch size (step-time models: {fmt.ms(v['ahead_fixed'])} against "
@@ -368,7 +350,7 @@ def _model_ahead(v: dict) -> str:
     )
 
 
-def _profile_vs_training(v: dict) -> str:
+def profile_vs_training(v: dict) -> str:
     label = _name(v)
     epochs = v["epochs"]
     which = f"epoch {epochs[0]}" if len(epochs) == 1 else f"epochs {epochs[0]}–{epochs[-1]}"
@@ -387,21 +369,12 @@ def _profile_vs_training(v: dict) -> str:
     )
 
 
-REASONS = {
-    "device": "another device",
-    "precision": "another precision",
-    "threads": "another thread count",
-    "cuda_graph": "eager where training replayed a CUDA graph (the profiler sees no operators "
-    "inside one)",
-}
-
-
-def _execution_differs(v: dict) -> str:
+def execution_differs(v: dict) -> str:
     t = v["trained"]
     trained = _name(v)
     parts = []
     for c in v["configs"]:
-        why = [REASONS[r] for r in c["reasons"]]
+        why = [REASONS[r].en for r in c["reasons"]]
         if c["unexplained"]:
             why.append(
                 f"**{', '.join(c['unexplained'])} differ(s) for no reason of its config: "
@@ -423,7 +396,7 @@ def arithmetic(precision: str | None, tf32: list[str]) -> str:
     return f"{precision} (TF32 {' and '.join(tf32)})"
 
 
-def _summary_ran(v: dict) -> str:
+def summary_ran(v: dict) -> str:
     how = [w for w, on in (("a dry run", v["dry_run"]), ("a subset of MNIST", v["subset"])) if on]
     threads = " and ".join(str(t) for t in v["threads"])
     return (
@@ -435,26 +408,20 @@ def _summary_ran(v: dict) -> str:
     )
 
 
-def _summary_machine(v: dict) -> str:
+def summary_machine(v: dict) -> str:
     gpu = f"{v['gpu_count']} × {', '.join(v['gpus'])}" if v["gpus"] else "no GPU"
     ident = f", machine id {fmt.code(v['machine_id'])}" if v["machine_id"] else ""
     return f"**Machine**: {v['cpu']} ({fmt.count(v['vcpus'])} vCPUs), {gpu}{ident}."
 
 
-def _summary_result(v: dict) -> str:
+def summary_result(v: dict) -> str:
     return (
         f"**Result**: test accuracy {fmt.pct(v['accuracy'])} after {v['epochs']} epochs; "
         f"training took {fmt.seconds(v['seconds'])}."
     )
 
 
-# Why a part of the step does not grow with the batch (small_batch), where it is known.
-PER_STEP = {
-    "optimizer": "the optimizer updates every parameter once per step, whatever the batch",
-}
-
-
-def _small_batch(v: dict) -> str:
+def small_batch(v: dict) -> str:
     if v["part"] is None:  # inference: the kind of work
         text = (
             f"{_where(v)} at batch {v['bs']}: {v['category']} takes "
@@ -467,7 +434,7 @@ def _small_batch(v: dict) -> str:
             f"kind of work, {fmt.pct(v['category_share'])})"
         )
     if v["part"] in PER_STEP:
-        text += f": {PER_STEP[v['part']]}, so this cost does not grow with it"
+        text += f": {PER_STEP[v['part']].en}, so this cost does not grow with it"
     if v["fixed_ms"] is not None and v["per_sample_us"] > 0:
         text += (
             f"; the step-time fit puts {fmt.ms(v['fixed_ms'])} ms of every step as fixed "
@@ -476,7 +443,7 @@ def _small_batch(v: dict) -> str:
     return text + "."
 
 
-def _large_batch(v: dict) -> str:
+def large_batch(v: dict) -> str:
     text = (
         f"{_where(v)} at batch {v['bs']}: {v['category']} takes {fmt.pct(v['category_share'])} "
         f"of the {fmt.ms(v['ms'])} ms step, as the work per image outweighs the per-step costs"
@@ -492,50 +459,3 @@ def _large_batch(v: dict) -> str:
         f"; the step reaches {fmt.gflops(v['gflops'])} GFLOP/s, {fmt.pct(v['peak'])} of this "
         "machine's measured fp32 matmul peak."
     )
-
-
-SENTENCES: dict[str, Callable[[dict], str]] = {
-    "accuracy": _accuracy,
-    "loss_trend": _loss_trend,
-    "caveat": _caveat,
-    "params_vs_macs": _params_vs_macs,
-    "single_config": _single_config,
-    "scaling": _scaling,
-    "top_op": _top_op,
-    "peak_memory": _peak_memory,
-    "share_move": _share_move,
-    "speedup": _speedup,
-    "precision_speedup": _precision_speedup,
-    "profiler_overhead": _profiler_overhead,
-    "contended": _contended,
-    "unmeasured": _unmeasured,
-    "described_machine": _described_machine,
-    "not_profiled": _not_profiled,
-    "time_goes": _time_goes,
-    "peak_share": _peak_share,
-    "fixed_cost": _fixed_cost,
-    "thread_gain": _thread_gain,
-    "mixed_data": _mixed_data,
-    "not_comparable": _not_comparable,
-    "code_versions": _code_versions,
-    "rows_contended": _rows_contended,
-    "run_speedup": _run_speedup,
-    "crossover": _crossover,
-    "model_ahead": _model_ahead,
-    "profile_vs_training": _profile_vs_training,
-    "execution_differs": _execution_differs,
-    "busy_machine": _busy_machine,
-    "summary_ran": _summary_ran,
-    "summary_machine": _summary_machine,
-    "summary_result": _summary_result,
-    "small_batch": _small_batch,
-    "large_batch": _large_batch,
-}
-
-
-def sentence(f: Finding) -> str:
-    return SENTENCES[f.kind](f.values)
-
-
-def sentences(findings: list[Finding]) -> list[str]:
-    return [sentence(f) for f in findings]

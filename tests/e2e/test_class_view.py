@@ -515,7 +515,7 @@ def test_class_report_opens_in_chromium_in_both_languages_and_runs_no_script(kla
             images = page.evaluate("[...document.images].map(i => i.complete && i.naturalWidth)")
             assert len(images) == 2 and all(images), (lang, images)
             alts = page.evaluate("[...document.images].map(i => i.alt)")
-            if lang == "zh":  # the figures' captions (and their labels: classreport.ZH)
+            if lang == "zh":  # the figures' captions (and their labels: catalog.CLASS)
                 assert alts == ["各批大小的训练步吞吐量（按机器类型）", "全班测试准确率"]
 
 

@@ -30,8 +30,9 @@ from lab1.config import DRY_RUN_LADDER, DRY_RUN_SCHEDULE
 from lab1.host.environment import capture_environment, machine_key, measured_on
 from lab1.measure.profiling import profile_config
 from lab1.measure.stepmodel import time_ladder
-from lab1.report import crossfindings, words, zh
+from lab1.report import crossfindings
 from lab1.report.findings import Finding
+from lab1.report.sentences import sentence
 from lab1.run import data
 from lab1.run.manifest import read_manifest, update_manifest, write_manifest
 from lab1.run.train import train_and_log
@@ -406,8 +407,8 @@ def test_step_models_cross_where_fixed_and_per_image_costs_disagree():
     runs = pd.DataFrame({"run_id": ["lap", "gpu"], "baseline": [True, False]})
     (found,) = crossfindings.step_models(model, runs)
     assert found.kind == "crossover" and found.values["batch"] == pytest.approx(150.0)
-    assert "below batch 150 lap · cpu · 1 thread is faster" in words.sentence(found)
-    assert "小于 150 时 lap · CPU · 1 线程 更快" in zh.SENTENCES["crossover"](found.values)
+    assert "below batch 150 lap · cpu · 1 thread is faster" in sentence(found)
+    assert "小于 150 时 lap · CPU · 1 线程 更快" in sentence(found, "zh")
     # One model below the other everywhere: no crossing.
     model = pd.DataFrame([_model("gpu", 0.4, 1.0), _model("lap", 0.5, 11.0)])
     (found,) = crossfindings.step_models(model, runs)

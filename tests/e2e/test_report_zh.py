@@ -13,7 +13,8 @@ from PIL import Image
 from test_report import NUMBER, make_run, md_tables, sections
 
 from lab1 import figures, report
-from lab1.report import findings, viewer, words, zh
+from lab1.report import catalog, findings, viewer, zh_report
+from lab1.report.sentences import SENTENCES
 
 TEMPLATE = (  # the template's headings and row names, in its order
     "## 实验环境",
@@ -124,7 +125,7 @@ def test_the_same_findings_and_numbers_as_the_english_report(both):
 
 
 def test_every_kind_of_finding_is_said_in_both_languages():
-    assert set(words.SENTENCES) == set(zh.SENTENCES) == set(findings.KINDS)
+    assert set(SENTENCES) == set(findings.KINDS)
     with pytest.raises(ValueError, match="unknown finding kind 'new_kind'"):
         findings.Finding("new_kind")
 
@@ -200,11 +201,9 @@ def test_chromium_renders_cjk_text_not_boxes(both, tmp_path):
 
 
 def test_without_a_cjk_font_figures_stay_english_and_the_report_says_so_once(tmp_path, monkeypatch):
-    from lab1.report import zh
-
     monkeypatch.setattr(figures, "cjk_font", lambda: None)
     run = make_run(tmp_path / "no-font", profiles=False)
     md = Path(report.write_report(run, "zh")["report_md"]).read_text()
-    assert md.count(zh.NO_CJK_FONT) == 1
-    with figures.language(zh.FIGURE_LABELS) as cjk:
+    assert md.count(zh_report.NO_CJK_FONT) == 1
+    with figures.language(catalog.FIGURE_LABELS_ZH) as cjk:
         assert cjk is False and figures.label("epoch") == "epoch"

@@ -13,8 +13,9 @@ from rundirs import read_history, start_run, write_profile_results
 
 from lab1.compare import within as cmp
 from lab1.compare.history import append_history
-from lab1.report import findings, grids, read_run, words, write_compare_texts
+from lab1.report import findings, grids, read_run, write_compare_texts
 from lab1.report.blocks import block_markdown
+from lab1.report.sentences import sentences
 from lab1.rundir import RunPaths
 from lab1.schemas import (
     COMPARISON_SCHEMA,
@@ -216,7 +217,7 @@ def test_share_change_from_smallest_to_largest_batch(op_stats):
 
 
 def _words(comparison, change):
-    return "\n".join(words.sentences(findings.profiling(comparison, change)))
+    return "\n".join(sentences(findings.profiling(comparison, change)))
 
 
 def test_summary_sentences_are_computed_from_the_tables(op_stats, throughput):
@@ -307,7 +308,7 @@ def test_precision_and_threads_together_are_the_config_identity(op_stats, throug
     assert by.loc[("fp32", 2, 8, "inference"), "speedup_vs_1_thread"] == pytest.approx(2.0)
     assert by.loc[("bf16", 2, 8, "inference"), "speedup_vs_1_thread"] == pytest.approx(3.0)
     assert by.loc[("bf16", 1, 8, "inference"), "speedup_vs_cpu"] == pytest.approx(0.5 / 1.5)
-    said = " ".join(words.sentences(findings.profiling(c, None)))
+    said = " ".join(sentences(findings.profiling(c, None)))
     assert "cpu bf16 · 1 thread · train_step" in said and "cpu · 2 threads · inference" in said
     change = cmp.share_change_table(cmp.op_shares(ops), cmp.top_ops(ops), RUN)
     assert change.groupby(["precision", "threads"]).ngroups == 4

@@ -27,8 +27,9 @@ from lab1 import fmt
 from lab1.classroom import checks
 from lab1.host import exclusive
 from lab1.measure.stepmodel import fixed_below, plateau
-from lab1.report import crossfindings, findings, grids, system, words, zh
+from lab1.report import catalog, crossfindings, findings, grids, system, zh_report
 from lab1.report.findings import Finding
+from lab1.report.sentences import sentence
 from lab1.run.step import Execution
 
 M = "M1"  # the machine id of every constructed row unless a test says otherwise
@@ -76,7 +77,7 @@ def frame(*rows) -> pd.DataFrame:
 
 def said(f: Finding) -> str:
     """The finding's English sentence, after checking the Chinese one states the same numbers."""
-    en, cn = words.sentence(f), zh.SENTENCES[f.kind](f.values)
+    en, cn = sentence(f), sentence(f, "zh")
     assert numbers(en) == numbers(cn), (en, cn)
     return en
 
@@ -394,7 +395,7 @@ def test_thread_gain_names_both_ends_and_the_best_batch():
         "2 threads instead of 1 make a step 1.25× slower at batch 1 and 1.50× as fast at batch "
         "64; the best is 1.70× at batch 16 (85.00% parallel efficiency)" in said(f)
     )  # 1 / 0.80 = 1.25: a ratio below 1 is a slowdown
-    assert "批大小 1 时慢 1.25×，在批大小 64 时快 1.50×" in zh.SENTENCES["thread_gain"](f.values)
+    assert "批大小 1 时慢 1.25×，在批大小 64 时快 1.50×" in sentence(f, "zh")
 
 
 # --------------------------------------------------------------------------- contention
@@ -589,7 +590,7 @@ def test_over_the_peak_means_over_100_percent(share, op_share, over):
     roofline = None if op_share is None else pd.DataFrame([roof(64, 2, "aten::mm", 9.0, op_share)])
     (f,) = findings.peak_shares(peak_cmp(share), roofline)
     assert f.values["over_peak"] == over
-    en, cn = said(f), zh.SENTENCES["peak_share"](f.values)
+    en, cn = said(f), sentence(f, "zh")
     assert ("the peak itself was measured low (disturbed)" in en) is over
     assert ("峰值本身测得偏低（受到干扰）" in cn) is over
     for explained in ("is possible", "better-blocked", "是可能的"):
@@ -633,7 +634,7 @@ def test_a_fit_with_no_fixed_cost_says_so():
     )  # fmt: skip
     (train,) = findings.fixed_costs(model)
     assert "the fit finds no fixed cost per step (0.000 ms)" in said(train)
-    assert "拟合没有找到每步的固定开销（0.000 毫秒）" in zh.SENTENCES["fixed_cost"](train.values)
+    assert "拟合没有找到每步的固定开销（0.000 毫秒）" in sentence(train, "zh")
 
 
 def test_where_the_fixed_cost_falls_below_ten_percent():
@@ -874,7 +875,7 @@ def test_the_profile_against_training_within_the_one_band(profiled, ratio, in_su
     assert pvt.values["config"].text() == "cpu · 2 threads"
     verdict = "outside 0.85–1.15" if in_summary else "within 0.85–1.15"
     assert verdict in said(pvt)
-    assert ("超出 0.85–1.15" in zh.SENTENCES[pvt.kind](pvt.values)) is in_summary
+    assert ("超出 0.85–1.15" in sentence(pvt, "zh")) is in_summary
     found = findings.key_findings(manifest(HISTORY), tables)
     kept = [f.values["explains"] for f in found if f.kind == "profile_vs_training"]
     assert kept == ([pytest.approx(min(1.0, abs(1 - ratio)))] if in_summary else [])
@@ -1143,7 +1144,7 @@ def test_a_busy_runs_summary_says_so_first_with_the_counts_in_both_languages():
         "epochs": [2],
         "of_epochs": 4,
     }
-    en, cn = said(first), zh.SENTENCES[first.kind](first.values)
+    en, cn = said(first), sentence(first, "zh")
     assert en.startswith(
         "**Measured on a busy machine**: other programs used 1.4 of 2 cores during 3 of 12 "
         "measurements; the timed blocks of 1 of 12 measurements spread more than 20.00% of "
@@ -1170,14 +1171,14 @@ def test_a_busy_run_draws_no_finding_from_a_disturbed_number():
         ("small_batch", "train_step", 1),
         ("small_batch", "inference", 1),
     ]
-    text = " ".join(words.sentence(f) + zh.SENTENCES[f.kind](f.values) for f in found)
+    text = " ".join(sentence(f) + sentence(f, "zh") for f in found)
     for never in ("115.38%", "6.74×", "0.08×", "14.82×"):  # 14.82×: 741.4 / 50
         assert never not in text
     # Inference's share of the disturbed peak is said to be no finding, not stated.
     (large,) = [f for f in found if f.kind == "large_batch"]
     assert large.values["peak_low"] is True
     assert "the peak itself was measured low, disturbed" in said(large)
-    assert "峰值本身测得偏低，受到干扰" in zh.SENTENCES["large_batch"](large.values)
+    assert "峰值本身测得偏低，受到干扰" in sentence(large, "zh")
 
 
 def test_a_share_over_the_peak_is_no_finding_even_when_marked_reliable():
@@ -1203,7 +1204,7 @@ def test_the_system_view_names_disturbed_measurements_as_such():
     en = said(pvt)
     assert "(outside 0.85–1.15). ⚠ Measured while other programs used 1.5 cores: a disturbed" in en
     assert "does not measure the step that was trained" not in en
-    assert "⚠ 测量时其他程序占用了 1.5 个核：这是受干扰的测量" in zh.SENTENCES[pvt.kind](pvt.values)
+    assert "⚠ 测量时其他程序占用了 1.5 个核：这是受干扰的测量" in sentence(pvt, "zh")
     (gain,) = [
         f for f in findings.thread_gains(t["comparison"]) if f.values["phase"] == "train_step"
     ]
@@ -1283,7 +1284,7 @@ def test_tables_mark_unreliable_values_with_a_legend_in_both_languages():
     assert "20.00%" in legends["en"].text and "20.00%" in legends["zh"].text
     assert grids.legend([grids.comparison_table(cmp.iloc[:1])]) == []
     # The Chinese report keeps the legend its builder wrote in Chinese, and drops English prose.
-    assert zh._translated(["One row per device", legends["zh"]]) == [legends["zh"]]
+    assert zh_report._translated(["One row per device", legends["zh"]]) == [legends["zh"]]
 
 
 def test_a_thread_speedup_is_marked_where_its_one_thread_twin_was_disturbed():
@@ -1338,10 +1339,10 @@ def test_the_throughput_figure_rings_unreliable_points_with_a_legend(tmp_path, m
     points, legend = ringed(drawn[-1])
     assert points == [(64.0, 7.6)]  # the disturbed point only
     assert figures.UNSURE_LEGEND in legend
-    with figures.language(zh.FIGURE_LABELS, "zh") as cjk:
+    with figures.language(catalog.FIGURE_LABELS_ZH, "zh") as cjk:
         figures.plot_throughput(cmp, tmp_path / "zh.png")
     # Where no CJK font is installed the figure's words stay English (figures.language).
-    want = zh.FIGURE_LABELS[figures.UNSURE_LEGEND] if cjk else figures.UNSURE_LEGEND
+    want = catalog.FIGURE_LABELS_ZH[figures.UNSURE_LEGEND] if cjk else figures.UNSURE_LEGEND
     assert want in ringed(drawn[-1])[1]
     figures.plot_throughput(cmp.iloc[:2], tmp_path / "quiet.png")
     assert ringed(drawn[-1]) == ([], [legend[0]])  # no ring, no legend entry

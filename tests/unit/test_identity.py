@@ -22,7 +22,8 @@ from lab1.config import ProfileSchedule
 from lab1.host import environment, machine
 from lab1.host.machine import Gpu, Machine
 from lab1.identity import ConfigId, Label, labels, ordered, spelled_out
-from lab1.report import findings, words, zh
+from lab1.report import findings
+from lab1.report.sentences import sentences
 from lab1.rundir import RunPaths
 from lab1.schemas import COMPARISON_SCHEMA, OP_STATS_SCHEMA, read_parquet, write_parquet
 
@@ -103,8 +104,8 @@ def test_a_second_machines_rows_sort_after_the_runs_own_and_are_named_in_both_la
     assert labels(cmp) == ["cpu", "cpu"]  # one machine: not named
     # Sentences in both languages carry the same names.
     found = findings.profiling(both, None)
-    en = " ".join(words.sentences(found))
-    cn = " ".join(zh.SENTENCES[f.kind](f.values) for f in found)
+    en = " ".join(sentences(found))
+    cn = " ".join(sentences(found, "zh"))
     assert f"[{OTHER}] cpu · 4 threads · train_step: " in en
     assert f"[{OTHER}] cpu bf16 · 1 thread · inference: " in en
     assert f"[{mine}] cpu · inference: " in en

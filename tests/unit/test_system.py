@@ -86,7 +86,8 @@ def test_a_share_over_the_measured_peak_is_named_a_peak_measured_low_in_both_lan
     this tiny run's 2-thread conv2d may too: over 100 %, for the step or its
     best operator, the sentence names the peak as measured low (disturbed), never a system
     effect, in English and Chinese; under, it does not."""
-    from lab1.report import findings, words, zh
+    from lab1.report import findings
+    from lab1.report.sentences import sentence
 
     cmp, roof = _table(run, "comparison"), _table(run, "roofline")
     cases = [  # (the steps' share, their heaviest operators' share, explained?)
@@ -100,7 +101,7 @@ def test_a_share_over_the_measured_peak_is_named_a_peak_measured_low_in_both_lan
         )
         assert said
         for f in said:
-            en, cn = words.sentence(f), zh.SENTENCES[f.kind](f.values)
+            en, cn = sentence(f), sentence(f, "zh")
             assert ("the peak itself was measured low (disturbed)" in en) is explained, en
             assert ("峰值本身测得偏低（受到干扰）" in cn) is explained, cn
             assert "is possible" not in en and "是可能的" not in cn

@@ -114,6 +114,8 @@ IO_KIND = ("input / output", "#ffffff")
 DEVICE_COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#8c564b")
 PHASE_STYLES = {"train_step": "-", "inference": "--"}
 PHASE_MARKERS = {"train_step": "o", "inference": "s"}
+# What an operator share is of, by the share_basis column (the device traits decide it).
+SHARE_BASIS = {"self_cpu": "self CPU time", "self_device": "self device time"}
 
 
 def human_count(n: float) -> str:
@@ -593,7 +595,7 @@ def plot_op_share(shares: pd.DataFrame, path: str | Path, top_k: int = 5) -> Pat
             color="#d9d9d9",
             label=label("other"),
         )
-        basis = "self device time" if d["device"].iloc[0].startswith("cuda") else "self CPU time"
+        basis = SHARE_BASIS[d["share_basis"].iloc[0]]  # the device's, from op_shares
         ax.set_title(f"{name} · {label(phase)}")
         ax.set_xlabel(label("batch size"))
         ax.set_ylabel(label("% of " + basis))

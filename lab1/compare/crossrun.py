@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from lab1.compare.history import append_run, has_run
+from lab1.compare.within import share_basis
 from lab1.config import RUN_NAME_RE
 from lab1.errors import CompareError
 from lab1.host.environment import Environment
@@ -331,7 +332,7 @@ def top_ops_table(runs: list[Run]) -> pd.DataFrame | None:
     top = _stacked(runs, "top10")
     if top is None:
         return None
-    basis = np.where(top["device"].str.startswith("cuda"), "self_device", "self_cpu")
+    basis = top["device"].map(share_basis)
     top = top[(top["sort_key"] == basis) & (top["rank"] <= TOP_OPS)]
     return top[top["batch_size"].isin(_common_sizes(runs))]
 

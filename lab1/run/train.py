@@ -33,7 +33,7 @@ from lab1 import interrupt
 from lab1.atomic import writing
 from lab1.config import Lab1Config
 from lab1.errors import ConfigError, ResumeError
-from lab1.host.devices import synchronize
+from lab1.host.devices import synchronize, traits
 from lab1.host.exclusive import MachineLoad
 from lab1.host.threads import ALL, resolve_threads, using_threads
 from lab1.run.checkpoints import (
@@ -174,7 +174,7 @@ def setup_training(
     torch's intra-op threads (None: training_threads(device)); it stays set after the call.
     """
     dev = torch.device(device)
-    if cuda_graph and precision != "fp32" and dev.type == "cuda":
+    if cuda_graph and precision != "fp32" and traits(dev).cuda_graphs:
         raise ConfigError("--cuda-graph does not support --precision bf16 yet")
     s = build_steps(
         device,
@@ -282,7 +282,7 @@ def evaluate(
 
 def _rng_state(generator: torch.Generator, device: torch.device) -> dict:
     state = {"torch": torch.get_rng_state(), "shuffle": generator.get_state()}
-    if device.type == "cuda":
+    if traits(device).gpu:
         state["cuda"] = torch.cuda.get_rng_state(device)
     return state
 
@@ -290,7 +290,7 @@ def _rng_state(generator: torch.Generator, device: torch.device) -> dict:
 def _restore_rng(state: dict, generator: torch.Generator, device: torch.device) -> None:
     torch.set_rng_state(state["torch"])
     generator.set_state(state["shuffle"])
-    if device.type == "cuda" and "cuda" in state:
+    if traits(device).gpu and "cuda" in state:
         torch.cuda.set_rng_state(state["cuda"], device)
 
 

@@ -32,6 +32,7 @@ from lab1.host.environment import Environment
 from lab1.identity import ordered
 from lab1.run.foreign import Refused, read_run_manifest, read_run_table
 from lab1.run.manifest import Manifest
+from lab1.run.train import compared_recipe
 from lab1.rundir import TABLES as RUN_TABLES
 from lab1.rundir import ComparisonPaths, RunPaths
 from lab1.schemas import CROSS_SCHEMAS, SCHEMAS, read_parquet, to_arrow, write_parquet
@@ -247,12 +248,15 @@ def _sizes(df: pd.DataFrame) -> str:
 
 
 def recipe(m: Manifest) -> str:
-    """What training must agree on for two runs' accuracies to be compared."""
+    """What training must agree on for two runs' accuracies to be compared: the data and the
+    compared recipe (lab1.run.train.COMPARED_FIELDS, every one written), and a dry run."""
     p = m.parameters
+    r = compared_recipe(p)
+    n = r["epochs"]
     text = (
-        f"{p.dataset}, Adadelta lr {p.lr}, StepLR gamma {p.gamma}, batch {p.batch_size} "
-        f"(test {p.test_batch_size}), {p.epochs} epoch{'s' if p.epochs != 1 else ''}, "
-        f"seed {p.seed}, {p.precision}"
+        f"{p.dataset}, Adadelta lr {r['lr']}, StepLR gamma {r['gamma']}, "
+        f"batch {r['batch_size']} (test {r['test_batch_size']}), {n} epoch{'s' if n != 1 else ''}, "
+        f"seed {r['seed']}, {r['precision']}"
     )
     return text + (", dry run" if p.dry_run else "")
 

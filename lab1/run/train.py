@@ -82,6 +82,21 @@ class Recipe:
         return cls(data_checksum=data_checksum, **values)
 
 
+# The recipe's fields that set how the model is trained (the Recipe's, less the data's), and
+# with the number of epochs (which a resumed run may extend), what two runs' accuracies are
+# compared on: a class's checks hold these against the reference (Lab1Config's defaults) and
+# the comparison of runs writes them, each reading a run's manifest through this tuple.
+TRAINING_FIELDS = tuple(
+    f.name for f in fields(Recipe) if f.name not in ("dataset", "data_checksum")
+)
+COMPARED_FIELDS = ("epochs", *TRAINING_FIELDS)
+
+
+def compared_recipe(cfg: Lab1Config) -> dict:
+    """A run's compared recipe, from its config (a manifest's parameters): field → value."""
+    return {f: getattr(cfg, f) for f in COMPARED_FIELDS}
+
+
 def recipe_mismatch(saved: dict, recipe: Recipe) -> str | None:
     """The settings a checkpoint's recipe differs in from ``recipe``, in words; None if none.
 

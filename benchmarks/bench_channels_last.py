@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/bench_channels_last.py --device cpu --pairs 11
 
-The measurement behind ``lab1.host.precision.CPU_CHANNELS_LAST``: both layouts are trained through
+The measurement behind ``lab1.host.devices.CPU_CHANNELS_LAST``: both layouts are trained through
 ``setup_training`` + ``Training.train_epoch`` (the code ``train_and_log`` runs) on the embedded
 subset, in back-to-back blocks of ``--steps`` steps that alternate which layout goes first; the
 ratio is the median over ``--pairs`` of channels_last / default images/s of one pair.

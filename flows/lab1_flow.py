@@ -35,6 +35,7 @@ from flows.server import temporary_server
 from lab1 import interrupt
 from lab1.config import Lab1Config
 from lab1.errors import DiskError, Interrupted, Lab1Error, ManifestError
+from lab1.host.devices import traits
 from lab1.report.viewer import open_report, tensorboard_command
 from lab1.run.manifest import read_manifest
 from lab1.run.train import Recipe
@@ -258,7 +259,7 @@ def _dispatch_profiling(devices: list[str], auto: bool, profile_args: dict) -> N
     (the GPU worker may), and it is skipped there rather than failed if it has none either.
     """
     targets = {d: d for d in devices}
-    if auto and not any(d.startswith("cuda") for d in devices):
+    if auto and not any(traits(d).gpu for d in devices):
         targets["cuda"] = "cuda"
     runs = {}
     with ThreadPoolExecutor(max_workers=len(targets)) as pool:

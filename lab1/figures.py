@@ -10,7 +10,7 @@ import functools
 import itertools
 import logging
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
@@ -29,6 +29,7 @@ from matplotlib.ticker import NullLocator
 
 from lab1 import fmt
 from lab1.atomic import atomic_write
+from lab1.config import LAB_BATCH_SIZES
 from lab1.identity import PANEL, PHASES, labels, ordered
 from lab1.reliability import unsure
 
@@ -143,6 +144,8 @@ IO_KIND = ("input / output", "#ffffff")
 DEVICE_COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#8c564b")
 PHASE_STYLES = {"train_step": "-", "inference": "--"}
 PHASE_MARKERS = {"train_step": "o", "inference": "s"}
+# What an operator share is of, by the share_basis column (the device traits decide it).
+SHARE_BASIS = {"self_cpu": "self CPU time", "self_device": "self device time"}
 
 
 def human_count(n: float) -> str:
@@ -645,7 +648,7 @@ def plot_op_share(shares: pd.DataFrame, path: str | Path, top_k: int = 5) -> Pat
             color="#d9d9d9",
             label=label("other"),
         )
-        basis = "self device time" if d["device"].iloc[0].startswith("cuda") else "self CPU time"
+        basis = SHARE_BASIS[d["share_basis"].iloc[0]]  # the device's, from op_shares
         ax.set_title(f"{name} · {label(phase)}")
         ax.set_xlabel(label("batch size"))
         ax.set_ylabel(label("% of " + basis))
@@ -656,6 +659,64 @@ def plot_op_share(shares: pd.DataFrame, path: str | Path, top_k: int = 5) -> Pat
     fig.legend(handles=handles, loc="outside lower center", ncol=3)
     fig.suptitle(label("Operator share per batch size"))
     return _save(fig, Path(path))
+
+
+# --------------------------------------------------------------------------- the class view
+
+
+@printed
+def plot_class_throughput(
+    ok: pd.DataFrame, path: str | Path, t: Callable[[str], str] = label
+) -> Path | None:
+    """The class view's train-step images/s at each lab batch size: one box per kind of
+    machine (class.parquet's ``machine_kind``); None where no submission names a kind.
+    ``t`` translates a label (the class report's own catalog)."""
+    kinds = sorted(ok["machine_kind"].dropna().unique())
+    if not kinds:
+        return None
+    fig, ax = plt.subplots(figsize=(WIDTH, 3.2))
+    width = 0.8 / len(kinds)
+    for i, kind in enumerate(kinds):
+        g = ok[ok["machine_kind"] == kind]
+        data = [g[f"train_step_images_per_s_bs{bs}"].dropna().tolist() for bs in LAB_BATCH_SIZES]
+        pos = [j + i * width for j in range(len(LAB_BATCH_SIZES))]
+        keep = [(p, d) for p, d in zip(pos, data, strict=True) if d]
+        if keep:
+            bp = ax.boxplot(
+                [d for _, d in keep],
+                positions=[p for p, _ in keep],
+                widths=width * 0.9,
+                patch_artist=True,
+            )
+            colour = DEVICE_COLOURS[i % len(DEVICE_COLOURS)]
+            for box in bp["boxes"]:
+                box.set_facecolor(colour)
+            name = t(kind) if kind in ("laptop CPU", "server CPU") else str(kind)  # GPU: as data
+            ax.plot([], [], color=colour, linewidth=8, label=name)
+    ax.set_xticks([j + 0.4 - width / 2 for j in range(len(LAB_BATCH_SIZES))])
+    ax.set_xticklabels([f"{t('batch')} {bs}" for bs in LAB_BATCH_SIZES])
+    ax.set_ylabel(t("images/s"))
+    ax.set_yscale("log")
+    ax.set_title(t("Train-step images/s at each batch size, by kind of machine"))
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend()
+    return _save(fig, path)
+
+
+@printed
+def plot_class_accuracy(
+    ok: pd.DataFrame, path: str | Path, t: Callable[[str], str] = label
+) -> Path | None:
+    """The class view's test accuracies as a histogram; None where no submission has one."""
+    acc = ok["test_accuracy"].dropna()
+    if acc.empty:
+        return None
+    fig, ax = plt.subplots(figsize=(5, 3))
+    ax.hist(100 * acc, bins=min(20, max(5, len(acc))), color=DEVICE_COLOURS[0])
+    ax.set_xlabel(f"{t('test accuracy')} (%)")
+    ax.set_ylabel(t("number of students"))
+    ax.set_title(t("Test accuracy of the class"))
+    return _save(fig, path)
 
 
 # --------------------------------------------------------------------------- system view

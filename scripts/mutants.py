@@ -420,7 +420,7 @@ MUTANTS = (
     ),
     Mutant(
         "precision: channels_last on for fp32 on CPU",
-        "lab1/host/precision.py",
+        "lab1/host/devices.py",
         'CPU_CHANNELS_LAST = {"fp32": False, "bf16": True}',
         'CPU_CHANNELS_LAST = {"fp32": True, "bf16": True}',
         ("tests/e2e/test_train.py", "-k", "channels_last_is"),

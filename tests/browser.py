@@ -21,7 +21,8 @@ from pathlib import Path
 
 from websockets.sync.client import connect
 
-from lab1.report.viewer import CHROMIUM_FLAGS, find_chromium, stop_group
+from lab1.report.browser import CHROMIUM_FLAGS, find_chromium
+from lab1.report.processes import stop_group
 
 
 def chromium_or_skip() -> str:

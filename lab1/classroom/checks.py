@@ -7,8 +7,8 @@ functions from an opened submission to Check rows, and the verdict they add up t
     consistency     the numbers of report.md, report.html and report.pdf are the tables',
                     their accuracy the manifest's; the dataset is the one asked for and its
                     sizes are what it claims; the rows' devices and CPU or GPU names are the
-                    run's; the recipe is the reference's or the report names the change; a dry
-                    run or a subset says it is not the result
+                    run's; the manifest's recipe against the reference's and its dry run or
+                    subset named (never read from the report)
     plausibility    throughput under the run's own measured peak (no limits table: failed);
                     profiled vs trained within lab1.reliability.PROFILED_TRAINED_BAND;
                     accuracy for its dataset and epochs (no dataset: failed). A number
@@ -48,6 +48,7 @@ from lab1.reliability import PROFILED_TRAINED_BAND, cores_of_others, unsure
 from lab1.report.findings import step_match
 from lab1.run.data import FULL_SIZES
 from lab1.run.manifest import READABLE_VERSIONS
+from lab1.run.train import compared_recipe
 from lab1.rundir import MANIFEST, TABLES
 
 REFUSE, FLAG = "refuse", "flag"
@@ -73,8 +74,6 @@ MIN_MAD_SHARE = 0.10
 # few small matmuls and elementwise ops, below the peak of one large matmul. A default run's
 # conv2d operator reached 1.16× (README); a step at 1.5× the peak did not run as claimed.
 MAX_SHARE_OF_PEAK = 1.5
-# The recipe fields a class compares accuracy on, and the reference's values (Lab1Config).
-RECIPE = ("epochs", "batch_size", "test_batch_size", "lr", "gamma", "seed", "precision")
 
 
 @dataclass(frozen=True)
@@ -270,17 +269,9 @@ def consistency(sub: Submission) -> list[Check]:
                 f"{fmt.pct(hist[-1].test_accuracy)}",
             )
         )
-    changes = recipe_changes(m.parameters)
-    unnamed = [c for c in changes if not _names_change(report, m.parameters, c)]
-    detail = "the reference recipe"
-    if changes:
-        what = ", ".join(
-            f"{c} {getattr(m.parameters, c)} (reference {getattr(REFERENCE, c)})" for c in changes
-        )
-        detail = f"changed and named in the report: {what}"
-        if unnamed:
-            detail = f"the report does not name the recipe's change: {what}"
-    out.append(Check("consistency.recipe", not unnamed, detail))
+    # The recipe and the dry run are the manifest's own fields; the report's wording of them
+    # is the report's, never read here (rewording a sentence must not flag a run).
+    out.append(_recipe_recorded(m))
     # A machine described through LAB1_MACHINE (lab1.host.machine) is a test's, not the one that
     # measured: the environment table and the machine id would name hardware that never ran.
     described = m.environment is not None and m.environment.described
@@ -295,21 +286,30 @@ def consistency(sub: Submission) -> list[Check]:
         )
     )
     out += [_dataset_agrees(m), _devices_agree(m, cmp)]
-    dry = m.parameters.dry_run
-    subset = m.dataset is not None and not m.dataset.full
-    if dry or subset:
-        marked = any(s in report for s in NOT_THE_RESULT)
-        what = " and ".join(w for w, on in (("a dry run", dry), ("a subset", subset)) if on)
+    said = [(what, field) for what, field, on in NOT_THE_RESULT if on(m)]
+    if said:
         out.append(
             Check(
                 "consistency.not_the_result",
-                marked,
-                f"{what}, marked as not the lab's result"
-                if marked
-                else f"{what}, not marked as such in {sub.report_name}",
+                True,
+                f"{' and '.join(w for w, _ in said)}, as the manifest records "
+                f"({', '.join(f for _, f in said)}): not the lab's result",
             )
         )
     return out
+
+
+def _recipe_recorded(m) -> Check:
+    """The manifest's recipe (lab1.run.train.COMPARED_FIELDS) against the reference's: a change
+    is named for the person who reads the verdict, never a failure (the accuracy check judges
+    the run by its own epochs)."""
+    changes = recipe_changes(m.parameters)
+    if not changes:
+        return Check("consistency.recipe", True, "the reference recipe")
+    what = ", ".join(
+        f"{c} {getattr(m.parameters, c)} (reference {getattr(REFERENCE, c)})" for c in changes
+    )
+    return Check("consistency.recipe", True, f"changed from the reference: {what}")
 
 
 def _dataset_agrees(m) -> Check:
@@ -381,28 +381,17 @@ def _names_disagree(env, cmp: pd.DataFrame) -> list[str]:
 
 
 REFERENCE = Lab1Config()
-# The caveat the report writes for a dry run or a subset (lab1.report.words / zh).
-NOT_THE_RESULT = ("not as the lab's result", "不能作为实验结果")
+# What makes a run not the lab's result, by the manifest field that records it.
+NOT_THE_RESULT = (
+    ("a dry run", "parameters.dry_run", lambda m: m.parameters.dry_run),
+    ("a subset", "dataset.full", lambda m: m.dataset is not None and not m.dataset.full),
+)
 
 
 def recipe_changes(p: Lab1Config) -> list[str]:
-    return [f for f in RECIPE if getattr(p, f) != getattr(REFERENCE, f)]
-
-
-def _names_change(report: str, p: Lab1Config, field: str) -> bool:
-    """Whether the report's recipe line states the field's value (both languages write
-    ``lr 1.0``, ``gamma 0.7``, ``batch 64``, ``test 1000``/``测试 1000``, the epochs and seed)."""
-    v = getattr(p, field)
-    forms = {
-        "epochs": [f"{v} epochs", f"{v} 轮"],
-        "batch_size": [f"batch {v}", f"批大小 {v}"],
-        "test_batch_size": [f"test {v}", f"测试 {v}"],
-        "lr": [f"lr {v}"],
-        "gamma": [f"gamma {v}"],
-        "seed": [f"seed {v}", f"随机种子 {v}"],
-        "precision": [str(v)],
-    }[field]
-    return any(f in report for f in forms)
+    """The compared recipe's fields where ``p`` differs from the reference, in their order."""
+    ref = compared_recipe(REFERENCE)
+    return [f for f, v in compared_recipe(p).items() if v != ref[f]]
 
 
 def _tokens(text: str) -> list[str]:

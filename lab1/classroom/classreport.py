@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib.pyplot as plt
 import pandas as pd
 
 from lab1 import figures, fmt
@@ -107,8 +106,8 @@ def write(
     out = paths.root
     ok = df[df["status"] != "refused"]
     with figures.language(chinese(CLASS), "zh") if lang == "zh" else _plain():
-        throughput_png = _throughput_figure(ok, paths.figure("throughput"), t)
-        accuracy_png = _accuracy_figure(ok, paths.figure("accuracy"), t)
+        throughput_png = figures.plot_class_throughput(ok, paths.figure("throughput"), t)
+        accuracy_png = figures.plot_class_accuracy(ok, paths.figure("accuracy"), t)
     sections = [
         _glance(df, t),
         _hardware(ok, judged, t),
@@ -347,50 +346,3 @@ def _feedback(paths: ClassPaths, a: dict, file_name: str, t) -> None:
     sections.append(Section(t("Checks"), [Table([t("check"), t("passed"), t("detail")], rows)]))
     md = to_markdown(t("Feedback: {student}", student=plain(a["student"])), sections, paths.root)
     write_text(paths.feedback(file_name), md)
-
-
-@figures.printed
-def _throughput_figure(ok: pd.DataFrame, path: Path, t) -> Path | None:
-    kinds = sorted(ok["machine_kind"].dropna().unique())
-    if not kinds:
-        return None
-    fig, ax = plt.subplots(figsize=(figures.WIDTH, 3.2))
-    width = 0.8 / len(kinds)
-    for i, kind in enumerate(kinds):
-        g = ok[ok["machine_kind"] == kind]
-        data = [g[f"train_step_images_per_s_bs{bs}"].dropna().tolist() for bs in BATCH_SIZES]
-        pos = [j + i * width for j in range(len(BATCH_SIZES))]
-        keep = [(p, d) for p, d in zip(pos, data, strict=True) if d]
-        if keep:
-            bp = ax.boxplot(
-                [d for _, d in keep],
-                positions=[p for p, _ in keep],
-                widths=width * 0.9,
-                patch_artist=True,
-            )
-            colour = figures.DEVICE_COLOURS[i % len(figures.DEVICE_COLOURS)]
-            for box in bp["boxes"]:
-                box.set_facecolor(colour)
-            label = t(kind) if kind in ("laptop CPU", "server CPU") else str(kind)
-            ax.plot([], [], color=colour, linewidth=8, label=label)
-    ax.set_xticks([j + 0.4 - width / 2 for j in range(len(BATCH_SIZES))])
-    ax.set_xticklabels([f"{t('batch')} {bs}" for bs in BATCH_SIZES])
-    ax.set_ylabel(t("images/s"))
-    ax.set_yscale("log")
-    ax.set_title(t("Train-step images/s at each batch size, by kind of machine"))
-    if ax.get_legend_handles_labels()[0]:
-        ax.legend()
-    return figures._save(fig, path)
-
-
-@figures.printed
-def _accuracy_figure(ok: pd.DataFrame, path: Path, t) -> Path | None:
-    acc = ok["test_accuracy"].dropna()
-    if acc.empty:
-        return None
-    fig, ax = plt.subplots(figsize=(5, 3))
-    ax.hist(100 * acc, bins=min(20, max(5, len(acc))), color=figures.DEVICE_COLOURS[0])
-    ax.set_xlabel(f"{t('test accuracy')} (%)")
-    ax.set_ylabel(t("number of students"))
-    ax.set_title(t("Test accuracy of the class"))
-    return figures._save(fig, path)

@@ -51,6 +51,7 @@ from lab1.classroom.submission import (
 from lab1.config import LAB_BATCH_SIZES as BATCH_SIZES
 from lab1.config import RUN_NAME_RE
 from lab1.errors import ClassError
+from lab1.host.devices import traits
 from lab1.identity import PHASES
 from lab1.reliability import training_rate, unsure
 from lab1.rundir import ClassPaths, classes_path
@@ -256,7 +257,7 @@ def class_row(sub) -> dict:
     env, ds, tr = m.environment, m.dataset, m.training
     trained = tr.execution if tr else None
     gpu = None
-    if trained is not None and trained.device.startswith("cuda"):
+    if trained is not None and traits(trained.device).gpu:
         names = cmp.loc[cmp["device"] == trained.device, "device_name"]
         gpu = str(names.iloc[0]) if len(names) else (env.gpu_models or [None])[0] if env else None
     history = tr.complete_history() if tr else []

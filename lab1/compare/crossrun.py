@@ -25,12 +25,14 @@ import numpy as np
 import pandas as pd
 
 from lab1.compare.history import append_run, has_run
+from lab1.compare.within import share_basis
 from lab1.config import RUN_NAME_RE
 from lab1.errors import CompareError
 from lab1.host.environment import Environment
 from lab1.identity import ordered
 from lab1.run.foreign import Refused, read_run_manifest, read_run_table
 from lab1.run.manifest import Manifest
+from lab1.run.train import compared_recipe
 from lab1.rundir import TABLES as RUN_TABLES
 from lab1.rundir import ComparisonPaths, RunPaths
 from lab1.schemas import CROSS_SCHEMAS, SCHEMAS, read_parquet, to_arrow, write_parquet
@@ -246,12 +248,15 @@ def _sizes(df: pd.DataFrame) -> str:
 
 
 def recipe(m: Manifest) -> str:
-    """What training must agree on for two runs' accuracies to be compared."""
+    """What training must agree on for two runs' accuracies to be compared: the data and the
+    compared recipe (lab1.run.train.COMPARED_FIELDS, every one written), and a dry run."""
     p = m.parameters
+    r = compared_recipe(p)
+    n = r["epochs"]
     text = (
-        f"{p.dataset}, Adadelta lr {p.lr}, StepLR gamma {p.gamma}, batch {p.batch_size} "
-        f"(test {p.test_batch_size}), {p.epochs} epoch{'s' if p.epochs != 1 else ''}, "
-        f"seed {p.seed}, {p.precision}"
+        f"{p.dataset}, Adadelta lr {r['lr']}, StepLR gamma {r['gamma']}, "
+        f"batch {r['batch_size']} (test {r['test_batch_size']}), {n} epoch{'s' if n != 1 else ''}, "
+        f"seed {r['seed']}, {r['precision']}"
     )
     return text + (", dry run" if p.dry_run else "")
 
@@ -331,7 +336,7 @@ def top_ops_table(runs: list[Run]) -> pd.DataFrame | None:
     top = _stacked(runs, "top10")
     if top is None:
         return None
-    basis = np.where(top["device"].str.startswith("cuda"), "self_device", "self_cpu")
+    basis = top["device"].map(share_basis)
     top = top[(top["sort_key"] == basis) & (top["rank"] <= TOP_OPS)]
     return top[top["batch_size"].isin(_common_sizes(runs))]
 

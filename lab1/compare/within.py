@@ -34,6 +34,7 @@ import pyarrow.parquet as pq
 
 from lab1.figures import plot_op_share, plot_throughput
 from lab1.host import machine
+from lab1.host.devices import traits
 from lab1.identity import IDENTITY, PANEL, axes_except, ordered
 from lab1.measure.analysis import flops_columns, roofline_table, thread_columns
 from lab1.measure.stepmodel import step_model_table
@@ -59,8 +60,9 @@ SORT_COLUMNS = {"self_cpu": "self_cpu_us", "self_device": "self_device_us"}
 
 
 def share_basis(device: str) -> str:
-    """What an operator's share is a share of: device time where the profiler records it."""
-    return "self_device" if device.startswith("cuda") else "self_cpu"
+    """What an operator's share is a share of: device time where the profiler records it
+    (the device's traits, lab1.host.devices)."""
+    return traits(device).time_basis
 
 
 def load_op_stats(part_paths: list[str]) -> pd.DataFrame:

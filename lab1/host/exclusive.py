@@ -35,6 +35,7 @@ from lab1 import interrupt
 from lab1.atomic import write_json
 from lab1.config import default_lock_dir
 from lab1.host import machine
+from lab1.host.devices import traits
 from lab1.rundir import device_tag
 
 log = logging.getLogger("lab1.host.exclusive")
@@ -54,7 +55,7 @@ def device_key(device: str) -> str:
     """The physical device: cuda and cuda:0 are one GPU; a GPU is named by its UUID, which
     stays the same under any CUDA_VISIBLE_DEVICES numbering."""
     dev = torch.device(device)
-    if dev.type == "cuda":
+    if traits(dev).gpu:
         index = dev.index if dev.index is not None else 0
         uuid = getattr(torch.cuda.get_device_properties(index), "uuid", None)
         return f"cuda-{uuid}" if uuid is not None else f"cuda{index}"

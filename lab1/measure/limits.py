@@ -28,7 +28,7 @@ from collections.abc import Callable
 import torch
 
 from lab1 import interrupt
-from lab1.host.devices import bf16_missing, synchronize
+from lab1.host.devices import bf16_missing, synchronize, traits
 from lab1.host.environment import measured_on
 from lab1.host.exclusive import MachineLoad
 from lab1.host.machine import cpu_flags
@@ -36,15 +36,13 @@ from lab1.host.precision import tf32_math
 from lab1.host.threads import using_threads
 from lab1.measure.remeasure import Patience, attempt_records, measure_until_quiet, sureness
 
-MATMUL_N = {"cpu": 2048, "cuda": 8192}  # 17 / 1,100 GFLOP per product (1024 underrates 2 threads)
-COPY_BYTES = {"cpu": 512 << 20, "cuda": 2 << 30}  # beyond a 300 MiB L3 / a GPU's L2
 DISPATCH_CALLS = 2000
 BUDGET_S = 0.25  # per matmul dtype and for the copy
 
 
 def bf16_support(dev: torch.device) -> str | None:
     """None where bfloat16 matmuls run natively here, else why not (the row's note)."""
-    if dev.type in ("cuda", "cpu"):
+    if traits(dev).bf16_missing is not None:
         missing = bf16_missing(str(dev))
         if missing is None:
             return None
@@ -56,7 +54,7 @@ def bf16_support(dev: torch.device) -> str | None:
 
 def _timer(dev: torch.device) -> Callable[[Callable[[], None]], float]:
     """Seconds one call of ``fn`` takes: CUDA events on a GPU, perf_counter elsewhere."""
-    if dev.type == "cuda":
+    if traits(dev).event_timer:
 
         def timed(fn: Callable[[], None]) -> float:
             # Events made and recorded with dev selected: on its current stream, not cuda:0's.
@@ -150,8 +148,7 @@ def measure_limits(
     ``quiet_wait_s`` for the device × threads: lab1.measure.remeasure); every attempt is appended to
     ``attempts`` where given."""
     dev = torch.device(device)
-    kind = "cuda" if dev.type == "cuda" else "cpu"
-    n, nbytes = MATMUL_N[kind], COPY_BYTES[kind]
+    n, nbytes = traits(dev).matmul_n, traits(dev).copy_bytes  # beyond the caches
     base = {"run_id": run_id, **measured_on(device), "threads": threads}
     patience = Patience(tries, quiet_wait_s)
     rows = []

@@ -44,7 +44,7 @@ from lab1 import interrupt
 from lab1.atomic import atomic_write, rename
 from lab1.config import PRECISIONS, ProfileSchedule
 from lab1.errors import ConfigError
-from lab1.host.devices import device_time_measured, synchronize
+from lab1.host.devices import synchronize, traits
 from lab1.host.environment import measured_on
 from lab1.host.exclusive import MachineLoad, device_lock
 from lab1.host.threads import using_threads
@@ -191,8 +191,8 @@ def _profile_phase(
     step's own labels on; returns the profiler and the active steps' wall seconds (each step
     synchronized, so its wall time covers its kernels)."""
     activities = [ProfilerActivity.CPU]
-    if dev.type == "cuda":
-        activities.append(ProfilerActivity.CUDA)
+    if (activity := traits(dev).profiler_activity) is not None:
+        activities.append(getattr(ProfilerActivity, activity))
     seconds = []
     step.start()
     step.labelled = True
@@ -273,11 +273,11 @@ def _peak_memory(dev: torch.device, trace: Path, resident: int = 0) -> tuple[int
     above what was already resident before them (the dataset, the model, the optimizer state
     are not in it). CPU: the profiler trace's net allocations; CUDA: the allocator's peak over
     the timed steps less ``resident``, what was allocated when its peak was reset."""
-    if dev.type == "cuda":
+    if traits(dev).allocator_peak:
         peak = torch.cuda.max_memory_allocated(dev) - resident
         source = "torch.cuda.max_memory_allocated of the timed steps, less what was resident"
         return peak, source + " before them (dataset, model, optimizer state)"
-    if not device_time_measured(str(dev)):  # mps: the trace's allocations are the CPU's only
+    if not traits(dev).traced:  # mps: the trace's allocations are the CPU's only
         return None, f"not measured: torch has no peak-memory counter or trace for {dev.type}"
     source = "profiler trace: peak net CPU allocations of the profiled steps"
     return _trace_peak_bytes(trace), source
@@ -305,7 +305,7 @@ def _measure_phase(
     split = _split_rows(prof, {**config, "phase": phase}, sched.active, dev, sum(profiled_s))
     del prof  # its event tree is large; the rows have what we keep
     resident = 0
-    if dev.type == "cuda":
+    if traits(dev).allocator_peak:
         torch.cuda.reset_peak_memory_stats(dev)
         resident = torch.cuda.memory_allocated(dev)
     time_warmup = max(2, sched.throughput_steps // 10)
@@ -353,10 +353,10 @@ def _split_rows(
     inclusive time; on a GPU: the synchronized wall time of the active steps."""
     events = prof.events()
     phase = config["phase"]
-    if dev.type == "cuda":
-        basis, wall_us = "self_device", 1e6 * wall_s
+    basis = traits(dev).time_basis
+    if basis == "self_device":
+        wall_us = 1e6 * wall_s
     else:
-        basis = "self_cpu"
         wall_us = sum(e.cpu_time_total for e in events if e.name == phase)
     return split_rows(time_split(events, phase, basis, wall_us), config, active, basis)
 

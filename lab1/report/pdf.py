@@ -20,8 +20,8 @@ from pathlib import Path
 
 from lab1.atomic import atomic_write
 from lab1.config import PAPERS
+from lab1.report.browser import BROWSER_ENV, find_chromium, run_headless
 from lab1.report.textlayer import unify_ideographs
-from lab1.report.viewer import BROWSER_ENV, find_chromium, run_headless
 
 log = logging.getLogger("lab1.report")
 

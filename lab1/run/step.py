@@ -29,6 +29,7 @@ from torch.optim import Adadelta
 from torch.profiler import record_function
 
 from lab1.host.allocator import keep_heap_mapped
+from lab1.host.devices import traits
 from lab1.host.precision import autocast, tf32_math, use_channels_last
 from lab1.run.data import normalized_images
 from lab1.run.model import Net
@@ -297,10 +298,11 @@ def apply_process_settings(dev: torch.device, threads: int) -> tuple[bool | None
     lab1.host.threads.using_threads.
     """
     torch.set_num_threads(threads)
-    heap = keep_heap_mapped() if dev.type == "cpu" else None
-    if dev.type == "cuda":
+    row = traits(dev)
+    heap = keep_heap_mapped() if row.heap_kept_mapped else None
+    if row.cudnn_benchmark:
         torch.backends.cudnn.benchmark = True  # fixed input shapes: let cuDNN pick kernels
-    return heap, dev.type == "cuda" and torch.backends.cudnn.benchmark
+    return heap, row.cudnn_benchmark and torch.backends.cudnn.benchmark
 
 
 def build_steps(
@@ -319,7 +321,7 @@ def build_steps(
     ``cuda_graph`` is honoured on CUDA only (elsewhere it logs and steps eagerly) and needs
     ``batch_size`` (the captured size); bf16 with it is refused by the caller (ConfigError)."""
     dev = torch.device(device)
-    if cuda_graph and dev.type != "cuda":
+    if cuda_graph and not traits(dev).cuda_graphs:
         log.info("cuda_graph needs a CUDA device; %s steps eagerly", device)
         cuda_graph = False
     heap, cudnn = apply_process_settings(dev, threads)

@@ -33,7 +33,7 @@ from lab1 import interrupt
 from lab1.atomic import writing
 from lab1.config import Lab1Config
 from lab1.errors import ConfigError, ResumeError
-from lab1.host.devices import synchronize
+from lab1.host.devices import synchronize, traits
 from lab1.host.exclusive import MachineLoad
 from lab1.host.threads import ALL, resolve_threads, using_threads
 from lab1.progress import Tick
@@ -81,6 +81,21 @@ class Recipe:
         """The recipe of a run's config: every field but the checksum is the config's own."""
         values = {f.name: getattr(cfg, f.name) for f in fields(cls) if f.name != "data_checksum"}
         return cls(data_checksum=data_checksum, **values)
+
+
+# The recipe's fields that set how the model is trained (the Recipe's, less the data's), and
+# with the number of epochs (which a resumed run may extend), what two runs' accuracies are
+# compared on: a class's checks hold these against the reference (Lab1Config's defaults) and
+# the comparison of runs writes them, each reading a run's manifest through this tuple.
+TRAINING_FIELDS = tuple(
+    f.name for f in fields(Recipe) if f.name not in ("dataset", "data_checksum")
+)
+COMPARED_FIELDS = ("epochs", *TRAINING_FIELDS)
+
+
+def compared_recipe(cfg: Lab1Config) -> dict:
+    """A run's compared recipe, from its config (a manifest's parameters): field → value."""
+    return {f: getattr(cfg, f) for f in COMPARED_FIELDS}
 
 
 def recipe_mismatch(saved: dict, recipe: Recipe) -> str | None:
@@ -175,7 +190,7 @@ def setup_training(
     torch's intra-op threads (None: training_threads(device)); it stays set after the call.
     """
     dev = torch.device(device)
-    if cuda_graph and precision != "fp32" and dev.type == "cuda":
+    if cuda_graph and precision != "fp32" and traits(dev).cuda_graphs:
         raise ConfigError("--cuda-graph does not support --precision bf16 yet")
     s = build_steps(
         device,
@@ -289,7 +304,7 @@ def evaluate(
 
 def _rng_state(generator: torch.Generator, device: torch.device) -> dict:
     state = {"torch": torch.get_rng_state(), "shuffle": generator.get_state()}
-    if device.type == "cuda":
+    if traits(device).gpu:
         state["cuda"] = torch.cuda.get_rng_state(device)
     return state
 
@@ -297,7 +312,7 @@ def _rng_state(generator: torch.Generator, device: torch.device) -> dict:
 def _restore_rng(state: dict, generator: torch.Generator, device: torch.device) -> None:
     torch.set_rng_state(state["torch"])
     generator.set_state(state["shuffle"])
-    if device.type == "cuda" and "cuda" in state:
+    if traits(device).gpu and "cuda" in state:
         torch.cuda.set_rng_state(state["cuda"], device)
 
 

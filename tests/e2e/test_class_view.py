@@ -426,11 +426,12 @@ def test_a_run_on_a_described_machine_is_flagged(good):
     assert not c.passed and "Apple M2 Pro" in c.detail and "LAB1_MACHINE" in c.detail
 
 
-def test_report_numbers_and_recipe_and_subset_mark_are_checked_against_the_report(good):
+def test_report_numbers_are_checked_against_the_report_the_recipe_against_the_manifest(good):
     sub = _copy(good)
     by = {c.name: c for c in checks.consistency(sub)}
     assert by["consistency.report_numbers"].passed
-    assert by["consistency.recipe"].passed  # epochs 3 named in the report
+    assert by["consistency.recipe"].passed
+    assert by["consistency.recipe"].detail == "changed from the reference: epochs 3 (reference 14)"
     assert by["consistency.not_the_result"].passed
     sub.report_md = sub.report_md.replace("3 epochs", "14 epochs").replace(
         "not as the lab's result", "as the result"
@@ -441,8 +442,28 @@ def test_report_numbers_and_recipe_and_subset_mark_are_checked_against_the_repor
         not by["consistency.report_numbers"].passed
         and "123,456" in by["consistency.report_numbers"].detail
     )
-    assert not by["consistency.recipe"].passed
-    assert not by["consistency.not_the_result"].passed
+    # The report's prose is never read for the recipe or the subset: the manifest's fields are.
+    assert by["consistency.recipe"].detail == "changed from the reference: epochs 3 (reference 14)"
+    assert by["consistency.not_the_result"].passed
+    assert by["consistency.not_the_result"].detail == (
+        "a subset, as the manifest records (dataset.full): not the lab's result"
+    )
+
+
+def test_a_reworded_caveat_does_not_flag_a_dry_run(tmp_path, monkeypatch):
+    """The report may word its dry-run caveat as it likes: the check reads parameters.dry_run."""
+    from lab1.report import words
+
+    monkeypatch.setitem(words.SENTENCES, "caveat", lambda v: "Only a smoke test of the pipeline.")
+    run = handed_in_run(tmp_path / "run", dry_run=True, devices=("cpu",))
+    report = (run / "report.md").read_text(encoding="utf-8")
+    assert "Only a smoke test of the pipeline." in report and "lab's result" not in report
+    by = {c.name: c for c in checks.consistency(open_submission("s", run, tmp_path))}
+    assert by["consistency.not_the_result"].passed
+    assert by["consistency.not_the_result"].detail == (
+        "a dry run and a subset, as the manifest records (parameters.dry_run, dataset.full): "
+        "not the lab's result"
+    )
 
 
 def test_a_schema_this_lab1_does_not_know_is_refused(good):

@@ -460,7 +460,7 @@ def test_the_comparison_prints_whole_on_a4(runs, flowed):
     work" table is the widest), A4 (210 × 297 mm = 595.3 × 841.9 pt)."""
     from pdftext import PAGE_POINTS, missing_words, page_sizes, page_texts, unembedded_fonts
 
-    from lab1.report.viewer import find_chromium
+    from lab1.report.browser import find_chromium
 
     out = ComparisonPaths.named(runs, "cmp")
     if find_chromium() is None:

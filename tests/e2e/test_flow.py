@@ -250,7 +250,7 @@ def test_a_successful_run_through_the_cli_with_the_report_options(tmp_path):
     machine) is what runs. With the three report options a user types: a Chinese report,
     opened in "the browser" (BROWSER: a script that notes the URL it was given), with the
     run's own TensorBoard photographed where chromium is installed (CI installs it)."""
-    from lab1.report.viewer import find_chromium
+    from lab1.report.browser import find_chromium
 
     opened = tmp_path / "opened.txt"
     browser = tmp_path / "browser.sh"

@@ -38,7 +38,7 @@ from lab1.host.environment import capture_environment
 from lab1.measure.limits import measure_limits
 from lab1.measure.profiling import profile_config
 from lab1.measure.stepmodel import time_ladder
-from lab1.report import viewer, write_report
+from lab1.report import browser, write_report
 from lab1.report.pdf import print_pdf, write_pdf
 from lab1.run import data, graph
 from lab1.run.manifest import read_manifest, update_manifest
@@ -245,7 +245,7 @@ def test_without_a_browser_the_report_task_succeeds_and_says_so_once(
 
     from tasks.report import write_report as report_task
 
-    monkeypatch.setenv(viewer.BROWSER_ENV, str(tmp_path / "no-such-browser"))
+    monkeypatch.setenv(browser.BROWSER_ENV, str(tmp_path / "no-such-browser"))
     run = make_run(tmp_path / "run-nobrowser", devices=("cpu",))
 
     @flow

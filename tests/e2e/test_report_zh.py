@@ -13,7 +13,7 @@ from PIL import Image
 from test_report import NUMBER, make_run, md_tables, sections
 
 from lab1 import figures, report
-from lab1.report import catalog, findings, viewer, zh_report
+from lab1.report import browser, catalog, findings, zh_report
 from lab1.report.sentences import SENTENCES
 
 TEMPLATE = (  # the template's headings and row names, in its order
@@ -166,7 +166,7 @@ def test_chinese_figure_labels_are_drawn_with_the_cjk_font(both, recwarn):
 
 @pytest.mark.slow
 def test_chromium_renders_cjk_text_not_boxes(both, tmp_path):
-    chromium = viewer.find_chromium()
+    chromium = browser.find_chromium()
     if chromium is None:
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail("chromium is not installed: run scripts/ensure_chromium.sh (as root)")
@@ -180,7 +180,7 @@ def test_chromium_renders_cjk_text_not_boxes(both, tmp_path):
             f'<p style="font-size:96px;margin:0">{text}</p></body></html>',
             encoding="utf-8",
         )
-        png = viewer.screenshot(
+        png = browser.screenshot(
             page.as_uri(),
             tmp_path / f"{len(shots)}.png",
             size=(500, 160),
@@ -193,7 +193,7 @@ def test_chromium_renders_cjk_text_not_boxes(both, tmp_path):
     assert (real_a != real_b).mean() > 0.01, "two different words look alike: boxes?"
     assert (real_a != boxes).mean() > 0.01, "CJK text looks like the missing-glyph boxes"
     # And the report itself: its top (headings and the environment table) is not blank.
-    top = viewer.screenshot(
+    top = browser.screenshot(
         Path(both[1]["report_html"]).as_uri(), tmp_path / "report.png", chromium=chromium
     )
     assert re.search(r"实验环境", Path(both[1]["report_html"]).read_text())

@@ -3,7 +3,7 @@
 import shlex
 import sys
 
-from lab1.report import viewer
+from lab1.report import browser, viewer
 
 
 def test_tensorboard_command_names_this_venvs_script_relative_to_here(tmp_path, monkeypatch):
@@ -28,7 +28,7 @@ def test_tensorboard_command_names_this_venvs_script_relative_to_here(tmp_path, 
 
 
 def test_no_chromium_means_no_screenshots_and_a_reason(monkeypatch, tmp_path):
-    monkeypatch.setattr(viewer, "find_chromium", lambda: None)
+    monkeypatch.setattr(browser, "find_chromium", lambda: None)
     shots, why = viewer.tensorboard_screenshots(tmp_path, {"graphs": tmp_path / "g.png"})
     assert shots is None and "chromium" in why
     assert not (tmp_path / "g.png").exists()
@@ -43,31 +43,31 @@ def _executable(path) -> str:
 
 def test_lab1_browser_names_the_browser_or_nothing(monkeypatch, tmp_path):
     mine = _executable(tmp_path / "bin" / "my-chrome")
-    monkeypatch.setenv(viewer.BROWSER_ENV, mine)
-    assert viewer.find_chromium() == mine
-    monkeypatch.setenv(viewer.BROWSER_ENV, str(tmp_path / "bin" / "missing"))
-    assert viewer.find_chromium() is None  # named, but not there: no silent fallback
+    monkeypatch.setenv(browser.BROWSER_ENV, mine)
+    assert browser.find_chromium() == mine
+    monkeypatch.setenv(browser.BROWSER_ENV, str(tmp_path / "bin" / "missing"))
+    assert browser.find_chromium() is None  # named, but not there: no silent fallback
 
 
 def test_a_browser_on_path_is_found_by_its_name(monkeypatch, tmp_path):
-    monkeypatch.delenv(viewer.BROWSER_ENV, raising=False)
+    monkeypatch.delenv(browser.BROWSER_ENV, raising=False)
     monkeypatch.setenv("PATH", str(tmp_path / "bin"))
     monkeypatch.setattr(sys, "platform", "linux")
-    assert viewer.find_chromium() is None
+    assert browser.find_chromium() is None
     edge = _executable(tmp_path / "bin" / "msedge")
-    assert viewer.find_chromium() == edge
+    assert browser.find_chromium() == edge
 
 
 def test_chrome_and_edge_are_found_where_macos_and_windows_install_them(monkeypatch, tmp_path):
-    monkeypatch.delenv(viewer.BROWSER_ENV, raising=False)
+    monkeypatch.delenv(browser.BROWSER_ENV, raising=False)
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))
     monkeypatch.setattr(sys, "platform", "darwin")
     assert "/Applications/Google Chrome.app/Contents/MacOS/Google Chrome" in (
-        viewer.browser_candidates()
+        browser.browser_candidates()
     )
     monkeypatch.setattr(sys, "platform", "win32")
     monkeypatch.setenv("ProgramFiles(x86)", str(tmp_path / "pf86"))
     monkeypatch.delenv("ProgramFiles", raising=False)
     monkeypatch.delenv("LocalAppData", raising=False)
     edge = _executable(tmp_path / "pf86" / "Microsoft" / "Edge" / "Application" / "msedge.exe")
-    assert viewer.find_chromium() == edge
+    assert browser.find_chromium() == edge

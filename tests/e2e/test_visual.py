@@ -30,7 +30,7 @@ from lab1.config import DRY_RUN_SCHEDULE
 from lab1.host.environment import capture_environment
 from lab1.measure.profiling import profile_config
 from lab1.reliability import PROFILED_TRAINED_BAND, unsure
-from lab1.report import viewer
+from lab1.report import browser, processes, viewer
 from lab1.run import data, graph, tblog
 from lab1.run.manifest import update_manifest
 from lab1.run.train import SCALARS, train_and_log
@@ -131,22 +131,22 @@ def _share_near(im: Image.Image, rgb: tuple[int, int, int], tol: int = 12) -> fl
 
 
 def test_tensorboard_lists_the_run_and_its_plugins(tensorboard):
-    assert viewer.get_json(f"{tensorboard}/data/runs") == ["."]
-    plugins = viewer.get_json(f"{tensorboard}/data/plugins_listing")
+    assert processes.get_json(f"{tensorboard}/data/runs") == ["."]
+    plugins = processes.get_json(f"{tensorboard}/data/plugins_listing")
     for name in ("scalars", "images", "graphs"):
         assert plugins[name]["enabled"], f"{name} plugin has no data"
 
 
 def test_tensorboard_serves_every_scalar_per_epoch(tensorboard, visual_run):
     def served() -> set[str]:
-        return set(viewer.get_json(f"{tensorboard}/data/plugin/scalars/tags").get(".", {}))
+        return set(processes.get_json(f"{tensorboard}/data/plugin/scalars/tags").get(".", {}))
 
     tags = _until(lambda: served() >= SCALAR_TAGS)
     assert tags, "not every scalar tag is served"
     history = json.loads((visual_run / "manifest.json").read_text())["training"]["history"]
     fields = SCALARS
     for tag in sorted(SCALAR_TAGS):
-        points = viewer.get_json(
+        points = processes.get_json(
             f"{tensorboard}/data/plugin/scalars/scalars?{_q(run='.', tag=tag)}"
         )
         assert [step for _, step, _ in points] == list(range(1, EPOCHS + 1)), tag
@@ -155,9 +155,9 @@ def test_tensorboard_serves_every_scalar_per_epoch(tensorboard, visual_run):
 
 
 def test_tensorboard_serves_the_image_grid(tensorboard):
-    tags = viewer.get_json(f"{tensorboard}/data/plugin/images/tags")
+    tags = processes.get_json(f"{tensorboard}/data/plugin/images/tags")
     assert "Data/train_batch" in tags["."]
-    entries = viewer.get_json(
+    entries = processes.get_json(
         f"{tensorboard}/data/plugin/images/images?{_q(run='.', tag='Data/train_batch')}"
     )
     assert len(entries) == 1 and entries[0]["step"] == 0
@@ -168,7 +168,7 @@ def test_tensorboard_serves_the_image_grid(tensorboard):
 
 
 def test_tensorboard_serves_the_model_graph(tensorboard, visual_run):
-    info = viewer.get_json(f"{tensorboard}/data/plugin/graphs/info")
+    info = processes.get_json(f"{tensorboard}/data/plugin/graphs/info")
     assert info["."]["run_graph"] is True
     pbtxt = get_bytes(
         f"{tensorboard}/data/plugin/graphs/graph?{_q(run='.', conceptual='false')}"
@@ -190,14 +190,14 @@ def _post_json(url: str, body: dict):
 
 
 def test_tensorboard_serves_the_train_vs_test_layout(tensorboard):
-    layout = viewer.get_json(f"{tensorboard}/data/plugin/custom_scalars/layout")
+    layout = processes.get_json(f"{tensorboard}/data/plugin/custom_scalars/layout")
     (category,) = layout["category"]
     charts = {c["title"]: c["multiline"]["tag"] for c in category["chart"]}
     assert charts == {
         "Loss (mean NLL per sample)": ["^Loss/train$", "^Loss/test$"],
         "Accuracy": ["^Accuracy/train$", "^Accuracy/test$"],
     }
-    served = set(viewer.get_json(f"{tensorboard}/data/plugin/scalars/tags")["."])
+    served = set(processes.get_json(f"{tensorboard}/data/plugin/scalars/tags")["."])
     for tags in charts.values():  # each regex matches exactly one logged tag
         for regex in tags:
             assert regex.strip("^$") in served
@@ -237,7 +237,7 @@ def test_tensorboard_serves_the_run_as_an_hparams_session(tensorboard, visual_ru
 
 
 def test_tensorboard_serves_the_profile_tables_as_text(tensorboard, visual_run):
-    tags = set(_until(lambda: viewer.get_json(f"{tensorboard}/data/plugin/text/tags").get(".")))
+    tags = set(_until(lambda: processes.get_json(f"{tensorboard}/data/plugin/text/tags").get(".")))
     t = read_parquet(visual_run / "compare" / "comparison.parquet", COMPARISON_SCHEMA)[
         "threads"
     ].iloc[0]
@@ -246,7 +246,7 @@ def test_tensorboard_serves_the_profile_tables_as_text(tensorboard, visual_run):
     assert tags == {f"{t}/text_summary" for t in expected}  # torch's add_text suffix
 
     def html(tag: str) -> str:
-        (entry,) = viewer.get_json(
+        (entry,) = processes.get_json(
             f"{tensorboard}/data/plugin/text/text?{_q(run='.', tag=tag + '/text_summary')}"
         )
         # TensorBoard renders the Markdown to HTML itself, inside a one-cell table of its own:
@@ -276,8 +276,8 @@ def test_tensorboard_serves_the_profile_tables_as_text(tensorboard, visual_run):
     [("scalars", "Accuracy"), ("images", "Data/train_batch"), ("graphs", "Main Graph")],
 )
 def test_tensorboard_pages_render_in_chromium(tensorboard, visual_run, chromium, page, marker):
-    _until(lambda: viewer.get_json(f"{tensorboard}/data/plugin/scalars/tags").get("."))
-    png = viewer.screenshot(
+    _until(lambda: processes.get_json(f"{tensorboard}/data/plugin/scalars/tags").get("."))
+    png = browser.screenshot(
         f"{tensorboard}/?darkMode=false#{page}",
         visual_run / "screenshots" / f"tensorboard_{page}.png",
         budget_ms=15_000,
@@ -304,13 +304,13 @@ def test_tensorboard_screenshots_show_the_graphs_and_scalars_tabs(visual_run, ch
 
 def test_report_renders_in_chromium(visual_run, chromium):
     html = (visual_run / "report.html").resolve()
-    top = viewer.screenshot(
+    top = browser.screenshot(
         html.as_uri(), visual_run / "screenshots" / "report.png", chromium=chromium
     )
     assert_not_blank(top)
     # A tall window takes in the network graph and the training curves: their (inlined)
     # pictures must have been decoded and drawn. (A #fragment URL does not scroll the shot.)
-    png = viewer.screenshot(
+    png = browser.screenshot(
         html.as_uri(),
         visual_run / "screenshots" / "report_tall.png",
         size=(1400, 5000),

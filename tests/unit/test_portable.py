@@ -23,7 +23,7 @@ from lab1.host import allocator, devices, environment, exclusive, machine
 from lab1.host.machine import ENV_VAR
 from lab1.measure import limits, profiling
 from lab1.measure.analysis import roofline_table
-from lab1.report import findings, grids, viewer
+from lab1.report import findings, grids, processes
 from lab1.rundir import RunPaths
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -184,9 +184,9 @@ def test_without_killpg_the_process_tree_is_stopped_by_taskkill(monkeypatch):
             return subprocess.CompletedProcess(cmd, 0)
         return real_run(cmd, **kw)
 
-    monkeypatch.delattr(viewer.os, "killpg")
-    monkeypatch.setattr(viewer.subprocess, "run", run)
-    viewer.stop_group(proc, grace_s=1)
+    monkeypatch.delattr(processes.os, "killpg")
+    monkeypatch.setattr(processes.subprocess, "run", run)
+    processes.stop_group(proc, grace_s=1)
     assert calls == [["taskkill", "/T", "/F", "/PID", str(proc.pid)]]
     assert proc.returncode is not None  # stopped and reaped (proc.kill after taskkill)
 

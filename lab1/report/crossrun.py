@@ -32,7 +32,13 @@ from lab1.report.blocks import (
     to_html,
     to_markdown,
 )
-from lab1.report.catalog import COMPARE, COMPARE_LIMITS, FIGURE_LABELS_ZH, HEADERS, PHASE
+from lab1.report.catalog import (
+    CATEGORIES,
+    COMPARE,
+    COMPARE_LIMITS,
+    FIGURE_LABELS_ZH,
+    PHASE,
+)
 from lab1.report.pdf import write_pdf
 from lab1.report.sentences import sentences
 from lab1.rundir import ComparisonPaths
@@ -263,7 +269,7 @@ def split_blocks(t: dict, lang: str) -> list[Block]:
             ]
         )
     header = [_w("batch", lang), _w("phase", lang), _w("run", lang)]
-    header += [HEADERS[n].zh if lang == "zh" and n in HEADERS else n for n in names]
+    header += [CATEGORIES[n].of(lang) for n in names]
     return [_w("split", lang), Table(header, rows, [True, False, False, *[True] * len(names)])]
 
 

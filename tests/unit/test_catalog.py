@@ -8,6 +8,7 @@ import re
 import string
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 import lab1
@@ -141,3 +142,44 @@ def test_every_text_the_class_view_writes_is_in_the_catalog():
     assert t("Class {name}", name="w1") == "班级 w1"
     with pytest.raises(KeyError):
         classreport._t("en")("a text the catalog does not have")
+
+
+def test_the_chinese_comparison_names_each_kind_of_operator_in_chinese():
+    # A one-run time split with every kind of operator: the Chinese table's headers, written
+    # out by hand from the course's words, and none of the English names left.
+    from lab1.measure.breakdown import OP_CATEGORIES, OUTSIDE_OPS
+    from lab1.report.crossrun import split_blocks
+
+    names = (*OP_CATEGORIES, OUTSIDE_OPS)
+    split = pd.DataFrame(
+        [
+            dict(
+                batch_size=64,
+                phase="train_step",
+                run_id="lap",
+                machine_id="m1",
+                device="cpu",
+                precision="fp32",
+                threads=1,
+                name=n,
+                share=0.1,
+            )
+            for n in names
+        ]
+    )
+    tables = {"time_split": split, "runs": pd.DataFrame({"run_id": ["lap"], "order": [0]})}
+    _, table = split_blocks(tables, "zh")
+    assert table.header[3:] == [
+        "卷积",
+        "矩阵乘",
+        "逐元素/激活",
+        "池化",
+        "Dropout 随机数",
+        "损失",
+        "优化器更新",
+        "数据搬运/索引",
+        "其他",
+        "不在任何算子内",
+    ]
+    _, english = split_blocks(tables, "en")
+    assert english.header[3:] == list(names)

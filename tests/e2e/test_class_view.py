@@ -452,9 +452,11 @@ def test_report_numbers_are_checked_against_the_report_the_recipe_against_the_ma
 
 def test_a_reworded_caveat_does_not_flag_a_dry_run(tmp_path, monkeypatch):
     """The report may word its dry-run caveat as it likes: the check reads parameters.dry_run."""
-    from lab1.report import words
+    from lab1.report import zh
+    from lab1.report.sentences import SENTENCES, Renderers
 
-    monkeypatch.setitem(words.SENTENCES, "caveat", lambda v: "Only a smoke test of the pipeline.")
+    reworded = Renderers(lambda v: "Only a smoke test of the pipeline.", zh.caveat)
+    monkeypatch.setitem(SENTENCES, "caveat", reworded)
     run = handed_in_run(tmp_path / "run", dry_run=True, devices=("cpu",))
     report = (run / "report.md").read_text(encoding="utf-8")
     assert "Only a smoke test of the pipeline." in report and "lab's result" not in report

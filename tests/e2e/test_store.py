@@ -8,6 +8,7 @@ import json
 import logging
 import os
 import secrets
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -569,8 +570,12 @@ def test_a_profiling_worker_on_another_host_shares_only_the_store(
             timeout=1200,  # a hang guard: the busy 2-core CI machine takes minutes
         )
     finally:
-        os.killpg(worker.pid, 15)
-        worker.wait(timeout=30)
+        os.killpg(worker.pid, signal.SIGTERM)
+        try:
+            worker.wait(timeout=30)
+        except subprocess.TimeoutExpired:  # a busy machine: the worker did not stop in time
+            os.killpg(worker.pid, signal.SIGKILL)
+            worker.wait(timeout=30)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     stored = objects(bucket)
 

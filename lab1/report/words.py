@@ -25,10 +25,20 @@ def busy_machine(v: dict) -> str:
     if v["epochs"]:
         e = ", ".join(str(x) for x in v["epochs"])
         parts.append(f"other programs disturbed training epoch(s) {e} of {v['of_epochs']}")
+    if v["busy"] or v["epochs"]:
+        return (
+            f"**Measured on a busy machine**: {'; '.join(parts)}. These numbers are marked "
+            f"{fmt.UNSURE} in the tables and figures, and no finding is drawn from them. To "
+            f"measure again, run `make run` on a quiet machine, or re-measure only the profile: "
+            f"{REMEASURE}."
+        )
+    # No other program took the cores a measurement needed: the spread is the timing's own
+    # (blocks too short, the CPU's clock changing), not a busy machine.
     return (
-        f"**Measured on a busy machine**: {'; '.join(parts)}. These numbers are marked "
-        f"{fmt.UNSURE} in the tables and figures, and no finding is drawn from them. To measure "
-        f"again, run `make run` on a quiet machine, or re-measure only the profile: {REMEASURE}."
+        f"**Unsure measurements**: {'; '.join(parts)}, though no other program took the cores "
+        f"they needed. These numbers are marked {fmt.UNSURE} in the tables and figures, and no "
+        f"finding is drawn from them. To measure again, re-measure the profile: {REMEASURE}, "
+        "or run `make run` again."
     )
 
 
@@ -453,7 +463,7 @@ def large_batch(v: dict) -> str:
     if v["peak_low"]:  # over 100 %, or of a disturbed peak: the peak is what is wrong
         return text + (
             f"; the step reaches {fmt.gflops(v['gflops'])} GFLOP/s (its share of this machine's "
-            "measured fp32 matmul peak is no finding: the peak itself was measured low, disturbed)."
+            "measured fp32 matmul peak is no finding: the peak itself was measured low or unsure)."
         )
     return text + (
         f"; the step reaches {fmt.gflops(v['gflops'])} GFLOP/s, {fmt.pct(v['peak'])} of this "

@@ -29,15 +29,22 @@ def busy_machine(v: dict) -> str:
         parts.append(f"{n} 项测量中有 {v['busy']} 项进行时，其他程序占用了{used}")
     if v["uneven"]:
         parts.append(
-            f"{n} 项测量中另有 {v['uneven']} 项的各计时块相差超过中位数的 {fmt.pct(v['spread'])}"
+            f"{n} 项测量中{'另' if v['busy'] else ''}有 {v['uneven']} 项的各计时块相差超过中位数的 "
+            f"{fmt.pct(v['spread'])}"
         )
     if v["epochs"]:
         e = ", ".join(str(x) for x in v["epochs"])
         parts.append(f"共 {v['of_epochs']} 轮训练中，第 {e} 轮受到其他程序干扰")
+    if v["busy"] or v["epochs"]:
+        return (
+            f"**在繁忙的机器上测量**：{'；'.join(parts)}。这些数字在表格和图中以 {fmt.UNSURE} "
+            "标出，不据此得出任何结论。重新测量：在空闲的机器上再次运行 `make run`，"
+            f"或只重新做性能分析：{REMEASURE}。"
+        )
     return (
-        f"**在繁忙的机器上测量**：{'；'.join(parts)}。这些数字在表格和图中以 {fmt.UNSURE} 标出，"
-        "不据此得出任何结论。重新测量：在空闲的机器上再次运行 `make run`，或只重新做性能分析："
-        f"{REMEASURE}。"
+        f"**测量不稳定**：{'；'.join(parts)}，但没有其他程序占用这些测量所需的核。这些数字在表格"
+        f"和图中以 {fmt.UNSURE} 标出，不据此得出任何结论。重新测量：只重新做性能分析："
+        f"{REMEASURE}，或再次运行 `make run`。"
     )
 
 
@@ -332,7 +339,7 @@ def large_batch(v: dict) -> str:
     if v["peak_low"]:  # over 100 %, or of a disturbed peak: the peak is what is wrong
         return text + (
             f"；每步达到 {fmt.gflops(v['gflops'])} GFLOP/s（它占本机实测 fp32 矩阵乘峰值的比例"
-            "不是结论：峰值本身测得偏低，受到干扰）。"
+            "不是结论：峰值本身测得偏低或不可靠）。"
         )
     return text + (
         f"；每步达到 {fmt.gflops(v['gflops'])} GFLOP/s，为本机实测 fp32 矩阵乘峰值的 "

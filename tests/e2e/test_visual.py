@@ -474,10 +474,11 @@ def test_every_summary_number_comes_from_the_runs_tables(visual_run):
     allowed |= {f"{lo:g}", f"{hi:g}", fmt.rate(trained), fmt.rate(profiled)}
     allowed |= {fmt.ratio(profiled / trained).rstrip("×")}
     summary = _summary_text((visual_run / "report.md").read_text(), "Summary")
-    # On a busy machine the summary opens with the load's counts over every timed table
-    # (tests/unit/test_findings.py pins them from hand-made tables): its numbers are its own.
+    # On a busy machine, or where timed blocks spread widely, the summary opens with the counts
+    # over every timed table (tests/unit/test_findings.py pins them from hand-made tables): its
+    # numbers are its own.
     for line in summary.splitlines():
-        if "Measured on a busy machine" in line:
+        if "Measured on a busy machine" in line or "Unsure measurements" in line:
             allowed |= _numbers(line)
     shown = _numbers(summary)
     assert len(shown) >= 6  # the run, the machine, the result and at least one finding

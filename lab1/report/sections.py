@@ -28,6 +28,22 @@ NOT_PROFILED = "Not profiled in this run"
 SEE_APPENDIX = REPORT["see appendix"].en
 
 
+def recipe_value(p, lang: str) -> str:
+    """The run's recipe (its parameters: lr, gamma, batch sizes, epochs, seed) in ``lang``."""
+    return (
+        REPORT["recipe value"]
+        .of(lang)
+        .format(
+            lr=p.lr,
+            gamma=p.gamma,
+            batch=p.batch_size,
+            test_batch=p.test_batch_size,
+            epochs=p.epochs,
+            seed=p.seed,
+        )
+    )
+
+
 def _en(key: str) -> str:
     """The run report's text ``key`` (lab1.report.catalog.REPORT) in English."""
     return REPORT[key].en
@@ -46,14 +62,7 @@ def run_section(d: RunData) -> Section:
     if status == "running":  # the flow writes the report as its last step, before "completed"
         status = "running (the report is written as the run's last step)"
     devices = f"{', '.join(m.devices.resolved)} / {m.devices.training}" if m.devices else "–"
-    recipe = _en("recipe value").format(
-        lr=p.lr,
-        gamma=p.gamma,
-        batch=p.batch_size,
-        test_batch=p.test_batch_size,
-        epochs=p.epochs,
-        seed=p.seed,
-    )
+    recipe = recipe_value(p, "en")
     rows = [
         [_en("run"), fmt.code(m.run_name)],
         [_en("status"), status],

@@ -216,15 +216,7 @@ def _see_appendix(what: str) -> str:
 def _run_rows(d: RunData) -> list[Block]:
     """The run and its pipeline timings (the English Run section's tables, in Chinese)."""
     m, p = d.manifest, d.manifest.parameters
-    recipe = _zh(
-        "recipe value",
-        lr=p.lr,
-        gamma=p.gamma,
-        batch=p.batch_size,
-        test_batch=p.test_batch_size,
-        epochs=p.epochs,
-        seed=p.seed,
-    )
+    recipe = sections.recipe_value(p, "zh")
     rows = [
         [_zh("run"), fmt.code(m.run_name)],
         [_zh("status"), f"{_STATUS.get(m.status, m.status)} ({fmt.code(m.status)})"],

@@ -94,6 +94,10 @@ _SURENESS = [
     pa.field("attempts", _I32),  # times measured (again after a disturbed attempt)
     pa.field("reliable", pa.bool_()),  # lab1.reliability.judge; null: unknown
 ]
+# Numbers timed in blocks of steps (lab1.measure.remeasure.Timed): the number is the median of
+# blocks_used blocks, of blocks_timed in all its attempts; fewer when a disturbed attempt's
+# undisturbed blocks alone make it. Null: a table written before lab1 counted them.
+_BLOCKS = [pa.field("blocks_used", _I32), pa.field("blocks_timed", _I32)]
 
 COMPARISON_SCHEMA = pa.schema(
     [
@@ -134,13 +138,15 @@ COMPARISON_SCHEMA = pa.schema(
         pa.field("fixed_ms", _F64),
         pa.field("per_sample_us", _F64),
         # The kept attempt's measurement window (unix seconds) and the CPU seconds other
-        # processes used during it; contended: they used cores this phase needed (its threads
-        # plus theirs exceed the machine's, lab1.host.exclusive).
+        # processes used during it; contended: they used cores the number's timed blocks
+        # needed (its threads plus theirs exceed the machine's, lab1.host.exclusive; judged
+        # block by block where a disturbed phase's undisturbed blocks make it: _BLOCKS).
         _key("window_start", _F64),
         _key("window_end", _F64),
         pa.field("other_cpu_s", _F64),  # null where /proc/stat is missing
         pa.field("contended", pa.bool_()),  # null: unknown (no /proc/stat), never a guess
         *_SURENESS,
+        *_BLOCKS,
     ]
 )
 
@@ -189,6 +195,7 @@ STEP_TIMES_SCHEMA = pa.schema(
         _key("timed_steps", _I32),
         pa.field("contended", pa.bool_()),
         *_SURENESS,
+        *_BLOCKS,
     ]
 )
 

@@ -134,12 +134,26 @@ def own_seconds() -> float:
     return t.user + t.system  # every thread of this process
 
 
+def others_seconds() -> float | None:
+    """CPU seconds other processes have run, as a running count: the difference of two
+    readings is what they used in between (None where /proc/stat does not exist)."""
+    busy = busy_seconds()
+    return None if busy is None else busy - own_seconds()
+
+
 def disturbed(other_cpu_s: float, wall_s: float, threads: int, cores: int) -> bool:
     """Whether others' ``other_cpu_s`` over ``wall_s`` took cores a ``threads``-thread phase
     needed on a machine of ``cores`` logical cores (the rule above)."""
     other_cores = other_cpu_s / wall_s if wall_s > 0 else 0.0
     over = other_cores + threads - cores
     return other_cpu_s > CONTENDED_MIN_S and round(over, 6) > CONTENDED_TOLERANCE
+
+
+def judgeable(wall_s: float, cores: int) -> bool:
+    """Whether a window is long enough for ``disturbed`` to tell: others holding every core
+    for all of it would count at least twice CONTENDED_MIN_S. A shorter one (a few steps of a
+    tiny batch) says nothing either way."""
+    return wall_s * cores >= 2 * CONTENDED_MIN_S
 
 
 @dataclass

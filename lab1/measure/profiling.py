@@ -46,11 +46,11 @@ from lab1.config import PRECISIONS, ProfileSchedule
 from lab1.errors import ConfigError
 from lab1.host.devices import synchronize, traits
 from lab1.host.environment import measured_on
-from lab1.host.exclusive import MachineLoad, device_lock
+from lab1.host.exclusive import MachineLoad, device_lock, others_seconds
 from lab1.host.threads import using_threads
 from lab1.identity import ConfigId, spelled_out
 from lab1.measure.breakdown import split_rows, time_split
-from lab1.measure.remeasure import Patience, attempt_records, measure_until_quiet, sureness
+from lab1.measure.remeasure import Patience, TimedBlock, attempt_records, measure_blocks
 from lab1.nativelog import native_noise_filtered
 from lab1.run.data import load_tensors
 from lab1.run.step import InferenceStep, Steps, TrainStep, build_steps
@@ -221,14 +221,16 @@ def _profile_phase(
 
 def time_steps(
     step: Step, batches: Batches, batch_size: int, dev: torch.device, warmup: int
-) -> list[float]:
-    """Seconds per step of each timed block over batches[warmup:], profiler off and no labels:
-    the step exactly as training runs it (lab1.run.step), gather from the device tensors included.
+) -> list[TimedBlock]:
+    """Each timed block over batches[warmup:], profiler off and no labels: the step exactly as
+    training runs it (lab1.run.step), gather from the device tensors included.
 
     The timed steps run in up to TIMING_CHUNKS blocks with a sync only between blocks (a
     per-step sync would stall a GPU's queue); callers report the median block, so a burst of
     load from another process on a shared machine moves it less than a plain mean, and the
-    blocks' spread says how sure it is (lab1.reliability).
+    blocks' spread says how sure it is (lab1.reliability). Each block also records the CPU
+    other programs used while it ran (read outside its timed span), so a disturbed
+    measurement can be read from its undisturbed blocks (lab1.measure.remeasure).
     """
     step.start()
     x, y = batches.x, batches.y
@@ -237,15 +239,19 @@ def time_steps(
     timed = batches.idx[warmup:]
     chunks = min(TIMING_CHUNKS, len(timed))
     bounds = [round(i * len(timed) / chunks) for i in range(chunks + 1)]
-    per_step = []
+    blocks = []
     synchronize(dev)
+    others = others_seconds()
     for lo, hi in itertools.pairwise(bounds):
         start = time.perf_counter()
         for idx in timed[lo:hi]:
             _run(step, x, y, idx, batch_size)
         synchronize(dev)
-        per_step.append((time.perf_counter() - start) / (hi - lo))
-    return per_step
+        wall = time.perf_counter() - start
+        before, others = others, others_seconds()
+        used = None if before is None or others is None else max(0.0, others - before)
+        blocks.append(TimedBlock(wall / (hi - lo), wall, used))
+    return blocks
 
 
 def setup_steps(
@@ -291,16 +297,16 @@ def _measure_phase(
     sched: ProfileSchedule,
     dev: torch.device,
     trace: Path,
-) -> tuple[list[dict], list[dict], dict, list[float]]:
-    """Profile, then time with the profiler off, one phase: its op rows, time split rows,
-    throughput row and the timed blocks' seconds per step."""
+) -> tuple[tuple[list[dict], list[dict], dict], list[TimedBlock]]:
+    """Profile, then time with the profiler off, one phase: its op rows, time split rows and
+    the throughput row's profiled columns, and the timed blocks (throughput_row makes the
+    row from the blocks the number is read from)."""
     profiled_steps = sched.wait + sched.warmup + sched.active
     torch_sched = schedule(wait=sched.wait, warmup=sched.warmup, active=sched.active, repeat=1)
     bs = config["batch_size"]
     prof, profiled_s = _profile_phase(
         phase, step, batches[:profiled_steps], bs, dev, torch_sched, trace
     )
-    profiled_ms = 1e3 * statistics.median(profiled_s)
     rows = _op_rows(prof, {**config, "phase": phase}, sched.active)
     split = _split_rows(prof, {**config, "phase": phase}, sched.active, dev, sum(profiled_s))
     del prof  # its event tree is large; the rows have what we keep
@@ -310,40 +316,44 @@ def _measure_phase(
         resident = torch.cuda.memory_allocated(dev)
     time_warmup = max(2, sched.throughput_steps // 10)
     blocks = time_steps(step, batches[profiled_steps:], bs, dev, time_warmup)
-    seconds = statistics.median(blocks)
     peak, source = _peak_memory(dev, trace, resident)
-    ms = 1e3 * seconds
+    profiled = {
+        **config,
+        "phase": phase,
+        "throughput_steps": sched.throughput_steps,
+        "profiled_ms_per_step": 1e3 * statistics.median(profiled_s),
+        "active_steps": sched.active,
+        "peak_memory_bytes": None if peak is None else int(peak),
+        "peak_memory_source": source,
+        "num_threads": torch.get_num_threads(),
+        "num_interop_threads": torch.get_num_interop_threads(),
+    }
+    return (rows, split, profiled), blocks
+
+
+def throughput_row(profiled: dict, seconds: float) -> dict:
+    """A phase's throughput row: its profiled columns and ``seconds`` per step, the median of
+    the blocks its number is read from (lab1.measure.remeasure.timed_number)."""
+    bs, ms = profiled["batch_size"], 1e3 * seconds
+    profiled_ms = profiled["profiled_ms_per_step"]
     log.info(
         "profile %s %s: %.2f ms/step, %.0f images/s, %.1f µs/sample "
         "(profiled %.2f ms/step, %.2f× overhead)",
-        spelled_out(ConfigId.of(config)),  # as the report names it: lab1.identity
-        phase,
+        spelled_out(ConfigId.of(profiled)),  # as the report names it: lab1.identity
+        profiled["phase"],
         ms,
         bs / seconds,
         1e6 * seconds / bs,
         profiled_ms,
         profiled_ms / ms,
     )
-    return (
-        rows,
-        split,
-        {
-            **config,
-            "phase": phase,
-            "images_per_s": bs / seconds,
-            "ms_per_step": ms,
-            "us_per_sample": 1e6 * seconds / bs,
-            "throughput_steps": sched.throughput_steps,
-            "profiled_ms_per_step": profiled_ms,
-            "profiler_overhead": profiled_ms / ms,
-            "active_steps": sched.active,
-            "peak_memory_bytes": None if peak is None else int(peak),
-            "peak_memory_source": source,
-            "num_threads": torch.get_num_threads(),
-            "num_interop_threads": torch.get_num_interop_threads(),
-        },
-        blocks,
-    )
+    return {
+        **profiled,
+        "images_per_s": bs / seconds,
+        "ms_per_step": ms,
+        "us_per_sample": 1e6 * seconds / bs,
+        "profiler_overhead": profiled_ms / ms,
+    }
 
 
 def _split_rows(
@@ -434,23 +444,25 @@ def profile_config(
                 # Each try its own trace: the one kept is the kept attempt's, not the last's.
                 traces.append(final.with_name(f"try{len(traces) + 1}-{final.name}"))
                 with MachineLoad.measure(threads) as load:
-                    measured = _measure_phase(
+                    measured, blocks = _measure_phase(
                         phase, phase_steps[phase], batches, config, sched, dev, traces[-1]
                     )
-                return measured, load
+                return measured, blocks, load
 
             what = f"profile {spelled_out(ConfigId.of(config))} {phase}"
-            (phase_rows, split, row, blocks), load, tried = measure_until_quiet(
+            (phase_rows, split, profiled), timed, tried = measure_blocks(
                 attempt, patience, what=what
             )
+            kept = next(a for a in tried if a.kept)
             for a, path in zip(tried, tries_traces, strict=True):
                 if a.kept:
                     rename(path, trace)
                 else:
                     path.unlink(missing_ok=True)
             rows, splits = rows + phase_rows, splits + split
-            window = {k: getattr(load, k) for k in ("window_start", "window_end", "other_cpu_s")}
-            throughput.append({**row, **window, **sureness(load, blocks, len(tried))})
+            window = {k: getattr(kept, k) for k in ("window_start", "window_end", "other_cpu_s")}
+            row = throughput_row(profiled, timed.seconds)
+            throughput.append({**row, **window, **timed.sureness(len(tried))})
             attempts += attempt_records(
                 tried,
                 kind="profile",

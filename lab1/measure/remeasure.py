@@ -12,24 +12,42 @@ A quiet machine costs nothing: one attempt, no wait. A machine whose disturbance
 /proc/stat) is never waited for either: nothing could say when it is quiet. The budget is
 shared by a group of measurements (``Patience``: one profiled config, one ladder, one device's
 limits), so a machine that stays busy delays a run by at most ``quiet_wait_s`` per group.
+
+A load that comes and goes faster than an attempt lasts leaves no attempt undisturbed, yet
+some of its timed blocks ran in the quiet moments. So timed steps (``measure_blocks``) are
+also judged block by block, each by the CPU other programs used during that block alone:
+once CLEAN_BLOCKS blocks of a disturbed measurement's attempts were undisturbed, their
+median is the number, undisturbed, and no more tries are needed. A measurement whose
+attempt was undisturbed as a whole keeps all its blocks, as before.
 """
 
 from __future__ import annotations
 
 import logging
+import statistics
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import TypeVar
 
 from lab1 import interrupt
-from lab1.host.exclusive import CONTENDED_TOLERANCE, MachineLoad, busy_seconds, own_seconds
+from lab1.host.exclusive import (
+    CONTENDED_TOLERANCE,
+    MachineLoad,
+    busy_seconds,
+    disturbed,
+    judgeable,
+    own_seconds,
+)
 from lab1.reliability import judge, relative_spread
 
 log = logging.getLogger("lab1.measure.remeasure")
 
 T = TypeVar("T")
 QUIET_WINDOW_S = 0.5  # one look at the machine while waiting: /proc/stat over half a second
+# Undisturbed blocks a disturbed measurement needs for its number to stand: a median of three
+# (of the TIMING_CHUNKS blocks an attempt times, lab1.measure.profiling), pooled over its tries.
+CLEAN_BLOCKS = 3
 
 
 @dataclass
@@ -113,6 +131,21 @@ def measure_until_quiet(
     """Run ``measure`` (returning its result and its MachineLoad) until an attempt is not
     disturbed or the tries are used up, waiting for quiet before each new try. Returns the
     kept attempt's result and load, and every attempt (the kept one marked)."""
+    results, attempts = _tries(measure, patience, what, sample, clock)
+    kept = next(i for i, a in enumerate(attempts) if a.kept)
+    return results[kept][0], results[kept][1], attempts
+
+
+def _tries(
+    measure: Callable[[], tuple[T, MachineLoad]],
+    patience: Patience,
+    what: str,
+    sample: Callable[[float], float | None],
+    clock: Callable[[], float],
+    enough: Callable[[list[tuple[T, MachineLoad]]], bool] = lambda _: False,
+) -> tuple[list[tuple[T, MachineLoad]], list[Attempt]]:
+    """measure_until_quiet's loop, returning every attempt's result and load; ``enough``
+    ends it early when the results so far already make a disturbed measurement's number."""
     results: list[tuple[T, MachineLoad]] = []
     attempts: list[Attempt] = []
     waited = 0.0
@@ -130,6 +163,8 @@ def measure_until_quiet(
             )
         )
         if load.contended is not True or len(attempts) >= max(1, patience.tries):
+            break
+        if enough(results):
             break
         if load.logical_cores is None:
             break
@@ -150,12 +185,111 @@ def measure_until_quiet(
         waited = patience.waited_s - before
     best = min(range(len(results)), key=lambda i: _disturbance(results[i][1]))  # first of ties
     attempts[best].kept = True
-    return results[best][0], results[best][1], attempts
+    return results, attempts
+
+
+@dataclass(frozen=True)
+class TimedBlock:
+    """One block of timed steps: seconds per step, the block's wall seconds and the CPU
+    seconds other processes used during it (None: unknown, no /proc/stat)."""
+
+    seconds_per_step: float
+    wall_s: float
+    other_cpu_s: float | None
+
+
+def block_disturbed(block: TimedBlock, threads: int, cores: int | None) -> bool | None:
+    """The rule of lab1.host.exclusive applied to one block; None where it cannot tell (load
+    unknown, or a block too short for /proc/stat's ticks)."""
+    if block.other_cpu_s is None or cores is None or not judgeable(block.wall_s, cores):
+        return None
+    return disturbed(block.other_cpu_s, block.wall_s, threads, cores)
+
+
+@dataclass(frozen=True)
+class Timed:
+    """A timed number (seconds per step, the median of ``blocks``) and how sure it is."""
+
+    blocks: list[float]  # seconds per step of the blocks the number is the median of
+    contended: bool | None
+    other_cores: float | None  # others' mean cores while those blocks (or that attempt) ran
+    blocks_timed: int  # blocks timed in every attempt
+
+    @property
+    def seconds(self) -> float:
+        return statistics.median(self.blocks)
+
+    def sureness(self, attempts: int) -> dict:
+        """The tables' columns of how sure it is (lab1.schemas._SURENESS, _BLOCKS and
+        ``contended``)."""
+        spread = relative_spread(self.blocks)
+        return {
+            "contended": self.contended,
+            "other_cores": self.other_cores,
+            "timing_spread": spread,
+            "attempts": attempts,
+            "reliable": judge(self.contended, spread),
+            "blocks_used": len(self.blocks),
+            "blocks_timed": self.blocks_timed,
+        }
+
+
+def clean_blocks(tried: list[tuple[list[TimedBlock], MachineLoad]]) -> list[TimedBlock]:
+    """The blocks of every attempt that other programs did not disturb (block_disturbed
+    False), in the order they ran."""
+    return [
+        b
+        for blocks, load in tried
+        for b in blocks
+        if block_disturbed(b, load.threads, load.logical_cores) is False
+    ]
+
+
+def timed_number(tried: list[tuple[list[TimedBlock], MachineLoad]], kept: int) -> Timed:
+    """The number of a block-timed measurement: the kept attempt's blocks where it was not
+    disturbed as a whole (or its load is unknown); else the undisturbed blocks of every
+    attempt, where there are CLEAN_BLOCKS of them; else the kept attempt's blocks, disturbed."""
+    blocks, load = tried[kept]
+    timed = sum(len(b) for b, _ in tried)
+    clean = clean_blocks(tried) if load.contended is True else []
+    if len(clean) >= CLEAN_BLOCKS:
+        wall = sum(b.wall_s for b in clean)
+        others = sum(b.other_cpu_s or 0.0 for b in clean) / wall if wall > 0 else 0.0
+        return Timed([b.seconds_per_step for b in clean], False, others, timed)
+    return Timed([b.seconds_per_step for b in blocks], load.contended, load.other_cores, timed)
+
+
+def measure_blocks(
+    measure: Callable[[], tuple[T, list[TimedBlock], MachineLoad]],
+    patience: Patience,
+    *,
+    what: str = "measurement",
+    sample: Callable[[float], float | None] = sample_other_cores,
+    clock: Callable[[], float] = time.monotonic,
+) -> tuple[T, Timed, list[Attempt]]:
+    """measure_until_quiet for a measurement timed in blocks (``measure`` returns its result,
+    its blocks and its load): tries also stop once CLEAN_BLOCKS undisturbed blocks were
+    timed in all. Returns the kept attempt's result, its number (timed_number) and every
+    attempt."""
+
+    def run() -> tuple[tuple[T, list[TimedBlock]], MachineLoad]:
+        result, blocks, load = measure()
+        return (result, blocks), load
+
+    def enough(results: list) -> bool:
+        tried = [(blocks, load) for (_, blocks), load in results]
+        return len(clean_blocks(tried)) >= CLEAN_BLOCKS
+
+    results, attempts = _tries(run, patience, what, sample, clock, enough)
+    kept = next(i for i, a in enumerate(attempts) if a.kept)
+    tried = [(blocks, load) for (_, blocks), load in results]
+    return results[kept][0][0], timed_number(tried, kept), attempts
 
 
 def sureness(load: MachineLoad, blocks: list[float], attempts: int) -> dict:
     """The tables' columns of how sure a timed number is (lab1.schemas._SURENESS and
-    ``contended``): the kept attempt's load, its blocks' spread, and the verdict."""
+    ``contended``): the kept attempt's load, its blocks' spread, and the verdict. (A number
+    timed in blocks states its blocks too: Timed.sureness.)"""
     spread = relative_spread(blocks) if blocks else None
     return {
         "contended": load.contended,

@@ -14,7 +14,6 @@ From the fit: the batch size at which the fixed cost falls below 10 % of a step
 from __future__ import annotations
 
 import math
-import statistics
 
 import numpy as np
 import pandas as pd
@@ -28,7 +27,7 @@ from lab1.host.exclusive import MachineLoad
 from lab1.host.threads import using_threads
 from lab1.identity import PANEL
 from lab1.measure.profiling import Batches, batch_indices, setup_steps, time_steps
-from lab1.measure.remeasure import Patience, attempt_records, measure_until_quiet, sureness
+from lab1.measure.remeasure import Patience, attempt_records, measure_blocks
 from lab1.schemas import PHASES
 
 # Per size and phase: 1 warm-up + 3 timed steps (the median of 3 one-step chunks). On 2 Xeon
@@ -82,9 +81,9 @@ def time_ladder(
                     interrupt.check()
                     with MachineLoad.measure(threads) as load:
                         blocks = time_steps(phase_steps[phase], batches, bs, dev, LADDER_WARMUP)
-                    return blocks, load
+                    return None, blocks, load
 
-                blocks, load, tried = measure_until_quiet(
+                _, timed, tried = measure_blocks(
                     attempt, patience, what=f"step-time ladder batch {bs} {phase}"
                 )
                 rows.append(
@@ -92,9 +91,9 @@ def time_ladder(
                         **base,
                         "phase": phase,
                         "batch_size": bs,
-                        "ms_per_step": 1e3 * statistics.median(blocks),
+                        "ms_per_step": 1e3 * timed.seconds,
                         "timed_steps": steps,
-                        **sureness(load, blocks, len(tried)),
+                        **timed.sureness(len(tried)),
                     }
                 )
                 if attempts is not None:

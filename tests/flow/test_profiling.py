@@ -13,6 +13,7 @@ from lab1.config import Lab1Config, ProfileSchedule
 from lab1.errors import ConfigError
 from lab1.measure import profiling
 from lab1.measure.profiling import batch_indices, check_batch, profile_config
+from lab1.measure.remeasure import TimedBlock
 from lab1.rundir import RunPaths, device_tag
 from lab1.schemas import OP_STATS_SCHEMA, PHASES, read_parquet
 from tasks.profile import profile
@@ -50,7 +51,7 @@ def test_profile_writes_op_stats_traces_and_throughput(tiny_dataset, tmp_path, m
         numbers are known by hand: 4 images / 8 ms = 500 images/s, 2,000 µs per image."""
         real_time_steps(step, batches, batch_size, dev, warmup)
         timed.append((type(step).__name__, batch_size))
-        return [0.008] * 5
+        return [TimedBlock(0.008, 0.016, 0.0)] * 5
 
     real_time_steps = profiling.time_steps
     monkeypatch.setattr(profiling, "time_steps", eight_ms_per_step)

@@ -11,7 +11,15 @@ import pytest
 from lab1 import interrupt
 from lab1.errors import Interrupted
 from lab1.host.exclusive import MachineLoad
-from lab1.measure.remeasure import Patience, measure_until_quiet, sureness, wait_for_quiet
+from lab1.measure.remeasure import (
+    Patience,
+    TimedBlock,
+    block_disturbed,
+    measure_blocks,
+    measure_until_quiet,
+    sureness,
+    wait_for_quiet,
+)
 
 CORES = 2
 
@@ -188,3 +196,159 @@ def test_sureness_columns(contended, blocks, spread, reliable):
     assert got["timing_spread"] == pytest.approx(spread)
     assert (got["reliable"], got["attempts"], got["other_cores"]) == (reliable, 2, 0.1)
     assert got["contended"] is contended
+
+
+# --------------------------------------------------------------------------- block by block
+# A load that comes and goes faster than an attempt: the attempt is disturbed as a whole, yet
+# some of its timed blocks ran in the quiet moments. Blocks below are 0.1 s of wall time on
+# the described 2-core machine, with others' CPU seconds written by hand: 0.2 s is both cores
+# taken, 0.0 s none.
+
+
+def block(seconds_per_step: float, other_cpu_s: float | None, wall_s: float = 0.1) -> TimedBlock:
+    return TimedBlock(seconds_per_step, wall_s, other_cpu_s)
+
+
+@pytest.mark.parametrize(
+    "b, threads, verdict",
+    [
+        (block(0.01, 0.2), 2, True),  # 2.0 other cores beside 2 threads of 2
+        (block(0.01, 0.0), 2, False),
+        # 0.06 s / 0.1 s = 0.6 cores beside 2 threads: over by 0.6 > 0.25, and 0.06 > 0.05 s.
+        (block(0.01, 0.06), 2, True),
+        # 0.02 s in all: under CONTENDED_MIN_S, whatever the cores (the tick cannot tell).
+        (block(0.01, 0.02), 2, False),
+        # 1 thread beside 1.0 other cores of 2: undisturbed; beside 1.5 (over by 0.5): disturbed.
+        (block(0.01, 0.1), 1, False),
+        (block(0.01, 0.15), 1, True),
+        # 0.04 s of wall: others on both cores would count 0.08 s < 2 × 0.05 s: cannot tell.
+        (block(0.01, 0.08, wall_s=0.04), 2, None),
+        (block(0.01, None), 2, None),  # no /proc/stat
+    ],
+)
+def test_each_block_is_judged_by_its_own_load(b, threads, verdict):
+    assert block_disturbed(b, threads, CORES) is verdict
+
+
+class BlockMachine:
+    """Recorded attempts of a block-timed measurement: each attempt's blocks, and the whole
+    attempt's others' cores (its MachineLoad); looks while waiting always find quiet."""
+
+    def __init__(self, attempts: list[tuple[float | None, list[TimedBlock]]]):
+        self.attempts, self.measured, self.now = list(attempts), 0, 0.0
+
+    def clock(self) -> float:
+        return self.now
+
+    def sample(self, window_s: float) -> float:
+        self.now += window_s
+        return 0.0
+
+    def measure(self):
+        self.measured += 1
+        others, blocks = self.attempts.pop(0)
+        load = MachineLoad(
+            other_cores=others,
+            threads=2,
+            logical_cores=CORES,
+            contended=None if others is None else others > 0.25,  # by hand, as above
+        )
+        return self.measured, blocks, load
+
+
+def measure(m: BlockMachine, tries: int = 3):
+    return measure_blocks(m.measure, Patience(tries, 30.0), sample=m.sample, clock=m.clock)
+
+
+def test_a_disturbed_measurement_is_read_from_its_undisturbed_blocks_pooled_over_tries():
+    # Attempt 1 (1.2 cores in all): blocks 2 and 4 ran in quiet moments. Attempt 2 (1.0):
+    # block 1 did. Three undisturbed blocks (10, 11, 12 ms per step) now: no third try; the
+    # number is their median, 11 ms, undisturbed; others used (0.01 + 0.0 + 0.02) s over
+    # 0.3 s = 0.1 cores while they ran. The kept attempt (the op table's) is the second.
+    m = BlockMachine(
+        [
+            (
+                1.2,
+                [
+                    block(0.030, 0.2),
+                    block(0.010, 0.01),
+                    block(0.028, 0.18),
+                    block(0.012, 0.0),
+                    block(0.031, 0.2),
+                ],
+            ),
+            (
+                1.0,
+                [
+                    block(0.011, 0.02),
+                    block(0.029, 0.2),
+                    block(0.030, 0.2),
+                    block(0.027, 0.15),
+                    block(0.033, 0.2),
+                ],
+            ),
+            (0.0, [block(0.010, 0.0)] * 5),  # never reached
+        ]
+    )
+    result, timed, attempts = measure(m)
+    assert (m.measured, result) == (2, 2)
+    assert [a.kept for a in attempts] == [False, True]
+    assert timed.seconds == pytest.approx(0.011)
+    assert (timed.contended, timed.blocks_timed) == (False, 10)
+    assert timed.other_cores == pytest.approx(0.1)
+    got = timed.sureness(len(attempts))
+    # (12 − 10) / 11 = 0.1818…: within 20 %, reliable.
+    assert got["timing_spread"] == pytest.approx(2 / 11)
+    assert (got["reliable"], got["blocks_used"], got["blocks_timed"]) == (True, 3, 10)
+
+
+def test_too_few_undisturbed_blocks_leave_the_kept_attempt_disturbed():
+    # Three tries, two undisturbed blocks in all: the number is the least disturbed attempt's
+    # (the second, 0.9 cores) median of its own five blocks (29 ms), disturbed.
+    busy = [block(s, 0.2) for s in (0.030, 0.028, 0.031, 0.029)]
+    m = BlockMachine(
+        [
+            (1.2, [block(0.010, 0.0), *busy]),
+            (0.9, [block(0.027, 0.2), block(0.029, 0.2), *busy[:3]]),
+            (1.4, [block(0.011, 0.0), *busy]),
+        ]
+    )
+    result, timed, attempts = measure(m)
+    assert (m.measured, result, [a.kept for a in attempts]) == (3, 2, [False, True, False])
+    assert timed.seconds == pytest.approx(0.029)
+    assert (timed.contended, timed.other_cores, len(timed.blocks)) == (True, 0.9, 5)
+    assert timed.sureness(3)["reliable"] is False
+
+
+def test_an_undisturbed_attempt_keeps_all_its_blocks():
+    # Quiet as a whole (0.1 cores): its one busy-looking block (a tick's rounding, say) is
+    # kept like the rest: the median of all five, 12 ms, as before blocks were judged.
+    m = BlockMachine(
+        [
+            (
+                0.1,
+                [
+                    block(s, o)
+                    for s, o in [
+                        (0.010, 0.0),
+                        (0.012, 0.0),
+                        (0.030, 0.06),
+                        (0.011, 0.0),
+                        (0.013, 0.0),
+                    ]
+                ],
+            )
+        ]
+    )
+    _, timed, attempts = measure(m)
+    assert (m.measured, len(attempts)) == (1, 1)
+    assert timed.seconds == pytest.approx(0.012)
+    assert (timed.contended, timed.other_cores, len(timed.blocks)) == (False, 0.1, 5)
+
+
+def test_unknown_load_keeps_all_blocks_and_is_not_measured_again():
+    m = BlockMachine([(None, [block(s, None) for s in (0.020, 0.021, 0.022)])])
+    _, timed, attempts = measure(m)
+    assert (m.measured, len(attempts), timed.seconds, timed.contended) == (1, 1, 0.021, None)
+    # Blocks within (22 − 20) / 21 = 9.5 %, load unknown: reliability unknown, never True.
+    assert timed.sureness(1)["reliable"] is None

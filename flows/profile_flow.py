@@ -25,7 +25,7 @@ from prefect import flow, get_run_logger
 
 from flows import console
 from lab1.atomic import write_json
-from lab1.config import LADDER, Lab1Config
+from lab1.config import LADDER, Lab1Config, ProfileSchedule
 from lab1.errors import DeviceError
 from lab1.host.devices import bf16_missing, resolve_devices
 from lab1.host.threads import resolve_threads
@@ -160,6 +160,7 @@ def profile_device(
         lr,
         tries,
         quiet_wait_s,
+        ProfileSchedule(**schedule).min_block_s,  # a dry run's: once, however short
     )
     if mirror is not None:
         mirror.sync()

@@ -22,6 +22,7 @@ DEVICE_RE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 THREADS_RE = re.compile(r"^(all|[1-9]\d{0,3})$")  # lab1.host.threads resolves "all"
 # The batch-size ladder of the step-time model (lab1.measure.stepmodel); a dry run keeps 3 sizes.
 LADDER = (1, 2, 4, 8, 16, 32, 64, 128, 256)
+MIN_BLOCK_S = 0.05  # the shortest timed block (ProfileSchedule.min_block_s, the ladder's too)
 DRY_RUN_LADDER = (1, 2, 4)
 
 
@@ -34,8 +35,14 @@ class ProfileSchedule:
     warmup: int = 2
     active: int = 5
     throughput_steps: int = 30
+    # Each timed block repeats its steps until it has run this long: a block of a few
+    # millisecond steps is mostly the scheduler's jitter, and too short for /proc/stat's
+    # ticks to say whether other programs disturbed it (lab1.measure.remeasure).
+    min_block_s: float = MIN_BLOCK_S
 
     def __post_init__(self) -> None:
+        if not 0 <= self.min_block_s <= 10:
+            raise ConfigError(f"min_block_s must be seconds between 0 and 10, got {self}")
         if min(self.active, self.throughput_steps) < 1 or min(self.wait, self.warmup) < 0:
             raise ConfigError(
                 "profiling needs active and throughput_steps >= 1 and wait, warmup >= 0; "
@@ -43,8 +50,9 @@ class ProfileSchedule:
             )
 
 
-# A dry run keeps one step of each, so the smoke test still exercises every code path.
-DRY_RUN_SCHEDULE = ProfileSchedule(wait=0, warmup=1, active=1, throughput_steps=2)
+# A dry run keeps one step of each, so the smoke test still exercises every code path, and
+# times them once (its numbers are shapes, not speeds).
+DRY_RUN_SCHEDULE = ProfileSchedule(wait=0, warmup=1, active=1, throughput_steps=2, min_block_s=0)
 
 
 def default_lock_dir() -> Path:

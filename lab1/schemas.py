@@ -102,7 +102,8 @@ _BLOCKS = [pa.field("blocks_used", _I32), pa.field("blocks_timed", _I32)]
 COMPARISON_SCHEMA = pa.schema(
     [
         *_CONFIG,
-        # Profiler off: throughput_steps timed steps after a warm-up.
+        # Profiler off: throughput_steps timed steps after a warm-up (the schedule's, or more where
+        # a block of short steps repeated them to run min_block_s: lab1.measure.profiling).
         _key("images_per_s", _F64),
         _key("ms_per_step", _F64),
         _key("us_per_sample", _F64),
@@ -192,7 +193,7 @@ STEP_TIMES_SCHEMA = pa.schema(
         *fields("precision", "threads", "batch_size"),
         _PHASE,
         _key("ms_per_step", _F64),
-        _key("timed_steps", _I32),
+        _key("timed_steps", _I32),  # in the blocks ms_per_step is the median of
         pa.field("contended", pa.bool_()),
         *_SURENESS,
         *_BLOCKS,

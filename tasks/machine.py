@@ -5,6 +5,7 @@ from __future__ import annotations
 from prefect import task
 
 from lab1.atomic import write_json
+from lab1.config import MIN_BLOCK_S
 from lab1.measure.limits import measure_limits
 from lab1.measure.stepmodel import time_ladder
 from lab1.rundir import RunPaths
@@ -49,6 +50,7 @@ def step_ladder(
     lr: float,
     tries: int,
     quiet_wait_s: float,
+    min_block_s: float = MIN_BLOCK_S,
 ) -> str:
     """Profiler-off step times over the batch ladder (lab1.measure.stepmodel), timed again where
     disturbed (lab1.measure.remeasure); returns the part file (its attempts beside it)."""
@@ -64,6 +66,7 @@ def step_ladder(
         sizes=tuple(sizes),
         tries=tries,
         quiet_wait_s=quiet_wait_s,
+        min_block_s=min_block_s,
         attempts=attempts,
     )
     write_json(paths.attempts_log("ladder", device, threads), attempts)

@@ -220,7 +220,12 @@ def _profile_phase(
 
 
 def time_steps(
-    step: Step, batches: Batches, batch_size: int, dev: torch.device, warmup: int
+    step: Step,
+    batches: Batches,
+    batch_size: int,
+    dev: torch.device,
+    warmup: int,
+    min_block_s: float = 0.0,
 ) -> list[TimedBlock]:
     """Each timed block over batches[warmup:], profiler off and no labels: the step exactly as
     training runs it (lab1.run.step), gather from the device tensors included.
@@ -228,9 +233,11 @@ def time_steps(
     The timed steps run in up to TIMING_CHUNKS blocks with a sync only between blocks (a
     per-step sync would stall a GPU's queue); callers report the median block, so a burst of
     load from another process on a shared machine moves it less than a plain mean, and the
-    blocks' spread says how sure it is (lab1.reliability). Each block also records the CPU
-    other programs used while it ran (read outside its timed span), so a disturbed
-    measurement can be read from its undisturbed blocks (lab1.measure.remeasure).
+    blocks' spread says how sure it is (lab1.reliability). A block whose steps take less
+    than ``min_block_s`` runs them again (the same batches) until it has run that long.
+    Each block also records the CPU other programs used while it ran (read outside its
+    timed span), so a disturbed measurement can be read from its undisturbed blocks
+    (lab1.measure.remeasure).
     """
     step.start()
     x, y = batches.x, batches.y
@@ -243,14 +250,18 @@ def time_steps(
     synchronize(dev)
     others = others_seconds()
     for lo, hi in itertools.pairwise(bounds):
-        start = time.perf_counter()
-        for idx in timed[lo:hi]:
-            _run(step, x, y, idx, batch_size)
-        synchronize(dev)
-        wall = time.perf_counter() - start
+        start, steps = time.perf_counter(), 0
+        while True:  # once, or until the block has run min_block_s
+            for idx in timed[lo:hi]:
+                _run(step, x, y, idx, batch_size)
+            synchronize(dev)
+            steps += hi - lo
+            wall = time.perf_counter() - start
+            if wall >= min_block_s:
+                break
         before, others = others, others_seconds()
         used = None if before is None or others is None else max(0.0, others - before)
-        blocks.append(TimedBlock(wall / (hi - lo), wall, used))
+        blocks.append(TimedBlock(wall / steps, wall, used, steps))
     return blocks
 
 
@@ -315,12 +326,11 @@ def _measure_phase(
         torch.cuda.reset_peak_memory_stats(dev)
         resident = torch.cuda.memory_allocated(dev)
     time_warmup = max(2, sched.throughput_steps // 10)
-    blocks = time_steps(step, batches[profiled_steps:], bs, dev, time_warmup)
+    blocks = time_steps(step, batches[profiled_steps:], bs, dev, time_warmup, sched.min_block_s)
     peak, source = _peak_memory(dev, trace, resident)
     profiled = {
         **config,
         "phase": phase,
-        "throughput_steps": sched.throughput_steps,
         "profiled_ms_per_step": 1e3 * statistics.median(profiled_s),
         "active_steps": sched.active,
         "peak_memory_bytes": None if peak is None else int(peak),
@@ -461,7 +471,7 @@ def profile_config(
                     path.unlink(missing_ok=True)
             rows, splits = rows + phase_rows, splits + split
             window = {k: getattr(kept, k) for k in ("window_start", "window_end", "other_cpu_s")}
-            row = throughput_row(profiled, timed.seconds)
+            row = {**throughput_row(profiled, timed.seconds), "throughput_steps": timed.steps}
             throughput.append({**row, **window, **timed.sureness(len(tried))})
             attempts += attempt_records(
                 tried,

@@ -196,6 +196,7 @@ class TimedBlock:
     seconds_per_step: float
     wall_s: float
     other_cpu_s: float | None
+    steps: int = 1  # steps timed in it
 
 
 def block_disturbed(block: TimedBlock, threads: int, cores: int | None) -> bool | None:
@@ -214,6 +215,7 @@ class Timed:
     contended: bool | None
     other_cores: float | None  # others' mean cores while those blocks (or that attempt) ran
     blocks_timed: int  # blocks timed in every attempt
+    steps: int = 0  # steps timed in the blocks the number is the median of
 
     @property
     def seconds(self) -> float:
@@ -255,8 +257,12 @@ def timed_number(tried: list[tuple[list[TimedBlock], MachineLoad]], kept: int) -
     if len(clean) >= CLEAN_BLOCKS:
         wall = sum(b.wall_s for b in clean)
         others = sum(b.other_cpu_s or 0.0 for b in clean) / wall if wall > 0 else 0.0
-        return Timed([b.seconds_per_step for b in clean], False, others, timed)
-    return Timed([b.seconds_per_step for b in blocks], load.contended, load.other_cores, timed)
+        steps = sum(b.steps for b in clean)
+        return Timed([b.seconds_per_step for b in clean], False, others, timed, steps)
+    steps = sum(b.steps for b in blocks)
+    return Timed(
+        [b.seconds_per_step for b in blocks], load.contended, load.other_cores, timed, steps
+    )
 
 
 def measure_blocks(

@@ -20,7 +20,7 @@ import pandas as pd
 import torch
 
 from lab1 import interrupt
-from lab1.config import LADDER
+from lab1.config import LADDER, MIN_BLOCK_S
 from lab1.errors import AnalysisError
 from lab1.host.environment import measured_on
 from lab1.host.exclusive import MachineLoad
@@ -49,14 +49,16 @@ def time_ladder(
     lr: float,
     sizes: tuple[int, ...] = LADDER,
     steps: int = LADDER_STEPS,
+    min_block_s: float = MIN_BLOCK_S,
     tries: int = 1,
     quiet_wait_s: float = 0.0,
     attempts: list[dict] | None = None,
 ) -> list[dict]:
     """STEP_TIMES_SCHEMA rows: ms per step of both phases at every batch size of ``sizes``.
-    A size × phase other programs disturbed is timed again (up to ``tries`` in all, waiting
-    at most ``quiet_wait_s`` for the whole ladder: lab1.measure.remeasure); every attempt is
-    appended
+    ``steps`` timed steps per size and phase, each in its own block, a block repeating its
+    step until it has run ``min_block_s`` (lab1.measure.profiling.time_steps). A size × phase
+    other programs disturbed is timed again (up to ``tries`` in all, waiting at most
+    ``quiet_wait_s`` for the whole ladder: lab1.measure.remeasure); every attempt is appended
     to ``attempts`` where given."""
     dev = torch.device(device)
     base = {
@@ -80,7 +82,9 @@ def time_ladder(
                 def attempt(phase=phase, batches=batches, bs=bs):
                     interrupt.check()
                     with MachineLoad.measure(threads) as load:
-                        blocks = time_steps(phase_steps[phase], batches, bs, dev, LADDER_WARMUP)
+                        blocks = time_steps(
+                            phase_steps[phase], batches, bs, dev, LADDER_WARMUP, min_block_s
+                        )
                     return None, blocks, load
 
                 _, timed, tried = measure_blocks(
@@ -92,7 +96,7 @@ def time_ladder(
                         "phase": phase,
                         "batch_size": bs,
                         "ms_per_step": 1e3 * timed.seconds,
-                        "timed_steps": steps,
+                        "timed_steps": timed.steps,
                         **timed.sureness(len(tried)),
                     }
                 )

@@ -46,18 +46,19 @@ def _first_input_batch(op_stats, phase, op, arg):
 def test_profile_writes_op_stats_traces_and_throughput(tiny_dataset, tmp_path, monkeypatch, caplog):
     timed = []
 
-    def eight_ms_per_step(step, batches, batch_size, dev, warmup):
+    def eight_ms_per_step(step, batches, batch_size, dev, warmup, min_block_s):
         """The real timing loop runs; the clock says 8 ms per step, so the throughput row's
         numbers are known by hand: 4 images / 8 ms = 500 images/s, 2,000 µs per image."""
-        real_time_steps(step, batches, batch_size, dev, warmup)
-        timed.append((type(step).__name__, batch_size))
-        return [TimedBlock(0.008, 0.016, 0.0)] * 5
+        real_time_steps(step, batches, batch_size, dev, warmup, min_block_s)
+        timed.append((type(step).__name__, batch_size, min_block_s))
+        return [TimedBlock(0.008, 0.016, 0.0, steps=2)] * 5  # 10 steps timed
 
     real_time_steps = profiling.time_steps
     monkeypatch.setattr(profiling, "time_steps", eight_ms_per_step)
     with caplog.at_level("INFO", logger="lab1.measure.profiling"):
         result = _profile(tiny_dataset, tmp_path, 4)
-    assert sorted(timed) == [("InferenceStep", 4), ("TrainStep", 4)]
+    # The schedule's shortest block reaches the timing (ProfileSchedule's default: 50 ms).
+    assert sorted(timed) == [("InferenceStep", 4, 0.05), ("TrainStep", 4, 0.05)]
     # The log names the config as the report does (lab1.identity), every axis spelled out:
     # two thread counts of one batch size never read alike.
     [threads] = {r["threads"] for r in result["throughput"]}
@@ -106,7 +107,8 @@ def test_profile_writes_op_stats_traces_and_throughput(tiny_dataset, tmp_path, m
     rows = {r["phase"]: r for r in result["throughput"]}
     assert set(rows) == set(PHASES)
     for r in rows.values():
-        assert r["throughput_steps"] == SMALL["throughput_steps"]
+        assert r["throughput_steps"] == 10  # the steps its blocks timed: 5 × 2
+        assert (r["blocks_used"], r["blocks_timed"]) == (5, 5)
         assert r["images_per_s"] == pytest.approx(500.0)
         assert r["ms_per_step"] == pytest.approx(8.0)
         assert r["us_per_sample"] == pytest.approx(2000.0)

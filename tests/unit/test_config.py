@@ -180,7 +180,13 @@ def test_profiling_arguments_are_the_configs(monkeypatch):
             "batch_sizes": [2, 8],
             "precisions": ["fp32", "bf16"],
             "run_id": "id",
-            "schedule": {"wait": 0, "warmup": 1, "active": 1, "throughput_steps": 2},
+            "schedule": {
+                "wait": 0,
+                "warmup": 1,
+                "active": 1,
+                "throughput_steps": 2,
+                "min_block_s": 0,  # a dry run times each block once
+            },
             "seed": 5,
             "lr": 0.3,
             "refresh": True,

@@ -6,11 +6,15 @@ hand, on a described 2-core machine; a fake clock advances by the window each lo
 
 from __future__ import annotations
 
+import time
+
 import pytest
+import torch
 
 from lab1 import interrupt
 from lab1.errors import Interrupted
 from lab1.host.exclusive import MachineLoad
+from lab1.measure.profiling import Batches, time_steps
 from lab1.measure.remeasure import (
     Patience,
     TimedBlock,
@@ -352,3 +356,44 @@ def test_unknown_load_keeps_all_blocks_and_is_not_measured_again():
     assert (m.measured, len(attempts), timed.seconds, timed.contended) == (1, 1, 0.021, None)
     # Blocks within (22 − 20) / 21 = 9.5 %, load unknown: reliability unknown, never True.
     assert timed.sureness(1)["reliable"] is None
+
+
+class SleepStep:
+    """A step that takes ``seconds`` of wall time, standing in for the model's: time_steps
+    only runs it and reads the clock."""
+
+    def __init__(self, seconds: float):
+        self.seconds, self.calls = seconds, 0
+
+    def start(self) -> None:
+        pass
+
+    def __call__(self, x, y, idx) -> None:
+        self.calls += 1
+        time.sleep(self.seconds)
+
+
+def timed_blocks(step: SleepStep, min_block_s: float) -> list[TimedBlock]:
+    # 1 warm-up step, then 10 timed steps of batch 1: 5 blocks of 2 steps.
+    idx = torch.zeros(11, 1, dtype=torch.int64)
+    batches = Batches(torch.zeros(1, 1, 28, 28), torch.zeros(1, dtype=torch.int64), idx)
+    return time_steps(step, batches, 1, torch.device("cpu"), 1, min_block_s)
+
+
+def test_a_block_shorter_than_the_shortest_repeats_its_steps_until_long_enough():
+    # 2 steps of about 2 ms are a pass of about 4 ms: a 30 ms block needs 8 passes or so.
+    step = SleepStep(0.002)
+    blocks = timed_blocks(step, 0.03)
+    assert len(blocks) == 5
+    for b in blocks:
+        assert b.wall_s >= 0.03 and b.steps % 2 == 0 and b.steps >= 4
+        assert b.seconds_per_step == pytest.approx(b.wall_s / b.steps)
+        # It stops at the first pass that reaches 30 ms: one pass less fell short.
+        assert b.wall_s - 2 * b.seconds_per_step < 0.03
+    assert step.calls == 1 + sum(b.steps for b in blocks)
+
+
+def test_without_a_shortest_block_each_block_runs_its_steps_once():
+    step = SleepStep(0.002)
+    blocks = timed_blocks(step, 0.0)
+    assert [b.steps for b in blocks] == [2] * 5 and step.calls == 11

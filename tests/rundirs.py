@@ -111,7 +111,16 @@ def profiled_run(
         write_json(paths.profile_result(device, "fp32", batch_size, threads), result)
     if ladder:
         rows = time_ladder(
-            info.path, "mnist", "cpu", 1, name, seed=1, lr=1.0, sizes=ladder, steps=1
+            info.path,
+            "mnist",
+            "cpu",
+            1,
+            name,
+            seed=1,
+            lr=1.0,
+            sizes=ladder,
+            steps=1,
+            min_block_s=schedule.min_block_s,
         )
         write_parquet(rows, STEP_TIMES_SCHEMA, paths.ladder_part("cpu", 1))
     combine_and_compare(paths, name)

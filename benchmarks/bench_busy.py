@@ -24,8 +24,9 @@ itself after ``--load-max-s`` seconds, whatever happens to this process. The way
 reversed every other repeat (quiet, re-measured, control, then control, re-measured, quiet).
 
 It prints the machine (CPU model and flags) and the date, each measurement (the train step's
-profiler-off images/s, the kept attempt's other cores, contended and reliable, the attempts
-used and the seconds the configuration took, waiting included) and, per thread count, each
+profiler-off images/s, the other cores, contended and reliable of its number, the attempts
+used, the timed blocks its number is the median of out of all it timed, and the seconds the
+configuration took, waiting included) and, per thread count, each
 way's median images/s with its ratio to quiet: the median over repeats of the ratio of the two
 measurements of one repeat, with their range (benchmarks/spread.py). Target (the issue's): the
 re-measured train step within 20 % of quiet's at batch 64, printed PASS or FAIL per thread
@@ -136,6 +137,7 @@ def measure(
         "contended": row["contended"],
         "reliable": row["reliable"],
         "attempts": row["attempts"],
+        "blocks": f"{row['blocks_used']}/{row['blocks_timed']}",
         "waited_s": waited,
         "seconds": result["seconds"],
     }
@@ -190,7 +192,7 @@ def _cores(x: float | None) -> str:
 
 
 MEASURED_HEAD = ["threads", "way", "repeat", "images/s", "other cores", "contended", "reliable",
-                 "attempts", "waited s", "seconds"]  # fmt: skip
+                 "attempts", "blocks used", "waited s", "seconds"]  # fmt: skip
 SUMMARY_HEAD = ["threads", "way", "images/s (median)", "× quiet (range)", "within 20 %"]
 
 
@@ -205,6 +207,7 @@ def measured_table(measured: list[dict]) -> str:
             str(m["contended"]),
             str(m["reliable"]),
             str(m["attempts"]),
+            m["blocks"],
             f"{m['waited_s']:.1f}",
             f"{m['seconds']:.1f}",
         ]

@@ -94,7 +94,7 @@ def test_a_load_process_ends_by_itself_at_its_deadline(bench):
 def _measured(way: str, repeat: int, images_per_s: float) -> dict:
     return {"way": way, "threads": 2, "repeat": repeat, "images_per_s": images_per_s,
             "other_cores": 0.0, "contended": False, "reliable": True, "attempts": 1,
-            "waited_s": 0.0, "seconds": 1.0}  # fmt: skip
+            "blocks": "5/5", "waited_s": 0.0, "seconds": 1.0}  # fmt: skip
 
 
 @pytest.mark.parametrize(

@@ -166,3 +166,52 @@ def test_a_header_may_wrap_after_a_slash_between_words_and_nowhere_else(tmp_path
         "1/2",
         "批大小/秒",
     ], headers
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+@pytest.mark.parametrize("paper", ["a4", "letter"])
+def test_the_class_views_two_figures_print_their_smallest_text_at_7_pt_or_more(
+    tmp_path, lang, paper
+):
+    """The class report's plots (lab1.figures, drawn with its catalog's words) go through
+    the same writer and print rules as a run's: the same bound, worked out the same way."""
+    import pandas as pd
+
+    from lab1.classroom.classreport import _t
+
+    if lang == "zh":
+        _cjk_font_or_skip()
+    cols = ["machine_kind", "test_accuracy"] + [
+        f"train_step_images_per_s_bs{bs}" for bs in (1, 16, 64)
+    ]
+    ok = pd.DataFrame(
+        [
+            ["laptop CPU", 0.98, 100.0, 900.0, 1500.0],
+            ["server CPU", 0.97, 120.0, 1000.0, 1600.0],
+            ["NVIDIA H100", 0.99, 40.0, 20000.0, 90000.0],
+        ],
+        columns=cols,
+    )
+    smallest = {}
+    save = figures._save
+
+    def recording_save(fig, path):
+        smallest[Path(path).name] = min(t.get_fontsize() for t in _texts(fig))
+        return save(fig, path)
+
+    widest, tallest = printed_limits(paper)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(figures, "_save", recording_save)
+        t = _t(lang)
+        pngs = [
+            figures.plot_class_throughput(ok, tmp_path / "throughput.png", t),
+            figures.plot_class_accuracy(ok, tmp_path / "accuracy.png", t),
+        ]
+    assert set(smallest) == {"throughput.png", "accuracy.png"}
+    for png in pngs:
+        image = Image.open(png)
+        dpi_x, dpi_y = image.info["dpi"]
+        drawn_w = image.width / dpi_x * MM_PER_IN
+        drawn_h = image.height / dpi_y * MM_PER_IN
+        printed_w = min(drawn_w, widest, tallest * drawn_w / drawn_h)
+        assert smallest[png.name] * printed_w / drawn_w >= MIN_PT, (png.name, printed_w)

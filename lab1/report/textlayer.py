@@ -12,6 +12,7 @@ unified ideograph (the glyphs, and so the pages, are unchanged).
 
 from __future__ import annotations
 
+import logging
 import re
 import unicodedata
 from pathlib import Path
@@ -88,14 +89,27 @@ def repair_cmap(cmap: bytes) -> bytes:
     return _BFRANGE.sub(lambda b: b[0].replace(b[1], _RANGE.sub(bfrange, b[1])), cmap)
 
 
+class _TrailerSize(logging.Filter):
+    """Chromium's larger prints declare a trailer /Size below their object count; pypdf warns
+    of it when cloning one, though it reads it whole. A student's terminal is no place for it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "exceeds defined trailer size" not in record.getMessage()
+
+
+_PYPDF_WRITER = logging.getLogger("pypdf._writer")
+_PYPDF_WRITER.addFilter(_TrailerSize())
+
+
 def unify_ideographs(pdf: str | Path) -> int:
     """Repair the ToUnicode maps of ``pdf`` in place (see the module's docstring); the number
     of maps changed. A PDF with no radical in its maps is left byte for byte as it was."""
     writer = PdfWriter(clone_from=str(pdf))
     seen, changed = set(), 0
     for page in writer.pages:
-        fonts = page["/Resources"].get_object().get("/Font", {})
-        for font in fonts.get_object().values():
+        resources = page.get("/Resources")
+        fonts = resources.get_object().get("/Font") if resources is not None else None
+        for font in fonts.get_object().values() if fonts is not None else ():  # a page of no text
             font = font.get_object()
             stream = font["/ToUnicode"].get_object() if "/ToUnicode" in font else None
             if stream is None or id(stream) in seen:  # fonts share maps: each once

@@ -4,6 +4,7 @@ and the printed text is read back as it is, never NFKC-normalised."""
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 from pathlib import Path
@@ -31,6 +32,34 @@ SENTENCE = "大小批量的训练步：长时间见到的一个十入子方比�
 def test_radicals_become_their_unified_ideographs():
     # Kangxi ⼤ U+2F24 → 大 U+5927; supplement ⻓ U+2ED3 → 长 U+957F, ⻅ U+2EC5 → 见 U+89C1
     assert unified("\u2f24\u2ed3\u2ec5 ok 大") == "\u5927\u957f\u89c1 ok 大"
+
+
+def test_pypdfs_notice_of_chromiums_trailer_size_stays_off_the_terminal(caplog):
+    """Cloning Chromium's print, pypdf warns (as a default run logged it) that the object count
+    exceeds the trailer's /Size, though it reads the file whole; any other warning of its
+    still shows."""
+    import lab1.report.textlayer  # noqa: F401  (its filter is installed on import)
+
+    caplog.set_level(logging.WARNING, logger="pypdf")
+    writer = logging.getLogger("pypdf._writer")
+    writer.warning("Object count 1250 exceeds defined trailer size 1246")
+    writer.warning("Multiple definitions in dictionary at byte 0x1f for key /Length")
+    assert [r.getMessage() for r in caplog.records] == [
+        "Multiple definitions in dictionary at byte 0x1f for key /Length"
+    ]
+
+
+def test_a_page_without_text_is_left_alone(tmp_path):
+    from pypdf import PdfWriter
+
+    from lab1.report.textlayer import unify_ideographs
+
+    blank = PdfWriter()
+    blank.add_blank_page(100, 100)  # no /Resources, no font
+    pdf = tmp_path / "blank.pdf"
+    blank.write(pdf)
+    before = pdf.read_bytes()
+    assert unify_ideographs(pdf) == 0 and pdf.read_bytes() == before
 
 
 def test_a_cmaps_radicals_are_rewritten_in_chars_and_ranges():
@@ -73,8 +102,9 @@ def _only(font: str, tmp: Path) -> dict[str, str]:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("font", sorted(FONTS))
-def test_the_printed_chinese_text_is_the_text_written(font, tmp_path, monkeypatch):
+def test_the_printed_chinese_text_is_the_text_written(font, tmp_path, monkeypatch, caplog):
     chromium = chromium_or_skip()
+    caplog.set_level(logging.WARNING, logger="pypdf")
     for k, v in _only(font, tmp_path).items():
         monkeypatch.setenv(k, v)
     md = f"# 报告\n\n{SENTENCE}\n\n| 训练步 | 大小 |\n|---|---|\n| 长 | 见 |\n"
@@ -85,3 +115,5 @@ def test_the_printed_chinese_text_is_the_text_written(font, tmp_path, monkeypatc
     radicals = sorted({c for c in text if unified(c) != c})
     assert radicals == [], [f"U+{ord(c):04X}" for c in radicals]
     assert SENTENCE in text.replace("\n", ""), text
+    # Repairing the print reads Chromium's PDF whole: nothing for a student's terminal.
+    assert [r.getMessage() for r in caplog.records if r.name.startswith("pypdf")] == []

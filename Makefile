@@ -52,7 +52,7 @@ test-e2e: $(STAMP)
 ## whatever machine this is: lab1 sees the described CPU, flags, cores, memory and /proc
 ## through LAB1_MACHINE (lab1.host.machine). Not part of make test (about 4 min per machine here).
 MACHINES       ?= intel-laptop amd-laptop apple-m2-pro xeon-amx epyc-bf16
-MACHINE_TESTS  ?= tests/unit/test_system.py tests/e2e/test_precision.py tests/unit/test_limits.py \
+MACHINE_TESTS  ?= tests/unit/test_system.py tests/e2e/test_system_view.py tests/e2e/test_precision.py tests/unit/test_limits.py \
 	tests/unit/test_identity.py tests/flow/test_report.py tests/e2e/test_report_zh.py tests/unit/test_portable.py \
 	tests/e2e/test_step.py tests/e2e/test_machines.py
 test-machines: $(STAMP)

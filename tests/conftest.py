@@ -117,7 +117,7 @@ def prefect_server(tmp_path_factory):
 
 
 # Test modules import helpers from one another across tests/unit, flow and e2e
-# (test_report's NUMBER, ENV and make_run; test_system's names_in, ...): all three on the path.
+# (test_report's NUMBER, ENV and make_run; test_system_view's names_in, ...): all three on the path.
 for _folder in ("unit", "flow", "e2e"):
     if str(Path(__file__).parent / _folder) not in sys.path:
         sys.path.append(str(Path(__file__).parent / _folder))

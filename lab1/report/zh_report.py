@@ -260,17 +260,24 @@ def build_sections(d: RunData, figs: dict[str, Path]) -> list[Section]:
         appendix = _appendix(d, figs, found)
     if not cjk:
         results.insert(0, Note(NO_CJK_FONT))
-    environment = [
-        f"### {_zh('hardware')}",
-        *_hardware(d),
-        f"### {_zh('software')}",
-        *_software(d),
-        f"### {_zh('dataset')}",
-        *_dataset(d),
-    ]
     return [
         sections.summary_section(d, "zh"),
-        Section(_zh("environment"), environment),
+        environment_section(d),
         Section(_zh("results"), results),
         appendix,
     ]
+
+
+def environment_section(d: RunData) -> Section:
+    """实验环境 on the template: 硬件环境, 软件环境 and the dataset (no figure in it)."""
+    return Section(
+        _zh("environment"),
+        [
+            f"### {_zh('hardware')}",
+            *_hardware(d),
+            f"### {_zh('software')}",
+            *_software(d),
+            f"### {_zh('dataset')}",
+            *_dataset(d),
+        ],
+    )

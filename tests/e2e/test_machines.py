@@ -15,7 +15,7 @@ import pytest
 from machines import LAPTOPS_AND_SERVERS, MACHINES, native_bf16
 from rundirs import profiled_run
 from test_report_zh import _cjk_font_or_skip
-from test_system import names_in, untranslated
+from test_system_view import names_in, untranslated
 
 from lab1 import figures
 from lab1.config import ProfileSchedule

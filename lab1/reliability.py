@@ -2,8 +2,8 @@
 programs disturbed it (lab1.host.exclusive), and the bands a plausible run falls in.
 
 A number is **reliable** when it was measured undisturbed and its blocks agree: a disturbed
-measurement, or one whose blocks spread more than RELIABLE_SPREAD of their median, is reported
-with a marker and never turned into a finding (lab1.report) or a failed check
+measurement, or one whose blocks spread (block_spread) more than RELIABLE_SPREAD of their
+median, is reported with a marker and never turned into a finding (lab1.report) or a failed check
 (lab1.classroom.checks).
 Where disturbance is unknown (no /proc/stat), reliability is unknown too: None, never True.
 """
@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-# Blocks spreading more than 20 % of their median: not a result. The same bound for the
-# benchmarks' ratios (benchmarks/spread.py) and the profile's timed chunks.
+# Blocks spreading more than 20 % of their median (block_spread): not a result. The same
+# bound for the benchmarks' ratios (benchmarks/spread.py, relative_spread).
 RELIABLE_SPREAD = 0.20
 
 # Profiler-off train-step images/s over training's steady images/s: the same step, so about
@@ -25,8 +25,20 @@ PROFILED_TRAINED_BAND = (0.85, 1.15)
 
 
 def relative_spread(values: list[float]) -> float:
-    """(max − min) / median of ``values``: 0 for one value or identical ones."""
+    """(max − min) / median of ``values``: 0 for one value or identical ones (the
+    benchmarks' few repeats, where every one counts)."""
     return (max(values) - min(values)) / statistics.median(values)
+
+
+def block_spread(blocks: list[float]) -> float:
+    """How far a measurement's timed blocks disagree: their interquartile range over their
+    median (as torch.utils.benchmark judges its blocks), 0 for one block. The number is the
+    blocks' median, which one stray block does not move: so its spread is the middle half's,
+    and one stray block does not make it unsure, while blocks split in two still do."""
+    if len(blocks) < 2:
+        return 0.0
+    q1, _, q3 = statistics.quantiles(blocks, n=4, method="inclusive")
+    return (q3 - q1) / statistics.median(blocks)
 
 
 def judge(contended: bool | None, spread: float | None) -> bool | None:

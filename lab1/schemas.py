@@ -90,7 +90,7 @@ TOP10_SCHEMA = pa.schema(
 # Nullable: tables written before lab1 measured them read back as null (read_parquet).
 _SURENESS = [
     pa.field("other_cores", _F64),  # other processes' mean cores in the window; null: unknown
-    pa.field("timing_spread", _F64),  # (max − min) / median of the timed blocks
+    pa.field("timing_spread", _F64),  # interquartile range / median of the timed blocks
     pa.field("attempts", _I32),  # times measured (again after a disturbed attempt)
     pa.field("reliable", pa.bool_()),  # lab1.reliability.judge; null: unknown
 ]

@@ -179,6 +179,18 @@ MUTANTS = (
         ("tests/unit/test_remeasure.py", "-k", "own_load"),
     ),
     Mutant(
+        "sureness: one stray block of five makes a number unsure",
+        "lab1/reliability.py",
+        "    return (q3 - q1) / statistics.median(blocks)",
+        "    return (max(blocks) - min(blocks)) / statistics.median(blocks)",
+        (
+            "tests/unit/test_reliability.py",
+            "tests/unit/test_remeasure.py",
+            "-k",
+            "spread or sureness",
+        ),
+    ),
+    Mutant(
         "contention: the threshold compared the wrong way",
         "lab1/host/exclusive.py",
         "round(over, 6) > CONTENDED_TOLERANCE",

@@ -39,7 +39,7 @@ from lab1.host.exclusive import (
     judgeable,
     own_seconds,
 )
-from lab1.reliability import judge, relative_spread
+from lab1.reliability import block_spread, judge
 
 log = logging.getLogger("lab1.measure.remeasure")
 
@@ -224,7 +224,7 @@ class Timed:
     def sureness(self, attempts: int) -> dict:
         """The tables' columns of how sure it is (lab1.schemas._SURENESS, _BLOCKS and
         ``contended``)."""
-        spread = relative_spread(self.blocks)
+        spread = block_spread(self.blocks)
         return {
             "contended": self.contended,
             "other_cores": self.other_cores,
@@ -296,7 +296,7 @@ def sureness(load: MachineLoad, blocks: list[float], attempts: int) -> dict:
     """The tables' columns of how sure a timed number is (lab1.schemas._SURENESS and
     ``contended``): the kept attempt's load, its blocks' spread, and the verdict. (A number
     timed in blocks states its blocks too: Timed.sureness.)"""
-    spread = relative_spread(blocks) if blocks else None
+    spread = block_spread(blocks) if blocks else None
     return {
         "contended": load.contended,
         "other_cores": load.other_cores,

@@ -64,7 +64,9 @@ def test_the_tiny_mode_prints_each_way_and_leaves_no_load_running(
         ("1", "control", "1"),
     ]
     control = measured[2]
-    assert control[7] == "1" and control[8] == "0.0"  # tries 1: one attempt, no wait
+    assert control[7] == "1" and control[9] == "0.0"  # tries 1: one attempt, no wait
+    # A dry run's schedule: 2 timed steps, so 2 blocks, both its number's (one attempt).
+    assert control[8] == "2/2"
     assert all(1 <= int(r[7]) <= 3 for r in measured)  # lab1's default tries bound the rest
     summary = _rows(out, bench.SUMMARY_HEAD)
     # "re-measured" and "control" rows; "× quiet (range)" is "v (lo–hi)", split in two.

@@ -6,7 +6,13 @@ import pyarrow.parquet as pq
 import pytest
 
 from lab1.errors import RunDirError
-from lab1.reliability import judge, measurement_summary, relative_spread, training_rate
+from lab1.reliability import (
+    block_spread,
+    judge,
+    measurement_summary,
+    relative_spread,
+    training_rate,
+)
 from lab1.run.train import EpochStats
 from lab1.schemas import STEP_TIMES_SCHEMA, read_parquet
 
@@ -25,6 +31,23 @@ from lab1.schemas import STEP_TIMES_SCHEMA, read_parquet
 )
 def test_reliable_only_when_undisturbed_and_blocks_agree(contended, spread, expected):
     assert judge(contended, spread) is expected
+
+
+@pytest.mark.parametrize(
+    "blocks, spread",
+    [
+        # Inclusive quartiles, by hand. Five blocks: the 2nd and 4th of them sorted, so one
+        # stray block (30) is not counted: (11.5 − 10.5) / 11.
+        ([10.0, 30.0, 11.0, 10.5, 11.5], 1 / 11),
+        # Blocks split in two still are: Q1 10, Q3 20, median 10.
+        ([10.0, 20.0, 10.0, 20.0, 10.0], 1.0),
+        # Three: halfway between neighbours, (11 − 9.5) / 10.
+        ([9.0, 10.0, 12.0], 0.15),
+        ([4.0], 0.0),
+    ],
+)
+def test_block_spread_is_the_interquartile_range_over_the_median(blocks, spread):
+    assert block_spread(blocks) == pytest.approx(spread)
 
 
 def test_relative_spread_is_range_over_median():

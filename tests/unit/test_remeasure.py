@@ -186,10 +186,13 @@ def test_ctrl_c_while_waiting_stops_at_the_next_look(monkeypatch):
 @pytest.mark.parametrize(
     "contended, blocks, spread, reliable",
     [
-        # (max − min) / median, by hand: (1.1 − 0.9) / 1.0 = 0.2: at the bound, reliable.
-        (False, [0.9, 1.0, 1.1], 0.2, True),
-        # (1.3 − 0.9) / 1.0 = 0.4: blocks disagree.
-        (False, [0.9, 1.0, 1.3], 0.4, False),
+        # Interquartile range / median, by hand (inclusive quartiles: halfway between
+        # neighbours of three): (1.1 − 0.9) / 1.0 = 0.2: at the bound, reliable.
+        (False, [0.8, 1.0, 1.2], 0.2, True),
+        # (1.15 − 0.85) / 1.0 = 0.3: blocks disagree.
+        (False, [0.7, 1.0, 1.3], 0.3, False),
+        # One stray block of five: the middle three agree exactly.
+        (False, [1.0, 1.0, 2.0, 1.0, 1.0], 0.0, True),
         (True, [1.0, 1.0, 1.0], 0.0, False),  # disturbed: never reliable
         (None, [1.0, 1.0], 0.0, None),  # unknown load: unknown
     ],
@@ -301,8 +304,8 @@ def test_a_disturbed_measurement_is_read_from_its_undisturbed_blocks_pooled_over
     assert (timed.contended, timed.blocks_timed) == (False, 10)
     assert timed.other_cores == pytest.approx(0.1)
     got = timed.sureness(len(attempts))
-    # (12 − 10) / 11 = 0.1818…: within 20 %, reliable.
-    assert got["timing_spread"] == pytest.approx(2 / 11)
+    # Three blocks 10, 11, 12: (11.5 − 10.5) / 11, within 20 %: reliable.
+    assert got["timing_spread"] == pytest.approx(1 / 11)
     assert (got["reliable"], got["blocks_used"], got["blocks_timed"]) == (True, 3, 10)
 
 
@@ -354,7 +357,7 @@ def test_unknown_load_keeps_all_blocks_and_is_not_measured_again():
     m = BlockMachine([(None, [block(s, None) for s in (0.020, 0.021, 0.022)])])
     _, timed, attempts = measure(m)
     assert (m.measured, len(attempts), timed.seconds, timed.contended) == (1, 1, 0.021, None)
-    # Blocks within (22 − 20) / 21 = 9.5 %, load unknown: reliability unknown, never True.
+    # Blocks within (21.5 − 20.5) / 21 = 4.8 %, load unknown: reliability unknown, never True.
     assert timed.sureness(1)["reliable"] is None
 
 

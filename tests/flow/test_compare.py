@@ -120,6 +120,8 @@ def _throughput(device, bs, phase):
         "timing_spread": 0.05,
         "attempts": 1,
         "reliable": True,
+        "blocks_used": 3,  # throughput_steps: one block per step, each its number's
+        "blocks_timed": 3,
     }
 
 

@@ -173,9 +173,16 @@ MUTANTS = (
     ),
     Mutant(
         "contention: a block too short to tell counted as undisturbed",
-        "lab1/measure/remeasure.py",
-        " or not judgeable(block.wall_s, cores):",
-        ":",
+        "lab1/host/exclusive.py",
+        "    if allowance < BLOCK_TICKS_S:",
+        "    if False:",
+        ("tests/unit/test_remeasure.py", "-k", "own_load"),
+    ),
+    Mutant(
+        "contention: a block's others under the phase floor called quiet",
+        "lab1/host/exclusive.py",
+        "    return other_cpu_s > allowance",
+        "    return other_cpu_s > max(allowance, CONTENDED_MIN_S)",
         ("tests/unit/test_remeasure.py", "-k", "own_load"),
     ),
     Mutant(

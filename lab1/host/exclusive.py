@@ -48,6 +48,7 @@ log = logging.getLogger("lab1.host.exclusive")
 # Exactly at either bound is not contended (tests/unit/test_findings.py).
 CONTENDED_TOLERANCE = 0.25
 CONTENDED_MIN_S = 0.05
+BLOCK_TICKS_S = 0.02  # two of /proc/stat's 10 ms ticks: the least a block's allowance may be
 _POLL_S = 0.2
 
 
@@ -149,11 +150,16 @@ def disturbed(other_cpu_s: float, wall_s: float, threads: int, cores: int) -> bo
     return other_cpu_s > CONTENDED_MIN_S and round(over, 6) > CONTENDED_TOLERANCE
 
 
-def judgeable(wall_s: float, cores: int) -> bool:
-    """Whether a window is long enough for ``disturbed`` to tell: others holding every core
-    for all of it would count at least twice CONTENDED_MIN_S. A shorter one (a few steps of a
-    tiny batch) says nothing either way."""
-    return wall_s * cores >= 2 * CONTENDED_MIN_S
+def block_disturbed(other_cpu_s: float, wall_s: float, threads: int, cores: int) -> bool | None:
+    """The rule above for one short timed block, where CONTENDED_MIN_S would hide a whole
+    core of others (0.05 s in a 50 ms block): disturbed when others used more than the CPU
+    seconds the block leaves them (their share of the machine beyond its ``threads``, plus
+    the tolerance), and None where that allowance is under BLOCK_TICKS_S: too few of
+    /proc/stat's ticks to tell a quiet block from a busy one."""
+    allowance = (cores - threads + CONTENDED_TOLERANCE) * wall_s
+    if allowance < BLOCK_TICKS_S:
+        return None
+    return other_cpu_s > allowance
 
 
 @dataclass

@@ -31,14 +31,8 @@ from dataclasses import asdict, dataclass
 from typing import TypeVar
 
 from lab1 import interrupt
-from lab1.host.exclusive import (
-    CONTENDED_TOLERANCE,
-    MachineLoad,
-    busy_seconds,
-    disturbed,
-    judgeable,
-    own_seconds,
-)
+from lab1.host import exclusive
+from lab1.host.exclusive import CONTENDED_TOLERANCE, MachineLoad, busy_seconds, own_seconds
 from lab1.reliability import block_spread, judge
 
 log = logging.getLogger("lab1.measure.remeasure")
@@ -200,11 +194,11 @@ class TimedBlock:
 
 
 def block_disturbed(block: TimedBlock, threads: int, cores: int | None) -> bool | None:
-    """The rule of lab1.host.exclusive applied to one block; None where it cannot tell (load
+    """lab1.host.exclusive.block_disturbed for one block; None where it cannot tell (load
     unknown, or a block too short for /proc/stat's ticks)."""
-    if block.other_cpu_s is None or cores is None or not judgeable(block.wall_s, cores):
+    if block.other_cpu_s is None or cores is None:
         return None
-    return disturbed(block.other_cpu_s, block.wall_s, threads, cores)
+    return exclusive.block_disturbed(block.other_cpu_s, block.wall_s, threads, cores)
 
 
 @dataclass(frozen=True)

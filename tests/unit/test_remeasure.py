@@ -219,17 +219,21 @@ def block(seconds_per_step: float, other_cpu_s: float | None, wall_s: float = 0.
 @pytest.mark.parametrize(
     "b, threads, verdict",
     [
-        (block(0.01, 0.2), 2, True),  # 2.0 other cores beside 2 threads of 2
+        # 2 threads of 2 cores leave others 0.25 cores: 0.025 s of a 0.1 s block.
+        (block(0.01, 0.2), 2, True),  # 2.0 other cores
         (block(0.01, 0.0), 2, False),
-        # 0.06 s / 0.1 s = 0.6 cores beside 2 threads: over by 0.6 > 0.25, and 0.06 > 0.05 s.
-        (block(0.01, 0.06), 2, True),
-        # 0.02 s in all: under CONTENDED_MIN_S, whatever the cores (the tick cannot tell).
-        (block(0.01, 0.02), 2, False),
-        # 1 thread beside 1.0 other cores of 2: undisturbed; beside 1.5 (over by 0.5): disturbed.
+        (block(0.01, 0.02), 2, False),  # 0.2 cores: within the allowance
+        # 0.03 s = 0.3 cores, over by 0.05: disturbed, though under the whole-phase rule's
+        # 0.05 s floor (which would hide a whole core of others in a 50 ms block).
+        (block(0.01, 0.03), 2, True),
+        # 1 thread beside 1.0 other cores of 2: undisturbed (allowance 1.25 × 0.1 = 0.125 s);
+        # beside 1.5: disturbed.
         (block(0.01, 0.1), 1, False),
         (block(0.01, 0.15), 1, True),
-        # 0.04 s of wall: others on both cores would count 0.08 s < 2 × 0.05 s: cannot tell.
-        (block(0.01, 0.08, wall_s=0.04), 2, None),
+        # 0.04 s of wall at 2 threads: an allowance of 0.01 s, one tick: cannot tell.
+        (block(0.01, 0.04, wall_s=0.04), 2, None),
+        # The same block at 1 thread: 0.05 s allowed, 0.04 s used: undisturbed.
+        (block(0.01, 0.04, wall_s=0.04), 1, False),
         (block(0.01, None), 2, None),  # no /proc/stat
     ],
 )

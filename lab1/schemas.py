@@ -334,6 +334,16 @@ CROSS_SCHEMAS = {
 }
 
 
+def records(df: pd.DataFrame, schema: pa.Schema) -> list[dict]:
+    """``df``'s rows as JSON-ready dicts (a manifest's): null → None, and an integer column's
+    values as ints (pandas reads a nullable integer column with a null as floats: 1.0)."""
+    ints = {f.name for f in schema if pa.types.is_integer(f.type)}
+    return [
+        {k: None if v != v or v is None else int(v) if k in ints else v for k, v in r.items()}
+        for r in df.to_dict("records")
+    ]
+
+
 def to_arrow(rows: list[dict] | pd.DataFrame, schema: pa.Schema) -> pa.Table:
     """Rows or a DataFrame → a table of exactly ``schema`` (extra columns dropped; a missing
     column, a null key or a value of the wrong type raises)."""

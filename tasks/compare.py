@@ -10,7 +10,7 @@ from lab1.compare.within import combine_and_compare
 from lab1.report import read_run, tensorboard_texts, write_compare_texts
 from lab1.run.tblog import log_texts
 from lab1.rundir import RunPaths
-from lab1.schemas import LIMITS_SCHEMA, read_parquet
+from lab1.schemas import LIMITS_SCHEMA, read_parquet, records
 from tasks.caching import RUN_CACHE
 
 TABLE_KEY = "lab1-comparison"
@@ -41,10 +41,7 @@ def compare(run_dir: str, run_id: str) -> dict:
         df = read_parquet(result["tables"]["limits"], LIMITS_SCHEMA).drop(
             columns=["run_id", "device_name"]
         )
-        limits = [
-            {k: (None if v != v else v) for k, v in r.items()}  # NaN → None
-            for r in df.to_dict("records")
-        ]
+        limits = records(df, LIMITS_SCHEMA)
     return {
         **result,
         "summary": texts["summary"],

@@ -157,3 +157,23 @@ def test_the_measurements_summary_and_attempts_are_typed(tmp_path):
     assert (c.attempts[0].name, c.attempts[0].other_cores) == ("train_step", 1.4)
     with pytest.raises(ManifestError, match="unknown field"):
         update_manifest(paths, comparison={**COMPARISON, "measurements": {**summary, "x": 1}})
+
+
+def test_a_limits_table_with_an_unsupported_row_gives_the_manifest_integers():
+    """A CPU without bf16 has a bf16 peak row of nulls: pandas then reads the nullable integer
+    columns as floats, and a manifest with ``attempts: 1.0`` was refused by the class view
+    (manifest schema: an integer)."""
+    import pandas as pd
+
+    from lab1.schemas import LIMITS_SCHEMA, records
+
+    df = pd.DataFrame(
+        {"threads": [1, 1], "what": ["matmul_peak", "matmul_peak"], "value": [90.0, None]}
+        | {"attempts": [1, None], "reliable": [True, None]}
+    )
+    got = records(df, LIMITS_SCHEMA)
+    assert got == [
+        {"threads": 1, "what": "matmul_peak", "value": 90.0, "attempts": 1, "reliable": True},
+        {"threads": 1, "what": "matmul_peak", "value": None, "attempts": None, "reliable": None},
+    ]
+    assert type(got[0]["attempts"]) is int and type(got[0]["threads"]) is int

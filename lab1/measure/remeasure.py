@@ -218,13 +218,8 @@ class Timed:
     def sureness(self, attempts: int) -> dict:
         """The tables' columns of how sure it is (lab1.schemas._SURENESS, _BLOCKS and
         ``contended``)."""
-        spread = block_spread(self.blocks)
         return {
-            "contended": self.contended,
-            "other_cores": self.other_cores,
-            "timing_spread": spread,
-            "attempts": attempts,
-            "reliable": judge(self.contended, spread),
+            **_sureness(self.contended, self.other_cores, self.blocks, attempts),
             "blocks_used": len(self.blocks),
             "blocks_timed": self.blocks_timed,
         }
@@ -290,13 +285,19 @@ def sureness(load: MachineLoad, blocks: list[float], attempts: int) -> dict:
     """The tables' columns of how sure a timed number is (lab1.schemas._SURENESS and
     ``contended``): the kept attempt's load, its blocks' spread, and the verdict. (A number
     timed in blocks states its blocks too: Timed.sureness.)"""
+    return _sureness(load.contended, load.other_cores, blocks, attempts)
+
+
+def _sureness(
+    contended: bool | None, other_cores: float | None, blocks: list[float], attempts: int
+) -> dict:
     spread = block_spread(blocks) if blocks else None
     return {
-        "contended": load.contended,
-        "other_cores": load.other_cores,
+        "contended": contended,
+        "other_cores": other_cores,
         "timing_spread": spread,
         "attempts": attempts,
-        "reliable": judge(load.contended, spread),
+        "reliable": judge(contended, spread),
     }
 
 

@@ -29,6 +29,7 @@ from matplotlib.ticker import NullLocator
 
 from lab1 import fmt
 from lab1.atomic import atomic_write
+from lab1.catalog import UNSURE_LEGEND
 from lab1.config import LAB_BATCH_SIZES
 from lab1.identity import PANEL, PHASES, labels, ordered
 from lab1.reliability import unsure
@@ -80,6 +81,10 @@ def glyph_bitmap(font_file: str, char: str) -> np.ndarray:
     return np.asarray(font.get_image()).copy()
 
 
+# Two characters a CJK font must draw, and draw differently (not a glyph, not a translation).
+CJK_PROBE = "实验"
+
+
 @cache
 def cjk_font() -> str | None:
     """The name of an installed font that draws CJK characters, or None.
@@ -93,9 +98,9 @@ def cjk_font() -> str | None:
     for path in [*known, *sorted(set(font_manager.findSystemFonts()) - set(known))]:
         try:
             font = FT2Font(path)
-            if not all(font.get_char_index(ord(c)) for c in "实验"):
+            if not all(font.get_char_index(ord(c)) for c in CJK_PROBE):
                 continue
-            a, b = glyph_bitmap(path, "实"), glyph_bitmap(path, "验")
+            a, b = (glyph_bitmap(path, c) for c in CJK_PROBE)
         except (OSError, RuntimeError):
             continue
         if a.shape != b.shape or (a != b).any():
@@ -521,10 +526,6 @@ def plot_speedup(speedup: pd.DataFrame, path: str | Path) -> Path:
     ax.legend(handlelength=3.5)
     fig.tight_layout()
     return _save(fig, path)
-
-
-# The legend entry of a point measured unreliably (the tables' ⚠).
-UNSURE_LEGEND = "measured unreliably (machine busy or timings spread)"
 
 
 def _shared_legend(fig: plt.Figure, axes, ncol: int) -> None:

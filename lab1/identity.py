@@ -34,6 +34,7 @@ from dataclasses import dataclass
 import pandas as pd
 import pyarrow as pa
 
+from lab1.catalog import AXES
 from lab1.config import PRECISIONS
 from lab1.config import REPORT_LANGUAGES as LANGUAGES
 
@@ -108,7 +109,7 @@ class Label:
             out += f" {c.precision}"
         if self.threads and c.threads is not None:
             n = c.threads
-            out += f" · {n} 线程" if lang == "zh" else f" · {n} thread{'s' if n != 1 else ''}"
+            out += " · " + AXES["thread" if n == 1 else "threads"].of(lang).format(n=n)
         if self.machine:
             out = f"[{c.machine_id}] {out}"
         return out
@@ -121,9 +122,7 @@ def spelled_out(config: ConfigId, lang: str = "en") -> str:
     (zh: ``CPU · 1 线程 · 批大小 64``). The machine is the one the log runs on: not named."""
     text = Label(config, threads=True).text(lang)
     if config.batch_size is not None:
-        text += (
-            f" · 批大小 {config.batch_size}" if lang == "zh" else f" · batch {config.batch_size}"
-        )
+        text += " · " + AXES["batch"].of(lang).format(n=config.batch_size)
     return text
 
 

@@ -519,7 +519,7 @@ MUTANTS = (
     ),
     Mutant(
         "report (zh): a comparison column keeps its English header",
-        "lab1/report/catalog.py",
+        "lab1/catalog.py",
         '"images/s": "图像/秒",\n        "ms/step": "毫秒/步",',
         '"images/s": "images/s",\n        "ms/step": "毫秒/步",',
         ("tests/e2e/test_report_zh.py", "-k", "same_findings"),

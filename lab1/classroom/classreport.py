@@ -1,7 +1,7 @@
 """The class view's report and each student's feedback, in English or Chinese, through the
 run report's blocks (lab1.report.blocks): every string from a submission is escaped there,
 and the HTML is the run report's page (its CSS and print rules). Its texts, English and
-Chinese, are lab1.report.catalog's CLASS."""
+Chinese, are lab1.catalog's CLASS."""
 
 from __future__ import annotations
 
@@ -11,11 +11,18 @@ import pandas as pd
 
 from lab1 import figures, fmt
 from lab1.atomic import write_text
+from lab1.catalog import (
+    CLASS,
+    LIKE_RULE,
+    PUNCTUATION,
+    REMEASURE,
+    WHAT_CHECKS_PROVE,
+    chinese,
+)
 from lab1.classroom import checks
 from lab1.config import LAB_BATCH_SIZES as BATCH_SIZES
 from lab1.identity import PHASES, spelled_out
 from lab1.report.blocks import Bullets, Figure, Section, Table, plain, to_html, to_markdown
-from lab1.report.catalog import CLASS, LIKE_RULE, REMEASURE, WHAT_CHECKS_PROVE, chinese
 from lab1.rundir import ClassPaths
 
 
@@ -44,7 +51,7 @@ def like_class_text(like: checks.LikeClass, lang: str) -> str:
     was held against, or why it could not be. Raw text: shown through plain() like every
     check's detail."""
     t = _t(lang)
-    sep = "；" if lang == "zh" else "; "
+    sep = PUNCTUATION["list"].of(lang)
     if like.far:
         f = like.far[0]
         out = t(

@@ -101,7 +101,7 @@ class Environment:
 
 
 # What has a Linux-only source (or none for a device), in the report's order; the words for
-# each are lab1.report.catalog.UNMEASURED.
+# each are lab1.catalog.UNMEASURED.
 UNMEASURED = (
     "cpu_flags",  # /proc/cpuinfo: the CPU's feature flags, so native bf16 support
     "contention",  # /proc/stat: other processes' CPU time during a measurement

@@ -2,7 +2,6 @@
 
     findings.py  what the run shows, computed once as data
     sentences.py each finding kind's sentence in English (words.py) and Chinese (zh.py)
-    catalog.py   every fixed text of every report, in English and Chinese, by id
     grids.py     the tables (layers, top-10, comparison, share change, speed-up)
     sections.py  the report's sections, as blocks
     blocks.py    blocks → Markdown → HTML (Python-Markdown, figures inlined)
@@ -22,6 +21,7 @@ import re
 from pathlib import Path
 
 from lab1.atomic import write_text
+from lab1.catalog import REPORT
 from lab1.report import findings, grids, zh_report
 from lab1.report.blocks import (
     Bullets,
@@ -31,7 +31,6 @@ from lab1.report.blocks import (
     to_html,
     to_markdown,
 )
-from lab1.report.catalog import REPORT
 from lab1.report.pdf import write_pdf
 from lab1.report.sections import build_sections, summary_section, top_ops_section
 from lab1.report.sentences import sentences

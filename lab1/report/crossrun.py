@@ -1,7 +1,7 @@
 """The report of a comparison of runs (lab1.compare.crossrun), in English or Chinese.
 
 The same machinery as the run report: findings as data (lab1.report.crossfindings), their
-sentences (lab1.report.sentences), fixed texts from lab1.report.catalog, numbers through
+sentences (lab1.report.sentences), fixed texts from lab1.catalog, numbers through
 lab1.fmt, blocks → Markdown → self-contained HTML. It reads only the comparison's own tables,
 so every number in it can be traced to a row there.
 """
@@ -15,6 +15,13 @@ import pandas as pd
 
 from lab1 import figures, fmt
 from lab1.atomic import rename, write_text
+from lab1.catalog import (
+    CATEGORIES,
+    COMPARE,
+    COMPARE_LIMITS,
+    FIGURE_LABELS_ZH,
+    PHASE,
+)
 from lab1.compare.crossrun import read_tables
 from lab1.errors import CompareError
 from lab1.identity import PHASES, ConfigId, Label, labels, ordered
@@ -31,13 +38,6 @@ from lab1.report.blocks import (
     plain,
     to_html,
     to_markdown,
-)
-from lab1.report.catalog import (
-    CATEGORIES,
-    COMPARE,
-    COMPARE_LIMITS,
-    FIGURE_LABELS_ZH,
-    PHASE,
 )
 from lab1.report.pdf import write_pdf
 from lab1.report.sentences import sentences

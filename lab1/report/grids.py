@@ -9,11 +9,11 @@ from dataclasses import replace
 import pandas as pd
 
 from lab1 import fmt
+from lab1.catalog import BASIS, LEGEND
 from lab1.host.devices import device_time_measured
 from lab1.identity import ConfigId, axes_except, labels, ordered
 from lab1.reliability import unsure
 from lab1.report.blocks import Block, Note, Table
-from lab1.report.catalog import BASIS, LEGEND
 from lab1.report.findings import SWEEP
 
 TIME_LABELS = {

@@ -14,11 +14,11 @@ from pathlib import Path
 import pandas as pd
 
 from lab1 import figures, fmt
+from lab1.catalog import CAPTIONS, HEADERS, REPORT
 from lab1.host.environment import Environment
 from lab1.identity import axes_except
 from lab1.report import findings, grids
 from lab1.report.blocks import Block, Bullets, Details, Figure, Note, Section, Table, plain
-from lab1.report.catalog import CAPTIONS, HEADERS, REPORT
 from lab1.report.sentences import sentence, sentences
 from lab1.report.system import limits_blocks, system_section, system_tables
 from lab1.run.reader import RunData
@@ -45,7 +45,7 @@ def recipe_value(p, lang: str) -> str:
 
 
 def _en(key: str) -> str:
-    """The run report's text ``key`` (lab1.report.catalog.REPORT) in English."""
+    """The run report's text ``key`` (lab1.catalog.REPORT) in English."""
     return REPORT[key].en
 
 
@@ -454,7 +454,7 @@ def summary_section(d: RunData, lang: str = "en") -> Section:
     return Section(REPORT["summary"].of(lang), blocks)
 
 
-# The appendix's parts, in order: ids of lab1.report.catalog.REPORT (their titles).
+# The appendix's parts, in order: ids of lab1.catalog.REPORT (their titles).
 APPENDIX = (
     "appendix run",
     "appendix top",

@@ -7,13 +7,13 @@ from pathlib import Path
 import pandas as pd
 
 from lab1 import figures, fmt
+from lab1.catalog import CAPTIONS
 from lab1.identity import PANEL, ordered
 from lab1.measure.analysis import peaks
 from lab1.measure.breakdown import OP_CATEGORIES, OUTSIDE_LABELS, OUTSIDE_OPS, PARTS
 from lab1.reliability import unsure
 from lab1.report import findings
 from lab1.report.blocks import Block, Bullets, Figure, Note, Section, Table
-from lab1.report.catalog import CAPTIONS
 from lab1.report.grids import labelled, legend, mark, unsure_or_twin
 from lab1.report.sentences import sentences
 from lab1.run.reader import RunData

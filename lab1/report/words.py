@@ -1,14 +1,14 @@
 """Each finding kind as an English sentence: one function per kind, named after it.
 
 lab1.report.sentences pairs each with its Chinese (lab1.report.zh); the fixed phrases a
-sentence picks by a value are lab1.report.catalog's. Every number goes through lab1.fmt, so a
+sentence picks by a value are lab1.catalog's. Every number goes through lab1.fmt, so a
 sentence shows it exactly as the tables do.
 """
 
 from __future__ import annotations
 
 from lab1 import fmt
-from lab1.report.catalog import BASIS, PER_STEP, REASONS, REMEASURE, UNMEASURED
+from lab1.catalog import BASIS, PER_STEP, REASONS, REMEASURE, UNMEASURED
 
 
 def busy_machine(v: dict) -> str:

@@ -1,14 +1,14 @@
 """Each finding kind as a Chinese sentence: one function per kind, named after it.
 
 lab1.report.sentences pairs each with its English (lab1.report.words); the fixed phrases a
-sentence picks by a value are lab1.report.catalog's. Every number goes through lab1.fmt
+sentence picks by a value are lab1.catalog's. Every number goes through lab1.fmt
 exactly as in the English report.
 """
 
 from __future__ import annotations
 
 from lab1 import fmt
-from lab1.report.catalog import (
+from lab1.catalog import (
     BASIS,
     CATEGORIES,
     PARTS,

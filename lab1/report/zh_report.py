@@ -3,11 +3,11 @@
 Structure and headings follow the template: 实验环境 (硬件环境, 软件环境), then 实验结果
 (模型可视化结果截图: 神经网络数据流图, 损失和正确率趋势图; 网络分析，使用率前十名的操作;
 网络分析，不同批大小结果比较; the optional hardware comparison). The tables are lab1.report.grids'
-with their headers, cells and captions in Chinese (lab1.report.catalog); the sentences are the
+with their headers, cells and captions in Chinese (lab1.catalog); the sentences are the
 findings said in Chinese (lab1.report.sentences), every number through lab1.fmt exactly as in
 the English report. The summary and the appendix's frame are the English report's builders
 (lab1.report.sections.summary_section, appendix) with the language as an argument; the rest
-follows the template. Every text is lab1.report.catalog's (REPORT for the headings and notes).
+follows the template. Every text is lab1.catalog's (REPORT for the headings and notes).
 """
 
 from __future__ import annotations
@@ -16,9 +16,7 @@ import re
 from pathlib import Path
 
 from lab1 import figures, fmt
-from lab1.report import findings, sections
-from lab1.report.blocks import Block, Bullets, Details, Figure, Note, Section, Table, plain
-from lab1.report.catalog import (
+from lab1.catalog import (
     CAPTIONS,
     CELLS,
     FIGURE_LABELS_ZH,
@@ -26,11 +24,14 @@ from lab1.report.catalog import (
     LIMIT_NOTES,
     LIMITS,
     PHASE,
+    PUNCTUATION,
     REPORT,
     STATUS,
     TOP_TITLE,
     chinese,
 )
+from lab1.report import findings, sections
+from lab1.report.blocks import Block, Bullets, Details, Figure, Note, Section, Table, plain
 from lab1.report.sentences import sentence
 from lab1.report.system import (
     condensed,
@@ -44,10 +45,11 @@ from lab1.run.reader import RunData
 # Lookups by what the English builders wrote: their header, cell, limit or status → Chinese.
 _HEADERS, _CELLS, _LIMITS, _STATUS = (chinese(g) for g in (HEADERS, CELLS, LIMITS, STATUS))
 _CAPTIONS = chinese(CAPTIONS)  # by the figure's file name
+_LIST, _ASIDE = PUNCTUATION["list"].zh, PUNCTUATION["aside"].zh
 
 
 def _zh(key: str, **values) -> str:
-    """The run report's text ``key`` (lab1.report.catalog.REPORT) in Chinese, filled in."""
+    """The run report's text ``key`` (lab1.catalog.REPORT) in Chinese, filled in."""
     text = REPORT[key].zh
     return text.format(**values) if values else text
 
@@ -108,7 +110,10 @@ def _hardware(d: RunData) -> list[Block]:
     gpu = (
         _zh("no gpu")
         if not env.gpus
-        else "；".join(f"{plain(g['name'])}（{fmt.nbytes(g['memory_bytes'])}）" for g in env.gpus)
+        else _LIST.join(
+            _ASIDE.format(text=plain(g["name"]), aside=fmt.nbytes(g["memory_bytes"]))
+            for g in env.gpus
+        )
     )
     cpu = _zh("cpu value", cpu=plain(env.cpu_model), vcpus=env.vcpus, threads=env.torch_threads)
     rows = [
@@ -140,7 +145,7 @@ def _software(d: RunData) -> list[Block]:
             _zh("packages"),
             "; ".join(f"{n} {v}" for n, v in pk.items() if v) + f"; Python {env.python}",
         ],
-        [_zh("cuda"), f"{cuda}；cuDNN {fmt.cudnn(env.cudnn_version)}"],
+        [_zh("cuda"), f"{cuda}{_LIST}cuDNN {fmt.cudnn(env.cudnn_version)}"],
     ]
     return [Table(["", _zh("version")], rows)]
 

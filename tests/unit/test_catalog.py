@@ -1,4 +1,4 @@
-"""The reports' texts in both languages: every fixed text of lab1.report.catalog, and every
+"""The reports' texts in both languages: every fixed text of lab1.catalog, and every
 finding kind's sentence (lab1.report.sentences), exist in English and in Chinese."""
 
 from __future__ import annotations
@@ -12,7 +12,8 @@ import pandas as pd
 import pytest
 
 import lab1
-from lab1.report import catalog, findings
+from lab1 import catalog
+from lab1.report import findings
 from lab1.report.sentences import SENTENCES
 
 # Names and units, which Chinese writes in Latin letters too: the only texts whose Chinese may
@@ -25,6 +26,8 @@ NAMES = {
     ("compare", "PyTorch"),
     ("compare", "CUDA"),
     ("compare", "GPUs"),  # GPU
+    ("punctuation", "list"),  # full-width marks: Chinese, but not characters
+    ("punctuation", "aside"),
 }
 CJK = re.compile(r"[\u4e00-\u9fff]")
 ENTRIES = [(g, key, t) for g, group in catalog.GROUPS.items() for key, t in group.items()]
@@ -183,3 +186,48 @@ def test_the_chinese_comparison_names_each_kind_of_operator_in_chinese():
     ]
     _, english = split_blocks(tables, "en")
     assert english.header[3:] == list(names)
+
+
+CHINESE = re.compile(r"[\u3000-\u303f\u4e00-\u9fff\uff00-\uffef]")  # characters, punctuation
+
+
+def chinese_literals(source: str) -> list[str]:
+    """Every string literal of ``source`` with a Chinese character or punctuation mark in it,
+    docstrings aside."""
+    tree = ast.parse(source)
+    docs = {
+        id(n.body[0].value)
+        for n in ast.walk(tree)
+        if isinstance(n, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+        and n.body
+        and isinstance(n.body[0], ast.Expr)
+        and isinstance(n.body[0].value, ast.Constant)
+    }
+    return [
+        n.value
+        for n in ast.walk(tree)
+        if isinstance(n, ast.Constant)
+        and isinstance(n.value, str)
+        and id(n) not in docs
+        and CHINESE.search(n.value)
+    ]
+
+
+def test_the_chinese_scan_sees_literals_and_leaves_docstrings_alone():
+    source = 'def f():\n    """中文说明"""\n    return "；".join(x) + f"{n} 线程"\n'
+    assert sorted(chinese_literals(source)) == [" 线程", "；"]
+
+
+def test_chinese_is_written_in_the_catalog_and_the_finding_sentences_only():
+    """Every fixed text in lab1.catalog, every finding's Chinese sentence in lab1.report.zh;
+    the only other Chinese in lab1, tasks and flows is the CJK font probe's two characters."""
+    root = Path(lab1.__file__).parent.parent
+    homes = {"lab1/catalog.py", "lab1/report/zh.py"}
+    found = {}
+    for folder in ("lab1", "tasks", "flows"):
+        for path in sorted((root / folder).rglob("*.py")):
+            rel = path.relative_to(root).as_posix()
+            said = chinese_literals(path.read_text(encoding="utf-8"))
+            if rel not in homes and said:
+                found[rel] = said
+    assert found == {"lab1/figures.py": ["实验"]}

@@ -23,11 +23,11 @@ import pytest
 from machines import MACHINES, describe
 from test_report import NUMBER
 
-from lab1 import fmt
+from lab1 import catalog, fmt
 from lab1.classroom import checks
 from lab1.host import exclusive
 from lab1.measure.stepmodel import fixed_below, plateau
-from lab1.report import catalog, crossfindings, findings, grids, system, zh_report
+from lab1.report import crossfindings, findings, grids, system, zh_report
 from lab1.report.findings import Finding
 from lab1.report.sentences import sentence
 from lab1.run.step import Execution

@@ -1,22 +1,24 @@
 """Every fixed text of every report, once: an id, its English and its Chinese.
 
-The run report (lab1.report.sections, its Chinese template lab1.report.zh_report), the
-comparison of runs (lab1.report.crossrun) and the class view (lab1.classroom.classreport) read
-their headings, table headers and cells, captions, figure labels, statuses and notes here. The
-finding sentences are functions, one per finding kind and language (lab1.report.words,
-lab1.report.zh), registered in pairs in lab1.report.sentences.
+A base module (it imports only lab1.fmt and lab1.reliability), so that the vocabulary that names
+things (lab1.identity's labels, lab1.figures' legend) reads its words here too. The run report
+(lab1.report.sections, its Chinese template lab1.report.zh_report), the comparison of runs
+(lab1.report.crossrun) and the class view (lab1.classroom.classreport) read their headings,
+table headers and cells, captions, figure labels, statuses and notes here. The finding sentences
+are functions, one per finding kind and language (lab1.report.words, lab1.report.zh), registered
+in pairs in lab1.report.sentences.
 
-Where the English builders look a text up by what they wrote (a table header, a figure label,
-a phase), the id is that English text itself (``_english_ids``). tests/unit/test_catalog.py
-walks GROUPS: every entry has both languages, and its Chinese is neither empty nor the English,
-except for names and units.
+Where the English builders look a text up by what they wrote (a table header, a figure label, a
+phase), the id is that English text itself (``_english_ids``). tests/unit/test_catalog.py walks
+GROUPS: every entry has both languages, and its Chinese is neither empty nor the English, except
+for names and units.
 """
 
 from __future__ import annotations
 
 from typing import NamedTuple
 
-from lab1 import figures, fmt
+from lab1 import fmt
 from lab1.reliability import RELIABLE_SPREAD
 
 
@@ -41,6 +43,22 @@ def chinese(*groups: dict[str, Text]) -> dict[str, str]:
 
 # How to measure again where a number was disturbed: a command, the same in every language.
 REMEASURE = "`python flows/remeasure_flow.py RUN_DIR`"
+
+# A configuration's axes as a label names them (lab1.identity): ``cpu · 2 threads · batch 64``.
+AXES = {
+    "thread": Text("{n} thread", "{n} 线程"),
+    "threads": Text("{n} threads", "{n} 线程"),
+    "batch": Text("batch {n}", "批大小 {n}"),
+}
+
+# Punctuation that differs between the languages: a list's separator, a remark in brackets.
+PUNCTUATION = {
+    "list": Text("; ", "；"),
+    "aside": Text("{text} ({aside})", "{text}（{aside}）"),
+}
+
+# The legend entry of a point measured unreliably (the tables' ⚠), in lab1.figures' plots.
+UNSURE_LEGEND = "measured unreliably (machine busy or timings spread)"
 
 # --------------------------------------------------------------------------- the run report
 
@@ -152,7 +170,7 @@ HEADERS = _english_ids(
 # a CJK font is installed).
 FIGURE_LABELS = _english_ids(
     {
-        figures.UNSURE_LEGEND: "测量不可靠（机器繁忙或计时分散）",
+        UNSURE_LEGEND: "测量不可靠（机器繁忙或计时分散）",
         "{title}: {ops} ops, {params} parameters, {macs} MACs per image": (
             "{title}：{ops} 个算子，{params} 个参数，每张图像 {macs} 次乘加"
         ),
@@ -718,6 +736,8 @@ CLASS = _english_ids(
 
 # Every group, for the test that walks them: each entry has an English and a Chinese text.
 GROUPS: dict[str, dict[str, Text]] = {
+    "axes": AXES,
+    "punctuation": PUNCTUATION,
     "phase": PHASE,
     "parts": PARTS,
     "categories": CATEGORIES,

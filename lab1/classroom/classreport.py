@@ -22,7 +22,8 @@ from lab1.catalog import (
 from lab1.classroom import checks
 from lab1.config import LAB_BATCH_SIZES as BATCH_SIZES
 from lab1.identity import PHASES, spelled_out
-from lab1.report.blocks import Bullets, Figure, Section, Table, plain, to_html, to_markdown
+from lab1.report.blocks import Bullets, Figure, Section, Table, plain, to_markdown
+from lab1.report.document import write_document
 from lab1.rundir import ClassPaths
 
 
@@ -110,7 +111,6 @@ def write(
 ) -> None:
     """report.md, report.html, figures/ and feedback/ of the class, into ``paths``."""
     t = _t(lang)
-    out = paths.root
     ok = df[df["status"] != "refused"]
     with figures.language(chinese(CLASS), "zh") if lang == "zh" else _plain():
         throughput_png = figures.plot_class_throughput(ok, paths.figure("throughput"), t)
@@ -123,11 +123,7 @@ def write(
         Section(t("Findings for the lecture"), [Bullets(_findings(ok, t))]),
         _all_students(df, t),
     ]
-    title = t("Class {name}", name=name)
-    md = to_markdown(title, sections, out)
-    write_text(paths.report_md, md)
-    html_lang = "zh-CN" if lang == "zh" else "en"
-    write_text(paths.report_html, to_html(md, title, out, html_lang, f"class {name}"))
+    write_document(paths, t("Class {name}", name=name), sections, lang, f"class {name}")
     for a in judged:
         _feedback(paths, a, names[a["student"]], t)
 

@@ -5,6 +5,7 @@
     grids.py     the tables (layers, top-10, comparison, share change, speed-up)
     sections.py  the report's sections, as blocks
     blocks.py    blocks → Markdown → HTML (Python-Markdown, figures inlined)
+    document.py  sections → report.md, .html, .pdf (a run's, a comparison's, a class's)
     zh_report.py the run report on the course's Chinese template
 
 Outputs: ``report.md`` / ``report.html`` (write_report; ``report.zh.*`` in Chinese), their
@@ -28,23 +29,24 @@ from lab1.report.blocks import (
     Section,
     block_markdown,
     table_markdown,
-    to_html,
     to_markdown,
 )
-from lab1.report.pdf import write_pdf
+from lab1.report.document import write_document
 from lab1.report.sections import build_sections, summary_section, top_ops_section
 from lab1.report.sentences import sentences
 from lab1.run.reader import RunData, read_run
-from lab1.rundir import RunPaths, config_tag
+from lab1.rundir import config_tag
 
 
-def write_report(run_dir: str | Path, lang: str = "en") -> dict:
+def write_report(run_dir: str | Path, lang: str = "en", paper: str | None = None) -> dict:
     """Write report.md, report.html and figures/*.png into run_dir, in ``lang``: ``en``, or
-    ``zh`` on the course's Chinese template (the same findings, tables and numbers). Each
-    language has its own files (rundir.ReportFolder.in_language: report.zh.md, figures.zh/),
-    so a run's reports in both languages stand side by side.
+    ``zh`` on the course's Chinese template (the same findings, tables and numbers); and
+    report.pdf on ``paper`` where asked and a browser is here. Each language has its own files
+    (rundir.ReportFolder.in_language: report.zh.md, figures.zh/), so a run's reports in both
+    languages stand side by side.
 
-    Returns ``{"report_md": path, "report_html": path, "figures": {name: path}}`` (strings).
+    Returns ``{"report_md", "report_html", "report_pdf"}`` (strings; ``report_pdf`` None where
+    none was printed) and ``"figures": {name: path}``.
     """
     d = read_run(run_dir)
     d.paths = d.paths.in_language(lang)  # refuses a language with no file names
@@ -52,28 +54,14 @@ def write_report(run_dir: str | Path, lang: str = "en") -> dict:
     builder = zh_report.build_sections if lang == "zh" else build_sections
     sections = builder(d, figs)
     title = REPORT["title"].of(lang).format(run=d.manifest.run_name)
-    md = to_markdown(title, sections, d.paths.root)
-    write_text(d.paths.report_md, md)
-    html_lang = "zh-CN" if lang == "zh" else "en"
-    write_text(
-        d.paths.report_html, to_html(md, title, d.paths.root, html_lang, d.manifest.run_name)
-    )
-    return {
-        "report_md": str(d.paths.report_md),
-        "report_html": str(d.paths.report_html),
-        "figures": {k: str(v) for k, v in figs.items()},
-    }
+    paths = write_document(d.paths, title, sections, lang, d.manifest.run_name, paper)
+    return {**paths, "figures": {k: str(v) for k, v in figs.items()}}
 
 
 def print_report(run_dir: str | Path, lang: str = "en", paper: str | None = "a4") -> dict:
-    """write_report, then report.pdf (report.zh.pdf) printed from its HTML on ``paper`` where
-    a browser is here (``report_pdf`` is None where not). The run's flow and the command that
-    adds a language to a finished run (flows/report_flow.py) both write a report this way."""
-    paths = write_report(run_dir, lang)
-    target = RunPaths(Path(run_dir)).in_language(lang).report_pdf
-    pdf = write_pdf(paths["report_html"], target, paper)
-    paths["report_pdf"] = str(pdf) if pdf else None
-    return paths
+    """write_report on ``paper`` (a4 unless told): the run's flow and the command that adds a
+    language to a finished run (flows/report_flow.py) both write a report this way."""
+    return write_report(run_dir, lang, paper)
 
 
 def write_compare_texts(d: RunData) -> dict:

@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from lab1 import figures, fmt
-from lab1.atomic import rename, write_text
+from lab1.atomic import rename
 from lab1.catalog import (
     CATEGORIES,
     COMPARE,
@@ -36,10 +36,8 @@ from lab1.report.blocks import (
     Section,
     Table,
     plain,
-    to_html,
-    to_markdown,
 )
-from lab1.report.pdf import write_pdf
+from lab1.report.document import write_document
 from lab1.report.sentences import sentences
 from lab1.rundir import ComparisonPaths
 
@@ -291,11 +289,7 @@ def write_report(plan: dict, lang: str = "en", paper: str | None = "a4") -> dict
             ops_section(t, lang),
         ]
     title = _w("title", lang, name=plan["name"])
-    md = to_markdown(title, sections, paths.root)
-    write_text(paths.report_md, md)
-    html_lang = "zh-CN" if lang == "zh" else "en"
-    write_text(paths.report_html, to_html(md, title, paths.root, html_lang, plan["name"]))
-    printed = paper is not None and write_pdf(paths.report_html, paths.report_pdf, paper)
+    printed = write_document(paths, title, sections, lang, plan["name"], paper)["report_pdf"]
     publish(paths, final)
     return {
         "report_md": str(final.report_md),

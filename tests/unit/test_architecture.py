@@ -386,3 +386,22 @@ def test_the_packages_rules_have_no_circle():
     }
     graph = {p: {q for q in deps if q in rules} for p, deps in rules.items()}
     assert circles(graph) == []
+
+
+def test_one_writer_turns_sections_into_report_files():
+    """report.html and report.pdf are made in lab1/report/document.py only: the run report, the
+    comparison and the class view all write through write_document."""
+    makers = {"to_html", "write_pdf", "print_pdf"}
+    found = []
+    for path in _sources():
+        rel = path.relative_to(ROOT).as_posix()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call):
+                name = getattr(node.func, "id", getattr(node.func, "attr", ""))
+                if name in makers:
+                    found.append(f"{rel}:{name}")
+    assert sorted(set(found)) == [
+        "lab1/report/document.py:to_html",
+        "lab1/report/document.py:write_pdf",
+        "lab1/report/pdf.py:print_pdf",
+    ]

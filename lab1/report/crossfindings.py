@@ -139,7 +139,12 @@ def _crossing(a, b) -> Finding:
     fa, pa, fb, pb = a.fixed_ms, a.per_sample_us, b.fixed_ms, b.per_sample_us
     crossing = (fa - fb) * (pa - pb) < 0
     big, small = (a, b) if fa > fb else (b, a)
-    batch = (big.fixed_ms - small.fixed_ms) / (small.per_sample_us - big.per_sample_us) * 1000
+    # Only crossing lines meet: equal slopes (two copies of one run) have no crossing batch.
+    batch = (
+        (big.fixed_ms - small.fixed_ms) / (small.per_sample_us - big.per_sample_us) * 1000
+        if crossing
+        else None
+    )
     if crossing and batch >= 1:
         return Finding(
             "crossover",

@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import math
 import re
+import warnings
 from collections import Counter
 from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
 
+import numpy as np
 import pandas as pd
 import pytest
 from machines import MACHINES, describe
@@ -1063,6 +1065,18 @@ def test_step_models_cross_at_a_batch_of_at_least_one(per_small, kind, batch):
     else:
         assert (f.values["ahead"]["run"], f.values["behind"]["run"]) == ("gpu", "lap")
         assert (f.values["ahead_per"], f.values["behind_per"]) == (500.0, per_small)
+    said(f)
+
+
+def test_two_copies_of_one_step_model_are_neither_crossing_nor_a_warning():
+    # A run compared with its copy: equal fixed and per-image costs, so no batch where they
+    # meet; numpy's "invalid value in divide" would reach the student's terminal.
+    a, b = model_row("a", 1.0, 500.0), model_row("b", 1.0, 500.0)
+    a.fixed_ms, a.per_sample_us = np.float64(1.0), np.float64(500.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        f = crossfindings._crossing(a, b)
+    assert f.kind == "model_ahead"
     said(f)
 
 

@@ -101,6 +101,7 @@ def profile_device(
         run_dir = str(mirror.local)
         data_path = str(RunPaths(run_dir).located(data_path))
     paths = RunPaths(run_dir)
+    sched = ProfileSchedule(**schedule)
     task = profile.with_options(refresh_cache=refresh)
     counts = resolve_threads(cpu_threads, device)
     results = []
@@ -123,7 +124,7 @@ def profile_device(
         )
         if precision == precisions[0] and batch_size == batch_sizes[0]:
             machine_limits.with_options(refresh_cache=refresh)(
-                device, threads, run_dir, run_id, tries, quiet_wait_s
+                device, threads, run_dir, run_id, tries, quiet_wait_s, sched.limits_divisor
             )
         result = task(
             data_path=data_path,
@@ -160,7 +161,7 @@ def profile_device(
         lr,
         tries,
         quiet_wait_s,
-        ProfileSchedule(**schedule).min_block_s,  # a dry run's: once, however short
+        sched.min_block_s,  # a dry run's: once, however short
     )
     if mirror is not None:
         mirror.sync()

@@ -39,8 +39,13 @@ class ProfileSchedule:
     # millisecond steps is mostly the scheduler's jitter, and too short for /proc/stat's
     # ticks to say whether other programs disturbed it (lab1.measure.remeasure).
     min_block_s: float = MIN_BLOCK_S
+    # The machine limits' matrix side is divided by this and their copy by its square
+    # (lab1.measure.limits): a dry run's limits are quick shapes, not the machine's peaks.
+    limits_divisor: int = 1
 
     def __post_init__(self) -> None:
+        if type(self.limits_divisor) is not int or not 1 <= self.limits_divisor <= 64:
+            raise ConfigError(f"limits_divisor must be an integer from 1 to 64, got {self}")
         if not 0 <= self.min_block_s <= 10:
             raise ConfigError(f"min_block_s must be seconds between 0 and 10, got {self}")
         if min(self.active, self.throughput_steps) < 1 or min(self.wait, self.warmup) < 0:
@@ -51,8 +56,11 @@ class ProfileSchedule:
 
 
 # A dry run keeps one step of each, so the smoke test still exercises every code path, and
-# times them once (its numbers are shapes, not speeds).
-DRY_RUN_SCHEDULE = ProfileSchedule(wait=0, warmup=1, active=1, throughput_steps=2, min_block_s=0)
+# times them once (its numbers are shapes, not speeds); its limits multiply 256×256 matrices on
+# a CPU, where a CPU described with bf16 but without it natively takes 13 s per 2048×2048 product.
+DRY_RUN_SCHEDULE = ProfileSchedule(
+    wait=0, warmup=1, active=1, throughput_steps=2, min_block_s=0, limits_divisor=8
+)
 
 
 def default_lock_dir() -> Path:

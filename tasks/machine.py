@@ -20,13 +20,26 @@ from tasks.caching import RUN_CACHE
     persist_result=True,
 )
 def machine_limits(
-    device: str, threads: int, run_dir: str, run_id: str, tries: int, quiet_wait_s: float
+    device: str,
+    threads: int,
+    run_dir: str,
+    run_id: str,
+    tries: int,
+    quiet_wait_s: float,
+    divisor: int = 1,
 ) -> str:
     """Microbenchmarks of one device × threads (lab1.measure.limits), measured again where disturbed
-    (lab1.measure.remeasure); returns the part file (its attempts beside it)."""
+    (lab1.measure.remeasure), at sizes divided by ``divisor`` (a dry run's); returns the part
+    file (its attempts beside it)."""
     paths, attempts = RunPaths(run_dir), []
     rows = measure_limits(
-        device, threads, run_id, tries=tries, quiet_wait_s=quiet_wait_s, attempts=attempts
+        device,
+        threads,
+        run_id,
+        tries=tries,
+        quiet_wait_s=quiet_wait_s,
+        attempts=attempts,
+        divisor=divisor,
     )
     write_json(paths.attempts_log("limits", device, threads), attempts)
     return str(write_parquet(rows, LIMITS_SCHEMA, paths.limits_part(device, threads)))

@@ -142,13 +142,16 @@ def measure_limits(
     tries: int = 1,
     quiet_wait_s: float = 0.0,
     attempts: list[dict] | None = None,
+    divisor: int = 1,
 ) -> list[dict]:
     """The LIMITS_SCHEMA rows of one device at ``threads`` CPU threads. A measurement other
     programs disturbed is measured again (up to ``tries`` in all, waiting at most
     ``quiet_wait_s`` for the device × threads: lab1.measure.remeasure); every attempt is appended to
-    ``attempts`` where given."""
+    ``attempts`` where given. ``divisor`` (a dry run's ProfileSchedule.limits_divisor) divides
+    the matrix side and, squared, the copy: sizes that fit in the caches, for a quick check."""
     dev = torch.device(device)
     n, nbytes = traits(dev).matmul_n, traits(dev).copy_bytes  # beyond the caches
+    n, nbytes = n // divisor, nbytes // divisor**2
     base = {"run_id": run_id, **measured_on(device), "threads": threads}
     patience = Patience(tries, quiet_wait_s)
     rows = []

@@ -186,6 +186,7 @@ def test_profiling_arguments_are_the_configs(monkeypatch):
                 "active": 1,
                 "throughput_steps": 2,
                 "min_block_s": 0,  # a dry run times each block once
+                "limits_divisor": 8,  # and its limits on 256×256 matrices
             },
             "seed": 5,
             "lr": 0.3,
@@ -196,3 +197,11 @@ def test_profiling_arguments_are_the_configs(monkeypatch):
             "quiet_wait_s": 30.0,
         }
     ]
+
+
+@pytest.mark.parametrize("divisor", [0, 65, 2.0, True])
+def test_a_limits_divisor_outside_1_to_64_is_refused(divisor):
+    from lab1.config import ProfileSchedule
+
+    with pytest.raises(ConfigError, match="limits_divisor"):
+        ProfileSchedule(limits_divisor=divisor)

@@ -57,6 +57,27 @@ def test_a_cpu_without_native_bf16_gets_no_number(monkeypatch):
     assert measured == [torch.float32]  # no emulated bf16 run at all
 
 
+def test_a_dry_runs_limits_multiply_and_copy_an_eighth_and_a_64th(monkeypatch):
+    # The CPU's sizes are 2048×2048 and 512 MiB (lab1.host.devices.TRAITS); a dry run's
+    # schedule divides them by 8 and 64: 256×256 matrices, an 8 MiB copy.
+    from lab1.config import DRY_RUN_SCHEDULE, ProfileSchedule
+
+    describe(monkeypatch, "intel-laptop")  # no native bf16: one matmul per measurement
+    sizes = []
+    monkeypatch.setattr(
+        limits, "matmul_gflops", lambda dev, dtype, n, b: sizes.append(n) or (1.0, [1.0])
+    )
+    monkeypatch.setattr(limits, "copy_gbps", lambda dev, n, b: sizes.append(n) or (1.0, [1.0]))
+    notes = {
+        divisor: [r["note"] for r in limits.measure_limits("cpu", 1, "r", divisor=divisor)]
+        for divisor in (ProfileSchedule().limits_divisor, DRY_RUN_SCHEDULE.limits_divisor)
+    }
+    assert sizes == [2048, 512 << 20, 256, 8 << 20]
+    assert notes[1][0] == "2048×2048 torch.mm, best repetition"
+    assert notes[8][0] == "256×256 torch.mm, best repetition"
+    assert "copy of 8 MiB, read + write, best repetition" in notes[8]
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_gpu_limits_use_device_time():
     rows = limits.measure_limits("cuda", torch.get_num_threads(), "r")

@@ -14,8 +14,9 @@ packages. The runs take turns in ``--order`` (default ``ABBA``: A is BEFORE, B i
 ``--repeats`` times over, so load that drifts over minutes falls on both alike.
 
 It prints the machine (CPU model and flags) and the date, then for each run its wall time, its
-status and the cores other programs used meanwhile (``/proc/stat`` less this process and its
-children: lab1.host.exclusive), with the AFTER run's own account of its measurements (the
+status, its test accuracy and loss (the same training gives the same numbers) and the cores
+other programs used meanwhile (``/proc/stat`` less this process and its children:
+lab1.host.exclusive), with the AFTER run's own account of its measurements (the
 manifest's ``measurements``: how many were disturbed or measured again). Then AFTER/BEFORE of
 the wall time per pair (the k-th A with the k-th B) and, per configuration of
 ``compare/comparison.parquet`` (device, precision, threads, batch size, phase), each revision's
@@ -128,6 +129,9 @@ def run_flow(tree: Path, runs: Path, name: str, extra: list[str], timeout_s: flo
         "others_cores": others,
         "status": manifest.get("status"),
         "measurements": (manifest.get("comparison") or {}).get("measurements"),
+        # The training's result: the same computation before and after gives the same numbers.
+        "test_accuracy": (manifest.get("training") or {}).get("test_accuracy"),
+        "test_loss": (manifest.get("training") or {}).get("test_loss"),
         "comparison": pd.read_parquet(table) if table.is_file() else None,
     }
 
@@ -184,13 +188,16 @@ def _measured(m: dict | None) -> str:
 
 
 def runs_table(runs: list[dict]) -> str:
-    head = ["run", "revision", "wall s", "status", "others' cores", "its measurements"]
+    head = ["run", "revision", "wall s", "status", "test accuracy", "test loss", "others' cores"]
+    head.append("its measurements")
     rows = [
         [
             r["name"],
             NAMES[r["rev"]],
             f"{r['wall_s']:.1f}",
             str(r["status"]) if r["returncode"] == 0 else f"FAILED (rc {r['returncode']})",
+            "-" if r.get("test_accuracy") is None else f"{100 * r['test_accuracy']:.2f} %",
+            "-" if r.get("test_loss") is None else f"{r['test_loss']:.6f}",
             "unknown" if r["others_cores"] is None else f"{r['others_cores']:.2f}",
             _measured(r["measurements"]),
         ]

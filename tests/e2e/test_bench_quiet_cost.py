@@ -5,6 +5,7 @@ are the ones worked out by hand. The full-length runs are the benchmark's to rep
 from __future__ import annotations
 
 import importlib.util
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -152,7 +153,8 @@ run = pathlib.Path(args.runs_dir) / args.run_name
 run.mkdir(parents=True)
 measurements = {"total": 10, "disturbed": 3, "unreliable": 4, "unknown": 0,
                 "measured_again": 2, "max_other_cores": 1.2, "logical_cores": 2}
-manifest = {"status": "completed", "comparison": {"measurements": measurements}}
+manifest = {"status": "completed", "comparison": {"measurements": measurements},
+            "training": {"test_accuracy": 0.975, "test_loss": 0.0861234567}}
 (run / "manifest.json").write_text(json.dumps(manifest))
 """
 
@@ -166,3 +168,9 @@ def test_a_runs_own_account_of_its_measurements_is_read_from_its_manifest(bench,
     assert (run["returncode"], run["status"], run["comparison"]) == (0, "completed", None)
     [row] = bench.runs_table([{**run, "rev": "B"}]).splitlines()[2:]
     assert row.endswith("3 of 10 disturbed, 2 measured again, 4 unreliable; most others' cores 1.2")
+    # The training's result, to compare before and after: its own cells, in this order.
+    cells = re.split(r"\s{2,}", row)
+    assert cells[cells.index("completed") + 1 : cells.index("completed") + 3] == [
+        "97.50 %",
+        "0.086123",
+    ]

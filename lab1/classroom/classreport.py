@@ -112,9 +112,7 @@ def write(
     """report.md, report.html, figures/ and feedback/ of the class, into ``paths``."""
     t = _t(lang)
     ok = df[df["status"] != "refused"]
-    with figures.language(chinese(CLASS), "zh") if lang == "zh" else _plain():
-        throughput_png = figures.plot_class_throughput(ok, paths.figure("throughput"), t)
-        accuracy_png = figures.plot_class_accuracy(ok, paths.figure("accuracy"), t)
+    throughput_png, accuracy_png = draw(ok, paths, lang)
     sections = [
         _glance(df, t),
         _hardware(ok, judged, t),
@@ -126,6 +124,16 @@ def write(
     write_document(paths, t("Class {name}", name=name), sections, lang, f"class {name}")
     for a in judged:
         _feedback(paths, a, names[a["student"]], t)
+
+
+def draw(ok: pd.DataFrame, paths: ClassPaths, lang: str) -> tuple[Path, Path]:
+    """The class view's two figures of the submissions not refused (``ok``), in ``lang``: in a
+    CJK font with the catalog's words in Chinese (English where no such font is installed)."""
+    t = _t(lang)
+    with figures.language(chinese(CLASS), "zh") if lang == "zh" else _plain():
+        throughput_png = figures.plot_class_throughput(ok, paths.figure("throughput"), t)
+        accuracy_png = figures.plot_class_accuracy(ok, paths.figure("accuracy"), t)
+    return throughput_png, accuracy_png
 
 
 class _plain:

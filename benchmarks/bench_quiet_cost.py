@@ -120,6 +120,7 @@ def run_flow(tree: Path, runs: Path, name: str, extra: list[str], timeout_s: flo
     # Another revision's manifest: read as data, not through this tree's schema (BEFORE's
     # has no measurements, and a failed run may have written none).
     manifest = json.loads(manifest.read_text()) if manifest.is_file() else {}
+    training = manifest.get("training") or {}
     table = folder / "compare" / "comparison.parquet"
     return {
         "name": name,
@@ -130,8 +131,8 @@ def run_flow(tree: Path, runs: Path, name: str, extra: list[str], timeout_s: flo
         "status": manifest.get("status"),
         "measurements": (manifest.get("comparison") or {}).get("measurements"),
         # The training's result: the same computation before and after gives the same numbers.
-        "test_accuracy": (manifest.get("training") or {}).get("test_accuracy"),
-        "test_loss": (manifest.get("training") or {}).get("test_loss"),
+        "test_accuracy": training.get("test_accuracy"),
+        "test_loss": training.get("test_loss"),
         "comparison": pd.read_parquet(table) if table.is_file() else None,
     }
 
@@ -188,8 +189,16 @@ def _measured(m: dict | None) -> str:
 
 
 def runs_table(runs: list[dict]) -> str:
-    head = ["run", "revision", "wall s", "status", "test accuracy", "test loss", "others' cores"]
-    head.append("its measurements")
+    head = [
+        "run",
+        "revision",
+        "wall s",
+        "status",
+        "test accuracy",
+        "test loss",
+        "others' cores",
+        "its measurements",
+    ]
     rows = [
         [
             r["name"],
